@@ -1,0 +1,179 @@
+//! Config errors that point at the file, line and key, and say what to write instead.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A config problem, located in the file when the position is known.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based line and column.
+    pub line_col: Option<(usize, usize)>,
+    /// The key as a reader finds it: `[airflow] url`, `[[product]] #2 max_age`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, col)) = self.line_col {
+            write!(f, ":{line}:{col}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// An error about the file as a whole (cannot read it, no products...).
+    pub fn whole_file(path: &Path, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.to_path_buf(),
+            line_col: None,
+            key: None,
+            message: message.into(),
+        }
+    }
+
+    /// An error at a byte span of the source.
+    pub fn at(path: &Path, source: &str, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, col) = line_col(source, span.start);
+        ConfigError {
+            path: path.to_path_buf(),
+            line_col: Some((line, col)),
+            key: key_at(source, span.start),
+            message: message.into(),
+        }
+    }
+
+    /// Turns a `toml` parse or type error into one line with location and a suggestion.
+    pub fn from_toml(path: &Path, source: &str, error: &toml::de::Error) -> ConfigError {
+        let message = humanize_toml_message(error.message());
+        match error.span() {
+            Some(span) => ConfigError::at(path, source, span, message),
+            None => ConfigError::whole_file(path, message),
+        }
+    }
+}
+
+fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The table header and key at `offset`, found by reading the source around it.
+fn key_at(source: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(source.len());
+    let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
+    let line = source[line_start..line_end].trim();
+    let section = section_before(source, line_start);
+    if line.starts_with('[') {
+        return Some(line.to_string());
+    }
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty());
+    match (section, key) {
+        (Some(section), Some(key)) => Some(format!("{section} {key}")),
+        (None, Some(key)) => Some(key),
+        (Some(section), None) => Some(section),
+        (None, None) => None,
+    }
+}
+
+/// The nearest `[table]` or `[[array]]` header above `offset`, numbered for arrays.
+fn section_before(source: &str, offset: usize) -> Option<String> {
+    let head = &source[..offset];
+    let header = head
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))?;
+    let header = header.split('#').next().unwrap_or(header).trim();
+    if header.starts_with("[[") {
+        let nth = head.lines().filter(|l| l.trim().starts_with(header)).count();
+        Some(format!("{header} #{nth}"))
+    } else {
+        Some(header.to_string())
+    }
+}
+
+/// toml says "unknown field `urll`, expected one of `url`, `api`"; add the likely fix.
+fn humanize_toml_message(message: &str) -> String {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let suggestion = choices
+            .iter()
+            .map(|c| (edit_distance(field, c), *c))
+            .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+            .min();
+        let mut text = format!("unknown key `{field}`");
+        match suggestion {
+            Some((_, best)) => text.push_str(&format!(": did you mean `{best}`?")),
+            None if !choices.is_empty() => {
+                text.push_str(&format!("; valid keys here: {}", choices.join(", ")))
+            }
+            None => {}
+        }
+        return text;
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        return format!("`{value}` is not allowed here: write one of {}", choices.join(", "));
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or(rest);
+        return format!("missing key `{field}`: add `{field} = …` to this table");
+    }
+    message.to_string()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_named_with_their_table() {
+        let src = "[airflow]\nurl = 1\n\n[[product]]\nid = \"a\"\n[[product]]\nid = \"b\"\nmax_age = \"x\"\n";
+        let at = src.find("\"x\"").unwrap();
+        assert_eq!(key_at(src, at).as_deref(), Some("[[product]] #2 max_age"));
+        assert_eq!(line_col(src, at), (8, 11));
+        assert_eq!(key_at(src, src.find('1').unwrap()).as_deref(), Some("[airflow] url"));
+    }
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        let msg = humanize_toml_message("unknown field `urll`, expected one of `url`, `api`, `auth`");
+        assert_eq!(msg, "unknown key `urll`: did you mean `url`?");
+        let msg = humanize_toml_message("unknown field `zzzzzz`, expected `url` or `api`");
+        assert_eq!(msg, "unknown key `zzzzzz`; valid keys here: url, api");
+    }
+}

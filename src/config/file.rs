@@ -1,0 +1,208 @@
+//! The config file as written: serde structs that mirror the TOML one to one.
+//!
+//! Unknown keys are errors (`deny_unknown_fields`) so a typo is caught with its line,
+//! not silently ignored. Checks that span several keys live in `super::validate`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+use crate::model::Metric;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub airflow: Option<Spanned<AirflowSection>>,
+    pub dbt: Option<Spanned<DbtSection>>,
+    #[serde(default)]
+    pub poll: PollSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    pub discover: Option<Spanned<DiscoverSection>>,
+    #[serde(default, rename = "product")]
+    pub products: Vec<Spanned<ProductSection>>,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiVersion {
+    /// Probe `/api/v2/version`, then `/api/v1/version`.
+    #[default]
+    Auto,
+    /// Airflow 2.
+    V1,
+    /// Airflow 3.
+    V2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    /// HTTP basic auth (Airflow 2's basic_auth backend).
+    #[default]
+    Basic,
+    /// A fixed bearer token.
+    Bearer,
+    /// Airflow 3: trade username and password for a JWT at `/auth/token`.
+    Password,
+    /// No credentials (a local test server).
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AirflowSection {
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub api: ApiVersion,
+    #[serde(default)]
+    pub auth: AuthKind,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub token: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    /// Link target for DAGs on the board, when the UI lives elsewhere than the API.
+    pub web_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbtSource {
+    Cloud,
+    Local,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbtSection {
+    pub source: DbtSource,
+    pub url: Option<Spanned<String>>,
+    pub account_id: Option<i64>,
+    pub token: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub target_dir: Option<PathBuf>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    /// Where fetched dbt Cloud artifacts are kept, by run id.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// `interval = "auto"` or a duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Interval {
+    #[default]
+    Auto,
+    Every(Duration),
+}
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text == "auto" {
+            return Ok(Interval::Auto);
+        }
+        parse_duration(&text)
+            .map(Interval::Every)
+            .map_err(|e| serde::de::Error::custom(format!("{e}, or \"auto\"")))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSection {
+    #[serde(default)]
+    pub interval: Interval,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub retention: Option<Duration>,
+}
+
+impl Default for PollSection {
+    fn default() -> Self {
+        PollSection {
+            interval: Interval::Auto,
+            concurrency: default_concurrency(),
+            retention: None,
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverSection {
+    /// Models with this tag become products (as do models with a `meta.tablestat` block).
+    pub tag: Option<String>,
+    pub dag: String,
+    pub task: Option<String>,
+    pub group: Option<String>,
+    pub metrics: Option<Vec<Metric>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSection {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub dag: String,
+    pub task: Option<String>,
+    pub model: Option<String>,
+    pub dbt_job: Option<i64>,
+    pub metrics: Option<Vec<Metric>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub max_age: Option<Duration>,
+    pub slo: Option<Spanned<f64>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub interval: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// dbt test name (with its namespace where it has one) -> metric.
+    #[serde(default)]
+    pub map: BTreeMap<String, Metric>,
+}
+
+/// Parses "30s", "5m", "26h", "1h30m", "7d".
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed = humantime::parse_duration(text.trim())
+        .map_err(|_| format!("`{text}` is not a duration: write it like \"30s\", \"5m\", \"26h\" or \"1h30m\""))?;
+    if parsed.is_zero() {
+        return Err(format!("`{text}` is zero: give a positive duration"));
+    }
+    Ok(parsed)
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+}

@@ -1,0 +1,393 @@
+//! Configuration: where it is found, what it means, and errors that point at the line.
+//!
+//! Loading reads and checks the file; it never touches the network. Secrets stay as
+//! references (`SecretRef`) until a client needs them.
+
+mod error;
+mod file;
+mod secret;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::ConfigError;
+pub use file::{ApiVersion, AuthKind, DbtSource, Interval, parse_duration};
+pub use secret::{Secret, SecretRef};
+
+use crate::model::{DEFAULT_GROUP, Metric, Product};
+use file::ConfigFile;
+
+/// Where the config was found, and why there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    Flag,
+    EnvVar,
+    Default,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub airflow: Option<AirflowConfig>,
+    pub dbt: Option<DbtConfig>,
+    pub poll: PollConfig,
+    pub store_path: PathBuf,
+    pub discover: Option<DiscoverRule>,
+    pub products: Vec<Product>,
+    /// dbt test name -> metric, from `[metrics.map]`.
+    pub test_metrics: BTreeMap<String, Metric>,
+    /// Things worth saying that do not stop us (a secret in a world-readable file).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AirflowConfig {
+    pub url: url::Url,
+    pub web_url: Option<url::Url>,
+    pub api: ApiVersion,
+    pub auth: AirflowAuth,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum AirflowAuth {
+    None,
+    Basic { username: String, password: SecretRef },
+    Bearer { token: SecretRef },
+    /// Airflow 3: username and password traded for a JWT.
+    Password { username: String, password: SecretRef },
+}
+
+#[derive(Debug, Clone)]
+pub enum DbtConfig {
+    Cloud {
+        url: url::Url,
+        account_id: i64,
+        token: SecretRef,
+        timeout: Duration,
+        cache_dir: Option<PathBuf>,
+    },
+    Local {
+        target_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct PollConfig {
+    pub interval: Interval,
+    pub concurrency: usize,
+    pub retention: Duration,
+}
+
+/// Products found in the dbt manifest rather than listed.
+#[derive(Debug, Clone)]
+pub struct DiscoverRule {
+    pub tag: Option<String>,
+    pub dag: String,
+    pub task: Option<String>,
+    pub group: Option<String>,
+    pub metrics: Vec<Metric>,
+    pub max_age: Option<Duration>,
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// Finds the config file: `--config`, else `$TABLESTAT_CONFIG`, else the XDG config dir.
+pub fn locate(flag: Option<&Path>) -> Option<(PathBuf, ConfigOrigin)> {
+    if let Some(path) = flag {
+        return Some((path.to_path_buf(), ConfigOrigin::Flag));
+    }
+    if let Some(path) = std::env::var_os("TABLESTAT_CONFIG").filter(|p| !p.is_empty()) {
+        return Some((PathBuf::from(path), ConfigOrigin::EnvVar));
+    }
+    default_config_path().map(|p| (p, ConfigOrigin::Default))
+}
+
+pub fn default_config_path() -> Option<PathBuf> {
+    project_dirs().map(|d| d.config_dir().join("config.toml"))
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "tablestat")
+}
+
+/// Where logs and other per-user state go (`~/.local/state/tablestat`).
+pub fn state_dir() -> PathBuf {
+    project_dirs()
+        .and_then(|d| d.state_dir().map(Path::to_path_buf))
+        .unwrap_or_else(|| std::env::temp_dir().join("tablestat"))
+}
+
+fn default_store_path() -> PathBuf {
+    project_dirs()
+        .map(|d| d.data_dir().join("history.db"))
+        .unwrap_or_else(|| PathBuf::from("tablestat-history.db"))
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::whole_file(path, format!("cannot read the config file: {e}"))
+        })?;
+        let mut config = Config::parse(path, &source)?;
+        if let Some(warning) = permission_warning(path, &source) {
+            config.warnings.push(warning);
+        }
+        Ok(config)
+    }
+
+    /// Parses config text; `path` is used for messages and to resolve relative paths.
+    pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
+        let file: ConfigFile =
+            toml::from_str(source).map_err(|e| ConfigError::from_toml(path, source, &e))?;
+        let ctx = Ctx { path, source };
+        let base = path.parent().unwrap_or(Path::new("."));
+
+        let airflow = file.airflow.map(|a| ctx.airflow(a)).transpose()?;
+        let dbt = file.dbt.map(|d| ctx.dbt(d, base)).transpose()?;
+        let discover = file.discover.map(|d| {
+            let d = d.into_inner();
+            DiscoverRule {
+                tag: d.tag,
+                dag: d.dag,
+                task: d.task,
+                group: d.group,
+                metrics: d.metrics.unwrap_or_else(Metric::standard),
+                max_age: d.max_age,
+            }
+        });
+
+        let mut seen = HashSet::new();
+        let mut products = Vec::with_capacity(file.products.len());
+        for spanned in file.products {
+            let span = spanned.span();
+            let p = spanned.into_inner();
+            let id_span = p.id.span();
+            let id = p.id.into_inner();
+            if id.trim().is_empty() {
+                return Err(ctx.error(id_span, "a product id cannot be empty"));
+            }
+            if !seen.insert(id.clone()) {
+                return Err(ctx.error(
+                    id_span,
+                    format!("product id `{id}` is used twice: give each [[product]] its own id"),
+                ));
+            }
+            if let Some(slo) = &p.slo {
+                let value = *slo.get_ref();
+                if !(0.0..=100.0).contains(&value) {
+                    return Err(ctx.error(
+                        slo.span(),
+                        format!("slo = {value} is not a percentage: write a number from 0 to 100, e.g. 99.5"),
+                    ));
+                }
+            }
+            if p.model.is_some() && dbt.is_none() {
+                return Err(ctx.error(
+                    span,
+                    format!("product `{id}` names a dbt model but there is no [dbt] section: add one (source = \"cloud\" or \"local\")"),
+                ));
+            }
+            let metrics = p.metrics.unwrap_or_else(Metric::standard);
+            if metrics.is_empty() {
+                return Err(ctx.error(span, format!("product `{id}` lists no metrics: leave `metrics` out for the standard five")));
+            }
+            products.push(Product {
+                name: p.name.unwrap_or_else(|| id.clone()),
+                id,
+                description: p.description,
+                owner: p.owner,
+                group: p.group.unwrap_or_else(|| DEFAULT_GROUP.to_string()),
+                tags: p.tags,
+                dag_id: p.dag,
+                task_id: p.task,
+                model: p.model,
+                dbt_job: p.dbt_job,
+                metrics,
+                max_age: p.max_age,
+                slo: p.slo.map(|s| s.into_inner()),
+                interval: p.interval,
+            });
+        }
+
+        if airflow.is_none() && (!products.is_empty() || discover.is_some()) {
+            return Err(ConfigError::whole_file(
+                path,
+                "products need an [airflow] section (url and auth) to be polled: add one",
+            ));
+        }
+        if discover.is_some() && dbt.is_none() {
+            return Err(ConfigError::whole_file(
+                path,
+                "[discover] reads the dbt manifest, so it needs a [dbt] section: add one",
+            ));
+        }
+        if products.is_empty() && discover.is_none() {
+            return Err(ConfigError::whole_file(
+                path,
+                "no products: add a [[product]] table, or a [discover] section to find them in the dbt manifest",
+            ));
+        }
+        if file.poll.concurrency == 0 {
+            return Err(ConfigError::whole_file(path, "[poll] concurrency must be at least 1"));
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            airflow,
+            dbt,
+            poll: PollConfig {
+                interval: file.poll.interval,
+                concurrency: file.poll.concurrency,
+                retention: file.poll.retention.unwrap_or(DEFAULT_RETENTION),
+            },
+            store_path: file
+                .store
+                .path
+                .map(|p| base.join(p))
+                .unwrap_or_else(default_store_path),
+            discover,
+            products,
+            test_metrics: file.metrics.map,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// True when any secret is written in the file itself.
+    pub fn has_inline_secret(&self) -> bool {
+        let airflow = self.airflow.as_ref().is_some_and(|a| match &a.auth {
+            AirflowAuth::Basic { password, .. } | AirflowAuth::Password { password, .. } => {
+                password.is_inline()
+            }
+            AirflowAuth::Bearer { token } => token.is_inline(),
+            AirflowAuth::None => false,
+        });
+        let dbt = matches!(&self.dbt, Some(DbtConfig::Cloud { token, .. }) if token.is_inline());
+        airflow || dbt
+    }
+
+    /// Directory relative paths in the config are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Ctx<'_> {
+    fn error(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError::at(self.path, self.source, span, message)
+    }
+
+    fn url(&self, value: toml::Spanned<String>) -> Result<url::Url, ConfigError> {
+        let span = value.span();
+        let text = value.into_inner();
+        let url = url::Url::parse(&text).map_err(|e| {
+            self.error(span.clone(), format!("`{text}` is not a URL ({e}): write it like \"https://airflow.example.com\""))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(self.error(span, format!("`{text}` must start with http:// or https://")));
+        }
+        Ok(url)
+    }
+
+    fn airflow(&self, section: toml::Spanned<file::AirflowSection>) -> Result<AirflowConfig, ConfigError> {
+        let span = section.span();
+        let a = section.into_inner();
+        let in_airflow = |e: String| self.error(span.clone(), e);
+        let password = SecretRef::from_parts("password", a.password, a.password_env, a.password_file)
+            .map_err(in_airflow)?;
+        let token = SecretRef::from_parts("token", a.token, a.token_env, a.token_file).map_err(in_airflow)?;
+        let need_user = |kind: &str| {
+            self.error(span.clone(), format!("auth = \"{kind}\" needs `username` and `password_env` (or `password_file`)"))
+        };
+        let auth = match a.auth {
+            AuthKind::None => AirflowAuth::None,
+            AuthKind::Basic => AirflowAuth::Basic {
+                username: a.username.ok_or_else(|| need_user("basic"))?,
+                password: password.ok_or_else(|| need_user("basic"))?,
+            },
+            AuthKind::Password => AirflowAuth::Password {
+                username: a.username.ok_or_else(|| need_user("password"))?,
+                password: password.ok_or_else(|| need_user("password"))?,
+            },
+            AuthKind::Bearer => AirflowAuth::Bearer {
+                token: token.ok_or_else(|| {
+                    self.error(span.clone(), "auth = \"bearer\" needs `token_env` (or `token_file`)")
+                })?,
+            },
+        };
+        let web_url = a
+            .web_url
+            .map(|u| url::Url::parse(&u).map_err(|e| self.error(span.clone(), format!("web_url `{u}` is not a URL: {e}"))))
+            .transpose()?;
+        Ok(AirflowConfig {
+            url: self.url(a.url)?,
+            web_url,
+            api: a.api,
+            auth,
+            timeout: a.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        })
+    }
+
+    fn dbt(&self, section: toml::Spanned<file::DbtSection>, base: &Path) -> Result<DbtConfig, ConfigError> {
+        let span = section.span();
+        let d = section.into_inner();
+        match d.source {
+            DbtSource::Cloud => {
+                let url = d.url.ok_or_else(|| {
+                    self.error(span.clone(), "source = \"cloud\" needs `url`: your account's access URL, e.g. \"https://ab123.us1.dbt.com\"")
+                })?;
+                let account_id = d.account_id.ok_or_else(|| {
+                    self.error(span.clone(), "source = \"cloud\" needs `account_id` (the number in your dbt Cloud URLs)")
+                })?;
+                let token = SecretRef::from_parts("token", d.token, d.token_env, d.token_file)
+                    .map_err(|e| self.error(span.clone(), e))?
+                    .ok_or_else(|| self.error(span.clone(), "source = \"cloud\" needs `token_env` (or `token_file`) with a dbt Cloud API token"))?;
+                Ok(DbtConfig::Cloud {
+                    url: self.url(url)?,
+                    account_id,
+                    token,
+                    timeout: d.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                    cache_dir: d.cache_dir.map(|p| base.join(p)),
+                })
+            }
+            DbtSource::Local => {
+                let target_dir = d.target_dir.ok_or_else(|| {
+                    self.error(span, "source = \"local\" needs `target_dir`: the dbt project's target/ folder")
+                })?;
+                Ok(DbtConfig::Local { target_dir: base.join(target_dir) })
+            }
+        }
+    }
+}
+
+/// A file holding a secret should not be readable by others.
+#[cfg(unix)]
+fn permission_warning(path: &Path, source: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    let holds_secret = source.lines().any(|l| {
+        let key = l.split('=').next().unwrap_or("").trim();
+        key == "password" || key == "token"
+    });
+    (holds_secret && mode & 0o077 != 0).then(|| {
+        format!(
+            "{} holds a secret and is readable by others (mode {:o}): run `chmod 600 {}` or move the secret to an environment variable (password_env / token_env)",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn permission_warning(_path: &Path, _source: &str) -> Option<String> {
+    None
+}

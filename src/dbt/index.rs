@@ -1,0 +1,343 @@
+//! The index the rulebook reads: table -> its tests, test -> metric and criticality,
+//! table -> upstream sources. Built once per manifest (per dbt run id).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use serde_json::Value;
+
+use super::manifest::{Manifest, ManifestNode, NodeConfig};
+use super::mapping::default_metric_for;
+use crate::model::Metric;
+
+#[derive(Debug)]
+pub struct ProjectIndex {
+    pub project_name: Option<String>,
+    pub invocation_id: Option<String>,
+    models: HashMap<String, ModelInfo>,
+    model_by_name: HashMap<String, Vec<String>>,
+    tests: HashMap<String, TestInfo>,
+    tests_of: HashMap<String, Vec<String>>,
+    sources: HashMap<String, SourceInfo>,
+    parents: HashMap<String, Vec<String>>,
+}
+
+/// A table dbt builds: a model, seed or snapshot.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub unique_id: String,
+    pub name: String,
+    pub resource_type: String,
+    pub package_name: Option<String>,
+    pub description: Option<String>,
+    pub relation_name: Option<String>,
+    pub tags: Vec<String>,
+    /// The model's `meta` (top level; same as `config.meta`).
+    pub meta: Option<Value>,
+}
+
+impl ModelInfo {
+    /// The `meta.tablestat` block, where discovery and per-model settings live.
+    pub fn tablestat_meta(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.meta.as_ref()?.get("tablestat")?.as_object()
+    }
+
+    /// `meta.owner`, as a string (joined when a list).
+    pub fn owner(&self) -> Option<String> {
+        match self.meta.as_ref()?.get("owner")? {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestKind {
+    Generic { name: String, namespace: Option<String> },
+    Singular,
+    Unit,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestInfo {
+    pub unique_id: String,
+    /// The node's name (custom `name:` where given).
+    pub name: String,
+    pub kind: TestKind,
+    pub column: Option<String>,
+    pub metric: Metric,
+    /// A critical failing test puts its metric down; a non-critical one only degrades it.
+    pub critical: bool,
+}
+
+impl TestInfo {
+    /// Plain words for the kind of check: `unique test on order_id`.
+    pub fn describe(&self) -> String {
+        let what = match &self.kind {
+            TestKind::Generic { name, .. } => format!("{name} test"),
+            TestKind::Singular => format!("test {}", self.name),
+            TestKind::Unit => format!("unit test {}", self.name),
+        };
+        match &self.column {
+            Some(column) => format!("{what} on {column}"),
+            None => what,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub unique_id: String,
+    /// `raw.orders`
+    pub display_name: String,
+    /// Freshness is configured, so sources.json should list it.
+    pub has_freshness: bool,
+}
+
+impl ProjectIndex {
+    /// Builds the index. `test_metrics` is the config's `[metrics.map]`.
+    pub fn new(manifest: Manifest, test_metrics: &BTreeMap<String, Metric>) -> ProjectIndex {
+        let Manifest {
+            metadata,
+            nodes,
+            sources,
+            unit_tests,
+            parent_map,
+        } = manifest;
+        let mut index = ProjectIndex {
+            project_name: metadata.project_name,
+            invocation_id: metadata.invocation_id,
+            models: HashMap::new(),
+            model_by_name: HashMap::new(),
+            tests: HashMap::new(),
+            tests_of: HashMap::new(),
+            sources: HashMap::new(),
+            parents: parent_map,
+        };
+        for (unique_id, node) in nodes {
+            match node.resource_type.as_str() {
+                "model" | "seed" | "snapshot" => index.add_model(unique_id, node),
+                "test" => index.add_test(unique_id, node, test_metrics),
+                _ => {}
+            }
+        }
+        for (unique_id, unit) in unit_tests {
+            let target = unit
+                .depends_on
+                .nodes
+                .iter()
+                .find(|n| n.starts_with("model.") && n.rsplit('.').next() == Some(&unit.model))
+                .cloned();
+            let meta_config = tablestat_test_meta(None, &unit.config);
+            let info = TestInfo {
+                metric: meta_metric(&meta_config)
+                    .or_else(|| test_metrics.get(&unit.name).cloned())
+                    .unwrap_or(Metric::Correctness),
+                critical: meta_critical(&meta_config).unwrap_or(true),
+                name: unit.name,
+                kind: TestKind::Unit,
+                column: None,
+                unique_id: unique_id.clone(),
+            };
+            if let Some(target) = target {
+                index.tests_of.entry(target).or_default().push(unique_id.clone());
+            }
+            index.tests.insert(unique_id, info);
+        }
+        for (unique_id, source) in sources {
+            let has_freshness = [source.freshness.as_ref(), source.config.as_ref().and_then(|c| c.freshness.as_ref())]
+                .into_iter()
+                .flatten()
+                .any(freshness_is_configured);
+            index.sources.insert(
+                unique_id.clone(),
+                SourceInfo {
+                    unique_id,
+                    display_name: format!("{}.{}", source.source_name, source.name),
+                    has_freshness,
+                },
+            );
+        }
+        for ids in index.tests_of.values_mut() {
+            ids.sort();
+        }
+        index
+    }
+
+    fn add_model(&mut self, unique_id: String, node: ManifestNode) {
+        self.model_by_name
+            .entry(node.name.clone())
+            .or_default()
+            .push(unique_id.clone());
+        let meta = node.meta.or(node.config.meta);
+        self.models.insert(
+            unique_id.clone(),
+            ModelInfo {
+                unique_id,
+                name: node.name,
+                resource_type: node.resource_type,
+                package_name: node.package_name,
+                description: node.description.filter(|d| !d.is_empty()),
+                relation_name: node.relation_name,
+                tags: node.tags,
+                meta,
+            },
+        );
+    }
+
+    fn add_test(&mut self, unique_id: String, node: ManifestNode, test_metrics: &BTreeMap<String, Metric>) {
+        let meta = tablestat_test_meta(node.meta.as_ref(), &node.config);
+        let kind = match &node.test_metadata {
+            Some(t) => TestKind::Generic {
+                name: t.name.clone(),
+                namespace: t.namespace.clone(),
+            },
+            None => TestKind::Singular,
+        };
+        let configured = match &kind {
+            TestKind::Generic { name, namespace } => namespace
+                .as_ref()
+                .and_then(|ns| test_metrics.get(&format!("{ns}.{name}")))
+                .or_else(|| test_metrics.get(name)),
+            _ => None,
+        }
+        .or_else(|| test_metrics.get(&node.name));
+        let metric = meta_metric(&meta)
+            .or_else(|| configured.cloned())
+            .unwrap_or_else(|| match &kind {
+                TestKind::Generic { name, .. } => default_metric_for(name),
+                _ => Metric::Correctness,
+            });
+        let severity_error = node
+            .config
+            .severity
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case("error"));
+        let targets: Vec<String> = match &node.attached_node {
+            Some(attached) => vec![attached.clone()],
+            // Singular tests, and generic tests on sources: everything they read.
+            None => node.depends_on.nodes.clone(),
+        };
+        for target in targets {
+            self.tests_of.entry(target).or_default().push(unique_id.clone());
+        }
+        self.tests.insert(
+            unique_id.clone(),
+            TestInfo {
+                unique_id,
+                name: node.name,
+                kind,
+                column: node.column_name,
+                metric,
+                critical: meta_critical(&meta).unwrap_or(severity_error),
+            },
+        );
+    }
+
+    /// Finds a table by unique_id, or by name (the project's own model first).
+    pub fn resolve_model(&self, name_or_id: &str) -> Option<&ModelInfo> {
+        if let Some(model) = self.models.get(name_or_id) {
+            return Some(model);
+        }
+        let ids = self.model_by_name.get(name_or_id)?;
+        let own = ids.iter().find(|id| {
+            self.models[*id].package_name.is_some()
+                && self.models[*id].package_name == self.project_name
+        });
+        own.or_else(|| ids.iter().min()).map(|id| &self.models[id])
+    }
+
+    pub fn model(&self, unique_id: &str) -> Option<&ModelInfo> {
+        self.models.get(unique_id)
+    }
+
+    pub fn models(&self) -> impl Iterator<Item = &ModelInfo> {
+        self.models.values()
+    }
+
+    pub fn test(&self, unique_id: &str) -> Option<&TestInfo> {
+        self.tests.get(unique_id)
+    }
+
+    /// Tests that speak for a table: generic tests attached to it, singular tests that
+    /// read it, its unit tests. Sorted by unique_id.
+    pub fn tests_of(&self, unique_id: &str) -> impl Iterator<Item = &TestInfo> {
+        self.tests_of
+            .get(unique_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tests.get(id))
+    }
+
+    pub fn source(&self, unique_id: &str) -> Option<&SourceInfo> {
+        self.sources.get(unique_id)
+    }
+
+    /// Every node upstream of `unique_id` (models, seeds, snapshots, sources), nearest first.
+    pub fn ancestors(&self, unique_id: &str) -> Vec<&str> {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut order = Vec::new();
+        let mut queue: VecDeque<&str> = VecDeque::new();
+        queue.push_back(unique_id);
+        while let Some(id) = queue.pop_front() {
+            for parent in self.parents.get(id).into_iter().flatten() {
+                if seen.insert(parent.as_str()) {
+                    order.push(parent.as_str());
+                    queue.push_back(parent.as_str());
+                }
+            }
+        }
+        order
+    }
+
+    /// Sources upstream of a table, sorted.
+    pub fn upstream_sources(&self, unique_id: &str) -> Vec<&SourceInfo> {
+        let mut found: Vec<&SourceInfo> = self
+            .ancestors(unique_id)
+            .into_iter()
+            .filter_map(|id| self.sources.get(id))
+            .collect();
+        found.sort_by(|a, b| a.unique_id.cmp(&b.unique_id));
+        found
+    }
+
+    pub fn model_count(&self) -> usize {
+        self.models.len()
+    }
+
+    pub fn test_count(&self) -> usize {
+        self.tests.len()
+    }
+}
+
+/// The `tablestat` block of a test's meta: top-level `meta` first, then `config.meta`.
+fn tablestat_test_meta(meta: Option<&Value>, config: &NodeConfig) -> Option<Value> {
+    [meta, config.meta.as_ref()]
+        .into_iter()
+        .flatten()
+        .find_map(|m| m.get("tablestat").cloned())
+}
+
+fn meta_metric(meta: &Option<Value>) -> Option<Metric> {
+    let name = meta.as_ref()?.get("metric")?.as_str()?;
+    Metric::parse(&name.to_ascii_lowercase()).ok()
+}
+
+fn meta_critical(meta: &Option<Value>) -> Option<bool> {
+    meta.as_ref()?.get("critical")?.as_bool()
+}
+
+fn freshness_is_configured(freshness: &Value) -> bool {
+    ["warn_after", "error_after"].iter().any(|k| {
+        freshness
+            .get(k)
+            .and_then(|v| v.get("count"))
+            .is_some_and(|c| !c.is_null())
+    })
+}

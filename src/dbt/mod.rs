@@ -1,0 +1,173 @@
+//! dbt artifacts: typed, lean readers for `manifest.json`, `run_results.json` and
+//! `sources.json`, and the index from a table to its tests and upstream sources.
+//!
+//! Only what the rulebook needs is read; everything else (macros are 80 % of a manifest,
+//! compiled SQL) is skipped by serde without being kept. No I/O beyond reading the file
+//! handed in; fetching artifacts is the job of `sources`.
+
+mod index;
+mod manifest;
+mod mapping;
+mod run_results;
+mod sources_file;
+
+use std::fmt;
+use std::path::Path;
+
+pub use index::{ModelInfo, ProjectIndex, SourceInfo, TestInfo, TestKind};
+pub use manifest::Manifest;
+pub use mapping::default_metric_for;
+pub use run_results::{NodeResult, ResultStatus, RunResults};
+pub use sources_file::{FreshnessResult, FreshnessStatus, SourcesFile};
+
+/// Which artifact, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactKind {
+    Manifest,
+    RunResults,
+    Sources,
+}
+
+impl ArtifactKind {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ArtifactKind::Manifest => "manifest.json",
+            ArtifactKind::RunResults => "run_results.json",
+            ArtifactKind::Sources => "sources.json",
+        }
+    }
+
+    /// Schema versions this build was written against; others are tried anyway.
+    fn known_versions(self) -> std::ops::RangeInclusive<u32> {
+        match self {
+            ArtifactKind::Manifest => 10..=12,
+            ArtifactKind::RunResults => 4..=6,
+            ArtifactKind::Sources => 3..=3,
+        }
+    }
+}
+
+/// An artifact that could not be read, with which file, which schema version and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactError {
+    pub kind: ArtifactKind,
+    pub schema_version: Option<String>,
+    pub detail: String,
+}
+
+impl fmt::Display for ArtifactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot read dbt {}", self.kind.file_name())?;
+        if let Some(v) = &self.schema_version {
+            let known = self.kind.known_versions();
+            write!(f, " (schema {v}; this tablestat knows v{}–v{})", known.start(), known.end())?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+impl std::error::Error for ArtifactError {}
+
+/// Parses an artifact from bytes. On failure the error says where in the document it broke.
+pub fn parse_artifact<T: serde::de::DeserializeOwned>(
+    kind: ArtifactKind,
+    bytes: &[u8],
+) -> Result<T, ArtifactError> {
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(value) => Ok(value),
+        Err(first) => {
+            // Parse again, slowly, only to name the path that failed.
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                Err(e) if !e.path().to_string().is_empty() && e.path().to_string() != "." => {
+                    format!(" at `{}`", e.path())
+                }
+                _ => String::new(),
+            };
+            Err(ArtifactError {
+                kind,
+                schema_version: schema_version_of(bytes),
+                detail: format!("{first}{path}"),
+            })
+        }
+    }
+}
+
+/// Reads an artifact file.
+pub fn read_artifact<T: serde::de::DeserializeOwned>(
+    kind: ArtifactKind,
+    path: &Path,
+) -> Result<T, ArtifactError> {
+    let bytes = std::fs::read(path).map_err(|e| ArtifactError {
+        kind,
+        schema_version: None,
+        detail: format!("{}: {e}", path.display()),
+    })?;
+    parse_artifact(kind, &bytes)
+}
+
+/// `v12` out of `https://schemas.getdbt.com/dbt/manifest/v12.json`, found near the start.
+fn schema_version_of(bytes: &[u8]) -> Option<String> {
+    let head = &bytes[..bytes.len().min(4096)];
+    let text = String::from_utf8_lossy(head);
+    let at = text.find("dbt_schema_version")?;
+    let rest = &text[at..];
+    let url_start = rest.find("https://")?;
+    let url = &rest[url_start..];
+    let url = &url[..url.find('"')?];
+    Some(version_from_url(url)?.to_string())
+}
+
+fn version_from_url(url: &str) -> Option<&str> {
+    url.rsplit('/').next()?.strip_suffix(".json")
+}
+
+/// `metadata` shared by the three artifacts.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ArtifactMetadata {
+    #[serde(default)]
+    pub dbt_schema_version: Option<String>,
+    #[serde(default)]
+    pub dbt_version: Option<String>,
+    #[serde(default)]
+    pub generated_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub invocation_id: Option<String>,
+    #[serde(default)]
+    pub project_name: Option<String>,
+}
+
+impl ArtifactMetadata {
+    /// The schema version number, when it is one this build was not written for.
+    pub fn unfamiliar_version(&self, kind: ArtifactKind) -> Option<String> {
+        let url = self.dbt_schema_version.as_deref()?;
+        let v = version_from_url(url)?;
+        let n: u32 = v.strip_prefix('v')?.parse().ok()?;
+        (!kind.known_versions().contains(&n)).then(|| v.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_version_is_found_in_the_header() {
+        let doc = br#"{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v9.json"}, "nodes": 3}"#;
+        let err = parse_artifact::<Manifest>(ArtifactKind::Manifest, doc).unwrap_err();
+        assert_eq!(err.schema_version.as_deref(), Some("v9"));
+        let text = err.to_string();
+        assert!(text.starts_with("cannot read dbt manifest.json (schema v9; this tablestat knows v10–v12)"), "{text}");
+        assert!(text.contains("`nodes`"), "{text}");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for doc in [&b""[..], b"null", b"[]", b"{\"results\": 5}", b"\xff\xfe", b"{\"metadata\": {}}"] {
+            let _ = parse_artifact::<RunResults>(ArtifactKind::RunResults, doc);
+            let _ = parse_artifact::<Manifest>(ArtifactKind::Manifest, doc);
+            let _ = parse_artifact::<SourcesFile>(ArtifactKind::Sources, doc);
+        }
+        assert!(parse_artifact::<RunResults>(ArtifactKind::RunResults, b"{").is_err());
+    }
+}

@@ -1,0 +1,422 @@
+//! The rulebook: from what the sources saw to each metric's state and reason.
+//!
+//! Pure: no I/O, no clock (`now` is an input), no async. The previous states are an
+//! input too, because a metric whose tests did not run keeps the state it had.
+//! Every rule of DESIGN.md ("The metric processing unit") lives here, in that order.
+
+mod phrases;
+mod sheet;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::dbt::{FreshnessStatus, ModelInfo, ResultStatus};
+use crate::facts::{AirflowView, DagRunFacts, DbtRun, DbtView, MaintenanceNotice, RunState, TaskLookup};
+use crate::model::{Evidence, FailingTest, Metric, Product, State, Verdict};
+use crate::timefmt;
+use sheet::{Fallback, Sheet};
+
+/// Everything the rulebook looks at for one product.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub now: DateTime<Utc>,
+    pub product: &'a Product,
+    /// The active maintenance window covering this product, if any.
+    pub maintenance: Option<&'a MaintenanceNotice>,
+    pub airflow: &'a AirflowView,
+    pub dbt: &'a DbtView,
+    /// The verdicts of the previous evaluation, per metric.
+    pub previous: &'a BTreeMap<Metric, Verdict>,
+    /// The last successful refresh known from history (for `max_age`).
+    pub last_refresh: Option<DateTime<Utc>>,
+}
+
+/// The rulebook's answer for one product.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The worst of the metrics.
+    pub state: State,
+    /// One verdict per metric, in the product's order.
+    pub metrics: Vec<(Metric, Verdict)>,
+    pub evidence: Evidence,
+    /// Said beside the states, e.g. "refresh in progress".
+    pub note: Option<String>,
+    /// When the latest finished run refreshed the table, if it did.
+    pub refreshed_at: Option<DateTime<Utc>>,
+}
+
+impl Evaluation {
+    pub fn verdict(&self, metric: &Metric) -> Option<&Verdict> {
+        self.metrics.iter().find(|(m, _)| m == metric).map(|(_, v)| v)
+    }
+}
+
+pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
+    let product = inputs.product;
+    let mut evidence = Evidence {
+        dag_id: Some(product.dag_id.clone()),
+        ..Evidence::default()
+    };
+
+    // 1. Maintenance covers everything.
+    if let Some(window) = inputs.maintenance {
+        let reason = format!(
+            "planned maintenance until {}: {}",
+            timefmt::stamp(window.ends_at),
+            window.message
+        );
+        return uniform(product, State::Maintenance, &reason, evidence, None);
+    }
+
+    // 2. A monitor that cannot see never claims down or up.
+    let dag = match inputs.airflow {
+        AirflowView::Unreadable { reason, since } => {
+            let reason = format!(
+                "Airflow could not be read since {}: {reason}",
+                timefmt::stamp(*since)
+            );
+            return uniform(product, State::Unknown, &reason, evidence, None);
+        }
+        AirflowView::Missing => {
+            let cause = format!("DAG {} does not exist in Airflow", product.dag_id);
+            return blocked(product, &cause, evidence);
+        }
+        AirflowView::Dag(dag) => dag,
+    };
+
+    // 3. A DAG that cannot run blocks every metric.
+    let cause = if let Some(error) = &dag.import_error {
+        Some(format!("DAG {} cannot be loaded: import error: {error}", dag.dag_id))
+    } else if !dag.is_active {
+        Some(format!(
+            "DAG {} is no longer active in Airflow (its file is gone or broken)",
+            dag.dag_id
+        ))
+    } else if dag.is_paused {
+        Some(format!("DAG {} is paused", dag.dag_id))
+    } else {
+        None
+    };
+    if let Some(cause) = cause {
+        return blocked(product, &cause, evidence);
+    }
+
+    let note = dag.in_progress.as_ref().map(|run| match run.start_date {
+        Some(started) => format!("refresh in progress: run {} started {}", run.run_id, timefmt::ago(started, inputs.now)),
+        None => format!("refresh queued: run {}", run.run_id),
+    });
+
+    // 4. The latest finished run decides.
+    let Some(run) = &dag.latest_finished else {
+        let reason = format!("DAG {} has not finished a run yet", dag.dag_id);
+        return uniform(product, State::Unknown, &reason, evidence, note);
+    };
+    evidence.dag_run_id = Some(run.run_id.clone());
+
+    let mut sheet = Sheet::new(&product.metrics);
+    sheet.add(Metric::Availability, State::Up, format!("DAG {} is active", dag.dag_id));
+    let task_label = product.task_id.as_deref().unwrap_or("the DAG run");
+
+    let outcome = match &run.task {
+        TaskLookup::NotAsked => match &run.state {
+            RunState::Success => "success".to_string(),
+            RunState::Failed => "failed".to_string(),
+            other => format!("{other:?}").to_lowercase(),
+        },
+        TaskLookup::NotFound => {
+            let reason = format!(
+                "task {task_label} is not in run {} of DAG {}: check `task` in the config",
+                run.run_id, dag.dag_id
+            );
+            let metrics = sheet.finish(inputs, &Fallback::Unknown(reason));
+            return finish(metrics, evidence, note, None);
+        }
+        TaskLookup::Found(task) => task.state.clone().unwrap_or_else(|| "none".to_string()),
+    };
+
+    let mut refreshed_at = None;
+    let fallback = match (outcome.as_str(), inputs.dbt) {
+        ("success", DbtView::Run(dbt)) => apply_dbt_run(&mut sheet, &mut evidence, &mut refreshed_at, inputs, dbt, run, true),
+        ("success", _) => {
+            let at = task_end(run);
+            refreshed_at = at;
+            let when = at.map(|t| format!(" at {}", timefmt::stamp(t))).unwrap_or_default();
+            Fallback::Up(format!("refreshed{when}: {task_label} succeeded in run {}", run.run_id))
+        }
+        ("failed", DbtView::Run(dbt)) => apply_dbt_run(&mut sheet, &mut evidence, &mut refreshed_at, inputs, dbt, run, false),
+        ("failed", DbtView::Unavailable(why)) => Fallback::Unknown(format!(
+            "{task_label} failed in run {} and its dbt artifacts could not be read: {why}",
+            run.run_id
+        )),
+        ("failed", DbtView::NotConfigured) => {
+            sheet.add(Metric::Freshness, State::Down, format!("not refreshed: {task_label} failed in run {}", run.run_id));
+            Fallback::Carry
+        }
+        ("upstream_failed", _) => {
+            sheet.add(
+                Metric::Freshness,
+                State::Down,
+                format!("not refreshed: a task before {task_label} failed in run {}", run.run_id),
+            );
+            Fallback::Carry
+        }
+        (other, _) => {
+            sheet.note_all(format!("{task_label} ended {other} in run {}", run.run_id));
+            Fallback::Carry
+        }
+    };
+
+    // 6. Freshness SLO: a table can go stale with nothing failing.
+    if let Some(max_age) = product.max_age {
+        let last = refreshed_at.or(inputs.last_refresh);
+        if let Some(last) = last {
+            let age = (inputs.now - last).num_seconds();
+            if age > max_age.as_secs() as i64 {
+                sheet.add(
+                    Metric::Freshness,
+                    State::Down,
+                    format!(
+                        "last refreshed {} ago, expected within {}",
+                        timefmt::span(age),
+                        timefmt::span(max_age.as_secs() as i64)
+                    ),
+                );
+            }
+        }
+    }
+
+    let metrics = sheet.finish(inputs, &fallback);
+    finish(metrics, evidence, note, refreshed_at)
+}
+
+/// Rules 4 and 5 with the dbt run at hand: per test, per table.
+fn apply_dbt_run(
+    sheet: &mut Sheet,
+    evidence: &mut Evidence,
+    refreshed_at: &mut Option<DateTime<Utc>>,
+    inputs: &Inputs<'_>,
+    dbt: &DbtRun,
+    run: &DagRunFacts,
+    task_succeeded: bool,
+) -> Fallback {
+    evidence.dbt_run_id = Some(dbt.id.clone());
+    let Some(model_ref) = inputs.product.model.as_deref() else {
+        // A DAG-only product: the task's outcome is all there is.
+        return if task_succeeded {
+            *refreshed_at = task_end(run);
+            Fallback::Up(format!("refreshed in run {}", run.run_id))
+        } else {
+            sheet.add(Metric::Freshness, State::Down, format!("not refreshed: the dbt task failed in run {}", run.run_id));
+            Fallback::Carry
+        };
+    };
+    let Some(model) = dbt.index.resolve_model(model_ref) else {
+        return Fallback::Unknown(format!(
+            "model {model_ref} is not in the dbt project of run {}: check `model` in the config",
+            dbt.id
+        ));
+    };
+
+    let mut any_result = false;
+    for test in dbt.index.tests_of(&model.unique_id) {
+        let Some(result) = dbt.result(&test.unique_id) else {
+            sheet.has_tests(&test.metric);
+            continue;
+        };
+        any_result = true;
+        sheet.has_tests(&test.metric);
+        let verdict = match &result.status {
+            ResultStatus::Pass => {
+                sheet.passed(&test.metric);
+                continue;
+            }
+            ResultStatus::Skipped => continue,
+            ResultStatus::Fail => {
+                let state = if test.critical { State::Down } else { State::Degraded };
+                Verdict::new(state, phrases::failed(test, result, "failed"))
+            }
+            ResultStatus::Warn => Verdict::new(State::Degraded, phrases::failed(test, result, "warned")),
+            ResultStatus::Error | ResultStatus::RuntimeError => Verdict::new(
+                State::Unknown,
+                format!("{} could not run: {}", test.describe(), phrases::cause(result.message.as_deref())),
+            ),
+            other => Verdict::new(
+                State::Unknown,
+                format!("{} ended with unexpected status `{}`", test.describe(), other.as_str()),
+            ),
+        };
+        evidence.failing_tests.push(FailingTest {
+            unique_id: test.unique_id.clone(),
+            status: result.status.as_str().to_string(),
+            failures: result.failures,
+            message: result.message.clone(),
+            metric: test.metric.clone(),
+        });
+        sheet.add(test.metric.clone(), verdict.state, verdict.reason);
+    }
+    evidence
+        .failing_tests
+        .sort_by_key(|t| dbt.position(&t.unique_id));
+
+    let rebuilt = match dbt.result(&model.unique_id).map(|r| (&r.status, r)) {
+        Some((ResultStatus::Success | ResultStatus::PartialSuccess | ResultStatus::NoOp, result)) => {
+            let at = result.completed_at().or_else(|| task_end(run));
+            *refreshed_at = at;
+            let when = at.map(|t| format!(" at {}", timefmt::stamp(t))).unwrap_or_default();
+            sheet.add(Metric::Freshness, State::Up, format!("refreshed{when} by dbt run {}", dbt.id));
+            true
+        }
+        Some((ResultStatus::Error, result)) => {
+            sheet.add(
+                Metric::Freshness,
+                State::Down,
+                format!("not rebuilt: the model failed: {}", phrases::cause(result.message.as_deref())),
+            );
+            false
+        }
+        Some((ResultStatus::Skipped, _)) => {
+            sheet.add(Metric::Freshness, State::Down, format!("not rebuilt: {}", skip_cause(dbt, model)));
+            false
+        }
+        Some((other, _)) => {
+            sheet.add(Metric::Freshness, State::Unknown, format!("model ended with unexpected status `{}`", other.as_str()));
+            false
+        }
+        None if !any_result => {
+            sheet.note_all(format!("{} was not in dbt run {}", model.name, dbt.id));
+            return Fallback::Carry;
+        }
+        None => false,
+    };
+
+    apply_source_freshness(sheet, dbt, model);
+    if rebuilt {
+        Fallback::UpWhenUntested(format!("no tests check this; refreshed by dbt run {}", dbt.id))
+    } else {
+        Fallback::Carry
+    }
+}
+
+/// Rule 5: sources upstream of the model, from sources.json.
+fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
+    let Some(freshness) = dbt.freshness() else {
+        return;
+    };
+    for source in dbt.index.upstream_sources(&model.unique_id) {
+        if !source.has_freshness {
+            continue;
+        }
+        let name = &source.display_name;
+        let age = |r: &crate::dbt::FreshnessResult| {
+            r.max_loaded_at_time_ago_in_s
+                .map(|s| format!(": data {} old when checked", timefmt::span(s as i64)))
+                .unwrap_or_default()
+        };
+        match freshness.get(&source.unique_id) {
+            Some(r) => match &r.status {
+                FreshnessStatus::Pass => {}
+                FreshnessStatus::Error => sheet.add(Metric::Freshness, State::Down, format!("source {name} is stale{}", age(r))),
+                FreshnessStatus::Warn => sheet.add(Metric::Freshness, State::Degraded, format!("source {name} is getting stale{}", age(r))),
+                FreshnessStatus::RuntimeError | FreshnessStatus::Other(_) => sheet.add(
+                    Metric::Freshness,
+                    State::Unknown,
+                    format!("freshness of source {name} could not be checked"),
+                ),
+            },
+            // dbt leaves out a source whose freshness query failed.
+            None => sheet.add(
+                Metric::Freshness,
+                State::Unknown,
+                format!("freshness of source {name} could not be checked (missing from sources.json)"),
+            ),
+        }
+    }
+}
+
+/// Why dbt skipped a model: the nearest failures upstream (or its own unit tests).
+fn skip_cause(dbt: &DbtRun, model: &ModelInfo) -> String {
+    let failed = |id: &str| {
+        dbt.result(id).is_some_and(|r| {
+            matches!(r.status, ResultStatus::Fail | ResultStatus::Error | ResultStatus::RuntimeError)
+        })
+    };
+    let mut causes: Vec<(usize, String)> = Vec::new();
+    for test in dbt.index.tests_of(&model.unique_id) {
+        if matches!(test.kind, crate::dbt::TestKind::Unit) && failed(&test.unique_id) {
+            causes.push((dbt.position(&test.unique_id).unwrap_or(usize::MAX), format!("unit test {} failed", test.name)));
+        }
+    }
+    for ancestor in dbt.index.ancestors(&model.unique_id) {
+        if failed(ancestor) {
+            let name = dbt.index.model(ancestor).map_or(ancestor, |m| m.name.as_str());
+            causes.push((dbt.position(ancestor).unwrap_or(usize::MAX), format!("upstream model {name} failed")));
+        }
+        for test in dbt.index.tests_of(ancestor) {
+            if failed(&test.unique_id) {
+                let what = match test.kind {
+                    crate::dbt::TestKind::Unit => "unit test",
+                    _ => "test",
+                };
+                causes.push((dbt.position(&test.unique_id).unwrap_or(usize::MAX), format!("upstream {what} {} failed", test.name)));
+            }
+        }
+    }
+    causes.sort();
+    causes.dedup_by(|a, b| a.1 == b.1);
+    match causes.len() {
+        0 => "dbt skipped it because an earlier step failed".to_string(),
+        1 => causes.remove(0).1,
+        n => format!("{} (and {} more)", causes.remove(0).1, n - 1),
+    }
+}
+
+fn task_end(run: &DagRunFacts) -> Option<DateTime<Utc>> {
+    match &run.task {
+        TaskLookup::Found(task) => task.end_date.or(run.end_date),
+        _ => run.end_date,
+    }
+}
+
+/// Every metric the same state and reason.
+fn uniform(product: &Product, state: State, reason: &str, evidence: Evidence, note: Option<String>) -> Evaluation {
+    let metrics = product
+        .metrics
+        .iter()
+        .map(|m| (m.clone(), Verdict::new(state, reason)))
+        .collect();
+    finish(metrics, evidence, note, None)
+}
+
+/// Rule 3: availability names the cause, the others say they are blocked by it.
+fn blocked(product: &Product, cause: &str, evidence: Evidence) -> Evaluation {
+    let metrics = product
+        .metrics
+        .iter()
+        .map(|m| {
+            let reason = if *m == Metric::Availability {
+                cause.to_string()
+            } else {
+                format!("blocked: {cause}")
+            };
+            (m.clone(), Verdict::new(State::Down, reason))
+        })
+        .collect();
+    finish(metrics, evidence, None, None)
+}
+
+fn finish(
+    metrics: Vec<(Metric, Verdict)>,
+    evidence: Evidence,
+    note: Option<String>,
+    refreshed_at: Option<DateTime<Utc>>,
+) -> Evaluation {
+    let state = State::worst_of(metrics.iter().map(|(_, v)| v.state)).unwrap_or(State::Unknown);
+    Evaluation {
+        state,
+        metrics,
+        evidence,
+        note,
+        refreshed_at,
+    }
+}

@@ -1,0 +1,125 @@
+//! A product's metrics while the rules add to them: contributions per metric, the worst
+//! of which wins, and what an unjudged metric becomes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Inputs;
+use crate::model::{Metric, State, Verdict};
+
+/// What a metric becomes when no rule spoke for it.
+#[derive(Debug, Clone)]
+pub enum Fallback {
+    /// Up with this reason (the run succeeded and nothing said otherwise).
+    Up(String),
+    /// Up when the metric has no tests at all; kept as before when its tests did not run.
+    UpWhenUntested(String),
+    /// Unknown with this reason.
+    Unknown(String),
+    /// Keep the previous state; unknown without one.
+    Carry,
+}
+
+const CARRY_PREFIX: &str = "not tested in the latest run; last result: ";
+
+pub struct Sheet<'a> {
+    metrics: &'a [Metric],
+    found: BTreeMap<Metric, Vec<Verdict>>,
+    passed: BTreeMap<Metric, usize>,
+    with_tests: BTreeSet<Metric>,
+    note: Option<String>,
+}
+
+impl<'a> Sheet<'a> {
+    pub fn new(metrics: &'a [Metric]) -> Sheet<'a> {
+        Sheet {
+            metrics,
+            found: BTreeMap::new(),
+            passed: BTreeMap::new(),
+            with_tests: BTreeSet::new(),
+            note: None,
+        }
+    }
+
+    /// A rule's say on a metric. Metrics the product does not show are ignored.
+    pub fn add(&mut self, metric: Metric, state: State, reason: String) {
+        if self.metrics.contains(&metric) {
+            self.found.entry(metric).or_default().push(Verdict::new(state, reason));
+        }
+    }
+
+    pub fn passed(&mut self, metric: &Metric) {
+        *self.passed.entry(metric.clone()).or_default() += 1;
+    }
+
+    /// The metric has tests in the project, whether or not they ran.
+    pub fn has_tests(&mut self, metric: &Metric) {
+        self.with_tests.insert(metric.clone());
+    }
+
+    /// Why the metrics that fall back were not judged this time.
+    pub fn note_all(&mut self, note: String) {
+        self.note = Some(note);
+    }
+
+    pub fn finish(self, inputs: &Inputs<'_>, fallback: &Fallback) -> Vec<(Metric, Verdict)> {
+        self.metrics
+            .iter()
+            .map(|metric| {
+                let mut verdicts = self.found.get(metric).cloned().unwrap_or_default();
+                if let Some(&n) = self.passed.get(metric) {
+                    let text = if n == 1 { "1 test passed".to_string() } else { format!("{n} tests passed") };
+                    verdicts.push(Verdict::new(State::Up, text));
+                }
+                let verdict = if verdicts.is_empty() {
+                    self.fall_back(inputs, metric, fallback)
+                } else {
+                    combine(verdicts)
+                };
+                (metric.clone(), verdict)
+            })
+            .collect()
+    }
+
+    fn fall_back(&self, inputs: &Inputs<'_>, metric: &Metric, fallback: &Fallback) -> Verdict {
+        match fallback {
+            Fallback::Up(reason) => Verdict::new(State::Up, reason.clone()),
+            Fallback::UpWhenUntested(reason) if !self.with_tests.contains(metric) => {
+                Verdict::new(State::Up, reason.clone())
+            }
+            Fallback::Unknown(reason) => Verdict::new(State::Unknown, reason.clone()),
+            Fallback::UpWhenUntested(_) | Fallback::Carry => self.carry(inputs, metric),
+        }
+    }
+
+    /// The table still holds the data its last tests judged: keep that state.
+    fn carry(&self, inputs: &Inputs<'_>, metric: &Metric) -> Verdict {
+        let judged = inputs
+            .previous
+            .get(metric)
+            .filter(|v| !matches!(v.state, State::Maintenance));
+        match judged {
+            Some(previous) if previous.reason.starts_with(CARRY_PREFIX) => previous.clone(),
+            Some(previous) => Verdict::new(previous.state, format!("{CARRY_PREFIX}{}", previous.reason)),
+            None => {
+                let why = self.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                Verdict::new(State::Unknown, format!("not tested in the latest run{why}"))
+            }
+        }
+    }
+}
+
+/// The worst state wins; its reasons are joined, the rest counted.
+fn combine(mut verdicts: Vec<Verdict>) -> Verdict {
+    verdicts.sort_by_key(|v| v.state);
+    let worst = verdicts[0].state;
+    let reasons: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.state == worst)
+        .map(|v| v.reason.as_str())
+        .collect();
+    let reason = match reasons.len() {
+        1..=2 => reasons.join("; "),
+        n => format!("{}; {} (and {} more)", reasons[0], reasons[1], n - 2),
+    };
+    Verdict::new(worst, reason)
+}

@@ -1,0 +1,26 @@
+//! tablestat: a status page for data products, in the terminal.
+//!
+//! The data's path, top to bottom:
+//!
+//! ```text
+//! Airflow API ─┐                                        ┌─> status / poll --json (cli)
+//! dbt Cloud  ──┼─ sources ─> facts ─> evaluate (pure) ─> store (SQLite, one writer)
+//! dbt target/ ─┘  clients    normalized   the rulebook    │
+//!                                                         └─> tui (the board)
+//! ```
+//!
+//! - [`config`]: the TOML file, located and checked, errors with file, line and key.
+//! - [`model`]: products, metrics, states, verdicts, evidence: the shared words.
+//! - [`dbt`]: lean readers for dbt artifacts and the table -> tests index.
+//! - [`facts`]: what the sources observed, normalized across Airflow 2 and 3.
+//! - [`evaluate`]: the rulebook, a pure function of facts, previous states and `now`.
+//! - [`report`]: the `status --json` document, the one machine-readable shape.
+//! - [`cli`]: the commands; `main.rs` only dispatches to them.
+
+pub mod cli;
+pub mod config;
+pub mod dbt;
+pub mod evaluate;
+pub mod facts;
+pub mod model;
+pub mod timefmt;

@@ -1,0 +1,262 @@
+//! The domain: products, metrics, states, reasons and evidence.
+//!
+//! These words are used the same way in code, JSON and on screen. Nothing here does I/O.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The state of one metric (or, as the worst of its metrics, of a product).
+///
+/// Declared worst first, so the derived `Ord` sorts the worst state first and
+/// `min` of a set of states is the worst of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Down,
+    Degraded,
+    Unknown,
+    Maintenance,
+    Up,
+}
+
+impl State {
+    /// Every state, worst first.
+    pub const ALL: [State; 5] = [
+        State::Down,
+        State::Degraded,
+        State::Unknown,
+        State::Maintenance,
+        State::Up,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Down => "down",
+            State::Degraded => "degraded",
+            State::Unknown => "unknown",
+            State::Maintenance => "maintenance",
+            State::Up => "up",
+        }
+    }
+
+    /// The worse of two states.
+    pub fn worst(self, other: State) -> State {
+        self.min(other)
+    }
+
+    /// The worst of many states; `None` for none.
+    pub fn worst_of(states: impl IntoIterator<Item = State>) -> Option<State> {
+        states.into_iter().min()
+    }
+
+    /// Exit code of `status` and `poll --once`, after the monitoring-plugin convention.
+    /// Unknown ranks below degraded and down here: "worst wins: down > degraded > unknown".
+    pub fn exit_code(self) -> i32 {
+        match self {
+            State::Up | State::Maintenance => 0,
+            State::Degraded => 1,
+            State::Down => 2,
+            State::Unknown => 3,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Exit code for a set of product states: down (2) > degraded (1) > unknown (3) > ok (0).
+pub fn exit_code_for(states: impl IntoIterator<Item = State>) -> i32 {
+    let mut seen = [false; 5];
+    for state in states {
+        seen[state as usize] = true;
+    }
+    if seen[State::Down as usize] {
+        2
+    } else if seen[State::Degraded as usize] {
+        1
+    } else if seen[State::Unknown as usize] {
+        3
+    } else {
+        0
+    }
+}
+
+/// A quality dimension of a table. The five named ones have defaults; teams may add their own.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    Availability,
+    Freshness,
+    Correctness,
+    Uniqueness,
+    Completeness,
+    /// A metric the team added, lower-case, fed by tests mapped to it.
+    Custom(String),
+}
+
+impl Metric {
+    /// The five metrics every product shows unless its config says otherwise.
+    pub fn standard() -> Vec<Metric> {
+        vec![
+            Metric::Availability,
+            Metric::Freshness,
+            Metric::Correctness,
+            Metric::Uniqueness,
+            Metric::Completeness,
+        ]
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Metric::Availability => "availability",
+            Metric::Freshness => "freshness",
+            Metric::Correctness => "correctness",
+            Metric::Uniqueness => "uniqueness",
+            Metric::Completeness => "completeness",
+            Metric::Custom(name) => name,
+        }
+    }
+
+    /// Parses a metric name. Custom names must look like identifiers so they fit a column header.
+    pub fn parse(name: &str) -> Result<Metric, String> {
+        let metric = match name {
+            "availability" => Metric::Availability,
+            "freshness" => Metric::Freshness,
+            "correctness" => Metric::Correctness,
+            "uniqueness" => Metric::Uniqueness,
+            "completeness" => Metric::Completeness,
+            other => {
+                let valid = !other.is_empty()
+                    && other.len() <= 32
+                    && other
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && other.starts_with(|c: char| c.is_ascii_lowercase());
+                if !valid {
+                    return Err(format!(
+                        "`{other}` is not a metric name: use availability, freshness, correctness, \
+                         uniqueness, completeness, or a lower-case name of your own (a-z, 0-9, _)"
+                    ));
+                }
+                Metric::Custom(other.to_string())
+            }
+        };
+        Ok(metric)
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Metric {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Metric {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Metric::parse(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What one metric says now: its state and a reason a non-engineer can read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub state: State,
+    pub reason: String,
+}
+
+impl Verdict {
+    pub fn new(state: State, reason: impl Into<String>) -> Verdict {
+        Verdict {
+            state,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Which dbt run an evaluation read: a dbt Cloud run id, or a dbt Core invocation id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DbtRunId {
+    Cloud(i64),
+    Invocation(String),
+}
+
+impl fmt::Display for DbtRunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbtRunId::Cloud(id) => write!(f, "{id}"),
+            DbtRunId::Invocation(id) => f.write_str(id),
+        }
+    }
+}
+
+/// A test that did not pass, as shown in the detail view and in `evidence.failing_tests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailingTest {
+    pub unique_id: String,
+    /// dbt's status: `fail`, `warn` or `error`.
+    pub status: String,
+    pub failures: Option<i64>,
+    pub message: Option<String>,
+    pub metric: Metric,
+}
+
+/// What an evaluation was based on, so a reader can check it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub dag_id: Option<String>,
+    pub dag_run_id: Option<String>,
+    pub dbt_run_id: Option<DbtRunId>,
+    pub failing_tests: Vec<FailingTest>,
+}
+
+/// When the table was last rebuilt by the pipeline, as far as the sources tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refresh {
+    pub finished_at: DateTime<Utc>,
+}
+
+/// A data product: a table people read, and how to judge it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub group: String,
+    pub tags: Vec<String>,
+    /// The Airflow DAG that refreshes it.
+    pub dag_id: String,
+    /// The task in that DAG that runs dbt; without one, the DAG run's own state decides.
+    pub task_id: Option<String>,
+    /// dbt model, by name or unique_id; without one, a DAG-only product.
+    pub model: Option<String>,
+    /// dbt Cloud job behind the task, to find its run when XCom does not say.
+    pub dbt_job: Option<i64>,
+    /// Metrics shown, in display order.
+    pub metrics: Vec<Metric>,
+    /// Freshness SLO: the table must have been refreshed within this long.
+    pub max_age: Option<std::time::Duration>,
+    /// Uptime objective in percent.
+    pub slo: Option<f64>,
+    /// Poll interval override; otherwise derived from the DAG's schedule.
+    pub interval: Option<std::time::Duration>,
+}
+
+/// The group of products that have none.
+pub const DEFAULT_GROUP: &str = "Ungrouped";
