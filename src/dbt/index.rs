@@ -80,6 +80,10 @@ impl TestInfo {
     /// Plain words for the kind of check: `unique test on order_id`.
     pub fn describe(&self) -> String {
         let what = match &self.kind {
+            // A custom `name:` says more than the generic test's name.
+            TestKind::Generic { name, .. } if !self.name.contains(name.as_str()) => {
+                format!("test {} ({name})", self.name)
+            }
             TestKind::Generic { name, .. } => format!("{name} test"),
             TestKind::Singular => format!("test {}", self.name),
             TestKind::Unit => format!("unit test {}", self.name),

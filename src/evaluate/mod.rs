@@ -283,11 +283,12 @@ fn apply_dbt_run(
             sheet.add(Metric::Freshness, State::Unknown, format!("model ended with unexpected status `{}`", other.as_str()));
             false
         }
-        None if !any_result => {
-            sheet.note_all(format!("{} was not in dbt run {}", model.name, dbt.id));
-            return Fallback::Carry;
+        None => {
+            if !any_result {
+                sheet.note_all(format!("{} was not in dbt run {}", model.name, dbt.id));
+            }
+            false
         }
-        None => false,
     };
 
     apply_source_freshness(sheet, dbt, model);

@@ -19,7 +19,8 @@ pub enum Fallback {
     Carry,
 }
 
-const CARRY_PREFIX: &str = "not tested in the latest run; last result: ";
+const NOT_CHECKED: &str = "not checked in the latest run";
+const CARRY_PREFIX: &str = "not checked in the latest run; last result: ";
 
 pub struct Sheet<'a> {
     metrics: &'a [Metric],
@@ -98,11 +99,11 @@ impl<'a> Sheet<'a> {
             .get(metric)
             .filter(|v| !matches!(v.state, State::Maintenance));
         match judged {
-            Some(previous) if previous.reason.starts_with(CARRY_PREFIX) => previous.clone(),
+            Some(previous) if previous.reason.starts_with(NOT_CHECKED) => previous.clone(),
             Some(previous) => Verdict::new(previous.state, format!("{CARRY_PREFIX}{}", previous.reason)),
             None => {
                 let why = self.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-                Verdict::new(State::Unknown, format!("not tested in the latest run{why}"))
+                Verdict::new(State::Unknown, format!("{NOT_CHECKED}{why}"))
             }
         }
     }
