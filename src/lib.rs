@@ -23,4 +23,5 @@ pub mod dbt;
 pub mod evaluate;
 pub mod facts;
 pub mod model;
+pub mod sources;
 pub mod timefmt;

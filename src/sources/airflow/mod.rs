@@ -1,0 +1,8 @@
+//! Airflow 2 and 3 over REST: the client, the wire format, and one bulk poll.
+
+mod client;
+mod observe;
+mod wire;
+
+pub use client::{AirflowClient, Api};
+pub use observe::{Observation, RunMemory, WatchedDag, dag_period, observe, watched_dags};

@@ -1,0 +1,203 @@
+//! The dbt evidence behind a DAG run's dbt task, from dbt Cloud or a local `target/`,
+//! fetched once per dbt run and shared by every product it built.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{DbtConfig, SecretRef};
+use crate::dbt::{self, ArtifactKind, Manifest, ProjectIndex, RunResults, SourcesFile};
+use crate::facts::{DagRunFacts, DbtRun, DbtView, TaskLookup};
+use crate::model::{DbtRunId, Metric, Product};
+use crate::sources::airflow::AirflowClient;
+use crate::sources::dbt_cloud::{CloudRun, DbtCloudClient, run_id_from_xcom};
+use crate::sources::http::{ErrorKind, SourceError, SourceName};
+use crate::sources::local_dbt;
+
+/// Parsed runs kept in memory: enough for every DAG a board watches to share its run.
+const RUNS_KEPT: usize = 64;
+
+pub enum DbtSource {
+    Cloud(DbtCloudClient),
+    Local(PathBuf),
+}
+
+pub struct DbtEvidence {
+    source: Option<DbtSource>,
+    test_metrics: BTreeMap<String, Metric>,
+    /// dbt Cloud runs by id, newest last.
+    runs: VecDeque<(i64, Arc<DbtRun>)>,
+    /// (dag_id, dag_run_id, task_id) -> dbt Cloud run id, once found.
+    links: HashMap<(String, String, String), i64>,
+    local: Option<(Vec<(PathBuf, u64, Option<std::time::SystemTime>)>, Option<chrono::DateTime<chrono::Utc>>, Arc<DbtRun>)>,
+}
+
+impl DbtEvidence {
+    pub fn new(config: Option<&DbtConfig>, base_dir: &std::path::Path, test_metrics: BTreeMap<String, Metric>) -> Result<DbtEvidence, SourceError> {
+        let source = match config {
+            None => None,
+            Some(DbtConfig::Local { target_dir }) => Some(DbtSource::Local(target_dir.clone())),
+            Some(DbtConfig::Cloud { url, account_id, token, timeout, cache_dir }) => {
+                let token = resolve(token, base_dir)?;
+                let cache = cache_dir.clone().or_else(|| Some(crate::config::state_dir().join("dbt-cloud-cache")));
+                Some(DbtSource::Cloud(DbtCloudClient::new(url.clone(), *account_id, token, *timeout, cache)?))
+            }
+        };
+        Ok(DbtEvidence { source, test_metrics, runs: VecDeque::new(), links: HashMap::new(), local: None })
+    }
+
+    pub fn requests(&self) -> u64 {
+        match &self.source {
+            Some(DbtSource::Cloud(c)) => c.requests(),
+            _ => 0,
+        }
+    }
+
+    /// The dbt evidence for a product's task in this run.
+    pub async fn for_run(&mut self, airflow: Option<&AirflowClient>, product: &Product, dag_id: &str, run: &DagRunFacts) -> DbtView {
+        if product.model.is_none() {
+            return DbtView::NotConfigured;
+        }
+        let task = match &run.task {
+            TaskLookup::Found(task) => task.clone(),
+            _ => return DbtView::NotConfigured,
+        };
+        match &self.source {
+            None => DbtView::NotConfigured,
+            Some(DbtSource::Local(dir)) => {
+                let dir = dir.clone();
+                self.local_run(dir, task.start_date).await
+            }
+            Some(DbtSource::Cloud(_)) => {
+                let key = (dag_id.to_string(), run.run_id.clone(), task.task_id.clone());
+                let run_id = match self.links.get(&key) {
+                    Some(id) => *id,
+                    None => match self.find_cloud_run(airflow, product, &key, &task).await {
+                        Ok(Some(id)) => {
+                            self.links.insert(key, id);
+                            id
+                        }
+                        Ok(None) => {
+                            return DbtView::Unavailable(format!(
+                                "no dbt Cloud run found for task {} in run {}: the task pushed no `job_run_id` XCom{}",
+                                task.task_id,
+                                run.run_id,
+                                if product.dbt_job.is_none() { " and the product names no `dbt_job`" } else { " and no run of its dbt_job fits the task's time" }
+                            ));
+                        }
+                        Err(e) => return DbtView::Unavailable(e.to_string()),
+                    },
+                };
+                match self.cloud_run(run_id).await {
+                    Ok(run) => DbtView::Run(run),
+                    Err(reason) => DbtView::Unavailable(reason),
+                }
+            }
+        }
+    }
+
+    async fn local_run(&mut self, dir: PathBuf, task_started: Option<chrono::DateTime<chrono::Utc>>) -> DbtView {
+        let fingerprint = local_dbt::fingerprint(&dir);
+        if let Some((seen, started, run)) = &self.local {
+            if *seen == fingerprint && *started == task_started {
+                return DbtView::Run(run.clone());
+            }
+        }
+        let metrics = self.test_metrics.clone();
+        let read = tokio::task::spawn_blocking(move || local_dbt::read_target(&dir, task_started, &metrics)).await;
+        match read {
+            Ok(Ok(run)) => {
+                let run = Arc::new(run);
+                self.local = Some((fingerprint, task_started, run.clone()));
+                DbtView::Run(run)
+            }
+            Ok(Err(reason)) => DbtView::Unavailable(reason),
+            Err(e) => DbtView::Unavailable(format!("reading dbt artifacts failed: {e}")),
+        }
+    }
+
+    /// XCom `job_run_id` (provider >= 4.4.3), then `return_value` (set on success only),
+    /// then the product's dbt job's runs created while the task ran.
+    async fn find_cloud_run(
+        &self,
+        airflow: Option<&AirflowClient>,
+        product: &Product,
+        (dag_id, run_id, task_id): &(String, String, String),
+        task: &crate::facts::TaskFacts,
+    ) -> Result<Option<i64>, SourceError> {
+        if let Some(airflow) = airflow {
+            for key in ["job_run_id", "return_value"] {
+                if let Some(value) = airflow.xcom(dag_id, run_id, task_id, key).await? {
+                    if let Some(id) = run_id_from_xcom(&value) {
+                        return Ok(Some(id));
+                    }
+                }
+            }
+        }
+        let (Some(job), Some(DbtSource::Cloud(client))) = (product.dbt_job, &self.source) else {
+            return Ok(None);
+        };
+        let (Some(start), end) = (task.start_date, task.end_date) else {
+            return Ok(None);
+        };
+        let slack = chrono::Duration::minutes(2);
+        let runs = client.job_runs(job, 20).await?;
+        Ok(runs
+            .iter()
+            .filter(|r| r.created_at.is_some_and(|c| c + slack >= start && end.is_none_or(|e| c <= e + slack)))
+            .map(|r| r.id)
+            .max())
+    }
+
+    async fn cloud_run(&mut self, run_id: i64) -> Result<Arc<DbtRun>, String> {
+        if let Some((_, run)) = self.runs.iter().find(|(id, _)| *id == run_id) {
+            return Ok(run.clone());
+        }
+        let Some(DbtSource::Cloud(client)) = &self.source else {
+            return Err("no dbt Cloud source".into());
+        };
+        let cloud_run: CloudRun = client.run(run_id).await.map_err(|e| e.to_string())?;
+        if cloud_run.status.is_some_and(|s| s < 10) {
+            return Err(format!("dbt Cloud run {run_id} has not finished yet"));
+        }
+        let artifacts = client.run_artifacts(&cloud_run).await.map_err(|e| e.to_string())?;
+        let metrics = self.test_metrics.clone();
+        let href = cloud_run.href.clone();
+        let parsed = tokio::task::spawn_blocking(move || -> Result<DbtRun, String> {
+            let Some(manifest) = artifacts.manifest else {
+                return Err(format!("dbt Cloud run {run_id} has no manifest.json: its dbt steps did not get far enough"));
+            };
+            if artifacts.run_results.is_empty() {
+                return Err(format!("dbt Cloud run {run_id} has no run_results.json: its dbt steps did not get far enough"));
+            }
+            let manifest: Manifest = dbt::parse_artifact(ArtifactKind::Manifest, &manifest).map_err(|e| e.to_string())?;
+            let steps = artifacts
+                .run_results
+                .iter()
+                .map(|bytes| dbt::parse_artifact::<RunResults>(ArtifactKind::RunResults, bytes))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let sources = artifacts
+                .sources
+                .map(|bytes| dbt::parse_artifact::<SourcesFile>(ArtifactKind::Sources, &bytes))
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let index = Arc::new(ProjectIndex::new(manifest, &metrics));
+            Ok(DbtRun::new(DbtRunId::Cloud(run_id), index, steps, sources, href))
+        })
+        .await
+        .map_err(|e| format!("parsing dbt Cloud run {run_id} failed: {e}"))??;
+        let run = Arc::new(parsed);
+        self.runs.push_back((run_id, run.clone()));
+        while self.runs.len() > RUNS_KEPT {
+            self.runs.pop_front();
+        }
+        Ok(run)
+    }
+}
+
+fn resolve(secret: &SecretRef, base_dir: &std::path::Path) -> Result<crate::config::Secret, SourceError> {
+    secret
+        .resolve(base_dir)
+        .map_err(|e| SourceError::new(SourceName::DbtCloud, "credentials", ErrorKind::Io(e)))
+}

@@ -1,0 +1,446 @@
+//! HTTP plumbing shared by the clients: timeouts, bounded bodies, retries with backoff
+//! and jitter, `Retry-After`, and errors that say which source, which endpoint, what.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+/// Which source an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceName {
+    Airflow,
+    DbtCloud,
+    LocalDbt,
+}
+
+impl fmt::Display for SourceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceName::Airflow => "Airflow",
+            SourceName::DbtCloud => "dbt Cloud",
+            SourceName::LocalDbt => "local dbt",
+        })
+    }
+}
+
+/// What went wrong, classified so the poller knows whether a retry may help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Nothing listens there (connection refused).
+    Refused,
+    Timeout(Duration),
+    Dns(String),
+    Tls(String),
+    Connect(String),
+    /// 401: the credentials were refused.
+    Unauthorized(String),
+    /// 403: authenticated but not allowed.
+    Forbidden(String),
+    NotFound(String),
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx.
+    Server { status: u16, detail: String },
+    /// Any other unexpected status.
+    Status { status: u16, detail: String },
+    /// The answer is not what the API promises (HTML, truncated or mistyped JSON, too big).
+    BadBody(String),
+    Io(String),
+}
+
+/// A failed call to a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    pub source: SourceName,
+    /// `GET /api/v1/dags` (no query string: it may carry ids, never secrets, but it is long).
+    pub endpoint: String,
+    pub kind: ErrorKind,
+}
+
+impl SourceError {
+    pub fn new(source: SourceName, endpoint: impl Into<String>, kind: ErrorKind) -> SourceError {
+        SourceError {
+            source,
+            endpoint: endpoint.into(),
+            kind,
+        }
+    }
+
+    /// Whether the same call may succeed if tried again soon.
+    pub fn is_retryable(&self) -> bool {
+        match &self.kind {
+            ErrorKind::Refused | ErrorKind::Timeout(_) | ErrorKind::Connect(_) | ErrorKind::Io(_) => true,
+            ErrorKind::RateLimited { .. } => true,
+            ErrorKind::Server { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// The cause alone, for a reason on screen: "timed out after 30 s".
+    pub fn cause(&self) -> String {
+        match &self.kind {
+            ErrorKind::Refused => "connection refused (is the server running at that URL?)".into(),
+            ErrorKind::Timeout(after) => format!("no answer within {} s", after.as_secs()),
+            ErrorKind::Dns(d) => format!("host name not found ({d})"),
+            ErrorKind::Tls(d) => format!("TLS failed: {d}"),
+            ErrorKind::Connect(d) => format!("could not connect: {d}"),
+            ErrorKind::Unauthorized(d) => format!("401 unauthorized{}: check the credentials", paren(d)),
+            ErrorKind::Forbidden(d) => format!("403 forbidden{}: the user lacks permission", paren(d)),
+            ErrorKind::NotFound(d) => format!("404 not found{}", paren(d)),
+            ErrorKind::RateLimited { retry_after: Some(after) } => {
+                format!("429 rate limited, retry after {} s", after.as_secs())
+            }
+            ErrorKind::RateLimited { retry_after: None } => "429 rate limited".into(),
+            ErrorKind::Server { status, detail } => format!("server error {status}{}", paren(detail)),
+            ErrorKind::Status { status, detail } => format!("unexpected status {status}{}", paren(detail)),
+            ErrorKind::BadBody(d) => format!("unreadable answer: {d}"),
+            ErrorKind::Io(d) => d.clone(),
+        }
+    }
+}
+
+fn paren(detail: &str) -> String {
+    if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.source, self.endpoint, self.cause())
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A `Retry-After` longer than this is not waited for inside a poll: the error is
+    /// reported and the next poll tries again.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(10),
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with full jitter: uniform in [0, min(max, base * 2^n)].
+    fn delay(&self, attempt: u32) -> Duration {
+        let cap = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(self.max_delay);
+        cap.mul_f64(fastrand::f64())
+    }
+}
+
+/// Bodies larger than this are refused: no answer of these APIs is legitimately bigger,
+/// and a runaway body must not eat the jump host's memory.
+pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
+/// dbt artifacts (manifests) can be hundreds of MB.
+pub const MAX_ARTIFACT_BODY: usize = 1024 * 1024 * 1024;
+
+/// One base URL, one reqwest client (connections reused), a request counter.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    base: Url,
+    source: SourceName,
+    timeout: Duration,
+    pub retry: RetryPolicy,
+    requests: Arc<AtomicU64>,
+}
+
+/// An answer, read in full.
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+impl Http {
+    pub fn new(source: SourceName, base: Url, timeout: Duration) -> Result<Http, SourceError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| SourceError::new(source, "client setup", ErrorKind::Tls(e.to_string())))?;
+        Ok(Http {
+            client,
+            base,
+            source,
+            timeout,
+            retry: RetryPolicy::default(),
+            requests: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    pub fn source(&self) -> SourceName {
+        self.source
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// The base URL joined with `path` (which starts with `/`), keeping any base path prefix.
+    pub fn url(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let prefix = url.path().trim_end_matches('/').to_string();
+        url.set_path(&format!("{prefix}{path}"));
+        url
+    }
+
+    pub fn endpoint(method: &Method, path: &str) -> String {
+        format!("{method} {path}")
+    }
+
+    /// Sends once, reads the whole body (bounded). No retry, no status check.
+    pub async fn send_once(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: &str,
+        max_body: usize,
+    ) -> Result<Answer, SourceError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let err = |kind| SourceError::new(self.source, endpoint, kind);
+        let mut response = request.send().await.map_err(|e| err(self.classify(&e)))?;
+        let status = response.status();
+        let headers = response.headers();
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let retry_after = headers
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        if let Some(len) = response.content_length() {
+            if len as usize > max_body {
+                return Err(err(ErrorKind::BadBody(format!("answer of {len} bytes is larger than the {max_body}-byte limit"))));
+            }
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > max_body {
+                        return Err(err(ErrorKind::BadBody(format!("answer larger than the {max_body}-byte limit"))));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(err(self.classify(&e))),
+            }
+        }
+        Ok(Answer { status, content_type, retry_after, body })
+    }
+
+    /// Sends with retries for retryable failures; `build` makes a fresh request each try.
+    pub async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        endpoint: &str,
+        max_body: usize,
+    ) -> Result<Answer, SourceError> {
+        let mut attempt = 0;
+        loop {
+            let error = match self.send_once(build(), endpoint, max_body).await {
+                Ok(answer) => match status_error(self.source, endpoint, &answer) {
+                    None => return Ok(answer),
+                    Some(e) => e,
+                },
+                Err(e) => e,
+            };
+            attempt += 1;
+            if !error.is_retryable() || attempt >= self.retry.attempts {
+                return Err(error);
+            }
+            let wait = match &error.kind {
+                ErrorKind::RateLimited { retry_after: Some(after) } => {
+                    if *after > self.retry.max_wait {
+                        return Err(error);
+                    }
+                    *after
+                }
+                _ => self.retry.delay(attempt),
+            };
+            tracing::debug!(%error, ?wait, attempt, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).header(header::ACCEPT, "application/json")
+    }
+
+    fn classify(&self, error: &reqwest::Error) -> ErrorKind {
+        if error.is_timeout() {
+            return ErrorKind::Timeout(self.timeout);
+        }
+        let chain = error_chain(error);
+        let lower = chain.to_lowercase();
+        if lower.contains("connection refused") {
+            ErrorKind::Refused
+        } else if lower.contains("dns error") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
+            ErrorKind::Dns(last_cause(&chain))
+        } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            ErrorKind::Tls(last_cause(&chain))
+        } else if error.is_connect() {
+            ErrorKind::Connect(last_cause(&chain))
+        } else if error.is_body() || error.is_decode() {
+            ErrorKind::BadBody(format!("the answer broke off: {}", last_cause(&chain)))
+        } else {
+            ErrorKind::Io(last_cause(&chain))
+        }
+    }
+}
+
+/// An error for a non-2xx answer, with the server's own words where it gave some.
+fn status_error(source: SourceName, endpoint: &str, answer: &Answer) -> Option<SourceError> {
+    let status = answer.status;
+    if status.is_success() {
+        return None;
+    }
+    let detail = error_detail(&answer.body);
+    let kind = match status.as_u16() {
+        401 => ErrorKind::Unauthorized(detail),
+        403 => ErrorKind::Forbidden(detail),
+        404 => ErrorKind::NotFound(detail),
+        429 => ErrorKind::RateLimited { retry_after: answer.retry_after },
+        s @ 500..=599 => ErrorKind::Server { status: s, detail },
+        s => ErrorKind::Status { status: s, detail },
+    };
+    Some(SourceError::new(source, endpoint, kind))
+}
+
+/// The message of an error body: Airflow 2's problem+json `detail`/`title`, Airflow 3's
+/// `detail` (string, list or object) or `error`, dbt Cloud's `status.user_message`.
+pub fn error_detail(body: &[u8]) -> String {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return String::new();
+    };
+    let text = |v: &serde_json::Value| -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(items) => items
+                .first()
+                .and_then(|i| i.get("msg"))
+                .and_then(|m| m.as_str())
+                .map(String::from),
+            serde_json::Value::Object(o) => o.get("message").and_then(|m| m.as_str()).map(String::from),
+            _ => None,
+        }
+    };
+    let found = value
+        .get("detail")
+        .and_then(text)
+        .or_else(|| value.get("error").and_then(text))
+        .or_else(|| value.pointer("/status/user_message").and_then(text))
+        .or_else(|| value.get("title").and_then(text))
+        .unwrap_or_default();
+    let line: String = found.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).take(200).collect();
+    line
+}
+
+/// Decodes a JSON body into `T`; errors name the JSON path that failed.
+pub fn decode<T: DeserializeOwned>(source: SourceName, endpoint: &str, answer: &Answer) -> Result<T, SourceError> {
+    let looks_html = answer.content_type.contains("html")
+        || answer.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+    if looks_html {
+        return Err(SourceError::new(
+            source,
+            endpoint,
+            ErrorKind::BadBody("got an HTML page instead of JSON: is the URL the API's base URL?".into()),
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(&answer.body);
+    serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path.is_empty() || path == "." { String::new() } else { format!(" at `{path}`") };
+        SourceError::new(source, endpoint, ErrorKind::BadBody(format!("{}{at}", e.inner())))
+    })
+}
+
+/// `Retry-After: 120` or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds().max(0);
+    Some(Duration::from_secs(secs as u64))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn last_cause(chain: &str) -> String {
+    chain.rsplit(": ").next().unwrap_or(chain).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_details_from_each_api() {
+        let cases: [(&str, &str); 6] = [
+            (r#"{"detail": null, "status": 401, "title": "Unauthorized", "type": "x"}"#, "Unauthorized"),
+            (r#"{"detail": "Token Expired"}"#, "Token Expired"),
+            (r#"{"detail": [{"type": "extra_forbidden", "loc": ["body","state"], "msg": "Extra inputs are not permitted"}]}"#, "Extra inputs are not permitted"),
+            (r#"{"error": "/api/v1 has been removed in Airflow 3"}"#, "/api/v1 has been removed in Airflow 3"),
+            (r#"{"status": {"code": 401, "user_message": "Invalid token."}, "data": null}"#, "Invalid token."),
+            ("<html>nope</html>", ""),
+        ];
+        for (body, detail) in cases {
+            assert_eq!(error_detail(body.as_bytes()), detail, "{body}");
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_a_date() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_stays_under_its_cap() {
+        let policy = RetryPolicy::default();
+        for attempt in 0..20 {
+            assert!(policy.delay(attempt) <= policy.max_delay);
+        }
+    }
+}
