@@ -15,10 +15,13 @@ use crate::model::DbtRunId;
 #[derive(Debug, Clone)]
 pub enum AirflowView {
     /// Airflow could not be read (network, auth, 5xx, timeout, garbage).
-    Unreadable { reason: String, since: DateTime<Utc> },
+    Unreadable {
+        reason: String,
+        since: DateTime<Utc>,
+    },
     /// The DAG is not known to Airflow at all.
     Missing,
-    Dag(DagFacts),
+    Dag(Box<DagFacts>),
 }
 
 #[derive(Debug, Clone)]

@@ -20,8 +20,12 @@
 pub mod cli;
 pub mod config;
 pub mod dbt;
+pub mod discover;
 pub mod evaluate;
 pub mod facts;
 pub mod model;
+pub mod poller;
+pub mod report;
 pub mod sources;
+pub mod theme;
 pub mod timefmt;

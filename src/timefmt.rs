@@ -39,8 +39,17 @@ mod tests {
 
     #[test]
     fn spans_pick_a_readable_unit() {
-        let cases = [(0, "0 s"), (59, "59 s"), (60, "1 min"), (3599, "59 min"), (3600, "1 h"),
-            (31 * 3600, "31 h"), (47 * 3600, "47 h"), (48 * 3600, "2 d"), (-5, "0 s")];
+        let cases = [
+            (0, "0 s"),
+            (59, "59 s"),
+            (60, "1 min"),
+            (3599, "59 min"),
+            (3600, "1 h"),
+            (31 * 3600, "31 h"),
+            (47 * 3600, "47 h"),
+            (48 * 3600, "2 d"),
+            (-5, "0 s"),
+        ];
         for (secs, text) in cases {
             assert_eq!(span(secs), text, "{secs}");
         }

@@ -42,7 +42,12 @@ impl ConfigError {
     }
 
     /// An error at a byte span of the source.
-    pub fn at(path: &Path, source: &str, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+    pub fn at(
+        path: &Path,
+        source: &str,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let (line, col) = line_col(source, span.start);
         ConfigError {
             path: path.to_path_buf(),
@@ -73,7 +78,9 @@ fn line_col(source: &str, offset: usize) -> (usize, usize) {
 fn key_at(source: &str, offset: usize) -> Option<String> {
     let offset = offset.min(source.len());
     let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
+    let line_end = source[offset..]
+        .find('\n')
+        .map_or(source.len(), |i| offset + i);
     let line = source[line_start..line_end].trim();
     let section = section_before(source, line_start);
     if line.starts_with('[') {
@@ -101,7 +108,10 @@ fn section_before(source: &str, offset: usize) -> Option<String> {
         .find(|l| l.starts_with('['))?;
     let header = header.split('#').next().unwrap_or(header).trim();
     if header.starts_with("[[") {
-        let nth = head.lines().filter(|l| l.trim().starts_with(header)).count();
+        let nth = head
+            .lines()
+            .filter(|l| l.trim().starts_with(header))
+            .count();
         Some(format!("{header} #{nth}"))
     } else {
         Some(header.to_string())
@@ -110,7 +120,14 @@ fn section_before(source: &str, offset: usize) -> Option<String> {
 
 /// toml says "unknown field `urll`, expected one of `url`, `api`"; add the likely fix.
 fn humanize_toml_message(message: &str) -> String {
-    let message = message.trim();
+    let joined = message
+        .trim()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let message = joined.as_str();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
@@ -132,7 +149,10 @@ fn humanize_toml_message(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        return format!("`{value}` is not allowed here: write one of {}", choices.join(", "));
+        return format!(
+            "`{value}` is not allowed here: write one of {}",
+            choices.join(", ")
+        );
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or(rest);
@@ -166,12 +186,16 @@ mod tests {
         let at = src.find("\"x\"").unwrap();
         assert_eq!(key_at(src, at).as_deref(), Some("[[product]] #2 max_age"));
         assert_eq!(line_col(src, at), (8, 11));
-        assert_eq!(key_at(src, src.find('1').unwrap()).as_deref(), Some("[airflow] url"));
+        assert_eq!(
+            key_at(src, src.find('1').unwrap()).as_deref(),
+            Some("[airflow] url")
+        );
     }
 
     #[test]
     fn unknown_keys_get_a_suggestion() {
-        let msg = humanize_toml_message("unknown field `urll`, expected one of `url`, `api`, `auth`");
+        let msg =
+            humanize_toml_message("unknown field `urll`, expected one of `url`, `api`, `auth`");
         assert_eq!(msg, "unknown key `urll`: did you mean `url`?");
         let msg = humanize_toml_message("unknown field `zzzzzz`, expected `url` or `api`");
         assert_eq!(msg, "unknown key `zzzzzz`; valid keys here: url, api");

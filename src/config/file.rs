@@ -194,8 +194,9 @@ pub struct MetricsSection {
 
 /// Parses "30s", "5m", "26h", "1h30m", "7d".
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let parsed = humantime::parse_duration(text.trim())
-        .map_err(|_| format!("`{text}` is not a duration: write it like \"30s\", \"5m\", \"26h\" or \"1h30m\""))?;
+    let parsed = humantime::parse_duration(text.trim()).map_err(|_| {
+        format!("`{text}` is not a duration: write it like \"30s\", \"5m\", \"26h\" or \"1h30m\"")
+    })?;
     if parsed.is_zero() {
         return Err(format!("`{text}` is zero: give a positive duration"));
     }
@@ -204,5 +205,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn opt_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(deserializer)?;
-    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }

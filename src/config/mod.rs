@@ -53,10 +53,18 @@ pub struct AirflowConfig {
 #[derive(Debug, Clone)]
 pub enum AirflowAuth {
     None,
-    Basic { username: String, password: SecretRef },
-    Bearer { token: SecretRef },
+    Basic {
+        username: String,
+        password: SecretRef,
+    },
+    Bearer {
+        token: SecretRef,
+    },
     /// Airflow 3: username and password traded for a JWT.
-    Password { username: String, password: SecretRef },
+    Password {
+        username: String,
+        password: SecretRef,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -193,7 +201,12 @@ impl Config {
             }
             let metrics = p.metrics.unwrap_or_else(Metric::standard);
             if metrics.is_empty() {
-                return Err(ctx.error(span, format!("product `{id}` lists no metrics: leave `metrics` out for the standard five")));
+                return Err(ctx.error(
+                    span,
+                    format!(
+                        "product `{id}` lists no metrics: leave `metrics` out for the standard five"
+                    ),
+                ));
             }
             products.push(Product {
                 name: p.name.unwrap_or_else(|| id.clone()),
@@ -232,7 +245,10 @@ impl Config {
             ));
         }
         if file.poll.concurrency == 0 {
-            return Err(ConfigError::whole_file(path, "[poll] concurrency must be at least 1"));
+            return Err(ConfigError::whole_file(
+                path,
+                "[poll] concurrency must be at least 1",
+            ));
         }
 
         Ok(Config {
@@ -289,23 +305,41 @@ impl Ctx<'_> {
         let span = value.span();
         let text = value.into_inner();
         let url = url::Url::parse(&text).map_err(|e| {
-            self.error(span.clone(), format!("`{text}` is not a URL ({e}): write it like \"https://airflow.example.com\""))
+            self.error(
+                span.clone(),
+                format!(
+                    "`{text}` is not a URL ({e}): write it like \"https://airflow.example.com\""
+                ),
+            )
         })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(self.error(span, format!("`{text}` must start with http:// or https://")));
+            return Err(self.error(
+                span,
+                format!("`{text}` must start with http:// or https://"),
+            ));
         }
         Ok(url)
     }
 
-    fn airflow(&self, section: toml::Spanned<file::AirflowSection>) -> Result<AirflowConfig, ConfigError> {
+    fn airflow(
+        &self,
+        section: toml::Spanned<file::AirflowSection>,
+    ) -> Result<AirflowConfig, ConfigError> {
         let span = section.span();
         let a = section.into_inner();
         let in_airflow = |e: String| self.error(span.clone(), e);
-        let password = SecretRef::from_parts("password", a.password, a.password_env, a.password_file)
+        let password =
+            SecretRef::from_parts("password", a.password, a.password_env, a.password_file)
+                .map_err(in_airflow)?;
+        let token = SecretRef::from_parts("token", a.token, a.token_env, a.token_file)
             .map_err(in_airflow)?;
-        let token = SecretRef::from_parts("token", a.token, a.token_env, a.token_file).map_err(in_airflow)?;
         let need_user = |kind: &str| {
-            self.error(span.clone(), format!("auth = \"{kind}\" needs `username` and `password_env` (or `password_file`)"))
+            self.error(
+                span.clone(),
+                format!(
+                    "auth = \"{kind}\" needs `username` and `password_env` (or `password_file`)"
+                ),
+            )
         };
         let auth = match a.auth {
             AuthKind::None => AirflowAuth::None,
@@ -319,13 +353,20 @@ impl Ctx<'_> {
             },
             AuthKind::Bearer => AirflowAuth::Bearer {
                 token: token.ok_or_else(|| {
-                    self.error(span.clone(), "auth = \"bearer\" needs `token_env` (or `token_file`)")
+                    self.error(
+                        span.clone(),
+                        "auth = \"bearer\" needs `token_env` (or `token_file`)",
+                    )
                 })?,
             },
         };
         let web_url = a
             .web_url
-            .map(|u| url::Url::parse(&u).map_err(|e| self.error(span.clone(), format!("web_url `{u}` is not a URL: {e}"))))
+            .map(|u| {
+                url::Url::parse(&u).map_err(|e| {
+                    self.error(span.clone(), format!("web_url `{u}` is not a URL: {e}"))
+                })
+            })
             .transpose()?;
         Ok(AirflowConfig {
             url: self.url(a.url)?,
@@ -336,7 +377,11 @@ impl Ctx<'_> {
         })
     }
 
-    fn dbt(&self, section: toml::Spanned<file::DbtSection>, base: &Path) -> Result<DbtConfig, ConfigError> {
+    fn dbt(
+        &self,
+        section: toml::Spanned<file::DbtSection>,
+        base: &Path,
+    ) -> Result<DbtConfig, ConfigError> {
         let span = section.span();
         let d = section.into_inner();
         match d.source {
@@ -345,7 +390,10 @@ impl Ctx<'_> {
                     self.error(span.clone(), "source = \"cloud\" needs `url`: your account's access URL, e.g. \"https://ab123.us1.dbt.com\"")
                 })?;
                 let account_id = d.account_id.ok_or_else(|| {
-                    self.error(span.clone(), "source = \"cloud\" needs `account_id` (the number in your dbt Cloud URLs)")
+                    self.error(
+                        span.clone(),
+                        "source = \"cloud\" needs `account_id` (the number in your dbt Cloud URLs)",
+                    )
                 })?;
                 let token = SecretRef::from_parts("token", d.token, d.token_env, d.token_file)
                     .map_err(|e| self.error(span.clone(), e))?
@@ -360,9 +408,14 @@ impl Ctx<'_> {
             }
             DbtSource::Local => {
                 let target_dir = d.target_dir.ok_or_else(|| {
-                    self.error(span, "source = \"local\" needs `target_dir`: the dbt project's target/ folder")
+                    self.error(
+                        span,
+                        "source = \"local\" needs `target_dir`: the dbt project's target/ folder",
+                    )
                 })?;
-                Ok(DbtConfig::Local { target_dir: base.join(target_dir) })
+                Ok(DbtConfig::Local {
+                    target_dir: base.join(target_dir),
+                })
             }
         }
     }

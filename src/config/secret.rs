@@ -75,16 +75,17 @@ impl SecretRef {
             SecretRef::Inline(secret) => Ok(secret.clone()),
             SecretRef::Env(var) => match std::env::var(var) {
                 Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
-                Ok(_) => Err(format!("environment variable {var} is empty: set it to the secret")),
+                Ok(_) => Err(format!(
+                    "environment variable {var} is empty: set it to the secret"
+                )),
                 Err(_) => Err(format!(
                     "environment variable {var} is not set: export it before starting tablestat"
                 )),
             },
             SecretRef::File(path) => {
                 let full = base_dir.join(path);
-                let text = std::fs::read_to_string(&full).map_err(|e| {
-                    format!("cannot read secret file {}: {e}", full.display())
-                })?;
+                let text = std::fs::read_to_string(&full)
+                    .map_err(|e| format!("cannot read secret file {}: {e}", full.display()))?;
                 let value = text.trim_end_matches(['\n', '\r']).to_string();
                 if value.is_empty() {
                     return Err(format!("secret file {} is empty", full.display()));
@@ -113,8 +114,8 @@ mod tests {
 
     #[test]
     fn only_one_reference_is_allowed() {
-        let err = SecretRef::from_parts("token", Some("a".into()), Some("B".into()), None)
-            .unwrap_err();
+        let err =
+            SecretRef::from_parts("token", Some("a".into()), Some("B".into()), None).unwrap_err();
         assert!(err.contains("only one of `token`, `token_env` and `token_file`"));
     }
 

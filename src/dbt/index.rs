@@ -59,7 +59,10 @@ impl ModelInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestKind {
-    Generic { name: String, namespace: Option<String> },
+    Generic {
+        name: String,
+        namespace: Option<String>,
+    },
     Singular,
     Unit,
 }
@@ -150,15 +153,22 @@ impl ProjectIndex {
                 unique_id: unique_id.clone(),
             };
             if let Some(target) = target {
-                index.tests_of.entry(target).or_default().push(unique_id.clone());
+                index
+                    .tests_of
+                    .entry(target)
+                    .or_default()
+                    .push(unique_id.clone());
             }
             index.tests.insert(unique_id, info);
         }
         for (unique_id, source) in sources {
-            let has_freshness = [source.freshness.as_ref(), source.config.as_ref().and_then(|c| c.freshness.as_ref())]
-                .into_iter()
-                .flatten()
-                .any(freshness_is_configured);
+            let has_freshness = [
+                source.freshness.as_ref(),
+                source.config.as_ref().and_then(|c| c.freshness.as_ref()),
+            ]
+            .into_iter()
+            .flatten()
+            .any(freshness_is_configured);
             index.sources.insert(
                 unique_id.clone(),
                 SourceInfo {
@@ -195,7 +205,12 @@ impl ProjectIndex {
         );
     }
 
-    fn add_test(&mut self, unique_id: String, node: ManifestNode, test_metrics: &BTreeMap<String, Metric>) {
+    fn add_test(
+        &mut self,
+        unique_id: String,
+        node: ManifestNode,
+        test_metrics: &BTreeMap<String, Metric>,
+    ) {
         let meta = tablestat_test_meta(node.meta.as_ref(), &node.config);
         let kind = match &node.test_metadata {
             Some(t) => TestKind::Generic {
@@ -229,7 +244,10 @@ impl ProjectIndex {
             None => node.depends_on.nodes.clone(),
         };
         for target in targets {
-            self.tests_of.entry(target).or_default().push(unique_id.clone());
+            self.tests_of
+                .entry(target)
+                .or_default()
+                .push(unique_id.clone());
         }
         self.tests.insert(
             unique_id.clone(),

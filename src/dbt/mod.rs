@@ -60,7 +60,12 @@ impl fmt::Display for ArtifactError {
         write!(f, "cannot read dbt {}", self.kind.file_name())?;
         if let Some(v) = &self.schema_version {
             let known = self.kind.known_versions();
-            write!(f, " (schema {v}; this tablestat knows v{}–v{})", known.start(), known.end())?;
+            write!(
+                f,
+                " (schema {v}; this tablestat knows v{}–v{})",
+                known.start(),
+                known.end()
+            )?;
         }
         write!(f, ": {}", self.detail)
     }
@@ -157,13 +162,25 @@ mod tests {
         let err = parse_artifact::<Manifest>(ArtifactKind::Manifest, doc).unwrap_err();
         assert_eq!(err.schema_version.as_deref(), Some("v9"));
         let text = err.to_string();
-        assert!(text.starts_with("cannot read dbt manifest.json (schema v9; this tablestat knows v10–v12)"), "{text}");
+        assert!(
+            text.starts_with(
+                "cannot read dbt manifest.json (schema v9; this tablestat knows v10–v12)"
+            ),
+            "{text}"
+        );
         assert!(text.contains("`nodes`"), "{text}");
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for doc in [&b""[..], b"null", b"[]", b"{\"results\": 5}", b"\xff\xfe", b"{\"metadata\": {}}"] {
+        for doc in [
+            &b""[..],
+            b"null",
+            b"[]",
+            b"{\"results\": 5}",
+            b"\xff\xfe",
+            b"{\"metadata\": {}}",
+        ] {
             let _ = parse_artifact::<RunResults>(ArtifactKind::RunResults, doc);
             let _ = parse_artifact::<Manifest>(ArtifactKind::Manifest, doc);
             let _ = parse_artifact::<SourcesFile>(ArtifactKind::Sources, doc);

@@ -44,7 +44,10 @@ impl<'a> Sheet<'a> {
     /// A rule's say on a metric. Metrics the product does not show are ignored.
     pub fn add(&mut self, metric: Metric, state: State, reason: String) {
         if self.metrics.contains(&metric) {
-            self.found.entry(metric).or_default().push(Verdict::new(state, reason));
+            self.found
+                .entry(metric)
+                .or_default()
+                .push(Verdict::new(state, reason));
         }
     }
 
@@ -68,7 +71,11 @@ impl<'a> Sheet<'a> {
             .map(|metric| {
                 let mut verdicts = self.found.get(metric).cloned().unwrap_or_default();
                 if let Some(&n) = self.passed.get(metric) {
-                    let text = if n == 1 { "1 test passed".to_string() } else { format!("{n} tests passed") };
+                    let text = if n == 1 {
+                        "1 test passed".to_string()
+                    } else {
+                        format!("{n} tests passed")
+                    };
                     verdicts.push(Verdict::new(State::Up, text));
                 }
                 let verdict = if verdicts.is_empty() {
@@ -100,9 +107,15 @@ impl<'a> Sheet<'a> {
             .filter(|v| !matches!(v.state, State::Maintenance));
         match judged {
             Some(previous) if previous.reason.starts_with(NOT_CHECKED) => previous.clone(),
-            Some(previous) => Verdict::new(previous.state, format!("{CARRY_PREFIX}{}", previous.reason)),
+            Some(previous) => {
+                Verdict::new(previous.state, format!("{CARRY_PREFIX}{}", previous.reason))
+            }
             None => {
-                let why = self.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                let why = self
+                    .note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
                 Verdict::new(State::Unknown, format!("{NOT_CHECKED}{why}"))
             }
         }

@@ -18,7 +18,7 @@ use crate::sources::local_dbt;
 const RUNS_KEPT: usize = 64;
 
 pub enum DbtSource {
-    Cloud(DbtCloudClient),
+    Cloud(Box<DbtCloudClient>),
     Local(PathBuf),
 }
 
@@ -29,21 +29,47 @@ pub struct DbtEvidence {
     runs: VecDeque<(i64, Arc<DbtRun>)>,
     /// (dag_id, dag_run_id, task_id) -> dbt Cloud run id, once found.
     links: HashMap<(String, String, String), i64>,
-    local: Option<(Vec<(PathBuf, u64, Option<std::time::SystemTime>)>, Option<chrono::DateTime<chrono::Utc>>, Arc<DbtRun>)>,
+    local: Option<LocalRead>,
+}
+
+/// The last read of a local `target/`, reused while its files and the task are unchanged.
+struct LocalRead {
+    fingerprint: local_dbt::Fingerprint,
+    task_started: Option<chrono::DateTime<chrono::Utc>>,
+    run: Arc<DbtRun>,
 }
 
 impl DbtEvidence {
-    pub fn new(config: Option<&DbtConfig>, base_dir: &std::path::Path, test_metrics: BTreeMap<String, Metric>) -> Result<DbtEvidence, SourceError> {
+    pub fn new(
+        config: Option<&DbtConfig>,
+        base_dir: &std::path::Path,
+        test_metrics: BTreeMap<String, Metric>,
+    ) -> Result<DbtEvidence, SourceError> {
         let source = match config {
             None => None,
             Some(DbtConfig::Local { target_dir }) => Some(DbtSource::Local(target_dir.clone())),
-            Some(DbtConfig::Cloud { url, account_id, token, timeout, cache_dir }) => {
+            Some(DbtConfig::Cloud {
+                url,
+                account_id,
+                token,
+                timeout,
+                cache_dir,
+            }) => {
                 let token = resolve(token, base_dir)?;
-                let cache = cache_dir.clone().or_else(|| Some(crate::config::state_dir().join("dbt-cloud-cache")));
-                Some(DbtSource::Cloud(DbtCloudClient::new(url.clone(), *account_id, token, *timeout, cache)?))
+                let cache = cache_dir
+                    .clone()
+                    .or_else(|| Some(crate::config::state_dir().join("dbt-cloud-cache")));
+                let client = DbtCloudClient::new(url.clone(), *account_id, token, *timeout, cache)?;
+                Some(DbtSource::Cloud(Box::new(client)))
             }
         };
-        Ok(DbtEvidence { source, test_metrics, runs: VecDeque::new(), links: HashMap::new(), local: None })
+        Ok(DbtEvidence {
+            source,
+            test_metrics,
+            runs: VecDeque::new(),
+            links: HashMap::new(),
+            local: None,
+        })
     }
 
     pub fn requests(&self) -> u64 {
@@ -54,7 +80,13 @@ impl DbtEvidence {
     }
 
     /// The dbt evidence for a product's task in this run.
-    pub async fn for_run(&mut self, airflow: Option<&AirflowClient>, product: &Product, dag_id: &str, run: &DagRunFacts) -> DbtView {
+    pub async fn for_run(
+        &mut self,
+        airflow: Option<&AirflowClient>,
+        product: &Product,
+        dag_id: &str,
+        run: &DagRunFacts,
+    ) -> DbtView {
         if product.model.is_none() {
             return DbtView::NotConfigured;
         }
@@ -82,7 +114,11 @@ impl DbtEvidence {
                                 "no dbt Cloud run found for task {} in run {}: the task pushed no `job_run_id` XCom{}",
                                 task.task_id,
                                 run.run_id,
-                                if product.dbt_job.is_none() { " and the product names no `dbt_job`" } else { " and no run of its dbt_job fits the task's time" }
+                                if product.dbt_job.is_none() {
+                                    " and the product names no `dbt_job`"
+                                } else {
+                                    " and no run of its dbt_job fits the task's time"
+                                }
                             ));
                         }
                         Err(e) => return DbtView::Unavailable(e.to_string()),
@@ -96,19 +132,30 @@ impl DbtEvidence {
         }
     }
 
-    async fn local_run(&mut self, dir: PathBuf, task_started: Option<chrono::DateTime<chrono::Utc>>) -> DbtView {
+    async fn local_run(
+        &mut self,
+        dir: PathBuf,
+        task_started: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> DbtView {
         let fingerprint = local_dbt::fingerprint(&dir);
-        if let Some((seen, started, run)) = &self.local {
-            if *seen == fingerprint && *started == task_started {
-                return DbtView::Run(run.clone());
+        if let Some(last) = &self.local {
+            if last.fingerprint == fingerprint && last.task_started == task_started {
+                return DbtView::Run(last.run.clone());
             }
         }
         let metrics = self.test_metrics.clone();
-        let read = tokio::task::spawn_blocking(move || local_dbt::read_target(&dir, task_started, &metrics)).await;
+        let read = tokio::task::spawn_blocking(move || {
+            local_dbt::read_target(&dir, task_started, &metrics)
+        })
+        .await;
         match read {
             Ok(Ok(run)) => {
                 let run = Arc::new(run);
-                self.local = Some((fingerprint, task_started, run.clone()));
+                self.local = Some(LocalRead {
+                    fingerprint,
+                    task_started,
+                    run: run.clone(),
+                });
                 DbtView::Run(run)
             }
             Ok(Err(reason)) => DbtView::Unavailable(reason),
@@ -144,7 +191,10 @@ impl DbtEvidence {
         let runs = client.job_runs(job, 20).await?;
         Ok(runs
             .iter()
-            .filter(|r| r.created_at.is_some_and(|c| c + slack >= start && end.is_none_or(|e| c <= e + slack)))
+            .filter(|r| {
+                r.created_at
+                    .is_some_and(|c| c + slack >= start && end.is_none_or(|e| c <= e + slack))
+            })
             .map(|r| r.id)
             .max())
     }
@@ -160,7 +210,10 @@ impl DbtEvidence {
         if cloud_run.status.is_some_and(|s| s < 10) {
             return Err(format!("dbt Cloud run {run_id} has not finished yet"));
         }
-        let artifacts = client.run_artifacts(&cloud_run).await.map_err(|e| e.to_string())?;
+        let artifacts = client
+            .run_artifacts(&cloud_run)
+            .await
+            .map_err(|e| e.to_string())?;
         let metrics = self.test_metrics.clone();
         let href = cloud_run.href.clone();
         let parsed = tokio::task::spawn_blocking(move || -> Result<DbtRun, String> {
@@ -196,7 +249,10 @@ impl DbtEvidence {
     }
 }
 
-fn resolve(secret: &SecretRef, base_dir: &std::path::Path) -> Result<crate::config::Secret, SourceError> {
+fn resolve(
+    secret: &SecretRef,
+    base_dir: &std::path::Path,
+) -> Result<crate::config::Secret, SourceError> {
     secret
         .resolve(base_dir)
         .map_err(|e| SourceError::new(SourceName::DbtCloud, "credentials", ErrorKind::Io(e)))

@@ -42,11 +42,19 @@ pub enum ErrorKind {
     /// 403: authenticated but not allowed.
     Forbidden(String),
     NotFound(String),
-    RateLimited { retry_after: Option<Duration> },
+    RateLimited {
+        retry_after: Option<Duration>,
+    },
     /// 5xx.
-    Server { status: u16, detail: String },
+    Server {
+        status: u16,
+        detail: String,
+    },
     /// Any other unexpected status.
-    Status { status: u16, detail: String },
+    Status {
+        status: u16,
+        detail: String,
+    },
     /// The answer is not what the API promises (HTML, truncated or mistyped JSON, too big).
     BadBody(String),
     Io(String),
@@ -73,7 +81,10 @@ impl SourceError {
     /// Whether the same call may succeed if tried again soon.
     pub fn is_retryable(&self) -> bool {
         match &self.kind {
-            ErrorKind::Refused | ErrorKind::Timeout(_) | ErrorKind::Connect(_) | ErrorKind::Io(_) => true,
+            ErrorKind::Refused
+            | ErrorKind::Timeout(_)
+            | ErrorKind::Connect(_)
+            | ErrorKind::Io(_) => true,
             ErrorKind::RateLimited { .. } => true,
             ErrorKind::Server { status, .. } => matches!(status, 500 | 502 | 503 | 504),
             _ => false,
@@ -88,15 +99,25 @@ impl SourceError {
             ErrorKind::Dns(d) => format!("host name not found ({d})"),
             ErrorKind::Tls(d) => format!("TLS failed: {d}"),
             ErrorKind::Connect(d) => format!("could not connect: {d}"),
-            ErrorKind::Unauthorized(d) => format!("401 unauthorized{}: check the credentials", paren(d)),
-            ErrorKind::Forbidden(d) => format!("403 forbidden{}: the user lacks permission", paren(d)),
+            ErrorKind::Unauthorized(d) => {
+                format!("401 unauthorized{}: check the credentials", paren(d))
+            }
+            ErrorKind::Forbidden(d) => {
+                format!("403 forbidden{}: the user lacks permission", paren(d))
+            }
             ErrorKind::NotFound(d) => format!("404 not found{}", paren(d)),
-            ErrorKind::RateLimited { retry_after: Some(after) } => {
+            ErrorKind::RateLimited {
+                retry_after: Some(after),
+            } => {
                 format!("429 rate limited, retry after {} s", after.as_secs())
             }
             ErrorKind::RateLimited { retry_after: None } => "429 rate limited".into(),
-            ErrorKind::Server { status, detail } => format!("server error {status}{}", paren(detail)),
-            ErrorKind::Status { status, detail } => format!("unexpected status {status}{}", paren(detail)),
+            ErrorKind::Server { status, detail } => {
+                format!("server error {status}{}", paren(detail))
+            }
+            ErrorKind::Status { status, detail } => {
+                format!("unexpected status {status}{}", paren(detail))
+            }
             ErrorKind::BadBody(d) => format!("unreadable answer: {d}"),
             ErrorKind::Io(d) => d.clone(),
         }
@@ -104,7 +125,11 @@ impl SourceError {
 }
 
 fn paren(detail: &str) -> String {
-    if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    }
 }
 
 impl fmt::Display for SourceError {
@@ -240,7 +265,9 @@ impl Http {
             .and_then(parse_retry_after);
         if let Some(len) = response.content_length() {
             if len as usize > max_body {
-                return Err(err(ErrorKind::BadBody(format!("answer of {len} bytes is larger than the {max_body}-byte limit"))));
+                return Err(err(ErrorKind::BadBody(format!(
+                    "answer of {len} bytes is larger than the {max_body}-byte limit"
+                ))));
             }
         }
         let mut body = Vec::new();
@@ -248,7 +275,9 @@ impl Http {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > max_body {
-                        return Err(err(ErrorKind::BadBody(format!("answer larger than the {max_body}-byte limit"))));
+                        return Err(err(ErrorKind::BadBody(format!(
+                            "answer larger than the {max_body}-byte limit"
+                        ))));
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -256,7 +285,12 @@ impl Http {
                 Err(e) => return Err(err(self.classify(&e))),
             }
         }
-        Ok(Answer { status, content_type, retry_after, body })
+        Ok(Answer {
+            status,
+            content_type,
+            retry_after,
+            body,
+        })
     }
 
     /// Sends with retries for retryable failures; `build` makes a fresh request each try.
@@ -280,7 +314,9 @@ impl Http {
                 return Err(error);
             }
             let wait = match &error.kind {
-                ErrorKind::RateLimited { retry_after: Some(after) } => {
+                ErrorKind::RateLimited {
+                    retry_after: Some(after),
+                } => {
                     if *after > self.retry.max_wait {
                         return Err(error);
                     }
@@ -294,7 +330,9 @@ impl Http {
     }
 
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, self.url(path)).header(header::ACCEPT, "application/json")
+        self.client
+            .request(method, self.url(path))
+            .header(header::ACCEPT, "application/json")
     }
 
     fn classify(&self, error: &reqwest::Error) -> ErrorKind {
@@ -305,9 +343,15 @@ impl Http {
         let lower = chain.to_lowercase();
         if lower.contains("connection refused") {
             ErrorKind::Refused
-        } else if lower.contains("dns error") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
+        } else if lower.contains("dns error")
+            || lower.contains("failed to lookup")
+            || lower.contains("name or service not known")
+        {
             ErrorKind::Dns(last_cause(&chain))
-        } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        } else if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+        {
             ErrorKind::Tls(last_cause(&chain))
         } else if error.is_connect() {
             ErrorKind::Connect(last_cause(&chain))
@@ -330,7 +374,9 @@ fn status_error(source: SourceName, endpoint: &str, answer: &Answer) -> Option<S
         401 => ErrorKind::Unauthorized(detail),
         403 => ErrorKind::Forbidden(detail),
         404 => ErrorKind::NotFound(detail),
-        429 => ErrorKind::RateLimited { retry_after: answer.retry_after },
+        429 => ErrorKind::RateLimited {
+            retry_after: answer.retry_after,
+        },
         s @ 500..=599 => ErrorKind::Server { status: s, detail },
         s => ErrorKind::Status { status: s, detail },
     };
@@ -351,7 +397,9 @@ pub fn error_detail(body: &[u8]) -> String {
                 .and_then(|i| i.get("msg"))
                 .and_then(|m| m.as_str())
                 .map(String::from),
-            serde_json::Value::Object(o) => o.get("message").and_then(|m| m.as_str()).map(String::from),
+            serde_json::Value::Object(o) => {
+                o.get("message").and_then(|m| m.as_str()).map(String::from)
+            }
             _ => None,
         }
     };
@@ -362,26 +410,47 @@ pub fn error_detail(body: &[u8]) -> String {
         .or_else(|| value.pointer("/status/user_message").and_then(text))
         .or_else(|| value.get("title").and_then(text))
         .unwrap_or_default();
-    let line: String = found.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).take(200).collect();
+    let line: String = found
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
     line
 }
 
 /// Decodes a JSON body into `T`; errors name the JSON path that failed.
-pub fn decode<T: DeserializeOwned>(source: SourceName, endpoint: &str, answer: &Answer) -> Result<T, SourceError> {
+pub fn decode<T: DeserializeOwned>(
+    source: SourceName,
+    endpoint: &str,
+    answer: &Answer,
+) -> Result<T, SourceError> {
     let looks_html = answer.content_type.contains("html")
         || answer.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
     if looks_html {
         return Err(SourceError::new(
             source,
             endpoint,
-            ErrorKind::BadBody("got an HTML page instead of JSON: is the URL the API's base URL?".into()),
+            ErrorKind::BadBody(
+                "got an HTML page instead of JSON: is the URL the API's base URL?".into(),
+            ),
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(&answer.body);
     serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let at = if path.is_empty() || path == "." { String::new() } else { format!(" at `{path}`") };
-        SourceError::new(source, endpoint, ErrorKind::BadBody(format!("{}{at}", e.inner())))
+        let at = if path.is_empty() || path == "." {
+            String::new()
+        } else {
+            format!(" at `{path}`")
+        };
+        SourceError::new(
+            source,
+            endpoint,
+            ErrorKind::BadBody(format!("{}{at}", e.inner())),
+        )
     })
 }
 
@@ -391,7 +460,9 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds().max(0);
+    let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
     Some(Duration::from_secs(secs as u64))
 }
 
@@ -417,11 +488,23 @@ mod tests {
     #[test]
     fn error_details_from_each_api() {
         let cases: [(&str, &str); 6] = [
-            (r#"{"detail": null, "status": 401, "title": "Unauthorized", "type": "x"}"#, "Unauthorized"),
+            (
+                r#"{"detail": null, "status": 401, "title": "Unauthorized", "type": "x"}"#,
+                "Unauthorized",
+            ),
             (r#"{"detail": "Token Expired"}"#, "Token Expired"),
-            (r#"{"detail": [{"type": "extra_forbidden", "loc": ["body","state"], "msg": "Extra inputs are not permitted"}]}"#, "Extra inputs are not permitted"),
-            (r#"{"error": "/api/v1 has been removed in Airflow 3"}"#, "/api/v1 has been removed in Airflow 3"),
-            (r#"{"status": {"code": 401, "user_message": "Invalid token."}, "data": null}"#, "Invalid token."),
+            (
+                r#"{"detail": [{"type": "extra_forbidden", "loc": ["body","state"], "msg": "Extra inputs are not permitted"}]}"#,
+                "Extra inputs are not permitted",
+            ),
+            (
+                r#"{"error": "/api/v1 has been removed in Airflow 3"}"#,
+                "/api/v1 has been removed in Airflow 3",
+            ),
+            (
+                r#"{"status": {"code": 401, "user_message": "Invalid token."}, "data": null}"#,
+                "Invalid token.",
+            ),
             ("<html>nope</html>", ""),
         ];
         for (body, detail) in cases {
@@ -432,7 +515,10 @@ mod tests {
     #[test]
     fn retry_after_in_seconds_or_a_date() {
         assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 

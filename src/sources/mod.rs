@@ -5,8 +5,8 @@
 pub mod airflow;
 pub mod dbt_cloud;
 pub mod dbt_evidence;
-pub mod local_dbt;
 pub mod http;
+pub mod local_dbt;
 pub mod schedule;
 
 pub use http::{ErrorKind, SourceError, SourceName};

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::wire::{
-    DagList, ImportErrorList, RunList, TaskInstanceList, TokenAnswer, Version, WireDag, WireImportError, WireRun,
-    WireTaskInstance, XcomEntry,
+    DagList, ImportErrorList, RunList, TaskInstanceList, TokenAnswer, Version, WireDag,
+    WireImportError, WireRun, WireTaskInstance, XcomEntry,
 };
 use crate::config::{AirflowAuth, AirflowConfig, ApiVersion, Secret};
 use crate::sources::http::{self, ErrorKind, Http, MAX_API_BODY, SourceError, SourceName};
@@ -42,10 +42,17 @@ impl Api {
 
 enum Auth {
     None,
-    Basic { username: String, password: Secret },
+    Basic {
+        username: String,
+        password: Secret,
+    },
     Bearer(Secret),
     /// Airflow 3: a JWT from `POST /auth/token`, renewed when refused.
-    Jwt { username: String, password: Secret, token: Mutex<Option<Secret>> },
+    Jwt {
+        username: String,
+        password: Secret,
+        token: Mutex<Option<Secret>>,
+    },
 }
 
 pub struct AirflowClient {
@@ -61,7 +68,10 @@ const BATCH_PAGE: usize = 1000;
 
 impl AirflowClient {
     /// Builds the client, reads secrets, and settles the API version (probing on `auto`).
-    pub async fn connect(config: &AirflowConfig, base_dir: &std::path::Path) -> Result<AirflowClient, SourceError> {
+    pub async fn connect(
+        config: &AirflowConfig,
+        base_dir: &std::path::Path,
+    ) -> Result<AirflowClient, SourceError> {
         let http = Http::new(SourceName::Airflow, config.url.clone(), config.timeout)?;
         let secret = |r: &crate::config::SecretRef| {
             r.resolve(base_dir)
@@ -69,7 +79,10 @@ impl AirflowClient {
         };
         let auth = match &config.auth {
             AirflowAuth::None => Auth::None,
-            AirflowAuth::Basic { username, password } => Auth::Basic { username: username.clone(), password: secret(password)? },
+            AirflowAuth::Basic { username, password } => Auth::Basic {
+                username: username.clone(),
+                password: secret(password)?,
+            },
             AirflowAuth::Bearer { token } => Auth::Bearer(secret(token)?),
             AirflowAuth::Password { username, password } => Auth::Jwt {
                 username: username.clone(),
@@ -101,7 +114,14 @@ impl AirflowClient {
     pub async fn version(&self) -> Result<String, SourceError> {
         let path = format!("{}/version", self.api.prefix());
         let endpoint = Http::endpoint(&Method::GET, &path);
-        let answer = self.http.send(|| self.http.request(Method::GET, &path), &endpoint, MAX_API_BODY).await?;
+        let answer = self
+            .http
+            .send(
+                || self.http.request(Method::GET, &path),
+                &endpoint,
+                MAX_API_BODY,
+            )
+            .await?;
         Ok(http::decode::<Version>(SourceName::Airflow, &endpoint, &answer)?.version)
     }
 
@@ -117,7 +137,12 @@ impl AirflowClient {
         loop {
             let offset = dags.len().to_string();
             let limit = PAGE.to_string();
-            let query = [("limit", limit.as_str()), ("offset", offset.as_str()), ("order_by", "dag_id"), include_gone];
+            let query = [
+                ("limit", limit.as_str()),
+                ("offset", offset.as_str()),
+                ("order_by", "dag_id"),
+                include_gone,
+            ];
             let page: DagList = self.get(&path, &query).await?;
             let got = page.dags.len();
             dags.extend(page.dags);
@@ -129,7 +154,11 @@ impl AirflowClient {
 
     /// Runs of these DAGs that started at or after `started_since`, across all of them in
     /// one batch call per page.
-    pub async fn runs_started_since(&self, dag_ids: &[String], started_since: DateTime<Utc>) -> Result<Vec<WireRun>, SourceError> {
+    pub async fn runs_started_since(
+        &self,
+        dag_ids: &[String],
+        started_since: DateTime<Utc>,
+    ) -> Result<Vec<WireRun>, SourceError> {
         let path = format!("{}/dags/~/dagRuns/list", self.api.prefix());
         let mut runs: Vec<WireRun> = Vec::new();
         loop {
@@ -152,14 +181,21 @@ impl AirflowClient {
     /// The newest runs of one DAG: for a DAG with no run in the batch window.
     /// Airflow 2 orders by `-id` (a run triggered with a past date does not sort first by
     /// date); Airflow 3 by `-run_after` (manual runs may have a null logical date).
-    pub async fn latest_runs(&self, dag_id: &str, limit: usize) -> Result<Vec<WireRun>, SourceError> {
+    pub async fn latest_runs(
+        &self,
+        dag_id: &str,
+        limit: usize,
+    ) -> Result<Vec<WireRun>, SourceError> {
         let path = format!("{}/dags/{}/dagRuns", self.api.prefix(), segment(dag_id));
         let order = match self.api {
             Api::V1 => "-id",
             Api::V2 => "-run_after",
         };
         let limit = limit.to_string();
-        match self.get::<RunList>(&path, &[("order_by", order), ("limit", &limit)]).await {
+        match self
+            .get::<RunList>(&path, &[("order_by", order), ("limit", &limit)])
+            .await
+        {
             Ok(list) => Ok(list.dag_runs),
             // Airflow 3 answers 404 for the runs of a DAG it does not know.
             Err(e) if matches!(e.kind, ErrorKind::NotFound(_)) => Ok(Vec::new()),
@@ -200,7 +236,12 @@ impl AirflowClient {
         loop {
             let offset = errors.len().to_string();
             let limit = PAGE.to_string();
-            let page: ImportErrorList = self.get(&path, &[("limit", limit.as_str()), ("offset", offset.as_str())]).await?;
+            let page: ImportErrorList = self
+                .get(
+                    &path,
+                    &[("limit", limit.as_str()), ("offset", offset.as_str())],
+                )
+                .await?;
             let got = page.import_errors.len();
             errors.extend(page.import_errors);
             if got == 0 || page.total_entries.is_none_or(|t| errors.len() as u64 >= t) {
@@ -210,7 +251,13 @@ impl AirflowClient {
     }
 
     /// One XCom value, `None` when the task pushed no such key.
-    pub async fn xcom(&self, dag_id: &str, run_id: &str, task_id: &str, key: &str) -> Result<Option<Value>, SourceError> {
+    pub async fn xcom(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<Value>, SourceError> {
         let path = format!(
             "{}/dags/{}/dagRuns/{}/taskInstances/{}/xcomEntries/{}",
             self.api.prefix(),
@@ -226,7 +273,11 @@ impl AirflowClient {
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, SourceError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, SourceError> {
         self.call(Method::GET, path, query, None).await
     }
 
@@ -253,7 +304,9 @@ impl AirflowClient {
                     request = request.json(body);
                 }
                 match (&self.auth, &token) {
-                    (Auth::Basic { username, password }, _) => request.basic_auth(username, Some(password.expose())),
+                    (Auth::Basic { username, password }, _) => {
+                        request.basic_auth(username, Some(password.expose()))
+                    }
                     (_, Some(token)) => request.bearer_auth(token.expose()),
                     _ => request,
                 }
@@ -285,7 +338,11 @@ impl AirflowClient {
     async fn token(&self, endpoint: &str) -> Result<Option<Secret>, SourceError> {
         match &self.auth {
             Auth::Bearer(token) => Ok(Some(token.clone())),
-            Auth::Jwt { username, password, token } => {
+            Auth::Jwt {
+                username,
+                password,
+                token,
+            } => {
                 if let Some(current) = token.lock().expect("token lock").clone() {
                     return Ok(Some(current));
                 }
@@ -305,7 +362,11 @@ impl AirflowClient {
         let body = json!({"username": username, "password": password.expose()});
         let answer = self
             .http
-            .send(|| self.http.request(Method::POST, "/auth/token").json(&body), endpoint, MAX_API_BODY)
+            .send(
+                || self.http.request(Method::POST, "/auth/token").json(&body),
+                endpoint,
+                MAX_API_BODY,
+            )
             .await?;
         let token: TokenAnswer = http::decode(SourceName::Airflow, endpoint, &answer)?;
         Ok(Secret::new(token.access_token))
@@ -319,8 +380,15 @@ async fn probe(http: &Http) -> Result<Api, SourceError> {
     for api in [Api::V2, Api::V1] {
         let path = format!("{}/version", api.prefix());
         let endpoint = Http::endpoint(&Method::GET, &path);
-        match http.send(|| http.request(Method::GET, &path), &endpoint, MAX_API_BODY).await {
-            Ok(answer) if http::decode::<Version>(SourceName::Airflow, &endpoint, &answer).is_ok() => return Ok(api),
+        match http
+            .send(|| http.request(Method::GET, &path), &endpoint, MAX_API_BODY)
+            .await
+        {
+            Ok(answer)
+                if http::decode::<Version>(SourceName::Airflow, &endpoint, &answer).is_ok() =>
+            {
+                return Ok(api);
+            }
             Ok(_) => tried.push(format!("{path}: not an Airflow version answer")),
             Err(e) if matches!(e.kind, ErrorKind::NotFound(_) | ErrorKind::Status { .. }) => {
                 tried.push(format!("{path}: {}", e.cause()))
@@ -331,14 +399,21 @@ async fn probe(http: &Http) -> Result<Api, SourceError> {
     Err(SourceError::new(
         SourceName::Airflow,
         "GET /api/v2/version, /api/v1/version",
-        ErrorKind::BadBody(format!("no Airflow API at this URL ({}): check `url` in [airflow]", tried.join("; "))),
+        ErrorKind::BadBody(format!(
+            "no Airflow API at this URL ({}): check `url` in [airflow]",
+            tried.join("; ")
+        )),
     ))
 }
 
 /// A path segment, percent-encoded: run ids hold `:` and `+`.
 fn segment(text: &str) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     utf8_percent_encode(text, KEEP).to_string()
 }
 
@@ -353,7 +428,10 @@ mod tests {
 
     #[test]
     fn run_ids_are_encoded_in_paths() {
-        assert_eq!(segment("scheduled__2026-11-24T00:00:00+00:00"), "scheduled__2026-11-24T00%3A00%3A00%2B00%3A00");
+        assert_eq!(
+            segment("scheduled__2026-11-24T00:00:00+00:00"),
+            "scheduled__2026-11-24T00%3A00%3A00%2B00%3A00"
+        );
         assert_eq!(segment("dbt_build"), "dbt_build");
     }
 }

@@ -8,6 +8,7 @@ Standard library only. Subcommands:
               wait for the DAGs, pause/unpause, trigger one run of each non-paused DAG, wait
               until each run finished, break broken_daily, wait for its import error, then
               verify every DAG's state through the API and write what it saw to OBSERVED.json
+  tree        PID...            print these PIDs and all their descendants
   listeners   PID...            fail if a process in these process trees listens on a
                                 non-loopback address (TCP or UDP)
 Credentials: --user (default admin) and the password from $E2E_AIRFLOW_PASSWORD.
@@ -42,6 +43,10 @@ def log(msg):
 
 class Fail(Exception):
     pass
+
+
+class Fatal(Exception):
+    """a failure that no amount of waiting fixes (wait_for does not retry it)"""
 
 
 class Api:
@@ -130,10 +135,12 @@ def cmd_wait_up(api, args):
         status, body = api._raw("GET", api.base + api.health_path(), timeout=5)
         if status != 200:
             return False, f"health HTTP {status}"
-        # an authenticated call too: proves the auth setup (basic_auth backend / JWT users)
+        # /version needs no auth on either major: also list DAGs, which proves the auth setup
+        # (2.x: the basic_auth backend is enabled; 3.x: /auth/token gives a working JWT)
         st, v = api.call("GET", "/version", ok=None)
-        if st != 200:
-            return False, f"version HTTP {st} {v}"
+        st2, d = api.call("GET", "/dags?limit=1", ok=None)
+        if st != 200 or st2 != 200:
+            return False, f"version HTTP {st} {v}; dags HTTP {st2} {d}"
         return True, v
     v = wait_for(f"Airflow {args.major} API at {api.base}", args.deadline, probe)
     log(f"version: {v}")
@@ -192,7 +199,15 @@ def cmd_prepare(api, args):
         log(f"triggered {d}: {run['dag_run_id']} ({run['state']})")
     t_trig = time.time()
 
+    watched = {}  # listeners seen while tasks ran (task processes come and go)
+
     def all_finished():
+        if args.pids:
+            seen, bad, _ = listeners(args.pids)
+            for item in seen:
+                watched.setdefault(item.split(" pid ")[0], item)
+            if bad:
+                raise Fatal("non-loopback listener while tasks ran: " + "; ".join(bad))
         states = {}
         for d, rid in run_ids.items():
             _, run = api.call("GET", f"/dags/{d}/dagRuns/{enc(rid)}")
@@ -201,6 +216,8 @@ def cmd_prepare(api, args):
         return done, states
     wait_for("triggered runs finished", args.deadline_runs, all_finished, interval=2.0)
     phases["runs_finished_s"] = round(time.time() - t_trig, 1)
+    if args.pids:
+        log(f"listeners sampled while the runs went on: {sorted(watched.values())}")
 
     # 4. broken_daily: it ran fine once; now its file starts raising at import
     t_break = time.time()
@@ -310,8 +327,9 @@ def descendants(roots):
     return out
 
 
-def cmd_listeners(args):
-    pids = descendants(args.pids)
+def listeners(roots):
+    """(all listening sockets, those not on loopback) of the process trees under roots"""
+    pids = descendants(roots)
     inode_pid = {}
     for p in pids:
         try:
@@ -357,11 +375,16 @@ def cmd_listeners(args):
             seen.append(item)
             if ip not in ("127.0.0.1", "::1") and not ip.startswith("127."):
                 bad.append(item)
+    return seen, bad, len(pids)
+
+
+def cmd_listeners(args):
+    seen, bad, n = listeners(args.pids)
     for s in seen:
         log(f"listening: {s}")
     if bad:
         raise Fail("processes listen on non-loopback addresses:\n  " + "\n  ".join(bad))
-    log(f"listeners: {len(seen)} socket(s) in {len(pids)} processes, all on loopback")
+    log(f"listeners: {len(seen)} socket(s) in {n} processes, all on loopback")
 
 
 def main():
@@ -381,7 +404,11 @@ def main():
             p.add_argument("--deadline-dags", type=float, default=120)
             p.add_argument("--deadline-runs", type=float, default=240)
             p.add_argument("--deadline-broken", type=float, default=120)
+            p.add_argument("--pids", nargs="*", default=[],
+                           help="check these process trees' listeners at every poll")
     p = sub.add_parser("listeners")
+    p.add_argument("pids", nargs="+")
+    p = sub.add_parser("tree")
     p.add_argument("pids", nargs="+")
     args = ap.parse_args()
     try:
@@ -392,10 +419,12 @@ def main():
             s.close()
         elif args.cmd == "listeners":
             cmd_listeners(args)
+        elif args.cmd == "tree":
+            print(" ".join(str(p) for p in sorted(descendants(args.pids))))
         else:
             api = Api(args.major, args.url, args.user, os.environ["E2E_AIRFLOW_PASSWORD"])
             (cmd_wait_up if args.cmd == "wait-up" else cmd_prepare)(api, args)
-    except Fail as e:
+    except (Fail, Fatal) as e:
         log(f"FAIL: {e}")
         sys.exit(1)
 

@@ -1,0 +1,169 @@
+//! `tablestat config check`: is the file right, and can each source be reached?
+
+use std::path::Path;
+
+use super::{CliError, EXIT_UNAVAILABLE, load_config};
+use crate::config::{Config, DbtConfig};
+use crate::sources::airflow::{self, AirflowClient, RunMemory};
+use crate::sources::local_dbt;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Only check the file; do not contact Airflow or dbt.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
+    let config = load_config(flag)?;
+    println!(
+        "{}: ok ({} product{}{})",
+        config.path.display(),
+        config.products.len(),
+        if config.products.len() == 1 { "" } else { "s" },
+        if config.discover.is_some() {
+            ", plus products discovered from the dbt manifest"
+        } else {
+            ""
+        }
+    );
+    if args.offline {
+        return Ok(0);
+    }
+    let mut failures = Vec::new();
+    if let Err(e) = check_airflow(&config).await {
+        failures.push(e);
+    }
+    if let Err(e) = check_dbt(&config).await {
+        failures.push(e);
+    }
+    if failures.is_empty() {
+        Ok(0)
+    } else {
+        Err(CliError::new(EXIT_UNAVAILABLE, failures.join("; ")))
+    }
+}
+
+async fn check_airflow(config: &Config) -> Result<(), String> {
+    let Some(airflow_config) = &config.airflow else {
+        return Ok(());
+    };
+    let client = AirflowClient::connect(airflow_config, config.base_dir())
+        .await
+        .map_err(|e| e.to_string())?;
+    let version = client.version().await.map_err(|e| e.to_string())?;
+    let watched = airflow::watched_dags(&config.products);
+    let mut memory = RunMemory::default();
+    let observation = airflow::observe(
+        &client,
+        &watched,
+        &mut memory,
+        chrono::Utc::now(),
+        config.poll.concurrency,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let missing: Vec<&str> = watched
+        .iter()
+        .filter(|w| !observation.has_dag(&w.dag_id))
+        .map(|w| w.dag_id.as_str())
+        .collect();
+    println!(
+        "Airflow {}: reached, API {}, version {version}; {} DAGs, {} of {} watched DAGs found{}; {} requests",
+        airflow_config.url,
+        client.api().name(),
+        observation.dag_count(),
+        watched.len() - missing.len(),
+        watched.len(),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" (missing: {})", missing.join(", "))
+        },
+        observation.requests
+    );
+    Ok(())
+}
+
+async fn check_dbt(config: &Config) -> Result<(), String> {
+    match &config.dbt {
+        None => Ok(()),
+        Some(DbtConfig::Local { target_dir }) => {
+            let dir = target_dir.clone();
+            let metrics = config.test_metrics.clone();
+            let run =
+                tokio::task::spawn_blocking(move || local_dbt::read_target(&dir, None, &metrics))
+                    .await
+                    .map_err(|e| e.to_string())??;
+            let matched = config
+                .products
+                .iter()
+                .filter_map(|p| p.model.as_deref())
+                .filter(|m| run.index.resolve_model(m).is_some())
+                .count();
+            let wanted = config.products.iter().filter(|p| p.model.is_some()).count();
+            println!(
+                "dbt target {}: invocation {}, {} results, {} tables, {} tests; {matched} of {wanted} product models found",
+                target_dir.display(),
+                run.id,
+                run.results().len(),
+                run.index.model_count(),
+                run.index.test_count()
+            );
+            if matched < wanted {
+                let lost: Vec<&str> = config
+                    .products
+                    .iter()
+                    .filter_map(|p| p.model.as_deref())
+                    .filter(|m| run.index.resolve_model(m).is_none())
+                    .collect();
+                return Err(format!(
+                    "models not in the dbt project: {}",
+                    lost.join(", ")
+                ));
+            }
+            Ok(())
+        }
+        Some(DbtConfig::Cloud {
+            url,
+            account_id,
+            token,
+            timeout,
+            ..
+        }) => {
+            let token = token.resolve(config.base_dir())?;
+            let client = crate::sources::dbt_cloud::DbtCloudClient::new(
+                url.clone(),
+                *account_id,
+                token,
+                *timeout,
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+            let jobs: Vec<i64> = {
+                let mut jobs: Vec<i64> = config.products.iter().filter_map(|p| p.dbt_job).collect();
+                jobs.sort();
+                jobs.dedup();
+                jobs
+            };
+            if jobs.is_empty() {
+                println!(
+                    "dbt Cloud {url}: account {account_id}; no product names a dbt_job, runs are found through XCom"
+                );
+                return Ok(());
+            }
+            for job in jobs {
+                let runs = client.job_runs(job, 5).await.map_err(|e| e.to_string())?;
+                match runs.first() {
+                    Some(run) => println!(
+                        "dbt Cloud {url}: job {job}: latest run {} ({})",
+                        run.id,
+                        run.status_humanized.as_deref().unwrap_or("status unknown")
+                    ),
+                    None => println!("dbt Cloud {url}: job {job}: no runs yet"),
+                }
+            }
+            Ok(())
+        }
+    }
+}

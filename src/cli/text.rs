@@ -1,0 +1,57 @@
+//! The status document as text for people: a verdict, then one line per product and one
+//! per metric that is not up. Colour only on a terminal and without `NO_COLOR`.
+
+use std::fmt::Write;
+
+use crate::model::State;
+use crate::report::StatusDocument;
+use crate::theme;
+
+pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
+    let paint = |state: State, text: &str| {
+        if color {
+            format!("\x1b[{}m{text}\x1b[0m", theme::ansi(state))
+        } else {
+            text.to_string()
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}",
+        paint(doc.overall, theme::symbol(doc.overall, ascii)),
+        doc.verdict()
+    );
+    let name_width = doc
+        .products
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    for p in &doc.products {
+        let label = format!("{} {:<11}", theme::symbol(p.state, ascii), p.state.as_str());
+        let _ = writeln!(
+            out,
+            "{} {:<name_width$}  {}",
+            paint(p.state, &label),
+            p.name,
+            p.group
+        );
+        for (metric, status) in &p.metrics.0 {
+            if status.state != State::Up {
+                let _ = writeln!(
+                    out,
+                    "    {:<13} {} {}",
+                    metric.as_str(),
+                    paint(status.state, &format!("{:<11}", status.state.as_str())),
+                    status.reason
+                );
+            }
+        }
+        if let Some(note) = &p.note {
+            let _ = writeln!(out, "    {note}");
+        }
+    }
+    out
+}

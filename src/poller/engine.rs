@@ -1,0 +1,250 @@
+//! One poll: read Airflow in bulk, fetch the dbt evidence of each new dbt run once, and
+//! run the rulebook for every product. No storage here: the caller hands in what history
+//! knows (previous states, last refresh, maintenance) and keeps what comes out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::discover;
+use crate::evaluate::{Evaluation, Inputs, evaluate};
+use crate::facts::{AirflowView, DbtView, MaintenanceNotice};
+use crate::model::{Metric, Product, Verdict};
+use crate::sources::airflow::{self, AirflowClient, Observation, RunMemory};
+use crate::sources::dbt_evidence::DbtEvidence;
+use crate::sources::{SourceError, schedule};
+
+/// What history knows about the products, handed to a poll.
+#[derive(Debug, Default, Clone)]
+pub struct Prior {
+    pub previous: HashMap<String, BTreeMap<Metric, Verdict>>,
+    pub last_refresh: HashMap<String, DateTime<Utc>>,
+    pub maintenance: HashMap<String, MaintenanceNotice>,
+}
+
+/// One product after a poll.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub product: Product,
+    pub evaluation: Evaluation,
+    pub checked_at: DateTime<Utc>,
+    /// How long until this product is due again, from its DAG's schedule.
+    pub interval: Duration,
+}
+
+#[derive(Debug)]
+pub struct PollResult {
+    pub started_at: DateTime<Utc>,
+    pub checked: Vec<Checked>,
+    /// Why Airflow could not be read, if it could not.
+    pub airflow_error: Option<String>,
+    pub airflow_api: Option<airflow::Api>,
+    pub airflow_requests: u64,
+    pub dbt_requests: u64,
+}
+
+pub struct Engine {
+    config: Arc<Config>,
+    airflow: Option<AirflowClient>,
+    memory: RunMemory,
+    dbt: DbtEvidence,
+    airflow_failing_since: Option<DateTime<Utc>>,
+    /// Products found in the manifest at the last poll that could read it.
+    discovered: Vec<Product>,
+}
+
+impl Engine {
+    /// Fails only for what a retry cannot fix: a secret that cannot be read.
+    pub fn new(config: Arc<Config>) -> Result<Engine, SourceError> {
+        let dbt = DbtEvidence::new(
+            config.dbt.as_ref(),
+            config.base_dir(),
+            config.test_metrics.clone(),
+        )?;
+        Ok(Engine {
+            config,
+            airflow: None,
+            memory: RunMemory::default(),
+            dbt,
+            airflow_failing_since: None,
+            discovered: Vec::new(),
+        })
+    }
+
+    /// Connects (probing the API version) on first use and after auth failures.
+    async fn ensure_airflow(&mut self) -> Result<(), SourceError> {
+        if self.airflow.is_none() {
+            let Some(config) = &self.config.airflow else {
+                return Err(SourceError::new(
+                    crate::sources::SourceName::Airflow,
+                    "config",
+                    crate::sources::ErrorKind::Io("no [airflow] section".into()),
+                ));
+            };
+            self.airflow = Some(AirflowClient::connect(config, self.config.base_dir()).await?);
+        }
+        Ok(())
+    }
+
+    /// The products of the last poll: listed ones, then discovered ones.
+    pub fn products(&self) -> Vec<Product> {
+        discover::merge(&self.config.products, self.discovered.clone())
+    }
+
+    /// The stand-in product whose dbt run holds the manifest to discover from.
+    fn discovery_probe(&self) -> Option<Product> {
+        let rule = self.config.discover.as_ref()?;
+        Some(Product {
+            id: String::new(),
+            name: String::new(),
+            description: None,
+            owner: None,
+            group: String::new(),
+            tags: Vec::new(),
+            dag_id: rule.dag.clone(),
+            task_id: rule.task.clone(),
+            model: Some(String::new()),
+            dbt_job: None,
+            metrics: Vec::new(),
+            max_age: None,
+            slo: None,
+            interval: None,
+        })
+    }
+
+    async fn observe(
+        &mut self,
+        products: &[Product],
+        now: DateTime<Utc>,
+    ) -> Result<Observation, SourceError> {
+        self.ensure_airflow().await?;
+        let watched = airflow::watched_dags(products);
+        let client = self.airflow.as_ref().expect("connected");
+        airflow::observe(
+            client,
+            &watched,
+            &mut self.memory,
+            now,
+            self.config.poll.concurrency,
+        )
+        .await
+    }
+
+    /// Polls every product once. `now` is when the poll started.
+    pub async fn poll(&mut self, prior: &Prior, now: DateTime<Utc>) -> PollResult {
+        let probe = self.discovery_probe();
+        let mut products = self.products();
+        products.extend(probe.clone());
+        let mut observed = self.observe(&products, now).await;
+        if let (Some(probe), Ok(observation)) = (&probe, &observed) {
+            if let AirflowView::Dag(dag) = observation.view(probe) {
+                if let Some(run) = &dag.latest_finished {
+                    if let DbtView::Run(run) = self
+                        .dbt
+                        .for_run(self.airflow.as_ref(), probe, &dag.dag_id, run)
+                        .await
+                    {
+                        let rule = self.config.discover.as_ref().expect("probe implies a rule");
+                        self.discovered = discover::discover(rule, &run.index);
+                    }
+                }
+            }
+            let before: std::collections::HashSet<String> =
+                products.iter().map(|p| p.dag_id.clone()).collect();
+            products = self.products();
+            // Discovered products may watch DAGs this poll did not ask about yet.
+            if products.iter().any(|p| !before.contains(&p.dag_id)) {
+                observed = self.observe(&products, now).await;
+            }
+        } else {
+            products = self.products();
+        }
+        let products = &products;
+        let (observation, airflow_error) = match observed {
+            Ok(observation) => {
+                self.airflow_failing_since = None;
+                (Some(observation), None)
+            }
+            Err(error) => {
+                let since = *self.airflow_failing_since.get_or_insert(now);
+                tracing::warn!(%error, "Airflow could not be read");
+                // A client that never connected is built again next time (the probe may pass).
+                if matches!(error.kind, crate::sources::ErrorKind::Unauthorized(_)) {
+                    self.airflow = None;
+                }
+                (None, Some((error.cause(), since)))
+            }
+        };
+
+        let dbt_before = self.dbt.requests();
+        let mut views: HashMap<(String, String, Option<String>), DbtView> = HashMap::new();
+        let mut checked = Vec::with_capacity(products.len());
+        for product in products {
+            let airflow_view = match (&observation, &airflow_error) {
+                (Some(obs), _) => obs.view(product),
+                (None, Some((reason, since))) => AirflowView::Unreadable {
+                    reason: reason.clone(),
+                    since: *since,
+                },
+                (None, None) => unreachable!("either observed or failed"),
+            };
+            let dbt_view = match &airflow_view {
+                AirflowView::Dag(dag) => match &dag.latest_finished {
+                    Some(run) if product.model.is_some() => {
+                        let key = (
+                            dag.dag_id.clone(),
+                            run.run_id.clone(),
+                            product.task_id.clone(),
+                        );
+                        if let Some(view) = views.get(&key) {
+                            view.clone()
+                        } else {
+                            let view = self
+                                .dbt
+                                .for_run(self.airflow.as_ref(), product, &dag.dag_id, run)
+                                .await;
+                            views.insert(key, view.clone());
+                            view
+                        }
+                    }
+                    _ => DbtView::NotConfigured,
+                },
+                _ => DbtView::NotConfigured,
+            };
+            let empty = BTreeMap::new();
+            let inputs = Inputs {
+                now,
+                product,
+                maintenance: prior.maintenance.get(&product.id),
+                airflow: &airflow_view,
+                dbt: &dbt_view,
+                previous: prior.previous.get(&product.id).unwrap_or(&empty),
+                last_refresh: prior.last_refresh.get(&product.id).copied(),
+            };
+            let interval = product.interval.unwrap_or_else(|| {
+                match (&observation, self.config.poll.interval) {
+                    (_, crate::config::Interval::Every(every)) => every,
+                    (Some(obs), _) => obs.poll_interval(&product.dag_id),
+                    (None, _) => schedule::UNSCHEDULED_INTERVAL,
+                }
+            });
+            checked.push(Checked {
+                product: product.clone(),
+                evaluation: evaluate(&inputs),
+                checked_at: now,
+                interval,
+            });
+        }
+        PollResult {
+            started_at: now,
+            checked,
+            airflow_error: airflow_error.map(|(reason, _)| reason),
+            airflow_api: observation.as_ref().and_then(|o| o.api),
+            airflow_requests: observation.as_ref().map_or(0, |o| o.requests),
+            dbt_requests: self.dbt.requests() - dbt_before,
+        }
+    }
+}

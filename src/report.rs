@@ -1,0 +1,234 @@
+//! The machine-readable status document of DESIGN.md: `status --json`, `poll --once
+//! --json`, `status.json`. Scripts outside the repo read it: change it only by adding fields.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use crate::model::{Evidence, Metric, State, Verdict, exit_code_for};
+use crate::timefmt::rfc3339;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusDocument {
+    pub generated_at: String,
+    pub overall: State,
+    pub summary: Summary,
+    pub products: Vec<ProductStatus>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub up: usize,
+    pub degraded: usize,
+    pub down: usize,
+    pub maintenance: usize,
+    pub unknown: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProductStatus {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+    pub state: State,
+    pub metrics: MetricMap,
+    /// Percent per window; `null` before any history.
+    pub uptime: Option<Uptime>,
+    pub incident: Option<IncidentRef>,
+    pub maintenance: Option<MaintenanceRef>,
+    pub checked_at: Option<String>,
+    pub evidence: Evidence,
+    // Added fields (the contract allows adding):
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    /// "refresh in progress: …" and the like.
+    pub note: Option<String>,
+    pub last_refreshed_at: Option<String>,
+}
+
+/// Metrics in the product's order, as a JSON object.
+#[derive(Debug, Clone, Default)]
+pub struct MetricMap(pub Vec<(Metric, MetricStatus)>);
+
+impl Serialize for MetricMap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (metric, status) in &self.0 {
+            map.serialize_entry(metric.as_str(), status)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MetricStatus {
+    pub state: State,
+    pub reason: String,
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Uptime {
+    #[serde(rename = "24h")]
+    pub day: Option<f64>,
+    #[serde(rename = "7d")]
+    pub week: Option<f64>,
+    #[serde(rename = "30d")]
+    pub month: Option<f64>,
+    #[serde(rename = "90d")]
+    pub quarter: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IncidentRef {
+    pub id: i64,
+    pub status: String,
+    pub title: String,
+    pub opened_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MaintenanceRef {
+    pub id: i64,
+    pub message: String,
+    pub starts_at: String,
+    pub ends_at: String,
+}
+
+/// Builds one product's entry from its verdicts; history-derived fields are filled by the caller.
+pub fn metric_map(
+    metrics: &[(Metric, Verdict)],
+    since: impl Fn(&Metric) -> Option<DateTime<Utc>>,
+) -> MetricMap {
+    MetricMap(
+        metrics
+            .iter()
+            .map(|(metric, verdict)| {
+                let status = MetricStatus {
+                    state: verdict.state,
+                    reason: verdict.reason.clone(),
+                    since: since(metric).map(rfc3339),
+                };
+                (metric.clone(), status)
+            })
+            .collect(),
+    )
+}
+
+impl StatusDocument {
+    pub fn new(generated_at: DateTime<Utc>, products: Vec<ProductStatus>) -> StatusDocument {
+        let mut summary = Summary::default();
+        for p in &products {
+            *match p.state {
+                State::Up => &mut summary.up,
+                State::Degraded => &mut summary.degraded,
+                State::Down => &mut summary.down,
+                State::Maintenance => &mut summary.maintenance,
+                State::Unknown => &mut summary.unknown,
+            } += 1;
+        }
+        StatusDocument {
+            generated_at: rfc3339(generated_at),
+            overall: State::worst_of(products.iter().map(|p| p.state)).unwrap_or(State::Up),
+            summary,
+            products,
+        }
+    }
+
+    /// 0 all up, 1 degraded, 2 down, 3 unknown (worst wins: down > degraded > unknown).
+    pub fn exit_code(&self) -> i32 {
+        exit_code_for(self.products.iter().map(|p| p.state))
+    }
+
+    /// The one-line verdict: "All data products operational" / "2 products down, 1 degraded".
+    pub fn verdict(&self) -> String {
+        verdict_line(&self.summary)
+    }
+}
+
+pub fn verdict_line(s: &Summary) -> String {
+    let total = s.up + s.degraded + s.down + s.maintenance + s.unknown;
+    if total == 0 {
+        return "No data products configured".into();
+    }
+    if s.up == total {
+        return "All data products operational".into();
+    }
+    let mut parts = Vec::new();
+    let noun = |n: usize| if n == 1 { "product" } else { "products" };
+    let mut first = true;
+    for (n, what) in [
+        (s.down, "down"),
+        (s.degraded, "degraded"),
+        (s.unknown, "unknown"),
+        (s.maintenance, "in maintenance"),
+    ] {
+        if n > 0 {
+            parts.push(if first {
+                format!("{n} {} {what}", noun(n))
+            } else {
+                format!("{n} {what}")
+            });
+            first = false;
+        }
+    }
+    parts.join(", ")
+}
+
+/// A product's entry from its latest evaluation. `since` says since when each metric has
+/// been in its state (from history); the other history fields start empty.
+pub fn product_status(
+    product: &crate::model::Product,
+    evaluation: &crate::evaluate::Evaluation,
+    checked_at: Option<DateTime<Utc>>,
+    since: impl Fn(&Metric) -> Option<DateTime<Utc>>,
+) -> ProductStatus {
+    ProductStatus {
+        id: product.id.clone(),
+        name: product.name.clone(),
+        group: product.group.clone(),
+        state: evaluation.state,
+        metrics: metric_map(&evaluation.metrics, since),
+        uptime: None,
+        incident: None,
+        maintenance: None,
+        checked_at: checked_at.map(rfc3339),
+        evidence: evaluation.evidence.clone(),
+        description: product.description.clone(),
+        owner: product.owner.clone(),
+        note: evaluation.note.clone(),
+        last_refreshed_at: evaluation.refreshed_at.map(rfc3339),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_lines() {
+        let s = |up, degraded, down, maintenance, unknown| Summary {
+            up,
+            degraded,
+            down,
+            maintenance,
+            unknown,
+        };
+        assert_eq!(
+            verdict_line(&s(3, 0, 0, 0, 0)),
+            "All data products operational"
+        );
+        assert_eq!(
+            verdict_line(&s(3, 1, 2, 0, 0)),
+            "2 products down, 1 degraded"
+        );
+        assert_eq!(
+            verdict_line(&s(3, 1, 0, 1, 0)),
+            "1 product degraded, 1 in maintenance"
+        );
+        assert_eq!(
+            verdict_line(&s(0, 0, 0, 0, 0)),
+            "No data products configured"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! The binary on good and broken config files: errors name file, line and key, and say
+//! what to write instead; exit codes are the documented ones.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn tablestat() -> Command {
+    let mut cmd = Command::cargo_bin("tablestat").unwrap();
+    cmd.env_remove("TABLESTAT_CONFIG").env("NO_COLOR", "1");
+    cmd
+}
+
+fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const VALID: &str = r#"
+[airflow]
+url = "http://127.0.0.1:9"
+auth = "none"
+
+[[product]]
+id = "orders"
+dag = "orders_daily"
+"#;
+
+#[test]
+fn every_example_config_parses_and_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            tablestat()
+                .args(["config", "check", "--offline", "--config"])
+                .arg(&path)
+                .assert()
+                .success()
+                .stdout(predicate::str::contains(": ok ("));
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 3,
+        "expected the three example configs, found {seen}"
+    );
+}
+
+#[test]
+fn broken_configs_name_file_line_and_key() {
+    let cases: &[(&str, &str)] = &[
+        // unknown key, with the likely fix
+        (
+            "[airflow]\nurll = \"http://x\"\n",
+            ":2:1: [airflow] urll: unknown key `urll`: did you mean `url`?",
+        ),
+        // a value of the wrong shape
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nmax_age = \"a day\"\n",
+            ":7:11: [[product]] #1 max_age: `a day` is not a duration: write it like \"30s\", \"5m\", \"26h\" or \"1h30m\"",
+        ),
+        // an enum value that does not exist
+        (
+            "[airflow]\nurl = \"http://x\"\napi = \"v3\"\n",
+            ":3:7: [airflow] api: `v3` is not allowed here: write one of auto, v1, v2",
+        ),
+        // a duplicate id, pointing at the second one
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[[product]]\nid = \"a\"\ndag = \"e\"\n",
+            ":8:6: [[product]] #2 id: product id `a` is used twice: give each [[product]] its own id",
+        ),
+        // not a URL
+        (
+            "[airflow]\nurl = \"airflow.example.com\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n",
+            ":2:7: [airflow] url: `airflow.example.com` is not a URL",
+        ),
+        // a metric name that cannot be a column
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nmetrics = [\"Fresh ness\"]\n",
+            ":7:11: [[product]] #1 metrics: `Fresh ness` is not a metric name",
+        ),
+        // missing required key
+        (
+            "[airflow]\nauth = \"none\"\n",
+            ":1:1: [airflow]: missing key `url`: add `url = …` to this table",
+        ),
+        // auth without its credentials
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"basic\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n",
+            "auth = \"basic\" needs `username` and `password_env`",
+        ),
+        // two references for one secret
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"bearer\"\ntoken = \"x\"\ntoken_env = \"T\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n",
+            "give only one of `token`, `token_env` and `token_file`",
+        ),
+        // not TOML at all
+        ("[airflow\nurl = 1\n", ":1:9: [airflow: "),
+        // out-of-range SLO
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nslo = 150.0\n",
+            ":7:7: [[product]] #1 slo: slo = 150 is not a percentage",
+        ),
+    ];
+    for (text, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, text);
+        let output = tablestat()
+            .args(["config", "check", "--offline", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(78), "{text}\n{stderr}");
+        assert!(
+            stderr.starts_with(&format!("tablestat: {}", path.display())),
+            "names the file: {stderr}"
+        );
+        assert!(
+            stderr.contains(expected),
+            "expected {expected:?} in:\n{stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    }
+}
+
+#[test]
+fn a_missing_config_says_where_it_looked_and_what_to_do() {
+    tablestat()
+        .args(["poll", "--once", "--config", "/nonexistent/tablestat.toml"])
+        .assert()
+        .code(66)
+        .stderr(predicate::str::contains(
+            "no config file at /nonexistent/tablestat.toml (given with --config)",
+        ));
+    tablestat()
+        .env("TABLESTAT_CONFIG", "/nonexistent/env.toml")
+        .args(["poll", "--once"])
+        .assert()
+        .code(66)
+        .stderr(predicate::str::contains("named by TABLESTAT_CONFIG"));
+}
+
+#[test]
+fn usage_errors_exit_64_and_help_exits_0() {
+    tablestat().arg("frobnicate").assert().code(64);
+    tablestat()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes"));
+    tablestat()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tablestat"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_world_readable_config_with_a_secret_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "[airflow]\nurl = \"http://x\"\nauth = \"bearer\"\ntoken = \"s3cr3t-value\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n",
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    tablestat()
+        .args(["config", "check", "--offline", "--config"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "holds a secret and is readable by others (mode 644): run `chmod 600",
+        ))
+        .stderr(predicate::str::contains("s3cr3t-value").not());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    tablestat()
+        .args(["config", "check", "--offline", "--config"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr("");
+}
+
+#[test]
+fn a_valid_config_checks_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, VALID);
+    tablestat()
+        .args(["config", "check", "--offline", "-c"])
+        .arg(&path)
+        .assert()
+        .success();
+}

@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# Real end-to-end check of `tablestat poll --once --json` against real Airflow 2.10.5
+# (/api/v1, basic auth) and Airflow 3.3.2 (/api/v2, JWT from POST /auth/token).
+#
+# usage: tests/e2e/real_airflow.sh [--keep] [--only 2|3] BIN
+#   BIN        the tablestat binary (e.g. target/debug/tablestat)
+#   --keep     leave the servers running afterwards and print URL/credentials/stop command
+#   --only N   run only Airflow N (2 or 3)
+# env: TABLESTAT_E2E_CACHE  venv cache (default ~/.cache/tablestat-e2e: airflow2/, airflow3/)
+#      E2E_PYTHON           python used to create the venvs (default python3; CPython 3.11 here)
+#      E2E_VERBOSE=1        also print the log on success
+#
+# Per major: cached venv (pip, pinned by constraints/airflowN.txt; PyPI only), temp
+# AIRFLOW_HOME with SQLite, the DAGs in airflow/dags/, every component bound to 127.0.0.1 on a
+# free port (checked: no listener on another address), one REST-triggered run of each
+# non-paused DAG, broken_daily broken after its first run, all states verified through the API
+# (airflow/driver.py), then tablestat run and its JSON checked (airflow/check_tablestat.py).
+# Quiet on success; on failure prints the log. Exit 0 only if every major passed.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+usage() { sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+KEEP=0 ONLY="" BIN=""
+while (($#)); do
+  case $1 in
+    --keep) KEEP=1 ;;
+    --only) ONLY=${2:-}; shift ;;
+    --only=*) ONLY=${1#*=} ;;
+    -h | --help) usage; exit 0 ;;
+    -*) usage >&2; exit 64 ;;
+    *) [[ -z $BIN ]] || { usage >&2; exit 64; }; BIN=$1 ;;
+  esac
+  shift
+done
+[[ -n $BIN ]] || { usage >&2; exit 64; }
+case $ONLY in "") MAJORS=(2 3) ;; 2 | 3) MAJORS=("$ONLY") ;; *) usage >&2; exit 64 ;; esac
+[[ $BIN != */* || $BIN == /* ]] || BIN=$PWD/$BIN
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tablestat-e2e-airflow.XXXXXX")
+E2E_LOG=$TMP/e2e.log
+: >"$E2E_LOG"
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+DRIVER=$HERE/airflow/driver.py
+export E2E_AIRFLOW_PASSWORD=tablestat-e2e-admin-pw   # fixed password, configured on both majors
+AF_USER=admin
+declare -A VERSION=([2]=2.10.5 [3]=3.3.2)
+
+# stop_tree PID...: SIGTERM the process groups and every descendant, SIGKILL what is left
+stop_tree() {
+  local all p i
+  (($#)) || return 0
+  all=$("$E2E_PY" "$DRIVER" tree "$@" 2>/dev/null || echo "$*")
+  for p in "$@"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  for p in $all; do kill -TERM "$p" 2>/dev/null || true; done
+  for ((i = 0; i < 40; i++)); do
+    local alive=0
+    for p in $all; do kill -0 "$p" 2>/dev/null && alive=1; done
+    ((alive)) || return 0
+    sleep 0.5
+  done
+  for p in "$@"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+  for p in $all; do kill -KILL "$p" 2>/dev/null || true; done
+}
+
+cleanup() {
+  local rc=$?
+  if ((!KEEP)); then
+    local pids
+    pids=$(cat "$TMP"/af*/pids 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    [[ -z $pids ]] || stop_tree $pids
+    rm -rf "$TMP"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_bg DIR NAME CMD...: start CMD in its own session (process group), log to DIR/NAME.log
+start_bg() {
+  local dir=$1 name=$2
+  shift 2
+  setsid "$@" >"$dir/$name.log" 2>&1 </dev/null &
+  echo "$!" >>"$dir/pids"
+  log "started $name (pid $!): $*"
+}
+
+write_config() { # write_config FILE MAJOR PORT
+  local api=v1 auth=basic
+  [[ $2 == 3 ]] && api=v2 auth=password
+  {
+    cat <<EOF
+[airflow]
+url = "http://127.0.0.1:$3"
+api = "$api"
+auth = "$auth"
+username = "$AF_USER"
+password_env = "E2E_AIRFLOW_PASSWORD"
+timeout = "10s"
+
+[store]
+path = "history.db"
+EOF
+    local id name dag
+    while read -r id dag name; do
+      printf '\n[[product]]\nid = "%s"\nname = "%s"\ngroup = "E2E"\ndag = "%s"\ntask = "dbt_build"\n' \
+        "$id" "$name" "$dag"
+    done <<'EOF'
+healthy healthy_daily Healthy table
+failing failing_daily Failing table
+paused paused_daily Paused table
+broken broken_daily Broken table
+upstream upstream_fail_daily Upstream failed table
+missing no_such_dag Missing table
+EOF
+  } >"$1"
+}
+
+# run_major M: the whole check for Airflow M; runs in a subshell (own EXIT trap stops servers)
+run_major() {
+  local M=$1 ver=${VERSION[$1]} d=$TMP/af$1 t0 port url summary
+  mkdir -p "$d/home" "$d/dags" "$d/cfg"
+  : >"$d/pids"
+  MAJOR_DIR=$d   # global: the EXIT trap runs after this function has returned
+  # shellcheck disable=SC2046
+  trap 'if ((!KEEP)) && [[ -s $MAJOR_DIR/pids ]]; then stop_tree $(cat "$MAJOR_DIR/pids"); : >"$MAJOR_DIR/pids"; fi' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+
+  step "venv for apache-airflow==$ver"
+  t0=$(now_s)
+  ensure_venv "airflow$M" "$HERE/constraints/airflow$M.txt" \
+    "import importlib.metadata as m; assert m.version('apache-airflow') == '$ver'" \
+    "apache-airflow==$ver"
+  T_VENV="$VENV_STATUS $(($(now_s) - t0))s"
+  log "venv: $VENV ($T_VENV)"
+  export PATH=$VENV/bin:$PATH   # 2.x SequentialExecutor runs `airflow tasks run` by name
+
+  step "configure AIRFLOW_HOME"
+  t0=$(now_s)
+  port=$("$E2E_PY" "$DRIVER" freeport)
+  url=http://127.0.0.1:$port
+  export AIRFLOW_HOME=$d/home
+  export AIRFLOW__CORE__DAGS_FOLDER=$d/dags
+  export AIRFLOW__CORE__LOAD_EXAMPLES=False
+  export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+  if [[ $M == 2 ]]; then
+    # SQLite allows only the SequentialExecutor on 2.x
+    export AIRFLOW__CORE__EXECUTOR=SequentialExecutor
+    export AIRFLOW__API__AUTH_BACKENDS=airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session
+    export AIRFLOW__WEBSERVER__WEB_SERVER_HOST=127.0.0.1
+    export AIRFLOW__WEBSERVER__WEB_SERVER_PORT=$port
+    export AIRFLOW__WEBSERVER__BASE_URL=$url
+    export AIRFLOW__WEBSERVER__WORKERS=2
+    export AIRFLOW__WEBSERVER__SECRET_KEY=tablestat-e2e-$RANDOM$RANDOM
+    export AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL=5
+    export AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL=5
+    export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=False
+  else
+    export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+    export AIRFLOW__CORE__PARALLELISM=4
+    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=$AF_USER:admin
+    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$d/home/simple_auth_manager_passwords.json.generated
+    export AIRFLOW__API__HOST=127.0.0.1
+    export AIRFLOW__API__PORT=$port
+    export AIRFLOW__API__BASE_URL=$url
+    export AIRFLOW__API__WORKERS=1
+    export AIRFLOW__API__SECRET_KEY=tablestat-e2e-$RANDOM$RANDOM
+    export AIRFLOW__API_AUTH__JWT_SECRET=tablestat-e2e-jwt-$RANDOM$RANDOM$RANDOM
+    export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=$url/execution/
+    export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
+    export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL=5
+    # the simple auth manager keeps passwords there; writing it first fixes the password
+    printf '{"%s": "%s"}\n' "$AF_USER" "$E2E_AIRFLOW_PASSWORD" \
+      >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+  fi
+  local start_date
+  start_date=$(date -u -d '-1 min' +%Y-%m-%dT%H:%M:00+00:00)
+  for f in "$HERE"/airflow/dags/*.py; do
+    sed "s/__E2E_START_DATE__/$start_date/" "$f" >"$d/dags/$(basename "$f")"
+  done
+
+  step "airflow db migrate"
+  airflow db migrate >>"$d/setup.log" 2>&1
+  if [[ $M == 2 ]]; then
+    step "airflow users create"
+    airflow users create --username "$AF_USER" --password "$E2E_AIRFLOW_PASSWORD" --role Admin \
+      --firstname E2E --lastname Admin --email admin@example.com >>"$d/setup.log" 2>&1
+  fi
+
+  step "start Airflow $M servers"
+  if [[ $M == 2 ]]; then
+    start_bg "$d" webserver airflow webserver --hostname 127.0.0.1 --port "$port"
+    start_bg "$d" scheduler airflow scheduler --skip-serve-logs
+  else
+    start_bg "$d" api-server airflow api-server --host 127.0.0.1 --port "$port" --workers 1
+    start_bg "$d" scheduler airflow scheduler --skip-serve-logs
+    start_bg "$d" dag-processor airflow dag-processor
+  fi
+  "$E2E_PY" "$DRIVER" wait-up --major "$M" --url "$url" --user "$AF_USER" --deadline 180 \
+    >>"$E2E_LOG" 2>&1
+  T_UP="$(($(now_s) - t0))s"
+
+  step "check that every process listens on loopback only"
+  # shellcheck disable=SC2046
+  "$E2E_PY" "$DRIVER" listeners $(cat "$d/pids") >>"$E2E_LOG" 2>&1
+
+  step "trigger runs, break broken_daily, verify every DAG through the API"
+  t0=$(now_s)
+  # shellcheck disable=SC2046
+  "$E2E_PY" "$DRIVER" prepare --major "$M" --url "$url" --user "$AF_USER" \
+    --dags-dir "$d/dags" --broken-src "$HERE/airflow/broken_daily.broken.py.txt" \
+    --out "$d/observed.json" --pids $(cat "$d/pids") >>"$E2E_LOG" 2>&1
+  T_RUNS="$(($(now_s) - t0))s"
+  step "check listeners again (after tasks ran)"
+  # shellcheck disable=SC2046
+  "$E2E_PY" "$DRIVER" listeners $(cat "$d/pids") >>"$E2E_LOG" 2>&1
+  summary=$("$E2E_PY" - "$d/observed.json" <<'EOF'
+import json, sys
+o = json.load(open(sys.argv[1]))
+def short(d, e):
+    f = e["dag"] or {}
+    flags = [k for k in ("is_paused", "has_import_errors", "is_stale") if f.get(k)]
+    if f.get("is_active") is False:
+        flags.append("inactive")
+    runs = ",".join(r["state"] for r in e["runs"]) or "no runs"
+    return f"{d.replace('_daily', '')}={runs}{'[' + ' '.join(flags) + ']' if flags else ''}"
+print(" ".join(short(d, e) for d, e in o["dags"].items()))
+EOF
+  )
+  say "  ok   airflow$M: Airflow $ver verified via API (venv $T_VENV, up $T_UP, runs+break $T_RUNS): $summary"
+
+  if ((KEEP)); then
+    local stop="kill -- $(sed 's/^/-/' "$d/pids" | tr '\n' ' ')"
+    say "  keep airflow$M: $url  user $AF_USER  password $E2E_AIRFLOW_PASSWORD  AIRFLOW_HOME=$AIRFLOW_HOME"
+    say "       venv $VENV; config $d/cfg/tablestat.toml; stop with: $stop; rm -rf $TMP"
+  fi
+
+  step "run tablestat"
+  local cfg=$d/cfg/tablestat.toml rc=0
+  write_config "$cfg" "$M" "$port"
+  if ! { [[ $BIN == */* ]] && [[ -f $BIN && -x $BIN ]]; } \
+    && ! { [[ $BIN != */* ]] && command -v "$BIN" >/dev/null 2>&1; }; then
+    say "FAIL airflow$M: tablestat binary missing: $BIN (the Airflow side above is fine)"
+    return 3
+  fi
+  (cd "$d/cfg" && timeout 120 "$BIN" poll --once --json --config "$cfg" \
+    >"$d/tablestat.out" 2>"$d/tablestat.err") || rc=$?
+  log "tablestat exit code $rc"
+  print_file "tablestat stderr" "$d/tablestat.err" 40 >>"$E2E_LOG"
+  if ((rc == 124)); then
+    say "FAIL airflow$M: tablestat poll --once --json did not finish within 120 s"
+    return 3
+  fi
+  if ! "$E2E_PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$d/tablestat.out" 2>/dev/null; then
+    say "FAIL airflow$M: tablestat printed no JSON document (exit $rc); does it support 'poll --once --json' yet? stderr: $(head -c 300 "$d/tablestat.err" | tr '\n' ' ')"
+    return 3
+  fi
+  if ! "$E2E_PY" "$HERE/airflow/check_tablestat.py" "$d/tablestat.out" "$rc" >"$d/check.txt" 2>&1; then
+    say "FAIL airflow$M: tablestat output differs from the expected states:"
+    cat "$d/check.txt"
+    return 3
+  fi
+  say "PASS airflow$M: Airflow $ver, tablestat states as expected (exit $rc)"
+}
+
+failed=()
+for M in "${MAJORS[@]}"; do
+  E2E_LOG=$TMP/af$M.log
+  : >"$E2E_LOG"
+  set +e
+  (
+    set -e
+    run_major "$M"
+  )
+  rc=$?
+  set -e
+  if ((rc == 3)); then
+    failed+=("$M")   # tablestat step failed: message already printed, no server logs needed
+    print_file "log" "$E2E_LOG" 60
+  elif ((rc != 0)); then
+    failed+=("$M")
+    say "FAIL airflow$M: Airflow ${VERSION[$M]} setup failed (exit $rc); last step: $(grep '^\[.*\] == ' "$E2E_LOG" | tail -1 | sed 's/.*== //')"
+    print_file "log" "$E2E_LOG"
+    for f in "$TMP/af$M"/*.log; do print_file "$(basename "$f")" "$f" 60; done
+  elif [[ ${E2E_VERBOSE:-0} == 1 ]]; then
+    print_file "log" "$E2E_LOG"
+  fi
+done
+
+if ((${#failed[@]})); then
+  echo "real_airflow.sh: FAILED for Airflow ${failed[*]}"
+  exit 1
+fi
+echo "real_airflow.sh: all passed (Airflow ${MAJORS[*]})"
