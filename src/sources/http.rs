@@ -95,7 +95,9 @@ impl SourceError {
     pub fn cause(&self) -> String {
         match &self.kind {
             ErrorKind::Refused => "connection refused (is the server running at that URL?)".into(),
-            ErrorKind::Timeout(after) => format!("no answer within {} s", after.as_secs()),
+            ErrorKind::Timeout(after) => {
+                format!("no answer within {}", humantime::format_duration(*after))
+            }
             ErrorKind::Dns(d) => format!("host name not found ({d})"),
             ErrorKind::Tls(d) => format!("TLS failed: {d}"),
             ErrorKind::Connect(d) => format!("could not connect: {d}"),
@@ -300,33 +302,14 @@ impl Http {
         endpoint: &str,
         max_body: usize,
     ) -> Result<Answer, SourceError> {
-        let mut attempt = 0;
-        loop {
-            let error = match self.send_once(build(), endpoint, max_body).await {
-                Ok(answer) => match status_error(self.source, endpoint, &answer) {
-                    None => return Ok(answer),
-                    Some(e) => e,
-                },
-                Err(e) => e,
-            };
-            attempt += 1;
-            if !error.is_retryable() || attempt >= self.retry.attempts {
-                return Err(error);
+        with_retries(&self.retry, || async {
+            let answer = self.send_once(build(), endpoint, max_body).await?;
+            match status_error(self.source, endpoint, &answer) {
+                None => Ok(answer),
+                Some(e) => Err(e),
             }
-            let wait = match &error.kind {
-                ErrorKind::RateLimited {
-                    retry_after: Some(after),
-                } => {
-                    if *after > self.retry.max_wait {
-                        return Err(error);
-                    }
-                    *after
-                }
-                _ => self.retry.delay(attempt),
-            };
-            tracing::debug!(%error, ?wait, attempt, "retrying");
-            tokio::time::sleep(wait).await;
-        }
+        })
+        .await
     }
 
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
@@ -360,6 +343,38 @@ impl Http {
         } else {
             ErrorKind::Io(last_cause(&chain))
         }
+    }
+}
+
+/// Runs `op` until it succeeds, fails for good, or runs out of attempts. Waits between
+/// tries: `Retry-After` when the server gave one (unless longer than `max_wait`: then the
+/// error is returned and the next poll tries again), else backoff with full jitter.
+pub async fn with_retries<T, F, Fut>(policy: &RetryPolicy, mut op: F) -> Result<T, SourceError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SourceError>>,
+{
+    let mut attempt = 0;
+    loop {
+        let error = match op().await {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        attempt += 1;
+        if !error.is_retryable() || attempt >= policy.attempts {
+            return Err(error);
+        }
+        let wait = match &error.kind {
+            ErrorKind::RateLimited {
+                retry_after: Some(after),
+            } if *after > policy.max_wait => return Err(error),
+            ErrorKind::RateLimited {
+                retry_after: Some(after),
+            } => *after,
+            _ => policy.delay(attempt),
+        };
+        tracing::debug!(%error, ?wait, attempt, "retrying");
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -520,6 +535,96 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    fn failing(kind: ErrorKind) -> SourceError {
+        SourceError::new(SourceName::Airflow, "GET /x", kind)
+    }
+
+    /// Counts calls; fails with `kinds` in order, then succeeds.
+    async fn run_with(
+        kinds: Vec<ErrorKind>,
+        policy: RetryPolicy,
+    ) -> (Result<u32, SourceError>, u32, Duration) {
+        let calls = std::cell::Cell::new(0u32);
+        let start = tokio::time::Instant::now();
+        let result = with_retries(&policy, || {
+            let n = calls.get();
+            calls.set(n + 1);
+            let outcome = kinds.get(n as usize).cloned();
+            async move {
+                match outcome {
+                    Some(kind) => Err(failing(kind)),
+                    None => Ok(n),
+                }
+            }
+        })
+        .await;
+        (result, calls.get(), start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retryable_failures_are_retried_with_bounded_backoff() {
+        let policy = RetryPolicy::default();
+        let (result, calls, waited) = run_with(
+            vec![
+                ErrorKind::Refused,
+                ErrorKind::Server {
+                    status: 503,
+                    detail: String::new(),
+                },
+            ],
+            policy,
+        )
+        .await;
+        assert_eq!(result.unwrap(), 2);
+        assert_eq!(calls, 3);
+        assert!(waited <= policy.max_delay * 2, "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured() {
+        let (result, calls, waited) = run_with(
+            vec![ErrorKind::RateLimited {
+                retry_after: Some(Duration::from_secs(7)),
+            }],
+            RetryPolicy::default(),
+        )
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(calls, 2);
+        assert_eq!(waited, Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_retry_after_is_left_to_the_next_poll() {
+        let (result, calls, waited) = run_with(
+            vec![ErrorKind::RateLimited {
+                retry_after: Some(Duration::from_secs(300)),
+            }],
+            RetryPolicy::default(),
+        )
+        .await;
+        assert!(matches!(
+            result.unwrap_err().kind,
+            ErrorKind::RateLimited { .. }
+        ));
+        assert_eq!((calls, waited), (1, Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_failures_are_not_retried_and_attempts_are_bounded() {
+        let (result, calls, _) = run_with(
+            vec![ErrorKind::Unauthorized(String::new())],
+            RetryPolicy::default(),
+        )
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+        let (result, calls, _) =
+            run_with(vec![ErrorKind::Refused; 10], RetryPolicy::default()).await;
+        assert!(result.is_err());
+        assert_eq!(calls, 3);
     }
 
     #[test]

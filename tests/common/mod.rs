@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: real dbt artifacts from `tests/fixtures/dbt`.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
