@@ -110,7 +110,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         return blocked(product, &cause, evidence);
     }
 
-    let note = dag.in_progress.as_ref().map(|run| match run.start_date {
+    let mut note = dag.in_progress.as_ref().map(|run| match run.start_date {
         Some(started) => format!(
             "refresh in progress: run {} started {}",
             run.run_id,
@@ -162,7 +162,15 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
             run,
             true,
         ),
-        ("success", _) => {
+        ("success", dbt) => {
+            if let DbtView::Unavailable(why) = dbt {
+                // Up all the same; but say why the per-test details are missing.
+                let detail = format!("dbt details unavailable: {why}");
+                note = Some(match note.take() {
+                    Some(n) => format!("{n}; {detail}"),
+                    None => detail,
+                });
+            }
             let at = task_end(run);
             refreshed_at = at;
             let when = at

@@ -1,20 +1,21 @@
+# shellcheck shell=bash
 # Shared helpers for real_airflow.sh and real_dbt.sh (source it; needs E2E_LOG set).
 # Cached virtualenvs live in ${TABLESTAT_E2E_CACHE:-$HOME/.cache/tablestat-e2e}/<name>.
 
 E2E_CACHE=${TABLESTAT_E2E_CACHE:-$HOME/.cache/tablestat-e2e}
 E2E_PY=${E2E_PYTHON:-python3}
-E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 now_s() { date +%s; }
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >>"$E2E_LOG"; }
 say() { printf '%s\n' "$*"; log "$*"; }   # to the terminal and to the log
-step() { log "== $*"; E2E_STEP=$*; }       # what we are doing, for the FAIL line
+step() { log "== $*"; }   # what we are doing; the FAIL line quotes the last one
 
 # ensure_venv NAME CONSTRAINTS CHECK_PYTHON PKG...
 #   Reuses $E2E_CACHE/NAME if its stamp matches (python version + packages + constraints)
 #   and CHECK_PYTHON runs in it; else (re)creates it. Sets VENV and VENV_STATUS.
 #   Installs with the pinned constraints file (made by `pip freeze` from a plain install);
 #   if that ever fails (e.g. a pinned version no longer installs), retries without it.
+# shellcheck disable=SC2034  # VENV_STATUS is read by the callers
 ensure_venv() {
   local name=$1 cons=$2 check=$3
   shift 3

@@ -25,7 +25,7 @@ KEEP=0 ONLY="" BIN=""
 while (($#)); do
   case $1 in
     --keep) KEEP=1 ;;
-    --only) ONLY=${2:-}; shift ;;
+    --only) [[ $# -ge 2 ]] || { usage >&2; exit 64; }; ONLY=$2; shift ;;
     --only=*) ONLY=${1#*=} ;;
     -h | --help) usage; exit 0 ;;
     -*) usage >&2; exit 64 ;;
@@ -44,7 +44,7 @@ E2E_LOG=$TMP/e2e.log
 . "$HERE/lib.sh"
 DRIVER=$HERE/airflow/driver.py
 export E2E_AIRFLOW_PASSWORD=tablestat-e2e-admin-pw   # fixed password, configured on both majors
-AF_USER=admin
+AF_USER="admin"
 declare -A VERSION=([2]=2.10.5 [3]=3.3.2)
 
 # stop_tree PID...: SIGTERM the process groups and every descendant, SIGKILL what is left
@@ -234,7 +234,8 @@ EOF
   say "  ok   airflow$M: Airflow $ver verified via API (venv $T_VENV, up $T_UP, runs+break $T_RUNS): $summary"
 
   if ((KEEP)); then
-    local stop="kill -- $(sed 's/^/-/' "$d/pids" | tr '\n' ' ')"
+    local stop
+    stop="kill -- $(sed 's/^/-/' "$d/pids" | tr '\n' ' ')"
     say "  keep airflow$M: $url  user $AF_USER  password $E2E_AIRFLOW_PASSWORD  AIRFLOW_HOME=$AIRFLOW_HOME"
     say "       venv $VENV; config $d/cfg/tablestat.toml; stop with: $stop; rm -rf $TMP"
   fi

@@ -95,6 +95,7 @@ build() {
   declare -g "T_$name=$(($(now_s) - t))s"
 }
 
+T_green="" T_failing=""
 build green all_pass 0
 build failing test_failures 1
 GREEN_TARGET=$OUT/green/target
