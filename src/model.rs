@@ -225,9 +225,14 @@ pub struct Evidence {
     pub failing_tests: Vec<FailingTest>,
 }
 
-/// When the table was last rebuilt by the pipeline, as far as the sources tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A refresh the pipeline made: the table rebuilt by a DAG run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refresh {
+    pub dag_run_id: String,
+    /// The end of the run's data interval: when the data it covers was complete.
+    pub data_interval_end: Option<DateTime<Utc>>,
+    pub task_started: Option<DateTime<Utc>>,
+    /// When the table was ready.
     pub finished_at: DateTime<Utc>,
 }
 

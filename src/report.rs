@@ -197,7 +197,7 @@ pub fn product_status(
         description: product.description.clone(),
         owner: product.owner.clone(),
         note: evaluation.note.clone(),
-        last_refreshed_at: evaluation.refreshed_at.map(rfc3339),
+        last_refreshed_at: evaluation.refresh.as_ref().map(|r| rfc3339(r.finished_at)),
     }
 }
 

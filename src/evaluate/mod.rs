@@ -15,7 +15,7 @@ use crate::dbt::{FreshnessStatus, ModelInfo, ResultStatus};
 use crate::facts::{
     AirflowView, DagRunFacts, DbtRun, DbtView, MaintenanceNotice, RunState, TaskLookup,
 };
-use crate::model::{Evidence, FailingTest, Metric, Product, State, Verdict};
+use crate::model::{Evidence, FailingTest, Metric, Product, Refresh, State, Verdict};
 use crate::timefmt;
 use sheet::{Fallback, Sheet};
 
@@ -44,8 +44,10 @@ pub struct Evaluation {
     pub evidence: Evidence,
     /// Said beside the states, e.g. "refresh in progress".
     pub note: Option<String>,
-    /// When the latest finished run refreshed the table, if it did.
-    pub refreshed_at: Option<DateTime<Utc>>,
+    /// The refresh the latest finished run made, if it rebuilt the table.
+    pub refresh: Option<Refresh>,
+    /// When the latest finished run ended: when its evidence came to be.
+    pub run_finished_at: Option<DateTime<Utc>>,
 }
 
 impl Evaluation {
@@ -146,7 +148,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
                 run.run_id, dag.dag_id
             );
             let metrics = sheet.finish(inputs, &Fallback::Unknown(reason));
-            return finish(metrics, evidence, note, None);
+            return finish(metrics, evidence, note, None, run.end_date);
         }
         TaskLookup::Found(task) => task.state.clone().unwrap_or_else(|| "none".to_string()),
     };
@@ -239,7 +241,16 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     }
 
     let metrics = sheet.finish(inputs, &fallback);
-    finish(metrics, evidence, note, refreshed_at)
+    let refresh = refreshed_at.map(|finished_at| Refresh {
+        dag_run_id: run.run_id.clone(),
+        data_interval_end: run.data_interval_end,
+        task_started: match &run.task {
+            TaskLookup::Found(task) => task.start_date,
+            _ => run.start_date,
+        },
+        finished_at,
+    });
+    finish(metrics, evidence, note, refresh, run.end_date)
 }
 
 /// Rules 4 and 5 with the dbt run at hand: per test, per table.
@@ -510,7 +521,7 @@ fn uniform(
         .iter()
         .map(|m| (m.clone(), Verdict::new(state, reason)))
         .collect();
-    finish(metrics, evidence, note, None)
+    finish(metrics, evidence, note, None, None)
 }
 
 /// Rule 3: availability names the cause, the others say they are blocked by it.
@@ -527,14 +538,15 @@ fn blocked(product: &Product, cause: &str, evidence: Evidence) -> Evaluation {
             (m.clone(), Verdict::new(State::Down, reason))
         })
         .collect();
-    finish(metrics, evidence, None, None)
+    finish(metrics, evidence, None, None, None)
 }
 
 fn finish(
     metrics: Vec<(Metric, Verdict)>,
     evidence: Evidence,
     note: Option<String>,
-    refreshed_at: Option<DateTime<Utc>>,
+    refresh: Option<Refresh>,
+    run_finished_at: Option<DateTime<Utc>>,
 ) -> Evaluation {
     let state = State::worst_of(metrics.iter().map(|(_, v)| v.state)).unwrap_or(State::Unknown);
     Evaluation {
@@ -542,6 +554,7 @@ fn finish(
         metrics,
         evidence,
         note,
-        refreshed_at,
+        refresh,
+        run_finished_at,
     }
 }

@@ -1,0 +1,278 @@
+//! Incidents: opened when a product's metric goes down, updated on every change, resolved
+//! when it is all up again; the data team adds human updates with a status and an ETA.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::write::WriteSummary;
+use super::{Result, Store, StoreError};
+use crate::model::{Metric, State};
+use crate::poller::Checked;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Investigating => "investigating",
+            IncidentStatus::Identified => "identified",
+            IncidentStatus::Monitoring => "monitoring",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<IncidentStatus> {
+        [IncidentStatus::Investigating, IncidentStatus::Identified, IncidentStatus::Monitoring, IncidentStatus::Resolved]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+impl fmt::Display for IncidentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Minor,
+    Major,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Minor => "minor",
+            Severity::Major => "major",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    pub id: i64,
+    pub product: String,
+    pub title: String,
+    pub status: IncidentStatus,
+    pub severity: String,
+    pub metrics: Vec<String>,
+    /// When the evidence says the table broke (the failing run's end).
+    pub began_at: i64,
+    /// When tablestat saw it.
+    pub opened_at: i64,
+    pub resolved_at: Option<i64>,
+    pub eta: Option<i64>,
+    pub updates: Vec<IncidentUpdate>,
+}
+
+impl Incident {
+    /// Time to detect: from the break to the incident.
+    pub fn time_to_detect(&self) -> i64 {
+        (self.opened_at - self.began_at).max(0)
+    }
+
+    /// Time to resolve, for resolved incidents.
+    pub fn time_to_resolve(&self) -> Option<i64> {
+        self.resolved_at.map(|r| r - self.opened_at)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentUpdate {
+    pub at: i64,
+    pub automatic: bool,
+    pub status: Option<IncidentStatus>,
+    pub message: String,
+    pub eta: Option<i64>,
+    pub author: Option<String>,
+}
+
+/// Automatic incident work for one checked product, inside the poll's transaction.
+/// `changed` holds the metrics whose state changed this poll (with their old state).
+pub(super) fn follow(
+    tx: &Transaction<'_>,
+    checked: &Checked,
+    changed: &HashMap<String, (State, String)>,
+    summary: &mut WriteSummary,
+) -> rusqlite::Result<()> {
+    let e = &checked.evaluation;
+    let product = &checked.product;
+    let now = checked.checked_at.timestamp();
+    let open: Option<(i64, String)> = tx
+        .query_row("SELECT id, metrics FROM incident WHERE product = ?1 AND resolved_at IS NULL", [&product.id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let down: Vec<&Metric> = e.metrics.iter().filter(|(_, v)| v.state == State::Down).map(|(m, _)| m).collect();
+    let changes: Vec<String> = e
+        .metrics
+        .iter()
+        .filter(|(m, _)| changed.contains_key(m.as_str()))
+        .map(|(m, v)| format!("{m} {}: {}", v.state, v.reason))
+        .collect();
+    match open {
+        None if !down.is_empty() => {
+            let names: Vec<&str> = down.iter().map(|m| m.as_str()).collect();
+            let title = format!("{} is down: {}", product.name, names.join(", "));
+            let began = e.run_finished_at.map_or(now, |t| t.timestamp().min(now));
+            tx.execute(
+                "INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6)",
+                params![product.id, title, Severity::of(&down).as_str(), serde_json::to_string(&names).unwrap_or_default(), began, now],
+            )?;
+            let id = tx.last_insert_rowid();
+            let detail: Vec<String> = e
+                .metrics
+                .iter()
+                .filter(|(_, v)| v.state == State::Down)
+                .map(|(m, v)| format!("{m} down: {}", v.reason))
+                .collect();
+            auto_update(tx, id, now, Some(IncidentStatus::Investigating), &format!("Detected. {}", detail.join("; ")))?;
+            summary.incidents_opened.push(id);
+        }
+        Some((id, _)) if e.state == State::Up => {
+            tx.execute("UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1", params![id, now])?;
+            auto_update(tx, id, now, Some(IncidentStatus::Resolved), "Recovered: every metric is up again.")?;
+            summary.incidents_resolved.push(id);
+        }
+        Some((id, metrics)) if !changes.is_empty() => {
+            let mut affected: Vec<String> = serde_json::from_str(&metrics).unwrap_or_default();
+            for m in &down {
+                if !affected.iter().any(|a| a == m.as_str()) {
+                    affected.push(m.to_string());
+                }
+            }
+            tx.execute("UPDATE incident SET metrics = ?2 WHERE id = ?1", params![id, serde_json::to_string(&affected).unwrap_or_default()])?;
+            auto_update(tx, id, now, None, &format!("Changed: {}", changes.join("; ")))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn auto_update(tx: &Transaction<'_>, incident: i64, at: i64, status: Option<IncidentStatus>, message: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO incident_update (incident, at, automatic, status, message) VALUES (?1, ?2, 1, ?3, ?4)",
+        params![incident, at, status.map(IncidentStatus::as_str), message],
+    )?;
+    Ok(())
+}
+
+const INCIDENT_COLUMNS: &str = "id, product, title, status, severity, metrics, began_at, opened_at, resolved_at, eta";
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    let status: String = r.get(3)?;
+    let metrics: String = r.get(5)?;
+    Ok(Incident {
+        id: r.get(0)?,
+        product: r.get(1)?,
+        title: r.get(2)?,
+        status: IncidentStatus::parse(&status).unwrap_or(IncidentStatus::Investigating),
+        severity: r.get(4)?,
+        metrics: serde_json::from_str(&metrics).unwrap_or_default(),
+        began_at: r.get(6)?,
+        opened_at: r.get(7)?,
+        resolved_at: r.get(8)?,
+        eta: r.get(9)?,
+        updates: Vec::new(),
+    })
+}
+
+impl Store {
+    /// Incidents, open first then the most recent, optionally for one product.
+    pub fn incidents(&self, product: Option<&str>, limit: usize) -> Result<Vec<Incident>> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incident WHERE (?1 IS NULL OR product = ?1)
+             ORDER BY resolved_at IS NOT NULL, opened_at DESC, id DESC LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![product, limit as i64], incident_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// One incident with its timeline, oldest update first.
+    pub fn incident(&self, id: i64) -> Result<Incident> {
+        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1");
+        let mut incident = self
+            .conn
+            .query_row(&sql, [id], incident_row)
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::NotFound(format!("no incident #{id}: `tablestat incident list` shows them")))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT at, automatic, status, message, eta, author FROM incident_update WHERE incident = ?1 ORDER BY at, id")
+            .map_err(|e| self.err(e))?;
+        incident.updates = stmt
+            .query_map([id], |r| {
+                let status: Option<String> = r.get(2)?;
+                Ok(IncidentUpdate {
+                    at: r.get(0)?,
+                    automatic: r.get::<_, i64>(1)? != 0,
+                    status: status.as_deref().and_then(IncidentStatus::parse),
+                    message: r.get(3)?,
+                    eta: r.get(4)?,
+                    author: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(incident)
+    }
+
+    /// A human update: a status, a message, an optional ETA. `resolved` closes it.
+    pub fn update_incident(
+        &mut self,
+        id: i64,
+        status: IncidentStatus,
+        message: &str,
+        eta: Option<i64>,
+        author: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let current = self.incident(id)?;
+        if current.resolved_at.is_some() && status != IncidentStatus::Resolved {
+            return Err(StoreError::NotFound(format!("incident #{id} is already resolved")));
+        }
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        tx.execute(
+            "INSERT INTO incident_update (incident, at, automatic, status, message, eta, author) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)",
+            params![id, now, status.as_str(), message, eta, author],
+        )
+        .map_err(wrap)?;
+        let resolved_at = (status == IncidentStatus::Resolved).then_some(current.resolved_at.unwrap_or(now));
+        tx.execute(
+            "UPDATE incident SET status = ?2, eta = coalesce(?3, eta), resolved_at = ?4 WHERE id = ?1",
+            params![id, status.as_str(), eta, resolved_at],
+        )
+        .map_err(wrap)?;
+        tx.commit().map_err(wrap)
+    }
+
+    /// Mean time to resolve of a product's resolved incidents, in seconds.
+    pub fn mean_time_to_resolve(&self, product: &str) -> Result<Option<f64>> {
+        self.conn
+            .query_row(
+                "SELECT avg(resolved_at - opened_at) FROM incident WHERE product = ?1 AND resolved_at IS NOT NULL",
+                [product],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,74 @@
+//! One poller per database: a row with holder, pid, host and heartbeat. The first process
+//! takes it and polls; the others follow, and take over when the heartbeat goes stale.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Result, Store};
+
+/// A lease not renewed for this long is free to take.
+pub const LEASE_TTL: i64 = 30;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: String,
+    pub pid: i64,
+    pub host: String,
+    pub acquired_at: i64,
+    pub heartbeat: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// We hold it now.
+    Held,
+    /// Someone else holds a live lease.
+    Taken(Lease),
+}
+
+impl Store {
+    /// Takes the lease if it is free, stale or already ours; renews it if ours.
+    pub fn acquire_lease(&mut self, holder: &str, pid: i64, host: &str, now: i64) -> Result<LeaseOutcome> {
+        let path = self.path.clone();
+        let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
+        let current = tx
+            .query_row("SELECT holder, pid, host, acquired_at, heartbeat FROM lease WHERE id = 1", [], |r| {
+                Ok(Lease { holder: r.get(0)?, pid: r.get(1)?, host: r.get(2)?, acquired_at: r.get(3)?, heartbeat: r.get(4)? })
+            })
+            .optional()
+            .map_err(wrap)?;
+        let outcome = match current {
+            Some(lease) if lease.holder != holder && now - lease.heartbeat <= LEASE_TTL => LeaseOutcome::Taken(lease),
+            Some(lease) if lease.holder == holder => {
+                tx.execute("UPDATE lease SET heartbeat = ?1 WHERE id = 1", [now]).map_err(wrap)?;
+                LeaseOutcome::Held
+            }
+            _ => {
+                tx.execute(
+                    "INSERT INTO lease (id, holder, pid, host, acquired_at, heartbeat) VALUES (1, ?1, ?2, ?3, ?4, ?4)
+                     ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host,
+                        acquired_at = excluded.acquired_at, heartbeat = excluded.heartbeat",
+                    params![holder, pid, host, now],
+                )
+                .map_err(wrap)?;
+                LeaseOutcome::Held
+            }
+        };
+        tx.commit().map_err(wrap)?;
+        Ok(outcome)
+    }
+
+    /// Gives the lease up (on a clean exit), if it is ours.
+    pub fn release_lease(&mut self, holder: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM lease WHERE id = 1 AND holder = ?1", [holder]).map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    pub fn lease(&self) -> Result<Option<Lease>> {
+        self.conn
+            .query_row("SELECT holder, pid, host, acquired_at, heartbeat FROM lease WHERE id = 1", [], |r| {
+                Ok(Lease { holder: r.get(0)?, pid: r.get(1)?, host: r.get(2)?, acquired_at: r.get(3)?, heartbeat: r.get(4)? })
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,135 @@
+//! Maintenance windows: planned start, end and message, for a product, a group or all.
+
+use std::fmt;
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Result, Store, StoreError};
+use crate::facts::MaintenanceNotice;
+use crate::model::Product;
+
+/// What a window covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
+pub enum Scope {
+    All,
+    Group(String),
+    Product(String),
+}
+
+impl Scope {
+    /// `all`, `group:Sales`, `product:fct_orders` (a bare name is a product id).
+    pub fn parse(text: &str) -> Scope {
+        match text.split_once(':') {
+            _ if text == "all" => Scope::All,
+            Some(("group", name)) => Scope::Group(name.to_string()),
+            Some(("product", id)) => Scope::Product(id.to_string()),
+            _ => Scope::Product(text.to_string()),
+        }
+    }
+
+    fn stored(&self) -> String {
+        match self {
+            Scope::All => "all".into(),
+            Scope::Group(g) => format!("group:{g}"),
+            Scope::Product(p) => format!("product:{p}"),
+        }
+    }
+
+    pub fn covers(&self, product: &Product) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Group(g) => product.group == *g,
+            Scope::Product(p) => product.id == *p,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::All => f.write_str("all products"),
+            Scope::Group(g) => write!(f, "group {g}"),
+            Scope::Product(p) => write!(f, "product {p}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaintenanceWindow {
+    pub id: i64,
+    pub scope: Scope,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub message: String,
+    pub created_at: i64,
+    pub author: Option<String>,
+}
+
+impl MaintenanceWindow {
+    pub fn is_active(&self, now: i64) -> bool {
+        self.starts_at <= now && now < self.ends_at
+    }
+
+    pub fn notice(&self) -> MaintenanceNotice {
+        let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+        MaintenanceNotice { id: self.id, message: self.message.clone(), starts_at: at(self.starts_at), ends_at: at(self.ends_at) }
+    }
+}
+
+impl Store {
+    pub fn add_maintenance(&mut self, scope: &Scope, starts_at: i64, ends_at: i64, message: &str, author: Option<&str>, now: i64) -> Result<i64> {
+        if ends_at <= starts_at {
+            return Err(StoreError::NotFound("a maintenance window must end after it starts".into()));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO maintenance (scope, starts_at, ends_at, message, created_at, author) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![scope.stored(), starts_at, ends_at, message, now, author],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Windows that have not ended by `now` (active and upcoming), soonest first; with
+    /// `include_past`, every window, newest first.
+    pub fn maintenance_windows(&self, now: i64, include_past: bool) -> Result<Vec<MaintenanceWindow>> {
+        let sql = if include_past {
+            "SELECT id, scope, starts_at, ends_at, message, created_at, author FROM maintenance WHERE ?1 = ?1 ORDER BY starts_at DESC"
+        } else {
+            "SELECT id, scope, starts_at, ends_at, message, created_at, author FROM maintenance WHERE ends_at > ?1 ORDER BY starts_at"
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([now], |r| {
+                let scope: String = r.get(1)?;
+                Ok(MaintenanceWindow {
+                    id: r.get(0)?,
+                    scope: Scope::parse(&scope),
+                    starts_at: r.get(2)?,
+                    ends_at: r.get(3)?,
+                    message: r.get(4)?,
+                    created_at: r.get(5)?,
+                    author: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Ends a window now (or cancels one that has not started).
+    pub fn end_maintenance(&mut self, id: i64, now: i64) -> Result<()> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE maintenance SET ends_at = min(ends_at, ?2), starts_at = min(starts_at, ?2) WHERE id = ?1",
+                params![id, now],
+            )
+            .map_err(|e| self.err(e))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("no maintenance window #{id}: `tablestat maintenance list` shows them")));
+        }
+        Ok(())
+    }
+}

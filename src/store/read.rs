@@ -1,0 +1,394 @@
+//! Reading history for people: the board snapshot (every product, current states, uptime
+//! for four windows, 90-day bars) and one product's detail. Computed in one pass over the
+//! intervals of the window, never by replaying samples.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use rusqlite::params;
+
+use super::incidents::Incident;
+use super::lease::Lease;
+use super::maintenance::MaintenanceWindow;
+use super::write::OVERALL;
+use super::{Result, Store};
+use crate::history::{self, Span, StateSpan, Tally};
+use crate::model::{Evidence, Metric, Product, State};
+
+/// The uptime windows the board switches between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WindowKind {
+    Day,
+    Week,
+    Month,
+    Quarter,
+}
+
+impl WindowKind {
+    pub const ALL: [WindowKind; 4] = [WindowKind::Day, WindowKind::Week, WindowKind::Month, WindowKind::Quarter];
+
+    pub fn seconds(self) -> i64 {
+        match self {
+            WindowKind::Day => 86_400,
+            WindowKind::Week => 7 * 86_400,
+            WindowKind::Month => 30 * 86_400,
+            WindowKind::Quarter => 90 * 86_400,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            WindowKind::Day => "24h",
+            WindowKind::Week => "7d",
+            WindowKind::Month => "30d",
+            WindowKind::Quarter => "90d",
+        }
+    }
+
+    pub fn next(self) -> WindowKind {
+        match self {
+            WindowKind::Day => WindowKind::Week,
+            WindowKind::Week => WindowKind::Month,
+            WindowKind::Month => WindowKind::Quarter,
+            WindowKind::Quarter => WindowKind::Day,
+        }
+    }
+}
+
+/// Days of bars on the board.
+pub const BAR_DAYS: usize = 90;
+
+#[derive(Debug, Clone, Default)]
+pub struct PollerHealth {
+    pub lease: Option<Lease>,
+    /// (started, ok, error) of the last poll.
+    pub last_poll: Option<(i64, bool, Option<String>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductRow {
+    pub product: Product,
+    pub state: State,
+    /// Since when the product has been in `state`.
+    pub since: Option<i64>,
+    pub metrics: Vec<MetricRow>,
+    pub checked_at: Option<i64>,
+    pub note: Option<String>,
+    pub evidence: Evidence,
+    /// Uptime % per window (24h, 7d, 30d, 90d), `None` without judged time.
+    pub uptime: [Option<f64>; 4],
+    /// Worst state per day, oldest first; `None` for a day nobody watched.
+    pub bars: Vec<Option<State>>,
+    pub last_refresh: Option<i64>,
+    pub open_incident: Option<Incident>,
+    pub maintenance: Option<MaintenanceWindow>,
+}
+
+impl ProductRow {
+    pub fn uptime(&self, window: WindowKind) -> Option<f64> {
+        self.uptime[WindowKind::ALL.iter().position(|w| *w == window).expect("listed")]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    pub metric: Metric,
+    pub state: State,
+    pub reason: String,
+    pub since: i64,
+    /// Filled by [`Store::product_detail`] only.
+    pub uptime: [Option<f64>; 4],
+    pub bars: Vec<Option<State>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshRow {
+    pub dag_run_id: String,
+    pub data_interval_end: Option<i64>,
+    pub task_started: Option<i64>,
+    pub finished: i64,
+    pub dbt_run_id: Option<String>,
+}
+
+impl RefreshRow {
+    /// How long after its data interval the table was ready: its "response time".
+    pub fn lag(&self) -> Option<i64> {
+        self.data_interval_end.map(|end| (self.finished - end).max(0))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BoardSnapshot {
+    pub generated_at: i64,
+    pub zone: FixedOffset,
+    pub poller: PollerHealth,
+    pub products: Vec<ProductRow>,
+    /// Open incidents first, then recent ones (without timelines).
+    pub incidents: Vec<Incident>,
+    /// Active and upcoming maintenance.
+    pub maintenance: Vec<MaintenanceWindow>,
+}
+
+impl Store {
+    /// Everything the board and `status` show, as of `now`.
+    pub fn snapshot(&self, now: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
+        let products = self.products()?;
+        let coverage = self.coverage(now)?;
+        let quarter = now - WindowKind::Quarter.seconds();
+
+        // Current state of every metric (the open intervals).
+        let mut current: HashMap<String, Vec<(String, State, String, i64)>> = HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT product, metric, state, reason, start FROM interval WHERE end IS NULL")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let state: String = r.get(2)?;
+                    Ok((r.get::<_, String>(0)?, (r.get(1)?, State::parse(&state).unwrap_or(State::Unknown), r.get(3)?, r.get(4)?)))
+                })
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let (product, entry) = row.map_err(|e| self.err(e))?;
+                current.entry(product).or_default().push(entry);
+            }
+        }
+
+        // Overall history over 90 days, per product, in one query.
+        let mut history: HashMap<String, Vec<StateSpan>> = HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT product, state, start, end FROM interval WHERE metric = '' AND (end IS NULL OR end > ?1) ORDER BY product, start",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([quarter], |r| {
+                    let state: String = r.get(1)?;
+                    let end: Option<i64> = r.get(3)?;
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        StateSpan { span: Span::new(r.get(2)?, end.unwrap_or(now)), state: State::parse(&state).unwrap_or(State::Unknown) },
+                    ))
+                })
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let (product, span) = row.map_err(|e| self.err(e))?;
+                history.entry(product).or_default().push(span);
+            }
+        }
+
+        let last_refresh = self.last_refreshes()?;
+        let incidents = self.incidents(None, 200)?;
+        let maintenance = self.maintenance_windows(now, false)?;
+        let days = history::day_bounds(now, BAR_DAYS, zone);
+
+        let rows = products
+            .into_iter()
+            .map(|(product, checked_at, note, evidence)| {
+                let spans = history.remove(&product.id).unwrap_or_default();
+                let (uptime, bars) = summarize(&spans, &coverage, now, &days);
+                let mut metric_rows: Vec<MetricRow> = Vec::new();
+                let mut state = State::Unknown;
+                let mut since = None;
+                for (metric, s, reason, start) in current.remove(&product.id).unwrap_or_default() {
+                    if metric == OVERALL {
+                        state = s;
+                        since = Some(start);
+                    } else if let Ok(m) = Metric::parse(&metric) {
+                        metric_rows.push(MetricRow { metric: m, state: s, reason, since: start, uptime: [None; 4], bars: Vec::new() });
+                    }
+                }
+                let order = |m: &Metric| product.metrics.iter().position(|x| x == m).unwrap_or(usize::MAX);
+                metric_rows.retain(|r| order(&r.metric) != usize::MAX);
+                metric_rows.sort_by_key(|r| order(&r.metric));
+                let open_incident = incidents.iter().find(|i| i.product == product.id && i.resolved_at.is_none()).cloned();
+                let active = maintenance.iter().find(|w| w.is_active(now) && w.scope.covers(&product)).cloned();
+                ProductRow {
+                    last_refresh: last_refresh.get(&product.id).copied(),
+                    state,
+                    since,
+                    metrics: metric_rows,
+                    checked_at,
+                    note,
+                    evidence,
+                    uptime,
+                    bars,
+                    open_incident,
+                    maintenance: active,
+                    product,
+                }
+            })
+            .collect();
+
+        Ok(BoardSnapshot {
+            generated_at: now,
+            zone,
+            poller: PollerHealth { lease: self.lease()?, last_poll: self.last_poll()? },
+            products: rows,
+            incidents,
+            maintenance,
+        })
+    }
+
+    /// One product in full: every metric's uptime and bars, refreshes over 30 days, incidents.
+    pub fn product_detail(&self, id: &str, now: i64, zone: FixedOffset) -> Result<(Vec<MetricRow>, Vec<RefreshRow>, Vec<Incident>)> {
+        let coverage = self.coverage(now)?;
+        let days = history::day_bounds(now, BAR_DAYS, zone);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT metric, state, reason, start, end FROM interval WHERE product = ?1 AND metric != '' AND (end IS NULL OR end > ?2) ORDER BY metric, start",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut per_metric: Vec<(String, Vec<StateSpan>, Option<(State, String, i64)>)> = Vec::new();
+        let rows = stmt
+            .query_map(params![id, now - WindowKind::Quarter.seconds()], |r| {
+                let state: String = r.get(1)?;
+                Ok((r.get::<_, String>(0)?, State::parse(&state).unwrap_or(State::Unknown), r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (metric, state, reason, start, end) = row.map_err(|e| self.err(e))?;
+            if per_metric.last().is_none_or(|(m, _, _)| *m != metric) {
+                per_metric.push((metric.clone(), Vec::new(), None));
+            }
+            let entry = per_metric.last_mut().expect("pushed");
+            entry.1.push(StateSpan { span: Span::new(start, end.unwrap_or(now)), state });
+            if end.is_none() {
+                entry.2 = Some((state, reason, start));
+            }
+        }
+        let metrics = per_metric
+            .into_iter()
+            .filter_map(|(metric, spans, current)| {
+                let (state, reason, since) = current?;
+                let (uptime, bars) = summarize(&spans, &coverage, now, &days);
+                Some(MetricRow { metric: Metric::parse(&metric).ok()?, state, reason, since, uptime, bars })
+            })
+            .collect();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT dag_run_id, data_interval_end, task_started, finished, dbt_run_id FROM refresh WHERE product = ?1 AND finished > ?2 ORDER BY finished",
+            )
+            .map_err(|e| self.err(e))?;
+        let refreshes = stmt
+            .query_map(params![id, now - WindowKind::Month.seconds()], |r| {
+                Ok(RefreshRow { dag_run_id: r.get(0)?, data_interval_end: r.get(1)?, task_started: r.get(2)?, finished: r.get(3)?, dbt_run_id: r.get(4)? })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        let incidents = self.incidents(Some(id), 50)?;
+        Ok((metrics, refreshes, incidents))
+    }
+
+    /// Active products with their latest poll data, sorted by group then name.
+    fn products(&self) -> Result<Vec<(Product, Option<i64>, Option<String>, Evidence)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, checked_at, note, evidence
+                 FROM product WHERE active = 1 ORDER BY grp, name, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let tags: String = r.get(5)?;
+                let metrics: String = r.get(9)?;
+                let evidence: Option<String> = r.get(14)?;
+                let max_age: Option<i64> = r.get(11)?;
+                let product = Product {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    group: r.get(2)?,
+                    description: r.get(3)?,
+                    owner: r.get(4)?,
+                    tags: serde_json::from_str(&tags).unwrap_or_default(),
+                    dag_id: r.get(6)?,
+                    task_id: r.get(7)?,
+                    model: r.get(8)?,
+                    dbt_job: None,
+                    metrics: serde_json::from_str::<Vec<String>>(&metrics)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|m| Metric::parse(m).ok())
+                        .collect(),
+                    max_age: max_age.map(|s| Duration::from_secs(s.max(0) as u64)),
+                    slo: r.get(10)?,
+                    interval: None,
+                };
+                let evidence = evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
+                Ok((product, r.get(12)?, r.get(13)?, evidence))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Coverage spans, the current one reaching `now` while the poller is alive.
+    fn coverage(&self, now: i64) -> Result<Vec<Span>> {
+        let mut stmt = self.conn.prepare_cached("SELECT start, last_seen FROM coverage ORDER BY start").map_err(|e| self.err(e))?;
+        let mut spans: Vec<Span> = stmt
+            .query_map([], |r| Ok(Span::new(r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        if let Some(last) = spans.last_mut() {
+            if now - last.end <= super::write::COVERAGE_GRACE {
+                last.end = now;
+            }
+        }
+        Ok(spans)
+    }
+
+    fn last_refreshes(&self) -> Result<HashMap<String, i64>> {
+        let mut stmt = self.conn.prepare_cached("SELECT product, max(finished) FROM refresh GROUP BY product").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<HashMap<_, _>>>().map_err(|e| self.err(e))
+    }
+
+    /// What history knows for a poll: previous verdicts, last refresh, maintenance.
+    pub fn prior(&self, products: &[Product], now: i64) -> Result<crate::poller::Prior> {
+        let mut prior = crate::poller::Prior::default();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT product, metric, state, reason FROM interval WHERE end IS NULL AND metric != ''")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let state: String = r.get(2)?;
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, State::parse(&state).unwrap_or(State::Unknown), r.get::<_, String>(3)?))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (product, metric, state, reason) = row.map_err(|e| self.err(e))?;
+            if let Ok(metric) = Metric::parse(&metric) {
+                prior.previous.entry(product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
+            }
+        }
+        for (product, at) in self.last_refreshes()? {
+            if let Some(t) = chrono::DateTime::from_timestamp(at, 0) {
+                prior.last_refresh.insert(product, t);
+            }
+        }
+        let windows = self.maintenance_windows(now, false)?;
+        for product in products {
+            if let Some(w) = windows.iter().find(|w| w.is_active(now) && w.scope.covers(product)) {
+                prior.maintenance.insert(product.id.clone(), w.notice());
+            }
+        }
+        Ok(prior)
+    }
+}
+
+/// Uptime for the four windows and day bars, from one product-metric's spans.
+fn summarize(spans: &[StateSpan], coverage: &[Span], now: i64, days: &[Span]) -> ([Option<f64>; 4], Vec<Option<State>>) {
+    let pieces = history::covered(spans, coverage);
+    let uptime = WindowKind::ALL.map(|w| history::tally(&pieces, Span::new(now - w.seconds(), now)).uptime());
+    let bars = history::buckets(&pieces, days).iter().map(Tally::worst).collect();
+    (uptime, bars)
+}

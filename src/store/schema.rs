@@ -1,0 +1,127 @@
+//! The schema, as migrations keyed by `PRAGMA user_version`. Append only: a released
+//! migration is never edited, a change is a new one.
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE product (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        description TEXT,
+        owner TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',          -- JSON list
+        dag_id TEXT NOT NULL,
+        task_id TEXT,
+        model TEXT,
+        metrics TEXT NOT NULL,                    -- JSON list, display order
+        slo REAL,
+        max_age INTEGER,                          -- seconds
+        active INTEGER NOT NULL DEFAULT 1,        -- in the poller's current product set
+        checked_at INTEGER,
+        note TEXT,
+        evidence TEXT                             -- JSON, the latest evaluation's
+    ) STRICT;
+
+    -- Run-length state per product x metric; metric '' is the product's overall state.
+    CREATE TABLE interval (
+        id INTEGER PRIMARY KEY,
+        product TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('up', 'degraded', 'down', 'maintenance', 'unknown')),
+        reason TEXT NOT NULL,
+        evidence TEXT,
+        start INTEGER NOT NULL,
+        end INTEGER                               -- NULL while current
+    ) STRICT;
+    CREATE INDEX interval_by_product ON interval (product, metric, start);
+    CREATE UNIQUE INDEX interval_current ON interval (product, metric) WHERE end IS NULL;
+    CREATE INDEX interval_overall ON interval (product, start) WHERE metric = '';
+
+    -- When a poller was watching: gaps between spans are "no data".
+    CREATE TABLE coverage (
+        id INTEGER PRIMARY KEY,
+        start INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE poll (
+        id INTEGER PRIMARY KEY,
+        started INTEGER NOT NULL,
+        finished INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        error TEXT,
+        products INTEGER NOT NULL,
+        airflow_requests INTEGER NOT NULL,
+        dbt_requests INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX poll_by_time ON poll (started);
+
+    -- Each refresh the pipeline made: the table's "response time" over time.
+    CREATE TABLE refresh (
+        product TEXT NOT NULL,
+        dag_run_id TEXT NOT NULL,
+        data_interval_end INTEGER,
+        task_started INTEGER,
+        finished INTEGER NOT NULL,
+        dbt_run_id TEXT,
+        PRIMARY KEY (product, dag_run_id)
+    ) STRICT;
+    CREATE INDEX refresh_by_time ON refresh (product, finished);
+
+    CREATE TABLE incident (
+        id INTEGER PRIMARY KEY,
+        product TEXT NOT NULL,
+        title TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('investigating', 'identified', 'monitoring', 'resolved')),
+        severity TEXT NOT NULL,
+        metrics TEXT NOT NULL,                    -- JSON list of affected metrics
+        began_at INTEGER NOT NULL,                -- when the evidence says it broke
+        opened_at INTEGER NOT NULL,               -- when tablestat saw it
+        resolved_at INTEGER,
+        eta INTEGER
+    ) STRICT;
+    CREATE INDEX incident_by_product ON incident (product, opened_at);
+    CREATE UNIQUE INDEX incident_open ON incident (product) WHERE resolved_at IS NULL;
+
+    CREATE TABLE incident_update (
+        id INTEGER PRIMARY KEY,
+        incident INTEGER NOT NULL REFERENCES incident (id),
+        at INTEGER NOT NULL,
+        automatic INTEGER NOT NULL,
+        status TEXT,
+        message TEXT NOT NULL,
+        eta INTEGER,
+        author TEXT
+    ) STRICT;
+    CREATE INDEX incident_update_by_incident ON incident_update (incident, at);
+
+    CREATE TABLE maintenance (
+        id INTEGER PRIMARY KEY,
+        scope TEXT NOT NULL,                      -- 'all', 'group:<name>', 'product:<id>'
+        starts_at INTEGER NOT NULL,
+        ends_at INTEGER NOT NULL,
+        message TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        author TEXT
+    ) STRICT;
+
+    -- One poller per database: the row is the lease.
+    CREATE TABLE lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        holder TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        acquired_at INTEGER NOT NULL,
+        heartbeat INTEGER NOT NULL
+    ) STRICT;
+
+    -- "Poll now" asked by a viewer, taken by the poller.
+    CREATE TABLE poll_request (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        by TEXT NOT NULL
+    ) STRICT;
+    "#,
+];
