@@ -201,6 +201,108 @@ pub fn product_status(
     }
 }
 
+/// After this long without a poll, the stored states are too old to claim anything.
+pub const STALE_AFTER: i64 = 2 * 3600;
+
+/// The status document from the store's snapshot; `only` picks products by id (all when
+/// empty). States older than [`STALE_AFTER`] turn `unknown`: a monitor that has not
+/// looked for hours cannot say up or down.
+pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) -> StatusDocument {
+    use crate::store::WindowKind;
+    let now = snapshot.generated_at;
+    let at = |t: i64| DateTime::from_timestamp(t, 0).map(rfc3339);
+    let products = snapshot
+        .products
+        .iter()
+        .filter(|row| only.is_empty() || only.contains(&row.product.id))
+        .map(|row| {
+            let stale = row.checked_at.is_none_or(|c| now - c > STALE_AFTER);
+            let stale_reason = match row.checked_at.and_then(|c| DateTime::from_timestamp(c, 0)) {
+                Some(c) => format!(
+                    "not checked since {}: is `tablestat poll` running?",
+                    crate::timefmt::stamp(c)
+                ),
+                None => "not checked yet: start `tablestat poll`".to_string(),
+            };
+            let metrics: Vec<(Metric, MetricStatus)> = if stale {
+                row.product
+                    .metrics
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.clone(),
+                            MetricStatus {
+                                state: State::Unknown,
+                                reason: stale_reason.clone(),
+                                since: None,
+                            },
+                        )
+                    })
+                    .collect()
+            } else {
+                row.metrics
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.metric.clone(),
+                            MetricStatus {
+                                state: m.state,
+                                reason: m.reason.clone(),
+                                since: at(m.since),
+                            },
+                        )
+                    })
+                    .collect()
+            };
+            let state = if stale {
+                State::Unknown
+            } else {
+                State::worst_of(metrics.iter().map(|(_, m)| m.state)).unwrap_or(State::Unknown)
+            };
+            let uptime = WindowKind::ALL.map(|w| row.uptime(w));
+            ProductStatus {
+                id: row.product.id.clone(),
+                name: row.product.name.clone(),
+                group: row.product.group.clone(),
+                state,
+                metrics: MetricMap(metrics),
+                uptime: uptime.iter().any(Option::is_some).then(|| Uptime {
+                    day: uptime[0].map(round2),
+                    week: uptime[1].map(round2),
+                    month: uptime[2].map(round2),
+                    quarter: uptime[3].map(round2),
+                }),
+                incident: row.open_incident.as_ref().map(|i| IncidentRef {
+                    id: i.id,
+                    status: i.status.as_str().to_string(),
+                    title: i.title.clone(),
+                    opened_at: at(i.opened_at).unwrap_or_default(),
+                }),
+                maintenance: row.maintenance.as_ref().map(|w| MaintenanceRef {
+                    id: w.id,
+                    message: w.message.clone(),
+                    starts_at: at(w.starts_at).unwrap_or_default(),
+                    ends_at: at(w.ends_at).unwrap_or_default(),
+                }),
+                checked_at: row.checked_at.and_then(at),
+                evidence: row.evidence.clone(),
+                description: row.product.description.clone(),
+                owner: row.product.owner.clone(),
+                note: if stale { None } else { row.note.clone() },
+                last_refreshed_at: row.last_refresh.and_then(at),
+            }
+        })
+        .collect();
+    StatusDocument::new(
+        DateTime::from_timestamp(now, 0).unwrap_or_default(),
+        products,
+    )
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

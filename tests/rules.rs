@@ -184,7 +184,10 @@ fn rule_4_a_green_task_makes_every_metric_up_without_artifacts() {
         "refreshed at 2026-11-24 01:30 UTC: dbt_build succeeded in run scheduled__2026-11-23T00:00:00+00:00",
     );
     assert_eq!(e.refresh.as_ref().map(|r| r.finished_at), Some(t(1, 30)));
-    assert_eq!(e.refresh.as_ref().map(|r| r.data_interval_end), Some(Some(t(0, 0))));
+    assert_eq!(
+        e.refresh.as_ref().map(|r| r.data_interval_end),
+        Some(Some(t(0, 0)))
+    );
 }
 
 #[test]

@@ -2,12 +2,18 @@
 //! returns an exit code or a [`CliError`] that says what failed and what to do.
 //!
 //! Exit codes: 0 ok, 1 degraded, 2 down, 3 unknown (status and poll, after the
-//! monitoring-plugin convention); 64 usage, 66 no config file, 69 a source unreachable,
-//! 70 internal error, 74 I/O error, 78 invalid config.
+//! monitoring-plugin convention); 64 usage, 66 no config file or history, 69 a source
+//! unreachable, 70 internal error, 74 I/O error, 75 another poller holds the database,
+//! 78 invalid config.
 
 mod check;
+mod incident;
+mod maintenance;
 mod poll;
+mod signals;
+mod status;
 mod text;
+mod when;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,6 +27,7 @@ pub const EXIT_NO_CONFIG: u8 = 66;
 pub const EXIT_UNAVAILABLE: u8 = 69;
 pub const EXIT_INTERNAL: u8 = 70;
 pub const EXIT_IO: u8 = 74;
+pub const EXIT_TEMPFAIL: u8 = 75;
 pub const EXIT_CONFIG: u8 = 78;
 
 /// A status page for data products, in the terminal.
@@ -45,8 +52,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Poll Airflow and dbt and print every product's state.
+    /// Run the poller: poll Airflow and dbt on each DAG's schedule and record history.
     Poll(poll::PollArgs),
+    /// Print the current state of every product (or the ones named) from history.
+    Status(status::StatusArgs),
+    /// List, show and update incidents.
+    #[command(subcommand)]
+    Incident(incident::IncidentCommand),
+    /// Announce, list and end maintenance windows.
+    #[command(subcommand)]
+    Maintenance(maintenance::MaintenanceCommand),
     /// Check the config file, and reach each source to say what it found.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -108,6 +123,13 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Poll(args) => poll::run(&load_config(cli.config.as_deref())?, args).await,
+        Command::Status(args) => status::run(&load_config(cli.config.as_deref())?, args).await,
+        Command::Incident(command) => {
+            incident::run(&load_config(cli.config.as_deref())?, command).await
+        }
+        Command::Maintenance(command) => {
+            maintenance::run(&load_config(cli.config.as_deref())?, command).await
+        }
         Command::Config(ConfigCommand::Check(args)) => {
             check::run(cli.config.as_deref(), args).await
         }
@@ -151,6 +173,23 @@ pub fn load_config(flag: Option<&Path>) -> Result<Config, CliError> {
         eprintln!("tablestat: warning: {warning}");
     }
     Ok(config)
+}
+
+/// Opens the history database, or says why it cannot be.
+pub fn open_store(path: &Path) -> Result<crate::store::Store, CliError> {
+    crate::store::Store::open(path).map_err(store_error)
+}
+
+pub fn store_error(e: crate::store::StoreError) -> CliError {
+    match e {
+        crate::store::StoreError::NotFound(message) => CliError::new(EXIT_USAGE, message),
+        other => CliError::new(EXIT_IO, other.to_string()),
+    }
+}
+
+/// The zone day bars and typed times use: the machine's local offset (`TZ` honoured).
+pub fn display_zone() -> chrono::FixedOffset {
+    *chrono::Local::now().offset()
 }
 
 /// Logs go to stderr for headless commands, filtered by `TABLESTAT_LOG` (default: warnings).

@@ -1,66 +1,149 @@
-//! `tablestat poll --once`: one poll of every product, printed.
+//! `tablestat poll`: the poller as a service (until SIGINT/SIGTERM), or once for cron and
+//! scripts. Either way every poll is recorded in the history database.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use chrono::Utc;
+use tokio::sync::{Notify, watch};
 
-use super::{CliError, EXIT_INTERNAL, EXIT_UNAVAILABLE, text};
+use super::{CliError, EXIT_INTERNAL, EXIT_IO, EXIT_TEMPFAIL, EXIT_UNAVAILABLE, text};
 use crate::config::Config;
-use crate::poller::{Engine, Prior};
+use crate::poller::Engine;
+use crate::poller::run::{self, Control, Identity, PollerError, PollerStatus};
 use crate::report::{self, StatusDocument};
+use crate::store::worker::StoreHandle;
 
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
-    /// Poll every product once, print the result and exit (for cron and scripts).
-    #[arg(long, required = true)]
+    /// Poll every product once, record it, print the result and exit (for cron and scripts).
+    #[arg(long)]
     pub once: bool,
-    /// Print the status document as JSON (the shape of `status --json`).
-    #[arg(long)]
+    /// With --once: print the status document as JSON (the shape of `status --json`).
+    #[arg(long, requires = "once")]
     pub json: bool,
-    /// Plain ASCII symbols in text output.
-    #[arg(long)]
+    /// With --once: plain ASCII symbols in text output.
+    #[arg(long, requires = "once")]
     pub ascii: bool,
 }
 
 pub async fn run(config: &Config, args: PollArgs) -> Result<u8, CliError> {
     let config = Arc::new(config.clone());
-    let mut engine =
+    let engine =
         Engine::new(config.clone()).map_err(|e| CliError::new(EXIT_UNAVAILABLE, e.to_string()))?;
-    let now = Utc::now();
-    let result = engine.poll(&Prior::default(), now).await;
+    let store = super::open_store(&config.store_path)?;
+    let store =
+        StoreHandle::spawn(store).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
+    let me = Identity::of_this_process();
+    if args.once {
+        once(engine, &store, &me, &args).await
+    } else {
+        service(engine, store, me, config).await
+    }
+}
+
+async fn once(
+    mut engine: Engine,
+    store: &StoreHandle,
+    me: &Identity,
+    args: &PollArgs,
+) -> Result<u8, CliError> {
+    let result = run::poll_once(&mut engine, store, me)
+        .await
+        .map_err(poller_error)?;
     if let Some(error) = &result.airflow_error {
         eprintln!("tablestat: warning: Airflow could not be read: {error}");
     }
-    tracing::info!(
-        airflow_requests = result.airflow_requests,
-        dbt_requests = result.dbt_requests,
-        "poll finished"
-    );
-    let products = result
+    let now = chrono::Utc::now().timestamp();
+    let snapshot = store
+        .call(move |s| s.snapshot(now, super::display_zone()))
+        .await
+        .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?
+        .map_err(super::store_error)?;
+    let polled: Vec<String> = result
         .checked
         .iter()
-        .map(|c| {
-            report::product_status(&c.product, &c.evaluation, Some(c.checked_at), |_| {
-                Some(c.checked_at)
-            })
-        })
+        .map(|c| c.product.id.clone())
         .collect();
-    let doc = StatusDocument::new(now, products);
-    if args.json {
-        let json = serde_json::to_string_pretty(&doc)
+    let doc = report::from_snapshot(&snapshot, &polled);
+    print_doc(&doc, args.json, args.ascii)?;
+    Ok(doc.exit_code() as u8)
+}
+
+pub fn print_doc(doc: &StatusDocument, json: bool, ascii: bool) -> Result<(), CliError> {
+    if json {
+        let text = serde_json::to_string_pretty(doc)
             .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
-        println!("{json}");
+        println!("{text}");
     } else {
-        let stdout = std::io::stdout();
         print!(
             "{}",
             text::render(
-                &doc,
-                crate::theme::color_wanted(stdout.is_terminal()),
-                args.ascii
+                doc,
+                crate::theme::color_wanted(std::io::stdout().is_terminal()),
+                ascii
             )
         );
     }
-    Ok(doc.exit_code() as u8)
+    Ok(())
+}
+
+async fn service(
+    engine: Engine,
+    store: StoreHandle,
+    me: Identity,
+    config: Arc<Config>,
+) -> Result<u8, CliError> {
+    let (stop, shutdown) = watch::channel(false);
+    let (status, mut watch_status) = watch::channel(PollerStatus::default());
+    let control = Control {
+        shutdown,
+        poll_now: Arc::new(Notify::new()),
+        status,
+    };
+    tokio::spawn(async move {
+        super::signals::wait_for_shutdown().await;
+        let _ = stop.send(true);
+    });
+    eprintln!(
+        "tablestat: polling {} products into {} (Ctrl-C to stop)",
+        config.products.len(),
+        config.store_path.display()
+    );
+    let report_loop = tokio::spawn(async move {
+        let mut role = None;
+        while watch_status.changed().await.is_ok() {
+            let s = watch_status.borrow_and_update().clone();
+            let now = format!("{:?}", s.role);
+            if role.as_ref() != Some(&now) {
+                match &s.role {
+                    run::Role::Following(lease) => {
+                        eprintln!(
+                            "tablestat: another poller holds the lease (pid {} on {}); following it",
+                            lease.pid, lease.host
+                        )
+                    }
+                    run::Role::Polling => eprintln!("tablestat: holding the lease; polling"),
+                    run::Role::Starting => {}
+                }
+                role = Some(now);
+            }
+        }
+    });
+    let outcome = run::run(engine, store, me, control, config.poll.retention).await;
+    report_loop.abort();
+    match outcome {
+        Ok(()) => {
+            eprintln!("tablestat: stopped; lease released");
+            Ok(0)
+        }
+        Err(e) => Err(poller_error(e)),
+    }
+}
+
+fn poller_error(e: PollerError) -> CliError {
+    match e {
+        PollerError::LeaseTaken { .. } => CliError::new(EXIT_TEMPFAIL, e.to_string()),
+        PollerError::Store(e) => super::store_error(e),
+        PollerError::Gone(_) => CliError::new(EXIT_IO, e.to_string()),
+    }
 }

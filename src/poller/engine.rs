@@ -35,7 +35,7 @@ pub struct Checked {
     pub interval: Duration,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PollResult {
     pub started_at: DateTime<Utc>,
     pub checked: Vec<Checked>,
@@ -135,10 +135,24 @@ impl Engine {
 
     /// Polls every product once. `now` is when the poll started.
     pub async fn poll(&mut self, prior: &Prior, now: DateTime<Utc>) -> PollResult {
+        self.poll_due(prior, now, &|_| true).await
+    }
+
+    /// Polls the products `due` accepts (discovery always runs).
+    pub async fn poll_due(
+        &mut self,
+        prior: &Prior,
+        now: DateTime<Utc>,
+        due: &dyn Fn(&Product) -> bool,
+    ) -> PollResult {
         let probe = self.discovery_probe();
-        let mut products = self.products();
-        products.extend(probe.clone());
-        let mut observed = self.observe(&products, now).await;
+        let due_now = |engine: &Engine| -> Vec<Product> {
+            engine.products().into_iter().filter(|p| due(p)).collect()
+        };
+        let mut products = due_now(self);
+        let mut watched = products.clone();
+        watched.extend(probe.clone());
+        let mut observed = self.observe(&watched, now).await;
         if let (Some(probe), Ok(observation)) = (&probe, &observed) {
             if let AirflowView::Dag(dag) = observation.view(probe) {
                 if let Some(run) = &dag.latest_finished {
@@ -153,14 +167,12 @@ impl Engine {
                 }
             }
             let before: std::collections::HashSet<String> =
-                products.iter().map(|p| p.dag_id.clone()).collect();
-            products = self.products();
+                watched.iter().map(|p| p.dag_id.clone()).collect();
+            products = due_now(self);
             // Discovered products may watch DAGs this poll did not ask about yet.
             if products.iter().any(|p| !before.contains(&p.dag_id)) {
                 observed = self.observe(&products, now).await;
             }
-        } else {
-            products = self.products();
         }
         let products = &products;
         let (observation, airflow_error) = match observed {

@@ -1,5 +1,7 @@
-//! Polling: one poll of every source for a set of products ([`Engine`]).
+//! Polling: one poll of every source for a set of products ([`Engine`]), and the poller
+//! service that runs it on schedule under the database lease ([`run`]).
 
 mod engine;
+pub mod run;
 
 pub use engine::{Checked, Engine, PollResult, Prior};

@@ -74,14 +74,29 @@ impl MaintenanceWindow {
 
     pub fn notice(&self) -> MaintenanceNotice {
         let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
-        MaintenanceNotice { id: self.id, message: self.message.clone(), starts_at: at(self.starts_at), ends_at: at(self.ends_at) }
+        MaintenanceNotice {
+            id: self.id,
+            message: self.message.clone(),
+            starts_at: at(self.starts_at),
+            ends_at: at(self.ends_at),
+        }
     }
 }
 
 impl Store {
-    pub fn add_maintenance(&mut self, scope: &Scope, starts_at: i64, ends_at: i64, message: &str, author: Option<&str>, now: i64) -> Result<i64> {
+    pub fn add_maintenance(
+        &mut self,
+        scope: &Scope,
+        starts_at: i64,
+        ends_at: i64,
+        message: &str,
+        author: Option<&str>,
+        now: i64,
+    ) -> Result<i64> {
         if ends_at <= starts_at {
-            return Err(StoreError::NotFound("a maintenance window must end after it starts".into()));
+            return Err(StoreError::NotFound(
+                "a maintenance window must end after it starts".into(),
+            ));
         }
         self.conn
             .execute(
@@ -94,7 +109,11 @@ impl Store {
 
     /// Windows that have not ended by `now` (active and upcoming), soonest first; with
     /// `include_past`, every window, newest first.
-    pub fn maintenance_windows(&self, now: i64, include_past: bool) -> Result<Vec<MaintenanceWindow>> {
+    pub fn maintenance_windows(
+        &self,
+        now: i64,
+        include_past: bool,
+    ) -> Result<Vec<MaintenanceWindow>> {
         let sql = if include_past {
             "SELECT id, scope, starts_at, ends_at, message, created_at, author FROM maintenance WHERE ?1 = ?1 ORDER BY starts_at DESC"
         } else {
@@ -115,7 +134,8 @@ impl Store {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Ends a window now (or cancels one that has not started).
@@ -128,7 +148,9 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         if changed == 0 {
-            return Err(StoreError::NotFound(format!("no maintenance window #{id}: `tablestat maintenance list` shows them")));
+            return Err(StoreError::NotFound(format!(
+                "no maintenance window #{id}: `tablestat maintenance list` shows them"
+            )));
         }
         Ok(())
     }

@@ -26,7 +26,12 @@ pub enum WindowKind {
 }
 
 impl WindowKind {
-    pub const ALL: [WindowKind; 4] = [WindowKind::Day, WindowKind::Week, WindowKind::Month, WindowKind::Quarter];
+    pub const ALL: [WindowKind; 4] = [
+        WindowKind::Day,
+        WindowKind::Week,
+        WindowKind::Month,
+        WindowKind::Quarter,
+    ];
 
     pub fn seconds(self) -> i64 {
         match self {
@@ -87,7 +92,10 @@ pub struct ProductRow {
 
 impl ProductRow {
     pub fn uptime(&self, window: WindowKind) -> Option<f64> {
-        self.uptime[WindowKind::ALL.iter().position(|w| *w == window).expect("listed")]
+        self.uptime[WindowKind::ALL
+            .iter()
+            .position(|w| *w == window)
+            .expect("listed")]
     }
 }
 
@@ -114,7 +122,8 @@ pub struct RefreshRow {
 impl RefreshRow {
     /// How long after its data interval the table was ready: its "response time".
     pub fn lag(&self) -> Option<i64> {
-        self.data_interval_end.map(|end| (self.finished - end).max(0))
+        self.data_interval_end
+            .map(|end| (self.finished - end).max(0))
     }
 }
 
@@ -142,12 +151,22 @@ impl Store {
         {
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT product, metric, state, reason, start FROM interval WHERE end IS NULL")
+                .prepare_cached(
+                    "SELECT product, metric, state, reason, start FROM interval WHERE end IS NULL",
+                )
                 .map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map([], |r| {
                     let state: String = r.get(2)?;
-                    Ok((r.get::<_, String>(0)?, (r.get(1)?, State::parse(&state).unwrap_or(State::Unknown), r.get(3)?, r.get(4)?)))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        (
+                            r.get(1)?,
+                            State::parse(&state).unwrap_or(State::Unknown),
+                            r.get(3)?,
+                            r.get(4)?,
+                        ),
+                    ))
                 })
                 .map_err(|e| self.err(e))?;
             for row in rows {
@@ -171,7 +190,10 @@ impl Store {
                     let end: Option<i64> = r.get(3)?;
                     Ok((
                         r.get::<_, String>(0)?,
-                        StateSpan { span: Span::new(r.get(2)?, end.unwrap_or(now)), state: State::parse(&state).unwrap_or(State::Unknown) },
+                        StateSpan {
+                            span: Span::new(r.get(2)?, end.unwrap_or(now)),
+                            state: State::parse(&state).unwrap_or(State::Unknown),
+                        },
                     ))
                 })
                 .map_err(|e| self.err(e))?;
@@ -199,14 +221,33 @@ impl Store {
                         state = s;
                         since = Some(start);
                     } else if let Ok(m) = Metric::parse(&metric) {
-                        metric_rows.push(MetricRow { metric: m, state: s, reason, since: start, uptime: [None; 4], bars: Vec::new() });
+                        metric_rows.push(MetricRow {
+                            metric: m,
+                            state: s,
+                            reason,
+                            since: start,
+                            uptime: [None; 4],
+                            bars: Vec::new(),
+                        });
                     }
                 }
-                let order = |m: &Metric| product.metrics.iter().position(|x| x == m).unwrap_or(usize::MAX);
+                let order = |m: &Metric| {
+                    product
+                        .metrics
+                        .iter()
+                        .position(|x| x == m)
+                        .unwrap_or(usize::MAX)
+                };
                 metric_rows.retain(|r| order(&r.metric) != usize::MAX);
                 metric_rows.sort_by_key(|r| order(&r.metric));
-                let open_incident = incidents.iter().find(|i| i.product == product.id && i.resolved_at.is_none()).cloned();
-                let active = maintenance.iter().find(|w| w.is_active(now) && w.scope.covers(&product)).cloned();
+                let open_incident = incidents
+                    .iter()
+                    .find(|i| i.product == product.id && i.resolved_at.is_none())
+                    .cloned();
+                let active = maintenance
+                    .iter()
+                    .find(|w| w.is_active(now) && w.scope.covers(&product))
+                    .cloned();
                 ProductRow {
                     last_refresh: last_refresh.get(&product.id).copied(),
                     state,
@@ -227,7 +268,10 @@ impl Store {
         Ok(BoardSnapshot {
             generated_at: now,
             zone,
-            poller: PollerHealth { lease: self.lease()?, last_poll: self.last_poll()? },
+            poller: PollerHealth {
+                lease: self.lease()?,
+                last_poll: self.last_poll()?,
+            },
             products: rows,
             incidents,
             maintenance,
@@ -235,7 +279,12 @@ impl Store {
     }
 
     /// One product in full: every metric's uptime and bars, refreshes over 30 days, incidents.
-    pub fn product_detail(&self, id: &str, now: i64, zone: FixedOffset) -> Result<(Vec<MetricRow>, Vec<RefreshRow>, Vec<Incident>)> {
+    pub fn product_detail(
+        &self,
+        id: &str,
+        now: i64,
+        zone: FixedOffset,
+    ) -> Result<(Vec<MetricRow>, Vec<RefreshRow>, Vec<Incident>)> {
         let coverage = self.coverage(now)?;
         let days = history::day_bounds(now, BAR_DAYS, zone);
         let mut stmt = self
@@ -244,11 +293,17 @@ impl Store {
                 "SELECT metric, state, reason, start, end FROM interval WHERE product = ?1 AND metric != '' AND (end IS NULL OR end > ?2) ORDER BY metric, start",
             )
             .map_err(|e| self.err(e))?;
-        let mut per_metric: Vec<(String, Vec<StateSpan>, Option<(State, String, i64)>)> = Vec::new();
+        let mut per_metric: Vec<MetricHistory> = Vec::new();
         let rows = stmt
             .query_map(params![id, now - WindowKind::Quarter.seconds()], |r| {
                 let state: String = r.get(1)?;
-                Ok((r.get::<_, String>(0)?, State::parse(&state).unwrap_or(State::Unknown), r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    State::parse(&state).unwrap_or(State::Unknown),
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
             })
             .map_err(|e| self.err(e))?;
         for row in rows {
@@ -257,7 +312,10 @@ impl Store {
                 per_metric.push((metric.clone(), Vec::new(), None));
             }
             let entry = per_metric.last_mut().expect("pushed");
-            entry.1.push(StateSpan { span: Span::new(start, end.unwrap_or(now)), state });
+            entry.1.push(StateSpan {
+                span: Span::new(start, end.unwrap_or(now)),
+                state,
+            });
             if end.is_none() {
                 entry.2 = Some((state, reason, start));
             }
@@ -267,7 +325,14 @@ impl Store {
             .filter_map(|(metric, spans, current)| {
                 let (state, reason, since) = current?;
                 let (uptime, bars) = summarize(&spans, &coverage, now, &days);
-                Some(MetricRow { metric: Metric::parse(&metric).ok()?, state, reason, since, uptime, bars })
+                Some(MetricRow {
+                    metric: Metric::parse(&metric).ok()?,
+                    state,
+                    reason,
+                    since,
+                    uptime,
+                    bars,
+                })
             })
             .collect();
         let mut stmt = self
@@ -278,7 +343,13 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let refreshes = stmt
             .query_map(params![id, now - WindowKind::Month.seconds()], |r| {
-                Ok(RefreshRow { dag_run_id: r.get(0)?, data_interval_end: r.get(1)?, task_started: r.get(2)?, finished: r.get(3)?, dbt_run_id: r.get(4)? })
+                Ok(RefreshRow {
+                    dag_run_id: r.get(0)?,
+                    data_interval_end: r.get(1)?,
+                    task_started: r.get(2)?,
+                    finished: r.get(3)?,
+                    dbt_run_id: r.get(4)?,
+                })
             })
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -288,7 +359,7 @@ impl Store {
     }
 
     /// Active products with their latest poll data, sorted by group then name.
-    fn products(&self) -> Result<Vec<(Product, Option<i64>, Option<String>, Evidence)>> {
+    fn products(&self) -> Result<Vec<StoredProduct>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -322,16 +393,22 @@ impl Store {
                     slo: r.get(10)?,
                     interval: None,
                 };
-                let evidence = evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
+                let evidence = evidence
+                    .and_then(|e| serde_json::from_str(&e).ok())
+                    .unwrap_or_default();
                 Ok((product, r.get(12)?, r.get(13)?, evidence))
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Coverage spans, the current one reaching `now` while the poller is alive.
     fn coverage(&self, now: i64) -> Result<Vec<Span>> {
-        let mut stmt = self.conn.prepare_cached("SELECT start, last_seen FROM coverage ORDER BY start").map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT start, last_seen FROM coverage ORDER BY start")
+            .map_err(|e| self.err(e))?;
         let mut spans: Vec<Span> = stmt
             .query_map([], |r| Ok(Span::new(r.get(0)?, r.get(1)?)))
             .map_err(|e| self.err(e))?
@@ -346,9 +423,15 @@ impl Store {
     }
 
     fn last_refreshes(&self) -> Result<HashMap<String, i64>> {
-        let mut stmt = self.conn.prepare_cached("SELECT product, max(finished) FROM refresh GROUP BY product").map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<HashMap<_, _>>>().map_err(|e| self.err(e))
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT product, max(finished) FROM refresh GROUP BY product")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<HashMap<_, _>>>()
+            .map_err(|e| self.err(e))
     }
 
     /// What history knows for a poll: previous verdicts, last refresh, maintenance.
@@ -361,13 +444,22 @@ impl Store {
         let rows = stmt
             .query_map([], |r| {
                 let state: String = r.get(2)?;
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, State::parse(&state).unwrap_or(State::Unknown), r.get::<_, String>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    State::parse(&state).unwrap_or(State::Unknown),
+                    r.get::<_, String>(3)?,
+                ))
             })
             .map_err(|e| self.err(e))?;
         for row in rows {
             let (product, metric, state, reason) = row.map_err(|e| self.err(e))?;
             if let Ok(metric) = Metric::parse(&metric) {
-                prior.previous.entry(product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
+                prior
+                    .previous
+                    .entry(product)
+                    .or_default()
+                    .insert(metric, crate::model::Verdict::new(state, reason));
             }
         }
         for (product, at) in self.last_refreshes()? {
@@ -377,7 +469,10 @@ impl Store {
         }
         let windows = self.maintenance_windows(now, false)?;
         for product in products {
-            if let Some(w) = windows.iter().find(|w| w.is_active(now) && w.scope.covers(product)) {
+            if let Some(w) = windows
+                .iter()
+                .find(|w| w.is_active(now) && w.scope.covers(product))
+            {
                 prior.maintenance.insert(product.id.clone(), w.notice());
             }
         }
@@ -385,10 +480,25 @@ impl Store {
     }
 }
 
+/// One metric's intervals in the window, and its current (state, reason, since).
+type MetricHistory = (String, Vec<StateSpan>, Option<(State, String, i64)>);
+
+/// A product row: the product, when it was last checked, its note and evidence.
+type StoredProduct = (Product, Option<i64>, Option<String>, Evidence);
+
 /// Uptime for the four windows and day bars, from one product-metric's spans.
-fn summarize(spans: &[StateSpan], coverage: &[Span], now: i64, days: &[Span]) -> ([Option<f64>; 4], Vec<Option<State>>) {
+fn summarize(
+    spans: &[StateSpan],
+    coverage: &[Span],
+    now: i64,
+    days: &[Span],
+) -> ([Option<f64>; 4], Vec<Option<State>>) {
     let pieces = history::covered(spans, coverage);
-    let uptime = WindowKind::ALL.map(|w| history::tally(&pieces, Span::new(now - w.seconds(), now)).uptime());
-    let bars = history::buckets(&pieces, days).iter().map(Tally::worst).collect();
+    let uptime = WindowKind::ALL
+        .map(|w| history::tally(&pieces, Span::new(now - w.seconds(), now)).uptime());
+    let bars = history::buckets(&pieces, days)
+        .iter()
+        .map(Tally::worst)
+        .collect();
     (uptime, bars)
 }

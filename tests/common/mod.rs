@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod story;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

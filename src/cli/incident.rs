@@ -1,0 +1,221 @@
+//! `tablestat incident list|show|update|resolve`: the data team speaks to its users.
+
+use chrono::{DateTime, Utc};
+
+use super::{CliError, EXIT_USAGE, open_store, store_error};
+use crate::config::Config;
+use crate::store::{Incident, IncidentStatus};
+use crate::timefmt;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum IncidentCommand {
+    /// Incidents, open first, then the most recent.
+    List {
+        /// Only this product's.
+        #[arg(long)]
+        product: Option<String>,
+        /// How many at most.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One incident and its timeline.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an update: what you know, with a status and an optional ETA.
+    Update {
+        id: i64,
+        /// investigating, identified, monitoring or resolved.
+        #[arg(long, value_parser = parse_status)]
+        status: IncidentStatus,
+        /// What the users should know.
+        #[arg(long, short)]
+        message: String,
+        /// When it should be fixed: `+2h`, `2026-11-26 16:00`, RFC 3339.
+        #[arg(long)]
+        eta: Option<String>,
+        /// Who says so (default: $USER).
+        #[arg(long)]
+        author: Option<String>,
+    },
+    /// Resolve an incident by hand (it also resolves itself when the table is back up).
+    Resolve {
+        id: i64,
+        #[arg(long, short, default_value = "Resolved.")]
+        message: String,
+        #[arg(long)]
+        author: Option<String>,
+    },
+}
+
+fn parse_status(text: &str) -> Result<IncidentStatus, String> {
+    IncidentStatus::parse(text).ok_or_else(|| {
+        format!("`{text}` is not a status: use investigating, identified, monitoring or resolved")
+    })
+}
+
+pub async fn run(config: &Config, command: IncidentCommand) -> Result<u8, CliError> {
+    let path = config.store_path.clone();
+    tokio::task::spawn_blocking(move || run_blocking(&path, command))
+        .await
+        .map_err(|e| CliError::new(super::EXIT_INTERNAL, e.to_string()))?
+}
+
+fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, CliError> {
+    let mut store = open_store(path)?;
+    let now = Utc::now();
+    match command {
+        IncidentCommand::List {
+            product,
+            limit,
+            json,
+        } => {
+            let incidents = store
+                .incidents(product.as_deref(), limit)
+                .map_err(store_error)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&incidents).unwrap_or_default()
+                );
+            } else if incidents.is_empty() {
+                println!("No incidents.");
+            } else {
+                for i in &incidents {
+                    println!("{}", list_line(i, now.timestamp()));
+                }
+            }
+        }
+        IncidentCommand::Show { id, json } => {
+            let incident = store.incident(id).map_err(store_error)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&incident).unwrap_or_default()
+                );
+            } else {
+                print!("{}", show(&incident, now.timestamp()));
+            }
+        }
+        IncidentCommand::Update {
+            id,
+            status,
+            message,
+            eta,
+            author,
+        } => {
+            let eta = eta
+                .map(|t| super::when::parse_time(&t, now).map(|t| t.timestamp()))
+                .transpose()
+                .map_err(|e| CliError::new(EXIT_USAGE, e))?;
+            let author = author.or_else(|| std::env::var("USER").ok());
+            store
+                .update_incident(
+                    id,
+                    status,
+                    &message,
+                    eta,
+                    author.as_deref(),
+                    now.timestamp(),
+                )
+                .map_err(store_error)?;
+            println!("Incident #{id}: {status}.");
+        }
+        IncidentCommand::Resolve {
+            id,
+            message,
+            author,
+        } => {
+            let author = author.or_else(|| std::env::var("USER").ok());
+            store
+                .update_incident(
+                    id,
+                    IncidentStatus::Resolved,
+                    &message,
+                    None,
+                    author.as_deref(),
+                    now.timestamp(),
+                )
+                .map_err(store_error)?;
+            println!("Incident #{id}: resolved.");
+        }
+    }
+    Ok(0)
+}
+
+fn at(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(t, 0).unwrap_or_default()
+}
+
+fn list_line(i: &Incident, now: i64) -> String {
+    let duration = i.resolved_at.unwrap_or(now) - i.opened_at;
+    format!(
+        "#{:<4} {:<13} {:<8} {:<20} opened {} ({}), {} {}  {}",
+        i.id,
+        i.status.as_str(),
+        i.severity,
+        i.product,
+        timefmt::ago(at(i.opened_at), at(now)),
+        timefmt::stamp(at(i.opened_at)),
+        if i.resolved_at.is_some() {
+            "lasted"
+        } else {
+            "open for"
+        },
+        timefmt::span(duration),
+        i.title
+    )
+}
+
+fn show(i: &Incident, now: i64) -> String {
+    let mut out = format!("#{} {}\n", i.id, i.title);
+    out.push_str(&format!(
+        "  product   {}\n  status    {}\n  severity  {}\n  metrics   {}\n",
+        i.product,
+        i.status,
+        i.severity,
+        i.metrics.join(", ")
+    ));
+    out.push_str(&format!(
+        "  opened    {} (time to detect: {})\n",
+        timefmt::stamp(at(i.opened_at)),
+        timefmt::span(i.time_to_detect())
+    ));
+    match i.resolved_at {
+        Some(r) => out.push_str(&format!(
+            "  resolved  {} (time to resolve: {})\n",
+            timefmt::stamp(at(r)),
+            timefmt::span(r - i.opened_at)
+        )),
+        None => out.push_str(&format!(
+            "  open for  {}\n",
+            timefmt::span(now - i.opened_at)
+        )),
+    }
+    if let Some(eta) = i.eta {
+        out.push_str(&format!("  eta       {}\n", timefmt::stamp(at(eta))));
+    }
+    out.push_str("  timeline\n");
+    for u in &i.updates {
+        let who = if u.automatic {
+            "tablestat".to_string()
+        } else {
+            u.author.clone().unwrap_or_else(|| "someone".into())
+        };
+        let status = u.status.map(|s| format!("[{s}] ")).unwrap_or_default();
+        let eta = u
+            .eta
+            .map(|e| format!(" (ETA {})", timefmt::stamp(at(e))))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "    {}  {who}: {status}{}{eta}\n",
+            timefmt::stamp(at(u.at)),
+            u.message
+        ));
+    }
+    out
+}

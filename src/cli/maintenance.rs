@@ -1,0 +1,142 @@
+//! `tablestat maintenance add|list|end`: planned work, announced before it happens.
+
+use chrono::{DateTime, Utc};
+
+use super::{CliError, EXIT_USAGE, open_store, store_error};
+use crate::config::Config;
+use crate::store::Scope;
+use crate::timefmt;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum MaintenanceCommand {
+    /// Announce a window: its products show `maintenance` while it lasts.
+    Add {
+        /// `all`, `group:NAME` or `product:ID` (a bare id is a product).
+        scope: String,
+        /// What users should know.
+        #[arg(long, short)]
+        message: String,
+        /// When it starts: `now` (default), `+30m`, `2026-11-26 22:00`, RFC 3339.
+        #[arg(long, default_value = "now")]
+        start: String,
+        /// When it ends (or give --duration).
+        #[arg(long, conflicts_with = "duration")]
+        end: Option<String>,
+        /// How long it lasts: `2h`, `30m`.
+        #[arg(long)]
+        duration: Option<String>,
+        #[arg(long)]
+        author: Option<String>,
+    },
+    /// Active and upcoming windows (with --all, past ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a window now (or cancel one not started).
+    End { id: i64 },
+}
+
+pub async fn run(config: &Config, command: MaintenanceCommand) -> Result<u8, CliError> {
+    let path = config.store_path.clone();
+    tokio::task::spawn_blocking(move || run_blocking(&path, command))
+        .await
+        .map_err(|e| CliError::new(super::EXIT_INTERNAL, e.to_string()))?
+}
+
+fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u8, CliError> {
+    let mut store = open_store(path)?;
+    let now = Utc::now();
+    let usage = |e: String| CliError::new(EXIT_USAGE, e);
+    match command {
+        MaintenanceCommand::Add {
+            scope,
+            message,
+            start,
+            end,
+            duration,
+            author,
+        } => {
+            let starts = super::when::parse_time(&start, now).map_err(usage)?;
+            let ends = match (end, duration) {
+                (Some(end), _) => super::when::parse_time(&end, now).map_err(usage)?,
+                (None, Some(d)) => {
+                    let d = humantime::parse_duration(&d).map_err(|_| {
+                        usage(format!("`{d}` is not a duration: write it like 2h or 30m"))
+                    })?;
+                    starts + chrono::Duration::from_std(d).map_err(|e| usage(e.to_string()))?
+                }
+                (None, None) => {
+                    return Err(usage(
+                        "say when it ends: --end TIME or --duration 2h".into(),
+                    ));
+                }
+            };
+            if ends <= starts {
+                return Err(usage(format!(
+                    "the window ends ({}) before it starts ({})",
+                    timefmt::stamp(ends),
+                    timefmt::stamp(starts)
+                )));
+            }
+            let scope = Scope::parse(&scope);
+            let author = author.or_else(|| std::env::var("USER").ok());
+            let id = store
+                .add_maintenance(
+                    &scope,
+                    starts.timestamp(),
+                    ends.timestamp(),
+                    &message,
+                    author.as_deref(),
+                    now.timestamp(),
+                )
+                .map_err(store_error)?;
+            println!(
+                "Maintenance #{id} for {scope}: {} to {}.",
+                timefmt::stamp(starts),
+                timefmt::stamp(ends)
+            );
+        }
+        MaintenanceCommand::List { all, json } => {
+            let windows = store
+                .maintenance_windows(now.timestamp(), all)
+                .map_err(store_error)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&windows).unwrap_or_default()
+                );
+            } else if windows.is_empty() {
+                println!("No maintenance planned.");
+            } else {
+                let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
+                for w in windows {
+                    let when = if w.is_active(now.timestamp()) {
+                        "active  "
+                    } else if w.starts_at > now.timestamp() {
+                        "upcoming"
+                    } else {
+                        "ended   "
+                    };
+                    println!(
+                        "#{:<4} {when} {} to {}  {}: {}",
+                        w.id,
+                        timefmt::stamp(at(w.starts_at)),
+                        timefmt::stamp(at(w.ends_at)),
+                        w.scope,
+                        w.message
+                    );
+                }
+            }
+        }
+        MaintenanceCommand::End { id } => {
+            store
+                .end_maintenance(id, now.timestamp())
+                .map_err(store_error)?;
+            println!("Maintenance #{id} ended.");
+        }
+    }
+    Ok(0)
+}

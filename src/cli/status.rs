@@ -1,0 +1,83 @@
+//! `tablestat status`: the stored state of every product (or some), for scripts and people.
+
+use std::io::IsTerminal;
+
+use super::{CliError, EXIT_INTERNAL, EXIT_NO_CONFIG, open_store, text};
+use crate::config::Config;
+use crate::report;
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print the status document as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Plain ASCII symbols in text output.
+    #[arg(long)]
+    pub ascii: bool,
+    /// Only these products (by id).
+    pub products: Vec<String>,
+}
+
+pub async fn run(config: &Config, args: StatusArgs) -> Result<u8, CliError> {
+    if !config.store_path.exists() {
+        return Err(CliError::new(
+            EXIT_NO_CONFIG,
+            format!(
+                "no history yet at {}: run `tablestat poll` (or `tablestat poll --once`) first",
+                config.store_path.display()
+            ),
+        ));
+    }
+    let path = config.store_path.clone();
+    let snapshot = tokio::task::spawn_blocking(move || {
+        let store = open_store(&path)?;
+        store
+            .snapshot(chrono::Utc::now().timestamp(), super::display_zone())
+            .map_err(super::store_error)
+    })
+    .await
+    .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))??;
+    let unknown: Vec<&String> = args
+        .products
+        .iter()
+        .filter(|id| !snapshot.products.iter().any(|r| &r.product.id == *id))
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = snapshot
+            .products
+            .iter()
+            .map(|r| r.product.id.as_str())
+            .take(20)
+            .collect();
+        return Err(CliError::new(
+            super::EXIT_USAGE,
+            format!(
+                "no product {}: known products are {}",
+                unknown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                known.join(", ")
+            ),
+        ));
+    }
+    let doc = report::from_snapshot(&snapshot, &args.products);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc)
+                .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?
+        );
+    } else {
+        print!(
+            "{}",
+            text::render(
+                &doc,
+                crate::theme::color_wanted(std::io::stdout().is_terminal()),
+                args.ascii
+            )
+        );
+    }
+    Ok(doc.exit_code() as u8)
+}

@@ -1,0 +1,291 @@
+//! The poller service: holds the lease, polls each product when it is due (its DAG's
+//! schedule), writes each poll in one transaction, and hands over cleanly on shutdown.
+//! Processes that find the lease taken follow the holder and take over if it goes stale.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, watch};
+
+use super::engine::{Engine, PollResult};
+use crate::model::Product;
+use crate::store::worker::StoreHandle;
+use crate::store::{Lease, LeaseOutcome, PollRecord, StoreError};
+
+/// How often the lease is renewed (well inside its TTL) and a follower checks it.
+const TICK: Duration = Duration::from_secs(10);
+/// Coverage heartbeat while nothing is due.
+const HEARTBEAT: i64 = 60;
+/// Poll records are pruned this often.
+const PRUNE_EVERY: i64 = 3600;
+
+/// What the poller is doing, for the board's header.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Role {
+    #[default]
+    Starting,
+    Polling,
+    /// Another process holds the lease.
+    Following(Lease),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PollerStatus {
+    pub role: Role,
+    /// Bumped after every write, so followers of this value reload.
+    pub generation: u64,
+    pub last_poll: Option<DateTime<Utc>>,
+    /// Why the last poll could not read a source, or the store failed.
+    pub last_error: Option<String>,
+    pub polling_now: bool,
+}
+
+/// How the outside talks to a running poller.
+#[derive(Clone)]
+pub struct Control {
+    pub shutdown: watch::Receiver<bool>,
+    pub poll_now: Arc<Notify>,
+    pub status: watch::Sender<PollerStatus>,
+}
+
+/// Who we are in the lease row.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub holder: String,
+    pub pid: i64,
+    pub host: String,
+}
+
+impl Identity {
+    pub fn of_this_process() -> Identity {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "localhost".into());
+        let pid = std::process::id() as i64;
+        Identity {
+            holder: format!("{host}:{pid}:{:08x}", fastrand::u32(..)),
+            pid,
+            host,
+        }
+    }
+}
+
+/// Failures that end the poller (the store is unusable); source failures never do.
+#[derive(Debug, thiserror::Error)]
+pub enum PollerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Gone(#[from] crate::store::worker::StoreGone),
+    #[error(
+        "another tablestat is polling this database (pid {pid} on {host}, since {since}): let it poll, or stop it first"
+    )]
+    LeaseTaken {
+        pid: i64,
+        host: String,
+        since: String,
+    },
+}
+
+/// Writes one poll's result, finished at `finished`, in one transaction.
+pub async fn record(
+    store: &StoreHandle,
+    result: PollResult,
+    products: Vec<Product>,
+    finished: DateTime<Utc>,
+) -> Result<(), PollerError> {
+    let finished = finished.timestamp().max(result.started_at.timestamp());
+    store
+        .call(move |s| {
+            s.record_poll(&PollRecord {
+                started: result.started_at.timestamp(),
+                finished,
+                error: result.airflow_error.as_deref(),
+                airflow_requests: result.airflow_requests,
+                dbt_requests: result.dbt_requests,
+                checked: &result.checked,
+                products: &products,
+            })
+        })
+        .await??;
+    Ok(())
+}
+
+/// One poll of everything, holding the lease for its duration (`poll --once`).
+pub async fn poll_once(
+    engine: &mut Engine,
+    store: &StoreHandle,
+    me: &Identity,
+) -> Result<PollResult, PollerError> {
+    let now = Utc::now();
+    let (holder, pid, host) = (me.holder.clone(), me.pid, me.host.clone());
+    match store
+        .call(move |s| s.acquire_lease(&holder, pid, &host, now.timestamp()))
+        .await??
+    {
+        LeaseOutcome::Held => {}
+        LeaseOutcome::Taken(lease) => {
+            return Err(PollerError::LeaseTaken {
+                pid: lease.pid,
+                host: lease.host,
+                since: crate::timefmt::stamp(
+                    DateTime::from_timestamp(lease.acquired_at, 0).unwrap_or_default(),
+                ),
+            });
+        }
+    }
+    let outcome = async {
+        let products = engine.products();
+        let listed = products.clone();
+        let prior = store
+            .call(move |s| s.prior(&listed, now.timestamp()))
+            .await??;
+        let result = engine.poll(&prior, now).await;
+        record(store, result.clone(), engine.products(), Utc::now()).await?;
+        Ok::<_, PollerError>(result)
+    }
+    .await;
+    let holder = me.holder.clone();
+    store.call(move |s| s.release_lease(&holder)).await??;
+    outcome
+}
+
+/// Polls until shut down. Returns when `control.shutdown` turns true, releasing the lease.
+pub async fn run(
+    mut engine: Engine,
+    store: StoreHandle,
+    me: Identity,
+    mut control: Control,
+    retention: Duration,
+) -> Result<(), PollerError> {
+    let mut next_due: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let mut last_heartbeat = 0i64;
+    let mut last_prune = 0i64;
+    let mut first = true;
+    let outcome = loop {
+        if *control.shutdown.borrow() {
+            break Ok(());
+        }
+        let now = Utc::now();
+        let (holder, pid, host) = (me.holder.clone(), me.pid, me.host.clone());
+        let lease = match store
+            .call(move |s| s.acquire_lease(&holder, pid, &host, now.timestamp()))
+            .await
+        {
+            Ok(lease) => lease,
+            Err(gone) => break Err(gone.into()),
+        };
+        match lease {
+            Ok(LeaseOutcome::Held) => {
+                control.status.send_modify(|s| s.role = Role::Polling);
+            }
+            Ok(LeaseOutcome::Taken(lease)) => {
+                control
+                    .status
+                    .send_modify(|s| s.role = Role::Following(lease));
+                if wait(&mut control, TICK).await {
+                    break Ok(());
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("history database: {e}");
+                control
+                    .status
+                    .send_modify(|s| s.last_error = Some(e.to_string()));
+                if wait(&mut control, TICK).await {
+                    break Ok(());
+                }
+                continue;
+            }
+        }
+
+        let requested = store
+            .call(|s| s.take_poll_requests())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false);
+        let due = |p: &Product| requested || first || next_due.get(&p.id).is_none_or(|t| *t <= now);
+        let products = engine.products();
+        if first || requested || products.iter().any(due) {
+            control.status.send_modify(|s| s.polling_now = true);
+            let listed = products.clone();
+            let prior = match store.call(move |s| s.prior(&listed, now.timestamp())).await {
+                Ok(Ok(prior)) => prior,
+                Ok(Err(e)) => break Err(e.into()),
+                Err(gone) => break Err(gone.into()),
+            };
+            let mut shutdown = control.shutdown.clone();
+            let result = tokio::select! {
+                result = engine.poll_due(&prior, now, &due) => result,
+                _ = shutdown.wait_for(|stop| *stop) => break Ok(()),
+            };
+            for c in &result.checked {
+                let interval =
+                    chrono::Duration::from_std(c.interval).unwrap_or(chrono::Duration::minutes(5));
+                next_due.insert(c.product.id.clone(), c.checked_at + interval);
+            }
+            let error = result.airflow_error.clone();
+            tracing::info!(
+                products = result.checked.len(),
+                airflow_requests = result.airflow_requests,
+                dbt_requests = result.dbt_requests,
+                error = error.as_deref().unwrap_or(""),
+                "poll"
+            );
+            let write = record(&store, result, engine.products(), Utc::now()).await;
+            first = false;
+            last_heartbeat = now.timestamp();
+            control.status.send_modify(|s| {
+                s.polling_now = false;
+                s.generation += 1;
+                s.last_poll = Some(now);
+                s.last_error = match &write {
+                    Err(e) => Some(e.to_string()),
+                    Ok(()) => error.clone(),
+                };
+            });
+            if let Err(PollerError::Gone(gone)) = write {
+                break Err(gone.into());
+            }
+        } else if now.timestamp() - last_heartbeat >= HEARTBEAT
+            && store
+                .call(move |s| s.heartbeat(now.timestamp()))
+                .await
+                .is_ok()
+        {
+            last_heartbeat = now.timestamp();
+        }
+        if now.timestamp() - last_prune >= PRUNE_EVERY {
+            let before = now.timestamp() - retention.as_secs() as i64;
+            let _ = store.call(move |s| s.prune_polls(before)).await;
+            last_prune = now.timestamp();
+        }
+
+        let soonest = next_due.values().min().copied();
+        let sleep = soonest
+            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(TICK)
+            .min(TICK);
+        if wait(&mut control, sleep).await {
+            break Ok(());
+        }
+    };
+    let holder = me.holder.clone();
+    let _ = store.call(move |s| s.release_lease(&holder)).await;
+    outcome
+}
+
+/// Sleeps for `duration`, waking early for "poll now". True when shutting down.
+async fn wait(control: &mut Control, duration: Duration) -> bool {
+    let poll_now = control.poll_now.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => false,
+        _ = poll_now.notified() => false,
+        _ = control.shutdown.wait_for(|stop| *stop) => true,
+    }
+}

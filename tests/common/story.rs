@@ -1,0 +1,174 @@
+//! A scripted pipeline for whole-pipeline tests: a fake Airflow 3 (captured response
+//! shapes) and a fake dbt Cloud (real artifacts) whose answers follow a story step.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
+
+use super::fake::body;
+
+/// One chapter: the DAG run that is latest, its dbt task's state, the dbt Cloud run and
+/// the artifacts scenario it serves.
+#[derive(Debug, Clone)]
+pub struct Chapter {
+    pub run_id: String,
+    pub started: String,
+    pub task_state: &'static str,
+    pub dbt_run: i64,
+    pub scenario: &'static str,
+    pub paused: bool,
+}
+
+pub fn chapter(n: u32, task_state: &'static str, scenario: &'static str) -> Chapter {
+    Chapter {
+        run_id: format!("scheduled__2026-11-2{n}T00:00:00+00:00"),
+        started: format!("2026-11-2{n}T01:00:00Z"),
+        task_state,
+        dbt_run: 70_000 + n as i64,
+        scenario,
+        paused: false,
+    }
+}
+
+#[derive(Clone)]
+pub struct Story {
+    pub now: Arc<Mutex<Chapter>>,
+}
+
+impl Story {
+    pub fn set(&self, chapter: Chapter) {
+        *self.now.lock().unwrap() = chapter;
+    }
+}
+
+impl Respond for Story {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let c = self.now.lock().unwrap().clone();
+        let p = request.url.path();
+        let finished = "2026-11-20T01:05:00Z".replace("20", &c.started[8..10]);
+        let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
+        match p {
+            "/auth/token" => ResponseTemplate::new(201)
+                .set_body_raw(body("airflow3/auth_token_201.json"), "application/json"),
+            "/api/v2/version" => ok(json!({"version": "3.3.2", "git_version": null})),
+            "/api/v2/dags" => ok(json!({"dags": [{
+                "dag_id": "shop_daily", "is_paused": c.paused, "is_stale": false, "has_import_errors": false,
+                "fileloc": "/opt/airflow/dags/shop_daily.py", "relative_fileloc": "shop_daily.py", "bundle_name": "dags-folder",
+                "timetable_summary": "0 0 * * *", "timetable_description": "At 00:00", "tags": [], "owners": ["airflow"]
+            }], "total_entries": 1})),
+            "/api/v2/dags/~/dagRuns/list" => ok(json!({"dag_runs": [{
+                "dag_run_id": c.run_id, "dag_id": "shop_daily", "logical_date": c.run_id[11..36], "run_after": c.started,
+                "start_date": c.started, "end_date": finished, "data_interval_end": c.started, "state": if c.task_state == "success" { "success" } else { "failed" },
+                "run_type": "scheduled", "triggered_by": "timetable", "conf": {}
+            }], "total_entries": 1})),
+            "/api/v2/dags/~/dagRuns/~/taskInstances/list" => ok(json!({"task_instances": [{
+                "dag_id": "shop_daily", "dag_run_id": c.run_id, "task_id": "dbt_build", "state": c.task_state, "map_index": -1,
+                "try_number": 1, "start_date": c.started, "end_date": finished
+            }], "total_entries": 1})),
+            p if p.ends_with("/xcomEntries/job_run_id") => {
+                ok(json!({"key": "job_run_id", "value": c.dbt_run}))
+            }
+            p if p.starts_with("/api/v2/accounts/1/runs/") && p.contains("/artifacts/") => {
+                let file = p.rsplit('/').next().unwrap();
+                let step = request
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "step")
+                    .map(|(_, v)| v.to_string());
+                let path = super::fixture(&format!("dbt/{}/{file}", c.scenario));
+                match (step.as_deref(), std::fs::read_to_string(path)) {
+                    (Some("2") | Some("3"), Ok(text)) => {
+                        ResponseTemplate::new(200).set_body_raw(text, "application/json")
+                    }
+                    _ => ResponseTemplate::new(404).set_body_json(json!({"status": {"code": 404}})),
+                }
+            }
+            p if p.starts_with("/api/v2/accounts/1/runs/") => {
+                let id: i64 = p
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                ok(
+                    json!({"data": {"id": id, "status": 10, "job_definition_id": 42, "created_at": c.started,
+                    "href": format!("https://cloud.example/runs/{id}/"),
+                    "run_steps": [
+                        {"index": 1, "name": "Clone git repository", "status": 10},
+                        {"index": 2, "name": "Invoke dbt with `dbt build`", "status": 10},
+                        {"index": 3, "name": "Invoke dbt with `dbt source freshness`", "status": 10}
+                    ]}}),
+                )
+            }
+            other => ResponseTemplate::new(404)
+                .set_body_json(json!({"detail": format!("no fake for {other}")})),
+        }
+    }
+}
+
+/// Starts the fake (both APIs on one server) at `first`.
+pub async fn start(first: Chapter) -> (MockServer, Story) {
+    let server = MockServer::start().await;
+    let story = Story {
+        now: Arc::new(Mutex::new(first)),
+    };
+    Mock::given(any())
+        .respond_with(story.clone())
+        .mount(&server)
+        .await;
+    (server, story)
+}
+
+/// A config for the story's server: three products of the reference dbt project.
+pub fn config(url: &str, store: &std::path::Path) -> String {
+    format!(
+        r#"
+[airflow]
+url = "{url}"
+api = "v2"
+auth = "password"
+username = "admin"
+password = "admin"
+timeout = "5s"
+
+[dbt]
+source = "cloud"
+url = "{url}"
+account_id = 1
+token = "dbt-token"
+cache_dir = "{cache}"
+
+[store]
+path = "{db}"
+
+[[product]]
+id = "stg_orders"
+name = "Orders (staging)"
+group = "Staging"
+dag = "shop_daily"
+task = "dbt_build"
+model = "stg_orders"
+
+[[product]]
+id = "stg_payments"
+name = "Payments (staging)"
+group = "Staging"
+dag = "shop_daily"
+task = "dbt_build"
+model = "stg_payments"
+
+[[product]]
+id = "fct_orders"
+name = "Orders"
+group = "Sales"
+dag = "shop_daily"
+task = "dbt_build"
+model = "fct_orders"
+"#,
+        cache = store.with_extension("cache").display(),
+        db = store.display()
+    )
+}
