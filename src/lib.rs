@@ -31,3 +31,4 @@ pub mod sources;
 pub mod store;
 pub mod theme;
 pub mod timefmt;
+pub mod tui;

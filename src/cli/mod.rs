@@ -10,7 +10,7 @@ mod check;
 mod incident;
 mod maintenance;
 mod poll;
-mod signals;
+pub mod signals;
 mod status;
 mod text;
 mod when;
@@ -36,7 +36,7 @@ pub const EXIT_CONFIG: u8 = 78;
 /// (which test failed, on which table) and shows, for each table, whether it can be
 /// trusted right now: availability, freshness, correctness, uniqueness, completeness.
 #[derive(Debug, Parser)]
-#[command(name = "tablestat", version, about, long_about)]
+#[command(name = "tablestat", version, about, long_about, args_conflicts_with_subcommands = false)]
 #[command(
     after_help = "Config is read from --config, else $TABLESTAT_CONFIG, else ~/.config/tablestat/config.toml.\n\
 Exit codes: 0 ok, 1 degraded, 2 down, 3 unknown; 64 usage, 66 no config, 69 source unreachable, 74 I/O, 78 bad config."
@@ -46,8 +46,21 @@ pub struct Cli {
     #[arg(long, short = 'c', global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// Plain ASCII symbols and bars (no Unicode blocks), for fonts and terminals without them.
+    #[arg(long, global = true)]
+    pub ascii: bool,
+
+    /// No colour on the board (also when NO_COLOR is set); states keep their symbols.
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// Colours for a light terminal background.
+    #[arg(long, global = true)]
+    pub light: bool,
+
+    /// Without a command: the board, the interactive status page.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,7 +113,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging();
+    init_logging(cli.command.is_none());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,7 +134,13 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        let config = load_config(cli.config.as_deref())?;
+        let color = !cli.no_color && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        let options = crate::tui::BoardOptions { theme: crate::tui::theme::Theme::new(color, cli.ascii, cli.light) };
+        return crate::tui::run(std::sync::Arc::new(config), options).await.map(|()| 0).map_err(|e| CliError::new(EXIT_IO, e));
+    };
+    match command {
         Command::Poll(args) => poll::run(&load_config(cli.config.as_deref())?, args).await,
         Command::Status(args) => status::run(&load_config(cli.config.as_deref())?, args).await,
         Command::Incident(command) => {
@@ -192,13 +211,27 @@ pub fn display_zone() -> chrono::FixedOffset {
     *chrono::Local::now().offset()
 }
 
-/// Logs go to stderr for headless commands, filtered by `TABLESTAT_LOG` (default: warnings).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TABLESTAT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+/// Logs go to stderr for headless commands, and to a file in the XDG state dir for the
+/// board (never to its screen); filtered by `TABLESTAT_LOG` (default: info for the board,
+/// warnings otherwise).
+fn init_logging(board: bool) {
+    let default = if board { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TABLESTAT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if board {
+        let dir = config::state_dir();
+        let file = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(dir.join("tablestat.log")));
+        match file {
+            Ok(file) => {
+                let _ = builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init();
+            }
+            // No log file: stay silent rather than write over the board.
+            Err(_) => {
+                let _ = builder.with_writer(std::io::sink).try_init();
+            }
+        }
+    } else {
+        let _ = builder.with_writer(std::io::stderr).try_init();
+    }
 }

@@ -7,6 +7,11 @@
 mod phrases;
 mod sheet;
 
+/// The telling line of a dbt message, control characters dropped.
+pub fn first_line(message: &str) -> String {
+    phrases::cause(Some(message))
+}
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

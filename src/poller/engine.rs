@@ -143,7 +143,7 @@ impl Engine {
         &mut self,
         prior: &Prior,
         now: DateTime<Utc>,
-        due: &dyn Fn(&Product) -> bool,
+        due: &(dyn Fn(&Product) -> bool + Sync),
     ) -> PollResult {
         let probe = self.discovery_probe();
         let due_now = |engine: &Engine| -> Vec<Product> {

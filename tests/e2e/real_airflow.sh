@@ -14,7 +14,9 @@
 # AIRFLOW_HOME with SQLite, the DAGs in airflow/dags/, every component bound to 127.0.0.1 on a
 # free port (checked: no listener on another address), one REST-triggered run of each
 # non-paused DAG, broken_daily broken after its first run, all states verified through the API
-# (airflow/driver.py), then tablestat run and its JSON checked (airflow/check_tablestat.py).
+# (airflow/driver.py), then tablestat run: `poll --once --json` twice on one fresh history
+# database and `status --json` after, all checked by airflow/check_tablestat.py (states,
+# reasons, run ids, unchanged `since`/incident across polls, status == poll, database mode 0600).
 # Quiet on success; on failure prints the log. Exit 0 only if every major passed.
 set -euo pipefail
 
@@ -248,24 +250,36 @@ EOF
     say "FAIL airflow$M: tablestat binary missing: $BIN (the Airflow side above is fine)"
     return 3
   fi
-  (cd "$d/cfg" && timeout 120 "$BIN" poll --once --json --config "$cfg" \
-    >"$d/tablestat.out" 2>"$d/tablestat.err") || rc=$?
-  log "tablestat exit code $rc"
-  print_file "tablestat stderr" "$d/tablestat.err" 40 >>"$E2E_LOG"
-  if ((rc == 124)); then
-    say "FAIL airflow$M: tablestat poll --once --json did not finish within 120 s"
-    return 3
-  fi
-  if ! "$E2E_PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$d/tablestat.out" 2>/dev/null; then
-    say "FAIL airflow$M: tablestat printed no JSON document (exit $rc); does it support 'poll --once --json' yet? stderr: $(head -c 300 "$d/tablestat.err" | tr '\n' ' ')"
-    return 3
-  fi
-  if ! "$E2E_PY" "$HERE/airflow/check_tablestat.py" "$d/tablestat.out" "$rc" >"$d/check.txt" 2>&1; then
+  # run_ts NAME ARGS...: run BIN from $d/cfg, stdout to $d/NAME.json; sets RC_<NAME>
+  run_ts() {
+    local name=$1 r=0
+    shift
+    (cd "$d/cfg" && timeout 120 "$BIN" --config "$cfg" "$@" >"$d/$name.json" 2>"$d/$name.err") || r=$?
+    log "tablestat $* -> exit $r"
+    print_file "tablestat $name stderr" "$d/$name.err" 40 >>"$E2E_LOG"
+    declare -g "RC_$name=$r"
+    if ((r == 124)); then
+      say "FAIL airflow$M: tablestat $* did not finish within 120 s"
+      return 3
+    fi
+    if ! "$E2E_PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$d/$name.json" 2>/dev/null; then
+      say "FAIL airflow$M: tablestat $* printed no JSON document (exit $r); stderr: $(head -c 300 "$d/$name.err" | tr '\n' ' ')"
+      return 3
+    fi
+  }
+  run_ts poll1 poll --once --json || return 3    # fresh database
+  run_ts poll2 poll --once --json || return 3    # same database: history kept, states unchanged
+  run_ts status status --json || return 3        # read back from the database
+  rc=$RC_poll1
+  # shellcheck disable=SC2154  # RC_* are set by run_ts through declare -g
+  if ! "$E2E_PY" "$HERE/airflow/check_tablestat.py" "$d/observed.json" "$d/cfg/history.db" \
+    "$d/poll1.json" "$RC_poll1" "$d/poll2.json" "$RC_poll2" "$d/status.json" "$RC_status" \
+    >"$d/check.txt" 2>&1; then
     say "FAIL airflow$M: tablestat output differs from the expected states:"
     cat "$d/check.txt"
     return 3
   fi
-  say "PASS airflow$M: Airflow $ver, tablestat states as expected (exit $rc)"
+  say "PASS airflow$M: Airflow $ver, tablestat states as expected (poll, poll again, status: exit $rc; history.db 0600)"
 }
 
 failed=()

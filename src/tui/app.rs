@@ -1,0 +1,443 @@
+//! The board's model: the latest snapshot, and the UI state around it. `update` is the
+//! only place state changes; views borrow the model and never change it. I/O is asked
+//! for through the returned [`Effect`], which the event loop carries out.
+
+use std::sync::Arc;
+
+use super::action::Action;
+use crate::model::State;
+use crate::poller::run::{PollerStatus, Role};
+use crate::store::{BoardSnapshot, Incident, MetricRow, RefreshRow, WindowKind};
+
+/// A screen on the navigation stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    List,
+    Product(String),
+    Incident(i64),
+    Incidents,
+    Maintenance,
+    Help,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    State,
+    Name,
+    Uptime,
+    LastChange,
+}
+
+impl Sort {
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::State => "state",
+            Sort::Name => "name",
+            Sort::Uptime => "uptime",
+            Sort::LastChange => "last change",
+        }
+    }
+
+    fn next(self) -> Sort {
+        match self {
+            Sort::State => Sort::Name,
+            Sort::Name => Sort::Uptime,
+            Sort::Uptime => Sort::LastChange,
+            Sort::LastChange => Sort::State,
+        }
+    }
+}
+
+/// A line of the product list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Row {
+    Group { name: String, count: usize, worst: State },
+    /// Index into `snapshot.products`.
+    Product(usize),
+}
+
+/// What the event loop must do after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    Quit,
+    PollNow,
+    LoadDetail(String),
+    LoadIncident(i64),
+}
+
+/// One product's history, loaded when its detail opens.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    pub product: String,
+    pub metrics: Vec<MetricRow>,
+    pub refreshes: Vec<RefreshRow>,
+    pub incidents: Vec<Incident>,
+}
+
+pub struct App {
+    pub snapshot: Arc<BoardSnapshot>,
+    pub poller: PollerStatus,
+    /// Whether this process may poll (it can read the secrets); else it only follows.
+    pub can_poll: bool,
+    /// Seconds since the epoch, for relative times; set by the event loop.
+    pub now: i64,
+    pub routes: Vec<Route>,
+    pub rows: Vec<Row>,
+    /// Index into `rows` (always a product row when there is one).
+    pub selected: usize,
+    /// First row shown.
+    pub offset: usize,
+    /// Rows that fit in the list (from the terminal size).
+    pub page: usize,
+    pub filter: String,
+    pub filtering: bool,
+    pub sort: Sort,
+    pub window: WindowKind,
+    pub grouped: bool,
+    pub faults_only: bool,
+    pub detail: Option<Arc<Detail>>,
+    pub incident: Option<Arc<Incident>>,
+    /// Selection within the detail's incidents, the incidents view, the maintenance view.
+    pub sub_selected: usize,
+    /// A short message for the footer ("poll requested").
+    pub flash: Option<String>,
+}
+
+impl App {
+    pub fn new(snapshot: Arc<BoardSnapshot>, now: i64) -> App {
+        let mut app = App {
+            snapshot,
+            poller: PollerStatus::default(),
+            can_poll: true,
+            now,
+            routes: vec![Route::List],
+            rows: Vec::new(),
+            selected: 0,
+            offset: 0,
+            page: 20,
+            filter: String::new(),
+            filtering: false,
+            sort: Sort::State,
+            window: WindowKind::Week,
+            grouped: true,
+            faults_only: false,
+            detail: None,
+            incident: None,
+            sub_selected: 0,
+            flash: None,
+        };
+        app.rebuild_rows();
+        app
+    }
+
+    pub fn route(&self) -> &Route {
+        self.routes.last().expect("the list is always at the bottom")
+    }
+
+    /// The product under the cursor in the list.
+    pub fn selected_product(&self) -> Option<&crate::store::ProductRow> {
+        match self.rows.get(self.selected)? {
+            Row::Product(i) => self.snapshot.products.get(*i),
+            Row::Group { .. } => None,
+        }
+    }
+
+    /// A new snapshot arrived: keep the cursor on the same product.
+    pub fn set_snapshot(&mut self, snapshot: Arc<BoardSnapshot>) {
+        let keep = self.selected_product().map(|p| p.product.id.clone());
+        self.snapshot = snapshot;
+        self.rebuild_rows();
+        if let Some(id) = keep {
+            if let Some(at) = self.rows.iter().position(|r| matches!(r, Row::Product(i) if self.snapshot.products[*i].product.id == id)) {
+                self.selected = at;
+            }
+        }
+        self.clamp();
+    }
+
+    pub fn set_page(&mut self, rows: usize) {
+        self.page = rows.max(1);
+        self.clamp();
+    }
+
+    pub fn update(&mut self, action: Action) -> Effect {
+        self.flash = None;
+        match action {
+            Action::Quit => return Effect::Quit,
+            Action::Up => self.step(-1),
+            Action::Down => self.step(1),
+            Action::PageUp => self.step(-(self.page as isize)),
+            Action::PageDown => self.step(self.page as isize),
+            Action::Top => self.step(isize::MIN / 2),
+            Action::Bottom => self.step(isize::MAX / 2),
+            Action::Open => return self.open(),
+            Action::Back => self.back(),
+            Action::StartFilter => {
+                if *self.route() == Route::List {
+                    self.filtering = true;
+                }
+            }
+            Action::CycleSort => {
+                self.sort = self.sort.next();
+                self.rebuild_rows();
+            }
+            Action::CycleWindow => self.window = self.window.next(),
+            Action::ToggleGroups => {
+                self.grouped = !self.grouped;
+                self.rebuild_rows();
+            }
+            Action::ToggleFaults => {
+                self.faults_only = !self.faults_only;
+                self.rebuild_rows();
+            }
+            Action::PollNow => {
+                self.flash = Some(match &self.poller.role {
+                    Role::Following(lease) => format!("asked the poller (pid {}) to poll now", lease.pid),
+                    _ => "polling now".to_string(),
+                });
+                return Effect::PollNow;
+            }
+            Action::ShowIncidents => self.push(Route::Incidents),
+            Action::ShowMaintenance => self.push(Route::Maintenance),
+            Action::ShowHelp => self.push(Route::Help),
+        }
+        Effect::None
+    }
+
+    /// A key typed while the filter line is open.
+    pub fn filter_input(&mut self, key: crossterm::event::KeyEvent) {
+        use crossterm::event::KeyCode;
+        match key.code {
+            KeyCode::Esc => {
+                self.filter.clear();
+                self.filtering = false;
+            }
+            KeyCode::Enter => self.filtering = false,
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            KeyCode::Char(c) if !c.is_control() && self.filter.chars().count() < 64 => self.filter.push(c),
+            _ => return,
+        }
+        self.rebuild_rows();
+    }
+
+    /// A click on list line `row` (0 = first shown line): select it; a click on the
+    /// selected line opens it.
+    pub fn click(&mut self, row: usize) -> Effect {
+        let at = self.offset + row;
+        if *self.route() != Route::List || at >= self.rows.len() || matches!(self.rows[at], Row::Group { .. }) {
+            return Effect::None;
+        }
+        if at == self.selected {
+            return self.open();
+        }
+        self.selected = at;
+        Effect::None
+    }
+
+    pub fn scroll(&mut self, lines: isize) {
+        self.step(lines);
+    }
+
+    fn push(&mut self, route: Route) {
+        if *self.route() != route {
+            self.routes.push(route);
+            self.sub_selected = 0;
+        }
+    }
+
+    fn back(&mut self) {
+        if self.filtering {
+            self.filtering = false;
+            return;
+        }
+        if self.routes.len() > 1 {
+            self.routes.pop();
+            self.sub_selected = 0;
+        }
+    }
+
+    fn open(&mut self) -> Effect {
+        match self.route().clone() {
+            Route::List => match self.selected_product() {
+                Some(p) => {
+                    let id = p.product.id.clone();
+                    self.detail = None;
+                    self.push(Route::Product(id.clone()));
+                    Effect::LoadDetail(id)
+                }
+                None => Effect::None,
+            },
+            Route::Product(_) => self.open_incident(self.detail_incidents().get(self.sub_selected).map(|i| i.id)),
+            Route::Incidents => self.open_incident(self.snapshot.incidents.get(self.sub_selected).map(|i| i.id)),
+            _ => Effect::None,
+        }
+    }
+
+    fn open_incident(&mut self, id: Option<i64>) -> Effect {
+        match id {
+            Some(id) => {
+                self.incident = None;
+                self.push(Route::Incident(id));
+                Effect::LoadIncident(id)
+            }
+            None => Effect::None,
+        }
+    }
+
+    /// The incidents listed in the product detail.
+    pub fn detail_incidents(&self) -> &[Incident] {
+        self.detail.as_ref().map_or(&[], |d| d.incidents.as_slice())
+    }
+
+    fn step(&mut self, by: isize) {
+        match self.route() {
+            Route::List => {
+                let products: Vec<usize> =
+                    self.rows.iter().enumerate().filter(|(_, r)| matches!(r, Row::Product(_))).map(|(i, _)| i).collect();
+                if products.is_empty() {
+                    return;
+                }
+                let here = products.iter().position(|&i| i >= self.selected).unwrap_or(products.len() - 1);
+                let to = (here as isize).saturating_add(by).clamp(0, products.len() as isize - 1) as usize;
+                self.selected = products[to];
+                self.clamp();
+            }
+            route => {
+                let len = match route {
+                    Route::Product(_) => self.detail_incidents().len(),
+                    Route::Incidents => self.snapshot.incidents.len(),
+                    Route::Maintenance => self.snapshot.maintenance.len(),
+                    _ => 0,
+                };
+                if len > 0 {
+                    self.sub_selected = (self.sub_selected as isize).saturating_add(by).clamp(0, len as isize - 1) as usize;
+                }
+            }
+        }
+    }
+
+    /// Keeps the selection on a product row and in view.
+    fn clamp(&mut self) {
+        if self.rows.is_empty() {
+            self.selected = 0;
+            self.offset = 0;
+            return;
+        }
+        self.selected = self.selected.min(self.rows.len() - 1);
+        if matches!(self.rows[self.selected], Row::Group { .. }) {
+            if let Some(next) = (self.selected..self.rows.len()).find(|&i| matches!(self.rows[i], Row::Product(_))) {
+                self.selected = next;
+            }
+        }
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        }
+        if self.selected >= self.offset + self.page {
+            self.offset = self.selected + 1 - self.page;
+        }
+        // Show the group header above the first product when scrolled to the top.
+        if self.offset == 1 && matches!(self.rows[0], Row::Group { .. }) && self.selected < self.page {
+            self.offset = 0;
+        }
+        self.offset = self.offset.min(self.rows.len().saturating_sub(self.page));
+    }
+
+    /// Recomputes the visible rows: filter, faults-only, sort, groups.
+    pub fn rebuild_rows(&mut self) {
+        let filter = Filter::parse(&self.filter);
+        let window = self.window;
+        let products = &self.snapshot.products;
+        let mut shown: Vec<usize> = (0..products.len())
+            .filter(|&i| !self.faults_only || products[i].state != State::Up)
+            .filter(|&i| filter.matches(&products[i]))
+            .collect();
+        let key_name = |i: &usize| (products[*i].product.name.to_lowercase(), products[*i].product.id.clone());
+        match self.sort {
+            Sort::State => shown.sort_by_key(|i| (products[*i].state, key_name(i))),
+            Sort::Name => shown.sort_by_key(key_name),
+            Sort::Uptime => shown.sort_by(|a, b| {
+                let ua = products[*a].uptime(window).unwrap_or(f64::INFINITY);
+                let ub = products[*b].uptime(window).unwrap_or(f64::INFINITY);
+                ua.total_cmp(&ub).then_with(|| key_name(a).cmp(&key_name(b)))
+            }),
+            Sort::LastChange => shown.sort_by_key(|i| (std::cmp::Reverse(products[*i].since.unwrap_or(0)), key_name(i))),
+        }
+        self.rows = if self.grouped {
+            let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+            for i in shown {
+                let g = products[i].product.group.as_str();
+                match groups.iter_mut().find(|(name, _)| *name == g) {
+                    Some((_, members)) => members.push(i),
+                    None => groups.push((g, vec![i])),
+                }
+            }
+            if self.sort == Sort::State {
+                groups.sort_by_key(|(name, members)| (members.iter().map(|i| products[*i].state).min(), name.to_lowercase()));
+            } else {
+                groups.sort_by_key(|(name, _)| name.to_lowercase());
+            }
+            groups
+                .into_iter()
+                .flat_map(|(name, members)| {
+                    let worst = members.iter().map(|i| products[*i].state).min().unwrap_or(State::Up);
+                    std::iter::once(Row::Group { name: name.to_string(), count: members.len(), worst })
+                        .chain(members.into_iter().map(Row::Product))
+                })
+                .collect()
+        } else {
+            shown.into_iter().map(Row::Product).collect()
+        };
+        self.clamp();
+    }
+
+    /// How long until a relative time on screen changes its text; `None` when none is shown.
+    pub fn next_tick(&self) -> Option<std::time::Duration> {
+        let ages = self.snapshot.products.iter().filter_map(|p| p.checked_at).map(|t| (self.now - t).max(0));
+        let wait = ages
+            .map(|age| match age {
+                0..60 => 1,
+                60..3600 => 60 - age % 60,
+                _ => 3600 - age % 3600,
+            })
+            .min()?;
+        Some(std::time::Duration::from_secs(wait.max(1) as u64))
+    }
+}
+
+/// `/` filter: words match name, id, group or tags; `state:down` (or `is:down`) matches a state.
+struct Filter {
+    words: Vec<String>,
+    states: Vec<State>,
+}
+
+impl Filter {
+    fn parse(text: &str) -> Filter {
+        let mut words = Vec::new();
+        let mut states = Vec::new();
+        for token in text.split_whitespace() {
+            let lower = token.to_lowercase();
+            match lower.split_once(':') {
+                Some(("state" | "is", s)) if State::parse(s).is_some() => states.push(State::parse(s).expect("checked")),
+                _ => words.push(lower),
+            }
+        }
+        Filter { words, states }
+    }
+
+    fn matches(&self, row: &crate::store::ProductRow) -> bool {
+        if !self.states.is_empty() && !self.states.contains(&row.state) {
+            return false;
+        }
+        let p = &row.product;
+        self.words.iter().all(|w| {
+            p.name.to_lowercase().contains(w)
+                || p.id.to_lowercase().contains(w)
+                || p.group.to_lowercase().contains(w)
+                || p.tags.iter().any(|t| t.to_lowercase().contains(w))
+                || row.state.as_str() == w
+        })
+    }
+}

@@ -1,0 +1,282 @@
+//! The board: the interactive status page. It takes the poller lease if free (and polls),
+//! else follows the poller that holds it; either way it shows what the store holds.
+//!
+//! Background work hands finished data to the UI: the poller and a snapshot loader publish
+//! on watch channels; the loop handles input, drains what is queued, and draws once when
+//! something changed. No fixed frame rate: idle means no redraws.
+
+pub mod action;
+pub mod app;
+pub mod keys;
+pub mod terminal;
+pub mod theme;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
+use futures::StreamExt;
+use ratatui::layout::Rect;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::config::Config;
+use crate::poller::Engine;
+use crate::poller::run::{self, Control, Identity, PollerStatus};
+use crate::store::worker::StoreHandle;
+use crate::store::{BoardSnapshot, Store};
+use app::{App, Detail, Effect};
+use theme::Theme;
+
+/// How often a viewer asks SQLite whether another process wrote (`PRAGMA data_version`).
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+pub struct BoardOptions {
+    pub theme: Theme,
+}
+
+/// Loads the snapshot as of now.
+async fn load_snapshot(store: &StoreHandle, zone: chrono::FixedOffset) -> Option<Arc<BoardSnapshot>> {
+    let now = chrono::Utc::now().timestamp();
+    match store.call(move |s| s.snapshot(now, zone)).await {
+        Ok(Ok(snapshot)) => Some(Arc::new(snapshot)),
+        Ok(Err(e)) => {
+            tracing::error!("cannot read the history database: {e}");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Publishes a fresh snapshot whenever the poller wrote (this process) or another
+/// process committed (`data_version` moved). Reads happen here, never in the UI loop.
+async fn follow_store(store: StoreHandle, zone: chrono::FixedOffset, mut poller: watch::Receiver<PollerStatus>, out: watch::Sender<Arc<BoardSnapshot>>) {
+    let mut seen_version = store.call(|s| s.data_version().ok()).await.ok().flatten();
+    let mut seen_generation = poller.borrow().generation;
+    let mut ticker = tokio::time::interval(FOLLOW_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = poller.changed() => {
+                if changed.is_err() {
+                    // No poller in this process: keep following the file.
+                    poller = watch::channel(PollerStatus::default()).1;
+                    continue;
+                }
+                let generation = poller.borrow_and_update().generation;
+                if generation == seen_generation {
+                    continue;
+                }
+                seen_generation = generation;
+            }
+            _ = ticker.tick() => {
+                let version = store.call(|s| s.data_version().ok()).await.ok().flatten();
+                if version == seen_version {
+                    continue;
+                }
+                seen_version = version;
+            }
+            _ = out.closed() => return,
+        }
+        if let Some(snapshot) = load_snapshot(&store, zone).await {
+            if out.send(snapshot).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), String> {
+    let zone = crate::cli::display_zone();
+    let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
+    let store = StoreHandle::spawn(store).map_err(|e| e.to_string())?;
+    let first = load_snapshot(&store, zone).await.ok_or("cannot read the history database")?;
+
+    // The poller: polls if it gets the lease, else follows and takes over when it can.
+    let (stop, shutdown) = watch::channel(false);
+    let (status_tx, status_rx) = watch::channel(PollerStatus::default());
+    let poll_now = Arc::new(Notify::new());
+    let engine = Engine::new(config.clone());
+    let can_poll = engine.is_ok();
+    let poller = match engine {
+        Ok(engine) => {
+            let control = Control { shutdown, poll_now: poll_now.clone(), status: status_tx };
+            let store = store.clone();
+            let retention = config.poll.retention;
+            Some(spawn_poller(engine, store, control, retention))
+        }
+        Err(e) => {
+            tracing::warn!("not polling, only viewing: {e}");
+            drop(status_tx);
+            None
+        }
+    };
+
+    let (snapshot_tx, mut snapshot_rx) = watch::channel(first.clone());
+    tokio::spawn(follow_store(store.clone(), zone, status_rx.clone(), snapshot_tx));
+
+    let mut app = App::new(first, chrono::Utc::now().timestamp());
+    app.can_poll = can_poll;
+    let outcome = event_loop(&mut app, &options.theme, &store, &poll_now, &mut snapshot_rx, status_rx).await;
+
+    let _ = stop.send(true);
+    if let Some(poller) = poller {
+        // Finish or abandon the cycle and release the lease; never hang on the way out.
+        let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
+    }
+    outcome
+}
+
+async fn event_loop(
+    app: &mut App,
+    theme: &Theme,
+    store: &StoreHandle,
+    poll_now: &Arc<Notify>,
+    snapshots: &mut watch::Receiver<Arc<BoardSnapshot>>,
+    mut status: watch::Receiver<PollerStatus>,
+) -> Result<(), String> {
+    let (_guard, mut terminal) = terminal::TerminalGuard::enter().map_err(|e| format!("cannot open the terminal: {e}"))?;
+    let mut events = EventStream::new();
+    let (loaded_tx, mut loaded) = mpsc::unbounded_channel::<Loaded>();
+    let shutdown = crate::cli::signals::wait_for_shutdown();
+    tokio::pin!(shutdown);
+    let mut size = terminal.size().map_err(|e| e.to_string())?;
+    let area = |size: ratatui::layout::Size| Rect::new(0, 0, size.width, size.height);
+    app.set_page(views::list_page(area(size), app));
+    let mut dirty = true;
+    loop {
+        if dirty {
+            app.now = chrono::Utc::now().timestamp();
+            let board = views::Board { app, theme };
+            if let Err(e) = terminal.draw(|frame| frame.render_widget(&board, frame.area())) {
+                // The terminal is gone (a dropped SSH session): stop cleanly.
+                tracing::info!("terminal closed: {e}");
+                return Ok(());
+            }
+            dirty = false;
+        }
+        let tick = app.next_tick().unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            event = events.next() => {
+                let Some(Ok(event)) = event else { return Ok(()) };
+                match event {
+                    Event::Key(key) if key.kind != KeyEventKind::Release => {
+                        if app.filtering {
+                            app.filter_input(key);
+                        } else if let Some(action) = keys::action_for(key) {
+                            let effect = app.update(action);
+                            if carry_out(effect, app, store, poll_now, &loaded_tx) {
+                                return Ok(());
+                            }
+                        }
+                        dirty = true;
+                    }
+                    Event::Mouse(mouse) => {
+                        let top = views::list_top(area(size), app);
+                        let effect = match mouse.kind {
+                            MouseEventKind::Down(MouseButton::Left) if mouse.row >= top => app.click((mouse.row - top) as usize),
+                            MouseEventKind::ScrollDown => { app.scroll(3); Effect::None }
+                            MouseEventKind::ScrollUp => { app.scroll(-3); Effect::None }
+                            _ => continue,
+                        };
+                        carry_out(effect, app, store, poll_now, &loaded_tx);
+                        dirty = true;
+                    }
+                    Event::Resize(width, height) => {
+                        size = ratatui::layout::Size { width, height };
+                        app.set_page(views::list_page(area(size), app));
+                        dirty = true;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(()) = snapshots.changed() => {
+                let snapshot = snapshots.borrow_and_update().clone();
+                app.set_snapshot(snapshot);
+                app.set_page(views::list_page(area(size), app));
+                // A detail on screen is reloaded with the new data.
+                if let app::Route::Product(id) = app.route().clone() {
+                    carry_out(Effect::LoadDetail(id), app, store, poll_now, &loaded_tx);
+                }
+                dirty = true;
+            }
+            Ok(()) = status.changed() => {
+                app.poller = status.borrow_and_update().clone();
+                dirty = true;
+            }
+            Some(done) = loaded.recv() => {
+                match done {
+                    Loaded::Detail(detail) => app.detail = Some(Arc::new(detail)),
+                    Loaded::Incident(incident) => app.incident = Some(Arc::new(incident)),
+                }
+                dirty = true;
+            }
+            _ = tokio::time::sleep(tick) => dirty = true,
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+}
+
+/// The poller on a thread and runtime of its own, so that polling (and parsing large
+/// manifests) never competes with the board's input handling. Signals when it has
+/// stopped and released the lease.
+fn spawn_poller(engine: Engine, store: StoreHandle, control: Control, retention: Duration) -> tokio::sync::oneshot::Receiver<()> {
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("tablestat-poller".into()).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => {
+                if let Err(e) = runtime.block_on(run::run(engine, store, Identity::of_this_process(), control, retention)) {
+                    tracing::error!("the poller stopped: {e}");
+                }
+            }
+            Err(e) => tracing::error!("cannot start the poller: {e}"),
+        }
+        let _ = done.send(());
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the poller thread: {e}");
+    }
+    stopped
+}
+
+enum Loaded {
+    Detail(Detail),
+    Incident(crate::store::Incident),
+}
+
+/// Carries out an effect in the background. True to quit.
+fn carry_out(effect: Effect, app: &App, store: &StoreHandle, poll_now: &Arc<Notify>, loaded: &mpsc::UnboundedSender<Loaded>) -> bool {
+    let zone = app.snapshot.zone;
+    match effect {
+        Effect::None => {}
+        Effect::Quit => return true,
+        Effect::PollNow => {
+            poll_now.notify_one();
+            let store = store.clone();
+            let me = std::process::id();
+            tokio::spawn(async move {
+                let now = chrono::Utc::now().timestamp();
+                let _ = store.call(move |s| s.request_poll(now, &format!("board pid {me}"))).await;
+            });
+        }
+        Effect::LoadDetail(id) => {
+            let (store, loaded) = (store.clone(), loaded.clone());
+            tokio::spawn(async move {
+                let now = chrono::Utc::now().timestamp();
+                let key = id.clone();
+                if let Ok(Ok((metrics, refreshes, incidents))) = store.call(move |s| s.product_detail(&key, now, zone)).await {
+                    let _ = loaded.send(Loaded::Detail(Detail { product: id, metrics, refreshes, incidents }));
+                }
+            });
+        }
+        Effect::LoadIncident(id) => {
+            let (store, loaded) = (store.clone(), loaded.clone());
+            tokio::spawn(async move {
+                if let Ok(Ok(incident)) = store.call(move |s| s.incident(id)).await {
+                    let _ = loaded.send(Loaded::Incident(incident));
+                }
+            });
+        }
+    }
+    false
+}

@@ -1,0 +1,113 @@
+//! Semantic styles for the board: views ask for `theme.state(State::Down)`, never a raw
+//! colour. Without colour (`NO_COLOR`, `--no-color`) only bold and reverse remain, and
+//! every state keeps its symbol and bar height, so nothing depends on colour alone.
+
+use ratatui::style::{Color, Modifier, Style};
+
+use crate::model::State;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    pub color: bool,
+    pub ascii: bool,
+    /// Colours chosen for light terminal backgrounds.
+    pub light: bool,
+}
+
+impl Theme {
+    pub fn new(color: bool, ascii: bool, light: bool) -> Theme {
+        Theme { color, ascii, light }
+    }
+
+    /// The colour of a state; 16-colour ANSI names, so 16- and 256-colour terminals agree.
+    pub fn state_color(&self, state: State) -> Color {
+        match (state, self.light) {
+            (State::Up, false) => Color::Green,
+            (State::Up, true) => Color::Green,
+            (State::Degraded, false) => Color::Yellow,
+            (State::Degraded, true) => Color::Rgb(153, 102, 0),
+            (State::Down, _) => Color::Red,
+            (State::Unknown, _) => Color::Magenta,
+            (State::Maintenance, false) => Color::Cyan,
+            (State::Maintenance, true) => Color::Blue,
+        }
+    }
+
+    pub fn state(&self, state: State) -> Style {
+        let style = if self.color { Style::new().fg(self.state_color(state)) } else { Style::new() };
+        if state == State::Down { style.add_modifier(Modifier::BOLD) } else { style }
+    }
+
+    pub fn symbol(&self, state: State) -> &'static str {
+        crate::theme::symbol(state, self.ascii)
+    }
+
+    /// One day of a bar sparkline: its height says the state as much as its colour.
+    pub fn bar(&self, day: Option<State>) -> &'static str {
+        match (day, self.ascii) {
+            (None, false) => "·",
+            (Some(State::Up), false) => "█",
+            (Some(State::Maintenance), false) => "▆",
+            (Some(State::Unknown), false) => "▄",
+            (Some(State::Degraded), false) => "▃",
+            (Some(State::Down), false) => "▁",
+            (None, true) => ".",
+            (Some(State::Up), true) => "#",
+            (Some(State::Maintenance), true) => "=",
+            (Some(State::Unknown), true) => "?",
+            (Some(State::Degraded), true) => "-",
+            (Some(State::Down), true) => "_",
+        }
+    }
+
+    pub fn bar_style(&self, day: Option<State>) -> Style {
+        match day {
+            Some(state) if self.color => Style::new().fg(self.state_color(state)),
+            _ => self.dim(),
+        }
+    }
+
+    pub fn dim(&self) -> Style {
+        if self.color { Style::new().fg(Color::DarkGray) } else { Style::new() }
+    }
+
+    pub fn title(&self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+
+    pub fn header_row(&self) -> Style {
+        let style = Style::new().add_modifier(Modifier::BOLD);
+        if self.color { style.fg(if self.light { Color::Black } else { Color::White }) } else { style }
+    }
+
+    pub fn group(&self) -> Style {
+        let style = Style::new().add_modifier(Modifier::BOLD);
+        if self.color { style.fg(Color::Blue) } else { style }
+    }
+
+    pub fn selected(&self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED)
+    }
+
+    pub fn key(&self) -> Style {
+        let style = Style::new().add_modifier(Modifier::BOLD);
+        if self.color { style.fg(Color::Cyan) } else { style }
+    }
+
+    pub fn banner(&self) -> Style {
+        if self.color {
+            Style::new().fg(Color::Black).bg(self.state_color(State::Maintenance))
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED)
+        }
+    }
+
+    pub fn warning(&self) -> Style {
+        let style = Style::new().add_modifier(Modifier::BOLD);
+        if self.color { style.fg(self.state_color(State::Degraded)) } else { style }
+    }
+
+    pub fn rule(&self) -> &'static str {
+        if self.ascii { "-" } else { "─" }
+    }
+}

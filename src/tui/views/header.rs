@@ -1,0 +1,135 @@
+//! The header (verdict, counts, poller health), the maintenance banner and the footer.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use super::{clock, fit};
+use crate::model::State;
+use crate::poller::run::Role;
+use crate::report::{Summary, verdict_line};
+use crate::tui::app::{App, Route};
+use crate::tui::keys::{self, Context};
+use crate::tui::theme::Theme;
+
+pub fn summary(app: &App) -> Summary {
+    let mut s = Summary::default();
+    for p in &app.snapshot.products {
+        *match p.state {
+            State::Up => &mut s.up,
+            State::Degraded => &mut s.degraded,
+            State::Down => &mut s.down,
+            State::Maintenance => &mut s.maintenance,
+            State::Unknown => &mut s.unknown,
+        } += 1;
+    }
+    s
+}
+
+pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let s = summary(app);
+    let overall = State::worst_of(app.snapshot.products.iter().map(|p| p.state)).unwrap_or(State::Up);
+    let verdict = if app.snapshot.products.is_empty() { "No data products yet".to_string() } else { verdict_line(&s) };
+    let left = Line::from(vec![
+        Span::styled(" tablestat ", theme.title()),
+        Span::styled(format!("{} {verdict}", theme.symbol(overall)), theme.state(overall)),
+    ]);
+    let left_width = left.width() as u16;
+    left.render(Rect { height: 1, ..area }, buf);
+    let health = poller_health(app, theme);
+    let width = area.width.saturating_sub(left_width + 2) as usize;
+    Paragraph::new(Line::from(Span::styled(fit(&health.0, width), health.1)))
+        .alignment(Alignment::Right)
+        .render(Rect { height: 1, ..area }, buf);
+    if area.height < 2 {
+        return;
+    }
+    let mut counts: Vec<Span> = vec![Span::raw(" ")];
+    for (state, n) in [(State::Up, s.up), (State::Degraded, s.degraded), (State::Down, s.down), (State::Unknown, s.unknown), (State::Maintenance, s.maintenance)] {
+        counts.push(Span::styled(format!("{} {n} {}", theme.symbol(state), state.as_str()), if n > 0 { theme.state(state) } else { theme.dim() }));
+        counts.push(Span::raw("  "));
+    }
+    counts.push(Span::styled(format!("uptime {}", app.window.label()), theme.dim()));
+    Line::from(counts).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
+}
+
+/// "polling · last poll 14:05 ok", "following pid 4242 on jump1", "no poll since …".
+fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
+    let last = app.snapshot.poller.last_poll.as_ref();
+    let last_text = match last {
+        Some((at, true, _)) => format!("last poll {} ok", clock(*at, app.snapshot.zone)),
+        Some((at, false, Some(error))) => format!("last poll {} failed: {error}", clock(*at, app.snapshot.zone)),
+        Some((at, false, None)) => format!("last poll {} failed", clock(*at, app.snapshot.zone)),
+        None => "no poll yet".to_string(),
+    };
+    let stale = last.is_none_or(|(at, _, _)| app.now - at > crate::report::STALE_AFTER);
+    let style = if stale || last.is_some_and(|(_, ok, _)| !ok) { theme.warning() } else { ratatui::style::Style::new() };
+    let role = match &app.poller.role {
+        Role::Polling if app.poller.polling_now => "polling now…".to_string(),
+        Role::Polling => "polling".to_string(),
+        Role::Following(lease) => format!("following pid {} on {}", lease.pid, lease.host),
+        Role::Starting if !app.can_poll => "viewing only (no credentials)".to_string(),
+        Role::Starting => "starting".to_string(),
+    };
+    (format!("{role} · {last_text} "), style)
+}
+
+pub fn banner(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let active: Vec<_> = app.snapshot.maintenance.iter().filter(|w| w.is_active(app.now)).collect();
+    let Some(first) = active.first() else { return };
+    let more = if active.len() > 1 { format!(" (+{} more: m)", active.len() - 1) } else { String::new() };
+    let text = format!(
+        " {} Maintenance until {} ({}): {}{more}",
+        theme.symbol(State::Maintenance),
+        clock(first.ends_at, app.snapshot.zone),
+        first.scope,
+        first.message
+    );
+    Paragraph::new(Line::from(Span::styled(fit(&text, area.width as usize), theme.banner())))
+        .style(theme.banner())
+        .render(area, buf);
+}
+
+pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    if app.filtering {
+        let line = Line::from(vec![
+            Span::styled(" / ", theme.key()),
+            Span::raw(app.filter.clone()),
+            Span::styled("▏", theme.key()),
+            Span::styled("  ⏎ keep · Esc clear · words, group, tag, state:down", theme.dim()),
+        ]);
+        line.render(area, buf);
+        return;
+    }
+    if let Some(flash) = &app.flash {
+        Line::from(Span::styled(format!(" {flash}"), theme.warning())).render(area, buf);
+        return;
+    }
+    let context = if *app.route() == Route::List { Context::List } else { Context::Detail };
+    let mut spans: Vec<Span> = Vec::new();
+    if !app.filter.is_empty() && *app.route() == Route::List {
+        spans.push(Span::styled(format!(" filter: {} ", app.filter), theme.warning()));
+    }
+    let mut used: usize = spans.iter().map(Span::width).sum();
+    for (key, what) in keys::footer(context) {
+        let what = match what {
+            "sort" => format!("sort:{}", app.sort.label()),
+            "window" => format!("window:{}", app.window.label()),
+            "faults" if app.faults_only => "faults:on".to_string(),
+            "group" if !app.grouped => "group:off".to_string(),
+            other => other.to_string(),
+        };
+        let piece = format!(" {key} {what} ");
+        if used + piece.chars().count() > area.width as usize {
+            break;
+        }
+        used += piece.chars().count();
+        spans.push(Span::styled(format!(" {key}"), theme.key()));
+        spans.push(Span::raw(format!(" {what} ")));
+    }
+    Line::from(spans).render(area, buf);
+}

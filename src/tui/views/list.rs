@@ -1,0 +1,228 @@
+//! The product list: grouped, one row per product, a cell per metric, uptime, a 90-day
+//! bar sparkline, the incident marker and "checked 2 min ago". Only the rows on screen
+//! are drawn, so 5,000 products cost what 20 do. Columns drop by priority when narrow.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::{ago, bars, fit, percent, rule};
+use crate::model::{Metric, State};
+use crate::store::ProductRow;
+use crate::tui::app::{App, Row};
+use crate::tui::theme::Theme;
+
+/// Lines above the first row: the rule and the column header.
+pub const CHROME: u16 = 2;
+
+/// Which columns fit, and how wide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Columns {
+    name: usize,
+    metrics: bool,
+    uptime: bool,
+    checked: bool,
+    bars: usize,
+}
+
+const SYMBOL: usize = 2;
+const METRIC: usize = 4;
+const UPTIME: usize = 8;
+const CHECKED: usize = 12;
+const INCIDENT: usize = 2;
+const MIN_NAME: usize = 14;
+const MIN_BARS: usize = 7;
+
+fn columns(width: usize, metric_count: usize) -> Columns {
+    let metrics_w = metric_count * METRIC;
+    let mut c = Columns { name: 0, metrics: true, uptime: true, checked: true, bars: 0 };
+    let fixed = |c: &Columns| SYMBOL + INCIDENT + if c.metrics { metrics_w } else { 0 } + if c.uptime { UPTIME } else { 0 } + if c.checked { CHECKED } else { 0 };
+    // Drop columns by priority until the name fits: checked, then uptime, then metrics.
+    for drop in 0..=3 {
+        match drop {
+            1 => c.checked = false,
+            2 => c.uptime = false,
+            3 => c.metrics = false,
+            _ => {}
+        }
+        if width >= fixed(&c) + MIN_NAME {
+            break;
+        }
+    }
+    let room = width.saturating_sub(fixed(&c));
+    // Names get up to 28 columns; bars take what is left (up to 90 days), if 7 fit.
+    c.name = room.min(28).max(room.saturating_sub(crate::store::BAR_DAYS));
+    let left = room.saturating_sub(c.name);
+    if left >= MIN_BARS + 1 {
+        c.bars = (left - 1).min(crate::store::BAR_DAYS);
+    } else {
+        c.name = room;
+    }
+    c
+}
+
+/// The metric columns: every metric any product shows, in first-seen order.
+pub fn metric_columns(app: &App) -> Vec<Metric> {
+    let mut seen: Vec<Metric> = Vec::new();
+    for p in &app.snapshot.products {
+        for m in &p.product.metrics {
+            if !seen.contains(m) {
+                seen.push(m.clone());
+            }
+        }
+    }
+    seen
+}
+
+fn abbreviation(metric: &Metric) -> String {
+    match metric {
+        Metric::Availability => "AVL".into(),
+        Metric::Freshness => "FRS".into(),
+        Metric::Correctness => "COR".into(),
+        Metric::Uniqueness => "UNQ".into(),
+        Metric::Completeness => "CMP".into(),
+        Metric::Custom(name) => name.chars().take(3).collect::<String>().to_uppercase(),
+    }
+}
+
+pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let metrics = metric_columns(app);
+    let cols = columns(area.width as usize, metrics.len());
+    let shown = app.rows.len();
+    let title = if app.snapshot.products.is_empty() {
+        "no products yet".to_string()
+    } else {
+        let products = app.rows.iter().filter(|r| matches!(r, Row::Product(_))).count();
+        format!("{products} of {} products", app.snapshot.products.len())
+    };
+    rule(theme, &title, area, buf);
+    if area.height < 2 {
+        return;
+    }
+    // Column header.
+    let mut head: Vec<Span> = vec![Span::raw(" ".repeat(SYMBOL)), Span::styled(format!("{:<w$}", "PRODUCT", w = cols.name), theme.header_row())];
+    if cols.metrics {
+        for m in &metrics {
+            head.push(Span::styled(format!("{:<METRIC$}", abbreviation(m)), theme.header_row()));
+        }
+    }
+    if cols.uptime {
+        head.push(Span::styled(format!("{:>7} ", app.window.label()), theme.header_row()));
+    }
+    if cols.bars > 0 {
+        head.push(Span::styled(format!(" {:<w$}", format!("{} DAYS", cols.bars), w = cols.bars), theme.header_row()));
+    }
+    head.push(Span::raw(" ".repeat(INCIDENT)));
+    if cols.checked {
+        head.push(Span::styled(format!("{:<CHECKED$}", "CHECKED"), theme.header_row()));
+    }
+    Line::from(head).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
+
+    if app.snapshot.products.is_empty() {
+        empty_state(app, theme, Rect { y: area.y + CHROME, height: area.height.saturating_sub(CHROME), ..area }, buf);
+        return;
+    }
+    if shown == 0 {
+        Line::from(Span::styled("  Nothing matches: Esc clears the filter, f shows all states.", theme.dim()))
+            .render(Rect { y: area.y + CHROME, height: 1, ..area }, buf);
+        return;
+    }
+    let page = area.height.saturating_sub(CHROME) as usize;
+    for (line, index) in (app.offset..(app.offset + page).min(shown)).enumerate() {
+        let y = area.y + CHROME + line as u16;
+        let row_area = Rect { x: area.x, y, width: area.width, height: 1 };
+        match &app.rows[index] {
+            Row::Group { name, count, worst } => {
+                Line::from(vec![
+                    Span::styled(format!("{} ", theme.symbol(*worst)), theme.state(*worst)),
+                    Span::styled(format!("{name} ({count})"), theme.group()),
+                ])
+                .render(row_area, buf);
+            }
+            Row::Product(i) => {
+                let row = &app.snapshot.products[*i];
+                product_line(app, theme, row, &metrics, &cols).render(row_area, buf);
+                if index == app.selected {
+                    buf.set_style(row_area, theme.selected());
+                }
+            }
+        }
+    }
+}
+
+fn product_line<'a>(app: &App, theme: &Theme, row: &'a ProductRow, metrics: &[Metric], cols: &Columns) -> Line<'a> {
+    let indent = if app.grouped { " " } else { "" };
+    let name_w = cols.name.saturating_sub(indent.len());
+    let mut spans: Vec<Span> = vec![
+        Span::styled(format!("{} ", theme.symbol(row.state)), theme.state(row.state)),
+        Span::raw(format!("{indent}{:<name_w$}", fit(&row.product.name, name_w.saturating_sub(1)))),
+    ];
+    if cols.metrics {
+        for m in metrics {
+            match row.metrics.iter().find(|r| r.metric == *m) {
+                Some(r) => spans.push(Span::styled(format!("{:<METRIC$}", format!(" {}", theme.symbol(r.state))), theme.state(r.state))),
+                None if row.product.metrics.contains(m) => spans.push(Span::styled(format!("{:<METRIC$}", " ·"), theme.dim())),
+                None => spans.push(Span::raw(" ".repeat(METRIC))),
+            }
+        }
+    }
+    if cols.uptime {
+        let uptime = row.uptime(app.window);
+        let below_slo = match (uptime, row.product.slo) {
+            (Some(u), Some(slo)) => u < slo,
+            _ => false,
+        };
+        let style = if below_slo { theme.state(State::Degraded) } else { ratatui::style::Style::new() };
+        spans.push(Span::styled(format!("{:>7} ", percent(uptime)), style));
+    }
+    if cols.bars > 0 {
+        spans.push(Span::raw(" "));
+        let pad = cols.bars.saturating_sub(row.bars.len().min(cols.bars));
+        spans.push(Span::raw(" ".repeat(pad)));
+        spans.extend(bars(theme, &row.bars, cols.bars));
+    }
+    let marker = if row.open_incident.is_some() { if theme.ascii { "!" } else { "⚑" } } else { " " };
+    spans.push(Span::styled(format!("{marker} "), theme.state(State::Down)));
+    if cols.checked {
+        let checked = row.checked_at.map(|t| ago(t, app.now)).unwrap_or_else(|| "never".into());
+        spans.push(Span::styled(fit(&checked, CHECKED), theme.dim()));
+    }
+    Line::from(spans)
+}
+
+/// A first run: nothing polled yet. Say what is happening and what to do.
+fn empty_state(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let lines = [
+        "No data products have been polled yet.".to_string(),
+        String::new(),
+        match &app.poller.role {
+            crate::poller::run::Role::Polling => "The first poll is running: products appear as soon as it ends.".to_string(),
+            crate::poller::run::Role::Following(l) => format!("Another tablestat (pid {} on {}) polls this database; waiting for it.", l.pid, l.host),
+            _ => "Starting the poller…".to_string(),
+        },
+        "Products come from [[product]] tables or [discover] in the config;".to_string(),
+        "`tablestat config check` says what Airflow and dbt answer.".to_string(),
+    ];
+    for (i, text) in lines.iter().enumerate().take(area.height as usize) {
+        Line::from(Span::styled(format!("  {text}"), if i == 0 { theme.title() } else { theme.dim() }))
+            .render(Rect { y: area.y + i as u16, height: 1, ..area }, buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_drop_by_priority() {
+        let at = |w| columns(w, 5);
+        assert!(at(160).bars >= 60 && at(160).checked && at(160).uptime && at(160).metrics);
+        let c80 = at(80);
+        assert!(c80.checked && c80.uptime && c80.metrics && c80.bars >= 7, "{c80:?}");
+        let c50 = at(50);
+        assert!(!c50.checked && c50.metrics, "{c50:?}");
+        let c30 = at(30);
+        assert!(!c30.metrics && !c30.uptime && c30.name >= 14, "{c30:?}");
+    }
+}

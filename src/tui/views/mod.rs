@@ -1,0 +1,157 @@
+//! Drawing the board: each view borrows the model and draws into a buffer; nothing here
+//! changes state or does I/O. The layout is a pure function shared with mouse handling.
+
+mod detail;
+mod header;
+mod help;
+mod incident;
+mod list;
+mod lists;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::app::{App, Route};
+use super::theme::Theme;
+
+/// Where each part of the screen goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub header: Rect,
+    pub banner: Option<Rect>,
+    pub body: Rect,
+    pub footer: Rect,
+}
+
+/// Lines of the header: verdict and poller; counts and window.
+const HEADER: u16 = 2;
+
+pub fn layout(area: Rect, app: &App) -> Areas {
+    let banner = app.snapshot.maintenance.iter().any(|w| w.is_active(app.now));
+    let header = Rect { height: HEADER.min(area.height), ..area };
+    let mut y = area.y + header.height;
+    let banner = (banner && area.height > HEADER + 3).then(|| {
+        let r = Rect { x: area.x, y, width: area.width, height: 1 };
+        y += 1;
+        r
+    });
+    let footer_h = u16::from(area.height > y - area.y + 1);
+    let footer = Rect { x: area.x, y: (area.y + area.height).saturating_sub(footer_h), width: area.width, height: footer_h };
+    let body = Rect { x: area.x, y, width: area.width, height: footer.y.saturating_sub(y) };
+    Areas { header, banner, body, footer }
+}
+
+/// Rows of products that fit on screen: the body minus its rule and column header.
+pub fn list_page(area: Rect, app: &App) -> usize {
+    layout(area, app).body.height.saturating_sub(list::CHROME) as usize
+}
+
+/// The screen line of the list's first product row, for mouse clicks.
+pub fn list_top(area: Rect, app: &App) -> u16 {
+    layout(area, app).body.y + list::CHROME
+}
+
+/// The whole board for the current route.
+pub struct Board<'a> {
+    pub app: &'a App,
+    pub theme: &'a Theme,
+}
+
+impl Widget for &Board<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.width < 20 || area.height < 5 {
+            let msg = "tablestat: enlarge the terminal";
+            Line::from(msg).render(area, buf);
+            return;
+        }
+        let areas = layout(area, self.app);
+        header::render(self.app, self.theme, areas.header, buf);
+        if let Some(banner) = areas.banner {
+            header::banner(self.app, self.theme, banner, buf);
+        }
+        match self.app.route() {
+            Route::List => list::render(self.app, self.theme, areas.body, buf),
+            Route::Product(id) => detail::render(self.app, self.theme, id, areas.body, buf),
+            Route::Incident(id) => incident::render(self.app, self.theme, *id, areas.body, buf),
+            Route::Incidents => lists::incidents(self.app, self.theme, areas.body, buf),
+            Route::Maintenance => lists::maintenance(self.app, self.theme, areas.body, buf),
+            Route::Help => help::render(self.theme, areas.body, buf),
+        }
+        header::footer(self.app, self.theme, areas.footer, buf);
+    }
+}
+
+/// `11-24 14:05` in the display zone.
+pub fn clock(ts: i64, zone: FixedOffset) -> String {
+    DateTime::<Utc>::from_timestamp(ts, 0).map(|t| t.with_timezone(&zone).format("%m-%d %H:%M").to_string()).unwrap_or_default()
+}
+
+/// `12 min ago`.
+pub fn ago(ts: i64, now: i64) -> String {
+    match (DateTime::from_timestamp(ts, 0), DateTime::from_timestamp(now, 0)) {
+        (Some(t), Some(n)) => crate::timefmt::ago(t, n),
+        _ => String::new(),
+    }
+}
+
+/// Text cut to `width` columns with an ellipsis; control characters dropped so that text
+/// from sources (DAG ids, test messages) can never drive the terminal.
+pub fn fit(text: &str, width: usize) -> String {
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if clean.chars().count() <= width {
+        return clean;
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut cut: String = clean.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// A full-width rule with a title.
+pub fn rule(theme: &Theme, title: &str, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    let mut spans = vec![Span::styled(theme.rule().repeat(2), theme.dim())];
+    if !title.is_empty() {
+        spans.push(Span::styled(format!(" {title} "), theme.title()));
+    }
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    spans.push(Span::styled(theme.rule().repeat((area.width as usize).saturating_sub(used)), theme.dim()));
+    Line::from(spans).render(Rect { height: 1, ..area }, buf);
+}
+
+/// A row of bar cells, one per day, the newest at the right.
+pub fn bars<'a>(theme: &Theme, days: &[Option<crate::model::State>], width: usize) -> Vec<Span<'a>> {
+    let shown = &days[days.len().saturating_sub(width)..];
+    let mut spans: Vec<Span<'a>> = Vec::with_capacity(shown.len());
+    let mut run = String::new();
+    let mut run_style = Style::new();
+    for day in shown {
+        let style = theme.bar_style(*day);
+        if style != run_style && !run.is_empty() {
+            spans.push(Span::styled(std::mem::take(&mut run), run_style));
+        }
+        run_style = style;
+        run.push_str(theme.bar(*day));
+    }
+    if !run.is_empty() {
+        spans.push(Span::styled(run, run_style));
+    }
+    spans
+}
+
+/// `99.50%`, or `  —  ` without judged time.
+pub fn percent(uptime: Option<f64>) -> String {
+    match uptime {
+        Some(u) if u >= 99.995 => "100%".to_string(),
+        Some(u) => format!("{u:.2}%"),
+        None => "—".to_string(),
+    }
+}
