@@ -36,7 +36,13 @@ pub const EXIT_CONFIG: u8 = 78;
 /// (which test failed, on which table) and shows, for each table, whether it can be
 /// trusted right now: availability, freshness, correctness, uniqueness, completeness.
 #[derive(Debug, Parser)]
-#[command(name = "tablestat", version, about, long_about, args_conflicts_with_subcommands = false)]
+#[command(
+    name = "tablestat",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = false
+)]
 #[command(
     after_help = "Config is read from --config, else $TABLESTAT_CONFIG, else ~/.config/tablestat/config.toml.\n\
 Exit codes: 0 ok, 1 degraded, 2 down, 3 unknown; 64 usage, 66 no config, 69 source unreachable, 74 I/O, 78 bad config."
@@ -136,9 +142,15 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, CliError> {
     let Some(command) = cli.command else {
         let config = load_config(cli.config.as_deref())?;
-        let color = !cli.no_color && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-        let options = crate::tui::BoardOptions { theme: crate::tui::theme::Theme::new(color, cli.ascii, cli.light) };
-        return crate::tui::run(std::sync::Arc::new(config), options).await.map(|()| 0).map_err(|e| CliError::new(EXIT_IO, e));
+        let color = !cli.no_color
+            && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        let options = crate::tui::BoardOptions {
+            theme: crate::tui::theme::Theme::new(color, cli.ascii, cli.light),
+        };
+        return crate::tui::run(std::sync::Arc::new(config), options)
+            .await
+            .map(|()| 0)
+            .map_err(|e| CliError::new(EXIT_IO, e));
     };
     match command {
         Command::Poll(args) => poll::run(&load_config(cli.config.as_deref())?, args).await,
@@ -216,15 +228,25 @@ pub fn display_zone() -> chrono::FixedOffset {
 /// warnings otherwise).
 fn init_logging(board: bool) {
     let default = if board { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TABLESTAT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TABLESTAT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if board {
         let dir = config::state_dir();
-        let file = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(dir.join("tablestat.log")));
+        let file = std::fs::create_dir_all(&dir).and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("tablestat.log"))
+        });
         match file {
             Ok(file) => {
-                let _ = builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init();
+                let _ = builder
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .try_init();
             }
             // No log file: stay silent rather than write over the board.
             Err(_) => {

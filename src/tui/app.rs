@@ -51,7 +51,11 @@ impl Sort {
 /// A line of the product list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
-    Group { name: String, count: usize, worst: State },
+    Group {
+        name: String,
+        count: usize,
+        worst: State,
+    },
     /// Index into `snapshot.products`.
     Product(usize),
 }
@@ -132,7 +136,9 @@ impl App {
     }
 
     pub fn route(&self) -> &Route {
-        self.routes.last().expect("the list is always at the bottom")
+        self.routes
+            .last()
+            .expect("the list is always at the bottom")
     }
 
     /// The product under the cursor in the list.
@@ -149,7 +155,9 @@ impl App {
         self.snapshot = snapshot;
         self.rebuild_rows();
         if let Some(id) = keep {
-            if let Some(at) = self.rows.iter().position(|r| matches!(r, Row::Product(i) if self.snapshot.products[*i].product.id == id)) {
+            if let Some(at) = self.rows.iter().position(
+                |r| matches!(r, Row::Product(i) if self.snapshot.products[*i].product.id == id),
+            ) {
                 self.selected = at;
             }
         }
@@ -193,7 +201,9 @@ impl App {
             }
             Action::PollNow => {
                 self.flash = Some(match &self.poller.role {
-                    Role::Following(lease) => format!("asked the poller (pid {}) to poll now", lease.pid),
+                    Role::Following(lease) => {
+                        format!("asked the poller (pid {}) to poll now", lease.pid)
+                    }
                     _ => "polling now".to_string(),
                 });
                 return Effect::PollNow;
@@ -217,7 +227,9 @@ impl App {
             KeyCode::Backspace => {
                 self.filter.pop();
             }
-            KeyCode::Char(c) if !c.is_control() && self.filter.chars().count() < 64 => self.filter.push(c),
+            KeyCode::Char(c) if !c.is_control() && self.filter.chars().count() < 64 => {
+                self.filter.push(c)
+            }
             _ => return,
         }
         self.rebuild_rows();
@@ -227,7 +239,10 @@ impl App {
     /// selected line opens it.
     pub fn click(&mut self, row: usize) -> Effect {
         let at = self.offset + row;
-        if *self.route() != Route::List || at >= self.rows.len() || matches!(self.rows[at], Row::Group { .. }) {
+        if *self.route() != Route::List
+            || at >= self.rows.len()
+            || matches!(self.rows[at], Row::Group { .. })
+        {
             return Effect::None;
         }
         if at == self.selected {
@@ -270,8 +285,12 @@ impl App {
                 }
                 None => Effect::None,
             },
-            Route::Product(_) => self.open_incident(self.detail_incidents().get(self.sub_selected).map(|i| i.id)),
-            Route::Incidents => self.open_incident(self.snapshot.incidents.get(self.sub_selected).map(|i| i.id)),
+            Route::Product(_) => {
+                self.open_incident(self.detail_incidents().get(self.sub_selected).map(|i| i.id))
+            }
+            Route::Incidents => {
+                self.open_incident(self.snapshot.incidents.get(self.sub_selected).map(|i| i.id))
+            }
             _ => Effect::None,
         }
     }
@@ -295,13 +314,23 @@ impl App {
     fn step(&mut self, by: isize) {
         match self.route() {
             Route::List => {
-                let products: Vec<usize> =
-                    self.rows.iter().enumerate().filter(|(_, r)| matches!(r, Row::Product(_))).map(|(i, _)| i).collect();
+                let products: Vec<usize> = self
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| matches!(r, Row::Product(_)))
+                    .map(|(i, _)| i)
+                    .collect();
                 if products.is_empty() {
                     return;
                 }
-                let here = products.iter().position(|&i| i >= self.selected).unwrap_or(products.len() - 1);
-                let to = (here as isize).saturating_add(by).clamp(0, products.len() as isize - 1) as usize;
+                let here = products
+                    .iter()
+                    .position(|&i| i >= self.selected)
+                    .unwrap_or(products.len() - 1);
+                let to = (here as isize)
+                    .saturating_add(by)
+                    .clamp(0, products.len() as isize - 1) as usize;
                 self.selected = products[to];
                 self.clamp();
             }
@@ -313,7 +342,10 @@ impl App {
                     _ => 0,
                 };
                 if len > 0 {
-                    self.sub_selected = (self.sub_selected as isize).saturating_add(by).clamp(0, len as isize - 1) as usize;
+                    self.sub_selected = (self.sub_selected as isize)
+                        .saturating_add(by)
+                        .clamp(0, len as isize - 1)
+                        as usize;
                 }
             }
         }
@@ -328,7 +360,9 @@ impl App {
         }
         self.selected = self.selected.min(self.rows.len() - 1);
         if matches!(self.rows[self.selected], Row::Group { .. }) {
-            if let Some(next) = (self.selected..self.rows.len()).find(|&i| matches!(self.rows[i], Row::Product(_))) {
+            if let Some(next) =
+                (self.selected..self.rows.len()).find(|&i| matches!(self.rows[i], Row::Product(_)))
+            {
                 self.selected = next;
             }
         }
@@ -339,7 +373,10 @@ impl App {
             self.offset = self.selected + 1 - self.page;
         }
         // Show the group header above the first product when scrolled to the top.
-        if self.offset == 1 && matches!(self.rows[0], Row::Group { .. }) && self.selected < self.page {
+        if self.offset == 1
+            && matches!(self.rows[0], Row::Group { .. })
+            && self.selected < self.page
+        {
             self.offset = 0;
         }
         self.offset = self.offset.min(self.rows.len().saturating_sub(self.page));
@@ -354,16 +391,27 @@ impl App {
             .filter(|&i| !self.faults_only || products[i].state != State::Up)
             .filter(|&i| filter.matches(&products[i]))
             .collect();
-        let key_name = |i: &usize| (products[*i].product.name.to_lowercase(), products[*i].product.id.clone());
+        let key_name = |i: &usize| {
+            (
+                products[*i].product.name.to_lowercase(),
+                products[*i].product.id.clone(),
+            )
+        };
         match self.sort {
             Sort::State => shown.sort_by_key(|i| (products[*i].state, key_name(i))),
             Sort::Name => shown.sort_by_key(key_name),
             Sort::Uptime => shown.sort_by(|a, b| {
                 let ua = products[*a].uptime(window).unwrap_or(f64::INFINITY);
                 let ub = products[*b].uptime(window).unwrap_or(f64::INFINITY);
-                ua.total_cmp(&ub).then_with(|| key_name(a).cmp(&key_name(b)))
+                ua.total_cmp(&ub)
+                    .then_with(|| key_name(a).cmp(&key_name(b)))
             }),
-            Sort::LastChange => shown.sort_by_key(|i| (std::cmp::Reverse(products[*i].since.unwrap_or(0)), key_name(i))),
+            Sort::LastChange => shown.sort_by_key(|i| {
+                (
+                    std::cmp::Reverse(products[*i].since.unwrap_or(0)),
+                    key_name(i),
+                )
+            }),
         }
         self.rows = if self.grouped {
             let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -375,16 +423,29 @@ impl App {
                 }
             }
             if self.sort == Sort::State {
-                groups.sort_by_key(|(name, members)| (members.iter().map(|i| products[*i].state).min(), name.to_lowercase()));
+                groups.sort_by_key(|(name, members)| {
+                    (
+                        members.iter().map(|i| products[*i].state).min(),
+                        name.to_lowercase(),
+                    )
+                });
             } else {
                 groups.sort_by_key(|(name, _)| name.to_lowercase());
             }
             groups
                 .into_iter()
                 .flat_map(|(name, members)| {
-                    let worst = members.iter().map(|i| products[*i].state).min().unwrap_or(State::Up);
-                    std::iter::once(Row::Group { name: name.to_string(), count: members.len(), worst })
-                        .chain(members.into_iter().map(Row::Product))
+                    let worst = members
+                        .iter()
+                        .map(|i| products[*i].state)
+                        .min()
+                        .unwrap_or(State::Up);
+                    std::iter::once(Row::Group {
+                        name: name.to_string(),
+                        count: members.len(),
+                        worst,
+                    })
+                    .chain(members.into_iter().map(Row::Product))
                 })
                 .collect()
         } else {
@@ -395,7 +456,12 @@ impl App {
 
     /// How long until a relative time on screen changes its text; `None` when none is shown.
     pub fn next_tick(&self) -> Option<std::time::Duration> {
-        let ages = self.snapshot.products.iter().filter_map(|p| p.checked_at).map(|t| (self.now - t).max(0));
+        let ages = self
+            .snapshot
+            .products
+            .iter()
+            .filter_map(|p| p.checked_at)
+            .map(|t| (self.now - t).max(0));
         let wait = ages
             .map(|age| match age {
                 0..60 => 1,
@@ -420,7 +486,9 @@ impl Filter {
         for token in text.split_whitespace() {
             let lower = token.to_lowercase();
             match lower.split_once(':') {
-                Some(("state" | "is", s)) if State::parse(s).is_some() => states.push(State::parse(s).expect("checked")),
+                Some(("state" | "is", s)) if State::parse(s).is_some() => {
+                    states.push(State::parse(s).expect("checked"))
+                }
                 _ => words.push(lower),
             }
         }

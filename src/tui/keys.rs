@@ -25,24 +25,157 @@ pub struct Binding {
 const NONE: KeyModifiers = KeyModifiers::NONE;
 
 pub const BINDINGS: &[Binding] = &[
-    Binding { keys: &[(KeyCode::Up, NONE), (KeyCode::Char('k'), NONE)], label: "↑ k", action: Action::Up, help: "move up", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Down, NONE), (KeyCode::Char('j'), NONE)], label: "↓ j", action: Action::Down, help: "move down", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::PageUp, NONE), (KeyCode::Char('u'), KeyModifiers::CONTROL)], label: "PgUp", action: Action::PageUp, help: "page up", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::PageDown, NONE), (KeyCode::Char('d'), KeyModifiers::CONTROL)], label: "PgDn", action: Action::PageDown, help: "page down", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Home, NONE), (KeyCode::Char('g'), KeyModifiers::CONTROL)], label: "Home", action: Action::Top, help: "first row", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::End, NONE), (KeyCode::Char('G'), KeyModifiers::SHIFT), (KeyCode::Char('G'), NONE)], label: "End G", action: Action::Bottom, help: "last row", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Enter, NONE), (KeyCode::Right, NONE), (KeyCode::Char('l'), NONE)], label: "⏎ → l", action: Action::Open, help: "open: product, incident", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Esc, NONE), (KeyCode::Left, NONE), (KeyCode::Char('h'), NONE), (KeyCode::Backspace, NONE)], label: "Esc ← h", action: Action::Back, help: "back", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Char('/'), NONE)], label: "/", action: Action::StartFilter, help: "filter by name, group, tag, state (state:down)", context: Context::List },
-    Binding { keys: &[(KeyCode::Char('s'), NONE)], label: "s", action: Action::CycleSort, help: "sort: state, name, uptime, last change", context: Context::List },
-    Binding { keys: &[(KeyCode::Char('w'), NONE)], label: "w", action: Action::CycleWindow, help: "uptime window: 24h, 7d, 30d, 90d", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Char('g'), NONE)], label: "g", action: Action::ToggleGroups, help: "group by domain / flat list", context: Context::List },
-    Binding { keys: &[(KeyCode::Char('f'), NONE)], label: "f", action: Action::ToggleFaults, help: "faults only", context: Context::List },
-    Binding { keys: &[(KeyCode::Char('r'), NONE)], label: "r", action: Action::PollNow, help: "poll now", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Char('i'), NONE)], label: "i", action: Action::ShowIncidents, help: "incidents", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Char('m'), NONE)], label: "m", action: Action::ShowMaintenance, help: "maintenance", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Char('?'), NONE), (KeyCode::F(1), NONE)], label: "?", action: Action::ShowHelp, help: "this help", context: Context::Everywhere },
-    Binding { keys: &[(KeyCode::Char('q'), NONE), (KeyCode::Char('c'), KeyModifiers::CONTROL)], label: "q ^C", action: Action::Quit, help: "quit", context: Context::Everywhere },
+    Binding {
+        keys: &[(KeyCode::Up, NONE), (KeyCode::Char('k'), NONE)],
+        label: "↑ k",
+        action: Action::Up,
+        help: "move up",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[(KeyCode::Down, NONE), (KeyCode::Char('j'), NONE)],
+        label: "↓ j",
+        action: Action::Down,
+        help: "move down",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::PageUp, NONE),
+            (KeyCode::Char('u'), KeyModifiers::CONTROL),
+        ],
+        label: "PgUp",
+        action: Action::PageUp,
+        help: "page up",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::PageDown, NONE),
+            (KeyCode::Char('d'), KeyModifiers::CONTROL),
+        ],
+        label: "PgDn",
+        action: Action::PageDown,
+        help: "page down",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::Home, NONE),
+            (KeyCode::Char('g'), KeyModifiers::CONTROL),
+        ],
+        label: "Home",
+        action: Action::Top,
+        help: "first row",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::End, NONE),
+            (KeyCode::Char('G'), KeyModifiers::SHIFT),
+            (KeyCode::Char('G'), NONE),
+        ],
+        label: "End G",
+        action: Action::Bottom,
+        help: "last row",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::Enter, NONE),
+            (KeyCode::Right, NONE),
+            (KeyCode::Char('l'), NONE),
+        ],
+        label: "⏎ → l",
+        action: Action::Open,
+        help: "open: product, incident",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::Esc, NONE),
+            (KeyCode::Left, NONE),
+            (KeyCode::Char('h'), NONE),
+            (KeyCode::Backspace, NONE),
+        ],
+        label: "Esc ← h",
+        action: Action::Back,
+        help: "back",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('/'), NONE)],
+        label: "/",
+        action: Action::StartFilter,
+        help: "filter by name, group, tag, state (state:down)",
+        context: Context::List,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('s'), NONE)],
+        label: "s",
+        action: Action::CycleSort,
+        help: "sort: state, name, uptime, last change",
+        context: Context::List,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('w'), NONE)],
+        label: "w",
+        action: Action::CycleWindow,
+        help: "uptime window: 24h, 7d, 30d, 90d",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('g'), NONE)],
+        label: "g",
+        action: Action::ToggleGroups,
+        help: "group by domain / flat list",
+        context: Context::List,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('f'), NONE)],
+        label: "f",
+        action: Action::ToggleFaults,
+        help: "faults only",
+        context: Context::List,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('r'), NONE)],
+        label: "r",
+        action: Action::PollNow,
+        help: "poll now",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('i'), NONE)],
+        label: "i",
+        action: Action::ShowIncidents,
+        help: "incidents",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('m'), NONE)],
+        label: "m",
+        action: Action::ShowMaintenance,
+        help: "maintenance",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('?'), NONE), (KeyCode::F(1), NONE)],
+        label: "?",
+        action: Action::ShowHelp,
+        help: "this help",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::Char('q'), NONE),
+            (KeyCode::Char('c'), KeyModifiers::CONTROL),
+        ],
+        label: "q ^C",
+        action: Action::Quit,
+        help: "quit",
+        context: Context::Everywhere,
+    },
 ];
 
 /// The action for a key, if any.
@@ -50,7 +183,11 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
     let mods = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
     BINDINGS
         .iter()
-        .find(|b| b.keys.iter().any(|(code, m)| *code == key.code && (*m & (KeyModifiers::CONTROL | KeyModifiers::ALT)) == mods))
+        .find(|b| {
+            b.keys.iter().any(|(code, m)| {
+                *code == key.code && (*m & (KeyModifiers::CONTROL | KeyModifiers::ALT)) == mods
+            })
+        })
         .map(|b| b.action)
 }
 
@@ -86,9 +223,15 @@ mod tests {
         let key = |c: KeyCode, m: KeyModifiers| action_for(KeyEvent::new(c, m));
         assert_eq!(key(KeyCode::Char('j'), NONE), Some(Action::Down));
         assert_eq!(key(KeyCode::Down, NONE), Some(Action::Down));
-        assert_eq!(key(KeyCode::Char('c'), KeyModifiers::CONTROL), Some(Action::Quit));
+        assert_eq!(
+            key(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Action::Quit)
+        );
         assert_eq!(key(KeyCode::Char('q'), NONE), Some(Action::Quit));
-        assert_eq!(key(KeyCode::Char('G'), KeyModifiers::SHIFT), Some(Action::Bottom));
+        assert_eq!(
+            key(KeyCode::Char('G'), KeyModifiers::SHIFT),
+            Some(Action::Bottom)
+        );
         assert_eq!(key(KeyCode::Char('g'), NONE), Some(Action::ToggleGroups));
         assert_eq!(key(KeyCode::Char('x'), NONE), None);
         // Every action a user can trigger has a line in the help.

@@ -36,7 +36,10 @@ pub struct BoardOptions {
 }
 
 /// Loads the snapshot as of now.
-async fn load_snapshot(store: &StoreHandle, zone: chrono::FixedOffset) -> Option<Arc<BoardSnapshot>> {
+async fn load_snapshot(
+    store: &StoreHandle,
+    zone: chrono::FixedOffset,
+) -> Option<Arc<BoardSnapshot>> {
     let now = chrono::Utc::now().timestamp();
     match store.call(move |s| s.snapshot(now, zone)).await {
         Ok(Ok(snapshot)) => Some(Arc::new(snapshot)),
@@ -50,7 +53,12 @@ async fn load_snapshot(store: &StoreHandle, zone: chrono::FixedOffset) -> Option
 
 /// Publishes a fresh snapshot whenever the poller wrote (this process) or another
 /// process committed (`data_version` moved). Reads happen here, never in the UI loop.
-async fn follow_store(store: StoreHandle, zone: chrono::FixedOffset, mut poller: watch::Receiver<PollerStatus>, out: watch::Sender<Arc<BoardSnapshot>>) {
+async fn follow_store(
+    store: StoreHandle,
+    zone: chrono::FixedOffset,
+    mut poller: watch::Receiver<PollerStatus>,
+    out: watch::Sender<Arc<BoardSnapshot>>,
+) {
     let mut seen_version = store.call(|s| s.data_version().ok()).await.ok().flatten();
     let mut seen_generation = poller.borrow().generation;
     let mut ticker = tokio::time::interval(FOLLOW_EVERY);
@@ -90,7 +98,9 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     let zone = crate::cli::display_zone();
     let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
     let store = StoreHandle::spawn(store).map_err(|e| e.to_string())?;
-    let first = load_snapshot(&store, zone).await.ok_or("cannot read the history database")?;
+    let first = load_snapshot(&store, zone)
+        .await
+        .ok_or("cannot read the history database")?;
 
     // The poller: polls if it gets the lease, else follows and takes over when it can.
     let (stop, shutdown) = watch::channel(false);
@@ -100,7 +110,11 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     let can_poll = engine.is_ok();
     let poller = match engine {
         Ok(engine) => {
-            let control = Control { shutdown, poll_now: poll_now.clone(), status: status_tx };
+            let control = Control {
+                shutdown,
+                poll_now: poll_now.clone(),
+                status: status_tx,
+            };
             let store = store.clone();
             let retention = config.poll.retention;
             Some(spawn_poller(engine, store, control, retention))
@@ -113,11 +127,24 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     };
 
     let (snapshot_tx, mut snapshot_rx) = watch::channel(first.clone());
-    tokio::spawn(follow_store(store.clone(), zone, status_rx.clone(), snapshot_tx));
+    tokio::spawn(follow_store(
+        store.clone(),
+        zone,
+        status_rx.clone(),
+        snapshot_tx,
+    ));
 
     let mut app = App::new(first, chrono::Utc::now().timestamp());
     app.can_poll = can_poll;
-    let outcome = event_loop(&mut app, &options.theme, &store, &poll_now, &mut snapshot_rx, status_rx).await;
+    let outcome = event_loop(
+        &mut app,
+        &options.theme,
+        &store,
+        &poll_now,
+        &mut snapshot_rx,
+        status_rx,
+    )
+    .await;
 
     let _ = stop.send(true);
     if let Some(poller) = poller {
@@ -135,7 +162,8 @@ async fn event_loop(
     snapshots: &mut watch::Receiver<Arc<BoardSnapshot>>,
     mut status: watch::Receiver<PollerStatus>,
 ) -> Result<(), String> {
-    let (_guard, mut terminal) = terminal::TerminalGuard::enter().map_err(|e| format!("cannot open the terminal: {e}"))?;
+    let (_guard, mut terminal) =
+        terminal::TerminalGuard::enter().map_err(|e| format!("cannot open the terminal: {e}"))?;
     let mut events = EventStream::new();
     let (loaded_tx, mut loaded) = mpsc::unbounded_channel::<Loaded>();
     let shutdown = crate::cli::signals::wait_for_shutdown();
@@ -220,19 +248,35 @@ async fn event_loop(
 /// The poller on a thread and runtime of its own, so that polling (and parsing large
 /// manifests) never competes with the board's input handling. Signals when it has
 /// stopped and released the lease.
-fn spawn_poller(engine: Engine, store: StoreHandle, control: Control, retention: Duration) -> tokio::sync::oneshot::Receiver<()> {
+fn spawn_poller(
+    engine: Engine,
+    store: StoreHandle,
+    control: Control,
+    retention: Duration,
+) -> tokio::sync::oneshot::Receiver<()> {
     let (done, stopped) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new().name("tablestat-poller".into()).spawn(move || {
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => {
-                if let Err(e) = runtime.block_on(run::run(engine, store, Identity::of_this_process(), control, retention)) {
-                    tracing::error!("the poller stopped: {e}");
+    let spawned = std::thread::Builder::new()
+        .name("tablestat-poller".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => {
+                    if let Err(e) = runtime.block_on(run::run(
+                        engine,
+                        store,
+                        Identity::of_this_process(),
+                        control,
+                        retention,
+                    )) {
+                        tracing::error!("the poller stopped: {e}");
+                    }
                 }
+                Err(e) => tracing::error!("cannot start the poller: {e}"),
             }
-            Err(e) => tracing::error!("cannot start the poller: {e}"),
-        }
-        let _ = done.send(());
-    });
+            let _ = done.send(());
+        });
     if let Err(e) = spawned {
         tracing::error!("cannot start the poller thread: {e}");
     }
@@ -245,7 +289,13 @@ enum Loaded {
 }
 
 /// Carries out an effect in the background. True to quit.
-fn carry_out(effect: Effect, app: &App, store: &StoreHandle, poll_now: &Arc<Notify>, loaded: &mpsc::UnboundedSender<Loaded>) -> bool {
+fn carry_out(
+    effect: Effect,
+    app: &App,
+    store: &StoreHandle,
+    poll_now: &Arc<Notify>,
+    loaded: &mpsc::UnboundedSender<Loaded>,
+) -> bool {
     let zone = app.snapshot.zone;
     match effect {
         Effect::None => {}
@@ -256,7 +306,9 @@ fn carry_out(effect: Effect, app: &App, store: &StoreHandle, poll_now: &Arc<Noti
             let me = std::process::id();
             tokio::spawn(async move {
                 let now = chrono::Utc::now().timestamp();
-                let _ = store.call(move |s| s.request_poll(now, &format!("board pid {me}"))).await;
+                let _ = store
+                    .call(move |s| s.request_poll(now, &format!("board pid {me}")))
+                    .await;
             });
         }
         Effect::LoadDetail(id) => {
@@ -264,8 +316,15 @@ fn carry_out(effect: Effect, app: &App, store: &StoreHandle, poll_now: &Arc<Noti
             tokio::spawn(async move {
                 let now = chrono::Utc::now().timestamp();
                 let key = id.clone();
-                if let Ok(Ok((metrics, refreshes, incidents))) = store.call(move |s| s.product_detail(&key, now, zone)).await {
-                    let _ = loaded.send(Loaded::Detail(Detail { product: id, metrics, refreshes, incidents }));
+                if let Ok(Ok((metrics, refreshes, incidents))) =
+                    store.call(move |s| s.product_detail(&key, now, zone)).await
+                {
+                    let _ = loaded.send(Loaded::Detail(Detail {
+                        product: id,
+                        metrics,
+                        refreshes,
+                        incidents,
+                    }));
                 }
             });
         }

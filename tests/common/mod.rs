@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: real dbt artifacts from `tests/fixtures/dbt`.
 #![allow(dead_code)]
 
+pub mod board;
 pub mod fake;
 pub mod story;
 

@@ -1,0 +1,236 @@
+//! The board on a `TestBackend`: snapshots of every view at 80x24 and 160x48 with a fixed
+//! clock, colour and symbol checks per state, and key handling as plain `update` calls.
+
+mod common;
+
+use common::board::{now, prepared_store, snapshot};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use tablestat::model::State;
+use tablestat::tui::action::Action;
+use tablestat::tui::app::{App, Effect, Route};
+use tablestat::tui::theme::Theme;
+use tablestat::tui::views::{self, Board};
+
+fn app() -> App {
+    let store = prepared_store();
+    let mut app = App::new(snapshot(&store), now());
+    app.can_poll = true;
+    app
+}
+
+fn draw(app: &mut App, theme: &Theme, width: u16, height: u16) -> Buffer {
+    let area = ratatui::layout::Rect::new(0, 0, width, height);
+    app.set_page(views::list_page(area, app));
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|f| f.render_widget(&Board { app, theme }, f.area()))
+        .unwrap();
+    terminal.backend().buffer().clone()
+}
+
+fn text(buffer: &Buffer) -> String {
+    let area = buffer.area;
+    (0..area.height)
+        .map(|y| {
+            (0..area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn color() -> Theme {
+    Theme::new(true, false, false)
+}
+
+#[test]
+fn list_at_80x24_and_160x48() {
+    let mut app = app();
+    insta::assert_snapshot!("list_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    insta::assert_snapshot!("list_160x48", text(&draw(&mut app, &color(), 160, 48)));
+}
+
+#[test]
+fn detail_and_incident_timeline() {
+    let mut app = app();
+    // Orders is first: the worst group (Sales) sorts first, its worst product first.
+    assert_eq!(app.selected_product().unwrap().product.id, "fct_orders");
+    assert_eq!(
+        app.update(Action::Open),
+        Effect::LoadDetail("fct_orders".into())
+    );
+    let store = prepared_store();
+    let (metrics, refreshes, incidents) = store
+        .product_detail(
+            "fct_orders",
+            now(),
+            chrono::FixedOffset::east_opt(0).unwrap(),
+        )
+        .unwrap();
+    app.detail = Some(std::sync::Arc::new(tablestat::tui::app::Detail {
+        product: "fct_orders".into(),
+        metrics,
+        refreshes,
+        incidents,
+    }));
+    insta::assert_snapshot!("detail_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    insta::assert_snapshot!("detail_160x48", text(&draw(&mut app, &color(), 160, 48)));
+    let id = app.detail_incidents()[0].id;
+    assert_eq!(app.update(Action::Open), Effect::LoadIncident(id));
+    app.incident = Some(std::sync::Arc::new(store.incident(id).unwrap()));
+    insta::assert_snapshot!("incident_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    assert_eq!(app.update(Action::Back), Effect::None);
+    assert_eq!(app.update(Action::Back), Effect::None);
+    assert_eq!(*app.route(), Route::List);
+}
+
+#[test]
+fn help_incidents_maintenance_and_filter() {
+    let mut app = app();
+    app.update(Action::ShowHelp);
+    insta::assert_snapshot!("help_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    app.update(Action::Back);
+    app.update(Action::ShowIncidents);
+    insta::assert_snapshot!("incidents_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    app.update(Action::Back);
+    app.update(Action::ShowMaintenance);
+    insta::assert_snapshot!("maintenance_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    app.update(Action::Back);
+    app.update(Action::StartFilter);
+    for c in "state:down".chars() {
+        app.filter_input(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ));
+    }
+    insta::assert_snapshot!("filter_80x24", text(&draw(&mut app, &color(), 80, 24)));
+}
+
+#[test]
+fn an_empty_first_run_says_what_is_happening() {
+    let store = tablestat::store::Store::in_memory().unwrap();
+    let mut app = App::new(snapshot(&store), now());
+    insta::assert_snapshot!("empty_80x24", text(&draw(&mut app, &color(), 80, 24)));
+}
+
+#[test]
+fn every_state_has_its_colour_and_its_symbol() {
+    let theme = color();
+    let mut app = app();
+    let buffer = draw(&mut app, &theme, 160, 48);
+    // Find each product's row and check the state cell: symbol and colour.
+    let expect = [
+        ("Orders ", State::Down),
+        ("Customers", State::Degraded),
+        ("Daily revenue", State::Maintenance),
+        ("Payments (staging)", State::Up),
+    ];
+    for (name, state) in expect {
+        let y = (0..48)
+            .find(|&y| {
+                (0..160)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect::<String>()
+                    .contains(&format!(" {name}"))
+            })
+            .unwrap_or_else(|| panic!("{name}"));
+        let cell = &buffer[(0, y)];
+        assert_eq!(cell.symbol(), theme.symbol(state), "{name}");
+        assert_eq!(cell.fg, theme.state_color(state), "{name}");
+    }
+    // Without colour the symbols stay, and no cell is coloured.
+    let plain = Theme::new(false, false, false);
+    let buffer = draw(&mut app, &plain, 80, 24);
+    assert!(
+        buffer
+            .content
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
+    assert!(text(&buffer).contains('✖'));
+    // ASCII: no Unicode blocks or symbols anywhere.
+    let ascii = Theme::new(false, true, false);
+    let screen = text(&draw(&mut app, &ascii, 80, 24));
+    assert!(screen.is_ascii(), "{screen}");
+}
+
+#[test]
+fn tiny_terminals_never_panic() {
+    let mut app = app();
+    for (w, h) in [
+        (1, 1),
+        (10, 3),
+        (20, 5),
+        (30, 8),
+        (40, 10),
+        (60, 15),
+        (79, 23),
+        (200, 60),
+    ] {
+        for route in [
+            Action::Back,
+            Action::Open,
+            Action::ShowHelp,
+            Action::ShowIncidents,
+            Action::ShowMaintenance,
+        ] {
+            app.update(route);
+            draw(&mut app, &color(), w, h);
+        }
+    }
+}
+
+#[test]
+fn keys_move_sort_filter_and_navigate() {
+    let mut app = app();
+    app.set_page(5);
+    let ids = |app: &App| app.selected_product().map(|p| p.product.id.clone());
+    assert_eq!(ids(&app).as_deref(), Some("fct_orders"));
+    app.update(Action::Down);
+    assert_eq!(
+        ids(&app).as_deref(),
+        Some("dim_customers"),
+        "skips group headers"
+    );
+    app.update(Action::Bottom);
+    assert_eq!(ids(&app).as_deref(), Some("stg_payments"));
+    app.update(Action::Top);
+    assert_eq!(ids(&app).as_deref(), Some("fct_orders"));
+    app.update(Action::PageDown);
+    assert!(
+        app.offset + app.page > app.selected && app.selected >= app.offset,
+        "selection stays in view"
+    );
+    app.update(Action::CycleSort);
+    app.update(Action::ToggleGroups);
+    app.update(Action::Top);
+    assert_eq!(ids(&app).as_deref(), Some("dim_customers"), "by name, flat");
+    app.update(Action::ToggleFaults);
+    assert_eq!(app.rows.len(), 3, "down, degraded, maintenance");
+    app.update(Action::ToggleFaults);
+    app.update(Action::CycleWindow);
+    assert_eq!(app.window.label(), "30d");
+    assert_eq!(app.update(Action::PollNow), Effect::PollNow);
+    assert_eq!(app.update(Action::Quit), Effect::Quit);
+    // The filter: words, groups, states.
+    app.update(Action::StartFilter);
+    for c in "staging".chars() {
+        app.filter_input(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ));
+    }
+    assert_eq!(app.rows.len(), 2);
+    app.filter_input(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Esc,
+    ));
+    assert_eq!(app.rows.len(), 5);
+    // Mouse: a click selects, a second click on the same row opens.
+    app.update(Action::Top);
+    assert_eq!(app.click(1), Effect::None);
+    let selected = ids(&app).unwrap();
+    assert_eq!(app.click(1), Effect::LoadDetail(selected));
+}
