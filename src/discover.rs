@@ -17,25 +17,15 @@ pub fn discover(rule: &DiscoverRule, index: &ProjectIndex) -> Vec<Product> {
         .models()
         .filter(|m| m.resource_type == "model")
         .filter(|m| m.package_name.is_none() || m.package_name == index.project_name)
-        .filter(|m| {
-            m.tablestat_meta().is_some() || rule.tag.as_ref().is_some_and(|t| m.tags.contains(t))
-        })
+        .filter(|m| m.tablestat_meta().is_some() || rule.tag.as_ref().is_some_and(|t| m.tags.contains(t)))
         .map(|model| {
             let meta = model.tablestat_meta();
-            let text = |key: &str| {
-                meta.and_then(|m| m.get(key))
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            };
+            let text = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str).map(String::from);
             let metrics = meta
                 .and_then(|m| m.get("metrics"))
                 .and_then(Value::as_array)
                 .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .filter_map(|s| Metric::parse(s).ok())
-                        .collect::<Vec<_>>()
+                    items.iter().filter_map(Value::as_str).filter_map(|s| Metric::parse(s).ok()).collect::<Vec<_>>()
                 })
                 .filter(|m| !m.is_empty())
                 .unwrap_or_else(|| rule.metrics.clone());
@@ -44,22 +34,15 @@ pub fn discover(rule: &DiscoverRule, index: &ProjectIndex) -> Vec<Product> {
                 name: text("product").unwrap_or_else(|| model.name.clone()),
                 description: model.description.clone(),
                 owner: model.owner(),
-                group: text("group")
-                    .or_else(|| rule.group.clone())
-                    .unwrap_or_else(|| DEFAULT_GROUP.to_string()),
+                group: text("group").or_else(|| rule.group.clone()).unwrap_or_else(|| DEFAULT_GROUP.to_string()),
                 tags: model.tags.clone(),
                 dag_id: text("dag").unwrap_or_else(|| rule.dag.clone()),
                 task_id: text("task").or_else(|| rule.task.clone()),
                 model: Some(model.unique_id.clone()),
                 dbt_job: meta.and_then(|m| m.get("dbt_job")).and_then(Value::as_i64),
                 metrics,
-                max_age: text("max_age")
-                    .and_then(|t| humantime::parse_duration(&t).ok())
-                    .or(rule.max_age),
-                slo: meta
-                    .and_then(|m| m.get("slo"))
-                    .and_then(Value::as_f64)
-                    .filter(|s| (0.0..=100.0).contains(s)),
+                max_age: text("max_age").and_then(|t| humantime::parse_duration(&t).ok()).or(rule.max_age),
+                slo: meta.and_then(|m| m.get("slo")).and_then(Value::as_f64).filter(|s| (0.0..=100.0).contains(s)),
                 interval: text("interval")
                     .and_then(|t| humantime::parse_duration(&t).ok())
                     .filter(|d| *d >= Duration::from_secs(10)),
@@ -73,10 +56,6 @@ pub fn discover(rule: &DiscoverRule, index: &ProjectIndex) -> Vec<Product> {
 /// Listed products win over discovered ones with the same id.
 pub fn merge(listed: &[Product], discovered: Vec<Product>) -> Vec<Product> {
     let mut all = listed.to_vec();
-    all.extend(
-        discovered
-            .into_iter()
-            .filter(|d| !listed.iter().any(|l| l.id == d.id)),
-    );
+    all.extend(discovered.into_iter().filter(|d| !listed.iter().any(|l| l.id == d.id)));
     all
 }

@@ -137,20 +137,8 @@ impl DbtRun {
                 }
             }
         }
-        let freshness = sources.map(|s| {
-            s.results
-                .into_iter()
-                .map(|r| (r.unique_id.clone(), r))
-                .collect()
-        });
-        DbtRun {
-            id,
-            index,
-            results,
-            by_id,
-            freshness,
-            url,
-        }
+        let freshness = sources.map(|s| s.results.into_iter().map(|r| (r.unique_id.clone(), r)).collect());
+        DbtRun { id, index, results, by_id, freshness, url }
     }
 
     pub fn result(&self, unique_id: &str) -> Option<&NodeResult> {

@@ -19,10 +19,7 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: i64, end: i64) -> Span {
-        Span {
-            start,
-            end: end.max(start),
-        }
+        Span { start, end: end.max(start) }
     }
 
     pub fn len(&self) -> i64 {
@@ -104,10 +101,7 @@ pub fn covered(states: &[StateSpan], coverage: &[Span]) -> Vec<StateSpan> {
                 break;
             }
             if let Some(piece) = s.span.clip(c) {
-                out.push(StateSpan {
-                    span: piece,
-                    state: s.state,
-                });
+                out.push(StateSpan { span: piece, state: s.state });
             }
         }
     }
@@ -154,16 +148,9 @@ pub fn buckets(pieces: &[StateSpan], bounds: &[Span]) -> Vec<Tally> {
 
 /// The last `days` calendar days in `zone`, oldest first, the last one ending at `now`.
 pub fn day_bounds(now: i64, days: usize, zone: FixedOffset) -> Vec<Span> {
-    let local = zone
-        .timestamp_opt(now, 0)
-        .single()
-        .expect("valid timestamp");
+    let local = zone.timestamp_opt(now, 0).single().expect("valid timestamp");
     let midnight = local.date_naive().and_hms_opt(0, 0, 0).expect("midnight");
-    let today = zone
-        .from_local_datetime(&midnight)
-        .single()
-        .expect("fixed offsets are unambiguous")
-        .timestamp();
+    let today = zone.from_local_datetime(&midnight).single().expect("fixed offsets are unambiguous").timestamp();
     (0..days)
         .rev()
         .map(|back| {
@@ -193,10 +180,7 @@ mod tests {
     const D: i64 = 86_400;
 
     fn s(start: i64, end: i64, state: State) -> StateSpan {
-        StateSpan {
-            span: Span::new(start, end),
-            state,
-        }
+        StateSpan { span: Span::new(start, end), state }
     }
 
     #[test]
@@ -215,14 +199,7 @@ mod tests {
         let t = tally(&covered(&states, &coverage), Span::new(0, D));
         assert_eq!(
             t,
-            Tally {
-                up: 10 * H,
-                degraded: 2 * H,
-                down: 2 * H,
-                maintenance: 3 * H,
-                unknown: H,
-                no_data: 6 * H
-            }
+            Tally { up: 10 * H, degraded: 2 * H, down: 2 * H, maintenance: 3 * H, unknown: H, no_data: 6 * H }
         );
         // (10 + 2) / (10 + 2 + 2) judged hours
         assert_eq!(t.uptime(), Some(12.0 * 100.0 / 14.0));
@@ -231,20 +208,14 @@ mod tests {
 
     #[test]
     fn no_judged_time_means_no_uptime() {
-        let t = tally(
-            &covered(&[s(0, D, State::Maintenance)], &[Span::new(0, D)]),
-            Span::new(0, D),
-        );
+        let t = tally(&covered(&[s(0, D, State::Maintenance)], &[Span::new(0, D)]), Span::new(0, D));
         assert_eq!(t.uptime(), None);
         assert_eq!(tally(&[], Span::new(0, D)).no_data, D);
     }
 
     #[test]
     fn coverage_splits_a_long_state() {
-        let pieces = covered(
-            &[s(0, 10, State::Up)],
-            &[Span::new(0, 2), Span::new(4, 6), Span::new(8, 20)],
-        );
+        let pieces = covered(&[s(0, 10, State::Up)], &[Span::new(0, 2), Span::new(4, 6), Span::new(8, 20)]);
         let lens: Vec<i64> = pieces.iter().map(|p| p.span.len()).collect();
         assert_eq!(lens, [2, 2, 2]);
     }
@@ -253,35 +224,23 @@ mod tests {
     fn day_bars_follow_the_display_zone() {
         // now = 2026-11-24 01:30 UTC. In UTC+02:00 it is 03:30 on the 24th; the local day
         // began at 2026-11-23 22:00 UTC.
-        let now = chrono::Utc
-            .with_ymd_and_hms(2026, 11, 24, 1, 30, 0)
-            .unwrap()
-            .timestamp();
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 24, 1, 30, 0).unwrap().timestamp();
         let plus2 = FixedOffset::east_opt(2 * 3600).unwrap();
         let days = day_bounds(now, 3, plus2);
-        let day_start = chrono::Utc
-            .with_ymd_and_hms(2026, 11, 23, 22, 0, 0)
-            .unwrap()
-            .timestamp();
+        let day_start = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 22, 0, 0).unwrap().timestamp();
         assert_eq!(days[2], Span::new(day_start, now));
         assert_eq!(days[1], Span::new(day_start - D, day_start));
         // Down from 23:00 to 23:30 UTC (the 24th in +02:00, the 23rd in UTC).
         let down_at = day_start + H;
-        let states = [
-            s(0, down_at, State::Up),
-            s(down_at, down_at + 1800, State::Down),
-            s(down_at + 1800, now, State::Up),
-        ];
+        let states =
+            [s(0, down_at, State::Up), s(down_at, down_at + 1800, State::Down), s(down_at + 1800, now, State::Up)];
         let pieces = covered(&states, &[Span::new(0, now)]);
         let local = buckets(&pieces, &days);
         assert_eq!(
             local.iter().map(Tally::worst).collect::<Vec<_>>(),
             [Some(State::Up), Some(State::Up), Some(State::Down)]
         );
-        let utc = buckets(
-            &pieces,
-            &day_bounds(now, 3, FixedOffset::east_opt(0).unwrap()),
-        );
+        let utc = buckets(&pieces, &day_bounds(now, 3, FixedOffset::east_opt(0).unwrap()));
         assert_eq!(
             utc.iter().map(Tally::worst).collect::<Vec<_>>(),
             [Some(State::Up), Some(State::Down), Some(State::Up)]
@@ -292,15 +251,9 @@ mod tests {
     fn a_day_without_coverage_is_no_data() {
         let now = 10 * D + 5 * H;
         let days = day_bounds(now, 3, FixedOffset::east_opt(0).unwrap());
-        let pieces = covered(
-            &[s(0, now, State::Up)],
-            &[Span::new(0, 8 * D + 12 * H), Span::new(10 * D, now)],
-        );
+        let pieces = covered(&[s(0, now, State::Up)], &[Span::new(0, 8 * D + 12 * H), Span::new(10 * D, now)]);
         let bars = buckets(&pieces, &days);
-        assert_eq!(
-            bars.iter().map(Tally::worst).collect::<Vec<_>>(),
-            [Some(State::Up), None, Some(State::Up)]
-        );
+        assert_eq!(bars.iter().map(Tally::worst).collect::<Vec<_>>(), [Some(State::Up), None, Some(State::Up)]);
         assert_eq!(bars[0].no_data, 12 * H);
         assert_eq!(bars[2].up, 5 * H);
     }
@@ -309,13 +262,6 @@ mod tests {
     fn hour_bars_end_now() {
         let now = 5 * H + 1200;
         let hours = hour_bounds(now, 3);
-        assert_eq!(
-            hours,
-            [
-                Span::new(3 * H, 4 * H),
-                Span::new(4 * H, 5 * H),
-                Span::new(5 * H, now)
-            ]
-        );
+        assert_eq!(hours, [Span::new(3 * H, 4 * H), Span::new(4 * H, 5 * H), Span::new(5 * H, now)]);
     }
 }

@@ -20,6 +20,7 @@
 pub mod cli;
 pub mod config;
 pub mod dbt;
+pub mod demo;
 pub mod discover;
 pub mod evaluate;
 pub mod facts;

@@ -23,13 +23,7 @@ pub enum State {
 
 impl State {
     /// Every state, worst first.
-    pub const ALL: [State; 5] = [
-        State::Down,
-        State::Degraded,
-        State::Unknown,
-        State::Maintenance,
-        State::Up,
-    ];
+    pub const ALL: [State; 5] = [State::Down, State::Degraded, State::Unknown, State::Maintenance, State::Up];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -105,13 +99,7 @@ pub enum Metric {
 impl Metric {
     /// The five metrics every product shows unless its config says otherwise.
     pub fn standard() -> Vec<Metric> {
-        vec![
-            Metric::Availability,
-            Metric::Freshness,
-            Metric::Correctness,
-            Metric::Uniqueness,
-            Metric::Completeness,
-        ]
+        vec![Metric::Availability, Metric::Freshness, Metric::Correctness, Metric::Uniqueness, Metric::Completeness]
     }
 
     pub fn as_str(&self) -> &str {
@@ -136,9 +124,7 @@ impl Metric {
             other => {
                 let valid = !other.is_empty()
                     && other.len() <= 32
-                    && other
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && other.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
                     && other.starts_with(|c: char| c.is_ascii_lowercase());
                 if !valid {
                     return Err(format!(
@@ -181,10 +167,7 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn new(state: State, reason: impl Into<String>) -> Verdict {
-        Verdict {
-            state,
-            reason: reason.into(),
-        }
+        Verdict { state, reason: reason.into() }
     }
 }
 

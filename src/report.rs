@@ -96,10 +96,7 @@ pub struct MaintenanceRef {
 }
 
 /// Builds one product's entry from its verdicts; history-derived fields are filled by the caller.
-pub fn metric_map(
-    metrics: &[(Metric, Verdict)],
-    since: impl Fn(&Metric) -> Option<DateTime<Utc>>,
-) -> MetricMap {
+pub fn metric_map(metrics: &[(Metric, Verdict)], since: impl Fn(&Metric) -> Option<DateTime<Utc>>) -> MetricMap {
     MetricMap(
         metrics
             .iter()
@@ -157,18 +154,11 @@ pub fn verdict_line(s: &Summary) -> String {
     let mut parts = Vec::new();
     let noun = |n: usize| if n == 1 { "product" } else { "products" };
     let mut first = true;
-    for (n, what) in [
-        (s.down, "down"),
-        (s.degraded, "degraded"),
-        (s.unknown, "unknown"),
-        (s.maintenance, "in maintenance"),
-    ] {
+    for (n, what) in
+        [(s.down, "down"), (s.degraded, "degraded"), (s.unknown, "unknown"), (s.maintenance, "in maintenance")]
+    {
         if n > 0 {
-            parts.push(if first {
-                format!("{n} {} {what}", noun(n))
-            } else {
-                format!("{n} {what}")
-            });
+            parts.push(if first { format!("{n} {} {what}", noun(n)) } else { format!("{n} {what}") });
             first = false;
         }
     }
@@ -218,10 +208,7 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
         .map(|row| {
             let stale = row.checked_at.is_none_or(|c| now - c > STALE_AFTER);
             let stale_reason = match row.checked_at.and_then(|c| DateTime::from_timestamp(c, 0)) {
-                Some(c) => format!(
-                    "not checked since {}: is `tablestat poll` running?",
-                    crate::timefmt::stamp(c)
-                ),
+                Some(c) => format!("not checked since {}: is `tablestat poll` running?", crate::timefmt::stamp(c)),
                 None => "not checked yet: start `tablestat poll`".to_string(),
             };
             let metrics: Vec<(Metric, MetricStatus)> = if stale {
@@ -229,14 +216,7 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
                     .metrics
                     .iter()
                     .map(|m| {
-                        (
-                            m.clone(),
-                            MetricStatus {
-                                state: State::Unknown,
-                                reason: stale_reason.clone(),
-                                since: None,
-                            },
-                        )
+                        (m.clone(), MetricStatus { state: State::Unknown, reason: stale_reason.clone(), since: None })
                     })
                     .collect()
             } else {
@@ -245,11 +225,7 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
                     .map(|m| {
                         (
                             m.metric.clone(),
-                            MetricStatus {
-                                state: m.state,
-                                reason: m.reason.clone(),
-                                since: at(m.since),
-                            },
+                            MetricStatus { state: m.state, reason: m.reason.clone(), since: at(m.since) },
                         )
                     })
                     .collect()
@@ -293,10 +269,7 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
             }
         })
         .collect();
-    StatusDocument::new(
-        DateTime::from_timestamp(now, 0).unwrap_or_default(),
-        products,
-    )
+    StatusDocument::new(DateTime::from_timestamp(now, 0).unwrap_or_default(), products)
 }
 
 fn round2(x: f64) -> f64 {
@@ -309,28 +282,10 @@ mod tests {
 
     #[test]
     fn verdict_lines() {
-        let s = |up, degraded, down, maintenance, unknown| Summary {
-            up,
-            degraded,
-            down,
-            maintenance,
-            unknown,
-        };
-        assert_eq!(
-            verdict_line(&s(3, 0, 0, 0, 0)),
-            "All data products operational"
-        );
-        assert_eq!(
-            verdict_line(&s(3, 1, 2, 0, 0)),
-            "2 products down, 1 degraded"
-        );
-        assert_eq!(
-            verdict_line(&s(3, 1, 0, 1, 0)),
-            "1 product degraded, 1 in maintenance"
-        );
-        assert_eq!(
-            verdict_line(&s(0, 0, 0, 0, 0)),
-            "No data products configured"
-        );
+        let s = |up, degraded, down, maintenance, unknown| Summary { up, degraded, down, maintenance, unknown };
+        assert_eq!(verdict_line(&s(3, 0, 0, 0, 0)), "All data products operational");
+        assert_eq!(verdict_line(&s(3, 1, 2, 0, 0)), "2 products down, 1 degraded");
+        assert_eq!(verdict_line(&s(3, 1, 0, 1, 0)), "1 product degraded, 1 in maintenance");
+        assert_eq!(verdict_line(&s(0, 0, 0, 0, 0)), "No data products configured");
     }
 }

@@ -16,11 +16,7 @@ pub fn span(seconds: i64) -> String {
 /// `12 min ago`, or `just now` under 5 s.
 pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - then).num_seconds();
-    if secs < 5 {
-        "just now".to_string()
-    } else {
-        format!("{} ago", span(secs))
-    }
+    if secs < 5 { "just now".to_string() } else { format!("{} ago", span(secs)) }
 }
 
 /// `2026-11-23 06:05 UTC`

@@ -31,18 +31,8 @@ fn summary(result: &PollResult) -> Vec<String> {
         .iter()
         .map(|c| {
             let e = &c.evaluation;
-            let reason = |m: Metric| {
-                e.verdict(&m)
-                    .map(|v| format!("{} {}", v.state, v.reason))
-                    .unwrap_or_default()
-            };
-            format!(
-                "{}: {} | {} | {}",
-                c.product.id,
-                e.state,
-                reason(Metric::Availability),
-                reason(Metric::Freshness)
-            )
+            let reason = |m: Metric| e.verdict(&m).map(|v| format!("{} {}", v.state, v.reason)).unwrap_or_default();
+            format!("{}: {} | {} | {}", c.product.id, e.state, reason(Metric::Availability), reason(Metric::Freshness))
         })
         .collect()
 }
@@ -88,26 +78,12 @@ async fn airflow2_poll_reads_every_dag_state_in_bulk() {
     assert_eq!(result.airflow_requests, 6);
     let requests = server.received_requests().await.unwrap();
     assert!(
-        requests
-            .iter()
-            .filter(|r| r.url.path().starts_with("/api/v1/dags"))
-            .all(|r| {
-                r.headers.get("authorization").and_then(|v| v.to_str().ok())
-                    == Some("Basic YWRtaW46YWRtaW4=")
-            })
+        requests.iter().filter(|r| r.url.path().starts_with("/api/v1/dags")).all(|r| {
+            r.headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Basic YWRtaW46YWRtaW4=")
+        })
     );
-    let dags_query = requests
-        .iter()
-        .find(|r| r.url.path() == "/api/v1/dags")
-        .unwrap()
-        .url
-        .query()
-        .unwrap()
-        .to_string();
-    assert!(
-        dags_query.contains("only_active=false") && dags_query.contains("limit=100"),
-        "{dags_query}"
-    );
+    let dags_query = requests.iter().find(|r| r.url.path() == "/api/v1/dags").unwrap().url.query().unwrap().to_string();
+    assert!(dags_query.contains("only_active=false") && dags_query.contains("limit=100"), "{dags_query}");
 
     // The next poll asks only for what changed: no more single-DAG lookups, no task
     // instances for finished runs already read (only the run still going).
@@ -126,19 +102,10 @@ async fn airflow3_poll_with_jwt_and_null_logical_dates() {
         ("marketing", "marketing_daily", Some("dbt_build")),
         ("events", "events_hourly", Some("dbt_build")),
     ];
-    let mut engine = Engine::new(config(&config_text(
-        &server.uri(),
-        "auto",
-        "password",
-        &products,
-    )))
-    .unwrap();
+    let mut engine = Engine::new(config(&config_text(&server.uri(), "auto", "password", &products))).unwrap();
     let result = poll(&mut engine).await;
     assert_eq!(result.airflow_error, None);
-    assert_eq!(
-        result.airflow_api,
-        Some(tablestat::sources::airflow::Api::V2)
-    );
+    assert_eq!(result.airflow_api, Some(tablestat::sources::airflow::Api::V2));
     assert_eq!(
         summary(&result),
         vec![
@@ -151,15 +118,9 @@ async fn airflow3_poll_with_jwt_and_null_logical_dates() {
         ]
     );
     let requests = server.received_requests().await.unwrap();
-    let logins = requests
-        .iter()
-        .filter(|r| r.url.path() == "/auth/token")
-        .count();
+    let logins = requests.iter().filter(|r| r.url.path() == "/auth/token").count();
     assert_eq!(logins, 1, "one login for the whole poll");
-    let login = requests
-        .iter()
-        .find(|r| r.url.path() == "/auth/token")
-        .unwrap();
+    let login = requests.iter().find(|r| r.url.path() == "/auth/token").unwrap();
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&login.body).unwrap(),
         serde_json::json!({"username": "admin", "password": "admin"})
@@ -173,14 +134,7 @@ async fn airflow3_poll_with_jwt_and_null_logical_dates() {
             .filter(|r| r.url.path() == "/api/v2/dags")
             .all(|r| r.headers.get("authorization").unwrap() == bearer.as_str())
     );
-    let dags_query = requests
-        .iter()
-        .find(|r| r.url.path() == "/api/v2/dags")
-        .unwrap()
-        .url
-        .query()
-        .unwrap()
-        .to_string();
+    let dags_query = requests.iter().find(|r| r.url.path() == "/api/v2/dags").unwrap().url.query().unwrap().to_string();
     assert!(dags_query.contains("exclude_stale=false"), "{dags_query}");
 }
 
@@ -188,38 +142,23 @@ async fn airflow3_poll_with_jwt_and_null_logical_dates() {
 /// malformed one with 403 "Invalid JWT token": log in again once, then carry on.
 #[tokio::test]
 async fn an_expired_or_revoked_token_is_renewed_once() {
-    for (status, file) in [
-        (401, "airflow3/error_401_expired_token.json"),
-        (403, "airflow3/error_403_garbage_token.json"),
-    ] {
+    for (status, file) in
+        [(401, "airflow3/error_401_expired_token.json"), (403, "airflow3/error_403_garbage_token.json")]
+    {
         let server = fake::airflow3().await;
         Mock::given(method("GET"))
             .and(path("/api/v2/dags"))
-            .respond_with(
-                ResponseTemplate::new(status).set_body_raw(fake::body(file), "application/json"),
-            )
+            .respond_with(ResponseTemplate::new(status).set_body_raw(fake::body(file), "application/json"))
             .up_to_n_times(1)
             .with_priority(1)
             .mount(&server)
             .await;
         let products = [("orders", "orders_daily", Some("dbt_build"))];
-        let mut engine = Engine::new(config(&config_text(
-            &server.uri(),
-            "v2",
-            "password",
-            &products,
-        )))
-        .unwrap();
+        let mut engine = Engine::new(config(&config_text(&server.uri(), "v2", "password", &products))).unwrap();
         let result = poll(&mut engine).await;
         assert_eq!(result.airflow_error, None, "{file}");
         assert_eq!(result.checked[0].evaluation.state, State::Up);
-        let logins = server
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|r| r.url.path() == "/auth/token")
-            .count();
+        let logins = server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/auth/token").count();
         assert_eq!(logins, 2, "{file}: logged in again once");
     }
 }
@@ -229,27 +168,14 @@ async fn a_permission_error_is_not_mistaken_for_an_expired_token() {
     let server = fake::airflow3().await;
     Mock::given(method("GET"))
         .and(path("/api/v2/dags"))
-        .respond_with(
-            ResponseTemplate::new(403)
-                .set_body_raw(r#"{"detail": "Forbidden"}"#, "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(403).set_body_raw(r#"{"detail": "Forbidden"}"#, "application/json"))
         .with_priority(1)
         .mount(&server)
         .await;
     let products = [("orders", "orders_daily", Some("dbt_build"))];
-    let mut engine = Engine::new(config(&config_text(
-        &server.uri(),
-        "v2",
-        "password",
-        &products,
-    )))
-    .unwrap();
+    let mut engine = Engine::new(config(&config_text(&server.uri(), "v2", "password", &products))).unwrap();
     let result = poll(&mut engine).await;
-    let verdict = result.checked[0]
-        .evaluation
-        .verdict(&Metric::Availability)
-        .unwrap()
-        .clone();
+    let verdict = result.checked[0].evaluation.verdict(&Metric::Availability).unwrap().clone();
     assert_eq!(verdict.state, State::Unknown);
     assert_eq!(
         verdict.reason,
@@ -261,18 +187,9 @@ async fn a_permission_error_is_not_mistaken_for_an_expired_token() {
 async fn api_auto_picks_airflow_2_when_v2_is_an_html_404() {
     let server = fake::airflow2().await;
     let products = [("orders", "orders_daily", Some("dbt_build"))];
-    let mut engine = Engine::new(config(&config_text(
-        &server.uri(),
-        "auto",
-        "basic",
-        &products,
-    )))
-    .unwrap();
+    let mut engine = Engine::new(config(&config_text(&server.uri(), "auto", "basic", &products))).unwrap();
     let result = poll(&mut engine).await;
-    assert_eq!(
-        result.airflow_api,
-        Some(tablestat::sources::airflow::Api::V1)
-    );
+    assert_eq!(result.airflow_api, Some(tablestat::sources::airflow::Api::V1));
     assert_eq!(result.checked[0].evaluation.state, State::Up);
 }
 
@@ -297,18 +214,14 @@ async fn each_error_class_becomes_unknown_with_its_reason() {
         ),
         (
             "truncated json",
-            ResponseTemplate::new(200).set_body_raw(
-                r#"{"dags": [{"dag_id": "orders_daily", "is_paus"#,
-                "application/json",
-            ),
+            ResponseTemplate::new(200)
+                .set_body_raw(r#"{"dags": [{"dag_id": "orders_daily", "is_paus"#, "application/json"),
             "unreadable answer: EOF while parsing",
         ),
         (
             "wrong type",
-            ResponseTemplate::new(200).set_body_raw(
-                r#"{"dags": [{"dag_id": 5}], "total_entries": 1}"#,
-                "application/json",
-            ),
+            ResponseTemplate::new(200)
+                .set_body_raw(r#"{"dags": [{"dag_id": 5}], "total_entries": 1}"#, "application/json"),
             "unreadable answer: invalid type: integer `5`, expected a string at line 1 column 22 at `dags[0].dag_id`",
         ),
         (
@@ -321,11 +234,7 @@ async fn each_error_class_becomes_unknown_with_its_reason() {
             ResponseTemplate::new(429).insert_header("Retry-After", "120"),
             "429 rate limited, retry after 120 s",
         ),
-        (
-            "slow",
-            ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)),
-            "no answer within 2s",
-        ),
+        ("slow", ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)), "no answer within 2s"),
     ];
     for (name, response, expected) in cases {
         let server = fake::airflow2().await;
@@ -335,25 +244,15 @@ async fn each_error_class_becomes_unknown_with_its_reason() {
             .with_priority(1)
             .mount(&server)
             .await;
-        let products = [
-            ("orders", "orders_daily", Some("dbt_build")),
-            ("customers", "customers_hourly", Some("dbt_build")),
-        ];
-        let mut engine = Engine::new(config(&config_text(
-            &server.uri(),
-            "v1",
-            "basic",
-            &products,
-        )))
-        .unwrap();
+        let products =
+            [("orders", "orders_daily", Some("dbt_build")), ("customers", "customers_hourly", Some("dbt_build"))];
+        let mut engine = Engine::new(config(&config_text(&server.uri(), "v1", "basic", &products))).unwrap();
         let result = poll(&mut engine).await;
         for checked in &result.checked {
             assert_eq!(checked.evaluation.state, State::Unknown, "{name}");
             for (_, verdict) in &checked.evaluation.metrics {
                 assert!(
-                    verdict
-                        .reason
-                        .starts_with("Airflow could not be read since 2026-11-24 01:20 UTC: ")
+                    verdict.reason.starts_with("Airflow could not be read since 2026-11-24 01:20 UTC: ")
                         && verdict.reason.contains(expected),
                     "{name}: {:?} lacks {expected:?}",
                     verdict.reason
@@ -367,29 +266,13 @@ async fn each_error_class_becomes_unknown_with_its_reason() {
 #[tokio::test]
 async fn a_refused_connection_is_unknown_and_the_next_good_poll_recovers() {
     // Find a free port, then let nothing listen on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let products = [("orders", "orders_daily", Some("dbt_build"))];
-    let mut engine = Engine::new(config(&config_text(
-        &format!("http://127.0.0.1:{port}"),
-        "v1",
-        "basic",
-        &products,
-    )))
-    .unwrap();
+    let mut engine =
+        Engine::new(config(&config_text(&format!("http://127.0.0.1:{port}"), "v1", "basic", &products))).unwrap();
     let result = poll(&mut engine).await;
-    let reason = &result.checked[0]
-        .evaluation
-        .verdict(&Metric::Freshness)
-        .unwrap()
-        .reason;
-    assert!(
-        reason.contains("connection refused (is the server running at that URL?)"),
-        "{reason}"
-    );
+    let reason = &result.checked[0].evaluation.verdict(&Metric::Freshness).unwrap().reason;
+    assert!(reason.contains("connection refused (is the server running at that URL?)"), "{reason}");
 
     // A server that first fails with 503 three times (every retry), then recovers.
     let server = fake::airflow2().await;
@@ -400,21 +283,9 @@ async fn a_refused_connection_is_unknown_and_the_next_good_poll_recovers() {
         .with_priority(1)
         .mount(&server)
         .await;
-    let mut engine = Engine::new(config(&config_text(
-        &server.uri(),
-        "v1",
-        "basic",
-        &products,
-    )))
-    .unwrap();
-    assert_eq!(
-        poll(&mut engine).await.checked[0].evaluation.state,
-        State::Unknown
-    );
-    assert_eq!(
-        poll(&mut engine).await.checked[0].evaluation.state,
-        State::Up
-    );
+    let mut engine = Engine::new(config(&config_text(&server.uri(), "v1", "basic", &products))).unwrap();
+    assert_eq!(poll(&mut engine).await.checked[0].evaluation.state, State::Unknown);
+    assert_eq!(poll(&mut engine).await.checked[0].evaluation.state, State::Up);
 }
 
 #[tokio::test]
@@ -428,13 +299,7 @@ async fn basic_credentials_are_sent_and_never_printed() {
         .mount(&server)
         .await;
     let products = [("orders", "orders_daily", Some("dbt_build"))];
-    let mut engine = Engine::new(config(&config_text(
-        &server.uri(),
-        "v1",
-        "basic",
-        &products,
-    )))
-    .unwrap();
+    let mut engine = Engine::new(config(&config_text(&server.uri(), "v1", "basic", &products))).unwrap();
     let result = poll(&mut engine).await;
     let text = format!("{result:?}");
     assert!(text.contains("401 unauthorized"));

@@ -24,17 +24,12 @@ fn dag_id(i: usize) -> String {
 impl Respond for Fleet {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let path = request.url.path();
-        let query: std::collections::HashMap<String, String> =
-            request.url.query_pairs().into_owned().collect();
+        let query: std::collections::HashMap<String, String> = request.url.query_pairs().into_owned().collect();
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let ids = |key: &str| -> Vec<String> {
             body[key]
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
                 .unwrap_or_default()
         };
         let answer = match path {
@@ -42,12 +37,14 @@ impl Respond for Fleet {
                 let offset: usize = query["offset"].parse().unwrap();
                 let limit: usize = query["limit"].parse::<usize>().unwrap().min(100);
                 let dags: Vec<Value> = (offset..(offset + limit).min(self.dags))
-                    .map(|i| json!({
-                        "dag_id": dag_id(i), "is_paused": false, "is_active": true, "has_import_errors": false,
-                        "fileloc": format!("/opt/airflow/dags/{}.py", dag_id(i)),
-                        "schedule_interval": {"__type": "CronExpression", "value": "@hourly"},
-                        "timetable_description": "Every hour", "tags": [{"name": "dbt"}], "owners": ["data-eng"]
-                    }))
+                    .map(|i| {
+                        json!({
+                            "dag_id": dag_id(i), "is_paused": false, "is_active": true, "has_import_errors": false,
+                            "fileloc": format!("/opt/airflow/dags/{}.py", dag_id(i)),
+                            "schedule_interval": {"__type": "CronExpression", "value": "@hourly"},
+                            "timetable_description": "Every hour", "tags": [{"name": "dbt"}], "owners": ["data-eng"]
+                        })
+                    })
                     .collect();
                 json!({"dags": dags, "total_entries": self.dags})
             }
@@ -66,11 +63,13 @@ impl Respond for Fleet {
             "/api/v1/dags/~/dagRuns/~/taskInstances/list" => {
                 let tis: Vec<Value> = ids("dag_ids")
                     .iter()
-                    .map(|d| json!({
-                        "dag_id": d, "dag_run_id": "scheduled__2026-11-24T00:00:00+00:00", "task_id": "dbt_build",
-                        "state": "success", "try_number": 1, "map_index": -1,
-                        "start_date": "2026-11-24T01:01:00+00:00", "end_date": "2026-11-24T01:05:00+00:00"
-                    }))
+                    .map(|d| {
+                        json!({
+                            "dag_id": d, "dag_run_id": "scheduled__2026-11-24T00:00:00+00:00", "task_id": "dbt_build",
+                            "state": "success", "try_number": 1, "map_index": -1,
+                            "start_date": "2026-11-24T01:01:00+00:00", "end_date": "2026-11-24T01:05:00+00:00"
+                        })
+                    })
                     .collect();
                 json!({"task_instances": tis, "total_entries": tis.len()})
             }
@@ -84,19 +83,11 @@ impl Respond for Fleet {
 
 async fn requests_per_poll(dags: usize) -> (u64, u64) {
     let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(Fleet { dags })
-        .mount(&server)
-        .await;
-    let mut text = format!(
-        "[airflow]\nurl = \"{}\"\napi = \"v1\"\nauth = \"none\"\n[poll]\nconcurrency = 4\n",
-        server.uri()
-    );
+    Mock::given(any()).respond_with(Fleet { dags }).mount(&server).await;
+    let mut text =
+        format!("[airflow]\nurl = \"{}\"\napi = \"v1\"\nauth = \"none\"\n[poll]\nconcurrency = 4\n", server.uri());
     for i in 0..dags {
-        text.push_str(&format!(
-            "[[product]]\nid = \"p{i}\"\ndag = \"{}\"\ntask = \"dbt_build\"\n",
-            dag_id(i)
-        ));
+        text.push_str(&format!("[[product]]\nid = \"p{i}\"\ndag = \"{}\"\ntask = \"dbt_build\"\n", dag_id(i)));
     }
     let config = Arc::new(Config::parse(Path::new("/tmp/fleet.toml"), &text).unwrap());
     let mut engine = Engine::new(config).unwrap();
@@ -104,15 +95,8 @@ async fn requests_per_poll(dags: usize) -> (u64, u64) {
     let first = engine.poll(&Prior::default(), now).await;
     assert_eq!(first.airflow_error, None);
     assert_eq!(first.checked.len(), dags);
-    assert!(
-        first
-            .checked
-            .iter()
-            .all(|c| c.evaluation.state == State::Up)
-    );
-    let second = engine
-        .poll(&Prior::default(), now + chrono::Duration::minutes(5))
-        .await;
+    assert!(first.checked.iter().all(|c| c.evaluation.state == State::Up));
+    let second = engine.poll(&Prior::default(), now + chrono::Duration::minutes(5)).await;
     (first.airflow_requests, second.airflow_requests)
 }
 

@@ -24,22 +24,14 @@ fn draw(app: &mut App, theme: &Theme, width: u16, height: u16) -> Buffer {
     let area = ratatui::layout::Rect::new(0, 0, width, height);
     app.set_page(views::list_page(area, app));
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|f| f.render_widget(&Board { app, theme }, f.area()))
-        .unwrap();
+    terminal.draw(|f| f.render_widget(&Board { app, theme }, f.area())).unwrap();
     terminal.backend().buffer().clone()
 }
 
 fn text(buffer: &Buffer) -> String {
     let area = buffer.area;
     (0..area.height)
-        .map(|y| {
-            (0..area.width)
-                .map(|x| buffer[(x, y)].symbol())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
-        })
+        .map(|y| (0..area.width).map(|x| buffer[(x, y)].symbol()).collect::<String>().trim_end().to_string())
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -60,18 +52,10 @@ fn detail_and_incident_timeline() {
     let mut app = app();
     // Orders is first: the worst group (Sales) sorts first, its worst product first.
     assert_eq!(app.selected_product().unwrap().product.id, "fct_orders");
-    assert_eq!(
-        app.update(Action::Open),
-        Effect::LoadDetail("fct_orders".into())
-    );
+    assert_eq!(app.update(Action::Open), Effect::LoadDetail("fct_orders".into()));
     let store = prepared_store();
-    let (metrics, refreshes, incidents) = store
-        .product_detail(
-            "fct_orders",
-            now(),
-            chrono::FixedOffset::east_opt(0).unwrap(),
-        )
-        .unwrap();
+    let (metrics, refreshes, incidents) =
+        store.product_detail("fct_orders", now(), chrono::FixedOffset::east_opt(0).unwrap()).unwrap();
     app.detail = Some(std::sync::Arc::new(tablestat::tui::app::Detail {
         product: "fct_orders".into(),
         metrics,
@@ -103,9 +87,7 @@ fn help_incidents_maintenance_and_filter() {
     app.update(Action::Back);
     app.update(Action::StartFilter);
     for c in "state:down".chars() {
-        app.filter_input(crossterm::event::KeyEvent::from(
-            crossterm::event::KeyCode::Char(c),
-        ));
+        app.filter_input(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c)));
     }
     insta::assert_snapshot!("filter_80x24", text(&draw(&mut app, &color(), 80, 24)));
 }
@@ -131,12 +113,7 @@ fn every_state_has_its_colour_and_its_symbol() {
     ];
     for (name, state) in expect {
         let y = (0..48)
-            .find(|&y| {
-                (0..160)
-                    .map(|x| buffer[(x, y)].symbol())
-                    .collect::<String>()
-                    .contains(&format!(" {name}"))
-            })
+            .find(|&y| (0..160).map(|x| buffer[(x, y)].symbol()).collect::<String>().contains(&format!(" {name}")))
             .unwrap_or_else(|| panic!("{name}"));
         let cell = &buffer[(0, y)];
         assert_eq!(cell.symbol(), theme.symbol(state), "{name}");
@@ -146,10 +123,7 @@ fn every_state_has_its_colour_and_its_symbol() {
     let plain = Theme::new(false, false, false);
     let buffer = draw(&mut app, &plain, 80, 24);
     assert!(
-        buffer
-            .content
-            .iter()
-            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+        buffer.content.iter().all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
     );
     assert!(text(&buffer).contains('✖'));
     // ASCII: no Unicode blocks or symbols anywhere.
@@ -161,23 +135,8 @@ fn every_state_has_its_colour_and_its_symbol() {
 #[test]
 fn tiny_terminals_never_panic() {
     let mut app = app();
-    for (w, h) in [
-        (1, 1),
-        (10, 3),
-        (20, 5),
-        (30, 8),
-        (40, 10),
-        (60, 15),
-        (79, 23),
-        (200, 60),
-    ] {
-        for route in [
-            Action::Back,
-            Action::Open,
-            Action::ShowHelp,
-            Action::ShowIncidents,
-            Action::ShowMaintenance,
-        ] {
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (30, 8), (40, 10), (60, 15), (79, 23), (200, 60)] {
+        for route in [Action::Back, Action::Open, Action::ShowHelp, Action::ShowIncidents, Action::ShowMaintenance] {
             app.update(route);
             draw(&mut app, &color(), w, h);
         }
@@ -191,20 +150,13 @@ fn keys_move_sort_filter_and_navigate() {
     let ids = |app: &App| app.selected_product().map(|p| p.product.id.clone());
     assert_eq!(ids(&app).as_deref(), Some("fct_orders"));
     app.update(Action::Down);
-    assert_eq!(
-        ids(&app).as_deref(),
-        Some("dim_customers"),
-        "skips group headers"
-    );
+    assert_eq!(ids(&app).as_deref(), Some("dim_customers"), "skips group headers");
     app.update(Action::Bottom);
     assert_eq!(ids(&app).as_deref(), Some("stg_payments"));
     app.update(Action::Top);
     assert_eq!(ids(&app).as_deref(), Some("fct_orders"));
     app.update(Action::PageDown);
-    assert!(
-        app.offset + app.page > app.selected && app.selected >= app.offset,
-        "selection stays in view"
-    );
+    assert!(app.offset + app.page > app.selected && app.selected >= app.offset, "selection stays in view");
     app.update(Action::CycleSort);
     app.update(Action::ToggleGroups);
     app.update(Action::Top);
@@ -219,14 +171,10 @@ fn keys_move_sort_filter_and_navigate() {
     // The filter: words, groups, states.
     app.update(Action::StartFilter);
     for c in "staging".chars() {
-        app.filter_input(crossterm::event::KeyEvent::from(
-            crossterm::event::KeyCode::Char(c),
-        ));
+        app.filter_input(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c)));
     }
     assert_eq!(app.rows.len(), 2);
-    app.filter_input(crossterm::event::KeyEvent::from(
-        crossterm::event::KeyCode::Esc,
-    ));
+    app.filter_input(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Esc));
     assert_eq!(app.rows.len(), 5);
     // Mouse: a click selects, a second click on the same row opens.
     app.update(Action::Top);

@@ -42,20 +42,14 @@ fn every_example_config_parses_and_validates() {
             seen += 1;
         }
     }
-    assert!(
-        seen >= 3,
-        "expected the three example configs, found {seen}"
-    );
+    assert!(seen >= 3, "expected the three example configs, found {seen}");
 }
 
 #[test]
 fn broken_configs_name_file_line_and_key() {
     let cases: &[(&str, &str)] = &[
         // unknown key, with the likely fix
-        (
-            "[airflow]\nurll = \"http://x\"\n",
-            ":2:1: [airflow] urll: unknown key `urll`: did you mean `url`?",
-        ),
+        ("[airflow]\nurll = \"http://x\"\n", ":2:1: [airflow] urll: unknown key `urll`: did you mean `url`?"),
         // a value of the wrong shape
         (
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nmax_age = \"a day\"\n",
@@ -82,10 +76,7 @@ fn broken_configs_name_file_line_and_key() {
             ":7:11: [[product]] #1 metrics: `Fresh ness` is not a metric name",
         ),
         // missing required key
-        (
-            "[airflow]\nauth = \"none\"\n",
-            ":1:1: [airflow]: missing key `url`: add `url = …` to this table",
-        ),
+        ("[airflow]\nauth = \"none\"\n", ":1:1: [airflow]: missing key `url`: add `url = …` to this table"),
         // auth without its credentials
         (
             "[airflow]\nurl = \"http://x\"\nauth = \"basic\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n",
@@ -107,21 +98,11 @@ fn broken_configs_name_file_line_and_key() {
     for (text, expected) in cases {
         let dir = tempfile::tempdir().unwrap();
         let path = write(&dir, text);
-        let output = tablestat()
-            .args(["config", "check", "--offline", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
+        let output = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(78), "{text}\n{stderr}");
-        assert!(
-            stderr.starts_with(&format!("tablestat: {}", path.display())),
-            "names the file: {stderr}"
-        );
-        assert!(
-            stderr.contains(expected),
-            "expected {expected:?} in:\n{stderr}"
-        );
+        assert!(stderr.starts_with(&format!("tablestat: {}", path.display())), "names the file: {stderr}");
+        assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     }
 }
@@ -132,9 +113,7 @@ fn a_missing_config_says_where_it_looked_and_what_to_do() {
         .args(["poll", "--once", "--config", "/nonexistent/tablestat.toml"])
         .assert()
         .code(66)
-        .stderr(predicate::str::contains(
-            "no config file at /nonexistent/tablestat.toml (given with --config)",
-        ));
+        .stderr(predicate::str::contains("no config file at /nonexistent/tablestat.toml (given with --config)"));
     tablestat()
         .env("TABLESTAT_CONFIG", "/nonexistent/env.toml")
         .args(["poll", "--once"])
@@ -146,16 +125,8 @@ fn a_missing_config_says_where_it_looked_and_what_to_do() {
 #[test]
 fn usage_errors_exit_64_and_help_exits_0() {
     tablestat().arg("frobnicate").assert().code(64);
-    tablestat()
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("Exit codes"));
-    tablestat()
-        .args(["completions", "bash"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("tablestat"));
+    tablestat().arg("--help").assert().success().stdout(predicate::str::contains("Exit codes"));
+    tablestat().args(["completions", "bash"]).assert().success().stdout(predicate::str::contains("tablestat"));
 }
 
 #[cfg(unix)]
@@ -173,26 +144,15 @@ fn a_world_readable_config_with_a_secret_gets_a_warning() {
         .arg(&path)
         .assert()
         .success()
-        .stderr(predicate::str::contains(
-            "holds a secret and is readable by others (mode 644): run `chmod 600",
-        ))
+        .stderr(predicate::str::contains("holds a secret and is readable by others (mode 644): run `chmod 600"))
         .stderr(predicate::str::contains("s3cr3t-value").not());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    tablestat()
-        .args(["config", "check", "--offline", "--config"])
-        .arg(&path)
-        .assert()
-        .success()
-        .stderr("");
+    tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).assert().success().stderr("");
 }
 
 #[test]
 fn a_valid_config_checks_offline() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, VALID);
-    tablestat()
-        .args(["config", "check", "--offline", "-c"])
-        .arg(&path)
-        .assert()
-        .success();
+    tablestat().args(["config", "check", "--offline", "-c"]).arg(&path).assert().success();
 }

@@ -10,10 +10,7 @@ use serde_json::Value;
 
 fn tablestat(config: &std::path::Path) -> Command {
     let mut cmd = Command::cargo_bin("tablestat").unwrap();
-    cmd.env("NO_COLOR", "1")
-        .env("TZ", "UTC")
-        .arg("--config")
-        .arg(config);
+    cmd.env("NO_COLOR", "1").env("TZ", "UTC").arg("--config").arg(config);
     cmd
 }
 
@@ -33,11 +30,7 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     let run = |args: &[&str]| {
         let mut cmd = tablestat(&config);
         cmd.args(args);
-        async move {
-            tokio::task::spawn_blocking(move || cmd.output().unwrap())
-                .await
-                .unwrap()
-        }
+        async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
     };
 
     // No history yet: status says what to do.
@@ -47,35 +40,15 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
 
     // Healthy.
     let out = run(&["poll", "--once", "--json"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let doc = json_of(&out);
     assert_eq!(doc["overall"], "up");
-    assert_eq!(
-        doc["summary"],
-        serde_json::json!({"up": 3, "degraded": 0, "down": 0, "maintenance": 0, "unknown": 0})
-    );
+    assert_eq!(doc["summary"], serde_json::json!({"up": 3, "degraded": 0, "down": 0, "maintenance": 0, "unknown": 0}));
     let product = &doc["products"][0];
-    for key in [
-        "id",
-        "name",
-        "group",
-        "state",
-        "metrics",
-        "uptime",
-        "incident",
-        "maintenance",
-        "checked_at",
-        "evidence",
-    ] {
-        assert!(
-            product.get(key).is_some(),
-            "the contract's `{key}` is missing"
-        );
+    for key in
+        ["id", "name", "group", "state", "metrics", "uptime", "incident", "maintenance", "checked_at", "evidence"]
+    {
+        assert!(product.get(key).is_some(), "the contract's `{key}` is missing");
     }
     assert_eq!(product["metrics"]["availability"]["state"], "up");
     assert!(product["metrics"]["availability"]["since"].is_string());
@@ -86,17 +59,8 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     let out = run(&["poll", "--once", "--json"]).await;
     assert_eq!(out.status.code(), Some(2));
     let doc = json_of(&out);
-    let stg = doc["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == "stg_orders")
-        .unwrap()
-        .clone();
-    assert_eq!(
-        stg["metrics"]["uniqueness"]["reason"],
-        "unique test on order_id failed: 2 duplicated values"
-    );
+    let stg = doc["products"].as_array().unwrap().iter().find(|p| p["id"] == "stg_orders").unwrap().clone();
+    assert_eq!(stg["metrics"]["uniqueness"]["reason"], "unique test on order_id failed: 2 duplicated values");
     assert_eq!(stg["evidence"]["failing_tests"][1]["failures"], 2);
     let incident_id = stg["incident"]["id"].as_i64().unwrap();
 
@@ -123,56 +87,21 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
         "ana",
     ])
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(&["incident", "show", &id]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("status    identified"), "{text}");
-    assert!(
-        text.contains("ana: [identified] A duplicate CRM load. (ETA "),
-        "{text}"
-    );
-    assert!(
-        text.contains("tablestat: [investigating] Detected. "),
-        "{text}"
-    );
-    let out = run(&[
-        "incident",
-        "update",
-        "9999",
-        "--status",
-        "identified",
-        "-m",
-        "x",
-    ])
-    .await;
+    assert!(text.contains("ana: [identified] A duplicate CRM load. (ETA "), "{text}");
+    assert!(text.contains("tablestat: [investigating] Detected. "), "{text}");
+    let out = run(&["incident", "update", "9999", "--status", "identified", "-m", "x"]).await;
     assert_eq!(out.status.code(), Some(64));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("no incident #9999: `tablestat incident list` shows them")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no incident #9999: `tablestat incident list` shows them"));
     let out = run(&["incident", "update", "1", "--status", "fixed", "-m", "x"]).await;
     assert_eq!(out.status.code(), Some(64));
 
     // Maintenance for everything: every product in maintenance, exit 0.
-    let out = run(&[
-        "maintenance",
-        "add",
-        "all",
-        "-m",
-        "Reloading from the CRM",
-        "--duration",
-        "1h",
-    ])
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(&["maintenance", "add", "all", "-m", "Reloading from the CRM", "--duration", "1h"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(&["poll", "--once", "--json"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json_of(&out)["summary"]["maintenance"], 3);
@@ -184,21 +113,9 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     // Recovery: the incidents resolve by themselves.
     story.set(chapter(3, "success", "all_pass"));
     let out = run(&["poll", "--once"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let out = run(&["incident", "list", "--json"]).await;
     let incidents = json_of(&out);
-    assert!(
-        incidents
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i["status"] == "resolved"),
-        "{incidents}"
-    );
+    assert!(incidents.as_array().unwrap().iter().all(|i| i["status"] == "resolved"), "{incidents}");
     assert!(!predicate::str::contains("dbt-token").eval(&String::from_utf8_lossy(&out.stdout)));
 }

@@ -19,10 +19,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const RUN: i64 = 70_001;
 
 fn artifact(scenario: &str, file: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(
-        fake::body(&format!("dbt/{scenario}/{file}")),
-        "application/json",
-    )
+    ResponseTemplate::new(200).set_body_raw(fake::body(&format!("dbt/{scenario}/{file}")), "application/json")
 }
 
 /// A dbt Cloud account whose run 70001 has five steps: clone, deps, build (3), source
@@ -69,8 +66,7 @@ async fn dbt_cloud(scenario: &str) -> MockServer {
     Mock::given(method("GET"))
         .and(path_regex(r"/artifacts/"))
         .respond_with(
-            ResponseTemplate::new(404)
-                .set_body_json(json!({"status": {"code": 404, "user_message": "Not found"}})),
+            ResponseTemplate::new(404).set_body_json(json!({"status": {"code": 404, "user_message": "Not found"}})),
         )
         .mount(&server)
         .await;
@@ -82,16 +78,14 @@ async fn airflow_with_xcom(xcom: Option<serde_json::Value>) -> MockServer {
     let server = fake::airflow3().await;
     let xcom_path = "/api/v2/dags/orders_daily/dagRuns/manual__2026-11-24T01%3A10%3A46.762870%2B00%3A00/taskInstances/dbt_build/xcomEntries/job_run_id";
     let response = match xcom {
-        Some(value) => ResponseTemplate::new(200)
-            .set_body_json(json!({"key": "job_run_id", "value": value, "map_index": -1})),
-        None => ResponseTemplate::new(404)
-            .set_body_json(json!({"detail": "XCom entry with key: `job_run_id` not found"})),
+        Some(value) => {
+            ResponseTemplate::new(200).set_body_json(json!({"key": "job_run_id", "value": value, "map_index": -1}))
+        }
+        None => {
+            ResponseTemplate::new(404).set_body_json(json!({"detail": "XCom entry with key: `job_run_id` not found"}))
+        }
     };
-    Mock::given(method("GET"))
-        .and(path(xcom_path))
-        .respond_with(response)
-        .mount(&server)
-        .await;
+    Mock::given(method("GET")).and(path(xcom_path)).respond_with(response).mount(&server).await;
     Mock::given(method("GET"))
         .and(path_regex(r"/xcomEntries/return_value$"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"detail": "not found"})))
@@ -108,7 +102,9 @@ fn config(airflow: &MockServer, dbt: &MockServer, dbt_job: bool, cache: &Path) -
         cache.display()
     ));
     for model in ["stg_orders", "stg_payments", "fct_orders", "stg_customers"] {
-        text.push_str(&format!("[[product]]\nid = \"{model}\"\ndag = \"orders_daily\"\ntask = \"dbt_build\"\nmodel = \"{model}\"\n"));
+        text.push_str(&format!(
+            "[[product]]\nid = \"{model}\"\ndag = \"orders_daily\"\ntask = \"dbt_build\"\nmodel = \"{model}\"\n"
+        ));
         if dbt_job {
             text.push_str("dbt_job = 42\n");
         }
@@ -117,12 +113,7 @@ fn config(airflow: &MockServer, dbt: &MockServer, dbt_job: bool, cache: &Path) -
 }
 
 async fn poll(engine: &mut Engine) -> PollResult {
-    engine
-        .poll(
-            &Prior::default(),
-            Utc.with_ymd_and_hms(2026, 11, 24, 1, 20, 0).unwrap(),
-        )
-        .await
+    engine.poll(&Prior::default(), Utc.with_ymd_and_hms(2026, 11, 24, 1, 20, 0).unwrap()).await
 }
 
 fn state(result: &PollResult, id: &str, metric: Metric) -> (State, String) {
@@ -143,38 +134,21 @@ async fn the_run_behind_the_task_is_found_by_xcom_and_read_from_the_right_steps(
     // and failures behind a green task still count, per table.
     assert_eq!(
         state(&result, "stg_orders", Metric::Uniqueness),
-        (
-            State::Down,
-            "unique test on order_id failed: 2 duplicated values".into()
-        )
+        (State::Down, "unique test on order_id failed: 2 duplicated values".into())
     );
-    assert_eq!(
-        state(&result, "stg_payments", Metric::Uniqueness).0,
-        State::Up
-    );
+    assert_eq!(state(&result, "stg_payments", Metric::Uniqueness).0, State::Up);
     assert_eq!(
         state(&result, "fct_orders", Metric::Freshness),
-        (
-            State::Down,
-            "not rebuilt: upstream test unique_stg_orders_order_id failed (and 1 more)".into()
-        )
+        (State::Down, "not rebuilt: upstream test unique_stg_orders_order_id failed (and 1 more)".into())
     );
     let evidence = &result.checked[0].evaluation.evidence;
     assert_eq!(evidence.dbt_run_id, Some(DbtRunId::Cloud(RUN)));
     // One run, one manifest, one run_results, one sources.json: 4 requests for 4 products.
     assert_eq!(result.dbt_requests, 4);
     let requests = dbt.received_requests().await.unwrap();
-    let steps: Vec<String> = requests
-        .iter()
-        .filter(|r| r.url.path().contains("/artifacts/"))
-        .map(|r| r.url.to_string())
-        .collect();
-    assert!(
-        steps
-            .iter()
-            .all(|u| u.contains("step=3") || u.contains("sources.json?step=4")),
-        "{steps:?}"
-    );
+    let steps: Vec<String> =
+        requests.iter().filter(|r| r.url.path().contains("/artifacts/")).map(|r| r.url.to_string()).collect();
+    assert!(steps.iter().all(|u| u.contains("step=3") || u.contains("sources.json?step=4")), "{steps:?}");
 
     // The next poll reads the same run: nothing is fetched again.
     let again = poll(&mut engine).await;
@@ -203,18 +177,8 @@ async fn without_an_xcom_the_jobs_runs_in_the_tasks_time_window_are_used() {
     let airflow = airflow_with_xcom(None).await;
     let mut engine = Engine::new(config(&airflow, &dbt, true, cache.path())).unwrap();
     let result = poll(&mut engine).await;
-    assert_eq!(
-        result.checked[0].evaluation.evidence.dbt_run_id,
-        Some(DbtRunId::Cloud(RUN))
-    );
-    assert!(
-        result
-            .checked
-            .iter()
-            .all(|c| c.evaluation.state == State::Up),
-        "{:?}",
-        result.checked[0].evaluation
-    );
+    assert_eq!(result.checked[0].evaluation.evidence.dbt_run_id, Some(DbtRunId::Cloud(RUN)));
+    assert!(result.checked.iter().all(|c| c.evaluation.state == State::Up), "{:?}", result.checked[0].evaluation);
 }
 
 #[tokio::test]
@@ -240,10 +204,10 @@ async fn a_wrong_token_or_host_is_unknown_with_a_hint() {
     let cache = tempfile::tempdir().unwrap();
     let dbt = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(401).set_body_raw(
-            fake::body("dbt_cloud/error_401_invalid_token_2024.json"),
-            "application/json",
-        ))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_raw(fake::body("dbt_cloud/error_401_invalid_token_2024.json"), "application/json"),
+        )
         .mount(&dbt)
         .await;
     // Make the Airflow task fail, so the artifacts are needed.
@@ -260,6 +224,10 @@ async fn a_wrong_token_or_host_is_unknown_with_a_hint() {
     let result = poll(&mut engine).await;
     let (state, reason) = state(&result, "stg_orders", Metric::Uniqueness);
     assert_eq!(state, State::Unknown);
-    assert!(reason.contains("401 unauthorized (Invalid token.; check the token, and that `url` is your account's access URL"), "{reason}");
+    assert!(
+        reason
+            .contains("401 unauthorized (Invalid token.; check the token, and that `url` is your account's access URL"),
+        "{reason}"
+    );
     assert!(!reason.contains("dbt-cloud-test-token"));
 }

@@ -24,10 +24,7 @@ fn a_target_from_the_tasks_run_is_read() {
     let started = Utc.with_ymd_and_hms(2026, 11, 24, 1, 21, 0).unwrap();
     let run = read_target(dir.path(), Some(started), &BTreeMap::new()).unwrap();
     assert_eq!(run.id.to_string(), "045bff4e-109f-4c0f-913b-c4ca76ca24a7");
-    assert_eq!(
-        run.index.resolve_model("stg_orders").unwrap().unique_id,
-        "model.shop.stg_orders"
-    );
+    assert_eq!(run.index.resolve_model("stg_orders").unwrap().unique_id, "model.shop.stg_orders");
     assert!(run.freshness().is_some());
 }
 
@@ -46,10 +43,7 @@ fn files_older_than_the_task_are_refused() {
 fn a_parse_error_leaves_no_artifacts_and_says_so() {
     let dir = target_from("parse_error");
     let err = read_target(dir.path(), None, &BTreeMap::new()).unwrap_err();
-    let expected = format!(
-        "run_results.json does not exist: has dbt run in {}?",
-        dir.path().display()
-    );
+    let expected = format!("run_results.json does not exist: has dbt run in {}?", dir.path().display());
     assert!(err.ends_with(&expected), "{err}");
 }
 
@@ -58,6 +52,11 @@ fn a_broken_artifact_names_the_file_and_where_it_broke() {
     let dir = target_from("all_pass");
     std::fs::write(dir.path().join("run_results.json"), r#"{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v9.json"}, "results": [{"unique_id": 5}]}"#).unwrap();
     let err = read_target(dir.path(), None, &BTreeMap::new()).unwrap_err();
-    assert!(err.starts_with("cannot read dbt run_results.json (schema v9; this tablestat knows v4–v6): invalid type: integer `5`"), "{err}");
+    assert!(
+        err.starts_with(
+            "cannot read dbt run_results.json (schema v9; this tablestat knows v4–v6): invalid type: integer `5`"
+        ),
+        "{err}"
+    );
     assert!(err.contains("at `results[0].unique_id`"), "{err}");
 }

@@ -26,38 +26,24 @@ impl Pipeline {
     async fn poll(&mut self, now: DateTime<Utc>) -> StatusDocument {
         let products = self.engine.products();
         let ts = now.timestamp();
-        let prior = self
-            .store
-            .call(move |s| s.prior(&products, ts))
-            .await
-            .unwrap()
-            .unwrap();
+        let prior = self.store.call(move |s| s.prior(&products, ts)).await.unwrap().unwrap();
         let result = self.engine.poll(&prior, now).await;
         assert_eq!(result.airflow_error, None);
         // The poll finishes at `now` too, as far as the store knows.
-        record(&self.store, result, self.engine.products(), now)
-            .await
-            .unwrap();
+        record(&self.store, result, self.engine.products(), now).await.unwrap();
         self.status(now).await
     }
 
     async fn status(&self, now: DateTime<Utc>) -> StatusDocument {
         let ts = now.timestamp();
-        let snapshot = self
-            .store
-            .call(move |s| s.snapshot(ts, FixedOffset::east_opt(0).unwrap()))
-            .await
-            .unwrap()
-            .unwrap();
+        let snapshot =
+            self.store.call(move |s| s.snapshot(ts, FixedOffset::east_opt(0).unwrap())).await.unwrap().unwrap();
         report::from_snapshot(&snapshot, &[])
     }
 }
 
 fn states(doc: &StatusDocument) -> Vec<(String, State)> {
-    doc.products
-        .iter()
-        .map(|p| (p.id.clone(), p.state))
-        .collect()
+    doc.products.iter().map(|p| (p.id.clone(), p.state)).collect()
 }
 
 #[tokio::test]
@@ -65,18 +51,9 @@ async fn a_day_in_the_life_of_three_tables() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
     let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
-    let config = Arc::new(
-        Config::parse(
-            Path::new("/tmp/story.toml"),
-            &story::config(&server.uri(), &db),
-        )
-        .unwrap(),
-    );
+    let config = Arc::new(Config::parse(Path::new("/tmp/story.toml"), &story::config(&server.uri(), &db)).unwrap());
     let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
-    let mut pipeline = Pipeline {
-        engine: Engine::new(config).unwrap(),
-        store: store.clone(),
-    };
+    let mut pipeline = Pipeline { engine: Engine::new(config).unwrap(), store: store.clone() };
     let t = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, m, 0).unwrap();
 
     // 02:00 healthy; polled every 4 minutes until 04:00.
@@ -103,27 +80,12 @@ async fn a_day_in_the_life_of_three_tables() {
     );
     assert_eq!(doc.exit_code(), 2);
     let stg_orders = doc.products.iter().find(|p| p.id == "stg_orders").unwrap();
-    let incident = stg_orders
-        .incident
-        .as_ref()
-        .expect("an incident opened by itself");
+    let incident = stg_orders.incident.as_ref().expect("an incident opened by itself");
     assert_eq!(incident.status, "investigating");
-    assert_eq!(
-        incident.title,
-        "Orders (staging) is down: correctness, uniqueness"
-    );
+    assert_eq!(incident.title, "Orders (staging) is down: correctness, uniqueness");
     assert_eq!(stg_orders.evidence.failing_tests.len(), 3);
-    assert_eq!(
-        serde_json::to_value(&stg_orders.evidence.dbt_run_id).unwrap(),
-        serde_json::json!(70002)
-    );
-    let uniqueness = &stg_orders
-        .metrics
-        .0
-        .iter()
-        .find(|(m, _)| m.as_str() == "uniqueness")
-        .unwrap()
-        .1;
+    assert_eq!(serde_json::to_value(&stg_orders.evidence.dbt_run_id).unwrap(), serde_json::json!(70002));
+    let uniqueness = &stg_orders.metrics.0.iter().find(|(m, _)| m.as_str() == "uniqueness").unwrap().1;
     assert_eq!(uniqueness.since.as_deref(), Some("2026-11-21T04:04:00Z"));
 
     // Down for 1 h: polled every 4 min until 05:04.
@@ -136,30 +98,14 @@ async fn a_day_in_the_life_of_three_tables() {
     // 05:04 a maintenance window for everything, 1 h.
     let (start, end) = (t(5, 4).timestamp(), t(6, 4).timestamp());
     store
-        .call(move |s| {
-            s.add_maintenance(
-                &Scope::All,
-                start,
-                end,
-                "Reloading orders from the CRM",
-                Some("ana"),
-                start,
-            )
-        })
+        .call(move |s| s.add_maintenance(&Scope::All, start, end, "Reloading orders from the CRM", Some("ana"), start))
         .await
         .unwrap()
         .unwrap();
     let doc = pipeline.poll(t(5, 8)).await;
-    assert!(
-        doc.products.iter().all(|p| p.state == State::Maintenance),
-        "{:?}",
-        states(&doc)
-    );
+    assert!(doc.products.iter().all(|p| p.state == State::Maintenance), "{:?}", states(&doc));
     assert_eq!(doc.exit_code(), 0);
-    assert_eq!(
-        doc.products[0].maintenance.as_ref().unwrap().message,
-        "Reloading orders from the CRM"
-    );
+    assert_eq!(doc.products[0].maintenance.as_ref().unwrap().message, "Reloading orders from the CRM");
     let mut now = t(5, 12);
     while now < t(6, 4) {
         pipeline.poll(now).await;
@@ -171,41 +117,16 @@ async fn a_day_in_the_life_of_three_tables() {
     let doc = pipeline.poll(t(6, 4)).await;
     assert_eq!(doc.overall, State::Up, "{:?}", states(&doc));
     assert!(doc.products.iter().all(|p| p.incident.is_none()));
-    let incidents = store
-        .call(|s| s.incidents(None, 10))
-        .await
-        .unwrap()
-        .unwrap();
+    let incidents = store.call(|s| s.incidents(None, 10)).await.unwrap().unwrap();
     assert_eq!(incidents.len(), 2, "stg_orders and fct_orders");
-    assert!(
-        incidents
-            .iter()
-            .all(|i| i.resolved_at == Some(t(6, 4).timestamp()))
-    );
+    assert!(incidents.iter().all(|i| i.resolved_at == Some(t(6, 4).timestamp())));
 
     // Uptime over the last 24 h of stg_orders: up 02:00-04:04 (2 h 4 min), down 04:04-05:08
     // (64 min; maintenance from 05:08 is left out), up again from 06:04 (0 s yet).
     let doc = pipeline.status(t(6, 4)).await;
-    let uptime = doc
-        .products
-        .iter()
-        .find(|p| p.id == "stg_orders")
-        .unwrap()
-        .uptime
-        .clone()
-        .unwrap();
+    let uptime = doc.products.iter().find(|p| p.id == "stg_orders").unwrap().uptime.clone().unwrap();
     let expected: f64 = 124.0 / (124.0 + 64.0) * 100.0;
     assert_eq!(uptime.day, Some((expected * 100.0).round() / 100.0));
     // stg_payments was never down: 100 %.
-    assert_eq!(
-        doc.products
-            .iter()
-            .find(|p| p.id == "stg_payments")
-            .unwrap()
-            .uptime
-            .as_ref()
-            .unwrap()
-            .day,
-        Some(100.0)
-    );
+    assert_eq!(doc.products.iter().find(|p| p.id == "stg_payments").unwrap().uptime.as_ref().unwrap().day, Some(100.0));
 }

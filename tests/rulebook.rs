@@ -9,9 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{MODELS, product, scenario_run};
 use tablestat::evaluate::{Evaluation, Inputs, evaluate};
-use tablestat::facts::{
-    AirflowView, DagFacts, DagRunFacts, DbtView, RunState, TaskFacts, TaskLookup,
-};
+use tablestat::facts::{AirflowView, DagFacts, DagRunFacts, DbtView, RunState, TaskFacts, TaskLookup};
 use tablestat::model::{Metric, Product, Verdict};
 
 fn now() -> DateTime<Utc> {
@@ -26,11 +24,7 @@ fn dag_with_task(task_state: &str) -> AirflowView {
         import_error: None,
         latest_finished: Some(DagRunFacts {
             run_id: "scheduled__2026-11-23T00:00:00+00:00".into(),
-            state: if task_state == "success" {
-                RunState::Success
-            } else {
-                RunState::Failed
-            },
+            state: if task_state == "success" { RunState::Success } else { RunState::Failed },
             data_interval_end: Some(Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap()),
             start_date: Some(Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).unwrap()),
             end_date: Some(Utc.with_ymd_and_hms(2026, 11, 24, 1, 30, 0).unwrap()),
@@ -72,13 +66,8 @@ fn run_scenario(
         .collect()
 }
 
-fn as_previous(
-    evals: &BTreeMap<String, Evaluation>,
-) -> BTreeMap<String, BTreeMap<Metric, Verdict>> {
-    evals
-        .iter()
-        .map(|(id, e)| (id.clone(), e.metrics.iter().cloned().collect()))
-        .collect()
+fn as_previous(evals: &BTreeMap<String, Evaluation>) -> BTreeMap<String, BTreeMap<Metric, Verdict>> {
+    evals.iter().map(|(id, e)| (id.clone(), e.metrics.iter().cloned().collect())).collect()
 }
 
 /// One line per metric: `table metric state: reason`.
@@ -86,10 +75,7 @@ fn render(evals: &BTreeMap<String, Evaluation>) -> String {
     let mut out = String::new();
     for model in MODELS {
         for (metric, verdict) in &evals[model].metrics {
-            out.push_str(&format!(
-                "{model} {metric} {}: {}\n",
-                verdict.state, verdict.reason
-            ));
+            out.push_str(&format!("{model} {metric} {}: {}\n", verdict.state, verdict.reason));
         }
     }
     out
@@ -101,12 +87,8 @@ fn all_pass() -> BTreeMap<String, Evaluation> {
 
 #[track_caller]
 fn assert_lines(actual: &str, expected: &str) {
-    let expected: String = expected
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let expected: String =
+        expected.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| format!("{l}\n")).collect();
     if actual != expected {
         let diff: Vec<String> = actual
             .lines()
@@ -114,10 +96,7 @@ fn assert_lines(actual: &str, expected: &str) {
             .filter(|(a, e)| a != e)
             .map(|(a, e)| format!("  actual:   {a}\n  expected: {e}"))
             .collect();
-        panic!(
-            "rulebook output differs:\n{}\n--- full actual ---\n{actual}",
-            diff.join("\n")
-        );
+        panic!("rulebook output differs:\n{}\n--- full actual ---\n{actual}", diff.join("\n"));
     }
 }
 

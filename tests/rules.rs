@@ -22,11 +22,7 @@ fn t(h: u32, m: u32) -> DateTime<Utc> {
 fn run(task_state: Option<&str>) -> DagRunFacts {
     DagRunFacts {
         run_id: "scheduled__2026-11-23T00:00:00+00:00".into(),
-        state: if task_state == Some("success") {
-            RunState::Success
-        } else {
-            RunState::Failed
-        },
+        state: if task_state == Some("success") { RunState::Success } else { RunState::Failed },
         data_interval_end: Some(t(0, 0)),
         start_date: Some(t(1, 0)),
         end_date: Some(t(1, 30)),
@@ -103,29 +99,19 @@ fn assert_metric(e: &Evaluation, metric: Metric, state: State, reason: &str) {
 fn rule_1_maintenance_wins_over_everything() {
     let mut case = Case::new("stg_orders");
     case.airflow = AirflowView::Missing;
-    case.maintenance = Some(MaintenanceNotice {
-        id: 1,
-        message: "Warehouse upgrade".into(),
-        starts_at: t(1, 0),
-        ends_at: t(4, 0),
-    });
+    case.maintenance =
+        Some(MaintenanceNotice { id: 1, message: "Warehouse upgrade".into(), starts_at: t(1, 0), ends_at: t(4, 0) });
     let e = case.eval();
     assert_eq!(e.state, State::Maintenance);
     for (_, v) in &e.metrics {
-        assert_eq!(
-            v.reason,
-            "planned maintenance until 2026-11-24 04:00 UTC: Warehouse upgrade"
-        );
+        assert_eq!(v.reason, "planned maintenance until 2026-11-24 04:00 UTC: Warehouse upgrade");
     }
 }
 
 #[test]
 fn rule_2_unreadable_airflow_is_unknown_never_down_or_up() {
     let mut case = Case::new("stg_orders");
-    case.airflow = AirflowView::Unreadable {
-        reason: "connection refused".into(),
-        since: t(1, 55),
-    };
+    case.airflow = AirflowView::Unreadable { reason: "connection refused".into(), since: t(1, 55) };
     case.dbt = dbt("test_failures");
     let e = case.eval();
     assert_eq!(e.state, State::Unknown);
@@ -136,15 +122,9 @@ fn rule_2_unreadable_airflow_is_unknown_never_down_or_up() {
 #[test]
 fn rule_3_a_dag_that_cannot_run_blocks_every_metric() {
     let cases: Vec<(AirflowView, &str)> = vec![
-        (
-            AirflowView::Missing,
-            "DAG shop_daily does not exist in Airflow",
-        ),
+        (AirflowView::Missing, "DAG shop_daily does not exist in Airflow"),
         (dag(|d| d.is_paused = true), "DAG shop_daily is paused"),
-        (
-            dag(|d| d.is_active = false),
-            "DAG shop_daily is no longer active in Airflow (its file is gone or broken)",
-        ),
+        (dag(|d| d.is_active = false), "DAG shop_daily is no longer active in Airflow (its file is gone or broken)"),
         (
             dag(|d| d.import_error = Some("SyntaxError: invalid syntax".into())),
             "DAG shop_daily cannot be loaded: import error: SyntaxError: invalid syntax",
@@ -156,12 +136,7 @@ fn rule_3_a_dag_that_cannot_run_blocks_every_metric() {
         let e = case.eval();
         assert_eq!(e.state, State::Down, "{cause}");
         assert_metric(&e, Metric::Availability, State::Down, cause);
-        assert_metric(
-            &e,
-            Metric::Uniqueness,
-            State::Down,
-            &format!("blocked: {cause}"),
-        );
+        assert_metric(&e, Metric::Uniqueness, State::Down, &format!("blocked: {cause}"));
     }
 }
 
@@ -171,12 +146,7 @@ fn rule_4_a_green_task_makes_every_metric_up_without_artifacts() {
     case.dbt = DbtView::Unavailable("dbt Cloud answered 503".into());
     let e = case.eval();
     assert_eq!(e.state, State::Up);
-    assert_metric(
-        &e,
-        Metric::Availability,
-        State::Up,
-        "DAG shop_daily is active",
-    );
+    assert_metric(&e, Metric::Availability, State::Up, "DAG shop_daily is active");
     assert_metric(
         &e,
         Metric::Correctness,
@@ -184,10 +154,7 @@ fn rule_4_a_green_task_makes_every_metric_up_without_artifacts() {
         "refreshed at 2026-11-24 01:30 UTC: dbt_build succeeded in run scheduled__2026-11-23T00:00:00+00:00",
     );
     assert_eq!(e.refresh.as_ref().map(|r| r.finished_at), Some(t(1, 30)));
-    assert_eq!(
-        e.refresh.as_ref().map(|r| r.data_interval_end),
-        Some(Some(t(0, 0)))
-    );
+    assert_eq!(e.refresh.as_ref().map(|r| r.data_interval_end), Some(Some(t(0, 0))));
 }
 
 #[test]
@@ -223,12 +190,8 @@ fn rule_4_failing_tests_are_evidence_in_completion_order() {
     case.airflow = dag(|d| d.latest_finished = Some(run(Some("failed"))));
     case.dbt = dbt("test_failures");
     let e = case.eval();
-    let ids: Vec<(&str, &str, Option<i64>)> = e
-        .evidence
-        .failing_tests
-        .iter()
-        .map(|f| (f.unique_id.as_str(), f.status.as_str(), f.failures))
-        .collect();
+    let ids: Vec<(&str, &str, Option<i64>)> =
+        e.evidence.failing_tests.iter().map(|f| (f.unique_id.as_str(), f.status.as_str(), f.failures)).collect();
     assert_eq!(
         ids,
         vec![
@@ -237,11 +200,7 @@ fn rule_4_failing_tests_are_evidence_in_completion_order() {
                 "warn",
                 Some(1)
             ),
-            (
-                "test.shop.unique_stg_orders_order_id.e3b841c71a",
-                "fail",
-                Some(2)
-            ),
+            ("test.shop.unique_stg_orders_order_id.e3b841c71a", "fail", Some(2)),
             (
                 "test.shop.relationships_stg_orders_customer_id__customer_id__ref_stg_customers_.430bf21500",
                 "fail",
@@ -250,10 +209,7 @@ fn rule_4_failing_tests_are_evidence_in_completion_order() {
         ]
     );
     assert_eq!(e.evidence.dbt_run_id, Some(DbtRunId::Cloud(100)));
-    assert_eq!(
-        e.evidence.dag_run_id.as_deref(),
-        Some("scheduled__2026-11-23T00:00:00+00:00")
-    );
+    assert_eq!(e.evidence.dag_run_id.as_deref(), Some("scheduled__2026-11-23T00:00:00+00:00"));
 }
 
 #[test]
@@ -262,12 +218,7 @@ fn rule_4_untested_metrics_without_history_are_unknown() {
     case.airflow = dag(|d| d.latest_finished = Some(run(Some("failed"))));
     case.dbt = dbt("test_failures");
     let e = case.eval();
-    assert_metric(
-        &e,
-        Metric::Uniqueness,
-        State::Unknown,
-        "not checked in the latest run",
-    );
+    assert_metric(&e, Metric::Uniqueness, State::Unknown, "not checked in the latest run");
     assert_metric(
         &e,
         Metric::Freshness,
@@ -281,10 +232,7 @@ fn rule_4_carried_states_do_not_grow_with_each_poll() {
     let mut case = Case::new("fct_orders");
     case.airflow = dag(|d| d.latest_finished = Some(run(Some("failed"))));
     case.dbt = dbt("test_failures");
-    case.previous.insert(
-        Metric::Uniqueness,
-        Verdict::new(State::Degraded, "1 test passed"),
-    );
+    case.previous.insert(Metric::Uniqueness, Verdict::new(State::Degraded, "1 test passed"));
     let first = case.eval();
     assert_metric(
         &first,
@@ -300,15 +248,9 @@ fn rule_4_carried_states_do_not_grow_with_each_poll() {
 fn rule_4_a_failed_task_without_artifacts_is_unknown_never_a_guess() {
     let mut case = Case::new("stg_orders");
     case.airflow = dag(|d| d.latest_finished = Some(run(Some("failed"))));
-    case.dbt =
-        DbtView::Unavailable("run_results.json is older than the task (parse error?)".into());
+    case.dbt = DbtView::Unavailable("run_results.json is older than the task (parse error?)".into());
     let e = case.eval();
-    assert_metric(
-        &e,
-        Metric::Availability,
-        State::Up,
-        "DAG shop_daily is active",
-    );
+    assert_metric(&e, Metric::Availability, State::Up, "DAG shop_daily is active");
     assert_metric(
         &e,
         Metric::Uniqueness,
@@ -321,8 +263,7 @@ fn rule_4_a_failed_task_without_artifacts_is_unknown_never_a_guess() {
 fn rule_4_upstream_failed_means_not_refreshed() {
     let mut case = Case::new("stg_orders");
     case.airflow = dag(|d| d.latest_finished = Some(run(Some("upstream_failed"))));
-    case.previous
-        .insert(Metric::Uniqueness, Verdict::new(State::Up, "1 test passed"));
+    case.previous.insert(Metric::Uniqueness, Verdict::new(State::Up, "1 test passed"));
     let e = case.eval();
     assert_metric(
         &e,
@@ -330,12 +271,7 @@ fn rule_4_upstream_failed_means_not_refreshed() {
         State::Down,
         "not refreshed: a task before dbt_build failed in run scheduled__2026-11-23T00:00:00+00:00",
     );
-    assert_metric(
-        &e,
-        Metric::Uniqueness,
-        State::Up,
-        "not checked in the latest run; last result: 1 test passed",
-    );
+    assert_metric(&e, Metric::Uniqueness, State::Up, "not checked in the latest run; last result: 1 test passed");
 }
 
 #[test]
@@ -362,12 +298,7 @@ fn rule_4_no_finished_run_yet_is_unknown() {
     case.airflow = dag(|d| d.latest_finished = None);
     let e = case.eval();
     assert_eq!(e.state, State::Unknown);
-    assert_metric(
-        &e,
-        Metric::Freshness,
-        State::Unknown,
-        "DAG shop_daily has not finished a run yet",
-    );
+    assert_metric(&e, Metric::Freshness, State::Unknown, "DAG shop_daily has not finished a run yet");
 }
 
 #[test]
@@ -375,12 +306,7 @@ fn rule_4_a_task_missing_from_the_run_is_unknown() {
     let mut case = Case::new("stg_orders");
     case.airflow = dag(|d| d.latest_finished.as_mut().unwrap().task = TaskLookup::NotFound);
     let e = case.eval();
-    assert_metric(
-        &e,
-        Metric::Availability,
-        State::Up,
-        "DAG shop_daily is active",
-    );
+    assert_metric(&e, Metric::Availability, State::Up, "DAG shop_daily is active");
     assert_metric(
         &e,
         Metric::Freshness,
@@ -417,12 +343,7 @@ fn rule_5_source_freshness_reaches_every_table_downstream() {
     let mut case = Case::new("fct_daily_revenue");
     case.dbt = dbt("source_stale");
     let e = case.eval();
-    assert_metric(
-        &e,
-        Metric::Freshness,
-        State::Down,
-        "source raw.orders is stale: data 30 h old when checked",
-    );
+    assert_metric(&e, Metric::Freshness, State::Down, "source raw.orders is stale: data 30 h old when checked");
 }
 
 #[test]
@@ -431,12 +352,7 @@ fn rule_6_max_age_catches_a_dag_that_silently_stopped() {
     case.product.max_age = Some(Duration::from_secs(24 * 3600));
     case.now = t(1, 30) + chrono::Duration::hours(31);
     let e = case.eval();
-    assert_metric(
-        &e,
-        Metric::Freshness,
-        State::Down,
-        "last refreshed 31 h ago, expected within 24 h",
-    );
+    assert_metric(&e, Metric::Freshness, State::Down, "last refreshed 31 h ago, expected within 24 h");
     assert_metric(
         &e,
         Metric::Uniqueness,
@@ -469,13 +385,7 @@ fn a_product_shows_only_its_metrics_in_its_order() {
 
 #[test]
 fn overall_state_is_the_worst_metric() {
-    let order = [
-        State::Down,
-        State::Degraded,
-        State::Unknown,
-        State::Maintenance,
-        State::Up,
-    ];
+    let order = [State::Down, State::Degraded, State::Unknown, State::Maintenance, State::Up];
     for (i, a) in order.iter().enumerate() {
         for b in &order[i..] {
             assert_eq!(a.worst(*b), *a);
@@ -503,80 +413,35 @@ fn exit_codes_follow_the_monitoring_plugin_convention() {
 #[test]
 fn test_metric_comes_from_meta_then_config_then_defaults() {
     use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex};
-    let manifest: Manifest = dbt::read_artifact(
-        ArtifactKind::Manifest,
-        &common::fixture("dbt/all_pass/manifest.json"),
-    )
-    .unwrap();
+    let manifest: Manifest =
+        dbt::read_artifact(ArtifactKind::Manifest, &common::fixture("dbt/all_pass/manifest.json")).unwrap();
     let map: BTreeMap<String, Metric> = [
         ("shop_checks.recency".to_string(), Metric::Correctness), // meta says freshness: meta wins
         ("not_null".to_string(), Metric::Custom("nulls".into())), // beats the default
-        (
-            "assert_no_revenue_in_the_future".to_string(),
-            Metric::Uniqueness,
-        ), // meta wins again
+        ("assert_no_revenue_in_the_future".to_string(), Metric::Uniqueness), // meta wins again
     ]
     .into();
     let index = ProjectIndex::new(manifest, &map);
     let metric = |id: &str| index.test(id).unwrap().metric.clone();
     let critical = |id: &str| index.test(id).unwrap().critical;
-    assert_eq!(
-        metric("test.shop.shop_checks_recency_stg_orders_loaded_at__24.5da060e506"),
-        Metric::Freshness
-    );
-    assert_eq!(
-        metric("test.shop.not_null_stg_orders_order_id.81cfe2fe64"),
-        Metric::Custom("nulls".into())
-    );
-    assert_eq!(
-        metric("test.shop.not_null_stg_customers_email.d7cf761533"),
-        Metric::Completeness
-    ); // meta
-    assert_eq!(
-        metric("test.shop.unique_fct_orders_order_id.523ddb6ce5"),
-        Metric::Uniqueness
-    ); // default
-    assert_eq!(
-        metric("test.shop.assert_no_revenue_in_the_future"),
-        Metric::Correctness
-    );
-    assert_eq!(
-        metric("unit_test.shop.dim_customers.dim_customers_ltv_counts_kept_orders_only"),
-        Metric::Correctness
-    );
+    assert_eq!(metric("test.shop.shop_checks_recency_stg_orders_loaded_at__24.5da060e506"), Metric::Freshness);
+    assert_eq!(metric("test.shop.not_null_stg_orders_order_id.81cfe2fe64"), Metric::Custom("nulls".into()));
+    assert_eq!(metric("test.shop.not_null_stg_customers_email.d7cf761533"), Metric::Completeness); // meta
+    assert_eq!(metric("test.shop.unique_fct_orders_order_id.523ddb6ce5"), Metric::Uniqueness); // default
+    assert_eq!(metric("test.shop.assert_no_revenue_in_the_future"), Metric::Correctness);
+    assert_eq!(metric("unit_test.shop.dim_customers.dim_customers_ltv_counts_kept_orders_only"), Metric::Correctness);
     // Critical: meta first, then severity (case-insensitive): `warn` is not critical.
     assert!(critical("test.shop.unique_fct_orders_order_id.523ddb6ce5")); // severity ERROR
-    assert!(!critical(
-        "test.shop.not_null_dim_customers_email.ed68b54d1a"
-    )); // severity warn
-    assert!(!critical(
-        "test.shop.shop_checks_recency_stg_orders_loaded_at__24.5da060e506"
-    )); // warn, meta silent
+    assert!(!critical("test.shop.not_null_dim_customers_email.ed68b54d1a")); // severity warn
+    assert!(!critical("test.shop.shop_checks_recency_stg_orders_loaded_at__24.5da060e506")); // warn, meta silent
     // Singular tests speak for every table they read; unit tests for their model.
-    let of = |model: &str| {
-        index
-            .tests_of(model)
-            .map(|t| t.name.clone())
-            .collect::<Vec<_>>()
-    };
-    assert!(
-        of("model.shop.fct_daily_revenue").contains(&"assert_no_revenue_in_the_future".to_string())
-    );
-    assert!(
-        of("model.shop.dim_customers")
-            .contains(&"dim_customers_ltv_counts_kept_orders_only".to_string())
-    );
+    let of = |model: &str| index.tests_of(model).map(|t| t.name.clone()).collect::<Vec<_>>();
+    assert!(of("model.shop.fct_daily_revenue").contains(&"assert_no_revenue_in_the_future".to_string()));
+    assert!(of("model.shop.dim_customers").contains(&"dim_customers_ltv_counts_kept_orders_only".to_string()));
     // A relationships test speaks for the table it is attached to, not the one it points at.
-    assert!(
-        !of("model.shop.stg_customers")
-            .iter()
-            .any(|n| n.starts_with("relationships_stg_orders"))
-    );
-    let sources: Vec<&str> = index
-        .upstream_sources("model.shop.fct_orders")
-        .iter()
-        .map(|s| s.display_name.as_str())
-        .collect();
+    assert!(!of("model.shop.stg_customers").iter().any(|n| n.starts_with("relationships_stg_orders")));
+    let sources: Vec<&str> =
+        index.upstream_sources("model.shop.fct_orders").iter().map(|s| s.display_name.as_str()).collect();
     assert_eq!(sources, ["raw.orders", "raw.payments"]);
 }
 
@@ -588,12 +453,9 @@ fn a_non_critical_failure_only_degrades() {
     let dir = common::fixture("dbt/test_failures");
     let mut doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    doc["nodes"]["test.shop.unique_stg_orders_order_id.e3b841c71a"]["meta"]["tablestat"]["critical"] =
-        false.into();
-    let manifest: Manifest =
-        dbt::parse_artifact(ArtifactKind::Manifest, &serde_json::to_vec(&doc).unwrap()).unwrap();
-    let results: RunResults =
-        dbt::read_artifact(ArtifactKind::RunResults, &dir.join("run_results.json")).unwrap();
+    doc["nodes"]["test.shop.unique_stg_orders_order_id.e3b841c71a"]["meta"]["tablestat"]["critical"] = false.into();
+    let manifest: Manifest = dbt::parse_artifact(ArtifactKind::Manifest, &serde_json::to_vec(&doc).unwrap()).unwrap();
+    let results: RunResults = dbt::read_artifact(ArtifactKind::RunResults, &dir.join("run_results.json")).unwrap();
     let edited = DbtRun::new(
         DbtRunId::Cloud(7),
         Arc::new(ProjectIndex::new(manifest, &BTreeMap::new())),
@@ -605,12 +467,7 @@ fn a_non_critical_failure_only_degrades() {
     case.airflow = dag(|d| d.latest_finished = Some(run(Some("failed"))));
     case.dbt = DbtView::Run(Arc::new(edited));
     let e = case.eval();
-    assert_metric(
-        &e,
-        Metric::Uniqueness,
-        State::Degraded,
-        "unique test on order_id failed: 2 duplicated values",
-    );
+    assert_metric(&e, Metric::Uniqueness, State::Degraded, "unique test on order_id failed: 2 duplicated values");
     assert_metric(
         &e,
         Metric::Correctness,
@@ -623,11 +480,8 @@ fn a_non_critical_failure_only_degrades() {
 fn discovery_finds_tagged_models_and_meta_blocks() {
     use tablestat::config::DiscoverRule;
     use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex};
-    let manifest: Manifest = dbt::read_artifact(
-        ArtifactKind::Manifest,
-        &common::fixture("dbt/all_pass/manifest.json"),
-    )
-    .unwrap();
+    let manifest: Manifest =
+        dbt::read_artifact(ArtifactKind::Manifest, &common::fixture("dbt/all_pass/manifest.json")).unwrap();
     let index = ProjectIndex::new(manifest, &BTreeMap::new());
     let rule = DiscoverRule {
         tag: Some("finance".into()),
@@ -638,64 +492,21 @@ fn discovery_finds_tagged_models_and_meta_blocks() {
         max_age: None,
     };
     let found = tablestat::discover::discover(&rule, &index);
-    let summary: Vec<(String, String, String, Option<String>)> = found
-        .iter()
-        .map(|p| {
-            (
-                p.id.clone(),
-                p.name.clone(),
-                p.group.clone(),
-                p.owner.clone(),
-            )
-        })
-        .collect();
+    let summary: Vec<(String, String, String, Option<String>)> =
+        found.iter().map(|p| (p.id.clone(), p.name.clone(), p.group.clone(), p.owner.clone())).collect();
     // Every model of the project carries a meta.tablestat block (product, group).
     assert_eq!(
         summary,
         vec![
-            (
-                "dim_customers".into(),
-                "Customers".into(),
-                "Sales".into(),
-                Some("crm".into())
-            ),
-            (
-                "fct_daily_revenue".into(),
-                "Daily revenue".into(),
-                "Finance".into(),
-                Some("finance".into())
-            ),
-            (
-                "fct_orders".into(),
-                "Orders".into(),
-                "Sales".into(),
-                Some("sales-analytics".into())
-            ),
-            (
-                "stg_customers".into(),
-                "Customers (staging)".into(),
-                "Staging".into(),
-                None
-            ),
-            (
-                "stg_orders".into(),
-                "Orders (staging)".into(),
-                "Staging".into(),
-                None
-            ),
-            (
-                "stg_payments".into(),
-                "Payments (staging)".into(),
-                "Staging".into(),
-                None
-            ),
+            ("dim_customers".into(), "Customers".into(), "Sales".into(), Some("crm".into())),
+            ("fct_daily_revenue".into(), "Daily revenue".into(), "Finance".into(), Some("finance".into())),
+            ("fct_orders".into(), "Orders".into(), "Sales".into(), Some("sales-analytics".into())),
+            ("stg_customers".into(), "Customers (staging)".into(), "Staging".into(), None),
+            ("stg_orders".into(), "Orders (staging)".into(), "Staging".into(), None),
+            ("stg_payments".into(), "Payments (staging)".into(), "Staging".into(), None),
         ]
     );
-    assert!(
-        found
-            .iter()
-            .all(|p| p.dag_id == "shop_daily" && p.task_id.as_deref() == Some("dbt_build"))
-    );
+    assert!(found.iter().all(|p| p.dag_id == "shop_daily" && p.task_id.as_deref() == Some("dbt_build")));
     assert_eq!(found[2].model.as_deref(), Some("model.shop.fct_orders"));
     let listed = vec![product("fct_orders")];
     let merged = tablestat::discover::merge(&listed, found);

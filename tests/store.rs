@@ -8,17 +8,13 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use tablestat::evaluate::Evaluation;
 use tablestat::model::{Evidence, Metric, Product, State, Verdict};
 use tablestat::poller::Checked;
-use tablestat::store::{
-    IncidentStatus, LeaseOutcome, PollRecord, Scope, Store, StoreError, WindowKind,
-};
+use tablestat::store::{IncidentStatus, LeaseOutcome, PollRecord, Scope, Store, StoreError, WindowKind};
 
 const H: i64 = 3600;
 const D: i64 = 86_400;
 
 fn t0() -> i64 {
-    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
-        .unwrap()
-        .timestamp()
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap().timestamp()
 }
 
 fn at(ts: i64) -> DateTime<Utc> {
@@ -32,19 +28,13 @@ fn product(id: &str) -> Product {
 }
 
 fn checked(p: &Product, ts: i64, states: &[(Metric, State, &str)]) -> Checked {
-    let metrics: Vec<(Metric, Verdict)> = states
-        .iter()
-        .map(|(m, s, r)| (m.clone(), Verdict::new(*s, *r)))
-        .collect();
+    let metrics: Vec<(Metric, Verdict)> = states.iter().map(|(m, s, r)| (m.clone(), Verdict::new(*s, *r))).collect();
     Checked {
         product: p.clone(),
         evaluation: Evaluation {
             state: State::worst_of(metrics.iter().map(|(_, v)| v.state)).unwrap(),
             metrics,
-            evidence: Evidence {
-                dag_id: Some(p.dag_id.clone()),
-                ..Evidence::default()
-            },
+            evidence: Evidence { dag_id: Some(p.dag_id.clone()), ..Evidence::default() },
             note: None,
             refresh: None,
             run_finished_at: Some(at(ts - 120)),
@@ -54,12 +44,7 @@ fn checked(p: &Product, ts: i64, states: &[(Metric, State, &str)]) -> Checked {
     }
 }
 
-fn record(
-    store: &mut Store,
-    products: &[Product],
-    checked: &[Checked],
-    ts: i64,
-) -> tablestat::store::WriteSummary {
+fn record(store: &mut Store, products: &[Product], checked: &[Checked], ts: i64) -> tablestat::store::WriteSummary {
     store
         .record_poll(&PollRecord {
             started: ts,
@@ -74,14 +59,7 @@ fn record(
 }
 
 fn up(p: &Product, ts: i64) -> Checked {
-    checked(
-        p,
-        ts,
-        &[
-            (Metric::Freshness, State::Up, "refreshed"),
-            (Metric::Uniqueness, State::Up, "1 test passed"),
-        ],
-    )
+    checked(p, ts, &[(Metric::Freshness, State::Up, "refreshed"), (Metric::Uniqueness, State::Up, "1 test passed")])
 }
 
 fn count(store_path: &std::path::Path, sql: &str) -> i64 {
@@ -100,37 +78,21 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
         let s = record(&mut store, &ps, &[up(&p, t0() + i * 240)], t0() + i * 240);
         assert_eq!(s.changes, if i == 0 { 3 } else { 0 }, "poll {i}");
     }
-    assert_eq!(
-        count(&path, "SELECT count(*) FROM interval"),
-        3,
-        "two metrics and the overall state"
-    );
+    assert_eq!(count(&path, "SELECT count(*) FROM interval"), 3, "two metrics and the overall state");
     // A change opens a new interval and closes the old one at the change.
     let down = checked(
         &p,
         t0() + 1200,
-        &[
-            (Metric::Freshness, State::Up, "refreshed"),
-            (Metric::Uniqueness, State::Down, "unique test failed"),
-        ],
+        &[(Metric::Freshness, State::Up, "refreshed"), (Metric::Uniqueness, State::Down, "unique test failed")],
     );
     assert_eq!(record(&mut store, &ps, &[down], t0() + 1200).changes, 2);
     assert_eq!(count(&path, "SELECT count(*) FROM interval"), 5);
-    assert_eq!(
-        count(
-            &path,
-            "SELECT end FROM interval WHERE metric = 'uniqueness' AND state = 'up'"
-        ),
-        t0() + 1200
-    );
+    assert_eq!(count(&path, "SELECT end FROM interval WHERE metric = 'uniqueness' AND state = 'up'"), t0() + 1200);
     // The same state with new words updates the reason in place.
     let reworded = checked(
         &p,
         t0() + 1440,
-        &[
-            (Metric::Freshness, State::Up, "refreshed again"),
-            (Metric::Uniqueness, State::Down, "unique test failed"),
-        ],
+        &[(Metric::Freshness, State::Up, "refreshed again"), (Metric::Uniqueness, State::Down, "unique test failed")],
     );
     assert_eq!(record(&mut store, &ps, &[reworded], t0() + 1440).changes, 0);
     assert_eq!(count(&path, "SELECT count(*) FROM interval"), 5);
@@ -146,12 +108,7 @@ fn uptime_leaves_out_maintenance_unknown_and_gaps() {
     let mut store = Store::in_memory().unwrap();
     let p = product("orders");
     let ps = [p.clone()];
-    let both = |s: State| {
-        [
-            (Metric::Freshness, s, "x"),
-            (Metric::Uniqueness, State::Up, "y"),
-        ]
-    };
+    let both = |s: State| [(Metric::Freshness, s, "x"), (Metric::Uniqueness, State::Up, "y")];
     let mut ts = t0();
     let end = t0() + D;
     while ts <= end {
@@ -167,9 +124,7 @@ fn uptime_leaves_out_maintenance_unknown_and_gaps() {
         }
         ts += 4 * 60;
     }
-    let snapshot = store
-        .snapshot(end, FixedOffset::east_opt(0).unwrap())
-        .unwrap();
+    let snapshot = store.snapshot(end, FixedOffset::east_opt(0).unwrap()).unwrap();
     let row = &snapshot.products[0];
     let uptime = row.uptime(WindowKind::Day).unwrap();
     assert!((uptime - 15.0 * 100.0 / 17.0).abs() < 0.01, "{uptime}");
@@ -195,33 +150,19 @@ fn bars_split_at_local_midnight() {
         record(
             &mut store,
             &ps,
-            &[checked(
-                &p,
-                ts,
-                &[
-                    (Metric::Freshness, state, "x"),
-                    (Metric::Uniqueness, State::Up, "y"),
-                ],
-            )],
+            &[checked(&p, ts, &[(Metric::Freshness, state, "x"), (Metric::Uniqueness, State::Up, "y")])],
             ts,
         );
         ts += 4 * 60;
     }
     let now = t0() + 2 * D;
-    let utc = store
-        .snapshot(now, FixedOffset::east_opt(0).unwrap())
-        .unwrap();
-    let plus3 = store
-        .snapshot(now, FixedOffset::east_opt(3 * 3600).unwrap())
-        .unwrap();
+    let utc = store.snapshot(now, FixedOffset::east_opt(0).unwrap()).unwrap();
+    let plus3 = store.snapshot(now, FixedOffset::east_opt(3 * 3600).unwrap()).unwrap();
     let tail = |s: &tablestat::store::BoardSnapshot| s.products[0].bars[87..].to_vec();
     // UTC: Nov 1 (down), Nov 2 (up), Nov 3 (00:00 only: up).
     assert_eq!(tail(&utc), [Some(State::Down), Some(State::Up), None]);
     // UTC+3: Oct 31 21:00Z–Nov 1 21:00Z local day is up; the next local day holds the outage.
-    assert_eq!(
-        tail(&plus3),
-        [Some(State::Up), Some(State::Down), Some(State::Up)]
-    );
+    assert_eq!(tail(&plus3), [Some(State::Up), Some(State::Down), Some(State::Up)]);
 }
 
 #[test]
@@ -235,11 +176,7 @@ fn incidents_open_update_and_resolve_by_themselves() {
         t0() + 300,
         &[
             (Metric::Freshness, State::Up, "refreshed"),
-            (
-                Metric::Uniqueness,
-                State::Down,
-                "unique test on order_id failed: 2 duplicated values",
-            ),
+            (Metric::Uniqueness, State::Down, "unique test on order_id failed: 2 duplicated values"),
         ],
     );
     let s = record(&mut store, &ps, &[broken], t0() + 300);
@@ -251,11 +188,7 @@ fn incidents_open_update_and_resolve_by_themselves() {
         t0() + 600,
         &[
             (Metric::Freshness, State::Down, "not rebuilt"),
-            (
-                Metric::Uniqueness,
-                State::Down,
-                "unique test on order_id failed: 2 duplicated values",
-            ),
+            (Metric::Uniqueness, State::Down, "unique test on order_id failed: 2 duplicated values"),
         ],
     );
     record(&mut store, &ps, std::slice::from_ref(&worse), t0() + 600);
@@ -268,11 +201,7 @@ fn incidents_open_update_and_resolve_by_themselves() {
             t0() + 900,
             &[
                 (Metric::Freshness, State::Down, "not rebuilt"),
-                (
-                    Metric::Uniqueness,
-                    State::Down,
-                    "unique test on order_id failed: 2 duplicated values",
-                ),
+                (Metric::Uniqueness, State::Down, "unique test on order_id failed: 2 duplicated values"),
             ],
         )],
         t0() + 900,
@@ -298,47 +227,26 @@ fn incidents_open_update_and_resolve_by_themselves() {
     assert_eq!(incident.eta, Some(t0() + 4 * H));
     assert_eq!(incident.time_to_detect(), 120);
     assert_eq!(incident.time_to_resolve(), Some(1500));
-    let timeline: Vec<(bool, Option<IncidentStatus>, String)> = incident
-        .updates
-        .iter()
-        .map(|u| (u.automatic, u.status, u.message.clone()))
-        .collect();
+    let timeline: Vec<(bool, Option<IncidentStatus>, String)> =
+        incident.updates.iter().map(|u| (u.automatic, u.status, u.message.clone())).collect();
     assert_eq!(
         timeline,
         vec![
             (
                 true,
                 Some(IncidentStatus::Investigating),
-                "Detected. uniqueness down: unique test on order_id failed: 2 duplicated values"
-                    .to_string()
+                "Detected. uniqueness down: unique test on order_id failed: 2 duplicated values".to_string()
             ),
-            (
-                true,
-                None,
-                "Changed: freshness down: not rebuilt".to_string()
-            ),
-            (
-                false,
-                Some(IncidentStatus::Identified),
-                "A duplicate load from the CRM export.".to_string()
-            ),
-            (
-                true,
-                Some(IncidentStatus::Resolved),
-                "Recovered: every metric is up again.".to_string()
-            ),
+            (true, None, "Changed: freshness down: not rebuilt".to_string()),
+            (false, Some(IncidentStatus::Identified), "A duplicate load from the CRM export.".to_string()),
+            (true, Some(IncidentStatus::Resolved), "Recovered: every metric is up again.".to_string()),
         ]
     );
     assert_eq!(store.mean_time_to_resolve("orders").unwrap(), Some(1500.0));
     assert!(store.incidents(None, 10).unwrap()[0].resolved_at.is_some());
     // Updating a resolved incident is refused with a reason.
-    let err = store
-        .update_incident(id, IncidentStatus::Monitoring, "x", None, None, t0() + 2000)
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!("incident #{id} is already resolved")
-    );
+    let err = store.update_incident(id, IncidentStatus::Monitoring, "x", None, None, t0() + 2000).unwrap_err();
+    assert_eq!(err.to_string(), format!("incident #{id} is already resolved"));
 }
 
 #[test]
@@ -350,48 +258,19 @@ fn maintenance_windows_cover_products_groups_and_everything() {
     b.group = "Finance".into();
     let products = [a.clone(), b.clone()];
     let id = store
-        .add_maintenance(
-            &Scope::Group("Sales".into()),
-            t0() + H,
-            t0() + 3 * H,
-            "Warehouse upgrade",
-            Some("ops"),
-            t0(),
-        )
+        .add_maintenance(&Scope::Group("Sales".into()), t0() + H, t0() + 3 * H, "Warehouse upgrade", Some("ops"), t0())
         .unwrap();
-    assert!(
-        store.prior(&products, t0()).unwrap().maintenance.is_empty(),
-        "not started yet"
-    );
+    assert!(store.prior(&products, t0()).unwrap().maintenance.is_empty(), "not started yet");
     let prior = store.prior(&products, t0() + 2 * H).unwrap();
     assert_eq!(prior.maintenance.keys().collect::<Vec<_>>(), ["orders"]);
     assert_eq!(prior.maintenance["orders"].message, "Warehouse upgrade");
     store.end_maintenance(id, t0() + 2 * H + 60).unwrap();
-    assert!(
-        store
-            .prior(&products, t0() + 2 * H + 120)
-            .unwrap()
-            .maintenance
-            .is_empty(),
-        "ended early"
-    );
-    store
-        .add_maintenance(&Scope::All, t0(), t0() + H, "Everything", None, t0())
-        .unwrap();
-    assert_eq!(
-        store.prior(&products, t0() + 60).unwrap().maintenance.len(),
-        2
-    );
-    assert_eq!(
-        Scope::parse("product:orders"),
-        Scope::Product("orders".into())
-    );
+    assert!(store.prior(&products, t0() + 2 * H + 120).unwrap().maintenance.is_empty(), "ended early");
+    store.add_maintenance(&Scope::All, t0(), t0() + H, "Everything", None, t0()).unwrap();
+    assert_eq!(store.prior(&products, t0() + 60).unwrap().maintenance.len(), 2);
+    assert_eq!(Scope::parse("product:orders"), Scope::Product("orders".into()));
     assert!(store.end_maintenance(999, t0()).is_err());
-    assert!(
-        store
-            .add_maintenance(&Scope::All, t0() + H, t0(), "backwards", None, t0())
-            .is_err()
-    );
+    assert!(store.add_maintenance(&Scope::All, t0() + H, t0(), "backwards", None, t0()).is_err());
 }
 
 #[test]
@@ -408,29 +287,12 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .pragma_update(None, "user_version", 7)
-        .unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 7).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(
-        err,
-        StoreError::TooNew {
-            found: 7,
-            known: 1,
-            ..
-        }
-    ));
-    assert!(
-        err.to_string()
-            .contains("newer than this tablestat knows (1): upgrade tablestat"),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::TooNew { found: 7, known: 1, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (1): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -439,37 +301,17 @@ fn the_lease_is_held_by_one_and_taken_over_when_stale() {
     let path = dir.path().join("history.db");
     let mut a = Store::open(&path).unwrap();
     let mut b = Store::open(&path).unwrap();
-    assert_eq!(
-        a.acquire_lease("a", 1, "jump", t0()).unwrap(),
-        LeaseOutcome::Held
-    );
+    assert_eq!(a.acquire_lease("a", 1, "jump", t0()).unwrap(), LeaseOutcome::Held);
     match b.acquire_lease("b", 2, "jump", t0() + 10).unwrap() {
         LeaseOutcome::Taken(lease) => assert_eq!((lease.holder.as_str(), lease.pid), ("a", 1)),
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        a.acquire_lease("a", 1, "jump", t0() + 20).unwrap(),
-        LeaseOutcome::Held,
-        "renewed"
-    );
-    assert!(
-        matches!(
-            b.acquire_lease("b", 2, "jump", t0() + 45).unwrap(),
-            LeaseOutcome::Taken(_)
-        ),
-        "a renewed at +20"
-    );
+    assert_eq!(a.acquire_lease("a", 1, "jump", t0() + 20).unwrap(), LeaseOutcome::Held, "renewed");
+    assert!(matches!(b.acquire_lease("b", 2, "jump", t0() + 45).unwrap(), LeaseOutcome::Taken(_)), "a renewed at +20");
     // a dies: no heartbeat after +20; after the TTL, b takes over.
-    assert_eq!(
-        b.acquire_lease("b", 2, "jump", t0() + 51).unwrap(),
-        LeaseOutcome::Held
-    );
+    assert_eq!(b.acquire_lease("b", 2, "jump", t0() + 51).unwrap(), LeaseOutcome::Held);
     a.release_lease("a").unwrap();
-    assert_eq!(
-        a.lease().unwrap().unwrap().holder,
-        "b",
-        "a cannot release b's lease"
-    );
+    assert_eq!(a.lease().unwrap().unwrap().holder, "b", "a cannot release b's lease");
     b.release_lease("b").unwrap();
     assert_eq!(a.lease().unwrap(), None);
 }
@@ -485,9 +327,7 @@ fn a_viewer_sees_the_pollers_writes() {
     let p = product("orders");
     record(&mut writer, std::slice::from_ref(&p), &[up(&p, t0())], t0());
     assert_ne!(viewer.data_version().unwrap(), before);
-    let snapshot = viewer
-        .snapshot(t0() + 60, FixedOffset::east_opt(0).unwrap())
-        .unwrap();
+    let snapshot = viewer.snapshot(t0() + 60, FixedOffset::east_opt(0).unwrap()).unwrap();
     assert_eq!(snapshot.products.len(), 1);
     assert_eq!(snapshot.products[0].state, State::Up);
     assert_eq!(snapshot.products[0].checked_at, Some(t0()));

@@ -21,11 +21,7 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
         config.path.display(),
         config.products.len(),
         if config.products.len() == 1 { "" } else { "s" },
-        if config.discover.is_some() {
-            ", plus products discovered from the dbt manifest"
-        } else {
-            ""
-        }
+        if config.discover.is_some() { ", plus products discovered from the dbt manifest" } else { "" }
     );
     if args.offline {
         return Ok(0);
@@ -37,37 +33,22 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
     if let Err(e) = check_dbt(&config).await {
         failures.push(e);
     }
-    if failures.is_empty() {
-        Ok(0)
-    } else {
-        Err(CliError::new(EXIT_UNAVAILABLE, failures.join("; ")))
-    }
+    if failures.is_empty() { Ok(0) } else { Err(CliError::new(EXIT_UNAVAILABLE, failures.join("; "))) }
 }
 
 async fn check_airflow(config: &Config) -> Result<(), String> {
     let Some(airflow_config) = &config.airflow else {
         return Ok(());
     };
-    let client = AirflowClient::connect(airflow_config, config.base_dir())
-        .await
-        .map_err(|e| e.to_string())?;
+    let client = AirflowClient::connect(airflow_config, config.base_dir()).await.map_err(|e| e.to_string())?;
     let version = client.version().await.map_err(|e| e.to_string())?;
     let watched = airflow::watched_dags(&config.products);
     let mut memory = RunMemory::default();
-    let observation = airflow::observe(
-        &client,
-        &watched,
-        &mut memory,
-        chrono::Utc::now(),
-        config.poll.concurrency,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let missing: Vec<&str> = watched
-        .iter()
-        .filter(|w| !observation.has_dag(&w.dag_id))
-        .map(|w| w.dag_id.as_str())
-        .collect();
+    let observation = airflow::observe(&client, &watched, &mut memory, chrono::Utc::now(), config.poll.concurrency)
+        .await
+        .map_err(|e| e.to_string())?;
+    let missing: Vec<&str> =
+        watched.iter().filter(|w| !observation.has_dag(&w.dag_id)).map(|w| w.dag_id.as_str()).collect();
     println!(
         "Airflow {}: reached, API {}, version {version}; {} DAGs, {} of {} watched DAGs found{}; {} requests",
         airflow_config.url,
@@ -75,11 +56,7 @@ async fn check_airflow(config: &Config) -> Result<(), String> {
         observation.dag_count(),
         watched.len() - missing.len(),
         watched.len(),
-        if missing.is_empty() {
-            String::new()
-        } else {
-            format!(" (missing: {})", missing.join(", "))
-        },
+        if missing.is_empty() { String::new() } else { format!(" (missing: {})", missing.join(", ")) },
         observation.requests
     );
     Ok(())
@@ -91,10 +68,9 @@ async fn check_dbt(config: &Config) -> Result<(), String> {
         Some(DbtConfig::Local { target_dir }) => {
             let dir = target_dir.clone();
             let metrics = config.test_metrics.clone();
-            let run =
-                tokio::task::spawn_blocking(move || local_dbt::read_target(&dir, None, &metrics))
-                    .await
-                    .map_err(|e| e.to_string())??;
+            let run = tokio::task::spawn_blocking(move || local_dbt::read_target(&dir, None, &metrics))
+                .await
+                .map_err(|e| e.to_string())??;
             let matched = config
                 .products
                 .iter()
@@ -117,29 +93,15 @@ async fn check_dbt(config: &Config) -> Result<(), String> {
                     .filter_map(|p| p.model.as_deref())
                     .filter(|m| run.index.resolve_model(m).is_none())
                     .collect();
-                return Err(format!(
-                    "models not in the dbt project: {}",
-                    lost.join(", ")
-                ));
+                return Err(format!("models not in the dbt project: {}", lost.join(", ")));
             }
             Ok(())
         }
-        Some(DbtConfig::Cloud {
-            url,
-            account_id,
-            token,
-            timeout,
-            ..
-        }) => {
+        Some(DbtConfig::Cloud { url, account_id, token, timeout, .. }) => {
             let token = token.resolve(config.base_dir())?;
-            let client = crate::sources::dbt_cloud::DbtCloudClient::new(
-                url.clone(),
-                *account_id,
-                token,
-                *timeout,
-                None,
-            )
-            .map_err(|e| e.to_string())?;
+            let client =
+                crate::sources::dbt_cloud::DbtCloudClient::new(url.clone(), *account_id, token, *timeout, None)
+                    .map_err(|e| e.to_string())?;
             let jobs: Vec<i64> = {
                 let mut jobs: Vec<i64> = config.products.iter().filter_map(|p| p.dbt_job).collect();
                 jobs.sort();

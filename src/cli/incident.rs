@@ -53,9 +53,8 @@ pub enum IncidentCommand {
 }
 
 fn parse_status(text: &str) -> Result<IncidentStatus, String> {
-    IncidentStatus::parse(text).ok_or_else(|| {
-        format!("`{text}` is not a status: use investigating, identified, monitoring or resolved")
-    })
+    IncidentStatus::parse(text)
+        .ok_or_else(|| format!("`{text}` is not a status: use investigating, identified, monitoring or resolved"))
 }
 
 pub async fn run(config: &Config, command: IncidentCommand) -> Result<u8, CliError> {
@@ -69,19 +68,10 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
     let mut store = open_store(path)?;
     let now = Utc::now();
     match command {
-        IncidentCommand::List {
-            product,
-            limit,
-            json,
-        } => {
-            let incidents = store
-                .incidents(product.as_deref(), limit)
-                .map_err(store_error)?;
+        IncidentCommand::List { product, limit, json } => {
+            let incidents = store.incidents(product.as_deref(), limit).map_err(store_error)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&incidents).unwrap_or_default()
-                );
+                println!("{}", serde_json::to_string_pretty(&incidents).unwrap_or_default());
             } else if incidents.is_empty() {
                 println!("No incidents.");
             } else {
@@ -93,53 +83,26 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
         IncidentCommand::Show { id, json } => {
             let incident = store.incident(id).map_err(store_error)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&incident).unwrap_or_default()
-                );
+                println!("{}", serde_json::to_string_pretty(&incident).unwrap_or_default());
             } else {
                 print!("{}", show(&incident, now.timestamp()));
             }
         }
-        IncidentCommand::Update {
-            id,
-            status,
-            message,
-            eta,
-            author,
-        } => {
+        IncidentCommand::Update { id, status, message, eta, author } => {
             let eta = eta
                 .map(|t| super::when::parse_time(&t, now).map(|t| t.timestamp()))
                 .transpose()
                 .map_err(|e| CliError::new(EXIT_USAGE, e))?;
             let author = author.or_else(|| std::env::var("USER").ok());
             store
-                .update_incident(
-                    id,
-                    status,
-                    &message,
-                    eta,
-                    author.as_deref(),
-                    now.timestamp(),
-                )
+                .update_incident(id, status, &message, eta, author.as_deref(), now.timestamp())
                 .map_err(store_error)?;
             println!("Incident #{id}: {status}.");
         }
-        IncidentCommand::Resolve {
-            id,
-            message,
-            author,
-        } => {
+        IncidentCommand::Resolve { id, message, author } => {
             let author = author.or_else(|| std::env::var("USER").ok());
             store
-                .update_incident(
-                    id,
-                    IncidentStatus::Resolved,
-                    &message,
-                    None,
-                    author.as_deref(),
-                    now.timestamp(),
-                )
+                .update_incident(id, IncidentStatus::Resolved, &message, None, author.as_deref(), now.timestamp())
                 .map_err(store_error)?;
             println!("Incident #{id}: resolved.");
         }
@@ -161,11 +124,7 @@ fn list_line(i: &Incident, now: i64) -> String {
         i.product,
         timefmt::ago(at(i.opened_at), at(now)),
         timefmt::stamp(at(i.opened_at)),
-        if i.resolved_at.is_some() {
-            "lasted"
-        } else {
-            "open for"
-        },
+        if i.resolved_at.is_some() { "lasted" } else { "open for" },
         timefmt::span(duration),
         i.title
     )
@@ -191,31 +150,18 @@ fn show(i: &Incident, now: i64) -> String {
             timefmt::stamp(at(r)),
             timefmt::span(r - i.opened_at)
         )),
-        None => out.push_str(&format!(
-            "  open for  {}\n",
-            timefmt::span(now - i.opened_at)
-        )),
+        None => out.push_str(&format!("  open for  {}\n", timefmt::span(now - i.opened_at))),
     }
     if let Some(eta) = i.eta {
         out.push_str(&format!("  eta       {}\n", timefmt::stamp(at(eta))));
     }
     out.push_str("  timeline\n");
     for u in &i.updates {
-        let who = if u.automatic {
-            "tablestat".to_string()
-        } else {
-            u.author.clone().unwrap_or_else(|| "someone".into())
-        };
+        let who =
+            if u.automatic { "tablestat".to_string() } else { u.author.clone().unwrap_or_else(|| "someone".into()) };
         let status = u.status.map(|s| format!("[{s}] ")).unwrap_or_default();
-        let eta = u
-            .eta
-            .map(|e| format!(" (ETA {})", timefmt::stamp(at(e))))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "    {}  {who}: {status}{}{eta}\n",
-            timefmt::stamp(at(u.at)),
-            u.message
-        ));
+        let eta = u.eta.map(|e| format!(" (ETA {})", timefmt::stamp(at(e)))).unwrap_or_default();
+        out.push_str(&format!("    {}  {who}: {status}{}{eta}\n", timefmt::stamp(at(u.at)), u.message));
     }
     out
 }

@@ -51,27 +51,17 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
     let now = Utc::now();
     let usage = |e: String| CliError::new(EXIT_USAGE, e);
     match command {
-        MaintenanceCommand::Add {
-            scope,
-            message,
-            start,
-            end,
-            duration,
-            author,
-        } => {
+        MaintenanceCommand::Add { scope, message, start, end, duration, author } => {
             let starts = super::when::parse_time(&start, now).map_err(usage)?;
             let ends = match (end, duration) {
                 (Some(end), _) => super::when::parse_time(&end, now).map_err(usage)?,
                 (None, Some(d)) => {
-                    let d = humantime::parse_duration(&d).map_err(|_| {
-                        usage(format!("`{d}` is not a duration: write it like 2h or 30m"))
-                    })?;
+                    let d = humantime::parse_duration(&d)
+                        .map_err(|_| usage(format!("`{d}` is not a duration: write it like 2h or 30m")))?;
                     starts + chrono::Duration::from_std(d).map_err(|e| usage(e.to_string()))?
                 }
                 (None, None) => {
-                    return Err(usage(
-                        "say when it ends: --end TIME or --duration 2h".into(),
-                    ));
+                    return Err(usage("say when it ends: --end TIME or --duration 2h".into()));
                 }
             };
             if ends <= starts {
@@ -93,21 +83,12 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
                     now.timestamp(),
                 )
                 .map_err(store_error)?;
-            println!(
-                "Maintenance #{id} for {scope}: {} to {}.",
-                timefmt::stamp(starts),
-                timefmt::stamp(ends)
-            );
+            println!("Maintenance #{id} for {scope}: {} to {}.", timefmt::stamp(starts), timefmt::stamp(ends));
         }
         MaintenanceCommand::List { all, json } => {
-            let windows = store
-                .maintenance_windows(now.timestamp(), all)
-                .map_err(store_error)?;
+            let windows = store.maintenance_windows(now.timestamp(), all).map_err(store_error)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&windows).unwrap_or_default()
-                );
+                println!("{}", serde_json::to_string_pretty(&windows).unwrap_or_default());
             } else if windows.is_empty() {
                 println!("No maintenance planned.");
             } else {
@@ -132,9 +113,7 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
             }
         }
         MaintenanceCommand::End { id } => {
-            store
-                .end_maintenance(id, now.timestamp())
-                .map_err(store_error)?;
+            store.end_maintenance(id, now.timestamp()).map_err(store_error)?;
             println!("Maintenance #{id} ended.");
         }
     }

@@ -36,17 +36,9 @@ pub const EXIT_CONFIG: u8 = 78;
 /// (which test failed, on which table) and shows, for each table, whether it can be
 /// trusted right now: availability, freshness, correctness, uniqueness, completeness.
 #[derive(Debug, Parser)]
-#[command(
-    name = "tablestat",
-    version,
-    about,
-    long_about,
-    args_conflicts_with_subcommands = false
-)]
-#[command(
-    after_help = "Config is read from --config, else $TABLESTAT_CONFIG, else ~/.config/tablestat/config.toml.\n\
-Exit codes: 0 ok, 1 degraded, 2 down, 3 unknown; 64 usage, 66 no config, 69 source unreachable, 74 I/O, 78 bad config."
-)]
+#[command(name = "tablestat", version, about, long_about, args_conflicts_with_subcommands = false)]
+#[command(after_help = "Config is read from --config, else $TABLESTAT_CONFIG, else ~/.config/tablestat/config.toml.\n\
+Exit codes: 0 ok, 1 degraded, 2 down, 3 unknown; 64 usage, 66 no config, 69 source unreachable, 74 I/O, 78 bad config.")]
 pub struct Cli {
     /// Config file (TOML).
     #[arg(long, short = 'c', global = true, value_name = "PATH")]
@@ -84,8 +76,23 @@ pub enum Command {
     /// Check the config file, and reach each source to say what it found.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// See everything on a simulated Airflow and dbt Cloud, with a scripted story.
+    Demo(DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Play the story faster (2 = twice as fast).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Seed of the 90 days of history.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// No board: print the status document (one JSON line) after each step of the story.
+    #[arg(long)]
+    pub headless: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,10 +110,7 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(code: u8, message: impl Into<String>) -> CliError {
-        CliError {
-            code,
-            message: message.into(),
-        }
+        CliError { code, message: message.into() }
     }
 }
 
@@ -120,10 +124,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.command.is_none());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tablestat: cannot start the async runtime: {e}");
@@ -140,37 +141,29 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
+    let color = !cli.no_color && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    let theme = crate::tui::theme::Theme::new(color, cli.ascii, cli.light);
     let Some(command) = cli.command else {
         let config = load_config(cli.config.as_deref())?;
-        let color = !cli.no_color
-            && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-        let options = crate::tui::BoardOptions {
-            theme: crate::tui::theme::Theme::new(color, cli.ascii, cli.light),
-        };
+        let options = crate::tui::BoardOptions { theme };
         return crate::tui::run(std::sync::Arc::new(config), options)
             .await
             .map(|()| 0)
             .map_err(|e| CliError::new(EXIT_IO, e));
     };
     match command {
+        Command::Demo(args) => {
+            let options =
+                crate::demo::DemoOptions { speed: args.speed, seed: args.seed, headless: args.headless, theme };
+            crate::demo::run(options).await.map_err(|e| CliError::new(EXIT_INTERNAL, e))
+        }
         Command::Poll(args) => poll::run(&load_config(cli.config.as_deref())?, args).await,
         Command::Status(args) => status::run(&load_config(cli.config.as_deref())?, args).await,
-        Command::Incident(command) => {
-            incident::run(&load_config(cli.config.as_deref())?, command).await
-        }
-        Command::Maintenance(command) => {
-            maintenance::run(&load_config(cli.config.as_deref())?, command).await
-        }
-        Command::Config(ConfigCommand::Check(args)) => {
-            check::run(cli.config.as_deref(), args).await
-        }
+        Command::Incident(command) => incident::run(&load_config(cli.config.as_deref())?, command).await,
+        Command::Maintenance(command) => maintenance::run(&load_config(cli.config.as_deref())?, command).await,
+        Command::Config(ConfigCommand::Check(args)) => check::run(cli.config.as_deref(), args).await,
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "tablestat",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut Cli::command(), "tablestat", &mut std::io::stdout());
             Ok(0)
         }
     }
@@ -230,23 +223,14 @@ fn init_logging(board: bool) {
     let default = if board { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TABLESTAT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     if board {
         let dir = config::state_dir();
-        let file = std::fs::create_dir_all(&dir).and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join("tablestat.log"))
-        });
+        let file = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(dir.join("tablestat.log")));
         match file {
             Ok(file) => {
-                let _ = builder
-                    .with_ansi(false)
-                    .with_writer(std::sync::Mutex::new(file))
-                    .try_init();
+                let _ = builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init();
             }
             // No log file: stay silent rather than write over the board.
             Err(_) => {

@@ -28,28 +28,15 @@ pub struct PollArgs {
 
 pub async fn run(config: &Config, args: PollArgs) -> Result<u8, CliError> {
     let config = Arc::new(config.clone());
-    let engine =
-        Engine::new(config.clone()).map_err(|e| CliError::new(EXIT_UNAVAILABLE, e.to_string()))?;
+    let engine = Engine::new(config.clone()).map_err(|e| CliError::new(EXIT_UNAVAILABLE, e.to_string()))?;
     let store = super::open_store(&config.store_path)?;
-    let store =
-        StoreHandle::spawn(store).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
+    let store = StoreHandle::spawn(store).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
     let me = Identity::of_this_process();
-    if args.once {
-        once(engine, &store, &me, &args).await
-    } else {
-        service(engine, store, me, config).await
-    }
+    if args.once { once(engine, &store, &me, &args).await } else { service(engine, store, me, config).await }
 }
 
-async fn once(
-    mut engine: Engine,
-    store: &StoreHandle,
-    me: &Identity,
-    args: &PollArgs,
-) -> Result<u8, CliError> {
-    let result = run::poll_once(&mut engine, store, me)
-        .await
-        .map_err(poller_error)?;
+async fn once(mut engine: Engine, store: &StoreHandle, me: &Identity, args: &PollArgs) -> Result<u8, CliError> {
+    let result = run::poll_once(&mut engine, store, me).await.map_err(poller_error)?;
     if let Some(error) = &result.airflow_error {
         eprintln!("tablestat: warning: Airflow could not be read: {error}");
     }
@@ -59,11 +46,7 @@ async fn once(
         .await
         .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?
         .map_err(super::store_error)?;
-    let polled: Vec<String> = result
-        .checked
-        .iter()
-        .map(|c| c.product.id.clone())
-        .collect();
+    let polled: Vec<String> = result.checked.iter().map(|c| c.product.id.clone()).collect();
     let doc = report::from_snapshot(&snapshot, &polled);
     print_doc(&doc, args.json, args.ascii)?;
     Ok(doc.exit_code() as u8)
@@ -71,35 +54,18 @@ async fn once(
 
 pub fn print_doc(doc: &StatusDocument, json: bool, ascii: bool) -> Result<(), CliError> {
     if json {
-        let text = serde_json::to_string_pretty(doc)
-            .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
+        let text = serde_json::to_string_pretty(doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
         println!("{text}");
     } else {
-        print!(
-            "{}",
-            text::render(
-                doc,
-                crate::theme::color_wanted(std::io::stdout().is_terminal()),
-                ascii
-            )
-        );
+        print!("{}", text::render(doc, crate::theme::color_wanted(std::io::stdout().is_terminal()), ascii));
     }
     Ok(())
 }
 
-async fn service(
-    engine: Engine,
-    store: StoreHandle,
-    me: Identity,
-    config: Arc<Config>,
-) -> Result<u8, CliError> {
+async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<Config>) -> Result<u8, CliError> {
     let (stop, shutdown) = watch::channel(false);
     let (status, mut watch_status) = watch::channel(PollerStatus::default());
-    let control = Control {
-        shutdown,
-        poll_now: Arc::new(Notify::new()),
-        status,
-    };
+    let control = Control { shutdown, poll_now: Arc::new(Notify::new()), status };
     tokio::spawn(async move {
         super::signals::wait_for_shutdown().await;
         let _ = stop.send(true);

@@ -31,53 +31,28 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<u8, CliError> {
     let path = config.store_path.clone();
     let snapshot = tokio::task::spawn_blocking(move || {
         let store = open_store(&path)?;
-        store
-            .snapshot(chrono::Utc::now().timestamp(), super::display_zone())
-            .map_err(super::store_error)
+        store.snapshot(chrono::Utc::now().timestamp(), super::display_zone()).map_err(super::store_error)
     })
     .await
     .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))??;
-    let unknown: Vec<&String> = args
-        .products
-        .iter()
-        .filter(|id| !snapshot.products.iter().any(|r| &r.product.id == *id))
-        .collect();
+    let unknown: Vec<&String> =
+        args.products.iter().filter(|id| !snapshot.products.iter().any(|r| &r.product.id == *id)).collect();
     if !unknown.is_empty() {
-        let known: Vec<&str> = snapshot
-            .products
-            .iter()
-            .map(|r| r.product.id.as_str())
-            .take(20)
-            .collect();
+        let known: Vec<&str> = snapshot.products.iter().map(|r| r.product.id.as_str()).take(20).collect();
         return Err(CliError::new(
             super::EXIT_USAGE,
             format!(
                 "no product {}: known products are {}",
-                unknown
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
                 known.join(", ")
             ),
         ));
     }
     let doc = report::from_snapshot(&snapshot, &args.products);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc)
-                .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?
-        );
+        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?);
     } else {
-        print!(
-            "{}",
-            text::render(
-                &doc,
-                crate::theme::color_wanted(std::io::stdout().is_terminal()),
-                args.ascii
-            )
-        );
+        print!("{}", text::render(&doc, crate::theme::color_wanted(std::io::stdout().is_terminal()), args.ascii));
     }
     Ok(doc.exit_code() as u8)
 }

@@ -9,35 +9,14 @@ use crate::theme;
 
 pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
     let paint = |state: State, text: &str| {
-        if color {
-            format!("\x1b[{}m{text}\x1b[0m", theme::ansi(state))
-        } else {
-            text.to_string()
-        }
+        if color { format!("\x1b[{}m{text}\x1b[0m", theme::ansi(state)) } else { text.to_string() }
     };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} {}",
-        paint(doc.overall, theme::symbol(doc.overall, ascii)),
-        doc.verdict()
-    );
-    let name_width = doc
-        .products
-        .iter()
-        .map(|p| p.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(40);
+    let _ = writeln!(out, "{} {}", paint(doc.overall, theme::symbol(doc.overall, ascii)), doc.verdict());
+    let name_width = doc.products.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).min(40);
     for p in &doc.products {
         let label = format!("{} {:<11}", theme::symbol(p.state, ascii), p.state.as_str());
-        let _ = writeln!(
-            out,
-            "{} {:<name_width$}  {}",
-            paint(p.state, &label),
-            p.name,
-            p.group
-        );
+        let _ = writeln!(out, "{} {:<name_width$}  {}", paint(p.state, &label), p.name, p.group);
         for (metric, status) in &p.metrics.0 {
             if status.state != State::Up {
                 let _ = writeln!(

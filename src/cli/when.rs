@@ -35,22 +35,12 @@ mod tests {
     fn times_people_type() {
         let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
         assert_eq!(parse_time("now", now).unwrap(), now);
-        assert_eq!(
-            parse_time("+30m", now).unwrap(),
-            now + chrono::Duration::minutes(30)
-        );
-        assert_eq!(
-            parse_time("2h", now).unwrap(),
-            now + chrono::Duration::hours(2)
-        );
+        assert_eq!(parse_time("+30m", now).unwrap(), now + chrono::Duration::minutes(30));
+        assert_eq!(parse_time("2h", now).unwrap(), now + chrono::Duration::hours(2));
         assert_eq!(
             parse_time("2026-11-27T08:00:00Z", now).unwrap(),
             Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0).unwrap()
         );
-        assert!(
-            parse_time("tomorrow-ish", now)
-                .unwrap_err()
-                .contains("is not a time")
-        );
+        assert!(parse_time("tomorrow-ish", now).unwrap_err().contains("is not a time"));
     }
 }

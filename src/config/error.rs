@@ -33,21 +33,11 @@ impl std::error::Error for ConfigError {}
 impl ConfigError {
     /// An error about the file as a whole (cannot read it, no products...).
     pub fn whole_file(path: &Path, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            path: path.to_path_buf(),
-            line_col: None,
-            key: None,
-            message: message.into(),
-        }
+        ConfigError { path: path.to_path_buf(), line_col: None, key: None, message: message.into() }
     }
 
     /// An error at a byte span of the source.
-    pub fn at(
-        path: &Path,
-        source: &str,
-        span: Range<usize>,
-        message: impl Into<String>,
-    ) -> ConfigError {
+    pub fn at(path: &Path, source: &str, span: Range<usize>, message: impl Into<String>) -> ConfigError {
         let (line, col) = line_col(source, span.start);
         ConfigError {
             path: path.to_path_buf(),
@@ -78,18 +68,13 @@ fn line_col(source: &str, offset: usize) -> (usize, usize) {
 fn key_at(source: &str, offset: usize) -> Option<String> {
     let offset = offset.min(source.len());
     let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[offset..]
-        .find('\n')
-        .map_or(source.len(), |i| offset + i);
+    let line_end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
     let line = source[line_start..line_end].trim();
     let section = section_before(source, line_start);
     if line.starts_with('[') {
         return Some(line.to_string());
     }
-    let key = line
-        .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"').to_string())
-        .filter(|k| !k.is_empty());
+    let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_string()).filter(|k| !k.is_empty());
     match (section, key) {
         (Some(section), Some(key)) => Some(format!("{section} {key}")),
         (None, Some(key)) => Some(key),
@@ -101,17 +86,10 @@ fn key_at(source: &str, offset: usize) -> Option<String> {
 /// The nearest `[table]` or `[[array]]` header above `offset`, numbered for arrays.
 fn section_before(source: &str, offset: usize) -> Option<String> {
     let head = &source[..offset];
-    let header = head
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))?;
+    let header = head.lines().rev().map(str::trim).find(|l| l.starts_with('['))?;
     let header = header.split('#').next().unwrap_or(header).trim();
     if header.starts_with("[[") {
-        let nth = head
-            .lines()
-            .filter(|l| l.trim().starts_with(header))
-            .count();
+        let nth = head.lines().filter(|l| l.trim().starts_with(header)).count();
         Some(format!("{header} #{nth}"))
     } else {
         Some(header.to_string())
@@ -120,28 +98,17 @@ fn section_before(source: &str, offset: usize) -> Option<String> {
 
 /// toml says "unknown field `urll`, expected one of `url`, `api`"; add the likely fix.
 fn humanize_toml_message(message: &str) -> String {
-    let joined = message
-        .trim()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ");
+    let joined = message.trim().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
     let message = joined.as_str();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let suggestion = choices
-            .iter()
-            .map(|c| (edit_distance(field, c), *c))
-            .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-            .min();
+        let suggestion =
+            choices.iter().map(|c| (edit_distance(field, c), *c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).min();
         let mut text = format!("unknown key `{field}`");
         match suggestion {
             Some((_, best)) => text.push_str(&format!(": did you mean `{best}`?")),
-            None if !choices.is_empty() => {
-                text.push_str(&format!("; valid keys here: {}", choices.join(", ")))
-            }
+            None if !choices.is_empty() => text.push_str(&format!("; valid keys here: {}", choices.join(", "))),
             None => {}
         }
         return text;
@@ -149,10 +116,7 @@ fn humanize_toml_message(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        return format!(
-            "`{value}` is not allowed here: write one of {}",
-            choices.join(", ")
-        );
+        return format!("`{value}` is not allowed here: write one of {}", choices.join(", "));
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or(rest);
@@ -186,16 +150,12 @@ mod tests {
         let at = src.find("\"x\"").unwrap();
         assert_eq!(key_at(src, at).as_deref(), Some("[[product]] #2 max_age"));
         assert_eq!(line_col(src, at), (8, 11));
-        assert_eq!(
-            key_at(src, src.find('1').unwrap()).as_deref(),
-            Some("[airflow] url")
-        );
+        assert_eq!(key_at(src, src.find('1').unwrap()).as_deref(), Some("[airflow] url"));
     }
 
     #[test]
     fn unknown_keys_get_a_suggestion() {
-        let msg =
-            humanize_toml_message("unknown field `urll`, expected one of `url`, `api`, `auth`");
+        let msg = humanize_toml_message("unknown field `urll`, expected one of `url`, `api`, `auth`");
         assert_eq!(msg, "unknown key `urll`: did you mean `url`?");
         let msg = humanize_toml_message("unknown field `zzzzzz`, expected `url` or `api`");
         assert_eq!(msg, "unknown key `zzzzzz`; valid keys here: url, api");

@@ -112,9 +112,7 @@ impl<'de> Deserialize<'de> for Interval {
         if text == "auto" {
             return Ok(Interval::Auto);
         }
-        parse_duration(&text)
-            .map(Interval::Every)
-            .map_err(|e| serde::de::Error::custom(format!("{e}, or \"auto\"")))
+        parse_duration(&text).map(Interval::Every).map_err(|e| serde::de::Error::custom(format!("{e}, or \"auto\"")))
     }
 }
 
@@ -131,11 +129,7 @@ pub struct PollSection {
 
 impl Default for PollSection {
     fn default() -> Self {
-        PollSection {
-            interval: Interval::Auto,
-            concurrency: default_concurrency(),
-            retention: None,
-        }
+        PollSection { interval: Interval::Auto, concurrency: default_concurrency(), retention: None }
     }
 }
 
@@ -194,9 +188,8 @@ pub struct MetricsSection {
 
 /// Parses "30s", "5m", "26h", "1h30m", "7d".
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let parsed = humantime::parse_duration(text.trim()).map_err(|_| {
-        format!("`{text}` is not a duration: write it like \"30s\", \"5m\", \"26h\" or \"1h30m\"")
-    })?;
+    let parsed = humantime::parse_duration(text.trim())
+        .map_err(|_| format!("`{text}` is not a duration: write it like \"30s\", \"5m\", \"26h\" or \"1h30m\""))?;
     if parsed.is_zero() {
         return Err(format!("`{text}` is zero: give a positive duration"));
     }
@@ -205,7 +198,5 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn opt_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(deserializer)?;
-    parse_duration(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
+    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
 }

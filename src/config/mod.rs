@@ -69,16 +69,8 @@ pub enum AirflowAuth {
 
 #[derive(Debug, Clone)]
 pub enum DbtConfig {
-    Cloud {
-        url: url::Url,
-        account_id: i64,
-        token: SecretRef,
-        timeout: Duration,
-        cache_dir: Option<PathBuf>,
-    },
-    Local {
-        target_dir: PathBuf,
-    },
+    Cloud { url: url::Url, account_id: i64, token: SecretRef, timeout: Duration, cache_dir: Option<PathBuf> },
+    Local { target_dir: PathBuf },
 }
 
 #[derive(Debug, Clone)]
@@ -129,17 +121,14 @@ pub fn state_dir() -> PathBuf {
 }
 
 fn default_store_path() -> PathBuf {
-    project_dirs()
-        .map(|d| d.data_dir().join("history.db"))
-        .unwrap_or_else(|| PathBuf::from("tablestat-history.db"))
+    project_dirs().map(|d| d.data_dir().join("history.db")).unwrap_or_else(|| PathBuf::from("tablestat-history.db"))
 }
 
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let source = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::whole_file(path, format!("cannot read the config file: {e}"))
-        })?;
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::whole_file(path, format!("cannot read the config file: {e}")))?;
         let mut config = Config::parse(path, &source)?;
         if let Some(warning) = permission_warning(path, &source) {
             config.warnings.push(warning);
@@ -149,8 +138,7 @@ impl Config {
 
     /// Parses config text; `path` is used for messages and to resolve relative paths.
     pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
-        let file: ConfigFile =
-            toml::from_str(source).map_err(|e| ConfigError::from_toml(path, source, &e))?;
+        let file: ConfigFile = toml::from_str(source).map_err(|e| ConfigError::from_toml(path, source, &e))?;
         let ctx = Ctx { path, source };
         let base = path.parent().unwrap_or(Path::new("."));
 
@@ -179,10 +167,9 @@ impl Config {
                 return Err(ctx.error(id_span, "a product id cannot be empty"));
             }
             if !seen.insert(id.clone()) {
-                return Err(ctx.error(
-                    id_span,
-                    format!("product id `{id}` is used twice: give each [[product]] its own id"),
-                ));
+                return Err(
+                    ctx.error(id_span, format!("product id `{id}` is used twice: give each [[product]] its own id"))
+                );
             }
             if let Some(slo) = &p.slo {
                 let value = *slo.get_ref();
@@ -203,9 +190,7 @@ impl Config {
             if metrics.is_empty() {
                 return Err(ctx.error(
                     span,
-                    format!(
-                        "product `{id}` lists no metrics: leave `metrics` out for the standard five"
-                    ),
+                    format!("product `{id}` lists no metrics: leave `metrics` out for the standard five"),
                 ));
             }
             products.push(Product {
@@ -245,10 +230,7 @@ impl Config {
             ));
         }
         if file.poll.concurrency == 0 {
-            return Err(ConfigError::whole_file(
-                path,
-                "[poll] concurrency must be at least 1",
-            ));
+            return Err(ConfigError::whole_file(path, "[poll] concurrency must be at least 1"));
         }
 
         Ok(Config {
@@ -260,11 +242,7 @@ impl Config {
                 concurrency: file.poll.concurrency,
                 retention: file.poll.retention.unwrap_or(DEFAULT_RETENTION),
             },
-            store_path: file
-                .store
-                .path
-                .map(|p| base.join(p))
-                .unwrap_or_else(default_store_path),
+            store_path: file.store.path.map(|p| base.join(p)).unwrap_or_else(default_store_path),
             discover,
             products,
             test_metrics: file.metrics.map,
@@ -275,9 +253,7 @@ impl Config {
     /// True when any secret is written in the file itself.
     pub fn has_inline_secret(&self) -> bool {
         let airflow = self.airflow.as_ref().is_some_and(|a| match &a.auth {
-            AirflowAuth::Basic { password, .. } | AirflowAuth::Password { password, .. } => {
-                password.is_inline()
-            }
+            AirflowAuth::Basic { password, .. } | AirflowAuth::Password { password, .. } => password.is_inline(),
             AirflowAuth::Bearer { token } => token.is_inline(),
             AirflowAuth::None => false,
         });
@@ -307,38 +283,26 @@ impl Ctx<'_> {
         let url = url::Url::parse(&text).map_err(|e| {
             self.error(
                 span.clone(),
-                format!(
-                    "`{text}` is not a URL ({e}): write it like \"https://airflow.example.com\""
-                ),
+                format!("`{text}` is not a URL ({e}): write it like \"https://airflow.example.com\""),
             )
         })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(self.error(
-                span,
-                format!("`{text}` must start with http:// or https://"),
-            ));
+            return Err(self.error(span, format!("`{text}` must start with http:// or https://")));
         }
         Ok(url)
     }
 
-    fn airflow(
-        &self,
-        section: toml::Spanned<file::AirflowSection>,
-    ) -> Result<AirflowConfig, ConfigError> {
+    fn airflow(&self, section: toml::Spanned<file::AirflowSection>) -> Result<AirflowConfig, ConfigError> {
         let span = section.span();
         let a = section.into_inner();
         let in_airflow = |e: String| self.error(span.clone(), e);
         let password =
-            SecretRef::from_parts("password", a.password, a.password_env, a.password_file)
-                .map_err(in_airflow)?;
-        let token = SecretRef::from_parts("token", a.token, a.token_env, a.token_file)
-            .map_err(in_airflow)?;
+            SecretRef::from_parts("password", a.password, a.password_env, a.password_file).map_err(in_airflow)?;
+        let token = SecretRef::from_parts("token", a.token, a.token_env, a.token_file).map_err(in_airflow)?;
         let need_user = |kind: &str| {
             self.error(
                 span.clone(),
-                format!(
-                    "auth = \"{kind}\" needs `username` and `password_env` (or `password_file`)"
-                ),
+                format!("auth = \"{kind}\" needs `username` and `password_env` (or `password_file`)"),
             )
         };
         let auth = match a.auth {
@@ -352,20 +316,14 @@ impl Ctx<'_> {
                 password: password.ok_or_else(|| need_user("password"))?,
             },
             AuthKind::Bearer => AirflowAuth::Bearer {
-                token: token.ok_or_else(|| {
-                    self.error(
-                        span.clone(),
-                        "auth = \"bearer\" needs `token_env` (or `token_file`)",
-                    )
-                })?,
+                token: token
+                    .ok_or_else(|| self.error(span.clone(), "auth = \"bearer\" needs `token_env` (or `token_file`)"))?,
             },
         };
         let web_url = a
             .web_url
             .map(|u| {
-                url::Url::parse(&u).map_err(|e| {
-                    self.error(span.clone(), format!("web_url `{u}` is not a URL: {e}"))
-                })
+                url::Url::parse(&u).map_err(|e| self.error(span.clone(), format!("web_url `{u}` is not a URL: {e}")))
             })
             .transpose()?;
         Ok(AirflowConfig {
@@ -377,17 +335,16 @@ impl Ctx<'_> {
         })
     }
 
-    fn dbt(
-        &self,
-        section: toml::Spanned<file::DbtSection>,
-        base: &Path,
-    ) -> Result<DbtConfig, ConfigError> {
+    fn dbt(&self, section: toml::Spanned<file::DbtSection>, base: &Path) -> Result<DbtConfig, ConfigError> {
         let span = section.span();
         let d = section.into_inner();
         match d.source {
             DbtSource::Cloud => {
                 let url = d.url.ok_or_else(|| {
-                    self.error(span.clone(), "source = \"cloud\" needs `url`: your account's access URL, e.g. \"https://ab123.us1.dbt.com\"")
+                    self.error(
+                        span.clone(),
+                        "source = \"cloud\" needs `url`: your account's access URL, e.g. \"https://ab123.us1.dbt.com\"",
+                    )
                 })?;
                 let account_id = d.account_id.ok_or_else(|| {
                     self.error(
@@ -397,7 +354,12 @@ impl Ctx<'_> {
                 })?;
                 let token = SecretRef::from_parts("token", d.token, d.token_env, d.token_file)
                     .map_err(|e| self.error(span.clone(), e))?
-                    .ok_or_else(|| self.error(span.clone(), "source = \"cloud\" needs `token_env` (or `token_file`) with a dbt Cloud API token"))?;
+                    .ok_or_else(|| {
+                        self.error(
+                            span.clone(),
+                            "source = \"cloud\" needs `token_env` (or `token_file`) with a dbt Cloud API token",
+                        )
+                    })?;
                 Ok(DbtConfig::Cloud {
                     url: self.url(url)?,
                     account_id,
@@ -408,14 +370,9 @@ impl Ctx<'_> {
             }
             DbtSource::Local => {
                 let target_dir = d.target_dir.ok_or_else(|| {
-                    self.error(
-                        span,
-                        "source = \"local\" needs `target_dir`: the dbt project's target/ folder",
-                    )
+                    self.error(span, "source = \"local\" needs `target_dir`: the dbt project's target/ folder")
                 })?;
-                Ok(DbtConfig::Local {
-                    target_dir: base.join(target_dir),
-                })
+                Ok(DbtConfig::Local { target_dir: base.join(target_dir) })
             }
         }
     }

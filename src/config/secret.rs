@@ -63,10 +63,7 @@ impl SecretRef {
                 "give only one of `{key}`, `{key}_env` and `{key}_file` (prefer `{key}_env` or `{key}_file`)"
             ));
         }
-        Ok(inline
-            .map(|v| SecretRef::Inline(Secret::new(v)))
-            .or(env.map(SecretRef::Env))
-            .or(file.map(SecretRef::File)))
+        Ok(inline.map(|v| SecretRef::Inline(Secret::new(v))).or(env.map(SecretRef::Env)).or(file.map(SecretRef::File)))
     }
 
     /// Reads the secret now. Errors name the variable or file, never the value.
@@ -75,12 +72,8 @@ impl SecretRef {
             SecretRef::Inline(secret) => Ok(secret.clone()),
             SecretRef::Env(var) => match std::env::var(var) {
                 Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
-                Ok(_) => Err(format!(
-                    "environment variable {var} is empty: set it to the secret"
-                )),
-                Err(_) => Err(format!(
-                    "environment variable {var} is not set: export it before starting tablestat"
-                )),
+                Ok(_) => Err(format!("environment variable {var} is empty: set it to the secret")),
+                Err(_) => Err(format!("environment variable {var} is not set: export it before starting tablestat")),
             },
             SecretRef::File(path) => {
                 let full = base_dir.join(path);
@@ -114,8 +107,7 @@ mod tests {
 
     #[test]
     fn only_one_reference_is_allowed() {
-        let err =
-            SecretRef::from_parts("token", Some("a".into()), Some("B".into()), None).unwrap_err();
+        let err = SecretRef::from_parts("token", Some("a".into()), Some("B".into()), None).unwrap_err();
         assert!(err.contains("only one of `token`, `token_env` and `token_file`"));
     }
 
@@ -129,9 +121,7 @@ mod tests {
 
     #[test]
     fn a_missing_env_var_is_named_without_a_value() {
-        let err = SecretRef::Env("TABLESTAT_TEST_SURELY_UNSET".into())
-            .resolve(Path::new("."))
-            .unwrap_err();
+        let err = SecretRef::Env("TABLESTAT_TEST_SURELY_UNSET".into()).resolve(Path::new(".")).unwrap_err();
         assert!(err.contains("TABLESTAT_TEST_SURELY_UNSET is not set"));
     }
 }

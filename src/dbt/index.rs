@@ -45,13 +45,7 @@ impl ModelInfo {
     pub fn owner(&self) -> Option<String> {
         match self.meta.as_ref()?.get("owner")? {
             Value::String(s) => Some(s.clone()),
-            Value::Array(items) => Some(
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            Value::Array(items) => Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")),
             _ => None,
         }
     }
@@ -59,10 +53,7 @@ impl ModelInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestKind {
-    Generic {
-        name: String,
-        namespace: Option<String>,
-    },
+    Generic { name: String, namespace: Option<String> },
     Singular,
     Unit,
 }
@@ -110,13 +101,7 @@ pub struct SourceInfo {
 impl ProjectIndex {
     /// Builds the index. `test_metrics` is the config's `[metrics.map]`.
     pub fn new(manifest: Manifest, test_metrics: &BTreeMap<String, Metric>) -> ProjectIndex {
-        let Manifest {
-            metadata,
-            nodes,
-            sources,
-            unit_tests,
-            parent_map,
-        } = manifest;
+        let Manifest { metadata, nodes, sources, unit_tests, parent_map } = manifest;
         let mut index = ProjectIndex {
             project_name: metadata.project_name,
             invocation_id: metadata.invocation_id,
@@ -153,22 +138,15 @@ impl ProjectIndex {
                 unique_id: unique_id.clone(),
             };
             if let Some(target) = target {
-                index
-                    .tests_of
-                    .entry(target)
-                    .or_default()
-                    .push(unique_id.clone());
+                index.tests_of.entry(target).or_default().push(unique_id.clone());
             }
             index.tests.insert(unique_id, info);
         }
         for (unique_id, source) in sources {
-            let has_freshness = [
-                source.freshness.as_ref(),
-                source.config.as_ref().and_then(|c| c.freshness.as_ref()),
-            ]
-            .into_iter()
-            .flatten()
-            .any(freshness_is_configured);
+            let has_freshness = [source.freshness.as_ref(), source.config.as_ref().and_then(|c| c.freshness.as_ref())]
+                .into_iter()
+                .flatten()
+                .any(freshness_is_configured);
             index.sources.insert(
                 unique_id.clone(),
                 SourceInfo {
@@ -185,10 +163,7 @@ impl ProjectIndex {
     }
 
     fn add_model(&mut self, unique_id: String, node: ManifestNode) {
-        self.model_by_name
-            .entry(node.name.clone())
-            .or_default()
-            .push(unique_id.clone());
+        self.model_by_name.entry(node.name.clone()).or_default().push(unique_id.clone());
         let meta = node.meta.or(node.config.meta);
         self.models.insert(
             unique_id.clone(),
@@ -205,18 +180,10 @@ impl ProjectIndex {
         );
     }
 
-    fn add_test(
-        &mut self,
-        unique_id: String,
-        node: ManifestNode,
-        test_metrics: &BTreeMap<String, Metric>,
-    ) {
+    fn add_test(&mut self, unique_id: String, node: ManifestNode, test_metrics: &BTreeMap<String, Metric>) {
         let meta = tablestat_test_meta(node.meta.as_ref(), &node.config);
         let kind = match &node.test_metadata {
-            Some(t) => TestKind::Generic {
-                name: t.name.clone(),
-                namespace: t.namespace.clone(),
-            },
+            Some(t) => TestKind::Generic { name: t.name.clone(), namespace: t.namespace.clone() },
             None => TestKind::Singular,
         };
         let configured = match &kind {
@@ -227,27 +194,18 @@ impl ProjectIndex {
             _ => None,
         }
         .or_else(|| test_metrics.get(&node.name));
-        let metric = meta_metric(&meta)
-            .or_else(|| configured.cloned())
-            .unwrap_or_else(|| match &kind {
-                TestKind::Generic { name, .. } => default_metric_for(name),
-                _ => Metric::Correctness,
-            });
-        let severity_error = node
-            .config
-            .severity
-            .as_deref()
-            .is_none_or(|s| s.eq_ignore_ascii_case("error"));
+        let metric = meta_metric(&meta).or_else(|| configured.cloned()).unwrap_or_else(|| match &kind {
+            TestKind::Generic { name, .. } => default_metric_for(name),
+            _ => Metric::Correctness,
+        });
+        let severity_error = node.config.severity.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("error"));
         let targets: Vec<String> = match &node.attached_node {
             Some(attached) => vec![attached.clone()],
             // Singular tests, and generic tests on sources: everything they read.
             None => node.depends_on.nodes.clone(),
         };
         for target in targets {
-            self.tests_of
-                .entry(target)
-                .or_default()
-                .push(unique_id.clone());
+            self.tests_of.entry(target).or_default().push(unique_id.clone());
         }
         self.tests.insert(
             unique_id.clone(),
@@ -268,10 +226,9 @@ impl ProjectIndex {
             return Some(model);
         }
         let ids = self.model_by_name.get(name_or_id)?;
-        let own = ids.iter().find(|id| {
-            self.models[*id].package_name.is_some()
-                && self.models[*id].package_name == self.project_name
-        });
+        let own = ids
+            .iter()
+            .find(|id| self.models[*id].package_name.is_some() && self.models[*id].package_name == self.project_name);
         own.or_else(|| ids.iter().min()).map(|id| &self.models[id])
     }
 
@@ -290,11 +247,7 @@ impl ProjectIndex {
     /// Tests that speak for a table: generic tests attached to it, singular tests that
     /// read it, its unit tests. Sorted by unique_id.
     pub fn tests_of(&self, unique_id: &str) -> impl Iterator<Item = &TestInfo> {
-        self.tests_of
-            .get(unique_id)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.tests.get(id))
+        self.tests_of.get(unique_id).into_iter().flatten().filter_map(|id| self.tests.get(id))
     }
 
     pub fn source(&self, unique_id: &str) -> Option<&SourceInfo> {
@@ -320,11 +273,8 @@ impl ProjectIndex {
 
     /// Sources upstream of a table, sorted.
     pub fn upstream_sources(&self, unique_id: &str) -> Vec<&SourceInfo> {
-        let mut found: Vec<&SourceInfo> = self
-            .ancestors(unique_id)
-            .into_iter()
-            .filter_map(|id| self.sources.get(id))
-            .collect();
+        let mut found: Vec<&SourceInfo> =
+            self.ancestors(unique_id).into_iter().filter_map(|id| self.sources.get(id)).collect();
         found.sort_by(|a, b| a.unique_id.cmp(&b.unique_id));
         found
     }
@@ -340,10 +290,7 @@ impl ProjectIndex {
 
 /// The `tablestat` block of a test's meta: top-level `meta` first, then `config.meta`.
 fn tablestat_test_meta(meta: Option<&Value>, config: &NodeConfig) -> Option<Value> {
-    [meta, config.meta.as_ref()]
-        .into_iter()
-        .flatten()
-        .find_map(|m| m.get("tablestat").cloned())
+    [meta, config.meta.as_ref()].into_iter().flatten().find_map(|m| m.get("tablestat").cloned())
 }
 
 fn meta_metric(meta: &Option<Value>) -> Option<Metric> {
@@ -356,10 +303,7 @@ fn meta_critical(meta: &Option<Value>) -> Option<bool> {
 }
 
 fn freshness_is_configured(freshness: &Value) -> bool {
-    ["warn_after", "error_after"].iter().any(|k| {
-        freshness
-            .get(k)
-            .and_then(|v| v.get("count"))
-            .is_some_and(|c| !c.is_null())
-    })
+    ["warn_after", "error_after"]
+        .iter()
+        .any(|k| freshness.get(k).and_then(|v| v.get("count")).is_some_and(|c| !c.is_null()))
 }

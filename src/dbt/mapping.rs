@@ -24,9 +24,9 @@ pub fn default_metric_for(test_name: &str) -> Metric {
         | "expect_row_values_to_have_data_for_every_n_datepart"
         | "expect_column_to_exist"
         | "expect_table_columns_to_contain_set" => Metric::Completeness,
-        "recency"
-        | "expect_row_values_to_have_recent_data"
-        | "expect_grouped_row_values_to_have_recent_data" => Metric::Freshness,
+        "recency" | "expect_row_values_to_have_recent_data" | "expect_grouped_row_values_to_have_recent_data" => {
+            Metric::Freshness
+        }
         // accepted_values, relationships, expression_is_true, accepted_range, the
         // expect_column_values_to_* value checks, and anything unknown: values are wrong.
         _ => Metric::Correctness,

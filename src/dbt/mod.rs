@@ -60,12 +60,7 @@ impl fmt::Display for ArtifactError {
         write!(f, "cannot read dbt {}", self.kind.file_name())?;
         if let Some(v) = &self.schema_version {
             let known = self.kind.known_versions();
-            write!(
-                f,
-                " (schema {v}; this tablestat knows v{}–v{})",
-                known.start(),
-                known.end()
-            )?;
+            write!(f, " (schema {v}; this tablestat knows v{}–v{})", known.start(), known.end())?;
         }
         write!(f, ": {}", self.detail)
     }
@@ -74,10 +69,7 @@ impl fmt::Display for ArtifactError {
 impl std::error::Error for ArtifactError {}
 
 /// Parses an artifact from bytes. On failure the error says where in the document it broke.
-pub fn parse_artifact<T: serde::de::DeserializeOwned>(
-    kind: ArtifactKind,
-    bytes: &[u8],
-) -> Result<T, ArtifactError> {
+pub fn parse_artifact<T: serde::de::DeserializeOwned>(kind: ArtifactKind, bytes: &[u8]) -> Result<T, ArtifactError> {
     match serde_json::from_slice::<T>(bytes) {
         Ok(value) => Ok(value),
         Err(first) => {
@@ -89,20 +81,13 @@ pub fn parse_artifact<T: serde::de::DeserializeOwned>(
                 }
                 _ => String::new(),
             };
-            Err(ArtifactError {
-                kind,
-                schema_version: schema_version_of(bytes),
-                detail: format!("{first}{path}"),
-            })
+            Err(ArtifactError { kind, schema_version: schema_version_of(bytes), detail: format!("{first}{path}") })
         }
     }
 }
 
 /// Reads an artifact file.
-pub fn read_artifact<T: serde::de::DeserializeOwned>(
-    kind: ArtifactKind,
-    path: &Path,
-) -> Result<T, ArtifactError> {
+pub fn read_artifact<T: serde::de::DeserializeOwned>(kind: ArtifactKind, path: &Path) -> Result<T, ArtifactError> {
     let bytes = std::fs::read(path).map_err(|e| ArtifactError {
         kind,
         schema_version: None,
@@ -158,29 +143,18 @@ mod tests {
 
     #[test]
     fn schema_version_is_found_in_the_header() {
-        let doc = br#"{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v9.json"}, "nodes": 3}"#;
+        let doc =
+            br#"{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v9.json"}, "nodes": 3}"#;
         let err = parse_artifact::<Manifest>(ArtifactKind::Manifest, doc).unwrap_err();
         assert_eq!(err.schema_version.as_deref(), Some("v9"));
         let text = err.to_string();
-        assert!(
-            text.starts_with(
-                "cannot read dbt manifest.json (schema v9; this tablestat knows v10–v12)"
-            ),
-            "{text}"
-        );
+        assert!(text.starts_with("cannot read dbt manifest.json (schema v9; this tablestat knows v10–v12)"), "{text}");
         assert!(text.contains("`nodes`"), "{text}");
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for doc in [
-            &b""[..],
-            b"null",
-            b"[]",
-            b"{\"results\": 5}",
-            b"\xff\xfe",
-            b"{\"metadata\": {}}",
-        ] {
+        for doc in [&b""[..], b"null", b"[]", b"{\"results\": 5}", b"\xff\xfe", b"{\"metadata\": {}}"] {
             let _ = parse_artifact::<RunResults>(ArtifactKind::RunResults, doc);
             let _ = parse_artifact::<Manifest>(ArtifactKind::Manifest, doc);
             let _ = parse_artifact::<SourcesFile>(ArtifactKind::Sources, doc);

@@ -17,9 +17,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::dbt::{FreshnessStatus, ModelInfo, ResultStatus};
-use crate::facts::{
-    AirflowView, DagRunFacts, DbtRun, DbtView, MaintenanceNotice, RunState, TaskLookup,
-};
+use crate::facts::{AirflowView, DagRunFacts, DbtRun, DbtView, MaintenanceNotice, RunState, TaskLookup};
 use crate::model::{Evidence, FailingTest, Metric, Product, Refresh, State, Verdict};
 use crate::timefmt;
 use sheet::{Fallback, Sheet};
@@ -57,37 +55,24 @@ pub struct Evaluation {
 
 impl Evaluation {
     pub fn verdict(&self, metric: &Metric) -> Option<&Verdict> {
-        self.metrics
-            .iter()
-            .find(|(m, _)| m == metric)
-            .map(|(_, v)| v)
+        self.metrics.iter().find(|(m, _)| m == metric).map(|(_, v)| v)
     }
 }
 
 pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     let product = inputs.product;
-    let mut evidence = Evidence {
-        dag_id: Some(product.dag_id.clone()),
-        ..Evidence::default()
-    };
+    let mut evidence = Evidence { dag_id: Some(product.dag_id.clone()), ..Evidence::default() };
 
     // 1. Maintenance covers everything.
     if let Some(window) = inputs.maintenance {
-        let reason = format!(
-            "planned maintenance until {}: {}",
-            timefmt::stamp(window.ends_at),
-            window.message
-        );
+        let reason = format!("planned maintenance until {}: {}", timefmt::stamp(window.ends_at), window.message);
         return uniform(product, State::Maintenance, &reason, evidence, None);
     }
 
     // 2. A monitor that cannot see never claims down or up.
     let dag = match inputs.airflow {
         AirflowView::Unreadable { reason, since } => {
-            let reason = format!(
-                "Airflow could not be read since {}: {reason}",
-                timefmt::stamp(*since)
-            );
+            let reason = format!("Airflow could not be read since {}: {reason}", timefmt::stamp(*since));
             return uniform(product, State::Unknown, &reason, evidence, None);
         }
         AirflowView::Missing => {
@@ -99,15 +84,9 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
 
     // 3. A DAG that cannot run blocks every metric.
     let cause = if let Some(error) = &dag.import_error {
-        Some(format!(
-            "DAG {} cannot be loaded: import error: {error}",
-            dag.dag_id
-        ))
+        Some(format!("DAG {} cannot be loaded: import error: {error}", dag.dag_id))
     } else if !dag.is_active {
-        Some(format!(
-            "DAG {} is no longer active in Airflow (its file is gone or broken)",
-            dag.dag_id
-        ))
+        Some(format!("DAG {} is no longer active in Airflow (its file is gone or broken)", dag.dag_id))
     } else if dag.is_paused {
         Some(format!("DAG {} is paused", dag.dag_id))
     } else {
@@ -118,11 +97,9 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     }
 
     let mut note = dag.in_progress.as_ref().map(|run| match run.start_date {
-        Some(started) => format!(
-            "refresh in progress: run {} started {}",
-            run.run_id,
-            timefmt::ago(started, inputs.now)
-        ),
+        Some(started) => {
+            format!("refresh in progress: run {} started {}", run.run_id, timefmt::ago(started, inputs.now))
+        }
         None => format!("refresh queued: run {}", run.run_id),
     });
 
@@ -134,11 +111,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     evidence.dag_run_id = Some(run.run_id.clone());
 
     let mut sheet = Sheet::new(&product.metrics);
-    sheet.add(
-        Metric::Availability,
-        State::Up,
-        format!("DAG {} is active", dag.dag_id),
-    );
+    sheet.add(Metric::Availability, State::Up, format!("DAG {} is active", dag.dag_id));
     let task_label = product.task_id.as_deref().unwrap_or("the DAG run");
 
     let outcome = match &run.task {
@@ -160,15 +133,9 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
 
     let mut refreshed_at = None;
     let fallback = match (outcome.as_str(), inputs.dbt) {
-        ("success", DbtView::Run(dbt)) => apply_dbt_run(
-            &mut sheet,
-            &mut evidence,
-            &mut refreshed_at,
-            inputs,
-            dbt,
-            run,
-            true,
-        ),
+        ("success", DbtView::Run(dbt)) => {
+            apply_dbt_run(&mut sheet, &mut evidence, &mut refreshed_at, inputs, dbt, run, true)
+        }
         ("success", dbt) => {
             if let DbtView::Unavailable(why) = dbt {
                 // Up all the same; but say why the per-test details are missing.
@@ -180,23 +147,12 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
             }
             let at = task_end(run);
             refreshed_at = at;
-            let when = at
-                .map(|t| format!(" at {}", timefmt::stamp(t)))
-                .unwrap_or_default();
-            Fallback::Up(format!(
-                "refreshed{when}: {task_label} succeeded in run {}",
-                run.run_id
-            ))
+            let when = at.map(|t| format!(" at {}", timefmt::stamp(t))).unwrap_or_default();
+            Fallback::Up(format!("refreshed{when}: {task_label} succeeded in run {}", run.run_id))
         }
-        ("failed", DbtView::Run(dbt)) => apply_dbt_run(
-            &mut sheet,
-            &mut evidence,
-            &mut refreshed_at,
-            inputs,
-            dbt,
-            run,
-            false,
-        ),
+        ("failed", DbtView::Run(dbt)) => {
+            apply_dbt_run(&mut sheet, &mut evidence, &mut refreshed_at, inputs, dbt, run, false)
+        }
         ("failed", DbtView::Unavailable(why)) => Fallback::Unknown(format!(
             "{task_label} failed in run {} and its dbt artifacts could not be read: {why}",
             run.run_id
@@ -213,10 +169,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
             sheet.add(
                 Metric::Freshness,
                 State::Down,
-                format!(
-                    "not refreshed: a task before {task_label} failed in run {}",
-                    run.run_id
-                ),
+                format!("not refreshed: a task before {task_label} failed in run {}", run.run_id),
             );
             Fallback::Carry
         }
@@ -305,31 +258,17 @@ fn apply_dbt_run(
             }
             ResultStatus::Skipped => continue,
             ResultStatus::Fail => {
-                let state = if test.critical {
-                    State::Down
-                } else {
-                    State::Degraded
-                };
+                let state = if test.critical { State::Down } else { State::Degraded };
                 Verdict::new(state, phrases::failed(test, result, "failed"))
             }
-            ResultStatus::Warn => {
-                Verdict::new(State::Degraded, phrases::failed(test, result, "warned"))
-            }
+            ResultStatus::Warn => Verdict::new(State::Degraded, phrases::failed(test, result, "warned")),
             ResultStatus::Error | ResultStatus::RuntimeError => Verdict::new(
                 State::Unknown,
-                format!(
-                    "{} could not run: {}",
-                    test.describe(),
-                    phrases::cause(result.message.as_deref())
-                ),
+                format!("{} could not run: {}", test.describe(), phrases::cause(result.message.as_deref())),
             ),
             other => Verdict::new(
                 State::Unknown,
-                format!(
-                    "{} ended with unexpected status `{}`",
-                    test.describe(),
-                    other.as_str()
-                ),
+                format!("{} ended with unexpected status `{}`", test.describe(), other.as_str()),
             ),
         };
         evidence.failing_tests.push(FailingTest {
@@ -341,44 +280,26 @@ fn apply_dbt_run(
         });
         sheet.add(test.metric.clone(), verdict.state, verdict.reason);
     }
-    evidence
-        .failing_tests
-        .sort_by_key(|t| dbt.position(&t.unique_id));
+    evidence.failing_tests.sort_by_key(|t| dbt.position(&t.unique_id));
 
     let rebuilt = match dbt.result(&model.unique_id).map(|r| (&r.status, r)) {
-        Some((
-            ResultStatus::Success | ResultStatus::PartialSuccess | ResultStatus::NoOp,
-            result,
-        )) => {
+        Some((ResultStatus::Success | ResultStatus::PartialSuccess | ResultStatus::NoOp, result)) => {
             let at = result.completed_at().or_else(|| task_end(run));
             *refreshed_at = at;
-            let when = at
-                .map(|t| format!(" at {}", timefmt::stamp(t)))
-                .unwrap_or_default();
-            sheet.add(
-                Metric::Freshness,
-                State::Up,
-                format!("refreshed{when} by dbt run {}", dbt.id),
-            );
+            let when = at.map(|t| format!(" at {}", timefmt::stamp(t))).unwrap_or_default();
+            sheet.add(Metric::Freshness, State::Up, format!("refreshed{when} by dbt run {}", dbt.id));
             true
         }
         Some((ResultStatus::Error, result)) => {
             sheet.add(
                 Metric::Freshness,
                 State::Down,
-                format!(
-                    "not rebuilt: the model failed: {}",
-                    phrases::cause(result.message.as_deref())
-                ),
+                format!("not rebuilt: the model failed: {}", phrases::cause(result.message.as_deref())),
             );
             false
         }
         Some((ResultStatus::Skipped, _)) => {
-            sheet.add(
-                Metric::Freshness,
-                State::Down,
-                format!("not rebuilt: {}", skip_cause(dbt, model)),
-            );
+            sheet.add(Metric::Freshness, State::Down, format!("not rebuilt: {}", skip_cause(dbt, model)));
             false
         }
         Some((other, _)) => {
@@ -399,10 +320,7 @@ fn apply_dbt_run(
 
     apply_source_freshness(sheet, dbt, model);
     if rebuilt {
-        Fallback::UpWhenUntested(format!(
-            "no tests check this; refreshed by dbt run {}",
-            dbt.id
-        ))
+        Fallback::UpWhenUntested(format!("no tests check this; refreshed by dbt run {}", dbt.id))
     } else {
         Fallback::Carry
     }
@@ -426,16 +344,12 @@ fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
         match freshness.get(&source.unique_id) {
             Some(r) => match &r.status {
                 FreshnessStatus::Pass => {}
-                FreshnessStatus::Error => sheet.add(
-                    Metric::Freshness,
-                    State::Down,
-                    format!("source {name} is stale{}", age(r)),
-                ),
-                FreshnessStatus::Warn => sheet.add(
-                    Metric::Freshness,
-                    State::Degraded,
-                    format!("source {name} is getting stale{}", age(r)),
-                ),
+                FreshnessStatus::Error => {
+                    sheet.add(Metric::Freshness, State::Down, format!("source {name} is stale{}", age(r)))
+                }
+                FreshnessStatus::Warn => {
+                    sheet.add(Metric::Freshness, State::Degraded, format!("source {name} is getting stale{}", age(r)))
+                }
                 FreshnessStatus::RuntimeError | FreshnessStatus::Other(_) => sheet.add(
                     Metric::Freshness,
                     State::Unknown,
@@ -446,9 +360,7 @@ fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
             None => sheet.add(
                 Metric::Freshness,
                 State::Unknown,
-                format!(
-                    "freshness of source {name} could not be checked (missing from sources.json)"
-                ),
+                format!("freshness of source {name} could not be checked (missing from sources.json)"),
             ),
         }
     }
@@ -457,32 +369,20 @@ fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
 /// Why dbt skipped a model: the nearest failures upstream (or its own unit tests).
 fn skip_cause(dbt: &DbtRun, model: &ModelInfo) -> String {
     let failed = |id: &str| {
-        dbt.result(id).is_some_and(|r| {
-            matches!(
-                r.status,
-                ResultStatus::Fail | ResultStatus::Error | ResultStatus::RuntimeError
-            )
-        })
+        dbt.result(id)
+            .is_some_and(|r| matches!(r.status, ResultStatus::Fail | ResultStatus::Error | ResultStatus::RuntimeError))
     };
     let mut causes: Vec<(usize, String)> = Vec::new();
     for test in dbt.index.tests_of(&model.unique_id) {
         if matches!(test.kind, crate::dbt::TestKind::Unit) && failed(&test.unique_id) {
-            causes.push((
-                dbt.position(&test.unique_id).unwrap_or(usize::MAX),
-                format!("unit test {} failed", test.name),
-            ));
+            causes
+                .push((dbt.position(&test.unique_id).unwrap_or(usize::MAX), format!("unit test {} failed", test.name)));
         }
     }
     for ancestor in dbt.index.ancestors(&model.unique_id) {
         if failed(ancestor) {
-            let name = dbt
-                .index
-                .model(ancestor)
-                .map_or(ancestor, |m| m.name.as_str());
-            causes.push((
-                dbt.position(ancestor).unwrap_or(usize::MAX),
-                format!("upstream model {name} failed"),
-            ));
+            let name = dbt.index.model(ancestor).map_or(ancestor, |m| m.name.as_str());
+            causes.push((dbt.position(ancestor).unwrap_or(usize::MAX), format!("upstream model {name} failed")));
         }
         for test in dbt.index.tests_of(ancestor) {
             if failed(&test.unique_id) {
@@ -514,18 +414,8 @@ fn task_end(run: &DagRunFacts) -> Option<DateTime<Utc>> {
 }
 
 /// Every metric the same state and reason.
-fn uniform(
-    product: &Product,
-    state: State,
-    reason: &str,
-    evidence: Evidence,
-    note: Option<String>,
-) -> Evaluation {
-    let metrics = product
-        .metrics
-        .iter()
-        .map(|m| (m.clone(), Verdict::new(state, reason)))
-        .collect();
+fn uniform(product: &Product, state: State, reason: &str, evidence: Evidence, note: Option<String>) -> Evaluation {
+    let metrics = product.metrics.iter().map(|m| (m.clone(), Verdict::new(state, reason))).collect();
     finish(metrics, evidence, note, None, None)
 }
 
@@ -535,11 +425,7 @@ fn blocked(product: &Product, cause: &str, evidence: Evidence) -> Evaluation {
         .metrics
         .iter()
         .map(|m| {
-            let reason = if *m == Metric::Availability {
-                cause.to_string()
-            } else {
-                format!("blocked: {cause}")
-            };
+            let reason = if *m == Metric::Availability { cause.to_string() } else { format!("blocked: {cause}") };
             (m.clone(), Verdict::new(State::Down, reason))
         })
         .collect();
@@ -554,12 +440,5 @@ fn finish(
     run_finished_at: Option<DateTime<Utc>>,
 ) -> Evaluation {
     let state = State::worst_of(metrics.iter().map(|(_, v)| v.state)).unwrap_or(State::Unknown);
-    Evaluation {
-        state,
-        metrics,
-        evidence,
-        note,
-        refresh,
-        run_finished_at,
-    }
+    Evaluation { state, metrics, evidence, note, refresh, run_finished_at }
 }

@@ -32,22 +32,13 @@ pub struct Sheet<'a> {
 
 impl<'a> Sheet<'a> {
     pub fn new(metrics: &'a [Metric]) -> Sheet<'a> {
-        Sheet {
-            metrics,
-            found: BTreeMap::new(),
-            passed: BTreeMap::new(),
-            with_tests: BTreeSet::new(),
-            note: None,
-        }
+        Sheet { metrics, found: BTreeMap::new(), passed: BTreeMap::new(), with_tests: BTreeSet::new(), note: None }
     }
 
     /// A rule's say on a metric. Metrics the product does not show are ignored.
     pub fn add(&mut self, metric: Metric, state: State, reason: String) {
         if self.metrics.contains(&metric) {
-            self.found
-                .entry(metric)
-                .or_default()
-                .push(Verdict::new(state, reason));
+            self.found.entry(metric).or_default().push(Verdict::new(state, reason));
         }
     }
 
@@ -71,18 +62,11 @@ impl<'a> Sheet<'a> {
             .map(|metric| {
                 let mut verdicts = self.found.get(metric).cloned().unwrap_or_default();
                 if let Some(&n) = self.passed.get(metric) {
-                    let text = if n == 1 {
-                        "1 test passed".to_string()
-                    } else {
-                        format!("{n} tests passed")
-                    };
+                    let text = if n == 1 { "1 test passed".to_string() } else { format!("{n} tests passed") };
                     verdicts.push(Verdict::new(State::Up, text));
                 }
-                let verdict = if verdicts.is_empty() {
-                    self.fall_back(inputs, metric, fallback)
-                } else {
-                    combine(verdicts)
-                };
+                let verdict =
+                    if verdicts.is_empty() { self.fall_back(inputs, metric, fallback) } else { combine(verdicts) };
                 (metric.clone(), verdict)
             })
             .collect()
@@ -101,21 +85,12 @@ impl<'a> Sheet<'a> {
 
     /// The table still holds the data its last tests judged: keep that state.
     fn carry(&self, inputs: &Inputs<'_>, metric: &Metric) -> Verdict {
-        let judged = inputs
-            .previous
-            .get(metric)
-            .filter(|v| !matches!(v.state, State::Maintenance));
+        let judged = inputs.previous.get(metric).filter(|v| !matches!(v.state, State::Maintenance));
         match judged {
             Some(previous) if previous.reason.starts_with(NOT_CHECKED) => previous.clone(),
-            Some(previous) => {
-                Verdict::new(previous.state, format!("{CARRY_PREFIX}{}", previous.reason))
-            }
+            Some(previous) => Verdict::new(previous.state, format!("{CARRY_PREFIX}{}", previous.reason)),
             None => {
-                let why = self
-                    .note
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default();
+                let why = self.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
                 Verdict::new(State::Unknown, format!("{NOT_CHECKED}{why}"))
             }
         }
@@ -126,11 +101,7 @@ impl<'a> Sheet<'a> {
 fn combine(mut verdicts: Vec<Verdict>) -> Verdict {
     verdicts.sort_by_key(|v| v.state);
     let worst = verdicts[0].state;
-    let reasons: Vec<&str> = verdicts
-        .iter()
-        .filter(|v| v.state == worst)
-        .map(|v| v.reason.as_str())
-        .collect();
+    let reasons: Vec<&str> = verdicts.iter().filter(|v| v.state == worst).map(|v| v.reason.as_str()).collect();
     let reason = match reasons.len() {
         1..=2 => reasons.join("; "),
         n => format!("{}; {} (and {} more)", reasons[0], reasons[1], n - 2),

@@ -59,11 +59,7 @@ pub struct Engine {
 impl Engine {
     /// Fails only for what a retry cannot fix: a secret that cannot be read.
     pub fn new(config: Arc<Config>) -> Result<Engine, SourceError> {
-        let dbt = DbtEvidence::new(
-            config.dbt.as_ref(),
-            config.base_dir(),
-            config.test_metrics.clone(),
-        )?;
+        let dbt = DbtEvidence::new(config.dbt.as_ref(), config.base_dir(), config.test_metrics.clone())?;
         Ok(Engine {
             config,
             airflow: None,
@@ -115,22 +111,11 @@ impl Engine {
         })
     }
 
-    async fn observe(
-        &mut self,
-        products: &[Product],
-        now: DateTime<Utc>,
-    ) -> Result<Observation, SourceError> {
+    async fn observe(&mut self, products: &[Product], now: DateTime<Utc>) -> Result<Observation, SourceError> {
         self.ensure_airflow().await?;
         let watched = airflow::watched_dags(products);
         let client = self.airflow.as_ref().expect("connected");
-        airflow::observe(
-            client,
-            &watched,
-            &mut self.memory,
-            now,
-            self.config.poll.concurrency,
-        )
-        .await
+        airflow::observe(client, &watched, &mut self.memory, now, self.config.poll.concurrency).await
     }
 
     /// Polls every product once. `now` is when the poll started.
@@ -146,9 +131,7 @@ impl Engine {
         due: &(dyn Fn(&Product) -> bool + Sync),
     ) -> PollResult {
         let probe = self.discovery_probe();
-        let due_now = |engine: &Engine| -> Vec<Product> {
-            engine.products().into_iter().filter(|p| due(p)).collect()
-        };
+        let due_now = |engine: &Engine| -> Vec<Product> { engine.products().into_iter().filter(|p| due(p)).collect() };
         let mut products = due_now(self);
         let mut watched = products.clone();
         watched.extend(probe.clone());
@@ -156,18 +139,13 @@ impl Engine {
         if let (Some(probe), Ok(observation)) = (&probe, &observed) {
             if let AirflowView::Dag(dag) = observation.view(probe) {
                 if let Some(run) = &dag.latest_finished {
-                    if let DbtView::Run(run) = self
-                        .dbt
-                        .for_run(self.airflow.as_ref(), probe, &dag.dag_id, run)
-                        .await
-                    {
+                    if let DbtView::Run(run) = self.dbt.for_run(self.airflow.as_ref(), probe, &dag.dag_id, run).await {
                         let rule = self.config.discover.as_ref().expect("probe implies a rule");
                         self.discovered = discover::discover(rule, &run.index);
                     }
                 }
             }
-            let before: std::collections::HashSet<String> =
-                watched.iter().map(|p| p.dag_id.clone()).collect();
+            let before: std::collections::HashSet<String> = watched.iter().map(|p| p.dag_id.clone()).collect();
             products = due_now(self);
             // Discovered products may watch DAGs this poll did not ask about yet.
             if products.iter().any(|p| !before.contains(&p.dag_id)) {
@@ -197,27 +175,17 @@ impl Engine {
         for product in products {
             let airflow_view = match (&observation, &airflow_error) {
                 (Some(obs), _) => obs.view(product),
-                (None, Some((reason, since))) => AirflowView::Unreadable {
-                    reason: reason.clone(),
-                    since: *since,
-                },
+                (None, Some((reason, since))) => AirflowView::Unreadable { reason: reason.clone(), since: *since },
                 (None, None) => unreachable!("either observed or failed"),
             };
             let dbt_view = match &airflow_view {
                 AirflowView::Dag(dag) => match &dag.latest_finished {
                     Some(run) if product.model.is_some() => {
-                        let key = (
-                            dag.dag_id.clone(),
-                            run.run_id.clone(),
-                            product.task_id.clone(),
-                        );
+                        let key = (dag.dag_id.clone(), run.run_id.clone(), product.task_id.clone());
                         if let Some(view) = views.get(&key) {
                             view.clone()
                         } else {
-                            let view = self
-                                .dbt
-                                .for_run(self.airflow.as_ref(), product, &dag.dag_id, run)
-                                .await;
+                            let view = self.dbt.for_run(self.airflow.as_ref(), product, &dag.dag_id, run).await;
                             views.insert(key, view.clone());
                             view
                         }
@@ -236,12 +204,10 @@ impl Engine {
                 previous: prior.previous.get(&product.id).unwrap_or(&empty),
                 last_refresh: prior.last_refresh.get(&product.id).copied(),
             };
-            let interval = product.interval.unwrap_or_else(|| {
-                match (&observation, self.config.poll.interval) {
-                    (_, crate::config::Interval::Every(every)) => every,
-                    (Some(obs), _) => obs.poll_interval(&product.dag_id),
-                    (None, _) => schedule::UNSCHEDULED_INTERVAL,
-                }
+            let interval = product.interval.unwrap_or_else(|| match (&observation, self.config.poll.interval) {
+                (_, crate::config::Interval::Every(every)) => every,
+                (Some(obs), _) => obs.poll_interval(&product.dag_id),
+                (None, _) => schedule::UNSCHEDULED_INTERVAL,
             });
             checked.push(Checked {
                 product: product.clone(),

@@ -65,11 +65,7 @@ impl Identity {
             .or_else(|_| std::env::var("HOSTNAME"))
             .unwrap_or_else(|_| "localhost".into());
         let pid = std::process::id() as i64;
-        Identity {
-            holder: format!("{host}:{pid}:{:08x}", fastrand::u32(..)),
-            pid,
-            host,
-        }
+        Identity { holder: format!("{host}:{pid}:{:08x}", fastrand::u32(..)), pid, host }
     }
 }
 
@@ -83,11 +79,7 @@ pub enum PollerError {
     #[error(
         "another tablestat is polling this database (pid {pid} on {host}, since {since}): let it poll, or stop it first"
     )]
-    LeaseTaken {
-        pid: i64,
-        host: String,
-        since: String,
-    },
+    LeaseTaken { pid: i64, host: String, since: String },
 }
 
 /// Writes one poll's result, finished at `finished`, in one transaction.
@@ -115,34 +107,23 @@ pub async fn record(
 }
 
 /// One poll of everything, holding the lease for its duration (`poll --once`).
-pub async fn poll_once(
-    engine: &mut Engine,
-    store: &StoreHandle,
-    me: &Identity,
-) -> Result<PollResult, PollerError> {
+pub async fn poll_once(engine: &mut Engine, store: &StoreHandle, me: &Identity) -> Result<PollResult, PollerError> {
     let now = Utc::now();
     let (holder, pid, host) = (me.holder.clone(), me.pid, me.host.clone());
-    match store
-        .call(move |s| s.acquire_lease(&holder, pid, &host, now.timestamp()))
-        .await??
-    {
+    match store.call(move |s| s.acquire_lease(&holder, pid, &host, now.timestamp())).await?? {
         LeaseOutcome::Held => {}
         LeaseOutcome::Taken(lease) => {
             return Err(PollerError::LeaseTaken {
                 pid: lease.pid,
                 host: lease.host,
-                since: crate::timefmt::stamp(
-                    DateTime::from_timestamp(lease.acquired_at, 0).unwrap_or_default(),
-                ),
+                since: crate::timefmt::stamp(DateTime::from_timestamp(lease.acquired_at, 0).unwrap_or_default()),
             });
         }
     }
     let outcome = async {
         let products = engine.products();
         let listed = products.clone();
-        let prior = store
-            .call(move |s| s.prior(&listed, now.timestamp()))
-            .await??;
+        let prior = store.call(move |s| s.prior(&listed, now.timestamp())).await??;
         let result = engine.poll(&prior, now).await;
         record(store, result.clone(), engine.products(), Utc::now()).await?;
         Ok::<_, PollerError>(result)
@@ -171,10 +152,7 @@ pub async fn run(
         }
         let now = Utc::now();
         let (holder, pid, host) = (me.holder.clone(), me.pid, me.host.clone());
-        let lease = match store
-            .call(move |s| s.acquire_lease(&holder, pid, &host, now.timestamp()))
-            .await
-        {
+        let lease = match store.call(move |s| s.acquire_lease(&holder, pid, &host, now.timestamp())).await {
             Ok(lease) => lease,
             Err(gone) => break Err(gone.into()),
         };
@@ -183,9 +161,7 @@ pub async fn run(
                 control.status.send_modify(|s| s.role = Role::Polling);
             }
             Ok(LeaseOutcome::Taken(lease)) => {
-                control
-                    .status
-                    .send_modify(|s| s.role = Role::Following(lease));
+                control.status.send_modify(|s| s.role = Role::Following(lease));
                 if wait(&mut control, TICK).await {
                     break Ok(());
                 }
@@ -193,9 +169,7 @@ pub async fn run(
             }
             Err(e) => {
                 tracing::error!("history database: {e}");
-                control
-                    .status
-                    .send_modify(|s| s.last_error = Some(e.to_string()));
+                control.status.send_modify(|s| s.last_error = Some(e.to_string()));
                 if wait(&mut control, TICK).await {
                     break Ok(());
                 }
@@ -203,12 +177,7 @@ pub async fn run(
             }
         }
 
-        let requested = store
-            .call(|s| s.take_poll_requests())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(false);
+        let requested = store.call(|s| s.take_poll_requests()).await.ok().and_then(Result::ok).unwrap_or(false);
         let due = |p: &Product| requested || first || next_due.get(&p.id).is_none_or(|t| *t <= now);
         let products = engine.products();
         if first || requested || products.iter().any(due) {
@@ -225,8 +194,7 @@ pub async fn run(
                 _ = shutdown.wait_for(|stop| *stop) => break Ok(()),
             };
             for c in &result.checked {
-                let interval =
-                    chrono::Duration::from_std(c.interval).unwrap_or(chrono::Duration::minutes(5));
+                let interval = chrono::Duration::from_std(c.interval).unwrap_or(chrono::Duration::minutes(5));
                 next_due.insert(c.product.id.clone(), c.checked_at + interval);
             }
             let error = result.airflow_error.clone();
@@ -253,10 +221,7 @@ pub async fn run(
                 break Err(gone.into());
             }
         } else if now.timestamp() - last_heartbeat >= HEARTBEAT
-            && store
-                .call(move |s| s.heartbeat(now.timestamp()))
-                .await
-                .is_ok()
+            && store.call(move |s| s.heartbeat(now.timestamp())).await.is_ok()
         {
             last_heartbeat = now.timestamp();
         }
@@ -267,10 +232,7 @@ pub async fn run(
         }
 
         let soonest = next_due.values().min().copied();
-        let sleep = soonest
-            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(TICK)
-            .min(TICK);
+        let sleep = soonest.map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO)).unwrap_or(TICK).min(TICK);
         if wait(&mut control, sleep).await {
             break Ok(());
         }

@@ -11,9 +11,7 @@ use reqwest::Method;
 use serde::{Deserialize, Deserializer};
 
 use crate::config::Secret;
-use crate::sources::http::{
-    self, ErrorKind, Http, MAX_API_BODY, MAX_ARTIFACT_BODY, SourceError, SourceName,
-};
+use crate::sources::http::{self, ErrorKind, Http, MAX_API_BODY, MAX_ARTIFACT_BODY, SourceError, SourceName};
 
 pub struct DbtCloudClient {
     http: Http,
@@ -70,11 +68,7 @@ impl RunStep {
     /// `Invoke dbt with \`dbt build --select x\`` -> Results.
     pub fn kind(&self) -> StepKind {
         let command = self.name.split('`').nth(1).unwrap_or(&self.name);
-        let mut words = command
-            .split_whitespace()
-            .skip_while(|w| *w != "dbt")
-            .skip(1)
-            .filter(|w| !w.starts_with('-'));
+        let mut words = command.split_whitespace().skip_while(|w| *w != "dbt").skip(1).filter(|w| !w.starts_with('-'));
         match words.next() {
             Some("build" | "run" | "test" | "seed" | "snapshot" | "retry") => StepKind::Results,
             Some("source") => match words.next() {
@@ -96,9 +90,7 @@ pub struct RunArtifacts {
 }
 
 /// dbt Cloud sometimes writes `2026-11-24 01:00:00.000000+00:00` (a space, not a `T`).
-fn lenient_time<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<DateTime<Utc>>, D::Error> {
+fn lenient_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     let Some(text) = Option::<String>::deserialize(deserializer)? else {
         return Ok(None);
     };
@@ -117,33 +109,18 @@ impl DbtCloudClient {
         timeout: std::time::Duration,
         cache_dir: Option<PathBuf>,
     ) -> Result<DbtCloudClient, SourceError> {
-        Ok(DbtCloudClient {
-            http: Http::new(SourceName::DbtCloud, base, timeout)?,
-            account_id,
-            token,
-            cache_dir,
-        })
+        Ok(DbtCloudClient { http: Http::new(SourceName::DbtCloud, base, timeout)?, account_id, token, cache_dir })
     }
 
     pub fn requests(&self) -> u64 {
         self.http.requests()
     }
 
-    async fn get(
-        &self,
-        path: &str,
-        query: &[(&str, &str)],
-        max_body: usize,
-    ) -> Result<http::Answer, SourceError> {
+    async fn get(&self, path: &str, query: &[(&str, &str)], max_body: usize) -> Result<http::Answer, SourceError> {
         let endpoint = Http::endpoint(&Method::GET, path);
         self.http
             .send(
-                || {
-                    self.http
-                        .request(Method::GET, path)
-                        .query(query)
-                        .bearer_auth(self.token.expose())
-                },
+                || self.http.request(Method::GET, path).query(query).bearer_auth(self.token.expose()),
                 &endpoint,
                 max_body,
             )
@@ -154,13 +131,7 @@ impl DbtCloudClient {
     /// One run with its steps.
     pub async fn run(&self, run_id: i64) -> Result<CloudRun, SourceError> {
         let path = format!("/api/v2/accounts/{}/runs/{run_id}/", self.account_id);
-        let answer = self
-            .get(
-                &path,
-                &[("include_related", "[\"run_steps\"]")],
-                MAX_API_BODY,
-            )
-            .await?;
+        let answer = self.get(&path, &[("include_related", "[\"run_steps\"]")], MAX_API_BODY).await?;
         let endpoint = Http::endpoint(&Method::GET, &path);
         Ok(http::decode::<Envelope<CloudRun>>(SourceName::DbtCloud, &endpoint, &answer)?.data)
     }
@@ -173,11 +144,7 @@ impl DbtCloudClient {
         let answer = self
             .get(
                 &path,
-                &[
-                    ("job_definition_id", job.as_str()),
-                    ("order_by", "-id"),
-                    ("limit", limit.as_str()),
-                ],
+                &[("job_definition_id", job.as_str()), ("order_by", "-id"), ("limit", limit.as_str())],
                 MAX_API_BODY,
             )
             .await?;
@@ -186,19 +153,11 @@ impl DbtCloudClient {
     }
 
     /// One artifact file of one step; `None` when that step wrote no such file (404).
-    pub async fn artifact(
-        &self,
-        run_id: i64,
-        file: &str,
-        step: Option<u32>,
-    ) -> Result<Option<Vec<u8>>, SourceError> {
+    pub async fn artifact(&self, run_id: i64, file: &str, step: Option<u32>) -> Result<Option<Vec<u8>>, SourceError> {
         if let Some(bytes) = self.cached(run_id, file, step) {
             return Ok(Some(bytes));
         }
-        let path = format!(
-            "/api/v2/accounts/{}/runs/{run_id}/artifacts/{file}",
-            self.account_id
-        );
+        let path = format!("/api/v2/accounts/{}/runs/{run_id}/artifacts/{file}", self.account_id);
         let step_text = step.map(|s| s.to_string());
         let query: Vec<(&str, &str)> = step_text.iter().map(|s| ("step", s.as_str())).collect();
         match self.get(&path, &query, MAX_ARTIFACT_BODY).await {
@@ -215,30 +174,17 @@ impl DbtCloudClient {
     pub async fn run_artifacts(&self, run: &CloudRun) -> Result<RunArtifacts, SourceError> {
         let mut steps: Vec<&RunStep> = run.run_steps.iter().collect();
         steps.sort_by_key(|s| s.index);
-        let results_steps: Vec<u32> = steps
-            .iter()
-            .filter(|s| s.kind() == StepKind::Results)
-            .map(|s| s.index)
-            .collect();
-        let freshness_step = steps
-            .iter()
-            .rev()
-            .find(|s| s.kind() == StepKind::Freshness)
-            .map(|s| s.index);
+        let results_steps: Vec<u32> = steps.iter().filter(|s| s.kind() == StepKind::Results).map(|s| s.index).collect();
+        let freshness_step = steps.iter().rev().find(|s| s.kind() == StepKind::Freshness).map(|s| s.index);
         let mut artifacts = RunArtifacts::default();
         if results_steps.is_empty() && freshness_step.is_none() {
             // No steps listed: the run's default (last step) artifacts are all there is.
-            artifacts
-                .run_results
-                .extend(self.artifact(run.id, "run_results.json", None).await?);
+            artifacts.run_results.extend(self.artifact(run.id, "run_results.json", None).await?);
             artifacts.manifest = self.artifact(run.id, "manifest.json", None).await?;
             return Ok(artifacts);
         }
         for &step in &results_steps {
-            artifacts.run_results.extend(
-                self.artifact(run.id, "run_results.json", Some(step))
-                    .await?,
-            );
+            artifacts.run_results.extend(self.artifact(run.id, "run_results.json", Some(step)).await?);
         }
         for &step in results_steps.iter().rev().chain(freshness_step.iter()) {
             if let Some(manifest) = self.artifact(run.id, "manifest.json", Some(step)).await? {
@@ -255,10 +201,7 @@ impl DbtCloudClient {
     fn cache_path(&self, run_id: i64, file: &str, step: Option<u32>) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let step = step.map_or("last".to_string(), |s| s.to_string());
-        Some(
-            dir.join(run_id.to_string())
-                .join(format!("step-{step}-{file}")),
-        )
+        Some(dir.join(run_id.to_string()).join(format!("step-{step}-{file}")))
     }
 
     fn cached(&self, run_id: i64, file: &str, step: Option<u32>) -> Option<Vec<u8>> {
@@ -334,24 +277,14 @@ mod tests {
 
     #[test]
     fn step_kinds_from_their_names() {
-        let step = |name: &str| RunStep {
-            index: 1,
-            name: name.into(),
-            status: Some(10),
-        };
+        let step = |name: &str| RunStep { index: 1, name: name.into(), status: Some(10) };
         let cases = [
             ("Clone git repository", StepKind::Other),
             ("Invoke dbt with `dbt deps`", StepKind::Other),
             ("Invoke dbt with `dbt build`", StepKind::Results),
-            (
-                "Invoke dbt with `dbt --no-use-colors build --select fct_orders`",
-                StepKind::Results,
-            ),
+            ("Invoke dbt with `dbt --no-use-colors build --select fct_orders`", StepKind::Results),
             ("Invoke dbt with `dbt test`", StepKind::Results),
-            (
-                "Invoke dbt with `dbt source freshness`",
-                StepKind::Freshness,
-            ),
+            ("Invoke dbt with `dbt source freshness`", StepKind::Freshness),
             ("Invoke dbt with `dbt docs generate`", StepKind::Other),
         ];
         for (name, kind) in cases {
@@ -373,9 +306,6 @@ mod tests {
             r#"{"id": 1, "created_at": "2026-11-24 01:00:00.000000+00:00", "finished_at": "2026-11-24T01:01:50Z"}"#,
         )
         .unwrap();
-        assert_eq!(
-            run.created_at.unwrap().to_rfc3339(),
-            "2026-11-24T01:00:00+00:00"
-        );
+        assert_eq!(run.created_at.unwrap().to_rfc3339(), "2026-11-24T01:00:00+00:00");
     }
 }

@@ -48,28 +48,14 @@ impl DbtEvidence {
         let source = match config {
             None => None,
             Some(DbtConfig::Local { target_dir }) => Some(DbtSource::Local(target_dir.clone())),
-            Some(DbtConfig::Cloud {
-                url,
-                account_id,
-                token,
-                timeout,
-                cache_dir,
-            }) => {
+            Some(DbtConfig::Cloud { url, account_id, token, timeout, cache_dir }) => {
                 let token = resolve(token, base_dir)?;
-                let cache = cache_dir
-                    .clone()
-                    .or_else(|| Some(crate::config::state_dir().join("dbt-cloud-cache")));
+                let cache = cache_dir.clone().or_else(|| Some(crate::config::state_dir().join("dbt-cloud-cache")));
                 let client = DbtCloudClient::new(url.clone(), *account_id, token, *timeout, cache)?;
                 Some(DbtSource::Cloud(Box::new(client)))
             }
         };
-        Ok(DbtEvidence {
-            source,
-            test_metrics,
-            runs: VecDeque::new(),
-            links: HashMap::new(),
-            local: None,
-        })
+        Ok(DbtEvidence { source, test_metrics, runs: VecDeque::new(), links: HashMap::new(), local: None })
     }
 
     pub fn requests(&self) -> u64 {
@@ -132,11 +118,7 @@ impl DbtEvidence {
         }
     }
 
-    async fn local_run(
-        &mut self,
-        dir: PathBuf,
-        task_started: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> DbtView {
+    async fn local_run(&mut self, dir: PathBuf, task_started: Option<chrono::DateTime<chrono::Utc>>) -> DbtView {
         let fingerprint = local_dbt::fingerprint(&dir);
         if let Some(last) = &self.local {
             if last.fingerprint == fingerprint && last.task_started == task_started {
@@ -144,18 +126,11 @@ impl DbtEvidence {
             }
         }
         let metrics = self.test_metrics.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            local_dbt::read_target(&dir, task_started, &metrics)
-        })
-        .await;
+        let read = tokio::task::spawn_blocking(move || local_dbt::read_target(&dir, task_started, &metrics)).await;
         match read {
             Ok(Ok(run)) => {
                 let run = Arc::new(run);
-                self.local = Some(LocalRead {
-                    fingerprint,
-                    task_started,
-                    run: run.clone(),
-                });
+                self.local = Some(LocalRead { fingerprint, task_started, run: run.clone() });
                 DbtView::Run(run)
             }
             Ok(Err(reason)) => DbtView::Unavailable(reason),
@@ -191,10 +166,7 @@ impl DbtEvidence {
         let runs = client.job_runs(job, 20).await?;
         Ok(runs
             .iter()
-            .filter(|r| {
-                r.created_at
-                    .is_some_and(|c| c + slack >= start && end.is_none_or(|e| c <= e + slack))
-            })
+            .filter(|r| r.created_at.is_some_and(|c| c + slack >= start && end.is_none_or(|e| c <= e + slack)))
             .map(|r| r.id)
             .max())
     }
@@ -210,20 +182,22 @@ impl DbtEvidence {
         if cloud_run.status.is_some_and(|s| s < 10) {
             return Err(format!("dbt Cloud run {run_id} has not finished yet"));
         }
-        let artifacts = client
-            .run_artifacts(&cloud_run)
-            .await
-            .map_err(|e| e.to_string())?;
+        let artifacts = client.run_artifacts(&cloud_run).await.map_err(|e| e.to_string())?;
         let metrics = self.test_metrics.clone();
         let href = cloud_run.href.clone();
         let parsed = tokio::task::spawn_blocking(move || -> Result<DbtRun, String> {
             let Some(manifest) = artifacts.manifest else {
-                return Err(format!("dbt Cloud run {run_id} has no manifest.json: its dbt steps did not get far enough"));
+                return Err(format!(
+                    "dbt Cloud run {run_id} has no manifest.json: its dbt steps did not get far enough"
+                ));
             };
             if artifacts.run_results.is_empty() {
-                return Err(format!("dbt Cloud run {run_id} has no run_results.json: its dbt steps did not get far enough"));
+                return Err(format!(
+                    "dbt Cloud run {run_id} has no run_results.json: its dbt steps did not get far enough"
+                ));
             }
-            let manifest: Manifest = dbt::parse_artifact(ArtifactKind::Manifest, &manifest).map_err(|e| e.to_string())?;
+            let manifest: Manifest =
+                dbt::parse_artifact(ArtifactKind::Manifest, &manifest).map_err(|e| e.to_string())?;
             let steps = artifacts
                 .run_results
                 .iter()
@@ -249,11 +223,6 @@ impl DbtEvidence {
     }
 }
 
-fn resolve(
-    secret: &SecretRef,
-    base_dir: &std::path::Path,
-) -> Result<crate::config::Secret, SourceError> {
-    secret
-        .resolve(base_dir)
-        .map_err(|e| SourceError::new(SourceName::DbtCloud, "credentials", ErrorKind::Io(e)))
+fn resolve(secret: &SecretRef, base_dir: &std::path::Path) -> Result<crate::config::Secret, SourceError> {
+    secret.resolve(base_dir).map_err(|e| SourceError::new(SourceName::DbtCloud, "credentials", ErrorKind::Io(e)))
 }

@@ -71,20 +71,13 @@ pub struct SourceError {
 
 impl SourceError {
     pub fn new(source: SourceName, endpoint: impl Into<String>, kind: ErrorKind) -> SourceError {
-        SourceError {
-            source,
-            endpoint: endpoint.into(),
-            kind,
-        }
+        SourceError { source, endpoint: endpoint.into(), kind }
     }
 
     /// Whether the same call may succeed if tried again soon.
     pub fn is_retryable(&self) -> bool {
         match &self.kind {
-            ErrorKind::Refused
-            | ErrorKind::Timeout(_)
-            | ErrorKind::Connect(_)
-            | ErrorKind::Io(_) => true,
+            ErrorKind::Refused | ErrorKind::Timeout(_) | ErrorKind::Connect(_) | ErrorKind::Io(_) => true,
             ErrorKind::RateLimited { .. } => true,
             ErrorKind::Server { status, .. } => matches!(status, 500 | 502 | 503 | 504),
             _ => false,
@@ -108,9 +101,7 @@ impl SourceError {
                 format!("403 forbidden{}: the user lacks permission", paren(d))
             }
             ErrorKind::NotFound(d) => format!("404 not found{}", paren(d)),
-            ErrorKind::RateLimited {
-                retry_after: Some(after),
-            } => {
+            ErrorKind::RateLimited { retry_after: Some(after) } => {
                 format!("429 rate limited, retry after {} s", after.as_secs())
             }
             ErrorKind::RateLimited { retry_after: None } => "429 rate limited".into(),
@@ -127,11 +118,7 @@ impl SourceError {
 }
 
 fn paren(detail: &str) -> String {
-    if detail.is_empty() {
-        String::new()
-    } else {
-        format!(" ({detail})")
-    }
+    if detail.is_empty() { String::new() } else { format!(" ({detail})") }
 }
 
 impl fmt::Display for SourceError {
@@ -167,10 +154,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Exponential backoff with full jitter: uniform in [0, min(max, base * 2^n)].
     fn delay(&self, attempt: u32) -> Duration {
-        let cap = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt))
-            .min(self.max_delay);
+        let cap = self.base_delay.saturating_mul(2u32.saturating_pow(attempt)).min(self.max_delay);
         cap.mul_f64(fastrand::f64())
     }
 }
@@ -209,14 +193,7 @@ impl Http {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| SourceError::new(source, "client setup", ErrorKind::Tls(e.to_string())))?;
-        Ok(Http {
-            client,
-            base,
-            source,
-            timeout,
-            retry: RetryPolicy::default(),
-            requests: Arc::new(AtomicU64::new(0)),
-        })
+        Ok(Http { client, base, source, timeout, retry: RetryPolicy::default(), requests: Arc::new(AtomicU64::new(0)) })
     }
 
     pub fn source(&self) -> SourceName {
@@ -256,15 +233,8 @@ impl Http {
         let mut response = request.send().await.map_err(|e| err(self.classify(&e)))?;
         let status = response.status();
         let headers = response.headers();
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let retry_after = headers
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let retry_after = headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         if let Some(len) = response.content_length() {
             if len as usize > max_body {
                 return Err(err(ErrorKind::BadBody(format!(
@@ -277,9 +247,7 @@ impl Http {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > max_body {
-                        return Err(err(ErrorKind::BadBody(format!(
-                            "answer larger than the {max_body}-byte limit"
-                        ))));
+                        return Err(err(ErrorKind::BadBody(format!("answer larger than the {max_body}-byte limit"))));
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -287,12 +255,7 @@ impl Http {
                 Err(e) => return Err(err(self.classify(&e))),
             }
         }
-        Ok(Answer {
-            status,
-            content_type,
-            retry_after,
-            body,
-        })
+        Ok(Answer { status, content_type, retry_after, body })
     }
 
     /// Sends with retries for retryable failures; `build` makes a fresh request each try.
@@ -313,9 +276,7 @@ impl Http {
     }
 
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .header(header::ACCEPT, "application/json")
+        self.client.request(method, self.url(path)).header(header::ACCEPT, "application/json")
     }
 
     fn classify(&self, error: &reqwest::Error) -> ErrorKind {
@@ -331,10 +292,7 @@ impl Http {
             || lower.contains("name or service not known")
         {
             ErrorKind::Dns(last_cause(&chain))
-        } else if lower.contains("certificate")
-            || lower.contains("tls")
-            || lower.contains("handshake")
-        {
+        } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
             ErrorKind::Tls(last_cause(&chain))
         } else if error.is_connect() {
             ErrorKind::Connect(last_cause(&chain))
@@ -365,12 +323,8 @@ where
             return Err(error);
         }
         let wait = match &error.kind {
-            ErrorKind::RateLimited {
-                retry_after: Some(after),
-            } if *after > policy.max_wait => return Err(error),
-            ErrorKind::RateLimited {
-                retry_after: Some(after),
-            } => *after,
+            ErrorKind::RateLimited { retry_after: Some(after) } if *after > policy.max_wait => return Err(error),
+            ErrorKind::RateLimited { retry_after: Some(after) } => *after,
             _ => policy.delay(attempt),
         };
         tracing::debug!(%error, ?wait, attempt, "retrying");
@@ -389,9 +343,7 @@ fn status_error(source: SourceName, endpoint: &str, answer: &Answer) -> Option<S
         401 => ErrorKind::Unauthorized(detail),
         403 => ErrorKind::Forbidden(detail),
         404 => ErrorKind::NotFound(detail),
-        429 => ErrorKind::RateLimited {
-            retry_after: answer.retry_after,
-        },
+        429 => ErrorKind::RateLimited { retry_after: answer.retry_after },
         s @ 500..=599 => ErrorKind::Server { status: s, detail },
         s => ErrorKind::Status { status: s, detail },
     };
@@ -407,14 +359,10 @@ pub fn error_detail(body: &[u8]) -> String {
     let text = |v: &serde_json::Value| -> Option<String> {
         match v {
             serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Array(items) => items
-                .first()
-                .and_then(|i| i.get("msg"))
-                .and_then(|m| m.as_str())
-                .map(String::from),
-            serde_json::Value::Object(o) => {
-                o.get("message").and_then(|m| m.as_str()).map(String::from)
+            serde_json::Value::Array(items) => {
+                items.first().and_then(|i| i.get("msg")).and_then(|m| m.as_str()).map(String::from)
             }
+            serde_json::Value::Object(o) => o.get("message").and_then(|m| m.as_str()).map(String::from),
             _ => None,
         }
     };
@@ -425,47 +373,26 @@ pub fn error_detail(body: &[u8]) -> String {
         .or_else(|| value.pointer("/status/user_message").and_then(text))
         .or_else(|| value.get("title").and_then(text))
         .unwrap_or_default();
-    let line: String = found
-        .lines()
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let line: String = found.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).take(200).collect();
     line
 }
 
 /// Decodes a JSON body into `T`; errors name the JSON path that failed.
-pub fn decode<T: DeserializeOwned>(
-    source: SourceName,
-    endpoint: &str,
-    answer: &Answer,
-) -> Result<T, SourceError> {
-    let looks_html = answer.content_type.contains("html")
-        || answer.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+pub fn decode<T: DeserializeOwned>(source: SourceName, endpoint: &str, answer: &Answer) -> Result<T, SourceError> {
+    let looks_html =
+        answer.content_type.contains("html") || answer.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
     if looks_html {
         return Err(SourceError::new(
             source,
             endpoint,
-            ErrorKind::BadBody(
-                "got an HTML page instead of JSON: is the URL the API's base URL?".into(),
-            ),
+            ErrorKind::BadBody("got an HTML page instead of JSON: is the URL the API's base URL?".into()),
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(&answer.body);
     serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let at = if path.is_empty() || path == "." {
-            String::new()
-        } else {
-            format!(" at `{path}`")
-        };
-        SourceError::new(
-            source,
-            endpoint,
-            ErrorKind::BadBody(format!("{}{at}", e.inner())),
-        )
+        let at = if path.is_empty() || path == "." { String::new() } else { format!(" at `{path}`") };
+        SourceError::new(source, endpoint, ErrorKind::BadBody(format!("{}{at}", e.inner())))
     })
 }
 
@@ -475,9 +402,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now())
-        .num_seconds()
-        .max(0);
+    let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds().max(0);
     Some(Duration::from_secs(secs as u64))
 }
 
@@ -503,23 +428,14 @@ mod tests {
     #[test]
     fn error_details_from_each_api() {
         let cases: [(&str, &str); 6] = [
-            (
-                r#"{"detail": null, "status": 401, "title": "Unauthorized", "type": "x"}"#,
-                "Unauthorized",
-            ),
+            (r#"{"detail": null, "status": 401, "title": "Unauthorized", "type": "x"}"#, "Unauthorized"),
             (r#"{"detail": "Token Expired"}"#, "Token Expired"),
             (
                 r#"{"detail": [{"type": "extra_forbidden", "loc": ["body","state"], "msg": "Extra inputs are not permitted"}]}"#,
                 "Extra inputs are not permitted",
             ),
-            (
-                r#"{"error": "/api/v1 has been removed in Airflow 3"}"#,
-                "/api/v1 has been removed in Airflow 3",
-            ),
-            (
-                r#"{"status": {"code": 401, "user_message": "Invalid token."}, "data": null}"#,
-                "Invalid token.",
-            ),
+            (r#"{"error": "/api/v1 has been removed in Airflow 3"}"#, "/api/v1 has been removed in Airflow 3"),
+            (r#"{"status": {"code": 401, "user_message": "Invalid token."}, "data": null}"#, "Invalid token."),
             ("<html>nope</html>", ""),
         ];
         for (body, detail) in cases {
@@ -530,10 +446,7 @@ mod tests {
     #[test]
     fn retry_after_in_seconds_or_a_date() {
         assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -542,10 +455,7 @@ mod tests {
     }
 
     /// Counts calls; fails with `kinds` in order, then succeeds.
-    async fn run_with(
-        kinds: Vec<ErrorKind>,
-        policy: RetryPolicy,
-    ) -> (Result<u32, SourceError>, u32, Duration) {
+    async fn run_with(kinds: Vec<ErrorKind>, policy: RetryPolicy) -> (Result<u32, SourceError>, u32, Duration) {
         let calls = std::cell::Cell::new(0u32);
         let start = tokio::time::Instant::now();
         let result = with_retries(&policy, || {
@@ -566,17 +476,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retryable_failures_are_retried_with_bounded_backoff() {
         let policy = RetryPolicy::default();
-        let (result, calls, waited) = run_with(
-            vec![
-                ErrorKind::Refused,
-                ErrorKind::Server {
-                    status: 503,
-                    detail: String::new(),
-                },
-            ],
-            policy,
-        )
-        .await;
+        let (result, calls, waited) =
+            run_with(vec![ErrorKind::Refused, ErrorKind::Server { status: 503, detail: String::new() }], policy).await;
         assert_eq!(result.unwrap(), 2);
         assert_eq!(calls, 3);
         assert!(waited <= policy.max_delay * 2, "{waited:?}");
@@ -585,9 +486,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retry_after_is_honoured() {
         let (result, calls, waited) = run_with(
-            vec![ErrorKind::RateLimited {
-                retry_after: Some(Duration::from_secs(7)),
-            }],
+            vec![ErrorKind::RateLimited { retry_after: Some(Duration::from_secs(7)) }],
             RetryPolicy::default(),
         )
         .await;
@@ -599,30 +498,20 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_long_retry_after_is_left_to_the_next_poll() {
         let (result, calls, waited) = run_with(
-            vec![ErrorKind::RateLimited {
-                retry_after: Some(Duration::from_secs(300)),
-            }],
+            vec![ErrorKind::RateLimited { retry_after: Some(Duration::from_secs(300)) }],
             RetryPolicy::default(),
         )
         .await;
-        assert!(matches!(
-            result.unwrap_err().kind,
-            ErrorKind::RateLimited { .. }
-        ));
+        assert!(matches!(result.unwrap_err().kind, ErrorKind::RateLimited { .. }));
         assert_eq!((calls, waited), (1, Duration::ZERO));
     }
 
     #[tokio::test(start_paused = true)]
     async fn permanent_failures_are_not_retried_and_attempts_are_bounded() {
-        let (result, calls, _) = run_with(
-            vec![ErrorKind::Unauthorized(String::new())],
-            RetryPolicy::default(),
-        )
-        .await;
+        let (result, calls, _) = run_with(vec![ErrorKind::Unauthorized(String::new())], RetryPolicy::default()).await;
         assert!(result.is_err());
         assert_eq!(calls, 1);
-        let (result, calls, _) =
-            run_with(vec![ErrorKind::Refused; 10], RetryPolicy::default()).await;
+        let (result, calls, _) = run_with(vec![ErrorKind::Refused; 10], RetryPolicy::default()).await;
         assert!(result.is_err());
         assert_eq!(calls, 3);
     }

@@ -26,14 +26,10 @@ pub fn read_target(
 ) -> Result<DbtRun, String> {
     let run_results_path = dir.join("run_results.json");
     if !run_results_path.exists() {
-        return Err(format!(
-            "{} does not exist: has dbt run in {}?",
-            run_results_path.display(),
-            dir.display()
-        ));
+        return Err(format!("{} does not exist: has dbt run in {}?", run_results_path.display(), dir.display()));
     }
-    let results: RunResults = dbt::read_artifact(ArtifactKind::RunResults, &run_results_path)
-        .map_err(|e| e.to_string())?;
+    let results: RunResults =
+        dbt::read_artifact(ArtifactKind::RunResults, &run_results_path).map_err(|e| e.to_string())?;
     if let (Some(started), Some(generated)) = (task_started, results.metadata.generated_at) {
         if generated + CLOCK_SKEW < started {
             return Err(format!(
@@ -43,8 +39,8 @@ pub fn read_target(
             ));
         }
     }
-    let manifest: Manifest = dbt::read_artifact(ArtifactKind::Manifest, &dir.join("manifest.json"))
-        .map_err(|e| e.to_string())?;
+    let manifest: Manifest =
+        dbt::read_artifact(ArtifactKind::Manifest, &dir.join("manifest.json")).map_err(|e| e.to_string())?;
     let sources_path = dir.join("sources.json");
     let sources = if sources_path.exists() {
         let sources: SourcesFile =
@@ -57,13 +53,7 @@ pub fn read_target(
     } else {
         None
     };
-    let id = DbtRunId::Invocation(
-        results
-            .metadata
-            .invocation_id
-            .clone()
-            .unwrap_or_else(|| "unknown".into()),
-    );
+    let id = DbtRunId::Invocation(results.metadata.invocation_id.clone().unwrap_or_else(|| "unknown".into()));
     let index = Arc::new(ProjectIndex::new(manifest, test_metrics));
     Ok(DbtRun::new(id, index, vec![results], sources, None))
 }
@@ -79,11 +69,7 @@ pub fn fingerprint(dir: &Path) -> Fingerprint {
         .map(|name| {
             let path = dir.join(name);
             let meta = std::fs::metadata(&path).ok();
-            (
-                path,
-                meta.as_ref().map_or(0, |m| m.len()),
-                meta.and_then(|m| m.modified().ok()),
-            )
+            (path, meta.as_ref().map_or(0, |m| m.len()), meta.and_then(|m| m.modified().ok()))
         })
         .collect()
 }

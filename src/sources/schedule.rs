@@ -31,12 +31,8 @@ pub fn period_v1(schedule: &Value) -> Option<Duration> {
             Some(Duration::from_secs(days * 86_400 + seconds)).filter(|d| !d.is_zero())
         }
         "RelativeDelta" => {
-            let unit =
-                |k: &str, secs: u64| schedule.get(k).and_then(Value::as_u64).unwrap_or(0) * secs;
-            let total = unit("months", 30 * 86_400)
-                + unit("days", 86_400)
-                + unit("hours", 3600)
-                + unit("minutes", 60);
+            let unit = |k: &str, secs: u64| schedule.get(k).and_then(Value::as_u64).unwrap_or(0) * secs;
+            let total = unit("months", 30 * 86_400) + unit("days", 86_400) + unit("hours", 3600) + unit("minutes", 60);
             Some(Duration::from_secs(total)).filter(|d| !d.is_zero())
         }
         _ => None,
@@ -53,10 +49,8 @@ pub fn period_v2(summary: &str) -> Option<Duration> {
         Some((d, c)) => (d.split_whitespace().next()?.parse::<u64>().ok()?, c),
         None => (0, summary),
     };
-    let parts: Vec<u64> = clock
-        .split(':')
-        .map(|p| p.split('.').next().unwrap_or(p).parse().ok())
-        .collect::<Option<_>>()?;
+    let parts: Vec<u64> =
+        clock.split(':').map(|p| p.split('.').next().unwrap_or(p).parse().ok()).collect::<Option<_>>()?;
     let [h, m, s] = parts[..] else { return None };
     Some(Duration::from_secs(days * 86_400 + h * 3600 + m * 60 + s)).filter(|d| !d.is_zero())
 }
@@ -116,28 +110,11 @@ mod tests {
     #[test]
     fn periods_from_both_majors() {
         let cases: [(Option<Duration>, Option<u64>); 8] = [
-            (
-                period_v1(&json!({"__type": "CronExpression", "value": "@daily"})),
-                Some(24 * H),
-            ),
-            (
-                period_v1(&json!({"__type": "CronExpression", "value": "@hourly"})),
-                Some(H),
-            ),
-            (
-                period_v1(&json!({"__type": "CronExpression", "value": "0 6 * * *"})),
-                Some(24 * H),
-            ),
-            (
-                period_v1(&json!({"__type": "CronExpression", "value": "Dataset"})),
-                None,
-            ),
-            (
-                period_v1(
-                    &json!({"__type": "TimeDelta", "days": 0, "seconds": 1800, "microseconds": 0}),
-                ),
-                Some(1800),
-            ),
+            (period_v1(&json!({"__type": "CronExpression", "value": "@daily"})), Some(24 * H)),
+            (period_v1(&json!({"__type": "CronExpression", "value": "@hourly"})), Some(H)),
+            (period_v1(&json!({"__type": "CronExpression", "value": "0 6 * * *"})), Some(24 * H)),
+            (period_v1(&json!({"__type": "CronExpression", "value": "Dataset"})), None),
+            (period_v1(&json!({"__type": "TimeDelta", "days": 0, "seconds": 1800, "microseconds": 0})), Some(1800)),
             (period_v2("0 0 * * 0"), Some(7 * 24 * H)),
             (period_v2("Asset"), None),
             (period_v2("0:30:00"), Some(1800)),
@@ -147,27 +124,14 @@ mod tests {
         }
         assert_eq!(cron_period("*/15 * * * *"), Some(Duration::from_secs(900)));
         assert_eq!(cron_period("0,30 * * * *"), Some(Duration::from_secs(1800)));
-        assert_eq!(
-            period_v2("1 day, 0:00:00"),
-            Some(Duration::from_secs(24 * H))
-        );
+        assert_eq!(period_v2("1 day, 0:00:00"), Some(Duration::from_secs(24 * H)));
     }
 
     #[test]
     fn intervals_follow_the_schedule_within_bounds() {
-        let cases = [
-            (Some(H), 300),
-            (Some(24 * H), 3600),
-            (Some(7 * 24 * H), 3600),
-            (Some(300), 60),
-            (None, 900),
-        ];
+        let cases = [(Some(H), 300), (Some(24 * H), 3600), (Some(7 * 24 * H), 3600), (Some(300), 60), (None, 900)];
         for (period, interval) in cases {
-            assert_eq!(
-                poll_interval(period.map(Duration::from_secs)).as_secs(),
-                interval,
-                "{period:?}"
-            );
+            assert_eq!(poll_interval(period.map(Duration::from_secs)).as_secs(), interval, "{period:?}");
         }
     }
 }

@@ -118,18 +118,11 @@ pub(super) fn follow(
     let product = &checked.product;
     let now = checked.checked_at.timestamp();
     let open: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT id, metrics FROM incident WHERE product = ?1 AND resolved_at IS NULL",
-            [&product.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT id, metrics FROM incident WHERE product = ?1 AND resolved_at IS NULL", [&product.id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
-    let down: Vec<&Metric> = e
-        .metrics
-        .iter()
-        .filter(|(_, v)| v.state == State::Down)
-        .map(|(m, _)| m)
-        .collect();
+    let down: Vec<&Metric> = e.metrics.iter().filter(|(_, v)| v.state == State::Down).map(|(m, _)| m).collect();
     let changes: Vec<String> = e
         .metrics
         .iter()
@@ -152,27 +145,12 @@ pub(super) fn follow(
                 .filter(|(_, v)| v.state == State::Down)
                 .map(|(m, v)| format!("{m} down: {}", v.reason))
                 .collect();
-            auto_update(
-                tx,
-                id,
-                now,
-                Some(IncidentStatus::Investigating),
-                &format!("Detected. {}", detail.join("; ")),
-            )?;
+            auto_update(tx, id, now, Some(IncidentStatus::Investigating), &format!("Detected. {}", detail.join("; ")))?;
             summary.incidents_opened.push(id);
         }
         Some((id, _)) if e.state == State::Up => {
-            tx.execute(
-                "UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1",
-                params![id, now],
-            )?;
-            auto_update(
-                tx,
-                id,
-                now,
-                Some(IncidentStatus::Resolved),
-                "Recovered: every metric is up again.",
-            )?;
+            tx.execute("UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1", params![id, now])?;
+            auto_update(tx, id, now, Some(IncidentStatus::Resolved), "Recovered: every metric is up again.")?;
             summary.incidents_resolved.push(id);
         }
         Some((id, metrics)) if !changes.is_empty() => {
@@ -186,13 +164,7 @@ pub(super) fn follow(
                 "UPDATE incident SET metrics = ?2 WHERE id = ?1",
                 params![id, serde_json::to_string(&affected).unwrap_or_default()],
             )?;
-            auto_update(
-                tx,
-                id,
-                now,
-                None,
-                &format!("Changed: {}", changes.join("; ")),
-            )?;
+            auto_update(tx, id, now, None, &format!("Changed: {}", changes.join("; ")))?;
         }
         _ => {}
     }
@@ -213,8 +185,7 @@ fn auto_update(
     Ok(())
 }
 
-const INCIDENT_COLUMNS: &str =
-    "id, product, title, status, severity, metrics, began_at, opened_at, resolved_at, eta";
+const INCIDENT_COLUMNS: &str = "id, product, title, status, severity, metrics, began_at, opened_at, resolved_at, eta";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let status: String = r.get(3)?;
@@ -242,25 +213,16 @@ impl Store {
              ORDER BY resolved_at IS NOT NULL, opened_at DESC, id DESC LIMIT ?2"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![product, limit as i64], incident_row)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        let rows = stmt.query_map(params![product, limit as i64], incident_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     /// One incident with its timeline, oldest update first.
     pub fn incident(&self, id: i64) -> Result<Incident> {
         let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1");
-        let mut incident = self
-            .conn
-            .query_row(&sql, [id], incident_row)
-            .optional()
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "no incident #{id}: `tablestat incident list` shows them"
-                ))
+        let mut incident =
+            self.conn.query_row(&sql, [id], incident_row).optional().map_err(|e| self.err(e))?.ok_or_else(|| {
+                StoreError::NotFound(format!("no incident #{id}: `tablestat incident list` shows them"))
             })?;
         let mut stmt = self
             .conn
@@ -296,23 +258,17 @@ impl Store {
     ) -> Result<()> {
         let current = self.incident(id)?;
         if current.resolved_at.is_some() && status != IncidentStatus::Resolved {
-            return Err(StoreError::NotFound(format!(
-                "incident #{id} is already resolved"
-            )));
+            return Err(StoreError::NotFound(format!("incident #{id} is already resolved")));
         }
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(wrap)?;
         tx.execute(
             "INSERT INTO incident_update (incident, at, automatic, status, message, eta, author) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)",
             params![id, now, status.as_str(), message, eta, author],
         )
         .map_err(wrap)?;
-        let resolved_at =
-            (status == IncidentStatus::Resolved).then_some(current.resolved_at.unwrap_or(now));
+        let resolved_at = (status == IncidentStatus::Resolved).then_some(current.resolved_at.unwrap_or(now));
         tx.execute(
             "UPDATE incident SET status = ?2, eta = coalesce(?3, eta), resolved_at = ?4 WHERE id = ?1",
             params![id, status.as_str(), eta, resolved_at],

@@ -94,9 +94,7 @@ impl Store {
         now: i64,
     ) -> Result<i64> {
         if ends_at <= starts_at {
-            return Err(StoreError::NotFound(
-                "a maintenance window must end after it starts".into(),
-            ));
+            return Err(StoreError::NotFound("a maintenance window must end after it starts".into()));
         }
         self.conn
             .execute(
@@ -109,11 +107,7 @@ impl Store {
 
     /// Windows that have not ended by `now` (active and upcoming), soonest first; with
     /// `include_past`, every window, newest first.
-    pub fn maintenance_windows(
-        &self,
-        now: i64,
-        include_past: bool,
-    ) -> Result<Vec<MaintenanceWindow>> {
+    pub fn maintenance_windows(&self, now: i64, include_past: bool) -> Result<Vec<MaintenanceWindow>> {
         let sql = if include_past {
             "SELECT id, scope, starts_at, ends_at, message, created_at, author FROM maintenance WHERE ?1 = ?1 ORDER BY starts_at DESC"
         } else {
@@ -134,8 +128,7 @@ impl Store {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     /// Ends a window now (or cancels one that has not started).

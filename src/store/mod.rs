@@ -5,6 +5,7 @@
 //! worker. WAL lets viewers read while the one poller writes; every write is one
 //! transaction, so a kill at any moment leaves the last complete poll.
 
+mod import;
 mod incidents;
 mod lease;
 mod maintenance;
@@ -18,12 +19,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+pub use import::{History, ImportedIncident, ImportedRefresh, SpanRow};
 pub use incidents::{Incident, IncidentStatus, IncidentUpdate};
 pub use lease::{Lease, LeaseOutcome};
 pub use maintenance::{MaintenanceWindow, Scope};
-pub use read::{
-    BAR_DAYS, BoardSnapshot, MetricRow, PollerHealth, ProductRow, RefreshRow, WindowKind,
-};
+pub use read::{BAR_DAYS, BoardSnapshot, MetricRow, PollerHealth, ProductRow, RefreshRow, WindowKind};
 pub use write::{PollRecord, WriteSummary};
 
 /// A history database that could not be used, with the path and what to do.
@@ -38,11 +38,7 @@ pub enum StoreError {
     #[error(
         "history database {path} has schema version {found}, newer than this tablestat knows ({known}): upgrade tablestat, or point [store] path at another file"
     )]
-    TooNew {
-        path: String,
-        found: i64,
-        known: i64,
-    },
+    TooNew { path: String, found: i64, known: i64 },
     #[error("history database {path}: {message}")]
     Io { path: String, message: String },
     #[error("{0}")]
@@ -69,51 +65,31 @@ impl Store {
                 message: format!("cannot create {}: {e}", dir.display()),
             })?;
         }
-        create_private(path).map_err(|e| StoreError::Io {
-            path: display.clone(),
-            message: e.to_string(),
-        })?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
-                path: display.clone(),
-                source,
-            })?;
+        create_private(path).map_err(|e| StoreError::Io { path: display.clone(), message: e.to_string() })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|source| StoreError::Sqlite { path: display.clone(), source })?;
         Store::setup(conn, display, true)
     }
 
     /// A private database in memory, for tests.
     pub fn in_memory() -> Result<Store> {
-        let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
-            path: ":memory:".into(),
-            source,
-        })?;
+        let conn =
+            Connection::open_in_memory().map_err(|source| StoreError::Sqlite { path: ":memory:".into(), source })?;
         Store::setup(conn, ":memory:".into(), false)
     }
 
     fn setup(conn: Connection, path: String, wal: bool) -> Result<Store> {
         let mut store = Store { conn, path };
-        store
-            .conn
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| store.err(e))?;
+        store.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| store.err(e))?;
         if wal {
-            let mode: String = store
-                .conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(|e| store.err(e))?;
+            let mode: String =
+                store.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| store.err(e))?;
             if !mode.eq_ignore_ascii_case("wal") {
-                tracing::warn!(
-                    "history database is in {mode} mode, not WAL: viewers may wait for the poller"
-                );
+                tracing::warn!("history database is in {mode} mode, not WAL: viewers may wait for the poller");
             }
         }
-        store
-            .conn
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| store.err(e))?;
+        store.conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
     }
@@ -123,10 +99,7 @@ impl Store {
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        StoreError::Sqlite { path: self.path.clone(), source }
     }
 
     /// Applies the migrations this database lacks, all in one exclusive transaction.
@@ -135,94 +108,59 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
-            .map_err(|source| StoreError::Sqlite {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
         let found: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|source| StoreError::Sqlite {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
         if found > known {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found,
-                known,
-            });
+            return Err(StoreError::TooNew { path: self.path.clone(), found, known });
         }
         for (version, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            tx.execute_batch(sql).map_err(|source| StoreError::Sqlite {
-                path: self.path.clone(),
-                source,
-            })?;
+            tx.execute_batch(sql).map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
             tx.pragma_update(None, "user_version", version as i64 + 1)
-                .map_err(|source| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source,
-                })?;
+                .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
         }
-        tx.commit().map_err(|source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        })
+        tx.commit().map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     /// Changes whenever another connection commits: cheap to ask, for viewers to follow.
     pub fn data_version(&self) -> Result<i64> {
-        self.conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     pub fn integrity_check(&self) -> Result<String> {
-        self.conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     /// Deletes poll records older than `before`; intervals and incidents are kept.
     pub fn prune_polls(&mut self, before: i64) -> Result<usize> {
-        self.conn
-            .execute("DELETE FROM poll WHERE started < ?1", [before])
-            .map_err(|e| self.err(e))
+        self.conn.execute("DELETE FROM poll WHERE started < ?1", [before]).map_err(|e| self.err(e))
     }
 
     /// Asks the poller to poll now (from any process).
     pub fn request_poll(&mut self, now: i64, by: &str) -> Result<()> {
         self.conn
-            .execute(
-                "INSERT INTO poll_request (at, by) VALUES (?1, ?2)",
-                rusqlite::params![now, by],
-            )
+            .execute("INSERT INTO poll_request (at, by) VALUES (?1, ?2)", rusqlite::params![now, by])
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
 
     /// Takes pending "poll now" requests; true if there were any.
     pub fn take_poll_requests(&mut self) -> Result<bool> {
-        let n = self
-            .conn
-            .execute("DELETE FROM poll_request", [])
-            .map_err(|e| self.err(e))?;
+        let n = self.conn.execute("DELETE FROM poll_request", []).map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
 
     /// The last poll: (started, ok, error).
     pub fn last_poll(&self) -> Result<Option<(i64, bool, Option<String>)>> {
         self.conn
-            .query_row(
-                "SELECT started, ok, error FROM poll ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
-            )
+            .query_row("SELECT started, ok, error FROM poll ORDER BY id DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?))
+            })
             .optional()
             .map_err(|e| self.err(e))
     }

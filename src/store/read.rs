@@ -26,12 +26,7 @@ pub enum WindowKind {
 }
 
 impl WindowKind {
-    pub const ALL: [WindowKind; 4] = [
-        WindowKind::Day,
-        WindowKind::Week,
-        WindowKind::Month,
-        WindowKind::Quarter,
-    ];
+    pub const ALL: [WindowKind; 4] = [WindowKind::Day, WindowKind::Week, WindowKind::Month, WindowKind::Quarter];
 
     pub fn seconds(self) -> i64 {
         match self {
@@ -92,10 +87,7 @@ pub struct ProductRow {
 
 impl ProductRow {
     pub fn uptime(&self, window: WindowKind) -> Option<f64> {
-        self.uptime[WindowKind::ALL
-            .iter()
-            .position(|w| *w == window)
-            .expect("listed")]
+        self.uptime[WindowKind::ALL.iter().position(|w| *w == window).expect("listed")]
     }
 }
 
@@ -122,8 +114,7 @@ pub struct RefreshRow {
 impl RefreshRow {
     /// How long after its data interval the table was ready: its "response time".
     pub fn lag(&self) -> Option<i64> {
-        self.data_interval_end
-            .map(|end| (self.finished - end).max(0))
+        self.data_interval_end.map(|end| (self.finished - end).max(0))
     }
 }
 
@@ -151,21 +142,14 @@ impl Store {
         {
             let mut stmt = self
                 .conn
-                .prepare_cached(
-                    "SELECT product, metric, state, reason, start FROM interval WHERE end IS NULL",
-                )
+                .prepare_cached("SELECT product, metric, state, reason, start FROM interval WHERE end IS NULL")
                 .map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map([], |r| {
                     let state: String = r.get(2)?;
                     Ok((
                         r.get::<_, String>(0)?,
-                        (
-                            r.get(1)?,
-                            State::parse(&state).unwrap_or(State::Unknown),
-                            r.get(3)?,
-                            r.get(4)?,
-                        ),
+                        (r.get(1)?, State::parse(&state).unwrap_or(State::Unknown), r.get(3)?, r.get(4)?),
                     ))
                 })
                 .map_err(|e| self.err(e))?;
@@ -231,23 +215,12 @@ impl Store {
                         });
                     }
                 }
-                let order = |m: &Metric| {
-                    product
-                        .metrics
-                        .iter()
-                        .position(|x| x == m)
-                        .unwrap_or(usize::MAX)
-                };
+                let order = |m: &Metric| product.metrics.iter().position(|x| x == m).unwrap_or(usize::MAX);
                 metric_rows.retain(|r| order(&r.metric) != usize::MAX);
                 metric_rows.sort_by_key(|r| order(&r.metric));
-                let open_incident = incidents
-                    .iter()
-                    .find(|i| i.product == product.id && i.resolved_at.is_none())
-                    .cloned();
-                let active = maintenance
-                    .iter()
-                    .find(|w| w.is_active(now) && w.scope.covers(&product))
-                    .cloned();
+                let open_incident =
+                    incidents.iter().find(|i| i.product == product.id && i.resolved_at.is_none()).cloned();
+                let active = maintenance.iter().find(|w| w.is_active(now) && w.scope.covers(&product)).cloned();
                 ProductRow {
                     last_refresh: last_refresh.get(&product.id).copied(),
                     state,
@@ -268,10 +241,7 @@ impl Store {
         Ok(BoardSnapshot {
             generated_at: now,
             zone,
-            poller: PollerHealth {
-                lease: self.lease()?,
-                last_poll: self.last_poll()?,
-            },
+            poller: PollerHealth { lease: self.lease()?, last_poll: self.last_poll()? },
             products: rows,
             incidents,
             maintenance,
@@ -312,10 +282,7 @@ impl Store {
                 per_metric.push((metric.clone(), Vec::new(), None));
             }
             let entry = per_metric.last_mut().expect("pushed");
-            entry.1.push(StateSpan {
-                span: Span::new(start, end.unwrap_or(now)),
-                state,
-            });
+            entry.1.push(StateSpan { span: Span::new(start, end.unwrap_or(now)), state });
             if end.is_none() {
                 entry.2 = Some((state, reason, start));
             }
@@ -325,14 +292,7 @@ impl Store {
             .filter_map(|(metric, spans, current)| {
                 let (state, reason, since) = current?;
                 let (uptime, bars) = summarize(&spans, &coverage, now, &days);
-                Some(MetricRow {
-                    metric: Metric::parse(&metric).ok()?,
-                    state,
-                    reason,
-                    since,
-                    uptime,
-                    bars,
-                })
+                Some(MetricRow { metric: Metric::parse(&metric).ok()?, state, reason, since, uptime, bars })
             })
             .collect();
         let mut stmt = self
@@ -393,14 +353,11 @@ impl Store {
                     slo: r.get(10)?,
                     interval: None,
                 };
-                let evidence = evidence
-                    .and_then(|e| serde_json::from_str(&e).ok())
-                    .unwrap_or_default();
+                let evidence = evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
                 Ok((product, r.get(12)?, r.get(13)?, evidence))
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     /// Coverage spans, the current one reaching `now` while the poller is alive.
@@ -427,11 +384,8 @@ impl Store {
             .conn
             .prepare_cached("SELECT product, max(finished) FROM refresh GROUP BY product")
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<HashMap<_, _>>>()
-            .map_err(|e| self.err(e))
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<HashMap<_, _>>>().map_err(|e| self.err(e))
     }
 
     /// What history knows for a poll: previous verdicts, last refresh, maintenance.
@@ -455,11 +409,7 @@ impl Store {
         for row in rows {
             let (product, metric, state, reason) = row.map_err(|e| self.err(e))?;
             if let Ok(metric) = Metric::parse(&metric) {
-                prior
-                    .previous
-                    .entry(product)
-                    .or_default()
-                    .insert(metric, crate::model::Verdict::new(state, reason));
+                prior.previous.entry(product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
             }
         }
         for (product, at) in self.last_refreshes()? {
@@ -469,10 +419,7 @@ impl Store {
         }
         let windows = self.maintenance_windows(now, false)?;
         for product in products {
-            if let Some(w) = windows
-                .iter()
-                .find(|w| w.is_active(now) && w.scope.covers(product))
-            {
+            if let Some(w) = windows.iter().find(|w| w.is_active(now) && w.scope.covers(product)) {
                 prior.maintenance.insert(product.id.clone(), w.notice());
             }
         }
@@ -494,11 +441,7 @@ fn summarize(
     days: &[Span],
 ) -> ([Option<f64>; 4], Vec<Option<State>>) {
     let pieces = history::covered(spans, coverage);
-    let uptime = WindowKind::ALL
-        .map(|w| history::tally(&pieces, Span::new(now - w.seconds(), now)).uptime());
-    let bars = history::buckets(&pieces, days)
-        .iter()
-        .map(Tally::worst)
-        .collect();
+    let uptime = WindowKind::ALL.map(|w| history::tally(&pieces, Span::new(now - w.seconds(), now)).uptime());
+    let bars = history::buckets(&pieces, days).iter().map(Tally::worst).collect();
     (uptime, bars)
 }

@@ -22,13 +22,11 @@ impl StoreHandle {
     /// Moves the store to a thread of its own. It stops when every handle is dropped.
     pub fn spawn(mut store: Store) -> std::io::Result<StoreHandle> {
         let (jobs, inbox) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("tablestat-store".into())
-            .spawn(move || {
-                for job in inbox {
-                    job(&mut store);
-                }
-            })?;
+        std::thread::Builder::new().name("tablestat-store".into()).spawn(move || {
+            for job in inbox {
+                job(&mut store);
+            }
+        })?;
         Ok(StoreHandle { jobs })
     }
 

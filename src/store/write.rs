@@ -43,14 +43,8 @@ pub struct WriteSummary {
 impl Store {
     pub fn record_poll(&mut self, poll: &PollRecord<'_>) -> Result<WriteSummary> {
         let path = self.path.clone();
-        let wrap = |source| super::StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(wrap)?;
+        let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         let summary = write_poll(&tx, poll).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         Ok(summary)
@@ -62,8 +56,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<W
     upsert_products(tx, poll.products)?;
 
     let mut open = open_intervals(tx)?;
-    let mut update_reason =
-        tx.prepare_cached("UPDATE interval SET reason = ?2, evidence = ?3 WHERE id = ?1")?;
+    let mut update_reason = tx.prepare_cached("UPDATE interval SET reason = ?2, evidence = ?3 WHERE id = ?1")?;
     let mut close = tx.prepare_cached("UPDATE interval SET end = ?2 WHERE id = ?1")?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO interval (product, metric, state, reason, evidence, start) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -80,11 +73,11 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<W
         let at = checked.checked_at.timestamp();
         let evidence = serde_json::to_string(&e.evidence).ok();
         let overall_reason = overall_reason(&e.metrics);
-        let rows = e
-            .metrics
-            .iter()
-            .map(|(m, v)| (m.as_str(), v.state, v.reason.as_str()))
-            .chain(std::iter::once((OVERALL, e.state, overall_reason.as_str())));
+        let rows = e.metrics.iter().map(|(m, v)| (m.as_str(), v.state, v.reason.as_str())).chain(std::iter::once((
+            OVERALL,
+            e.state,
+            overall_reason.as_str(),
+        )));
         let mut previous: HashMap<String, (State, String)> = HashMap::new();
         for (metric, state, reason) in rows {
             let key = (id.to_string(), metric.to_string());
@@ -141,34 +134,18 @@ fn overall_reason(metrics: &[(Metric, crate::model::Verdict)]) -> String {
     let Some(worst) = State::worst_of(metrics.iter().map(|(_, v)| v.state)) else {
         return String::new();
     };
-    let named: Vec<String> = metrics
-        .iter()
-        .filter(|(_, v)| v.state == worst)
-        .map(|(m, v)| format!("{m}: {}", v.reason))
-        .collect();
-    if worst == State::Up {
-        "all metrics up".to_string()
-    } else {
-        named.join("; ")
-    }
+    let named: Vec<String> =
+        metrics.iter().filter(|(_, v)| v.state == worst).map(|(m, v)| format!("{m}: {}", v.reason)).collect();
+    if worst == State::Up { "all metrics up".to_string() } else { named.join("; ") }
 }
 
 type OpenIntervals = HashMap<(String, String), (i64, State, String)>;
 
 fn open_intervals(tx: &Transaction<'_>) -> rusqlite::Result<OpenIntervals> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, product, metric, state, reason FROM interval WHERE end IS NULL",
-    )?;
+    let mut stmt = tx.prepare_cached("SELECT id, product, metric, state, reason FROM interval WHERE end IS NULL")?;
     let rows = stmt.query_map([], |r| {
         let state: String = r.get(3)?;
-        Ok((
-            (r.get(1)?, r.get(2)?),
-            (
-                r.get(0)?,
-                State::parse(&state).unwrap_or(State::Unknown),
-                r.get(4)?,
-            ),
-        ))
+        Ok(((r.get(1)?, r.get(2)?), (r.get(0)?, State::parse(&state).unwrap_or(State::Unknown), r.get(4)?)))
     })?;
     rows.collect()
 }
@@ -212,24 +189,14 @@ fn upsert_products(tx: &Transaction<'_>, products: &[Product]) -> rusqlite::Resu
 /// Extends the current coverage span, or starts a new one after a silence.
 fn heartbeat_coverage(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<()> {
     let last: Option<(i64, i64)> = tx
-        .query_row(
-            "SELECT id, last_seen FROM coverage ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT id, last_seen FROM coverage ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match last {
         Some((id, seen)) if now - seen <= COVERAGE_GRACE => {
-            tx.execute(
-                "UPDATE coverage SET last_seen = max(last_seen, ?2) WHERE id = ?1",
-                params![id, now],
-            )?;
+            tx.execute("UPDATE coverage SET last_seen = max(last_seen, ?2) WHERE id = ?1", params![id, now])?;
         }
         _ => {
-            tx.execute(
-                "INSERT INTO coverage (start, last_seen) VALUES (?1, ?1)",
-                [now],
-            )?;
+            tx.execute("INSERT INTO coverage (start, last_seen) VALUES (?1, ?1)", [now])?;
         }
     }
     Ok(())
@@ -239,14 +206,8 @@ impl Store {
     /// A poller heartbeat without a poll (nothing was due): keeps coverage continuous.
     pub fn heartbeat(&mut self, now: i64) -> Result<()> {
         let path = self.path.clone();
-        let wrap = |source| super::StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(wrap)?;
+        let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         heartbeat_coverage(&tx, now).map_err(wrap)?;
         tx.commit().map_err(wrap)
     }

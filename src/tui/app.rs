@@ -136,9 +136,7 @@ impl App {
     }
 
     pub fn route(&self) -> &Route {
-        self.routes
-            .last()
-            .expect("the list is always at the bottom")
+        self.routes.last().expect("the list is always at the bottom")
     }
 
     /// The product under the cursor in the list.
@@ -155,9 +153,11 @@ impl App {
         self.snapshot = snapshot;
         self.rebuild_rows();
         if let Some(id) = keep {
-            if let Some(at) = self.rows.iter().position(
-                |r| matches!(r, Row::Product(i) if self.snapshot.products[*i].product.id == id),
-            ) {
+            if let Some(at) = self
+                .rows
+                .iter()
+                .position(|r| matches!(r, Row::Product(i) if self.snapshot.products[*i].product.id == id))
+            {
                 self.selected = at;
             }
         }
@@ -227,9 +227,7 @@ impl App {
             KeyCode::Backspace => {
                 self.filter.pop();
             }
-            KeyCode::Char(c) if !c.is_control() && self.filter.chars().count() < 64 => {
-                self.filter.push(c)
-            }
+            KeyCode::Char(c) if !c.is_control() && self.filter.chars().count() < 64 => self.filter.push(c),
             _ => return,
         }
         self.rebuild_rows();
@@ -239,10 +237,7 @@ impl App {
     /// selected line opens it.
     pub fn click(&mut self, row: usize) -> Effect {
         let at = self.offset + row;
-        if *self.route() != Route::List
-            || at >= self.rows.len()
-            || matches!(self.rows[at], Row::Group { .. })
-        {
+        if *self.route() != Route::List || at >= self.rows.len() || matches!(self.rows[at], Row::Group { .. }) {
             return Effect::None;
         }
         if at == self.selected {
@@ -285,12 +280,8 @@ impl App {
                 }
                 None => Effect::None,
             },
-            Route::Product(_) => {
-                self.open_incident(self.detail_incidents().get(self.sub_selected).map(|i| i.id))
-            }
-            Route::Incidents => {
-                self.open_incident(self.snapshot.incidents.get(self.sub_selected).map(|i| i.id))
-            }
+            Route::Product(_) => self.open_incident(self.detail_incidents().get(self.sub_selected).map(|i| i.id)),
+            Route::Incidents => self.open_incident(self.snapshot.incidents.get(self.sub_selected).map(|i| i.id)),
             _ => Effect::None,
         }
     }
@@ -324,13 +315,8 @@ impl App {
                 if products.is_empty() {
                     return;
                 }
-                let here = products
-                    .iter()
-                    .position(|&i| i >= self.selected)
-                    .unwrap_or(products.len() - 1);
-                let to = (here as isize)
-                    .saturating_add(by)
-                    .clamp(0, products.len() as isize - 1) as usize;
+                let here = products.iter().position(|&i| i >= self.selected).unwrap_or(products.len() - 1);
+                let to = (here as isize).saturating_add(by).clamp(0, products.len() as isize - 1) as usize;
                 self.selected = products[to];
                 self.clamp();
             }
@@ -342,10 +328,8 @@ impl App {
                     _ => 0,
                 };
                 if len > 0 {
-                    self.sub_selected = (self.sub_selected as isize)
-                        .saturating_add(by)
-                        .clamp(0, len as isize - 1)
-                        as usize;
+                    self.sub_selected =
+                        (self.sub_selected as isize).saturating_add(by).clamp(0, len as isize - 1) as usize;
                 }
             }
         }
@@ -360,9 +344,7 @@ impl App {
         }
         self.selected = self.selected.min(self.rows.len() - 1);
         if matches!(self.rows[self.selected], Row::Group { .. }) {
-            if let Some(next) =
-                (self.selected..self.rows.len()).find(|&i| matches!(self.rows[i], Row::Product(_)))
-            {
+            if let Some(next) = (self.selected..self.rows.len()).find(|&i| matches!(self.rows[i], Row::Product(_))) {
                 self.selected = next;
             }
         }
@@ -373,10 +355,7 @@ impl App {
             self.offset = self.selected + 1 - self.page;
         }
         // Show the group header above the first product when scrolled to the top.
-        if self.offset == 1
-            && matches!(self.rows[0], Row::Group { .. })
-            && self.selected < self.page
-        {
+        if self.offset == 1 && matches!(self.rows[0], Row::Group { .. }) && self.selected < self.page {
             self.offset = 0;
         }
         self.offset = self.offset.min(self.rows.len().saturating_sub(self.page));
@@ -391,27 +370,18 @@ impl App {
             .filter(|&i| !self.faults_only || products[i].state != State::Up)
             .filter(|&i| filter.matches(&products[i]))
             .collect();
-        let key_name = |i: &usize| {
-            (
-                products[*i].product.name.to_lowercase(),
-                products[*i].product.id.clone(),
-            )
-        };
+        let key_name = |i: &usize| (products[*i].product.name.to_lowercase(), products[*i].product.id.clone());
         match self.sort {
             Sort::State => shown.sort_by_key(|i| (products[*i].state, key_name(i))),
             Sort::Name => shown.sort_by_key(key_name),
             Sort::Uptime => shown.sort_by(|a, b| {
                 let ua = products[*a].uptime(window).unwrap_or(f64::INFINITY);
                 let ub = products[*b].uptime(window).unwrap_or(f64::INFINITY);
-                ua.total_cmp(&ub)
-                    .then_with(|| key_name(a).cmp(&key_name(b)))
+                ua.total_cmp(&ub).then_with(|| key_name(a).cmp(&key_name(b)))
             }),
-            Sort::LastChange => shown.sort_by_key(|i| {
-                (
-                    std::cmp::Reverse(products[*i].since.unwrap_or(0)),
-                    key_name(i),
-                )
-            }),
+            Sort::LastChange => {
+                shown.sort_by_key(|i| (std::cmp::Reverse(products[*i].since.unwrap_or(0)), key_name(i)))
+            }
         }
         self.rows = if self.grouped {
             let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -424,10 +394,7 @@ impl App {
             }
             if self.sort == Sort::State {
                 groups.sort_by_key(|(name, members)| {
-                    (
-                        members.iter().map(|i| products[*i].state).min(),
-                        name.to_lowercase(),
-                    )
+                    (members.iter().map(|i| products[*i].state).min(), name.to_lowercase())
                 });
             } else {
                 groups.sort_by_key(|(name, _)| name.to_lowercase());
@@ -435,17 +402,9 @@ impl App {
             groups
                 .into_iter()
                 .flat_map(|(name, members)| {
-                    let worst = members
-                        .iter()
-                        .map(|i| products[*i].state)
-                        .min()
-                        .unwrap_or(State::Up);
-                    std::iter::once(Row::Group {
-                        name: name.to_string(),
-                        count: members.len(),
-                        worst,
-                    })
-                    .chain(members.into_iter().map(Row::Product))
+                    let worst = members.iter().map(|i| products[*i].state).min().unwrap_or(State::Up);
+                    std::iter::once(Row::Group { name: name.to_string(), count: members.len(), worst })
+                        .chain(members.into_iter().map(Row::Product))
                 })
                 .collect()
         } else {
@@ -456,12 +415,7 @@ impl App {
 
     /// How long until a relative time on screen changes its text; `None` when none is shown.
     pub fn next_tick(&self) -> Option<std::time::Duration> {
-        let ages = self
-            .snapshot
-            .products
-            .iter()
-            .filter_map(|p| p.checked_at)
-            .map(|t| (self.now - t).max(0));
+        let ages = self.snapshot.products.iter().filter_map(|p| p.checked_at).map(|t| (self.now - t).max(0));
         let wait = ages
             .map(|age| match age {
                 0..60 => 1,

@@ -40,64 +40,42 @@ pub const BINDINGS: &[Binding] = &[
         context: Context::Everywhere,
     },
     Binding {
-        keys: &[
-            (KeyCode::PageUp, NONE),
-            (KeyCode::Char('u'), KeyModifiers::CONTROL),
-        ],
+        keys: &[(KeyCode::PageUp, NONE), (KeyCode::Char('u'), KeyModifiers::CONTROL)],
         label: "PgUp",
         action: Action::PageUp,
         help: "page up",
         context: Context::Everywhere,
     },
     Binding {
-        keys: &[
-            (KeyCode::PageDown, NONE),
-            (KeyCode::Char('d'), KeyModifiers::CONTROL),
-        ],
+        keys: &[(KeyCode::PageDown, NONE), (KeyCode::Char('d'), KeyModifiers::CONTROL)],
         label: "PgDn",
         action: Action::PageDown,
         help: "page down",
         context: Context::Everywhere,
     },
     Binding {
-        keys: &[
-            (KeyCode::Home, NONE),
-            (KeyCode::Char('g'), KeyModifiers::CONTROL),
-        ],
+        keys: &[(KeyCode::Home, NONE), (KeyCode::Char('g'), KeyModifiers::CONTROL)],
         label: "Home",
         action: Action::Top,
         help: "first row",
         context: Context::Everywhere,
     },
     Binding {
-        keys: &[
-            (KeyCode::End, NONE),
-            (KeyCode::Char('G'), KeyModifiers::SHIFT),
-            (KeyCode::Char('G'), NONE),
-        ],
+        keys: &[(KeyCode::End, NONE), (KeyCode::Char('G'), KeyModifiers::SHIFT), (KeyCode::Char('G'), NONE)],
         label: "End G",
         action: Action::Bottom,
         help: "last row",
         context: Context::Everywhere,
     },
     Binding {
-        keys: &[
-            (KeyCode::Enter, NONE),
-            (KeyCode::Right, NONE),
-            (KeyCode::Char('l'), NONE),
-        ],
+        keys: &[(KeyCode::Enter, NONE), (KeyCode::Right, NONE), (KeyCode::Char('l'), NONE)],
         label: "⏎ → l",
         action: Action::Open,
         help: "open: product, incident",
         context: Context::Everywhere,
     },
     Binding {
-        keys: &[
-            (KeyCode::Esc, NONE),
-            (KeyCode::Left, NONE),
-            (KeyCode::Char('h'), NONE),
-            (KeyCode::Backspace, NONE),
-        ],
+        keys: &[(KeyCode::Esc, NONE), (KeyCode::Left, NONE), (KeyCode::Char('h'), NONE), (KeyCode::Backspace, NONE)],
         label: "Esc ← h",
         action: Action::Back,
         help: "back",
@@ -167,10 +145,7 @@ pub const BINDINGS: &[Binding] = &[
         context: Context::Everywhere,
     },
     Binding {
-        keys: &[
-            (KeyCode::Char('q'), NONE),
-            (KeyCode::Char('c'), KeyModifiers::CONTROL),
-        ],
+        keys: &[(KeyCode::Char('q'), NONE), (KeyCode::Char('c'), KeyModifiers::CONTROL)],
         label: "q ^C",
         action: Action::Quit,
         help: "quit",
@@ -184,9 +159,9 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
     BINDINGS
         .iter()
         .find(|b| {
-            b.keys.iter().any(|(code, m)| {
-                *code == key.code && (*m & (KeyModifiers::CONTROL | KeyModifiers::ALT)) == mods
-            })
+            b.keys
+                .iter()
+                .any(|(code, m)| *code == key.code && (*m & (KeyModifiers::CONTROL | KeyModifiers::ALT)) == mods)
         })
         .map(|b| b.action)
 }
@@ -223,15 +198,9 @@ mod tests {
         let key = |c: KeyCode, m: KeyModifiers| action_for(KeyEvent::new(c, m));
         assert_eq!(key(KeyCode::Char('j'), NONE), Some(Action::Down));
         assert_eq!(key(KeyCode::Down, NONE), Some(Action::Down));
-        assert_eq!(
-            key(KeyCode::Char('c'), KeyModifiers::CONTROL),
-            Some(Action::Quit)
-        );
+        assert_eq!(key(KeyCode::Char('c'), KeyModifiers::CONTROL), Some(Action::Quit));
         assert_eq!(key(KeyCode::Char('q'), NONE), Some(Action::Quit));
-        assert_eq!(
-            key(KeyCode::Char('G'), KeyModifiers::SHIFT),
-            Some(Action::Bottom)
-        );
+        assert_eq!(key(KeyCode::Char('G'), KeyModifiers::SHIFT), Some(Action::Bottom));
         assert_eq!(key(KeyCode::Char('g'), NONE), Some(Action::ToggleGroups));
         assert_eq!(key(KeyCode::Char('x'), NONE), None);
         // Every action a user can trigger has a line in the help.

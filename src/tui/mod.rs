@@ -36,10 +36,7 @@ pub struct BoardOptions {
 }
 
 /// Loads the snapshot as of now.
-async fn load_snapshot(
-    store: &StoreHandle,
-    zone: chrono::FixedOffset,
-) -> Option<Arc<BoardSnapshot>> {
+async fn load_snapshot(store: &StoreHandle, zone: chrono::FixedOffset) -> Option<Arc<BoardSnapshot>> {
     let now = chrono::Utc::now().timestamp();
     match store.call(move |s| s.snapshot(now, zone)).await {
         Ok(Ok(snapshot)) => Some(Arc::new(snapshot)),
@@ -98,9 +95,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     let zone = crate::cli::display_zone();
     let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
     let store = StoreHandle::spawn(store).map_err(|e| e.to_string())?;
-    let first = load_snapshot(&store, zone)
-        .await
-        .ok_or("cannot read the history database")?;
+    let first = load_snapshot(&store, zone).await.ok_or("cannot read the history database")?;
 
     // The poller: polls if it gets the lease, else follows and takes over when it can.
     let (stop, shutdown) = watch::channel(false);
@@ -110,11 +105,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     let can_poll = engine.is_ok();
     let poller = match engine {
         Ok(engine) => {
-            let control = Control {
-                shutdown,
-                poll_now: poll_now.clone(),
-                status: status_tx,
-            };
+            let control = Control { shutdown, poll_now: poll_now.clone(), status: status_tx };
             let store = store.clone();
             let retention = config.poll.retention;
             Some(spawn_poller(engine, store, control, retention))
@@ -127,24 +118,11 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     };
 
     let (snapshot_tx, mut snapshot_rx) = watch::channel(first.clone());
-    tokio::spawn(follow_store(
-        store.clone(),
-        zone,
-        status_rx.clone(),
-        snapshot_tx,
-    ));
+    tokio::spawn(follow_store(store.clone(), zone, status_rx.clone(), snapshot_tx));
 
     let mut app = App::new(first, chrono::Utc::now().timestamp());
     app.can_poll = can_poll;
-    let outcome = event_loop(
-        &mut app,
-        &options.theme,
-        &store,
-        &poll_now,
-        &mut snapshot_rx,
-        status_rx,
-    )
-    .await;
+    let outcome = event_loop(&mut app, &options.theme, &store, &poll_now, &mut snapshot_rx, status_rx).await;
 
     let _ = stop.send(true);
     if let Some(poller) = poller {
@@ -255,28 +233,19 @@ fn spawn_poller(
     retention: Duration,
 ) -> tokio::sync::oneshot::Receiver<()> {
     let (done, stopped) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("tablestat-poller".into())
-        .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => {
-                    if let Err(e) = runtime.block_on(run::run(
-                        engine,
-                        store,
-                        Identity::of_this_process(),
-                        control,
-                        retention,
-                    )) {
-                        tracing::error!("the poller stopped: {e}");
-                    }
+    let spawned = std::thread::Builder::new().name("tablestat-poller".into()).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => {
+                if let Err(e) =
+                    runtime.block_on(run::run(engine, store, Identity::of_this_process(), control, retention))
+                {
+                    tracing::error!("the poller stopped: {e}");
                 }
-                Err(e) => tracing::error!("cannot start the poller: {e}"),
             }
-            let _ = done.send(());
-        });
+            Err(e) => tracing::error!("cannot start the poller: {e}"),
+        }
+        let _ = done.send(());
+    });
     if let Err(e) = spawned {
         tracing::error!("cannot start the poller thread: {e}");
     }
@@ -306,9 +275,7 @@ fn carry_out(
             let me = std::process::id();
             tokio::spawn(async move {
                 let now = chrono::Utc::now().timestamp();
-                let _ = store
-                    .call(move |s| s.request_poll(now, &format!("board pid {me}")))
-                    .await;
+                let _ = store.call(move |s| s.request_poll(now, &format!("board pid {me}"))).await;
             });
         }
         Effect::LoadDetail(id) => {
@@ -319,12 +286,7 @@ fn carry_out(
                 if let Ok(Ok((metrics, refreshes, incidents))) =
                     store.call(move |s| s.product_detail(&key, now, zone)).await
                 {
-                    let _ = loaded.send(Loaded::Detail(Detail {
-                        product: id,
-                        metrics,
-                        refreshes,
-                        incidents,
-                    }));
+                    let _ = loaded.send(Loaded::Detail(Detail { product: id, metrics, refreshes, incidents }));
                 }
             });
         }

@@ -16,11 +16,7 @@ pub struct Theme {
 
 impl Theme {
     pub fn new(color: bool, ascii: bool, light: bool) -> Theme {
-        Theme {
-            color,
-            ascii,
-            light,
-        }
+        Theme { color, ascii, light }
     }
 
     /// The colour of a state; 16-colour ANSI names, so 16- and 256-colour terminals agree.
@@ -38,16 +34,8 @@ impl Theme {
     }
 
     pub fn state(&self, state: State) -> Style {
-        let style = if self.color {
-            Style::new().fg(self.state_color(state))
-        } else {
-            Style::new()
-        };
-        if state == State::Down {
-            style.add_modifier(Modifier::BOLD)
-        } else {
-            style
-        }
+        let style = if self.color { Style::new().fg(self.state_color(state)) } else { Style::new() };
+        if state == State::Down { style.add_modifier(Modifier::BOLD) } else { style }
     }
 
     pub fn symbol(&self, state: State) -> &'static str {
@@ -80,11 +68,7 @@ impl Theme {
     }
 
     pub fn dim(&self) -> Style {
-        if self.color {
-            Style::new().fg(Color::DarkGray)
-        } else {
-            Style::new()
-        }
+        if self.color { Style::new().fg(Color::DarkGray) } else { Style::new() }
     }
 
     pub fn title(&self) -> Style {
@@ -93,24 +77,12 @@ impl Theme {
 
     pub fn header_row(&self) -> Style {
         let style = Style::new().add_modifier(Modifier::BOLD);
-        if self.color {
-            style.fg(if self.light {
-                Color::Black
-            } else {
-                Color::White
-            })
-        } else {
-            style
-        }
+        if self.color { style.fg(if self.light { Color::Black } else { Color::White }) } else { style }
     }
 
     pub fn group(&self) -> Style {
         let style = Style::new().add_modifier(Modifier::BOLD);
-        if self.color {
-            style.fg(Color::Blue)
-        } else {
-            style
-        }
+        if self.color { style.fg(Color::Blue) } else { style }
     }
 
     pub fn selected(&self) -> Style {
@@ -119,18 +91,12 @@ impl Theme {
 
     pub fn key(&self) -> Style {
         let style = Style::new().add_modifier(Modifier::BOLD);
-        if self.color {
-            style.fg(Color::Cyan)
-        } else {
-            style
-        }
+        if self.color { style.fg(Color::Cyan) } else { style }
     }
 
     pub fn banner(&self) -> Style {
         if self.color {
-            Style::new()
-                .fg(Color::Black)
-                .bg(self.state_color(State::Maintenance))
+            Style::new().fg(Color::Black).bg(self.state_color(State::Maintenance))
         } else {
             Style::new().add_modifier(Modifier::REVERSED)
         }
@@ -138,11 +104,7 @@ impl Theme {
 
     pub fn warning(&self) -> Style {
         let style = Style::new().add_modifier(Modifier::BOLD);
-        if self.color {
-            style.fg(self.state_color(State::Degraded))
-        } else {
-            style
-        }
+        if self.color { style.fg(self.state_color(State::Degraded)) } else { style }
     }
 
     pub fn rule(&self) -> &'static str {

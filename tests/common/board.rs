@@ -14,9 +14,7 @@ pub const D: i64 = 86_400;
 
 /// The fixed "now" of view tests: 2026-11-24 12:00 UTC.
 pub fn now() -> i64 {
-    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
-        .unwrap()
-        .timestamp()
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap().timestamp()
 }
 
 fn at(ts: i64) -> DateTime<Utc> {
@@ -33,12 +31,7 @@ pub fn product(id: &str, name: &str, group: &str) -> Product {
     p
 }
 
-fn evaluation(
-    p: &Product,
-    ts: i64,
-    states: &[(Metric, State, &str)],
-    failing: Vec<FailingTest>,
-) -> Checked {
+fn evaluation(p: &Product, ts: i64, states: &[(Metric, State, &str)], failing: Vec<FailingTest>) -> Checked {
     let metrics: Vec<(Metric, Verdict)> = p
         .metrics
         .iter()
@@ -85,13 +78,7 @@ pub fn prepared_store() -> Store {
     let revenue = product("fct_daily_revenue", "Daily revenue", "Finance");
     let stg = product("stg_orders", "Orders (staging)", "Staging");
     let payments = product("stg_payments", "Payments (staging)", "Staging");
-    let products = vec![
-        orders.clone(),
-        customers.clone(),
-        revenue.clone(),
-        stg.clone(),
-        payments.clone(),
-    ];
+    let products = vec![orders.clone(), customers.clone(), revenue.clone(), stg.clone(), payments.clone()];
     let start = now() - 10 * D;
     let mut ts = start;
     let failing = || {
@@ -117,16 +104,8 @@ pub fn prepared_store() -> Store {
                 &orders,
                 ts,
                 &[
-                    (
-                        Metric::Uniqueness,
-                        State::Down,
-                        "unique test on order_id failed: 2 duplicated values",
-                    ),
-                    (
-                        Metric::Freshness,
-                        State::Down,
-                        "not rebuilt: upstream test unique_stg_orders_order_id failed",
-                    ),
+                    (Metric::Uniqueness, State::Down, "unique test on order_id failed: 2 duplicated values"),
+                    (Metric::Freshness, State::Down, "not rebuilt: upstream test unique_stg_orders_order_id failed"),
                 ],
                 failing(),
             )
@@ -137,11 +116,7 @@ pub fn prepared_store() -> Store {
             evaluation(
                 &customers,
                 ts,
-                &[(
-                    Metric::Completeness,
-                    State::Degraded,
-                    "not_null test on email warned: 4 rows with no value",
-                )],
+                &[(Metric::Completeness, State::Degraded, "not_null test on email warned: 4 rows with no value")],
                 vec![],
             )
         } else {
@@ -154,11 +129,7 @@ pub fn prepared_store() -> Store {
                 &Metric::standard()
                     .into_iter()
                     .map(|m| {
-                        (
-                            m,
-                            State::Maintenance,
-                            "planned maintenance until 2026-11-24 14:00 UTC: Warehouse upgrade",
-                        )
+                        (m, State::Maintenance, "planned maintenance until 2026-11-24 14:00 UTC: Warehouse upgrade")
                     })
                     .collect::<Vec<_>>(),
                 vec![],
@@ -213,9 +184,5 @@ pub fn prepared_store() -> Store {
 }
 
 pub fn snapshot(store: &Store) -> Arc<BoardSnapshot> {
-    Arc::new(
-        store
-            .snapshot(now(), FixedOffset::east_opt(0).unwrap())
-            .unwrap(),
-    )
+    Arc::new(store.snapshot(now(), FixedOffset::east_opt(0).unwrap()).unwrap())
 }

@@ -29,8 +29,7 @@ pub async fn airflow2() -> MockServer {
     Mock::given(method("GET"))
         .and(path("/api/v2/version"))
         .respond_with(
-            ResponseTemplate::new(404)
-                .set_body_raw("<!doctype html><title>404 Not Found</title>", "text/html"),
+            ResponseTemplate::new(404).set_body_raw("<!doctype html><title>404 Not Found</title>", "text/html"),
         )
         .mount(&server)
         .await;
@@ -73,18 +72,15 @@ pub async fn airflow3() -> MockServer {
         .await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/api/v1/.*"))
-        .respond_with(ResponseTemplate::new(404).set_body_raw(
-            body("airflow3/error_404_v1_path_on_airflow3.json"),
-            "application/json",
-        ))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_raw(body("airflow3/error_404_v1_path_on_airflow3.json"), "application/json"),
+        )
         .mount(&server)
         .await;
     Mock::given(method("POST"))
         .and(path("/auth/token"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_raw(body("airflow3/auth_token_201.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(201).set_body_raw(body("airflow3/auth_token_201.json"), "application/json"))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -109,29 +105,22 @@ pub async fn airflow3() -> MockServer {
         .await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/api/v2/dags/[^/]+/dagRuns$"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            r#"{"dag_runs": [], "total_entries": 0}"#,
-            "application/json",
-        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(r#"{"dag_runs": [], "total_entries": 0}"#, "application/json"),
+        )
         .mount(&server)
         .await;
     server
 }
 
 /// A config for a fake server, with products `(id, dag, task)`.
-pub fn config_text(
-    url: &str,
-    api: &str,
-    auth: &str,
-    products: &[(&str, &str, Option<&str>)],
-) -> String {
+pub fn config_text(url: &str, api: &str, auth: &str, products: &[(&str, &str, Option<&str>)]) -> String {
     let auth_lines = match auth {
         "basic" => "auth = \"basic\"\nusername = \"admin\"\npassword = \"admin\"\n",
         "password" => "auth = \"password\"\nusername = \"admin\"\npassword = \"admin\"\n",
         _ => "auth = \"none\"\n",
     };
-    let mut text =
-        format!("[airflow]\nurl = \"{url}\"\napi = \"{api}\"\n{auth_lines}timeout = \"2s\"\n");
+    let mut text = format!("[airflow]\nurl = \"{url}\"\napi = \"{api}\"\n{auth_lines}timeout = \"2s\"\n");
     for (id, dag, task) in products {
         text.push_str(&format!("\n[[product]]\nid = \"{id}\"\ndag = \"{dag}\"\n"));
         if let Some(task) = task {

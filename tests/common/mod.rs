@@ -14,9 +14,7 @@ use tablestat::facts::DbtRun;
 use tablestat::model::{DbtRunId, Metric, Product};
 
 pub fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
 }
 
 /// A dbt run read from one scenario folder: its manifest, its run_results (every
@@ -25,8 +23,7 @@ pub fn fixture(path: &str) -> PathBuf {
 /// dbt Cloud job with a build step, then a `source freshness` step.
 pub fn scenario_run(scenario: &str) -> DbtRun {
     let dir = fixture(&format!("dbt/{scenario}"));
-    let manifest: Manifest =
-        dbt::read_artifact(ArtifactKind::Manifest, &dir.join("manifest.json")).unwrap();
+    let manifest: Manifest = dbt::read_artifact(ArtifactKind::Manifest, &dir.join("manifest.json")).unwrap();
     let index = Arc::new(ProjectIndex::new(manifest, &BTreeMap::new()));
     let mut steps = Vec::new();
     for name in ["run_results.dbt_run.json", "run_results.json"] {
@@ -40,21 +37,14 @@ pub fn scenario_run(scenario: &str) -> DbtRun {
         steps.push(dbt::read_artifact::<RunResults>(ArtifactKind::RunResults, &build).unwrap());
     }
     let sources_path = dir.join("sources.json");
-    let sources = sources_path
-        .exists()
-        .then(|| dbt::read_artifact::<SourcesFile>(ArtifactKind::Sources, &sources_path).unwrap());
+    let sources =
+        sources_path.exists().then(|| dbt::read_artifact::<SourcesFile>(ArtifactKind::Sources, &sources_path).unwrap());
     DbtRun::new(DbtRunId::Cloud(100), index, steps, sources, None)
 }
 
 /// The six tables of the reference project.
-pub const MODELS: [&str; 6] = [
-    "stg_customers",
-    "stg_orders",
-    "stg_payments",
-    "fct_orders",
-    "dim_customers",
-    "fct_daily_revenue",
-];
+pub const MODELS: [&str; 6] =
+    ["stg_customers", "stg_orders", "stg_payments", "fct_orders", "dim_customers", "fct_daily_revenue"];
 
 pub fn product(model: &str) -> Product {
     Product {

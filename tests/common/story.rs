@@ -50,8 +50,9 @@ impl Respond for Story {
         let finished = "2026-11-20T01:05:00Z".replace("20", &c.started[8..10]);
         let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
         match p {
-            "/auth/token" => ResponseTemplate::new(201)
-                .set_body_raw(body("airflow3/auth_token_201.json"), "application/json"),
+            "/auth/token" => {
+                ResponseTemplate::new(201).set_body_raw(body("airflow3/auth_token_201.json"), "application/json")
+            }
             "/api/v2/version" => ok(json!({"version": "3.3.2", "git_version": null})),
             "/api/v2/dags" => ok(json!({"dags": [{
                 "dag_id": "shop_daily", "is_paused": c.paused, "is_stale": false, "has_import_errors": false,
@@ -67,16 +68,10 @@ impl Respond for Story {
                 "dag_id": "shop_daily", "dag_run_id": c.run_id, "task_id": "dbt_build", "state": c.task_state, "map_index": -1,
                 "try_number": 1, "start_date": c.started, "end_date": finished
             }], "total_entries": 1})),
-            p if p.ends_with("/xcomEntries/job_run_id") => {
-                ok(json!({"key": "job_run_id", "value": c.dbt_run}))
-            }
+            p if p.ends_with("/xcomEntries/job_run_id") => ok(json!({"key": "job_run_id", "value": c.dbt_run})),
             p if p.starts_with("/api/v2/accounts/1/runs/") && p.contains("/artifacts/") => {
                 let file = p.rsplit('/').next().unwrap();
-                let step = request
-                    .url
-                    .query_pairs()
-                    .find(|(k, _)| k == "step")
-                    .map(|(_, v)| v.to_string());
+                let step = request.url.query_pairs().find(|(k, _)| k == "step").map(|(_, v)| v.to_string());
                 let path = super::fixture(&format!("dbt/{}/{file}", c.scenario));
                 match (step.as_deref(), std::fs::read_to_string(path)) {
                     (Some("2") | Some("3"), Ok(text)) => {
@@ -86,25 +81,16 @@ impl Respond for Story {
                 }
             }
             p if p.starts_with("/api/v2/accounts/1/runs/") => {
-                let id: i64 = p
-                    .trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                ok(
-                    json!({"data": {"id": id, "status": 10, "job_definition_id": 42, "created_at": c.started,
-                    "href": format!("https://cloud.example/runs/{id}/"),
-                    "run_steps": [
-                        {"index": 1, "name": "Clone git repository", "status": 10},
-                        {"index": 2, "name": "Invoke dbt with `dbt build`", "status": 10},
-                        {"index": 3, "name": "Invoke dbt with `dbt source freshness`", "status": 10}
-                    ]}}),
-                )
+                let id: i64 = p.trim_end_matches('/').rsplit('/').next().unwrap().parse().unwrap();
+                ok(json!({"data": {"id": id, "status": 10, "job_definition_id": 42, "created_at": c.started,
+                "href": format!("https://cloud.example/runs/{id}/"),
+                "run_steps": [
+                    {"index": 1, "name": "Clone git repository", "status": 10},
+                    {"index": 2, "name": "Invoke dbt with `dbt build`", "status": 10},
+                    {"index": 3, "name": "Invoke dbt with `dbt source freshness`", "status": 10}
+                ]}}))
             }
-            other => ResponseTemplate::new(404)
-                .set_body_json(json!({"detail": format!("no fake for {other}")})),
+            other => ResponseTemplate::new(404).set_body_json(json!({"detail": format!("no fake for {other}")})),
         }
     }
 }
@@ -112,13 +98,8 @@ impl Respond for Story {
 /// Starts the fake (both APIs on one server) at `first`.
 pub async fn start(first: Chapter) -> (MockServer, Story) {
     let server = MockServer::start().await;
-    let story = Story {
-        now: Arc::new(Mutex::new(first)),
-    };
-    Mock::given(any())
-        .respond_with(story.clone())
-        .mount(&server)
-        .await;
+    let story = Story { now: Arc::new(Mutex::new(first)) };
+    Mock::given(any()).respond_with(story.clone()).mount(&server).await;
     (server, story)
 }
 

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::wire::{
-    DagList, ImportErrorList, RunList, TaskInstanceList, TokenAnswer, Version, WireDag,
-    WireImportError, WireRun, WireTaskInstance, XcomEntry,
+    DagList, ImportErrorList, RunList, TaskInstanceList, TokenAnswer, Version, WireDag, WireImportError, WireRun,
+    WireTaskInstance, XcomEntry,
 };
 use crate::config::{AirflowAuth, AirflowConfig, ApiVersion, Secret};
 use crate::sources::http::{self, ErrorKind, Http, MAX_API_BODY, SourceError, SourceName};
@@ -68,27 +68,20 @@ const BATCH_PAGE: usize = 1000;
 
 impl AirflowClient {
     /// Builds the client, reads secrets, and settles the API version (probing on `auto`).
-    pub async fn connect(
-        config: &AirflowConfig,
-        base_dir: &std::path::Path,
-    ) -> Result<AirflowClient, SourceError> {
+    pub async fn connect(config: &AirflowConfig, base_dir: &std::path::Path) -> Result<AirflowClient, SourceError> {
         let http = Http::new(SourceName::Airflow, config.url.clone(), config.timeout)?;
         let secret = |r: &crate::config::SecretRef| {
-            r.resolve(base_dir)
-                .map_err(|e| SourceError::new(SourceName::Airflow, "credentials", ErrorKind::Io(e)))
+            r.resolve(base_dir).map_err(|e| SourceError::new(SourceName::Airflow, "credentials", ErrorKind::Io(e)))
         };
         let auth = match &config.auth {
             AirflowAuth::None => Auth::None,
-            AirflowAuth::Basic { username, password } => Auth::Basic {
-                username: username.clone(),
-                password: secret(password)?,
-            },
+            AirflowAuth::Basic { username, password } => {
+                Auth::Basic { username: username.clone(), password: secret(password)? }
+            }
             AirflowAuth::Bearer { token } => Auth::Bearer(secret(token)?),
-            AirflowAuth::Password { username, password } => Auth::Jwt {
-                username: username.clone(),
-                password: secret(password)?,
-                token: Mutex::new(None),
-            },
+            AirflowAuth::Password { username, password } => {
+                Auth::Jwt { username: username.clone(), password: secret(password)?, token: Mutex::new(None) }
+            }
         };
         let api = match config.api {
             ApiVersion::V1 => Api::V1,
@@ -114,14 +107,7 @@ impl AirflowClient {
     pub async fn version(&self) -> Result<String, SourceError> {
         let path = format!("{}/version", self.api.prefix());
         let endpoint = Http::endpoint(&Method::GET, &path);
-        let answer = self
-            .http
-            .send(
-                || self.http.request(Method::GET, &path),
-                &endpoint,
-                MAX_API_BODY,
-            )
-            .await?;
+        let answer = self.http.send(|| self.http.request(Method::GET, &path), &endpoint, MAX_API_BODY).await?;
         Ok(http::decode::<Version>(SourceName::Airflow, &endpoint, &answer)?.version)
     }
 
@@ -137,12 +123,7 @@ impl AirflowClient {
         loop {
             let offset = dags.len().to_string();
             let limit = PAGE.to_string();
-            let query = [
-                ("limit", limit.as_str()),
-                ("offset", offset.as_str()),
-                ("order_by", "dag_id"),
-                include_gone,
-            ];
+            let query = [("limit", limit.as_str()), ("offset", offset.as_str()), ("order_by", "dag_id"), include_gone];
             let page: DagList = self.get(&path, &query).await?;
             let got = page.dags.len();
             dags.extend(page.dags);
@@ -181,21 +162,14 @@ impl AirflowClient {
     /// The newest runs of one DAG: for a DAG with no run in the batch window.
     /// Airflow 2 orders by `-id` (a run triggered with a past date does not sort first by
     /// date); Airflow 3 by `-run_after` (manual runs may have a null logical date).
-    pub async fn latest_runs(
-        &self,
-        dag_id: &str,
-        limit: usize,
-    ) -> Result<Vec<WireRun>, SourceError> {
+    pub async fn latest_runs(&self, dag_id: &str, limit: usize) -> Result<Vec<WireRun>, SourceError> {
         let path = format!("{}/dags/{}/dagRuns", self.api.prefix(), segment(dag_id));
         let order = match self.api {
             Api::V1 => "-id",
             Api::V2 => "-run_after",
         };
         let limit = limit.to_string();
-        match self
-            .get::<RunList>(&path, &[("order_by", order), ("limit", &limit)])
-            .await
-        {
+        match self.get::<RunList>(&path, &[("order_by", order), ("limit", &limit)]).await {
             Ok(list) => Ok(list.dag_runs),
             // Airflow 3 answers 404 for the runs of a DAG it does not know.
             Err(e) if matches!(e.kind, ErrorKind::NotFound(_)) => Ok(Vec::new()),
@@ -236,12 +210,8 @@ impl AirflowClient {
         loop {
             let offset = errors.len().to_string();
             let limit = PAGE.to_string();
-            let page: ImportErrorList = self
-                .get(
-                    &path,
-                    &[("limit", limit.as_str()), ("offset", offset.as_str())],
-                )
-                .await?;
+            let page: ImportErrorList =
+                self.get(&path, &[("limit", limit.as_str()), ("offset", offset.as_str())]).await?;
             let got = page.import_errors.len();
             errors.extend(page.import_errors);
             if got == 0 || page.total_entries.is_none_or(|t| errors.len() as u64 >= t) {
@@ -273,11 +243,7 @@ impl AirflowClient {
         }
     }
 
-    async fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, &str)],
-    ) -> Result<T, SourceError> {
+    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, SourceError> {
         self.call(Method::GET, path, query, None).await
     }
 
@@ -304,9 +270,7 @@ impl AirflowClient {
                     request = request.json(body);
                 }
                 match (&self.auth, &token) {
-                    (Auth::Basic { username, password }, _) => {
-                        request.basic_auth(username, Some(password.expose()))
-                    }
+                    (Auth::Basic { username, password }, _) => request.basic_auth(username, Some(password.expose())),
                     (_, Some(token)) => request.bearer_auth(token.expose()),
                     _ => request,
                 }
@@ -338,11 +302,7 @@ impl AirflowClient {
     async fn token(&self, endpoint: &str) -> Result<Option<Secret>, SourceError> {
         match &self.auth {
             Auth::Bearer(token) => Ok(Some(token.clone())),
-            Auth::Jwt {
-                username,
-                password,
-                token,
-            } => {
+            Auth::Jwt { username, password, token } => {
                 if let Some(current) = token.lock().expect("token lock").clone() {
                     return Ok(Some(current));
                 }
@@ -362,11 +322,7 @@ impl AirflowClient {
         let body = json!({"username": username, "password": password.expose()});
         let answer = self
             .http
-            .send(
-                || self.http.request(Method::POST, "/auth/token").json(&body),
-                endpoint,
-                MAX_API_BODY,
-            )
+            .send(|| self.http.request(Method::POST, "/auth/token").json(&body), endpoint, MAX_API_BODY)
             .await?;
         let token: TokenAnswer = http::decode(SourceName::Airflow, endpoint, &answer)?;
         Ok(Secret::new(token.access_token))
@@ -380,13 +336,8 @@ async fn probe(http: &Http) -> Result<Api, SourceError> {
     for api in [Api::V2, Api::V1] {
         let path = format!("{}/version", api.prefix());
         let endpoint = Http::endpoint(&Method::GET, &path);
-        match http
-            .send(|| http.request(Method::GET, &path), &endpoint, MAX_API_BODY)
-            .await
-        {
-            Ok(answer)
-                if http::decode::<Version>(SourceName::Airflow, &endpoint, &answer).is_ok() =>
-            {
+        match http.send(|| http.request(Method::GET, &path), &endpoint, MAX_API_BODY).await {
+            Ok(answer) if http::decode::<Version>(SourceName::Airflow, &endpoint, &answer).is_ok() => {
                 return Ok(api);
             }
             Ok(_) => tried.push(format!("{path}: not an Airflow version answer")),
@@ -399,21 +350,14 @@ async fn probe(http: &Http) -> Result<Api, SourceError> {
     Err(SourceError::new(
         SourceName::Airflow,
         "GET /api/v2/version, /api/v1/version",
-        ErrorKind::BadBody(format!(
-            "no Airflow API at this URL ({}): check `url` in [airflow]",
-            tried.join("; ")
-        )),
+        ErrorKind::BadBody(format!("no Airflow API at this URL ({}): check `url` in [airflow]", tried.join("; "))),
     ))
 }
 
 /// A path segment, percent-encoded: run ids hold `:` and `+`.
 fn segment(text: &str) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
     utf8_percent_encode(text, KEEP).to_string()
 }
 
@@ -428,10 +372,7 @@ mod tests {
 
     #[test]
     fn run_ids_are_encoded_in_paths() {
-        assert_eq!(
-            segment("scheduled__2026-11-24T00:00:00+00:00"),
-            "scheduled__2026-11-24T00%3A00%3A00%2B00%3A00"
-        );
+        assert_eq!(segment("scheduled__2026-11-24T00:00:00+00:00"), "scheduled__2026-11-24T00%3A00%3A00%2B00%3A00");
         assert_eq!(segment("dbt_build"), "dbt_build");
     }
 }

@@ -59,13 +59,8 @@ pub fn watched_dags(products: &[Product]) -> Vec<WatchedDag> {
             }
         }
     }
-    let mut watched: Vec<WatchedDag> = by_dag
-        .into_iter()
-        .map(|(dag_id, task_ids)| WatchedDag {
-            dag_id: dag_id.to_string(),
-            task_ids,
-        })
-        .collect();
+    let mut watched: Vec<WatchedDag> =
+        by_dag.into_iter().map(|(dag_id, task_ids)| WatchedDag { dag_id: dag_id.to_string(), task_ids }).collect();
     watched.sort_by(|a, b| a.dag_id.cmp(&b.dag_id));
     watched
 }
@@ -92,31 +87,18 @@ pub async fn observe(
 ) -> Result<Observation, SourceError> {
     let before = client.requests();
     let concurrency = concurrency.max(1);
-    let dags: HashMap<String, WireDag> = client
-        .list_dags()
-        .await?
-        .into_iter()
-        .map(|d| (d.dag_id.clone(), d))
-        .collect();
-    let present: Vec<&WatchedDag> = watched
-        .iter()
-        .filter(|w| dags.contains_key(&w.dag_id))
-        .collect();
+    let dags: HashMap<String, WireDag> = client.list_dags().await?.into_iter().map(|d| (d.dag_id.clone(), d)).collect();
+    let present: Vec<&WatchedDag> = watched.iter().filter(|w| dags.contains_key(&w.dag_id)).collect();
 
-    let import_errors = if present
-        .iter()
-        .any(|w| dags[&w.dag_id].has_import_errors == Some(true))
-    {
+    let import_errors = if present.iter().any(|w| dags[&w.dag_id].has_import_errors == Some(true)) {
         map_import_errors(client.api(), &dags, client.import_errors().await?)
     } else {
         HashMap::new()
     };
 
     // Runs, one batch per chunk of DAGs.
-    let chunks: Vec<Vec<String>> = present
-        .chunks(CHUNK)
-        .map(|c| c.iter().map(|w| w.dag_id.clone()).collect())
-        .collect();
+    let chunks: Vec<Vec<String>> =
+        present.chunks(CHUNK).map(|c| c.iter().map(|w| w.dag_id.clone()).collect()).collect();
     let windows: Vec<(Vec<String>, DateTime<Utc>)> = chunks
         .into_iter()
         .map(|ids| {
@@ -142,25 +124,16 @@ pub async fn observe(
     let unknown: Vec<&str> = present
         .iter()
         .map(|w| w.dag_id.as_str())
-        .filter(|id| {
-            !memory.latest_finished.contains_key(*id) && !memory.never_finished.contains(*id)
-        })
+        .filter(|id| !memory.latest_finished.contains_key(*id) && !memory.never_finished.contains(*id))
         .collect();
     let lookups: Vec<(String, Vec<WireRun>)> = futures::stream::iter(unknown)
-        .map(|id| async move {
-            client
-                .latest_runs(id, 10)
-                .await
-                .map(|runs| (id.to_string(), runs))
-        })
+        .map(|id| async move { client.latest_runs(id, 10).await.map(|runs| (id.to_string(), runs)) })
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
     for (dag_id, runs) in lookups {
-        let finished: Vec<WireRun> = runs
-            .into_iter()
-            .filter(|r| RunState::parse(r.state.as_deref().unwrap_or("")).is_finished())
-            .collect();
+        let finished: Vec<WireRun> =
+            runs.into_iter().filter(|r| RunState::parse(r.state.as_deref().unwrap_or("")).is_finished()).collect();
         if finished.is_empty() {
             memory.never_finished.insert(dag_id);
         }
@@ -190,12 +163,8 @@ pub async fn observe(
         .chunks(CHUNK)
         .map(|chunk| {
             let mut dag_ids: Vec<String> = chunk.iter().map(|(w, _)| w.dag_id.clone()).collect();
-            let mut run_ids: Vec<String> =
-                chunk.iter().map(|(_, r)| r.dag_run_id.clone()).collect();
-            let mut task_ids: Vec<String> = chunk
-                .iter()
-                .flat_map(|(w, _)| w.task_ids.iter().cloned())
-                .collect();
+            let mut run_ids: Vec<String> = chunk.iter().map(|(_, r)| r.dag_run_id.clone()).collect();
+            let mut task_ids: Vec<String> = chunk.iter().flat_map(|(w, _)| w.task_ids.iter().cloned()).collect();
             for list in [&mut dag_ids, &mut run_ids, &mut task_ids] {
                 list.sort();
                 list.dedup();
@@ -208,10 +177,7 @@ pub async fn observe(
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
-    let wanted: HashSet<RunKey> = to_fetch
-        .iter()
-        .map(|(w, r)| (w.dag_id.clone(), r.dag_run_id.clone()))
-        .collect();
+    let wanted: HashSet<RunKey> = to_fetch.iter().map(|(w, r)| (w.dag_id.clone(), r.dag_run_id.clone())).collect();
     for ti in fetched.into_iter().flatten() {
         let key = (ti.dag_id.clone(), ti.dag_run_id.clone());
         if wanted.contains(&key) {
@@ -224,9 +190,7 @@ pub async fn observe(
     for (dag_id, run) in &memory.latest_finished {
         let key = (dag_id.clone(), run.dag_run_id.clone());
         if let Some(tis) = tasks.get(&key) {
-            memory
-                .finished_tasks
-                .insert(key, (run.end_date, tis.clone()));
+            memory.finished_tasks.insert(key, (run.end_date, tis.clone()));
         }
     }
     memory.in_progress = in_progress.clone();
@@ -250,14 +214,8 @@ fn window_start(
     ids: &[String],
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
-    let oldest_running = ids
-        .iter()
-        .filter_map(|id| memory.in_progress.get(id))
-        .filter_map(|r| r.start_date)
-        .min();
-    let cold = ids
-        .iter()
-        .any(|id| !memory.latest_finished.contains_key(id) && !memory.never_finished.contains(id));
+    let oldest_running = ids.iter().filter_map(|id| memory.in_progress.get(id)).filter_map(|r| r.start_date).min();
+    let cold = ids.iter().any(|id| !memory.latest_finished.contains_key(id) && !memory.never_finished.contains(id));
     let since = match memory.last_poll {
         Some(last) if !cold => last - MARGIN,
         _ => {
@@ -353,8 +311,7 @@ impl Observation {
         let Some(instances) = self.tasks.get(&(dag_id.to_string(), run_id.to_string())) else {
             return TaskLookup::NotFound;
         };
-        let mine: Vec<&WireTaskInstance> =
-            instances.iter().filter(|t| t.task_id == task_id).collect();
+        let mine: Vec<&WireTaskInstance> = instances.iter().filter(|t| t.task_id == task_id).collect();
         if mine.is_empty() {
             return TaskLookup::NotFound;
         }
@@ -365,10 +322,7 @@ impl Observation {
             Some("skipped") => 8,
             _ => 5,
         };
-        let worst = mine
-            .iter()
-            .min_by_key(|t| rank(t.state.as_deref()))
-            .expect("non-empty");
+        let worst = mine.iter().min_by_key(|t| rank(t.state.as_deref())).expect("non-empty");
         TaskLookup::Found(TaskFacts {
             task_id: task_id.to_string(),
             state: worst.state.clone(),

@@ -112,12 +112,7 @@ impl WireImportError {
     /// The exception line: the last non-empty line of the trace.
     pub fn summary(&self) -> String {
         let trace = self.stack_trace.as_deref().unwrap_or("");
-        let line = trace
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("import failed");
+        let line = trace.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("import failed");
         line.chars().filter(|c| !c.is_control()).take(200).collect()
     }
 }

@@ -15,29 +15,18 @@ use crate::tui::theme::Theme;
 pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) {
     let Some(row) = app.snapshot.products.iter().find(|p| p.product.id == id) else {
         rule(theme, id, area, buf);
-        Line::from("  This product is no longer in the poller's set (Esc goes back).").render(
-            Rect {
-                y: area.y + 1,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        Line::from("  This product is no longer in the poller's set (Esc goes back).")
+            .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
         return;
     };
     let p = &row.product;
     let detail = app.detail.as_ref().filter(|d| d.product == id);
     let zone = app.snapshot.zone;
     let mut lines: Vec<Line> = Vec::new();
-    let since = row
-        .since
-        .map(|s| format!(" since {}", ago(s, app.now).trim_end_matches(" ago")))
-        .unwrap_or_default();
+    let since = row.since.map(|s| format!(" since {}", ago(s, app.now).trim_end_matches(" ago"))).unwrap_or_default();
     lines.push(Line::from(vec![
-        Span::styled(
-            format!("{} {}", theme.symbol(row.state), row.state),
-            theme.state(row.state),
-        ),
+        Span::styled(format!("{}  ", p.name), theme.title()),
+        Span::styled(format!("{} {}", theme.symbol(row.state), row.state), theme.state(row.state)),
         Span::raw(since),
         Span::styled(format!("   {} · {}", p.id, p.group), theme.dim()),
     ]));
@@ -57,10 +46,7 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
     if let Some(slo) = p.slo {
         facts.push(format!("SLO {slo}%"));
     }
-    lines.push(Line::from(Span::styled(
-        fit(&facts.join(" · "), area.width as usize),
-        theme.dim(),
-    )));
+    lines.push(Line::from(Span::styled(fit(&facts.join(" · "), area.width as usize), theme.dim())));
     let mut run = Vec::new();
     if let Some(r) = &row.evidence.dag_run_id {
         run.push(format!("DAG run {r}"));
@@ -69,33 +55,19 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
         run.push(format!("dbt run {r}"));
     }
     if let Some(t) = row.last_refresh {
-        run.push(format!(
-            "refreshed {} ({})",
-            clock(t, zone),
-            ago(t, app.now)
-        ));
+        run.push(format!("refreshed {} ({})", clock(t, zone), ago(t, app.now)));
     }
     if let Some(t) = row.checked_at {
         run.push(format!("checked {}", ago(t, app.now)));
     }
-    lines.push(Line::from(Span::styled(
-        fit(&run.join(" · "), area.width as usize),
-        theme.dim(),
-    )));
+    lines.push(Line::from(Span::styled(fit(&run.join(" · "), area.width as usize), theme.dim())));
     if let Some(note) = &row.note {
-        lines.push(Line::from(Span::styled(
-            fit(note, area.width as usize),
-            theme.warning(),
-        )));
+        lines.push(Line::from(Span::styled(fit(note, area.width as usize), theme.warning())));
     }
     if let Some(refreshes) = detail.map(|d| &d.refreshes).filter(|r| !r.is_empty()) {
         let lags: Vec<i64> = refreshes.iter().filter_map(|r| r.lag()).collect();
         if !lags.is_empty() {
-            let spark = sparkline(
-                &lags,
-                theme.ascii,
-                (area.width as usize).saturating_sub(45).min(30),
-            );
+            let spark = sparkline(&lags, theme.ascii, (area.width as usize).saturating_sub(45).min(30));
             let last = crate::timefmt::span(*lags.last().expect("non-empty"));
             let worst = crate::timefmt::span(*lags.iter().max().expect("non-empty"));
             lines.push(Line::from(vec![
@@ -108,14 +80,7 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
 
     let mut y = area.y;
     let header_h = (lines.len() as u16).min(area.height);
-    Paragraph::new(lines).render(
-        Rect {
-            y,
-            height: header_h,
-            ..area
-        },
-        buf,
-    );
+    Paragraph::new(lines).render(Rect { y, height: header_h, ..area }, buf);
     y += header_h;
 
     // Metrics.
@@ -123,16 +88,7 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
     if remaining(y) < 2 {
         return;
     }
-    rule(
-        theme,
-        &format!("metrics · uptime {}", app.window.label()),
-        Rect {
-            y,
-            height: 1,
-            ..area
-        },
-        buf,
-    );
+    rule(theme, &format!("metrics · uptime {}", app.window.label()), Rect { y, height: 1, ..area }, buf);
     y += 1;
     let bars_w = if area.width >= 120 {
         30
@@ -147,29 +103,13 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
             return;
         }
         let history = detail.and_then(|d| d.metrics.iter().find(|x| x.metric == m.metric));
-        let uptime = history.map(|h| {
-            h.uptime[crate::store::WindowKind::ALL
-                .iter()
-                .position(|w| *w == app.window)
-                .unwrap_or(1)]
-        });
+        let uptime =
+            history.map(|h| h.uptime[crate::store::WindowKind::ALL.iter().position(|w| *w == app.window).unwrap_or(1)]);
         let mut spans = vec![
             Span::raw(format!("{:<13}", fit(m.metric.as_str(), 12))),
-            Span::styled(
-                format!("{:<12}", format!("{} {}", theme.symbol(m.state), m.state)),
-                theme.state(m.state),
-            ),
-            Span::styled(
-                format!(
-                    "{:<7}",
-                    ago(m.since, app.now).trim_end_matches(" ago").to_string()
-                ),
-                theme.dim(),
-            ),
-            Span::raw(format!(
-                "{:>7} ",
-                uptime.map(percent).unwrap_or_else(|| "…".into())
-            )),
+            Span::styled(format!("{:<12}", format!("{} {}", theme.symbol(m.state), m.state)), theme.state(m.state)),
+            Span::styled(format!("{:<7}", ago(m.since, app.now).trim_end_matches(" ago").to_string()), theme.dim()),
+            Span::raw(format!("{:>7} ", uptime.map(percent).unwrap_or_else(|| "…".into()))),
         ];
         if bars_w > 0 {
             spans.push(Span::raw(" "));
@@ -181,36 +121,16 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
         spans.push(Span::raw(" "));
         spans.push(Span::styled(
             fit(&m.reason, reason_w),
-            if m.state == State::Up {
-                Style::new()
-            } else {
-                theme.state(m.state)
-            },
+            if m.state == State::Up { Style::new() } else { theme.state(m.state) },
         ));
-        Line::from(spans).render(
-            Rect {
-                y,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        Line::from(spans).render(Rect { y, height: 1, ..area }, buf);
         y += 1;
     }
 
     // Failing tests.
     let failing = &row.evidence.failing_tests;
     if !failing.is_empty() && remaining(y) >= 2 {
-        rule(
-            theme,
-            &format!("failing tests ({})", failing.len()),
-            Rect {
-                y,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        rule(theme, &format!("failing tests ({})", failing.len()), Rect { y, height: 1, ..area }, buf);
         y += 1;
         for t in failing {
             if remaining(y) == 0 {
@@ -223,29 +143,13 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
             };
             let name = t.unique_id.split('.').nth(2).unwrap_or(&t.unique_id);
             let failures = t.failures.map(|f| format!("{f} rows")).unwrap_or_default();
-            let message = t
-                .message
-                .as_deref()
-                .map(crate::evaluate::first_line)
-                .unwrap_or_default();
-            let text = format!(
-                "{:<5} {:<12} {} {failures}  {message}",
-                t.status,
-                t.metric.as_str(),
-                name
-            );
+            let message = t.message.as_deref().map(crate::evaluate::first_line).unwrap_or_default();
+            let text = format!("{:<5} {:<12} {} {failures}  {message}", t.status, t.metric.as_str(), name);
             Line::from(vec![
                 Span::styled(format!("{} ", theme.symbol(state)), theme.state(state)),
                 Span::raw(fit(&text, area.width.saturating_sub(2) as usize)),
             ])
-            .render(
-                Rect {
-                    y,
-                    height: 1,
-                    ..area
-                },
-                buf,
-            );
+            .render(Rect { y, height: 1, ..area }, buf);
             y += 1;
         }
     }
@@ -255,52 +159,22 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
         return;
     }
     let incidents = app.detail_incidents();
-    rule(
-        theme,
-        &format!("incidents ({}) · ⏎ opens", incidents.len()),
-        Rect {
-            y,
-            height: 1,
-            ..area
-        },
-        buf,
-    );
+    rule(theme, &format!("incidents ({}) · ⏎ opens", incidents.len()), Rect { y, height: 1, ..area }, buf);
     y += 1;
     if detail.is_none() {
-        Line::from(Span::styled("  loading history…", theme.dim())).render(
-            Rect {
-                y,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        Line::from(Span::styled("  loading history…", theme.dim())).render(Rect { y, height: 1, ..area }, buf);
         return;
     }
     if incidents.is_empty() {
-        Line::from(Span::styled(
-            "  No incidents in the last 90 days.",
-            theme.dim(),
-        ))
-        .render(
-            Rect {
-                y,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        Line::from(Span::styled("  No incidents in the last 90 days.", theme.dim()))
+            .render(Rect { y, height: 1, ..area }, buf);
         return;
     }
     for (i, incident) in incidents.iter().enumerate() {
         if remaining(y) == 0 {
             break;
         }
-        let line_area = Rect {
-            y,
-            height: 1,
-            ..area
-        };
+        let line_area = Rect { y, height: 1, ..area };
         super::lists::incident_line(app, theme, incident).render(line_area, buf);
         if i == app.sub_selected {
             buf.set_style(line_area, theme.selected());
@@ -317,8 +191,5 @@ fn sparkline(values: &[i64], ascii: bool, width: usize) -> String {
     let shown = &values[values.len().saturating_sub(width.max(1))..];
     let min = shown.iter().copied().min().unwrap_or(0);
     let range = (shown.iter().copied().max().unwrap_or(0) - min).max(1);
-    shown
-        .iter()
-        .map(|v| levels[((v - min) * (levels.len() as i64 - 1) / range) as usize])
-        .collect()
+    shown.iter().map(|v| levels[((v - min) * (levels.len() as i64 - 1) / range) as usize]).collect()
 }

@@ -29,19 +29,11 @@ pub fn summary(app: &App) -> Summary {
 
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let s = summary(app);
-    let overall =
-        State::worst_of(app.snapshot.products.iter().map(|p| p.state)).unwrap_or(State::Up);
-    let verdict = if app.snapshot.products.is_empty() {
-        "No data products yet".to_string()
-    } else {
-        verdict_line(&s)
-    };
+    let overall = State::worst_of(app.snapshot.products.iter().map(|p| p.state)).unwrap_or(State::Up);
+    let verdict = if app.snapshot.products.is_empty() { "No data products yet".to_string() } else { verdict_line(&s) };
     let left = Line::from(vec![
         Span::styled(" tablestat ", theme.title()),
-        Span::styled(
-            format!("{} {verdict}", theme.symbol(overall)),
-            theme.state(overall),
-        ),
+        Span::styled(format!("{} {verdict}", theme.symbol(overall)), theme.state(overall)),
     ]);
     let left_width = left.width() as u16;
     left.render(Rect { height: 1, ..area }, buf);
@@ -63,26 +55,12 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     ] {
         counts.push(Span::styled(
             format!("{} {n} {}", theme.symbol(state), state.as_str()),
-            if n > 0 {
-                theme.state(state)
-            } else {
-                theme.dim()
-            },
+            if n > 0 { theme.state(state) } else { theme.dim() },
         ));
         counts.push(Span::raw("  "));
     }
-    counts.push(Span::styled(
-        format!("uptime {}", app.window.label()),
-        theme.dim(),
-    ));
-    Line::from(counts).render(
-        Rect {
-            y: area.y + 1,
-            height: 1,
-            ..area
-        },
-        buf,
-    );
+    counts.push(Span::styled(format!("uptime {}", app.window.label()), theme.dim()));
+    Line::from(counts).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
 }
 
 /// "polling · last poll 14:05 ok", "following pid 4242 on jump1", "no poll since …".
@@ -90,19 +68,13 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
     let last = app.snapshot.poller.last_poll.as_ref();
     let last_text = match last {
         Some((at, true, _)) => format!("last poll {} ok", clock(*at, app.snapshot.zone)),
-        Some((at, false, Some(error))) => format!(
-            "last poll {} failed: {error}",
-            clock(*at, app.snapshot.zone)
-        ),
+        Some((at, false, Some(error))) => format!("last poll {} failed: {error}", clock(*at, app.snapshot.zone)),
         Some((at, false, None)) => format!("last poll {} failed", clock(*at, app.snapshot.zone)),
         None => "no poll yet".to_string(),
     };
     let stale = last.is_none_or(|(at, _, _)| app.now - at > crate::report::STALE_AFTER);
-    let style = if stale || last.is_some_and(|(_, ok, _)| !ok) {
-        theme.warning()
-    } else {
-        ratatui::style::Style::new()
-    };
+    let style =
+        if stale || last.is_some_and(|(_, ok, _)| !ok) { theme.warning() } else { ratatui::style::Style::new() };
     let role = match &app.poller.role {
         Role::Polling if app.poller.polling_now => "polling now…".to_string(),
         Role::Polling => "polling".to_string(),
@@ -114,18 +86,9 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
 }
 
 pub fn banner(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let active: Vec<_> = app
-        .snapshot
-        .maintenance
-        .iter()
-        .filter(|w| w.is_active(app.now))
-        .collect();
+    let active: Vec<_> = app.snapshot.maintenance.iter().filter(|w| w.is_active(app.now)).collect();
     let Some(first) = active.first() else { return };
-    let more = if active.len() > 1 {
-        format!(" (+{} more: m)", active.len() - 1)
-    } else {
-        String::new()
-    };
+    let more = if active.len() > 1 { format!(" (+{} more: m)", active.len() - 1) } else { String::new() };
     let text = format!(
         " {} Maintenance until {} ({}): {}{more}",
         theme.symbol(State::Maintenance),
@@ -133,12 +96,9 @@ pub fn banner(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         first.scope,
         first.message
     );
-    Paragraph::new(Line::from(Span::styled(
-        fit(&text, area.width as usize),
-        theme.banner(),
-    )))
-    .style(theme.banner())
-    .render(area, buf);
+    Paragraph::new(Line::from(Span::styled(fit(&text, area.width as usize), theme.banner())))
+        .style(theme.banner())
+        .render(area, buf);
 }
 
 pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -150,10 +110,7 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             Span::styled(" / ", theme.key()),
             Span::raw(app.filter.clone()),
             Span::styled("▏", theme.key()),
-            Span::styled(
-                "  ⏎ keep · Esc clear · words, group, tag, state:down",
-                theme.dim(),
-            ),
+            Span::styled("  ⏎ keep · Esc clear · words, group, tag, state:down", theme.dim()),
         ]);
         line.render(area, buf);
         return;
@@ -162,17 +119,10 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Line::from(Span::styled(format!(" {flash}"), theme.warning())).render(area, buf);
         return;
     }
-    let context = if *app.route() == Route::List {
-        Context::List
-    } else {
-        Context::Detail
-    };
+    let context = if *app.route() == Route::List { Context::List } else { Context::Detail };
     let mut spans: Vec<Span> = Vec::new();
     if !app.filter.is_empty() && *app.route() == Route::List {
-        spans.push(Span::styled(
-            format!(" filter: {} ", app.filter),
-            theme.warning(),
-        ));
+        spans.push(Span::styled(format!(" filter: {} ", app.filter), theme.warning()));
     }
     let mut used: usize = spans.iter().map(Span::width).sum();
     for (key, what) in keys::footer(context) {

@@ -14,12 +14,7 @@ pub fn render(theme: &Theme, area: Rect, buf: &mut Buffer) {
     rule(theme, "help · Esc goes back", area, buf);
     let mut lines: Vec<Line> = BINDINGS
         .iter()
-        .map(|b| {
-            Line::from(vec![
-                Span::styled(format!("  {:<10}", b.label), theme.key()),
-                Span::raw(b.help),
-            ])
-        })
+        .map(|b| Line::from(vec![Span::styled(format!("  {:<10}", b.label), theme.key()), Span::raw(b.help)]))
         .collect();
     lines.push(Line::from(vec![
         Span::styled("  mouse     ", theme.key()),
@@ -28,34 +23,18 @@ pub fn render(theme: &Theme, area: Rect, buf: &mut Buffer) {
     lines.push(Line::from(""));
     let mut legend = vec![Span::raw("  states  ")];
     for s in State::ALL {
-        legend.push(Span::styled(
-            format!("{} {}  ", theme.symbol(s), s),
-            theme.state(s),
-        ));
+        legend.push(Span::styled(format!("{} {}  ", theme.symbol(s), s), theme.state(s)));
     }
     lines.push(Line::from(legend));
     let mut bars = vec![Span::raw("  bars    ")];
     for s in State::ALL {
-        bars.push(Span::styled(
-            format!("{} {}  ", theme.bar(Some(s)), s),
-            theme.bar_style(Some(s)),
-        ));
+        bars.push(Span::styled(format!("{} {}  ", theme.bar(Some(s)), s), theme.bar_style(Some(s))));
     }
-    bars.push(Span::styled(
-        format!("{} no data", theme.bar(None)),
-        theme.dim(),
-    ));
+    bars.push(Span::styled(format!("{} no data", theme.bar(None)), theme.dim()));
     lines.push(Line::from(bars));
     lines.push(Line::from(Span::styled(
         "  uptime leaves out maintenance, unknown and no-data time; degraded counts as available.",
         theme.dim(),
     )));
-    Paragraph::new(lines).render(
-        Rect {
-            y: area.y + 1,
-            height: area.height.saturating_sub(1),
-            ..area
-        },
-        buf,
-    );
+    Paragraph::new(lines).render(Rect { y: area.y + 1, height: area.height.saturating_sub(1), ..area }, buf);
 }

@@ -14,50 +14,21 @@ use crate::tui::theme::Theme;
 pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     let Some(i) = app.incident.as_ref().filter(|i| i.id == id) else {
         rule(theme, &format!("incident #{id}"), area, buf);
-        Line::from(Span::styled("  loading…", theme.dim())).render(
-            Rect {
-                y: area.y + 1,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        Line::from(Span::styled("  loading…", theme.dim())).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
         return;
     };
     let zone = app.snapshot.zone;
-    rule(
-        theme,
-        &format!("incident #{} · {}", i.id, i.title),
-        area,
-        buf,
-    );
+    rule(theme, &format!("incident #{} · {}", i.id, i.title), area, buf);
     let open = i.resolved_at.is_none();
     let state = if open { State::Down } else { State::Up };
     let mut lines = vec![Line::from(vec![
-        Span::styled(
-            format!("{} {} ", theme.symbol(state), i.status),
-            theme.state(state),
-        ),
-        Span::styled(
-            format!(
-                "· {} · {} · {}",
-                i.severity,
-                i.product,
-                i.metrics.join(", ")
-            ),
-            theme.dim(),
-        ),
+        Span::styled(format!("{} {} ", theme.symbol(state), i.status), theme.state(state)),
+        Span::styled(format!("· {} · {} · {}", i.severity, i.product, i.metrics.join(", ")), theme.dim()),
     ])];
-    let mut facts = vec![
-        format!("opened {}", clock(i.opened_at, zone)),
-        format!("time to detect {}", span(i.time_to_detect())),
-    ];
+    let mut facts =
+        vec![format!("opened {}", clock(i.opened_at, zone)), format!("time to detect {}", span(i.time_to_detect()))];
     match i.resolved_at {
-        Some(r) => facts.push(format!(
-            "resolved {} · time to resolve {}",
-            clock(r, zone),
-            span(r - i.opened_at)
-        )),
+        Some(r) => facts.push(format!("resolved {} · time to resolve {}", clock(r, zone), span(r - i.opened_at))),
         None => facts.push(format!("open for {}", span(app.now - i.opened_at))),
     }
     if let Some(eta) = i.eta {
@@ -66,40 +37,22 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     lines.push(Line::from(Span::raw(facts.join(" · "))));
     lines.push(Line::from(""));
     for u in i.updates.iter().rev() {
-        let who = if u.automatic {
-            "tablestat".to_string()
-        } else {
-            u.author.clone().unwrap_or_else(|| "data team".into())
-        };
+        let who =
+            if u.automatic { "tablestat".to_string() } else { u.author.clone().unwrap_or_else(|| "data team".into()) };
         let mut spans = vec![
             Span::styled(format!("{}  ", clock(u.at, zone)), theme.dim()),
-            Span::styled(
-                format!("{who:<10} "),
-                if u.automatic {
-                    theme.dim()
-                } else {
-                    theme.title()
-                },
-            ),
+            Span::styled(format!("{who:<10} "), if u.automatic { theme.dim() } else { theme.title() }),
         ];
         if let Some(s) = u.status {
             spans.push(Span::styled(format!("[{s}] "), theme.warning()));
         }
         spans.push(Span::raw(super::fit(&u.message, 400)));
         if let Some(eta) = u.eta {
-            spans.push(Span::styled(
-                format!(" (ETA {})", clock(eta, zone)),
-                theme.dim(),
-            ));
+            spans.push(Span::styled(format!(" (ETA {})", clock(eta, zone)), theme.dim()));
         }
         lines.push(Line::from(spans));
     }
-    Paragraph::new(lines).wrap(Wrap { trim: false }).render(
-        Rect {
-            y: area.y + 1,
-            height: area.height.saturating_sub(1),
-            ..area
-        },
-        buf,
-    );
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(Rect { y: area.y + 1, height: area.height.saturating_sub(1), ..area }, buf);
 }

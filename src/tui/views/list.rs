@@ -36,13 +36,7 @@ const MIN_BARS: usize = 7;
 
 fn columns(width: usize, metric_count: usize, longest_name: usize) -> Columns {
     let metrics_w = metric_count * METRIC;
-    let mut c = Columns {
-        name: 0,
-        metrics: true,
-        uptime: true,
-        checked: true,
-        bars: 0,
-    };
+    let mut c = Columns { name: 0, metrics: true, uptime: true, checked: true, bars: 0 };
     let fixed = |c: &Columns| {
         SYMBOL
             + INCIDENT
@@ -66,9 +60,7 @@ fn columns(width: usize, metric_count: usize, longest_name: usize) -> Columns {
     // Names get what the longest needs (14 to 28 columns); bars take what is left (up to
     // 90 days), if 7 fit.
     let wanted = (longest_name + 3).clamp(MIN_NAME, 28);
-    c.name = room
-        .min(wanted)
-        .max(room.saturating_sub(crate::store::BAR_DAYS + 1));
+    c.name = room.min(wanted).max(room.saturating_sub(crate::store::BAR_DAYS + 1));
     let left = room.saturating_sub(c.name);
     if left > MIN_BARS {
         c.bars = (left - 1).min(crate::store::BAR_DAYS);
@@ -104,23 +96,13 @@ fn abbreviation(metric: &Metric) -> String {
 
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let metrics = metric_columns(app);
-    let longest = app
-        .snapshot
-        .products
-        .iter()
-        .map(|p| p.product.name.chars().count())
-        .max()
-        .unwrap_or(0);
+    let longest = app.snapshot.products.iter().map(|p| p.product.name.chars().count()).max().unwrap_or(0);
     let cols = columns(area.width as usize, metrics.len(), longest);
     let shown = app.rows.len();
     let title = if app.snapshot.products.is_empty() {
         "no products yet".to_string()
     } else {
-        let products = app
-            .rows
-            .iter()
-            .filter(|r| matches!(r, Row::Product(_)))
-            .count();
+        let products = app.rows.iter().filter(|r| matches!(r, Row::Product(_))).count();
         format!("{products} of {} products", app.snapshot.products.len())
     };
     rule(theme, &title, area, buf);
@@ -130,84 +112,38 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     // Column header.
     let mut head: Vec<Span> = vec![
         Span::raw(" ".repeat(SYMBOL)),
-        Span::styled(
-            format!("{:<w$}", "PRODUCT", w = cols.name),
-            theme.header_row(),
-        ),
+        Span::styled(format!("{:<w$}", "PRODUCT", w = cols.name), theme.header_row()),
     ];
     if cols.metrics {
         for m in &metrics {
-            head.push(Span::styled(
-                format!("{:<METRIC$}", abbreviation(m)),
-                theme.header_row(),
-            ));
+            head.push(Span::styled(format!("{:<METRIC$}", abbreviation(m)), theme.header_row()));
         }
     }
     if cols.uptime {
-        head.push(Span::styled(
-            format!("{:>7} ", app.window.label()),
-            theme.header_row(),
-        ));
+        head.push(Span::styled(format!("{:>7} ", app.window.label()), theme.header_row()));
     }
     if cols.bars > 0 {
-        head.push(Span::styled(
-            format!(" {:<w$}", format!("{} DAYS", cols.bars), w = cols.bars),
-            theme.header_row(),
-        ));
+        head.push(Span::styled(format!(" {:<w$}", format!("{} DAYS", cols.bars), w = cols.bars), theme.header_row()));
     }
     head.push(Span::raw(" ".repeat(INCIDENT)));
     if cols.checked {
-        head.push(Span::styled(
-            format!("{:<CHECKED$}", "CHECKED"),
-            theme.header_row(),
-        ));
+        head.push(Span::styled(format!("{:<CHECKED$}", "CHECKED"), theme.header_row()));
     }
-    Line::from(head).render(
-        Rect {
-            y: area.y + 1,
-            height: 1,
-            ..area
-        },
-        buf,
-    );
+    Line::from(head).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
 
     if app.snapshot.products.is_empty() {
-        empty_state(
-            app,
-            theme,
-            Rect {
-                y: area.y + CHROME,
-                height: area.height.saturating_sub(CHROME),
-                ..area
-            },
-            buf,
-        );
+        empty_state(app, theme, Rect { y: area.y + CHROME, height: area.height.saturating_sub(CHROME), ..area }, buf);
         return;
     }
     if shown == 0 {
-        Line::from(Span::styled(
-            "  Nothing matches: Esc clears the filter, f shows all states.",
-            theme.dim(),
-        ))
-        .render(
-            Rect {
-                y: area.y + CHROME,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        Line::from(Span::styled("  Nothing matches: Esc clears the filter, f shows all states.", theme.dim()))
+            .render(Rect { y: area.y + CHROME, height: 1, ..area }, buf);
         return;
     }
     let page = area.height.saturating_sub(CHROME) as usize;
     for (line, index) in (app.offset..(app.offset + page).min(shown)).enumerate() {
         let y = area.y + CHROME + line as u16;
-        let row_area = Rect {
-            x: area.x,
-            y,
-            width: area.width,
-            height: 1,
-        };
+        let row_area = Rect { x: area.x, y, width: area.width, height: 1 };
         match &app.rows[index] {
             Row::Group { name, count, worst } => {
                 Line::from(vec![
@@ -227,24 +163,12 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
 }
 
-fn product_line<'a>(
-    app: &App,
-    theme: &Theme,
-    row: &'a ProductRow,
-    metrics: &[Metric],
-    cols: &Columns,
-) -> Line<'a> {
+fn product_line<'a>(app: &App, theme: &Theme, row: &'a ProductRow, metrics: &[Metric], cols: &Columns) -> Line<'a> {
     let indent = if app.grouped { " " } else { "" };
     let name_w = cols.name.saturating_sub(indent.len());
     let mut spans: Vec<Span> = vec![
-        Span::styled(
-            format!("{} ", theme.symbol(row.state)),
-            theme.state(row.state),
-        ),
-        Span::raw(format!(
-            "{indent}{:<name_w$}",
-            fit(&row.product.name, name_w.saturating_sub(1))
-        )),
+        Span::styled(format!("{} ", theme.symbol(row.state)), theme.state(row.state)),
+        Span::raw(format!("{indent}{:<name_w$}", fit(&row.product.name, name_w.saturating_sub(1)))),
     ];
     if cols.metrics {
         for m in metrics {
@@ -266,11 +190,7 @@ fn product_line<'a>(
             (Some(u), Some(slo)) => u < slo,
             _ => false,
         };
-        let style = if below_slo {
-            theme.state(State::Degraded)
-        } else {
-            ratatui::style::Style::new()
-        };
+        let style = if below_slo { theme.state(State::Degraded) } else { ratatui::style::Style::new() };
         spans.push(Span::styled(format!("{:>7} ", percent(uptime)), style));
     }
     if cols.bars > 0 {
@@ -279,17 +199,10 @@ fn product_line<'a>(
         spans.push(Span::raw(" ".repeat(pad)));
         spans.extend(bars(theme, &row.bars, cols.bars));
     }
-    let marker = if row.open_incident.is_some() {
-        if theme.ascii { "!" } else { "⚑" }
-    } else {
-        " "
-    };
+    let marker = if row.open_incident.is_some() { if theme.ascii { "!" } else { "⚑" } } else { " " };
     spans.push(Span::styled(format!("{marker} "), theme.state(State::Down)));
     if cols.checked {
-        let checked = row
-            .checked_at
-            .map(|t| ago(t, app.now))
-            .unwrap_or_else(|| "never".into());
+        let checked = row.checked_at.map(|t| ago(t, app.now)).unwrap_or_else(|| "never".into());
         spans.push(Span::styled(fit(&checked, CHECKED), theme.dim()));
     }
     Line::from(spans)
@@ -304,28 +217,17 @@ fn empty_state(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             crate::poller::run::Role::Polling => {
                 "The first poll is running: products appear as soon as it ends.".to_string()
             }
-            crate::poller::run::Role::Following(l) => format!(
-                "Another tablestat (pid {} on {}) polls this database; waiting for it.",
-                l.pid, l.host
-            ),
+            crate::poller::run::Role::Following(l) => {
+                format!("Another tablestat (pid {} on {}) polls this database; waiting for it.", l.pid, l.host)
+            }
             _ => "Starting the poller…".to_string(),
         },
         "Products come from [[product]] tables or [discover] in the config;".to_string(),
         "`tablestat config check` says what Airflow and dbt answer.".to_string(),
     ];
     for (i, text) in lines.iter().enumerate().take(area.height as usize) {
-        Line::from(Span::styled(
-            format!("  {text}"),
-            if i == 0 { theme.title() } else { theme.dim() },
-        ))
-        .render(
-            Rect {
-                y: area.y + i as u16,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        Line::from(Span::styled(format!("  {text}"), if i == 0 { theme.title() } else { theme.dim() }))
+            .render(Rect { y: area.y + i as u16, height: 1, ..area }, buf);
     }
 }
 
@@ -338,10 +240,7 @@ mod tests {
         let at = |w| columns(w, 5, 20);
         assert!(at(160).bars >= 60 && at(160).checked && at(160).uptime && at(160).metrics);
         let c80 = at(80);
-        assert!(
-            c80.checked && c80.uptime && c80.metrics && c80.bars >= 7,
-            "{c80:?}"
-        );
+        assert!(c80.checked && c80.uptime && c80.metrics && c80.bars >= 7, "{c80:?}");
         let c50 = at(50);
         assert!(!c50.checked && c50.metrics, "{c50:?}");
         let c30 = at(30);

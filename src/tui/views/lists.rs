@@ -23,27 +23,16 @@ pub fn incident_line<'a>(app: &App, theme: &Theme, i: &Incident) -> Line<'a> {
         .iter()
         .find(|p| p.product.id == i.product)
         .map_or(i.product.as_str(), |p| p.product.name.as_str());
-    let lasted = if open {
-        format!("open {}", span(duration))
-    } else {
-        format!("lasted {}", span(duration))
-    };
+    let lasted = if open { format!("open {}", span(duration)) } else { format!("lasted {}", span(duration)) };
     Line::from(vec![
         Span::styled(format!("{} ", theme.symbol(state)), theme.state(state)),
         Span::raw(format!("#{:<4} ", i.id)),
         Span::styled(
             format!("{:<13} ", i.status.as_str()),
-            if i.status == IncidentStatus::Resolved {
-                theme.dim()
-            } else {
-                theme.warning()
-            },
+            if i.status == IncidentStatus::Resolved { theme.dim() } else { theme.warning() },
         ),
         Span::raw(format!("{:<18} ", fit(product, 17))),
-        Span::styled(
-            format!("{} · {lasted}  ", clock(i.opened_at, app.snapshot.zone)),
-            theme.dim(),
-        ),
+        Span::styled(format!("{} · {lasted}  ", clock(i.opened_at, app.snapshot.zone)), theme.dim()),
         Span::raw(i.metrics.join(", ")),
     ])
 }
@@ -51,38 +40,16 @@ pub fn incident_line<'a>(app: &App, theme: &Theme, i: &Incident) -> Line<'a> {
 pub fn incidents(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let all = &app.snapshot.incidents;
     let open = all.iter().filter(|i| i.resolved_at.is_none()).count();
-    rule(
-        theme,
-        &format!(
-            "incidents · {open} open, {} recent · ⏎ opens the timeline",
-            all.len() - open
-        ),
-        area,
-        buf,
-    );
+    rule(theme, &format!("incidents · {open} open, {} recent · ⏎ opens the timeline", all.len() - open), area, buf);
     if all.is_empty() {
-        Line::from(Span::styled(
-            "  No incidents. They open by themselves when a metric goes down.",
-            theme.dim(),
-        ))
-        .render(
-            Rect {
-                y: area.y + 1,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        Line::from(Span::styled("  No incidents. They open by themselves when a metric goes down.", theme.dim()))
+            .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
         return;
     }
     let page = area.height.saturating_sub(1) as usize;
     let offset = app.sub_selected.saturating_sub(page.saturating_sub(1));
     for (line, (index, i)) in all.iter().enumerate().skip(offset).take(page).enumerate() {
-        let r = Rect {
-            y: area.y + 1 + line as u16,
-            height: 1,
-            ..area
-        };
+        let r = Rect { y: area.y + 1 + line as u16, height: 1, ..area };
         incident_line(app, theme, i).render(r, buf);
         if index == app.sub_selected {
             buf.set_style(r, theme.selected());
@@ -98,60 +65,28 @@ pub fn maintenance(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             "  No maintenance planned. Announce one with `tablestat maintenance add`.",
             theme.dim(),
         ))
-        .render(
-            Rect {
-                y: area.y + 1,
-                height: 1,
-                ..area
-            },
-            buf,
-        );
+        .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
         return;
     }
-    for (n, w) in windows
-        .iter()
-        .enumerate()
-        .take(area.height.saturating_sub(1) as usize)
-    {
+    for (n, w) in windows.iter().enumerate().take(area.height.saturating_sub(1) as usize) {
         let active = w.is_active(app.now);
         let when = if active {
             format!("active, ends in {}", span(w.ends_at - app.now))
         } else {
             format!("starts in {}", span(w.starts_at - app.now))
         };
-        let r = Rect {
-            y: area.y + 1 + n as u16,
-            height: 1,
-            ..area
-        };
+        let r = Rect { y: area.y + 1 + n as u16, height: 1, ..area };
         let mut spans = vec![
-            Span::styled(
-                format!("{} ", theme.symbol(State::Maintenance)),
-                theme.state(State::Maintenance),
-            ),
+            Span::styled(format!("{} ", theme.symbol(State::Maintenance)), theme.state(State::Maintenance)),
             Span::raw(format!("#{:<4} ", w.id)),
             Span::styled(
-                format!(
-                    "{} – {}  ",
-                    clock(w.starts_at, app.snapshot.zone),
-                    clock(w.ends_at, app.snapshot.zone)
-                ),
+                format!("{} – {}  ", clock(w.starts_at, app.snapshot.zone), clock(w.ends_at, app.snapshot.zone)),
                 theme.dim(),
             ),
-            Span::styled(
-                format!("{when}  "),
-                if active {
-                    theme.state(State::Maintenance)
-                } else {
-                    theme.dim()
-                },
-            ),
+            Span::styled(format!("{when}  "), if active { theme.state(State::Maintenance) } else { theme.dim() }),
         ];
         let used: usize = spans.iter().map(Span::width).sum();
-        spans.push(Span::raw(fit(
-            &format!("{}: {}", w.scope, w.message),
-            (area.width as usize).saturating_sub(used),
-        )));
+        spans.push(Span::raw(fit(&format!("{}: {}", w.scope, w.message), (area.width as usize).saturating_sub(used))));
         Line::from(spans).render(r, buf);
         if n == app.sub_selected {
             buf.set_style(r, theme.selected());

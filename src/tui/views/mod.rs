@@ -31,45 +31,19 @@ pub struct Areas {
 const HEADER: u16 = 2;
 
 pub fn layout(area: Rect, app: &App) -> Areas {
-    let banner = app
-        .snapshot
-        .maintenance
-        .iter()
-        .any(|w| w.is_active(app.now));
-    let header = Rect {
-        height: HEADER.min(area.height),
-        ..area
-    };
+    let banner = app.snapshot.maintenance.iter().any(|w| w.is_active(app.now));
+    let header = Rect { height: HEADER.min(area.height), ..area };
     let mut y = area.y + header.height;
     let banner = (banner && area.height > HEADER + 3).then(|| {
-        let r = Rect {
-            x: area.x,
-            y,
-            width: area.width,
-            height: 1,
-        };
+        let r = Rect { x: area.x, y, width: area.width, height: 1 };
         y += 1;
         r
     });
     let footer_h = u16::from(area.height > y - area.y + 1);
-    let footer = Rect {
-        x: area.x,
-        y: (area.y + area.height).saturating_sub(footer_h),
-        width: area.width,
-        height: footer_h,
-    };
-    let body = Rect {
-        x: area.x,
-        y,
-        width: area.width,
-        height: footer.y.saturating_sub(y),
-    };
-    Areas {
-        header,
-        banner,
-        body,
-        footer,
-    }
+    let footer =
+        Rect { x: area.x, y: (area.y + area.height).saturating_sub(footer_h), width: area.width, height: footer_h };
+    let body = Rect { x: area.x, y, width: area.width, height: footer.y.saturating_sub(y) };
+    Areas { header, banner, body, footer }
 }
 
 /// Rows of products that fit on screen: the body minus its rule and column header.
@@ -147,10 +121,7 @@ pub fn clock(ts: i64, zone: FixedOffset) -> String {
 
 /// `12 min ago`.
 pub fn ago(ts: i64, now: i64) -> String {
-    match (
-        DateTime::from_timestamp(ts, 0),
-        DateTime::from_timestamp(now, 0),
-    ) {
+    match (DateTime::from_timestamp(ts, 0), DateTime::from_timestamp(now, 0)) {
         (Some(t), Some(n)) => crate::timefmt::ago(t, n),
         _ => String::new(),
     }
@@ -159,10 +130,7 @@ pub fn ago(ts: i64, now: i64) -> String {
 /// Text cut to `width` columns with an ellipsis; control characters dropped so that text
 /// from sources (DAG ids, test messages) can never drive the terminal.
 pub fn fit(text: &str, width: usize) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if clean.chars().count() <= width {
         return clean;
     }
@@ -184,21 +152,12 @@ pub fn rule(theme: &Theme, title: &str, area: Rect, buf: &mut Buffer) {
         spans.push(Span::styled(format!(" {title} "), theme.title()));
     }
     let used: usize = spans.iter().map(|s| s.width()).sum();
-    spans.push(Span::styled(
-        theme
-            .rule()
-            .repeat((area.width as usize).saturating_sub(used)),
-        theme.dim(),
-    ));
+    spans.push(Span::styled(theme.rule().repeat((area.width as usize).saturating_sub(used)), theme.dim()));
     Line::from(spans).render(Rect { height: 1, ..area }, buf);
 }
 
 /// A row of bar cells, one per day, the newest at the right.
-pub fn bars<'a>(
-    theme: &Theme,
-    days: &[Option<crate::model::State>],
-    width: usize,
-) -> Vec<Span<'a>> {
+pub fn bars<'a>(theme: &Theme, days: &[Option<crate::model::State>], width: usize) -> Vec<Span<'a>> {
     let shown = &days[days.len().saturating_sub(width)..];
     let mut spans: Vec<Span<'a>> = Vec::with_capacity(shown.len());
     let mut run = String::new();

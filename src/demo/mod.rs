@@ -1,0 +1,201 @@
+//! `tablestat demo`: the real board, poller and HTTP clients against a simulated Airflow 3
+//! and dbt Cloud on 127.0.0.1, a scripted story of failures and recoveries, and 90 days of
+//! seeded history. Nothing to install, no account needed.
+
+mod artifacts;
+pub mod seed;
+mod server;
+pub mod world;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::poller::Engine;
+use crate::poller::run::{Identity, poll_once};
+use crate::store::worker::StoreHandle;
+use crate::store::{Scope, Store};
+use world::{Step, World};
+
+pub struct DemoOptions {
+    /// Story speed: 2 plays it twice as fast.
+    pub speed: f64,
+    pub seed: u64,
+    pub headless: bool,
+    pub theme: crate::tui::theme::Theme,
+}
+
+/// A step lasts this long at speed 1.
+const STEP: Duration = Duration::from_secs(20);
+
+/// A throw-away folder for the demo's config and database, removed at the end.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn serve(router: axum::Router) -> Result<String, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
+    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("demo server stopped: {e}");
+        }
+    });
+    Ok(url)
+}
+
+fn write_config(dir: &Path, airflow: &str, dbt: &str, poll: Duration) -> Result<PathBuf, String> {
+    let mut text = format!(
+        "# Written by `tablestat demo`: a simulated Airflow 3 and dbt Cloud on loopback.\n\
+         [airflow]\nurl = \"{airflow}\"\napi = \"auto\"\nauth = \"password\"\nusername = \"demo\"\npassword = \"demo\"\ntimeout = \"5s\"\n\n\
+         [dbt]\nsource = \"cloud\"\nurl = \"{dbt}\"\naccount_id = 1\ntoken = \"demo-dbt-cloud-token\"\ncache_dir = \"dbt-cache\"\n\n\
+         [poll]\ninterval = \"{}ms\"\n\n[store]\npath = \"history.db\"\n",
+        poll.as_millis().max(500)
+    );
+    for p in world::products() {
+        text.push_str(&format!(
+            "\n[[product]]\nid = \"{}\"\nname = \"{}\"\ndescription = \"{}\"\nowner = \"{}\"\ngroup = \"{}\"\ndag = \"{}\"\ntask = \"{}\"\nmetrics = [{}]\nslo = {:.1}\n",
+            p.id,
+            p.name,
+            p.description.unwrap_or_default(),
+            p.owner.unwrap_or_default(),
+            p.group,
+            p.dag_id,
+            p.task_id.unwrap_or_default(),
+            p.metrics.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", "),
+            p.slo.unwrap_or(99.0)
+        ));
+        if let Some(model) = p.model {
+            text.push_str(&format!("model = \"{model}\"\ndbt_job = 42\n"));
+        }
+    }
+    let path = dir.join("tablestat.toml");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path).map_err(|e| e.to_string())?, text.as_bytes())
+        .map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+/// Moves the world to `step`; the maintenance step announces a window for Finance, and
+/// the step after the next ends it early, as teams do when the work is done.
+async fn play(step: Step, shared: &server::Shared, store: &StoreHandle) {
+    shared.world.lock().expect("world").apply(step, Utc::now());
+    let now = Utc::now().timestamp();
+    match step {
+        Step::MaintenanceStarts => {
+            let _ = store
+                .call(move |s| {
+                    s.add_maintenance(
+                        &Scope::Group("Finance".into()),
+                        now,
+                        now + 3600,
+                        "Ledger migration to the new warehouse",
+                        Some("demo"),
+                        now,
+                    )
+                })
+                .await;
+        }
+        Step::ModelError => {
+            let _ = store
+                .call(move |s| -> crate::store::Result<()> {
+                    for w in s.maintenance_windows(now, false)? {
+                        s.end_maintenance(w.id, now)?;
+                    }
+                    Ok(())
+                })
+                .await;
+        }
+        _ => {}
+    }
+    let _ = store.call(move |s| s.request_poll(now, "demo story")).await;
+}
+
+pub async fn run(options: DemoOptions) -> Result<u8, String> {
+    let speed = if options.speed.is_finite() && options.speed > 0.0 { options.speed } else { 1.0 };
+    let step_len = STEP.div_f64(speed);
+    let dir = std::env::temp_dir().join(format!("tablestat-demo-{}-{:x}", std::process::id(), fastrand::u32(..)));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let scratch = Scratch(dir.clone());
+
+    let shared = server::Shared::new(World::new(Utc::now()));
+    let airflow = serve(server::airflow(shared.clone())).await?;
+    let dbt = serve(server::dbt_cloud(shared.clone())).await?;
+    let config_path = write_config(&dir, &airflow, &dbt, step_len / 4)?;
+    let config = Arc::new(Config::load(&config_path).map_err(|e| e.to_string())?);
+
+    let mut store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
+    let history = seed::history(&world::products(), Utc::now().timestamp(), options.seed);
+    store.import(&world::products(), &history).map_err(|e| e.to_string())?;
+
+    let outcome = if options.headless {
+        headless(config, store, &shared, step_len).await
+    } else {
+        drop(store);
+        interactive(config, options.theme, shared, step_len).await
+    };
+    drop(scratch);
+    outcome
+}
+
+/// Plays the story once, printing the status document (one JSON line) after each step.
+async fn headless(
+    config: Arc<Config>,
+    store: Store,
+    shared: &server::Shared,
+    step_len: Duration,
+) -> Result<u8, String> {
+    let store = StoreHandle::spawn(store).map_err(|e| e.to_string())?;
+    let mut engine = Engine::new(config).map_err(|e| e.to_string())?;
+    let me = Identity::of_this_process();
+    for step in Step::STORY {
+        play(step, shared, &store).await;
+        eprintln!("tablestat demo: {}", step.caption());
+        let result = poll_once(&mut engine, &store, &me).await.map_err(|e| e.to_string())?;
+        let now = Utc::now().timestamp();
+        let snapshot = store
+            .call(move |s| s.snapshot(now, crate::cli::display_zone()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let polled: Vec<String> = result.checked.iter().map(|c| c.product.id.clone()).collect();
+        let doc = crate::report::from_snapshot(&snapshot, &polled);
+        println!("{}", serde_json::to_string(&doc).map_err(|e| e.to_string())?);
+        tokio::time::sleep(step_len).await;
+    }
+    Ok(0)
+}
+
+/// The board, with the story playing underneath it, over and over.
+async fn interactive(
+    config: Arc<Config>,
+    theme: crate::tui::theme::Theme,
+    shared: server::Shared,
+    step_len: Duration,
+) -> Result<u8, String> {
+    let store =
+        StoreHandle::spawn(Store::open(&config.store_path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let story = tokio::spawn(async move {
+        loop {
+            for step in Step::STORY.into_iter().skip(1) {
+                tokio::time::sleep(step_len).await;
+                play(step, &shared, &store).await;
+            }
+            tokio::time::sleep(step_len * 2).await;
+        }
+    });
+    let outcome = crate::tui::run(config, crate::tui::BoardOptions { theme }).await;
+    story.abort();
+    outcome.map(|()| 0)
+}

@@ -1,0 +1,128 @@
+//! Bulk history import: closed intervals, coverage, refreshes and resolved incidents in one
+//! transaction. Used to seed the demo's 90 days and the scale benchmarks' databases.
+
+use rusqlite::params;
+
+use super::{Result, Store, StoreError};
+use crate::model::{Metric, Product, State};
+
+/// One closed interval of one product x metric (`None` metric: the overall state).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRow {
+    pub product: String,
+    pub metric: Option<Metric>,
+    pub state: State,
+    pub reason: String,
+    pub start: i64,
+    /// `None`: still current, so the next poll continues it when nothing changed.
+    pub end: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedRefresh {
+    pub product: String,
+    pub dag_run_id: String,
+    pub data_interval_end: i64,
+    pub task_started: i64,
+    pub finished: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedIncident {
+    pub product: String,
+    pub title: String,
+    pub severity: String,
+    pub metrics: Vec<String>,
+    pub began_at: i64,
+    pub opened_at: i64,
+    pub resolved_at: i64,
+    /// (at, automatic, status, message, author)
+    pub updates: Vec<(i64, bool, String, String, Option<String>)>,
+}
+
+/// Everything to import.
+#[derive(Debug, Default, Clone)]
+pub struct History {
+    pub spans: Vec<SpanRow>,
+    pub coverage: Vec<(i64, i64)>,
+    pub refreshes: Vec<ImportedRefresh>,
+    pub incidents: Vec<ImportedIncident>,
+}
+
+impl Store {
+    /// Imports a history for these products (which are registered too).
+    pub fn import(&mut self, products: &[Product], history: &History) -> Result<()> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        {
+            let mut product = tx
+                .prepare("INSERT OR REPLACE INTO product (id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1)")
+                .map_err(wrap)?;
+            for p in products {
+                let metrics: Vec<&str> = p.metrics.iter().map(Metric::as_str).collect();
+                product
+                    .execute(params![
+                        p.id,
+                        p.name,
+                        p.group,
+                        p.description,
+                        p.owner,
+                        serde_json::to_string(&p.tags).unwrap_or_else(|_| "[]".into()),
+                        p.dag_id,
+                        p.task_id,
+                        p.model,
+                        serde_json::to_string(&metrics).unwrap_or_else(|_| "[]".into()),
+                        p.slo,
+                        p.max_age.map(|d| d.as_secs() as i64)
+                    ])
+                    .map_err(wrap)?;
+            }
+            let mut span = tx
+                .prepare(
+                    "INSERT INTO interval (product, metric, state, reason, start, end) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(wrap)?;
+            for s in &history.spans {
+                let metric = s.metric.as_ref().map_or("", Metric::as_str);
+                span.execute(params![s.product, metric, s.state.as_str(), s.reason, s.start, s.end]).map_err(wrap)?;
+            }
+            let mut coverage = tx.prepare("INSERT INTO coverage (start, last_seen) VALUES (?1, ?2)").map_err(wrap)?;
+            for (start, end) in &history.coverage {
+                coverage.execute(params![start, end]).map_err(wrap)?;
+            }
+            let mut refresh = tx
+                .prepare("INSERT OR IGNORE INTO refresh (product, dag_run_id, data_interval_end, task_started, finished) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(wrap)?;
+            for r in &history.refreshes {
+                refresh
+                    .execute(params![r.product, r.dag_run_id, r.data_interval_end, r.task_started, r.finished])
+                    .map_err(wrap)?;
+            }
+            let mut incident = tx
+                .prepare("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at, resolved_at) VALUES (?1, ?2, 'resolved', ?3, ?4, ?5, ?6, ?7)")
+                .map_err(wrap)?;
+            let mut update = tx
+                .prepare("INSERT INTO incident_update (incident, at, automatic, status, message, author) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .map_err(wrap)?;
+            for i in &history.incidents {
+                incident
+                    .execute(params![
+                        i.product,
+                        i.title,
+                        i.severity,
+                        serde_json::to_string(&i.metrics).unwrap_or_default(),
+                        i.began_at,
+                        i.opened_at,
+                        i.resolved_at
+                    ])
+                    .map_err(wrap)?;
+                let id = tx.last_insert_rowid();
+                for (at, automatic, status, message, author) in &i.updates {
+                    update.execute(params![id, at, automatic, status, message, author]).map_err(wrap)?;
+                }
+            }
+        }
+        tx.commit().map_err(wrap)
+    }
+}
