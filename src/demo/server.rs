@@ -39,16 +39,15 @@ fn detail(status: StatusCode, text: &str) -> Response {
 }
 
 /// Airflow 3 answers 401 "Token Expired" for an old token.
-fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| detail(StatusCode::UNAUTHORIZED, "Not authenticated"))?;
+/// `Some(answer)` when the request must be refused.
+fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) else {
+        return Some(detail(StatusCode::UNAUTHORIZED, "Not authenticated"));
+    };
     match shared.tokens.lock().expect("tokens").get(token) {
-        Some(expires) if *expires > Utc::now() => Ok(()),
-        Some(_) => Err(detail(StatusCode::UNAUTHORIZED, "Token Expired")),
-        None => Err(detail(StatusCode::FORBIDDEN, "Invalid JWT token")),
+        Some(expires) if *expires > Utc::now() => None,
+        Some(_) => Some(detail(StatusCode::UNAUTHORIZED, "Token Expired")),
+        None => Some(detail(StatusCode::FORBIDDEN, "Invalid JWT token")),
     }
 }
 
@@ -96,8 +95,8 @@ fn run_json(dag: &SimDag, run: &SimRun) -> Value {
 }
 
 async fn dags(State(shared): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    if let Err(e) = authorized(&shared, &headers) {
-        return e;
+    if let Some(refusal) = refused(&shared, &headers) {
+        return refusal;
     }
     let world = shared.world.lock().expect("world");
     let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -107,8 +106,8 @@ async fn dags(State(shared): State<Shared>, headers: HeaderMap, Query(q): Query<
 }
 
 async fn dag_runs(State(shared): State<Shared>, headers: HeaderMap, Path(dag): Path<String>) -> Response {
-    if let Err(e) = authorized(&shared, &headers) {
-        return e;
+    if let Some(refusal) = refused(&shared, &headers) {
+        return refusal;
     }
     let world = shared.world.lock().expect("world");
     match world.dag(&dag) {
@@ -125,8 +124,8 @@ fn strings(body: &Value, key: &str) -> Vec<String> {
 }
 
 async fn runs_batch(State(shared): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Err(e) = authorized(&shared, &headers) {
-        return e;
+    if let Some(refusal) = refused(&shared, &headers) {
+        return refusal;
     }
     let ids = strings(&body, "dag_ids");
     let since = body.get("start_date_gte").and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok());
@@ -141,8 +140,8 @@ async fn runs_batch(State(shared): State<Shared>, headers: HeaderMap, Json(body)
 }
 
 async fn task_batch(State(shared): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Err(e) = authorized(&shared, &headers) {
-        return e;
+    if let Some(refusal) = refused(&shared, &headers) {
+        return refusal;
     }
     let (ids, runs) = (strings(&body, "dag_ids"), strings(&body, "dag_run_ids"));
     let world = shared.world.lock().expect("world");
@@ -165,8 +164,8 @@ async fn xcom(
     headers: HeaderMap,
     Path((dag, run, _task, key)): Path<(String, String, String, String)>,
 ) -> Response {
-    if let Err(e) = authorized(&shared, &headers) {
-        return e;
+    if let Some(refusal) = refused(&shared, &headers) {
+        return refusal;
     }
     let world = shared.world.lock().expect("world");
     let dbt_run = world.dag(&dag).and_then(|d| d.runs.iter().find(|r| r.run_id == run)).and_then(|r| r.dbt_run);
