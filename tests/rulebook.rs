@@ -165,7 +165,7 @@ fn scenario_test_failures() {
         stg_payments correctness up: 2 tests passed
         stg_payments uniqueness up: 1 test passed
         stg_payments completeness up: 2 tests passed
-        fct_orders availability up: DAG shop_daily is active
+        fct_orders availability up: DAG shop_daily is active; its tests were not checked in the latest run
         fct_orders freshness down: not rebuilt: upstream test unique_stg_orders_order_id failed (and 1 more)
         fct_orders correctness up: not checked in the latest run; last result: 2 tests passed
         fct_orders uniqueness up: not checked in the latest run; last result: 1 test passed
@@ -249,7 +249,7 @@ fn scenario_model_error() {
         stg_payments correctness up: not checked in the latest run; last result: 2 tests passed
         stg_payments uniqueness up: not checked in the latest run; last result: 1 test passed
         stg_payments completeness up: not checked in the latest run; last result: 2 tests passed
-        fct_orders availability up: DAG shop_daily is active
+        fct_orders availability up: DAG shop_daily is active; its tests were not checked in the latest run
         fct_orders freshness down: not rebuilt: upstream model stg_payments failed
         fct_orders correctness up: not checked in the latest run; last result: 2 tests passed
         fct_orders uniqueness up: not checked in the latest run; last result: 1 test passed

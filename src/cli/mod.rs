@@ -15,6 +15,7 @@ mod status;
 mod text;
 mod when;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -134,7 +135,8 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("tablestat: {}", e.message);
+            // Not eprintln!: stderr may be a terminal that hung up, and that must not panic.
+            let _ = writeln!(std::io::stderr(), "tablestat: {}", e.message);
             ExitCode::from(e.code)
         }
     }

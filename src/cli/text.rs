@@ -14,7 +14,10 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} {}", paint(doc.overall, theme::symbol(doc.overall, ascii)), doc.verdict());
     let name_width = doc.products.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).min(40);
-    for p in &doc.products {
+    // Worst first, as people read a status page; the JSON keeps the stable group order.
+    let mut products: Vec<&crate::report::ProductStatus> = doc.products.iter().collect();
+    products.sort_by(|a, b| a.state.cmp(&b.state).then_with(|| a.name.cmp(&b.name)));
+    for p in products {
         let label = format!("{} {:<11}", theme::symbol(p.state, ascii), p.state.as_str());
         let _ = writeln!(out, "{} {:<name_width$}  {}", paint(p.state, &label), p.name, p.group);
         for (metric, status) in &p.metrics.0 {

@@ -41,7 +41,9 @@ fn detail(status: StatusCode, text: &str) -> Response {
 /// Airflow 3 answers 401 "Token Expired" for an old token.
 /// `Some(answer)` when the request must be refused.
 fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) else {
+    let Some(token) =
+        headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+    else {
         return Some(detail(StatusCode::UNAUTHORIZED, "Not authenticated"));
     };
     match shared.tokens.lock().expect("tokens").get(token) {

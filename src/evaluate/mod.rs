@@ -271,6 +271,7 @@ fn apply_dbt_run(
                 format!("{} ended with unexpected status `{}`", test.describe(), other.as_str()),
             ),
         };
+        sheet.judged(&test.metric);
         evidence.failing_tests.push(FailingTest {
             unique_id: test.unique_id.clone(),
             status: result.status.as_str().to_string(),

@@ -27,12 +27,21 @@ pub struct Sheet<'a> {
     found: BTreeMap<Metric, Vec<Verdict>>,
     passed: BTreeMap<Metric, usize>,
     with_tests: BTreeSet<Metric>,
+    /// Metrics at least one of whose tests gave a result this run.
+    judged: BTreeSet<Metric>,
     note: Option<String>,
 }
 
 impl<'a> Sheet<'a> {
     pub fn new(metrics: &'a [Metric]) -> Sheet<'a> {
-        Sheet { metrics, found: BTreeMap::new(), passed: BTreeMap::new(), with_tests: BTreeSet::new(), note: None }
+        Sheet {
+            metrics,
+            found: BTreeMap::new(),
+            passed: BTreeMap::new(),
+            with_tests: BTreeSet::new(),
+            judged: BTreeSet::new(),
+            note: None,
+        }
     }
 
     /// A rule's say on a metric. Metrics the product does not show are ignored.
@@ -42,7 +51,13 @@ impl<'a> Sheet<'a> {
         }
     }
 
+    /// A test of this metric gave a result (other than a pass, which `passed` records).
+    pub fn judged(&mut self, metric: &Metric) {
+        self.judged.insert(metric.clone());
+    }
+
     pub fn passed(&mut self, metric: &Metric) {
+        self.judged.insert(metric.clone());
         *self.passed.entry(metric.clone()).or_default() += 1;
     }
 
@@ -65,8 +80,17 @@ impl<'a> Sheet<'a> {
                     let text = if n == 1 { "1 test passed".to_string() } else { format!("{n} tests passed") };
                     verdicts.push(Verdict::new(State::Up, text));
                 }
-                let verdict =
+                let mut verdict =
                     if verdicts.is_empty() { self.fall_back(inputs, metric, fallback) } else { combine(verdicts) };
+                // Up for other reasons (the DAG is active, the table was rebuilt), while the
+                // metric's own tests did not run: say so rather than imply they passed.
+                if !verdicts_empty_before(&self.found, &self.passed, metric)
+                    && verdict.state == State::Up
+                    && self.with_tests.contains(metric)
+                    && !self.judged.contains(metric)
+                {
+                    verdict.reason.push_str("; its tests were not checked in the latest run");
+                }
                 (metric.clone(), verdict)
             })
             .collect()
@@ -95,6 +119,14 @@ impl<'a> Sheet<'a> {
             }
         }
     }
+}
+
+fn verdicts_empty_before(
+    found: &BTreeMap<Metric, Vec<Verdict>>,
+    passed: &BTreeMap<Metric, usize>,
+    metric: &Metric,
+) -> bool {
+    found.get(metric).is_none_or(Vec::is_empty) && !passed.contains_key(metric)
 }
 
 /// The worst state wins; its reasons are joined, the rest counted.

@@ -140,8 +140,10 @@ async fn event_loop(
     snapshots: &mut watch::Receiver<Arc<BoardSnapshot>>,
     mut status: watch::Receiver<PollerStatus>,
 ) -> Result<(), String> {
-    let (_guard, mut terminal) =
-        terminal::TerminalGuard::enter().map_err(|e| format!("cannot open the terminal: {e}"))?;
+    let (_guard, terminal) = terminal::TerminalGuard::enter().map_err(|e| format!("cannot open the terminal: {e}"))?;
+    // ratatui's Terminal prints to stderr when it cannot show the cursor on drop, and
+    // printing to a terminal that hung up panics; the guard restores the terminal instead.
+    let mut terminal = std::mem::ManuallyDrop::new(terminal);
     let mut events = EventStream::new();
     let (loaded_tx, mut loaded) = mpsc::unbounded_channel::<Loaded>();
     let shutdown = crate::cli::signals::wait_for_shutdown();

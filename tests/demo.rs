@@ -1,0 +1,46 @@
+//! `tablestat demo --headless`: the story's states, in order, through the real binary,
+//! the real poller and real HTTP to the simulated servers.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn state_of<'a>(doc: &'a Value, id: &str) -> &'a str {
+    doc["products"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("{id}"))["state"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn the_demo_story_plays_in_order() {
+    let output = Command::cargo_bin("tablestat")
+        .unwrap()
+        .args(["demo", "--headless", "--speed", "200", "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let docs: Vec<Value> =
+        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let overall: Vec<&str> = docs.iter().map(|d| d["overall"].as_str().unwrap()).collect();
+    assert_eq!(overall, ["up", "down", "down", "down", "down", "down", "up"]);
+    assert_eq!(docs[0]["summary"]["up"], 20, "about 20 products, all healthy");
+    // A uniqueness test fails: stg_orders down with an incident.
+    assert_eq!(state_of(&docs[1], "stg_orders"), "down");
+    let stg = docs[1]["products"].as_array().unwrap().iter().find(|p| p["id"] == "stg_orders").unwrap();
+    assert_eq!(stg["metrics"]["uniqueness"]["reason"], "unique test on order_id failed: 2 duplicated values");
+    assert_eq!(stg["incident"]["status"], "investigating");
+    // A DAG gets paused.
+    assert_eq!(state_of(&docs[2], "ad_spend"), "down");
+    // Maintenance for Finance.
+    assert_eq!(docs[3]["summary"]["maintenance"], 5);
+    assert_eq!(state_of(&docs[3], "invoices"), "maintenance");
+    // A source goes stale: raw.customers warns.
+    assert_eq!(state_of(&docs[4], "stg_customers"), "degraded");
+    assert_eq!(state_of(&docs[4], "ad_spend"), "up", "unpaused");
+    // A model error: the marts are not refreshed; maintenance has ended.
+    let marts = docs[5]["products"].as_array().unwrap().iter().find(|p| p["id"] == "fct_orders").unwrap();
+    assert_eq!(marts["metrics"]["freshness"]["reason"], "not rebuilt: upstream model stg_payments failed");
+    assert_eq!(docs[5]["summary"]["maintenance"], 0);
+    // All recover; 90 days of history give uptime.
+    assert_eq!(docs[6]["summary"]["up"], 20);
+    assert!(docs[6]["products"][0]["uptime"]["90d"].as_f64().unwrap() > 90.0);
+}

@@ -1,0 +1,170 @@
+//! The real binary in a real terminal (tmux): the board on a prepared store answers keys,
+//! and a killed session (a dropped SSH connection) releases the poller lease and leaves
+//! the database intact. Also the demo's board.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::story::{self, chapter};
+
+struct Session(String);
+
+impl Session {
+    fn start(command: &str) -> Session {
+        let name = format!("tablestat-test-{}-{:x}", std::process::id(), fastrand_u32());
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "100", "-y", "30", command])
+            .env_remove("TMUX")
+            .status()
+            .expect("tmux must be installed (.ci/run installs it)");
+        assert!(status.success());
+        Session(name)
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            // One key at a time: Esc followed at once by a letter reads as Alt+letter.
+            assert!(Command::new("tmux").args(["send-keys", "-t", &self.0, key]).status().unwrap().success());
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux").args(["has-session", "-t", &self.0]).output().map(|o| o.status.success()).unwrap_or(false)
+    }
+
+    /// Waits (with a deadline) until the screen shows `text`.
+    fn wait_for(&self, text: &str) -> String {
+        wait(Duration::from_secs(20), || {
+            let screen = self.screen();
+            screen.contains(text).then_some(screen)
+        })
+        .unwrap_or_else(|| panic!("never saw {text:?}; the screen:\n{}", self.screen()))
+    }
+
+    fn kill(&self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn fastrand_u32() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+}
+
+fn wait<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tablestat"))
+}
+
+/// A config and a database with history, on a fake pipeline served by this process.
+async fn prepared(dir: &Path) -> (PathBuf, PathBuf, wiremock::MockServer) {
+    let db = dir.join("history.db");
+    let config = dir.join("tablestat.toml");
+    let (server, story) = story::start(chapter(2, "failed", "test_failures")).await;
+    std::fs::write(&config, story::config(&server.uri(), &db)).unwrap();
+    let _ = story;
+    let cfg = config.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin()).arg("--config").arg(&cfg).args(["poll", "--once"]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    (config, db, server)
+}
+
+fn lease(db: &Path) -> Option<(String, i64)> {
+    let conn = rusqlite::Connection::open(db).ok()?;
+    conn.query_row("SELECT holder, pid FROM lease", [], |r| Ok((r.get(0)?, r.get(1)?))).ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_board_answers_keys_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, db, _server) = prepared(dir.path()).await;
+    let command = format!("{} --config {}", bin().display(), config.display());
+    tokio::task::spawn_blocking(move || {
+        let s = Session::start(&command);
+        let list = s.wait_for("Orders (staging)");
+        assert!(list.contains("2 products down"), "{list}");
+        assert!(list.contains("polling"), "{list}");
+        // Down to the first product and open it: its metrics and failing tests.
+        s.keys(&["Home", "Enter"]);
+        let detail = s.wait_for("metrics · uptime");
+        assert!(detail.contains("not rebuilt"), "{detail}");
+        s.keys(&["Escape"]);
+        s.wait_for("PRODUCT");
+        // Filter to the Payments table.
+        s.keys(&["/", "p", "a", "y", "Enter"]);
+        let filtered = s.wait_for("1 of 3 products");
+        assert!(filtered.contains("Payments (staging)") && !filtered.contains("Orders (staging)"), "{filtered}");
+        s.keys(&["j", "?"]);
+        s.wait_for("this help");
+        s.keys(&["Escape", "q"]);
+        assert!(wait(Duration::from_secs(10), || (!s.alive()).then_some(())).is_some(), "q quits");
+        assert_eq!(lease(&db), None, "the lease is released on quit");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_session_releases_the_lease_and_keeps_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, db, _server) = prepared(dir.path()).await;
+    let command = format!("{} --config {}", bin().display(), config.display());
+    tokio::task::spawn_blocking(move || {
+        let s = Session::start(&command);
+        s.wait_for("Orders (staging)");
+        let held = wait(Duration::from_secs(20), || lease(&db)).expect("the board takes the lease");
+        assert!(held.1 > 0);
+        // What a dropped SSH session does: the terminal goes away, SIGHUP follows.
+        s.kill();
+        assert!(wait(Duration::from_secs(10), || lease(&db).is_none().then_some(())).is_some(), "lease released");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok");
+        let polls: i64 = conn.query_row("SELECT count(*) FROM poll", [], |r| r.get(0)).unwrap();
+        assert!(polls >= 1);
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn the_demo_board_plays_its_story() {
+    let s = Session::start(&format!("{} demo --speed 4", bin().display()));
+    let first = s.wait_for("All data products operational");
+    assert!(first.contains("20 of 20 products"), "{first}");
+    // The story moves on by itself: a unique test fails.
+    let later = s.wait_for("products down");
+    assert!(later.contains("Orders (raw)"), "{later}");
+    s.keys(&["i"]);
+    s.wait_for("incidents ·");
+    s.keys(&["q"]);
+    assert!(wait(Duration::from_secs(10), || (!s.alive()).then_some(())).is_some());
+}
