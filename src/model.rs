@@ -206,6 +206,9 @@ pub struct Evidence {
     pub dag_run_id: Option<String>,
     pub dbt_run_id: Option<DbtRunId>,
     pub failing_tests: Vec<FailingTest>,
+    /// A link to the dbt run (dbt Cloud's page for it), where the source has one.
+    #[serde(default)]
+    pub dbt_run_url: Option<String>,
 }
 
 /// A refresh the pipeline made: the table rebuilt by a DAG run.

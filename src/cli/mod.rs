@@ -79,6 +79,16 @@ pub enum Command {
     Config(ConfigCommand),
     /// See everything on a simulated Airflow and dbt Cloud, with a scripted story.
     Demo(DemoArgs),
+    /// Scale runs: write a history database of N synthetic products (deterministic by seed).
+    #[command(hide = true)]
+    GenerateHistory {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value_t = 5000)]
+        products: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
 }
@@ -164,6 +174,20 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Incident(command) => incident::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Maintenance(command) => maintenance::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Config(ConfigCommand::Check(args)) => check::run(cli.config.as_deref(), args).await,
+        Command::GenerateHistory { db, products, seed } => {
+            let products = crate::demo::world::synthetic_products(products);
+            let history = crate::demo::seed::history(&products, chrono::Utc::now().timestamp(), seed);
+            let mut store = open_store(&db)?;
+            store.import(&products, &history).map_err(store_error)?;
+            println!(
+                "{}: {} products, {} intervals, {} incidents",
+                db.display(),
+                products.len(),
+                history.spans.len(),
+                history.incidents.len()
+            );
+            Ok(0)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "tablestat", &mut std::io::stdout());
             Ok(0)

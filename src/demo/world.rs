@@ -203,3 +203,47 @@ impl World {
         self.dags.iter().find(|d| d.dag_id == dag_id)
     }
 }
+
+/// `n` synthetic products for scale runs: 20 domains, ten tables per DAG.
+pub fn synthetic_products(n: usize) -> Vec<Product> {
+    const DOMAINS: [&str; 20] = [
+        "Sales",
+        "Finance",
+        "Marketing",
+        "Operations",
+        "People",
+        "Product",
+        "Support",
+        "Risk",
+        "Supply",
+        "Logistics",
+        "Billing",
+        "Growth",
+        "Security",
+        "Legal",
+        "Data platform",
+        "Partners",
+        "Pricing",
+        "Retail",
+        "Web",
+        "Mobile",
+    ];
+    (0..n)
+        .map(|i| Product {
+            id: format!("table_{i:05}"),
+            name: format!("{} table {i}", DOMAINS[i % DOMAINS.len()]),
+            description: Some(format!("Synthetic table {i} of a scale run.")),
+            owner: Some("scale@example.com".into()),
+            group: DOMAINS[i % DOMAINS.len()].into(),
+            tags: vec![],
+            dag_id: format!("dag_{:04}", i / 10),
+            task_id: Some("dbt_build".into()),
+            model: Some(format!("model_{i:05}")),
+            dbt_job: None,
+            metrics: Metric::standard(),
+            max_age: None,
+            slo: Some(99.5),
+            interval: None,
+        })
+        .collect()
+}

@@ -222,6 +222,7 @@ fn apply_dbt_run(
     task_succeeded: bool,
 ) -> Fallback {
     evidence.dbt_run_id = Some(dbt.id.clone());
+    evidence.dbt_run_url = dbt.url.clone();
     let Some(model_ref) = inputs.product.model.as_deref() else {
         // A DAG-only product: the task's outcome is all there is.
         return if task_succeeded {

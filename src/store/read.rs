@@ -80,6 +80,8 @@ pub struct ProductRow {
     pub uptime: [Option<f64>; 4],
     /// Worst state per day, oldest first; `None` for a day nobody watched.
     pub bars: Vec<Option<State>>,
+    /// Worst state per hour over the last 24 hours, for the 24 h window.
+    pub hour_bars: Vec<Option<State>>,
     pub last_refresh: Option<i64>,
     pub open_incident: Option<Incident>,
     pub maintenance: Option<MaintenanceWindow>,
@@ -191,12 +193,15 @@ impl Store {
         let incidents = self.incidents(None, 200)?;
         let maintenance = self.maintenance_windows(now, false)?;
         let days = history::day_bounds(now, BAR_DAYS, zone);
+        let hours = history::hour_bounds(now, 24);
 
         let rows = products
             .into_iter()
             .map(|(product, checked_at, note, evidence)| {
                 let spans = history.remove(&product.id).unwrap_or_default();
-                let (uptime, bars) = summarize(&spans, &coverage, now, &days);
+                let pieces = history::covered(&spans, &coverage);
+                let (uptime, bars) = summarize_pieces(&pieces, now, &days);
+                let hour_bars = history::buckets(&pieces, &hours).iter().map(Tally::worst).collect();
                 let mut metric_rows: Vec<MetricRow> = Vec::new();
                 let mut state = State::Unknown;
                 let mut since = None;
@@ -231,6 +236,7 @@ impl Store {
                     evidence,
                     uptime,
                     bars,
+                    hour_bars,
                     open_incident,
                     maintenance: active,
                     product,
@@ -440,8 +446,12 @@ fn summarize(
     now: i64,
     days: &[Span],
 ) -> ([Option<f64>; 4], Vec<Option<State>>) {
-    let pieces = history::covered(spans, coverage);
-    let uptime = WindowKind::ALL.map(|w| history::tally(&pieces, Span::new(now - w.seconds(), now)).uptime());
-    let bars = history::buckets(&pieces, days).iter().map(Tally::worst).collect();
+    summarize_pieces(&history::covered(spans, coverage), now, days)
+}
+
+/// Uptime for the four windows and day bars, from covered pieces.
+fn summarize_pieces(pieces: &[StateSpan], now: i64, days: &[Span]) -> ([Option<f64>; 4], Vec<Option<State>>) {
+    let uptime = WindowKind::ALL.map(|w| history::tally(pieces, Span::new(now - w.seconds(), now)).uptime());
+    let bars = history::buckets(pieces, days).iter().map(Tally::worst).collect();
     (uptime, bars)
 }

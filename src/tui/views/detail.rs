@@ -61,6 +61,9 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
         run.push(format!("checked {}", ago(t, app.now)));
     }
     lines.push(Line::from(Span::styled(fit(&run.join(" · "), area.width as usize), theme.dim())));
+    if let Some(url) = &row.evidence.dbt_run_url {
+        lines.push(Line::from(Span::styled(fit(&format!("dbt run: {url}"), area.width as usize), theme.dim())));
+    }
     if let Some(note) = &row.note {
         lines.push(Line::from(Span::styled(fit(note, area.width as usize), theme.warning())));
     }
@@ -159,7 +162,16 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
         return;
     }
     let incidents = app.detail_incidents();
-    rule(theme, &format!("incidents ({}) · ⏎ opens", incidents.len()), Rect { y, height: 1, ..area }, buf);
+    let resolved: Vec<i64> = incidents.iter().filter_map(|i| i.time_to_resolve()).collect();
+    let mttr = if resolved.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " · mean time to resolve {}",
+            crate::timefmt::span(resolved.iter().sum::<i64>() / resolved.len() as i64)
+        )
+    };
+    rule(theme, &format!("incidents ({}){mttr} · ⏎ opens", incidents.len()), Rect { y, height: 1, ..area }, buf);
     y += 1;
     if detail.is_none() {
         Line::from(Span::styled("  loading history…", theme.dim())).render(Rect { y, height: 1, ..area }, buf);

@@ -9,7 +9,7 @@ use ratatui::widgets::Widget;
 
 use super::{ago, bars, fit, percent, rule};
 use crate::model::{Metric, State};
-use crate::store::ProductRow;
+use crate::store::{ProductRow, WindowKind};
 use crate::tui::app::{App, Row};
 use crate::tui::theme::Theme;
 
@@ -123,7 +123,12 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         head.push(Span::styled(format!("{:>7} ", app.window.label()), theme.header_row()));
     }
     if cols.bars > 0 {
-        head.push(Span::styled(format!(" {:<w$}", format!("{} DAYS", cols.bars), w = cols.bars), theme.header_row()));
+        let label = if app.window == WindowKind::Day {
+            format!("{} HOURS", cols.bars.min(24))
+        } else {
+            format!("{} DAYS", cols.bars)
+        };
+        head.push(Span::styled(format!(" {label:<w$}", w = cols.bars), theme.header_row()));
     }
     head.push(Span::raw(" ".repeat(INCIDENT)));
     if cols.checked {
@@ -194,10 +199,11 @@ fn product_line<'a>(app: &App, theme: &Theme, row: &'a ProductRow, metrics: &[Me
         spans.push(Span::styled(format!("{:>7} ", percent(uptime)), style));
     }
     if cols.bars > 0 {
+        // The 24 h window shows the last 24 hours, an hour a cell; the others a day a cell.
+        let cells = if app.window == WindowKind::Day { &row.hour_bars } else { &row.bars };
         spans.push(Span::raw(" "));
-        let pad = cols.bars.saturating_sub(row.bars.len().min(cols.bars));
-        spans.push(Span::raw(" ".repeat(pad)));
-        spans.extend(bars(theme, &row.bars, cols.bars));
+        spans.push(Span::raw(" ".repeat(cols.bars.saturating_sub(cells.len().min(cols.bars)))));
+        spans.extend(bars(theme, cells, cols.bars));
     }
     let marker = if row.open_incident.is_some() { if theme.ascii { "!" } else { "⚑" } } else { " " };
     spans.push(Span::styled(format!("{marker} "), theme.state(State::Down)));
