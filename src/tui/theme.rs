@@ -85,8 +85,14 @@ impl Theme {
         if self.color { style.fg(Color::Blue) } else { style }
     }
 
+    /// The row under the cursor: a background band in colour (reversing would hollow out
+    /// the coloured bars), reverse video without colour.
     pub fn selected(&self) -> Style {
-        Style::new().add_modifier(Modifier::REVERSED)
+        match (self.color, self.light) {
+            (true, false) => Style::new().bg(Color::Indexed(238)).add_modifier(Modifier::BOLD),
+            (true, true) => Style::new().bg(Color::Indexed(252)).add_modifier(Modifier::BOLD),
+            (false, _) => Style::new().add_modifier(Modifier::REVERSED),
+        }
     }
 
     pub fn key(&self) -> Style {

@@ -1,0 +1,119 @@
+//! The board's costs at scale: the full query (uptime for four windows and 90-day bars for
+//! every product), one poll's write with 1 % of metrics changing, and drawing the list of
+//! 5,000 products into a 200x50 frame. Run: `cargo bench --bench board`.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+use tablestat::demo::{seed, world};
+use tablestat::evaluate::Evaluation;
+use tablestat::model::{Evidence, Metric, State, Verdict};
+use tablestat::poller::Checked;
+use tablestat::store::{BoardSnapshot, PollRecord, Store};
+use tablestat::tui::app::App;
+use tablestat::tui::theme::Theme;
+use tablestat::tui::views::{self, Board};
+
+const PRODUCTS: usize = 5000;
+
+fn main() {
+    divan::main();
+}
+
+fn now() -> i64 {
+    1_795_000_000
+}
+
+/// 5,000 products x 90 days of history in a database file.
+fn store() -> &'static Mutex<Store> {
+    static STORE: OnceLock<Mutex<Store>> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("tablestat-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut store = Store::open(&dir.join("history.db")).unwrap();
+        let products = world::synthetic_products(PRODUCTS);
+        store.import(&products, &seed::history(&products, now(), 1)).unwrap();
+        Mutex::new(store)
+    })
+}
+
+fn snapshot() -> Arc<BoardSnapshot> {
+    static SNAPSHOT: OnceLock<Arc<BoardSnapshot>> = OnceLock::new();
+    SNAPSHOT
+        .get_or_init(|| Arc::new(store().lock().unwrap().snapshot(now(), FixedOffset::east_opt(0).unwrap()).unwrap()))
+        .clone()
+}
+
+#[divan::bench(sample_count = 10)]
+fn board_query_5000_products_90_days() -> BoardSnapshot {
+    store().lock().unwrap().snapshot(now(), FixedOffset::east_opt(0).unwrap()).unwrap()
+}
+
+#[divan::bench]
+fn list_frame_5000_products_200x50(bencher: divan::Bencher) {
+    let mut app = App::new(snapshot(), now());
+    let area = Rect::new(0, 0, 200, 50);
+    app.set_page(views::list_page(area, &app));
+    let theme = Theme::new(true, false, false);
+    let mut buffer = Buffer::empty(area);
+    bencher.bench_local(|| {
+        buffer.reset();
+        (&Board { app: &app, theme: &theme }).render(area, &mut buffer);
+    });
+}
+
+fn checked(product: &tablestat::model::Product, at: i64, down: bool) -> Checked {
+    let metrics: Vec<(Metric, Verdict)> = product
+        .metrics
+        .iter()
+        .map(|m| {
+            let state = if down && *m == Metric::Uniqueness { State::Down } else { State::Up };
+            (m.clone(), Verdict::new(state, "tests passed"))
+        })
+        .collect();
+    Checked {
+        product: product.clone(),
+        evaluation: Evaluation {
+            state: if down { State::Down } else { State::Up },
+            metrics,
+            evidence: Evidence::default(),
+            note: None,
+            refresh: None,
+            run_finished_at: None,
+        },
+        checked_at: DateTime::<Utc>::from_timestamp(at, 0).unwrap(),
+        interval: std::time::Duration::from_secs(300),
+    }
+}
+
+#[divan::bench(sample_count = 20)]
+fn poll_write_5000_products_1_percent_changed(bencher: divan::Bencher) {
+    let products = world::synthetic_products(PRODUCTS);
+    let mut store = store().lock().unwrap();
+    let mut round = 0i64;
+    bencher
+        .with_inputs(|| {
+            round += 1;
+            let at = now() + round * 60;
+            // Every product polled; one in a hundred flips its uniqueness each round.
+            let polled: Vec<Checked> =
+                products.iter().enumerate().map(|(i, p)| checked(p, at, i % 100 == 0 && round % 2 == 1)).collect();
+            (at, polled)
+        })
+        .bench_local_values(|(at, polled)| {
+            store
+                .record_poll(&PollRecord {
+                    started: at,
+                    finished: at,
+                    error: None,
+                    airflow_requests: 60,
+                    dbt_requests: 0,
+                    checked: &polled,
+                    products: &products,
+                })
+                .unwrap()
+        });
+}
