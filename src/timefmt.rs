@@ -8,6 +8,8 @@ pub fn span(seconds: i64) -> String {
     match s {
         0..60 => format!("{s} s"),
         60..3600 => format!("{} min", s / 60),
+        // Under 10 h the minutes still matter ("1 h 40 min" late is not "1 h" late).
+        3600..36_000 if s % 3600 >= 60 => format!("{} h {} min", s / 3600, s % 3600 / 60),
         3600..172_800 => format!("{} h", s / 3600),
         _ => format!("{} d", s / 86_400),
     }

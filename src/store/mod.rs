@@ -50,6 +50,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     conn: Connection,
     path: String,
+    cache: write::WriteCache,
 }
 
 /// How long a writer waits for the database lock before giving up.
@@ -80,7 +81,7 @@ impl Store {
     }
 
     fn setup(conn: Connection, path: String, wal: bool) -> Result<Store> {
-        let mut store = Store { conn, path };
+        let mut store = Store { conn, path, cache: write::WriteCache::default() };
         store.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| store.err(e))?;
         if wal {
             let mode: String =

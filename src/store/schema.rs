@@ -61,14 +61,13 @@ pub const MIGRATIONS: &[&str] = &[
     -- Each refresh the pipeline made: the table's "response time" over time.
     CREATE TABLE refresh (
         product TEXT NOT NULL,
+        finished INTEGER NOT NULL,
         dag_run_id TEXT NOT NULL,
         data_interval_end INTEGER,
         task_started INTEGER,
-        finished INTEGER NOT NULL,
         dbt_run_id TEXT,
-        PRIMARY KEY (product, dag_run_id)
-    ) STRICT;
-    CREATE INDEX refresh_by_time ON refresh (product, finished);
+        PRIMARY KEY (product, finished)           -- one run finishes once: no second index needed
+    ) STRICT, WITHOUT ROWID;
 
     CREATE TABLE incident (
         id INTEGER PRIMARY KEY,

@@ -3,7 +3,7 @@
 //! A poll that changes nothing writes next to nothing: a checked_at stamp, a coverage
 //! heartbeat and the poll row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -40,30 +40,67 @@ pub struct WriteSummary {
     pub incidents_resolved: Vec<i64>,
 }
 
+/// What the writer remembers between polls so that a quiet poll touches few rows: the open
+/// intervals, what each product row last said, the product set. Valid while no other
+/// connection wrote (`PRAGMA data_version` unchanged); otherwise reloaded.
+#[derive(Default)]
+pub(super) struct WriteCache {
+    version: Option<i64>,
+    open: OpenIntervals,
+    products_digest: Option<u64>,
+    /// (note, evidence) last written per product.
+    stamped: HashMap<String, (Option<String>, Option<String>)>,
+    /// Products whose incidents have been looked at since the cache was (re)loaded.
+    seen: HashSet<String>,
+}
+
 impl Store {
     pub fn record_poll(&mut self, poll: &PollRecord<'_>) -> Result<WriteSummary> {
         let path = self.path.clone();
         let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
+        let version = self.data_version()?;
+        if self.cache.version != Some(version) {
+            self.cache = WriteCache {
+                version: Some(version),
+                open: open_intervals(&self.conn).map_err(wrap)?,
+                ..WriteCache::default()
+            };
+        }
+        let mut cache = std::mem::take(&mut self.cache);
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
-        let summary = write_poll(&tx, poll).map_err(wrap)?;
-        tx.commit().map_err(wrap)?;
-        Ok(summary)
+        let written = write_poll(&tx, poll, &mut cache).and_then(|summary| tx.commit().map(|()| summary));
+        match written {
+            Ok(summary) => {
+                self.cache = cache;
+                Ok(summary)
+            }
+            // The transaction rolled back: what the cache learnt is not in the file.
+            Err(e) => Err(wrap(e)),
+        }
     }
 }
 
-fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<WriteSummary> {
+fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCache) -> rusqlite::Result<WriteSummary> {
     let mut summary = WriteSummary::default();
-    upsert_products(tx, poll.products)?;
+    let digest = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        format!("{:?}", poll.products).hash(&mut hasher);
+        hasher.finish()
+    };
+    if cache.products_digest != Some(digest) {
+        upsert_products(tx, poll.products)?;
+        cache.products_digest = Some(digest);
+    }
 
-    let mut open = open_intervals(tx)?;
+    let open = &mut cache.open;
     let mut update_reason = tx.prepare_cached("UPDATE interval SET reason = ?2, evidence = ?3 WHERE id = ?1")?;
     let mut close = tx.prepare_cached("UPDATE interval SET end = ?2 WHERE id = ?1")?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO interval (product, metric, state, reason, evidence, start) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    let mut stamp = tx.prepare_cached(
-        "UPDATE product SET checked_at = ?2, note = ?3, evidence = ?4 WHERE id = ?1 AND (checked_at IS NOT ?2 OR note IS NOT ?3 OR evidence IS NOT ?4)",
-    )?;
+    let mut stamp = tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3 WHERE id = ?1")?;
+    let mut checked_at: HashMap<i64, Vec<&str>> = HashMap::new();
     let mut refresh = tx.prepare_cached(
         "INSERT OR IGNORE INTO refresh (product, dag_run_id, data_interval_end, task_started, finished, dbt_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
@@ -99,7 +136,12 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<W
                 }
             }
         }
-        stamp.execute(params![id, at, e.note, evidence])?;
+        checked_at.entry(at).or_default().push(id);
+        let said = (e.note.clone(), evidence.clone());
+        if cache.stamped.get(id) != Some(&said) {
+            stamp.execute(params![id, said.0, said.1])?;
+            cache.stamped.insert(id.to_string(), said);
+        }
         if let Some(r) = &e.refresh {
             refresh.execute(params![
                 id,
@@ -110,7 +152,16 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<W
                 e.evidence.dbt_run_id.as_ref().map(|d| d.to_string()),
             ])?;
         }
-        incidents::follow(tx, checked, &previous, &mut summary)?;
+        // Incidents change only with states; a product is looked at once after a reload.
+        if !previous.is_empty() || cache.seen.insert(id.to_string()) {
+            incidents::follow(tx, checked, &previous, &mut summary)?;
+        }
+    }
+    for (at, ids) in checked_at {
+        tx.execute(
+            "UPDATE product SET checked_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+            params![at, serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())],
+        )?;
     }
 
     heartbeat_coverage(tx, poll.finished)?;
@@ -141,8 +192,8 @@ fn overall_reason(metrics: &[(Metric, crate::model::Verdict)]) -> String {
 
 type OpenIntervals = HashMap<(String, String), (i64, State, String)>;
 
-fn open_intervals(tx: &Transaction<'_>) -> rusqlite::Result<OpenIntervals> {
-    let mut stmt = tx.prepare_cached("SELECT id, product, metric, state, reason FROM interval WHERE end IS NULL")?;
+fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<OpenIntervals> {
+    let mut stmt = conn.prepare_cached("SELECT id, product, metric, state, reason FROM interval WHERE end IS NULL")?;
     let rows = stmt.query_map([], |r| {
         let state: String = r.get(3)?;
         Ok(((r.get(1)?, r.get(2)?), (r.get(0)?, State::parse(&state).unwrap_or(State::Unknown), r.get(4)?)))

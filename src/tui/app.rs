@@ -106,6 +106,10 @@ pub struct App {
     pub sub_selected: usize,
     /// A short message for the footer ("poll requested").
     pub flash: Option<String>,
+    /// The list's metric columns and the widest name: derived from the snapshot once, so
+    /// drawing touches only the rows on screen.
+    pub metric_columns: Vec<crate::model::Metric>,
+    pub longest_name: usize,
 }
 
 impl App {
@@ -130,6 +134,8 @@ impl App {
             incident: None,
             sub_selected: 0,
             flash: None,
+            metric_columns: Vec::new(),
+            longest_name: 0,
         };
         app.rebuild_rows();
         app
@@ -363,6 +369,16 @@ impl App {
 
     /// Recomputes the visible rows: filter, faults-only, sort, groups.
     pub fn rebuild_rows(&mut self) {
+        let mut columns: Vec<crate::model::Metric> = Vec::new();
+        for p in &self.snapshot.products {
+            for m in &p.product.metrics {
+                if !columns.contains(m) {
+                    columns.push(m.clone());
+                }
+            }
+        }
+        self.metric_columns = columns;
+        self.longest_name = self.snapshot.products.iter().map(|p| p.product.name.chars().count()).max().unwrap_or(0);
         let filter = Filter::parse(&self.filter);
         let window = self.window;
         let products = &self.snapshot.products;

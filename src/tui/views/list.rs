@@ -70,19 +70,6 @@ fn columns(width: usize, metric_count: usize, longest_name: usize) -> Columns {
     c
 }
 
-/// The metric columns: every metric any product shows, in first-seen order.
-pub fn metric_columns(app: &App) -> Vec<Metric> {
-    let mut seen: Vec<Metric> = Vec::new();
-    for p in &app.snapshot.products {
-        for m in &p.product.metrics {
-            if !seen.contains(m) {
-                seen.push(m.clone());
-            }
-        }
-    }
-    seen
-}
-
 fn abbreviation(metric: &Metric) -> String {
     match metric {
         Metric::Availability => "AVL".into(),
@@ -95,9 +82,8 @@ fn abbreviation(metric: &Metric) -> String {
 }
 
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let metrics = metric_columns(app);
-    let longest = app.snapshot.products.iter().map(|p| p.product.name.chars().count()).max().unwrap_or(0);
-    let cols = columns(area.width as usize, metrics.len(), longest);
+    let metrics = &app.metric_columns;
+    let cols = columns(area.width as usize, metrics.len(), app.longest_name);
     let shown = app.rows.len();
     let title = if app.snapshot.products.is_empty() {
         "no products yet".to_string()
@@ -115,7 +101,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Span::styled(format!("{:<w$}", "PRODUCT", w = cols.name), theme.header_row()),
     ];
     if cols.metrics {
-        for m in &metrics {
+        for m in metrics {
             head.push(Span::styled(format!("{:<METRIC$}", abbreviation(m)), theme.header_row()));
         }
     }
@@ -159,7 +145,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             }
             Row::Product(i) => {
                 let row = &app.snapshot.products[*i];
-                product_line(app, theme, row, &metrics, &cols).render(row_area, buf);
+                product_line(app, theme, row, metrics, &cols).render(row_area, buf);
                 if index == app.selected {
                     buf.set_style(row_area, theme.selected());
                 }
