@@ -332,3 +332,20 @@ fn a_viewer_sees_the_pollers_writes() {
     assert_eq!(snapshot.products[0].state, State::Up);
     assert_eq!(snapshot.products[0].checked_at, Some(t0()));
 }
+
+#[test]
+fn the_generation_moves_with_what_people_see_not_with_heartbeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    let g0 = store.generation().unwrap();
+    store.acquire_lease("a", 1, "host", t0()).unwrap();
+    store.acquire_lease("a", 1, "host", t0() + 10).unwrap();
+    store.heartbeat(t0() + 20).unwrap();
+    assert_eq!(store.generation().unwrap(), g0, "lease and coverage heartbeats are not news");
+    let p = product("orders");
+    record(&mut store, std::slice::from_ref(&p), &[up(&p, t0())], t0());
+    let g1 = store.generation().unwrap();
+    assert!(g1 > g0);
+    store.add_maintenance(&Scope::All, t0(), t0() + H, "x", None, t0()).unwrap();
+    assert!(store.generation().unwrap() > g1);
+}

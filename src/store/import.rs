@@ -123,6 +123,7 @@ impl Store {
                 }
             }
         }
+        super::bump_generation(&tx).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         // The writer's cache does not know these rows.
         self.cache = super::write::WriteCache::default();

@@ -274,6 +274,7 @@ impl Store {
             params![id, status.as_str(), eta, resolved_at],
         )
         .map_err(wrap)?;
+        super::bump_generation(&tx).map_err(wrap)?;
         tx.commit().map_err(wrap)
     }
 

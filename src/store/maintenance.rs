@@ -102,7 +102,9 @@ impl Store {
                 params![scope.stored(), starts_at, ends_at, message, now, author],
             )
             .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        super::bump_generation(&self.conn).map_err(|e| self.err(e))?;
+        Ok(id)
     }
 
     /// Windows that have not ended by `now` (active and upcoming), soonest first; with
@@ -145,6 +147,6 @@ impl Store {
                 "no maintenance window #{id}: `tablestat maintenance list` shows them"
             )));
         }
-        Ok(())
+        super::bump_generation(&self.conn).map_err(|e| self.err(e))
     }
 }

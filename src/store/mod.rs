@@ -128,6 +128,13 @@ impl Store {
         self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
+    /// Moves with every change people would see; viewers reload when it moves.
+    pub fn generation(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Changes whenever another connection commits: cheap to ask, for viewers to follow.
     pub fn data_version(&self) -> Result<i64> {
         self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))
@@ -165,6 +172,11 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))
     }
+}
+
+/// Marks a visible change, inside the writing transaction.
+pub(crate) fn bump_generation(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'", []).map(|_| ())
 }
 
 /// Creates the file readable by its owner only, before SQLite opens it.

@@ -116,6 +116,14 @@ pub const MIGRATIONS: &[&str] = &[
         heartbeat INTEGER NOT NULL
     ) STRICT;
 
+    -- `generation` moves with every change people would see (polls, incidents, maintenance),
+    -- not with lease heartbeats: viewers reload only when it moves.
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO meta (key, value) VALUES ('generation', 0);
+
     -- "Poll now" asked by a viewer, taken by the poller.
     CREATE TABLE poll_request (
         id INTEGER PRIMARY KEY,

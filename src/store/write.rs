@@ -165,6 +165,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
     }
 
     heartbeat_coverage(tx, poll.finished)?;
+    super::bump_generation(tx)?;
     tx.execute(
         "INSERT INTO poll (started, finished, ok, error, products, airflow_requests, dbt_requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![

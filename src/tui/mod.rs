@@ -48,16 +48,22 @@ async fn load_snapshot(store: &StoreHandle, zone: chrono::FixedOffset) -> Option
     }
 }
 
-/// Publishes a fresh snapshot whenever the poller wrote (this process) or another
-/// process committed (`data_version` moved). Reads happen here, never in the UI loop.
+/// Publishes a fresh snapshot whenever something people would see changed: after this
+/// process's poller wrote, or when another process committed (`data_version` moved) a change
+/// that moved the store's generation (lease heartbeats do not). Reads happen here, never in
+/// the UI loop.
 async fn follow_store(
     store: StoreHandle,
     zone: chrono::FixedOffset,
     mut poller: watch::Receiver<PollerStatus>,
     out: watch::Sender<Arc<BoardSnapshot>>,
 ) {
-    let mut seen_version = store.call(|s| s.data_version().ok()).await.ok().flatten();
-    let mut seen_generation = poller.borrow().generation;
+    let stored = |store: &StoreHandle| {
+        let store = store.clone();
+        async move { store.call(|s| (s.data_version().ok(), s.generation().ok())).await.unwrap_or((None, None)) }
+    };
+    let (mut seen_version, mut seen_generation) = stored(&store).await;
+    let mut seen_poll = poller.borrow().generation;
     let mut ticker = tokio::time::interval(FOLLOW_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -69,17 +75,23 @@ async fn follow_store(
                     continue;
                 }
                 let generation = poller.borrow_and_update().generation;
-                if generation == seen_generation {
+                if generation == seen_poll {
                     continue;
                 }
-                seen_generation = generation;
+                seen_poll = generation;
+                (seen_version, seen_generation) = stored(&store).await;
             }
             _ = ticker.tick() => {
                 let version = store.call(|s| s.data_version().ok()).await.ok().flatten();
                 if version == seen_version {
                     continue;
                 }
+                let (version, generation) = stored(&store).await;
                 seen_version = version;
+                if generation == seen_generation {
+                    continue;
+                }
+                seen_generation = generation;
             }
             _ = out.closed() => return,
         }
