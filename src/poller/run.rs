@@ -158,10 +158,10 @@ pub async fn run(
         };
         match lease {
             Ok(LeaseOutcome::Held) => {
-                control.status.send_modify(|s| s.role = Role::Polling);
+                set_role(&control, Role::Polling);
             }
             Ok(LeaseOutcome::Taken(lease)) => {
-                control.status.send_modify(|s| s.role = Role::Following(lease));
+                set_role(&control, Role::Following(lease));
                 if wait(&mut control, TICK).await {
                     break Ok(());
                 }
@@ -240,6 +240,21 @@ pub async fn run(
     let holder = me.holder.clone();
     let _ = store.call(move |s| s.release_lease(&holder)).await;
     outcome
+}
+
+/// Tells the board about a new role, but not about each lease heartbeat: an idle board
+/// must not wake up (and redraw) every ten seconds.
+fn set_role(control: &Control, role: Role) {
+    control.status.send_if_modified(|s| {
+        let same = match (&s.role, &role) {
+            (Role::Following(a), Role::Following(b)) => a.holder == b.holder,
+            (a, b) => a == b,
+        };
+        if !same {
+            s.role = role;
+        }
+        !same
+    });
 }
 
 /// Sleeps for `duration`, waking early for "poll now". True when shutting down.
