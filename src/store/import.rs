@@ -56,28 +56,7 @@ impl Store {
         let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(wrap)?;
         {
-            let mut product = tx
-                .prepare("INSERT OR REPLACE INTO product (id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1)")
-                .map_err(wrap)?;
-            for p in products {
-                let metrics: Vec<&str> = p.metrics.iter().map(Metric::as_str).collect();
-                product
-                    .execute(params![
-                        p.id,
-                        p.name,
-                        p.group,
-                        p.description,
-                        p.owner,
-                        serde_json::to_string(&p.tags).unwrap_or_else(|_| "[]".into()),
-                        p.dag_id,
-                        p.task_id,
-                        p.model,
-                        serde_json::to_string(&metrics).unwrap_or_else(|_| "[]".into()),
-                        p.slo,
-                        p.max_age.map(|d| d.as_secs() as i64)
-                    ])
-                    .map_err(wrap)?;
-            }
+            super::write::upsert_products(&tx, products).map_err(wrap)?;
             let mut span = tx
                 .prepare(
                     "INSERT INTO interval (product, metric, state, reason, start, end) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

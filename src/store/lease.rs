@@ -25,24 +25,19 @@ pub enum LeaseOutcome {
     Taken(Lease),
 }
 
+const LEASE_QUERY: &str = "SELECT holder, pid, host, acquired_at, heartbeat FROM lease WHERE id = 1";
+
+fn lease_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
+    Ok(Lease { holder: r.get(0)?, pid: r.get(1)?, host: r.get(2)?, acquired_at: r.get(3)?, heartbeat: r.get(4)? })
+}
+
 impl Store {
     /// Takes the lease if it is free, stale or already ours; renews it if ours.
     pub fn acquire_lease(&mut self, holder: &str, pid: i64, host: &str, now: i64) -> Result<LeaseOutcome> {
         let path = self.path.clone();
         let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
-        let current = tx
-            .query_row("SELECT holder, pid, host, acquired_at, heartbeat FROM lease WHERE id = 1", [], |r| {
-                Ok(Lease {
-                    holder: r.get(0)?,
-                    pid: r.get(1)?,
-                    host: r.get(2)?,
-                    acquired_at: r.get(3)?,
-                    heartbeat: r.get(4)?,
-                })
-            })
-            .optional()
-            .map_err(wrap)?;
+        let current = tx.query_row(LEASE_QUERY, [], lease_row).optional().map_err(wrap)?;
         let outcome = match current {
             Some(lease) if lease.holder != holder && now - lease.heartbeat <= LEASE_TTL => LeaseOutcome::Taken(lease),
             Some(lease) if lease.holder == holder => {
@@ -73,17 +68,6 @@ impl Store {
     }
 
     pub fn lease(&self) -> Result<Option<Lease>> {
-        self.conn
-            .query_row("SELECT holder, pid, host, acquired_at, heartbeat FROM lease WHERE id = 1", [], |r| {
-                Ok(Lease {
-                    holder: r.get(0)?,
-                    pid: r.get(1)?,
-                    host: r.get(2)?,
-                    acquired_at: r.get(3)?,
-                    heartbeat: r.get(4)?,
-                })
-            })
-            .optional()
-            .map_err(|e| self.err(e))
+        self.conn.query_row(LEASE_QUERY, [], lease_row).optional().map_err(|e| self.err(e))
     }
 }

@@ -202,7 +202,8 @@ fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<OpenIntervals
     rows.collect()
 }
 
-fn upsert_products(tx: &Transaction<'_>, products: &[Product]) -> rusqlite::Result<()> {
+/// Registers the products (only rows that changed are written) and marks the others inactive.
+pub(super) fn upsert_products(tx: &Transaction<'_>, products: &[Product]) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
         "INSERT INTO product (id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, active)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1)
