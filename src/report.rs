@@ -272,8 +272,9 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
     StatusDocument::new(DateTime::from_timestamp(now, 0).unwrap_or_default(), products)
 }
 
+/// Two decimals, rounded down: any downtime at all never reads 100.
 fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    (x * 100.0).floor() / 100.0
 }
 
 #[cfg(test)]

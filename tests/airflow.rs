@@ -305,3 +305,27 @@ async fn basic_credentials_are_sent_and_never_printed() {
     assert!(text.contains("401 unauthorized"));
     assert!(!text.contains("YWRtaW46YWRtaW4=") && !text.contains("admin:admin"));
 }
+
+/// A server may echo the request, credentials included, in its error: they never reach a
+/// reason, the history or a log.
+#[tokio::test]
+async fn secrets_echoed_by_a_server_are_blanked_out() {
+    let server = fake::airflow3().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/dags"))
+        .respond_with(ResponseTemplate::new(500).set_body_raw(
+            r#"{"detail": "boom for {\"password\": \"admin\"} with Authorization: Bearer eyJ-ECHOED"}"#,
+            "application/json",
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let products = [("orders", "orders_daily", Some("dbt_build"))];
+    let mut engine = Engine::new(config(&config_text(&server.uri(), "v2", "password", &products))).unwrap();
+    let result = poll(&mut engine).await;
+    let reason = &result.checked[0].evaluation.verdict(&Metric::Availability).unwrap().reason;
+    assert!(reason.contains("server error 500 (boom for {\"password\": \"***\"}"), "{reason}");
+    let token: serde_json::Value = serde_json::from_str(&fake::body("airflow3/auth_token_201.json")).unwrap();
+    let jwt = token["access_token"].as_str().unwrap();
+    assert!(!format!("{result:?}").contains(jwt) && !format!("{result:?}").contains("\"admin\""));
+}

@@ -349,3 +349,29 @@ fn the_generation_moves_with_what_people_see_not_with_heartbeats() {
     store.add_maintenance(&Scope::All, t0(), t0() + H, "x", None, t0()).unwrap();
     assert!(store.generation().unwrap() > g1);
 }
+
+#[test]
+fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll() {
+    let mut store = Store::in_memory().unwrap();
+    let p = product("orders");
+    record(&mut store, std::slice::from_ref(&p), &[up(&p, t0())], t0());
+    let zone = FixedOffset::east_opt(0).unwrap();
+    let id = store.add_maintenance(&Scope::All, t0() + 60, t0() + H, "Reload", None, t0() + 60).unwrap();
+    let row = &store.snapshot(t0() + 120, zone).unwrap().products[0];
+    assert_eq!(row.state, State::Maintenance);
+    assert!(row.metrics.iter().all(|m| m.state == State::Maintenance && m.reason.ends_with(": Reload")));
+    // A poll during the window records maintenance; ending it early shows at once.
+    let during = checked(
+        &p,
+        t0() + 180,
+        &[(Metric::Freshness, State::Maintenance, "m"), (Metric::Uniqueness, State::Maintenance, "m")],
+    );
+    record(&mut store, std::slice::from_ref(&p), &[during], t0() + 180);
+    store.end_maintenance(id, t0() + 240).unwrap();
+    let row = &store.snapshot(t0() + 300, zone).unwrap().products[0];
+    assert_eq!(row.state, State::Unknown);
+    assert_eq!(row.metrics[0].reason, "maintenance has ended; waiting for the next poll");
+    // And the next poll carries what was judged before the window, not "not checked".
+    let prior = store.prior(std::slice::from_ref(&p), t0() + 300).unwrap();
+    assert_eq!(prior.previous["orders"][&Metric::Uniqueness].reason, "1 test passed");
+}

@@ -71,21 +71,21 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
         IncidentCommand::List { product, limit, json } => {
             let incidents = store.incidents(product.as_deref(), limit).map_err(store_error)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&incidents).unwrap_or_default());
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&incidents).unwrap_or_default()));
             } else if incidents.is_empty() {
                 println!("No incidents.");
             } else {
                 for i in &incidents {
-                    println!("{}", list_line(i, now.timestamp()));
+                    super::emit(&format!("{}\n", list_line(i, now.timestamp())));
                 }
             }
         }
         IncidentCommand::Show { id, json } => {
             let incident = store.incident(id).map_err(store_error)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&incident).unwrap_or_default());
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&incident).unwrap_or_default()));
             } else {
-                print!("{}", show(&incident, now.timestamp()));
+                super::emit(&show(&incident, now.timestamp()));
             }
         }
         IncidentCommand::Update { id, status, message, eta, author } => {

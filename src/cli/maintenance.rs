@@ -72,6 +72,11 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
                 )));
             }
             let scope = Scope::parse(&scope);
+            if !store.scope_exists(&scope).map_err(store_error)? {
+                return Err(usage(format!(
+                    "no {scope} in the history yet: use `all`, `group:NAME` or `product:ID` as `tablestat status` lists them (a poll registers products)"
+                )));
+            }
             let author = author.or_else(|| std::env::var("USER").ok());
             let id = store
                 .add_maintenance(
@@ -88,7 +93,7 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
         MaintenanceCommand::List { all, json } => {
             let windows = store.maintenance_windows(now.timestamp(), all).map_err(store_error)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&windows).unwrap_or_default());
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&windows).unwrap_or_default()));
             } else if windows.is_empty() {
                 println!("No maintenance planned.");
             } else {

@@ -39,7 +39,7 @@ pub const EXIT_CONFIG: u8 = 78;
 #[derive(Debug, Parser)]
 #[command(name = "tablestat", version, about, long_about, args_conflicts_with_subcommands = false)]
 #[command(after_help = "Config is read from --config, else $TABLESTAT_CONFIG, else ~/.config/tablestat/config.toml.\n\
-Exit codes: 0 ok, 1 degraded, 2 down, 3 unknown; 64 usage, 66 no config, 69 source unreachable, 74 I/O, 78 bad config.")]
+Exit codes: 0 ok, 1 degraded, 2 down, 3 unknown; 64 usage, 66 no config or no history yet, 69 source unreachable, 70 internal error, 74 I/O, 75 another poller holds the database, 78 bad config.")]
 pub struct Cli {
     /// Config file (TOML).
     #[arg(long, short = 'c', global = true, value_name = "PATH")]
@@ -189,7 +189,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(0)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "tablestat", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tablestat", &mut script);
+            emit(&String::from_utf8_lossy(&script));
             Ok(0)
         }
     }
@@ -223,6 +225,19 @@ pub fn load_config(flag: Option<&Path>) -> Result<Config, CliError> {
         eprintln!("tablestat: warning: {warning}");
     }
     Ok(config)
+}
+
+/// Writes to stdout. A reader that went away (`tablestat status --json | head`) ends the
+/// command quietly, as other command-line tools do, instead of a panic.
+pub fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        let _ = writeln!(std::io::stderr(), "tablestat: cannot write the output: {e}");
+        std::process::exit(i32::from(EXIT_IO));
+    }
 }
 
 /// Opens the history database, or says why it cannot be.
@@ -264,6 +279,7 @@ fn init_logging(board: bool) {
             }
         }
     } else {
-        let _ = builder.with_writer(std::io::stderr).try_init();
+        let ansi = crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        let _ = builder.with_ansi(ansi).with_writer(std::io::stderr).try_init();
     }
 }

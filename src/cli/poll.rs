@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 
-use super::{CliError, EXIT_INTERNAL, EXIT_IO, EXIT_TEMPFAIL, EXIT_UNAVAILABLE, text};
+use super::{CliError, EXIT_INTERNAL, EXIT_IO, EXIT_TEMPFAIL, text};
 use crate::config::Config;
 use crate::poller::Engine;
 use crate::poller::run::{self, Control, Identity, PollerError, PollerStatus};
@@ -28,7 +28,7 @@ pub struct PollArgs {
 
 pub async fn run(config: &Config, args: PollArgs) -> Result<u8, CliError> {
     let config = Arc::new(config.clone());
-    let engine = Engine::new(config.clone()).map_err(|e| CliError::new(EXIT_UNAVAILABLE, e.to_string()))?;
+    let engine = Engine::new(config.clone()).map_err(|e| CliError::new(super::EXIT_CONFIG, e.to_string()))?;
     let store = super::open_store(&config.store_path)?;
     let store = StoreHandle::spawn(store).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
     let me = Identity::of_this_process();
@@ -55,9 +55,9 @@ async fn once(mut engine: Engine, store: &StoreHandle, me: &Identity, args: &Pol
 pub fn print_doc(doc: &StatusDocument, json: bool, ascii: bool) -> Result<(), CliError> {
     if json {
         let text = serde_json::to_string_pretty(doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
-        println!("{text}");
+        super::emit(&format!("{text}\n"));
     } else {
-        print!("{}", text::render(doc, crate::theme::color_wanted(std::io::stdout().is_terminal()), ascii));
+        super::emit(&text::render(doc, crate::theme::color_wanted(std::io::stdout().is_terminal()), ascii));
     }
     Ok(())
 }

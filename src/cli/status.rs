@@ -50,9 +50,12 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<u8, CliError> {
     }
     let doc = report::from_snapshot(&snapshot, &args.products);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?);
+        super::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?
+        ));
     } else {
-        print!("{}", text::render(&doc, crate::theme::color_wanted(std::io::stdout().is_terminal()), args.ascii));
+        super::emit(&text::render(&doc, crate::theme::color_wanted(std::io::stdout().is_terminal()), args.ascii));
     }
     Ok(doc.exit_code() as u8)
 }

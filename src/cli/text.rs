@@ -19,7 +19,11 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
     products.sort_by(|a, b| a.state.cmp(&b.state).then_with(|| a.name.cmp(&b.name)));
     for p in products {
         let label = format!("{} {:<11}", theme::symbol(p.state, ascii), p.state.as_str());
-        let _ = writeln!(out, "{} {:<name_width$}  {}", paint(p.state, &label), p.name, p.group);
+        let checked = match (checked(p.checked_at.as_deref()), checked(Some(&doc.generated_at))) {
+            (Some(at), Some(now)) => format!("  checked {}", crate::timefmt::ago(at, now)),
+            _ => "  never checked".to_string(),
+        };
+        let _ = writeln!(out, "{} {:<name_width$}  {:<12}{checked}", paint(p.state, &label), p.name, p.group);
         for (metric, status) in &p.metrics.0 {
             if status.state != State::Up {
                 let _ = writeln!(
@@ -36,4 +40,8 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
         }
     }
     out
+}
+
+fn checked(at: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(at?).ok().map(|t| t.with_timezone(&chrono::Utc))
 }

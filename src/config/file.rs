@@ -197,6 +197,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn opt_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+    struct DurationText;
+    impl serde::de::Visitor<'_> for DurationText {
+        type Value = Option<Duration>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a duration such as \"26h\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            parse_duration(text).map(Some).map_err(E::custom)
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+            Err(E::custom(format!("`{n}` needs a unit and quotes: write it like \"{n}h\" or \"{n}m\"")))
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+            self.visit_i64(n as i64)
+        }
+        fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Self::Value, E> {
+            Err(E::custom(format!("`{n}` needs a unit and quotes: write it like \"90m\" or \"1h30m\"")))
+        }
+    }
+    deserializer.deserialize_any(DurationText)
 }

@@ -163,8 +163,13 @@ impl Config {
             let p = spanned.into_inner();
             let id_span = p.id.span();
             let id = p.id.into_inner();
-            if id.trim().is_empty() {
-                return Err(ctx.error(id_span, "a product id cannot be empty"));
+            let valid_id =
+                !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !valid_id {
+                return Err(ctx.error(
+                    id_span,
+                    format!("product id `{id}` must be letters, digits, `_`, `-` or `.` (it is typed on command lines): e.g. \"fct_orders\""),
+                ));
             }
             if !seen.insert(id.clone()) {
                 return Err(

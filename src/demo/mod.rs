@@ -171,7 +171,7 @@ async fn headless(
             .map_err(|e| e.to_string())?;
         let polled: Vec<String> = result.checked.iter().map(|c| c.product.id.clone()).collect();
         let doc = crate::report::from_snapshot(&snapshot, &polled);
-        println!("{}", serde_json::to_string(&doc).map_err(|e| e.to_string())?);
+        crate::cli::emit(&format!("{}\n", serde_json::to_string(&doc).map_err(|e| e.to_string())?));
         tokio::time::sleep(step_len).await;
     }
     Ok(0)

@@ -160,7 +160,7 @@ impl Engine {
             }
             Err(error) => {
                 let since = *self.airflow_failing_since.get_or_insert(now);
-                tracing::warn!(%error, "Airflow could not be read");
+                tracing::info!(%error, "Airflow could not be read");
                 // A client that never connected is built again next time (the probe may pass).
                 if matches!(error.kind, crate::sources::ErrorKind::Unauthorized(_)) {
                     self.airflow = None;

@@ -133,7 +133,7 @@ impl DbtCloudClient {
         let path = format!("/api/v2/accounts/{}/runs/{run_id}/", self.account_id);
         let answer = self.get(&path, &[("include_related", "[\"run_steps\"]")], MAX_API_BODY).await?;
         let endpoint = Http::endpoint(&Method::GET, &path);
-        Ok(http::decode::<Envelope<CloudRun>>(SourceName::DbtCloud, &endpoint, &answer)?.data)
+        Ok(self.http.decode::<Envelope<CloudRun>>(&endpoint, &answer)?.data)
     }
 
     /// The newest runs of a job, newest first.
@@ -149,7 +149,7 @@ impl DbtCloudClient {
             )
             .await?;
         let endpoint = Http::endpoint(&Method::GET, &path);
-        Ok(http::decode::<Envelope<Vec<CloudRun>>>(SourceName::DbtCloud, &endpoint, &answer)?.data)
+        Ok(self.http.decode::<Envelope<Vec<CloudRun>>>(&endpoint, &answer)?.data)
     }
 
     /// One artifact file of one step; `None` when that step wrote no such file (404).

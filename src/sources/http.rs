@@ -174,6 +174,9 @@ pub struct Http {
     timeout: Duration,
     pub retry: RetryPolicy,
     requests: Arc<AtomicU64>,
+    /// Values that must never leave this process in an error: a server may echo the request
+    /// (credentials included) in its error body.
+    secrets: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// An answer, read in full.
@@ -193,7 +196,15 @@ impl Http {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| SourceError::new(source, "client setup", ErrorKind::Tls(e.to_string())))?;
-        Ok(Http { client, base, source, timeout, retry: RetryPolicy::default(), requests: Arc::new(AtomicU64::new(0)) })
+        Ok(Http {
+            client,
+            base,
+            source,
+            timeout,
+            retry: RetryPolicy::default(),
+            requests: Arc::new(AtomicU64::new(0)),
+            secrets: Arc::new(std::sync::Mutex::new(Vec::new())),
+        })
     }
 
     pub fn source(&self) -> SourceName {
@@ -273,6 +284,49 @@ impl Http {
             }
         })
         .await
+        .map_err(|e| self.scrub(e))
+    }
+
+    /// Registers a secret (a password, a token) to be blanked out of every error.
+    pub fn add_secret(&self, secret: &str) {
+        if secret.len() >= 4 {
+            let mut secrets = self.secrets.lock().expect("secrets lock");
+            if !secrets.iter().any(|s| s == secret) {
+                secrets.push(secret.to_string());
+            }
+        }
+    }
+
+    /// Blanks registered secrets out of an error's text.
+    pub fn scrub(&self, mut error: SourceError) -> SourceError {
+        let secrets = self.secrets.lock().expect("secrets lock").clone();
+        let clean = |text: &mut String| {
+            for secret in &secrets {
+                if text.contains(secret.as_str()) {
+                    *text = text.replace(secret.as_str(), "***");
+                }
+            }
+        };
+        clean(&mut error.endpoint);
+        match &mut error.kind {
+            ErrorKind::Dns(t)
+            | ErrorKind::Tls(t)
+            | ErrorKind::Connect(t)
+            | ErrorKind::Unauthorized(t)
+            | ErrorKind::Forbidden(t)
+            | ErrorKind::NotFound(t)
+            | ErrorKind::BadBody(t)
+            | ErrorKind::Io(t)
+            | ErrorKind::Server { detail: t, .. }
+            | ErrorKind::Status { detail: t, .. } => clean(t),
+            ErrorKind::Refused | ErrorKind::Timeout(_) | ErrorKind::RateLimited { .. } => {}
+        }
+        error
+    }
+
+    /// Decodes an answer, blanking secrets out of a decoding error.
+    pub fn decode<T: DeserializeOwned>(&self, endpoint: &str, answer: &Answer) -> Result<T, SourceError> {
+        decode(self.source, endpoint, answer).map_err(|e| self.scrub(e))
     }
 
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {

@@ -84,6 +84,17 @@ impl MaintenanceWindow {
 }
 
 impl Store {
+    /// Whether a scope names something the poller knows (a product id or a group).
+    pub fn scope_exists(&self, scope: &Scope) -> Result<bool> {
+        let (sql, name) = match scope {
+            Scope::All => return Ok(true),
+            Scope::Group(g) => ("SELECT count(*) FROM product WHERE active = 1 AND grp = ?1", g),
+            Scope::Product(p) => ("SELECT count(*) FROM product WHERE active = 1 AND id = ?1", p),
+        };
+        let n: i64 = self.conn.query_row(sql, [name], |r| r.get(0)).map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
     pub fn add_maintenance(
         &mut self,
         scope: &Scope,

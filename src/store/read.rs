@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::FixedOffset;
-use rusqlite::params;
+use chrono::{DateTime, FixedOffset};
+use rusqlite::{OptionalExtension, params};
 
 use super::incidents::Incident;
 use super::lease::Lease;
@@ -226,6 +226,28 @@ impl Store {
                 let open_incident =
                     incidents.iter().find(|i| i.product == product.id && i.resolved_at.is_none()).cloned();
                 let active = maintenance.iter().find(|w| w.is_active(now) && w.scope.covers(&product)).cloned();
+                // A window that started or ended since the last poll is shown now, not at the
+                // next poll (which may be an hour away for a daily DAG).
+                match (&active, state) {
+                    (Some(window), s) if s != State::Maintenance => {
+                        let until = DateTime::from_timestamp(window.ends_at, 0).unwrap_or_default();
+                        let reason =
+                            format!("planned maintenance until {}: {}", crate::timefmt::stamp(until), window.message);
+                        for m in &mut metric_rows {
+                            m.state = State::Maintenance;
+                            m.reason = reason.clone();
+                        }
+                        state = State::Maintenance;
+                    }
+                    (None, State::Maintenance) => {
+                        for m in metric_rows.iter_mut().filter(|m| m.state == State::Maintenance) {
+                            m.state = State::Unknown;
+                            m.reason = "maintenance has ended; waiting for the next poll".into();
+                        }
+                        state = State::worst_of(metric_rows.iter().map(|m| m.state)).unwrap_or(State::Unknown);
+                    }
+                    _ => {}
+                }
                 ProductRow {
                     last_refresh: last_refresh.get(&product.id).copied(),
                     state,
@@ -412,9 +434,31 @@ impl Store {
                 ))
             })
             .map_err(|e| self.err(e))?;
+        let mut in_maintenance: Vec<(String, String)> = Vec::new();
         for row in rows {
             let (product, metric, state, reason) = row.map_err(|e| self.err(e))?;
+            if state == State::Maintenance {
+                in_maintenance.push((product.clone(), metric.clone()));
+            }
             if let Ok(metric) = Metric::parse(&metric) {
+                prior.previous.entry(product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
+            }
+        }
+        // Maintenance judged nothing: a metric coming out of it keeps what was judged before.
+        let mut before = self
+            .conn
+            .prepare_cached(
+                "SELECT state, reason FROM interval WHERE product = ?1 AND metric = ?2 AND state NOT IN ('maintenance')
+                 ORDER BY start DESC LIMIT 1",
+            )
+            .map_err(|e| self.err(e))?;
+        for (product, metric) in in_maintenance {
+            let judged: Option<(String, String)> = before
+                .query_row(params![product, metric], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if let (Some((state, reason)), Ok(metric)) = (judged, Metric::parse(&metric)) {
+                let state = State::parse(&state).unwrap_or(State::Unknown);
                 prior.previous.entry(product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
             }
         }

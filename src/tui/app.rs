@@ -383,7 +383,7 @@ impl App {
         let window = self.window;
         let products = &self.snapshot.products;
         let mut shown: Vec<usize> = (0..products.len())
-            .filter(|&i| !self.faults_only || products[i].state != State::Up)
+            .filter(|&i| !self.faults_only || !matches!(products[i].state, State::Up | State::Maintenance))
             .filter(|&i| filter.matches(&products[i]))
             .collect();
         let key_name = |i: &usize| (products[*i].product.name.to_lowercase(), products[*i].product.id.clone());

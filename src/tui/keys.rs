@@ -169,24 +169,27 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
 /// The footer's short list for the list view, from the same table.
 pub fn footer(context: Context) -> Vec<(&'static str, &'static str)> {
     let short = |action: Action| match action {
-        Action::Open => Some("open"),
-        Action::Back => Some("back"),
-        Action::StartFilter => Some("filter"),
-        Action::CycleSort => Some("sort"),
-        Action::CycleWindow => Some("window"),
-        Action::ToggleGroups => Some("group"),
-        Action::ToggleFaults => Some("faults"),
-        Action::PollNow => Some("poll"),
-        Action::ShowIncidents => Some("incidents"),
-        Action::ShowHelp => Some("help"),
-        Action::Quit => Some("quit"),
+        // Help and quit first: they must survive a narrow terminal.
+        Action::ShowHelp => Some((0, "help")),
+        Action::Quit => Some((1, "quit")),
+        Action::Open => Some((2, "open")),
+        Action::Back if context != Context::List => Some((3, "back")),
+        Action::StartFilter => Some((4, "filter")),
+        Action::CycleSort => Some((5, "sort")),
+        Action::CycleWindow => Some((6, "window")),
+        Action::ToggleGroups => Some((7, "group")),
+        Action::ToggleFaults => Some((8, "faults")),
+        Action::PollNow => Some((9, "poll")),
+        Action::ShowIncidents => Some((10, "incidents")),
         _ => None,
     };
-    BINDINGS
+    let mut items: Vec<(usize, &'static str, &'static str)> = BINDINGS
         .iter()
         .filter(|b| b.context == Context::Everywhere || b.context == context)
-        .filter_map(|b| short(b.action).map(|s| (b.label.split(' ').next().unwrap_or(b.label), s)))
-        .collect()
+        .filter_map(|b| short(b.action).map(|(rank, s)| (rank, b.label.split(' ').next().unwrap_or(b.label), s)))
+        .collect();
+    items.sort_by_key(|(rank, _, _)| *rank);
+    items.into_iter().map(|(_, key, what)| (key, what)).collect()
 }
 
 #[cfg(test)]

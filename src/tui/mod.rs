@@ -221,7 +221,12 @@ async fn event_loop(
                 dirty = true;
             }
             Ok(()) = status.changed() => {
-                app.poller = status.borrow_and_update().clone();
+                let status = status.borrow_and_update().clone();
+                // "polling now" stays until the poll it announced has been written.
+                if status.generation != app.poller.generation {
+                    app.flash = None;
+                }
+                app.poller = status;
                 dirty = true;
             }
             Some(done) = loaded.recv() => {

@@ -83,6 +83,9 @@ impl AirflowClient {
                 Auth::Jwt { username: username.clone(), password: secret(password)?, token: Mutex::new(None) }
             }
         };
+        for secret in [&auth_secret(&auth)].into_iter().flatten() {
+            http.add_secret(secret.expose());
+        }
         let api = match config.api {
             ApiVersion::V1 => Api::V1,
             ApiVersion::V2 => Api::V2,
@@ -108,7 +111,7 @@ impl AirflowClient {
         let path = format!("{}/version", self.api.prefix());
         let endpoint = Http::endpoint(&Method::GET, &path);
         let answer = self.http.send(|| self.http.request(Method::GET, &path), &endpoint, MAX_API_BODY).await?;
-        Ok(http::decode::<Version>(SourceName::Airflow, &endpoint, &answer)?.version)
+        Ok(self.http.decode::<Version>(&endpoint, &answer)?.version)
     }
 
     /// Every DAG, stale and inactive ones included, so a DAG whose file broke reads as
@@ -276,7 +279,7 @@ impl AirflowClient {
                 }
             };
             match self.http.send(build, &endpoint, MAX_API_BODY).await {
-                Ok(answer) => return http::decode(SourceName::Airflow, &endpoint, &answer),
+                Ok(answer) => return self.http.decode(&endpoint, &answer),
                 Err(e) if !renewed && self.jwt_refused(&e) => {
                     tracing::info!("Airflow token refused ({}); logging in again", e.cause());
                     if let Auth::Jwt { token, .. } = &self.auth {
@@ -324,8 +327,17 @@ impl AirflowClient {
             .http
             .send(|| self.http.request(Method::POST, "/auth/token").json(&body), endpoint, MAX_API_BODY)
             .await?;
-        let token: TokenAnswer = http::decode(SourceName::Airflow, endpoint, &answer)?;
+        let token: TokenAnswer = self.http.decode(endpoint, &answer)?;
+        self.http.add_secret(&token.access_token);
         Ok(Secret::new(token.access_token))
+    }
+}
+
+fn auth_secret(auth: &Auth) -> Option<Secret> {
+    match auth {
+        Auth::None => None,
+        Auth::Basic { password, .. } | Auth::Jwt { password, .. } => Some(password.clone()),
+        Auth::Bearer(token) => Some(token.clone()),
     }
 }
 

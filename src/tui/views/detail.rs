@@ -100,7 +100,7 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
     } else {
         0
     };
-    let reason_w = (area.width as usize).saturating_sub(13 + 12 + 7 + 8 + bars_w + 1);
+    let reason_w = (area.width as usize).saturating_sub(13 + 14 + 7 + 8 + bars_w + 1);
     for m in &row.metrics {
         if remaining(y) == 0 {
             return;
@@ -110,7 +110,7 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
             history.map(|h| h.uptime[crate::store::WindowKind::ALL.iter().position(|w| *w == app.window).unwrap_or(1)]);
         let mut spans = vec![
             Span::raw(format!("{:<13}", fit(m.metric.as_str(), 12))),
-            Span::styled(format!("{:<12}", format!("{} {}", theme.symbol(m.state), m.state)), theme.state(m.state)),
+            Span::styled(format!("{:<14}", format!("{} {}", theme.symbol(m.state), m.state)), theme.state(m.state)),
             Span::styled(format!("{:<7}", ago(m.since, app.now).trim_end_matches(" ago").to_string()), theme.dim()),
             Span::raw(format!("{:>7} ", uptime.map(percent).unwrap_or_else(|| "…".into()))),
         ];
@@ -122,12 +122,24 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
             }
         }
         spans.push(Span::raw(" "));
-        spans.push(Span::styled(
-            fit(&m.reason, reason_w),
-            if m.state == State::Up { Style::new() } else { theme.state(m.state) },
-        ));
-        Line::from(spans).render(Rect { y, height: 1, ..area }, buf);
-        y += 1;
+        // The reason is what the page exists to say: a reason that is not up wraps onto up
+        // to two more lines under itself instead of being cut.
+        let style = if m.state == State::Up { Style::new() } else { theme.state(m.state) };
+        let indent = (area.width as usize).saturating_sub(reason_w);
+        let pieces = wrap(&m.reason, reason_w.max(10), if m.state == State::Up { 1 } else { 3 });
+        for (n, piece) in pieces.iter().enumerate() {
+            if remaining(y) == 0 {
+                return;
+            }
+            if n == 0 {
+                spans.push(Span::styled(piece.clone(), style));
+                Line::from(std::mem::take(&mut spans)).render(Rect { y, height: 1, ..area }, buf);
+            } else {
+                Line::from(vec![Span::raw(" ".repeat(indent)), Span::styled(piece.clone(), style)])
+                    .render(Rect { y, height: 1, ..area }, buf);
+            }
+            y += 1;
+        }
     }
 
     // Failing tests.
@@ -204,4 +216,29 @@ fn sparkline(values: &[i64], ascii: bool, width: usize) -> String {
     let min = shown.iter().copied().min().unwrap_or(0);
     let range = (shown.iter().copied().max().unwrap_or(0) - min).max(1);
     shown.iter().map(|v| levels[((v - min) * (levels.len() as i64 - 1) / range) as usize]).collect()
+}
+
+/// Words into at most `lines` lines of `width` columns; the last line ends in `…` if cut.
+fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let needed = current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+        if needed > width && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() || out.is_empty() {
+        out.push(current);
+    }
+    if out.len() > lines {
+        let rest = out[lines - 1..].join(" ");
+        out.truncate(lines - 1);
+        out.push(rest);
+    }
+    out.into_iter().map(|l| fit(&l, width)).collect()
 }

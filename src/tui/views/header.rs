@@ -67,9 +67,10 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
 fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
     let last = app.snapshot.poller.last_poll.as_ref();
     let last_text = match last {
-        Some((at, true, _)) => format!("last poll {} ok", clock(*at, app.snapshot.zone)),
-        Some((at, false, Some(error))) => format!("last poll {} failed: {error}", clock(*at, app.snapshot.zone)),
-        Some((at, false, None)) => format!("last poll {} failed", clock(*at, app.snapshot.zone)),
+        // The verdict first: on a narrow screen the time is what gets cut.
+        Some((at, true, _)) => format!("last poll ok, {}", clock(*at, app.snapshot.zone)),
+        Some((at, false, Some(error))) => format!("last poll failed, {}: {error}", clock(*at, app.snapshot.zone)),
+        Some((at, false, None)) => format!("last poll failed, {}", clock(*at, app.snapshot.zone)),
         None => "no poll yet".to_string(),
     };
     let stale = last.is_none_or(|(at, _, _)| app.now - at > crate::report::STALE_AFTER);

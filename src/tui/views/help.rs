@@ -32,6 +32,11 @@ pub fn render(theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
     bars.push(Span::styled(format!("{} no data", theme.bar(None)), theme.dim()));
     lines.push(Line::from(bars));
+    lines.push(Line::from(vec![
+        Span::raw("  "),
+        Span::styled(if theme.ascii { "*" } else { "⚑" }, theme.state(State::Down)),
+        Span::raw("       an open incident (i lists them)"),
+    ]));
     lines.push(Line::from(Span::styled(
         "  uptime leaves out maintenance, unknown and no-data time; degraded counts as available.",
         theme.dim(),

@@ -191,7 +191,7 @@ fn product_line<'a>(app: &App, theme: &Theme, row: &'a ProductRow, metrics: &[Me
         spans.push(Span::raw(" ".repeat(cols.bars.saturating_sub(cells.len().min(cols.bars)))));
         spans.extend(bars(theme, cells, cols.bars));
     }
-    let marker = if row.open_incident.is_some() { if theme.ascii { "!" } else { "⚑" } } else { " " };
+    let marker = if row.open_incident.is_some() { if theme.ascii { "*" } else { "⚑" } } else { " " };
     spans.push(Span::styled(format!("{marker} "), theme.state(State::Down)));
     if cols.checked {
         let checked = row.checked_at.map(|t| ago(t, app.now)).unwrap_or_else(|| "never".into());

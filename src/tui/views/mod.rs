@@ -104,7 +104,7 @@ fn to_ascii(area: Rect, buf: &mut Buffer) {
                 "←" => "<",
                 "↑" => "^",
                 "↓" => "v",
-                "⚑" => "!",
+                "⚑" => "*",
                 _ => continue,
             };
             cell.set_symbol(plain);
@@ -177,10 +177,11 @@ pub fn bars<'a>(theme: &Theme, days: &[Option<crate::model::State>], width: usiz
 }
 
 /// `99.50%`, or `  —  ` without judged time.
+/// `99.50%`, or `—` without judged time. Rounded down: any downtime at all never reads 100%.
 pub fn percent(uptime: Option<f64>) -> String {
     match uptime {
-        Some(u) if u >= 99.995 => "100%".to_string(),
-        Some(u) => format!("{u:.2}%"),
+        Some(u) if u >= 100.0 => "100%".to_string(),
+        Some(u) => format!("{:.2}%", (u * 100.0).floor() / 100.0),
         None => "—".to_string(),
     }
 }
