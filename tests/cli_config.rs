@@ -38,7 +38,7 @@ fn every_example_config_parses_and_validates() {
                 .arg(&path)
                 .assert()
                 .success()
-                .stdout(predicate::str::contains(": ok ("));
+                .stdout(predicate::str::contains(": valid ("));
             seen += 1;
         }
     }

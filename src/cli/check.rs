@@ -17,7 +17,7 @@ pub struct CheckArgs {
 pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
     let config = load_config(flag)?;
     println!(
-        "{}: ok ({} product{}{})",
+        "{}: valid ({} product{}{})",
         config.path.display(),
         config.products.len(),
         if config.products.len() == 1 { "" } else { "s" },
@@ -28,12 +28,20 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
     }
     let mut failures = Vec::new();
     if let Err(e) = check_airflow(&config).await {
-        failures.push(e);
+        let url = config.airflow.as_ref().map(|a| a.url.to_string()).unwrap_or_default();
+        failures.push(format!("Airflow at {url}: {e}"));
     }
     if let Err(e) = check_dbt(&config).await {
-        failures.push(e);
+        failures.push(format!("dbt: {e}"));
     }
-    if failures.is_empty() { Ok(0) } else { Err(CliError::new(EXIT_UNAVAILABLE, failures.join("; "))) }
+    for failure in &failures {
+        println!("FAILED {failure}");
+    }
+    if failures.is_empty() {
+        Ok(0)
+    } else {
+        Err(CliError::new(EXIT_UNAVAILABLE, format!("{} source check(s) failed (see above)", failures.len())))
+    }
 }
 
 async fn check_airflow(config: &Config) -> Result<(), String> {

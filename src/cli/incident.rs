@@ -17,17 +17,21 @@ pub enum IncidentCommand {
         /// How many at most.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print JSON (times in seconds since the epoch).
         #[arg(long)]
         json: bool,
     },
     /// One incident and its timeline.
     Show {
+        /// The incident's number (`incident list` shows them).
         id: i64,
+        /// Print JSON (times in seconds since the epoch).
         #[arg(long)]
         json: bool,
     },
     /// Add an update: what you know, with a status and an optional ETA.
     Update {
+        /// The incident's number.
         id: i64,
         /// investigating, identified, monitoring or resolved.
         #[arg(long, value_parser = parse_status)]
@@ -44,9 +48,12 @@ pub enum IncidentCommand {
     },
     /// Resolve an incident by hand (it also resolves itself when the table is back up).
     Resolve {
+        /// The incident's number.
         id: i64,
+        /// What users should know.
         #[arg(long, short, default_value = "Resolved.")]
         message: String,
+        /// Who says so (default: $USER).
         #[arg(long)]
         author: Option<String>,
     },

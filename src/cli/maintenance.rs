@@ -25,18 +25,24 @@ pub enum MaintenanceCommand {
         /// How long it lasts: `2h`, `30m`.
         #[arg(long)]
         duration: Option<String>,
+        /// Who announces it (default: $USER).
         #[arg(long)]
         author: Option<String>,
     },
     /// Active and upcoming windows (with --all, past ones too).
     List {
+        /// Past windows too.
         #[arg(long)]
         all: bool,
+        /// Print JSON (times in seconds since the epoch).
         #[arg(long)]
         json: bool,
     },
     /// End a window now (or cancel one not started).
-    End { id: i64 },
+    End {
+        /// The window's number (`maintenance list` shows them).
+        id: i64,
+    },
 }
 
 pub async fn run(config: &Config, command: MaintenanceCommand) -> Result<u8, CliError> {
