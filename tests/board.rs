@@ -182,3 +182,32 @@ fn keys_move_sort_filter_and_navigate() {
     let selected = ids(&app).unwrap();
     assert_eq!(app.click(1), Effect::LoadDetail(selected));
 }
+
+/// Text from sources (names, descriptions, test messages, reasons) can hold terminal escape
+/// sequences; the board shows them inert.
+#[test]
+fn escape_sequences_from_sources_are_shown_inert() {
+    let store = prepared_store();
+    let mut snapshot = (*snapshot(&store)).clone();
+    let hostile = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{1b}[31mred";
+    for row in &mut snapshot.products {
+        row.product.name = format!("Orders {hostile}");
+        row.product.description = Some(hostile.to_string());
+        for m in &mut row.metrics {
+            m.reason = format!("test failed: {hostile}");
+        }
+        for t in &mut row.evidence.failing_tests {
+            t.message = Some(hostile.to_string());
+        }
+    }
+    let mut app = App::new(std::sync::Arc::new(snapshot), now());
+    for action in [None, Some(Action::Open)] {
+        if let Some(action) = action {
+            app.update(action);
+        }
+        let buffer = draw(&mut app, &color(), 120, 40);
+        let screen = text(&buffer);
+        assert!(!screen.chars().any(|c| c.is_control() && c != '\n'), "{screen:?}");
+        assert!(screen.contains("[2J"), "the text stays readable, only inert");
+    }
+}

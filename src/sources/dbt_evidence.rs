@@ -16,6 +16,8 @@ use crate::sources::local_dbt;
 
 /// Parsed runs kept in memory: enough for every DAG a board watches to share its run.
 const RUNS_KEPT: usize = 64;
+/// DAG run -> dbt Cloud run links kept in memory.
+const LINKS_KEPT: usize = 20_000;
 
 pub enum DbtSource {
     Cloud(Box<DbtCloudClient>),
@@ -92,6 +94,11 @@ impl DbtEvidence {
                     Some(id) => *id,
                     None => match self.find_cloud_run(airflow, product, &key, &task).await {
                         Ok(Some(id)) => {
+                            // One link per DAG run: a poller that runs for months must not
+                            // keep them all; a forgotten link costs one XCom read.
+                            if self.links.len() >= LINKS_KEPT {
+                                self.links.clear();
+                            }
                             self.links.insert(key, id);
                             id
                         }

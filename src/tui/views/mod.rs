@@ -83,8 +83,29 @@ impl Widget for &Board<'_> {
             Route::Help => help::render(self.theme, areas.body, buf),
         }
         header::footer(self.app, self.theme, areas.footer, buf);
+        defuse(area, buf);
         if self.theme.ascii {
             to_ascii(area, buf);
+        }
+    }
+}
+
+/// Text from sources (DAG ids, names, test messages) may carry control characters and
+/// escape sequences; whatever path drew them, no cell sends one to the terminal.
+fn defuse(area: Rect, buf: &mut Buffer) {
+    // C0, DEL and C1 (8-bit CSI is U+009B): all `char::is_control`.
+    let dangerous = |cell: &ratatui::buffer::Cell| cell.symbol().chars().any(char::is_control);
+    if area == buf.area {
+        for cell in buf.content.iter_mut().filter(|c| dangerous(c)) {
+            cell.set_symbol(" ");
+        }
+        return;
+    }
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            if dangerous(&buf[(x, y)]) {
+                buf[(x, y)].set_symbol(" ");
+            }
         }
     }
 }
