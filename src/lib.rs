@@ -11,10 +11,17 @@
 //!
 //! - [`config`]: the TOML file, located and checked, errors with file, line and key.
 //! - [`model`]: products, metrics, states, verdicts, evidence: the shared words.
-//! - [`dbt`]: lean readers for dbt artifacts and the table -> tests index.
+//! - [`dbt`]: lean readers for dbt artifacts and the table -> tests index; [`discover`] turns
+//!   a manifest into products.
+//! - [`sources`]: the Airflow 2/3 and dbt Cloud clients, the local `target/` reader.
 //! - [`facts`]: what the sources observed, normalized across Airflow 2 and 3.
 //! - [`evaluate`]: the rulebook, a pure function of facts, previous states and `now`.
+//! - [`poller`]: one poll of everything ([`poller::Engine`]) and the service under the lease.
+//! - [`store`]: SQLite history (intervals, incidents, maintenance, lease) on its own thread;
+//!   [`history`] is the pure uptime and bar arithmetic it reads with.
 //! - [`report`]: the `status --json` document, the one machine-readable shape.
+//! - [`tui`]: the board; [`theme`] the symbols and colours it shares with the text output.
+//! - [`demo`]: simulated Airflow and dbt Cloud for `tablestat demo`.
 //! - [`cli`]: the commands; `main.rs` only dispatches to them.
 
 pub mod cli;
