@@ -113,6 +113,7 @@ fn poll_write_5000_products_1_percent_changed(bencher: divan::Bencher) {
                     dbt_requests: 0,
                     checked: &polled,
                     products: &products,
+                    open_incident_after: 1,
                 })
                 .unwrap()
         });

@@ -20,6 +20,9 @@
 //! - [`store`]: SQLite history (intervals, incidents, maintenance, lease) on its own thread;
 //!   [`history`] is the pure uptime and bar arithmetic it reads with.
 //! - [`report`]: the `status --json` document, the one machine-readable shape.
+//! - [`slo`]: the SLO report (uptime against each product's SLO, error budget, MTTD/MTTR).
+//! - [`export`]: the static status page (HTML, `status.json`, Atom feed).
+//! - [`notify`]: events (incidents, maintenance) and the webhooks that hear them.
 //! - [`tui`]: the board; [`theme`] the symbols and colours it shares with the text output.
 //! - [`demo`]: simulated Airflow and dbt Cloud for `tablestat demo`.
 //! - [`cli`]: the commands; `main.rs` only dispatches to them.
@@ -30,11 +33,14 @@ pub mod dbt;
 pub mod demo;
 pub mod discover;
 pub mod evaluate;
+pub mod export;
 pub mod facts;
 pub mod history;
 pub mod model;
+pub mod notify;
 pub mod poller;
 pub mod report;
+pub mod slo;
 pub mod sources;
 pub mod store;
 pub mod theme;

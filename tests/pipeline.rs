@@ -7,40 +7,14 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use common::story::{self, chapter};
+use chrono::{TimeZone, Utc};
+use common::story::{self, Pipeline, chapter};
 use tablestat::config::Config;
 use tablestat::model::State;
 use tablestat::poller::Engine;
-use tablestat::poller::run::record;
-use tablestat::report::{self, StatusDocument};
+use tablestat::report::StatusDocument;
 use tablestat::store::worker::StoreHandle;
 use tablestat::store::{Scope, Store};
-
-struct Pipeline {
-    engine: Engine,
-    store: StoreHandle,
-}
-
-impl Pipeline {
-    async fn poll(&mut self, now: DateTime<Utc>) -> StatusDocument {
-        let products = self.engine.products();
-        let ts = now.timestamp();
-        let prior = self.store.call(move |s| s.prior(&products, ts)).await.unwrap().unwrap();
-        let result = self.engine.poll(&prior, now).await;
-        assert_eq!(result.airflow_error, None);
-        // The poll finishes at `now` too, as far as the store knows.
-        record(&self.store, result, self.engine.products(), now).await.unwrap();
-        self.status(now).await
-    }
-
-    async fn status(&self, now: DateTime<Utc>) -> StatusDocument {
-        let ts = now.timestamp();
-        let snapshot =
-            self.store.call(move |s| s.snapshot(ts, FixedOffset::east_opt(0).unwrap())).await.unwrap().unwrap();
-        report::from_snapshot(&snapshot, &[])
-    }
-}
 
 fn states(doc: &StatusDocument) -> Vec<(String, State)> {
     doc.products.iter().map(|p| (p.id.clone(), p.state)).collect()

@@ -54,6 +54,7 @@ fn record(store: &mut Store, products: &[Product], checked: &[Checked], ts: i64)
             dbt_requests: 0,
             checked,
             products,
+            open_incident_after: 1,
         })
         .unwrap()
 }

@@ -7,9 +7,11 @@
 //! 78 invalid config.
 
 mod check;
+mod export;
 mod incident;
 mod maintenance;
 mod poll;
+mod report;
 pub mod signals;
 mod status;
 mod text;
@@ -74,6 +76,11 @@ pub enum Command {
     /// Announce, list and end maintenance windows.
     #[command(subcommand)]
     Maintenance(maintenance::MaintenanceCommand),
+    /// Each product's uptime against its SLO over a window: error budget, incidents, MTTD, MTTR.
+    Report(report::ReportArgs),
+    /// Write the static status page (HTML, status.json, Atom feed of incidents).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Check the config file, and reach each source to say what it found.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -173,6 +180,8 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Status(args) => status::run(&load_config(cli.config.as_deref())?, args).await,
         Command::Incident(command) => incident::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Maintenance(command) => maintenance::run(&load_config(cli.config.as_deref())?, command).await,
+        Command::Report(args) => report::run(&load_config(cli.config.as_deref())?, args).await,
+        Command::Export(command) => export::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Config(ConfigCommand::Check(args)) => check::run(cli.config.as_deref(), args).await,
         Command::GenerateHistory { db, products, seed } => {
             let products = crate::demo::world::synthetic_products(products);
@@ -238,6 +247,21 @@ pub fn emit(text: &str) {
         let _ = writeln!(std::io::stderr(), "tablestat: cannot write the output: {e}");
         std::process::exit(i32::from(EXIT_IO));
     }
+}
+
+/// Opens the history database the config names, which must exist already (a command that
+/// reads history before any poll has nothing to say).
+pub fn open_history(config: &Config) -> Result<crate::store::Store, CliError> {
+    if !config.store_path.exists() {
+        return Err(CliError::new(
+            EXIT_NO_CONFIG,
+            format!(
+                "no history yet at {}: run `tablestat poll` (or `tablestat poll --once`) first",
+                config.store_path.display()
+            ),
+        ));
+    }
+    open_store(&config.store_path)
 }
 
 /// Opens the history database, or says why it cannot be.

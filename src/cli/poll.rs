@@ -95,7 +95,7 @@ async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<C
             }
         }
     });
-    let outcome = run::run(engine, store, me, control, config.poll.retention).await;
+    let outcome = run::run(engine, store, me, control).await;
     report_loop.abort();
     match outcome {
         Ok(()) => {

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use super::{CliError, EXIT_INTERNAL, EXIT_NO_CONFIG, open_store, text};
+use super::{CliError, EXIT_INTERNAL, open_history, text};
 use crate::config::Config;
 use crate::report;
 
@@ -19,18 +19,8 @@ pub struct StatusArgs {
 }
 
 pub async fn run(config: &Config, args: StatusArgs) -> Result<u8, CliError> {
-    if !config.store_path.exists() {
-        return Err(CliError::new(
-            EXIT_NO_CONFIG,
-            format!(
-                "no history yet at {}: run `tablestat poll` (or `tablestat poll --once`) first",
-                config.store_path.display()
-            ),
-        ));
-    }
-    let path = config.store_path.clone();
+    let store = open_history(config)?;
     let snapshot = tokio::task::spawn_blocking(move || {
-        let store = open_store(&path)?;
         store.snapshot(chrono::Utc::now().timestamp(), super::display_zone()).map_err(super::store_error)
     })
     .await

@@ -26,6 +26,46 @@ pub struct ConfigFile {
     pub products: Vec<Spanned<ProductSection>>,
     #[serde(default)]
     pub metrics: MetricsSection,
+    #[serde(default)]
+    pub incidents: IncidentsSection,
+    #[serde(default, rename = "notify")]
+    pub notify: Vec<Spanned<NotifySection>>,
+    pub export: Option<Spanned<ExportSection>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsSection {
+    /// The flapping guard: polls in a row a metric must be down before an incident opens.
+    pub open_after_polls: Option<Spanned<i64>>,
+}
+
+/// A webhook: `[[notify]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    pub name: Spanned<String>,
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    pub url_file: Option<PathBuf>,
+    #[serde(default)]
+    pub format: crate::notify::Format,
+    #[serde(default)]
+    pub products: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub events: Vec<crate::notify::EventKind>,
+}
+
+/// The static status page the poller refreshes after each poll: `[export]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSection {
+    pub dir: PathBuf,
+    /// Where the page is published, for absolute links in the feed and notifications.
+    pub url: Option<Spanned<String>>,
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -39,6 +39,20 @@ pub struct Config {
     pub test_metrics: BTreeMap<String, Metric>,
     /// Things worth saying that do not stop us (a secret in a world-readable file).
     pub warnings: Vec<String>,
+    /// The flapping guard: polls in a row a metric must be down before an incident opens.
+    pub open_incident_after: u32,
+    /// Webhooks, from `[[notify]]`.
+    pub notify: Vec<crate::notify::Target>,
+    pub export: Option<ExportConfig>,
+}
+
+/// The static status page, from `[export]`.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    pub dir: PathBuf,
+    /// Where the page is published (links in the Atom feed and in notifications).
+    pub url: Option<url::Url>,
+    pub title: String,
 }
 
 #[derive(Debug, Clone)]
@@ -130,7 +144,7 @@ impl Config {
         let source = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::whole_file(path, format!("cannot read the config file: {e}")))?;
         let mut config = Config::parse(path, &source)?;
-        if let Some(warning) = permission_warning(path, &source) {
+        if let Some(warning) = permission_warning(path, config.has_inline_secret()) {
             config.warnings.push(warning);
         }
         Ok(config)
@@ -237,6 +251,37 @@ impl Config {
         if file.poll.concurrency == 0 {
             return Err(ConfigError::whole_file(path, "[poll] concurrency must be at least 1"));
         }
+        let open_incident_after = match file.incidents.open_after_polls {
+            None => 1,
+            Some(n) => {
+                let value = *n.get_ref();
+                u32::try_from(value).ok().filter(|v| (1..=1000).contains(v)).ok_or_else(|| {
+                    ctx.error(
+                        n.span(),
+                        format!(
+                            "open_after_polls = {value}: give the number of polls in a row, from 1 (no guard) to 1000"
+                        ),
+                    )
+                })?
+            }
+        };
+        let notify = ctx.notify(file.notify)?;
+        let export = file
+            .export
+            .map(|e| {
+                let span = e.span();
+                let e = e.into_inner();
+                let url = e.url.map(|u| ctx.url(u)).transpose()?;
+                if e.dir.as_os_str().is_empty() {
+                    return Err(ctx.error(span, "[export] dir is empty: name the folder the page is written to"));
+                }
+                Ok(ExportConfig {
+                    dir: base.join(e.dir),
+                    url,
+                    title: e.title.unwrap_or_else(|| "Data status".to_string()),
+                })
+            })
+            .transpose()?;
 
         Ok(Config {
             path: path.to_path_buf(),
@@ -252,6 +297,9 @@ impl Config {
             products,
             test_metrics: file.metrics.map,
             warnings: Vec::new(),
+            open_incident_after,
+            notify,
+            export,
         })
     }
 
@@ -263,7 +311,8 @@ impl Config {
             AirflowAuth::None => false,
         });
         let dbt = matches!(&self.dbt, Some(DbtConfig::Cloud { token, .. }) if token.is_inline());
-        airflow || dbt
+        let webhooks = self.notify.iter().any(|t| t.url.is_inline());
+        airflow || dbt || webhooks
     }
 
     /// Directory relative paths in the config are resolved against.
@@ -295,6 +344,52 @@ impl Ctx<'_> {
             return Err(self.error(span, format!("`{text}` must start with http:// or https://")));
         }
         Ok(url)
+    }
+
+    fn notify(
+        &self,
+        sections: Vec<toml::Spanned<file::NotifySection>>,
+    ) -> Result<Vec<crate::notify::Target>, ConfigError> {
+        let mut names = HashSet::new();
+        let mut targets = Vec::with_capacity(sections.len());
+        for section in sections {
+            let span = section.span();
+            let n = section.into_inner();
+            let name_span = n.name.span();
+            let name = n.name.into_inner();
+            if name.trim().is_empty() {
+                return Err(
+                    self.error(name_span, "[[notify]] name is empty: name the webhook, e.g. \"data-team-slack\"")
+                );
+            }
+            if !names.insert(name.clone()) {
+                return Err(self.error(
+                    name_span,
+                    format!("webhook name `{name}` is used twice: give each [[notify]] its own name"),
+                ));
+            }
+            if let Some(inline) = &n.url {
+                let valid = url::Url::parse(inline).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+                if !valid {
+                    return Err(self.error(span, format!("[[notify]] `{name}`: url is not an http(s) URL")));
+                }
+            }
+            let url = SecretRef::from_parts("url", n.url, n.url_env, n.url_file)
+                .map_err(|e| self.error(span.clone(), format!("[[notify]] `{name}`: {e}")))?
+                .ok_or_else(|| {
+                    self.error(
+                        span.clone(),
+                        format!("[[notify]] `{name}` needs `url_env` (or `url_file`): the webhook URL is a secret"),
+                    )
+                })?;
+            targets.push(crate::notify::Target {
+                name,
+                url,
+                format: n.format,
+                route: crate::notify::Route { products: n.products, groups: n.groups, events: n.events },
+            });
+        }
+        Ok(targets)
     }
 
     fn airflow(&self, section: toml::Spanned<file::AirflowSection>) -> Result<AirflowConfig, ConfigError> {
@@ -385,16 +480,12 @@ impl Ctx<'_> {
 
 /// A file holding a secret should not be readable by others.
 #[cfg(unix)]
-fn permission_warning(path: &Path, source: &str) -> Option<String> {
+fn permission_warning(path: &Path, holds_secret: bool) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    let holds_secret = source.lines().any(|l| {
-        let key = l.split('=').next().unwrap_or("").trim();
-        key == "password" || key == "token"
-    });
     (holds_secret && mode & 0o077 != 0).then(|| {
         format!(
-            "{} holds a secret and is readable by others (mode {:o}): run `chmod 600 {}` or move the secret to an environment variable (password_env / token_env)",
+            "{} holds a secret and is readable by others (mode {:o}): run `chmod 600 {}` or move the secret to an environment variable (password_env / token_env / url_env)",
             path.display(),
             mode & 0o777,
             path.display()
@@ -403,6 +494,6 @@ fn permission_warning(path: &Path, source: &str) -> Option<String> {
 }
 
 #[cfg(not(unix))]
-fn permission_warning(_path: &Path, _source: &str) -> Option<String> {
+fn permission_warning(_path: &Path, _holds_secret: bool) -> Option<String> {
     None
 }

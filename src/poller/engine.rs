@@ -86,6 +86,10 @@ impl Engine {
     }
 
     /// The products of the last poll: listed ones, then discovered ones.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
     pub fn products(&self) -> Vec<Product> {
         discover::merge(&self.config.products, self.discovered.clone())
     }

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 
 use super::engine::{Engine, PollResult};
+use crate::export::{Page, Site};
 use crate::model::Product;
+use crate::notify::deliver::Deliverer;
 use crate::store::worker::StoreHandle;
 use crate::store::{Lease, LeaseOutcome, PollRecord, StoreError};
 
@@ -86,10 +88,12 @@ pub enum PollerError {
 pub async fn record(
     store: &StoreHandle,
     result: PollResult,
-    products: Vec<Product>,
+    engine: &Engine,
     finished: DateTime<Utc>,
 ) -> Result<(), PollerError> {
     let finished = finished.timestamp().max(result.started_at.timestamp());
+    let products = engine.products();
+    let open_incident_after = engine.config().open_incident_after;
     store
         .call(move |s| {
             s.record_poll(&PollRecord {
@@ -100,6 +104,7 @@ pub async fn record(
                 dbt_requests: result.dbt_requests,
                 checked: &result.checked,
                 products: &products,
+                open_incident_after,
             })
         })
         .await??;
@@ -125,7 +130,10 @@ pub async fn poll_once(engine: &mut Engine, store: &StoreHandle, me: &Identity) 
         let listed = products.clone();
         let prior = store.call(move |s| s.prior(&listed, now.timestamp())).await??;
         let result = engine.poll(&prior, now).await;
-        record(store, result.clone(), engine.products(), Utc::now()).await?;
+        record(store, result.clone(), engine, Utc::now()).await?;
+        if let Some(export) = &engine.config().export {
+            refresh_page(store, export).await;
+        }
         Ok::<_, PollerError>(result)
     }
     .await;
@@ -135,18 +143,40 @@ pub async fn poll_once(engine: &mut Engine, store: &StoreHandle, me: &Identity) 
 }
 
 /// Polls until shut down. Returns when `control.shutdown` turns true, releasing the lease.
-pub async fn run(
+/// Beside the polls: webhooks are delivered (by a task of their own, while we hold the
+/// lease), maintenance events written, and the status page refreshed after each poll.
+pub async fn run(engine: Engine, store: StoreHandle, me: Identity, control: Control) -> Result<(), PollerError> {
+    let config = engine.config().clone();
+    let (holding_tx, holding) = watch::channel(false);
+    let wake = Arc::new(Notify::new());
+    let deliverer =
+        Deliverer::new(config.notify.clone(), config.base_dir(), config.export.as_ref().and_then(|e| e.url.clone()));
+    let delivering = (!deliverer.is_empty())
+        .then(|| tokio::spawn(deliverer.run(store.clone(), holding, wake.clone(), control.shutdown.clone())));
+    let outcome = poll_loop(engine, &store, &me, control, &holding_tx, &wake).await;
+    let _ = holding_tx.send(false);
+    if let Some(task) = delivering {
+        task.abort();
+    }
+    let holder = me.holder.clone();
+    let _ = store.call(move |s| s.release_lease(&holder)).await;
+    outcome
+}
+
+async fn poll_loop(
     mut engine: Engine,
-    store: StoreHandle,
-    me: Identity,
+    store: &StoreHandle,
+    me: &Identity,
     mut control: Control,
-    retention: Duration,
+    holding: &watch::Sender<bool>,
+    wake: &Notify,
 ) -> Result<(), PollerError> {
+    let config = engine.config().clone();
     let mut next_due: HashMap<String, DateTime<Utc>> = HashMap::new();
     let mut last_heartbeat = 0i64;
     let mut last_prune = 0i64;
     let mut first = true;
-    let outcome = loop {
+    loop {
         if *control.shutdown.borrow() {
             break Ok(());
         }
@@ -159,9 +189,11 @@ pub async fn run(
         match lease {
             Ok(LeaseOutcome::Held) => {
                 set_role(&control, Role::Polling);
+                holding.send_if_modified(|h| !std::mem::replace(h, true));
             }
             Ok(LeaseOutcome::Taken(lease)) => {
                 set_role(&control, Role::Following(lease));
+                holding.send_if_modified(|h| std::mem::replace(h, false));
                 if wait(&mut control, TICK).await {
                     break Ok(());
                 }
@@ -205,7 +237,14 @@ pub async fn run(
                 error = error.as_deref().unwrap_or(""),
                 "poll"
             );
-            let write = record(&store, result, engine.products(), Utc::now()).await;
+            let write = record(store, result, &engine, Utc::now()).await;
+            // New incident events go out now, not at the deliverer's next round.
+            wake.notify_one();
+            if write.is_ok() {
+                if let Some(export) = &config.export {
+                    refresh_page(store, export).await;
+                }
+            }
             first = false;
             last_heartbeat = now.timestamp();
             control.status.send_modify(|s| {
@@ -225,8 +264,14 @@ pub async fn run(
         {
             last_heartbeat = now.timestamp();
         }
+        let at = now.timestamp();
+        if let Ok(Ok(new)) = store.call(move |s| s.maintenance_events(at)).await {
+            if new > 0 {
+                wake.notify_one();
+            }
+        }
         if now.timestamp() - last_prune >= PRUNE_EVERY {
-            let before = now.timestamp() - retention.as_secs() as i64;
+            let before = now.timestamp() - config.poll.retention.as_secs() as i64;
             let _ = store.call(move |s| s.prune_polls(before)).await;
             last_prune = now.timestamp();
         }
@@ -236,10 +281,28 @@ pub async fn run(
         if wait(&mut control, sleep).await {
             break Ok(());
         }
+    }
+}
+
+/// Rewrites the static status page; a failure is logged, never a reason to stop polling.
+pub async fn refresh_page(store: &StoreHandle, export: &crate::config::ExportConfig) {
+    let now = Utc::now().timestamp();
+    let zone = crate::cli::display_zone();
+    let page = match store.call(move |s| Page::gather(s, now, zone)).await {
+        Ok(Ok(page)) => page,
+        Ok(Err(e)) => {
+            tracing::warn!("status page not refreshed: {e}");
+            return;
+        }
+        Err(_) => return,
     };
-    let holder = me.holder.clone();
-    let _ = store.call(move |s| s.release_lease(&holder)).await;
-    outcome
+    let dir = export.dir.clone();
+    let site = Site { title: export.title.clone(), url: export.url.clone() };
+    match tokio::task::spawn_blocking(move || crate::export::write(&dir, &page, &site)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("status page not written to {}: {e}", export.dir.display()),
+        Err(e) => tracing::warn!("status page not written: {e}"),
+    }
 }
 
 /// Tells the board about a new role, but not about each lease heartbeat: an idle board

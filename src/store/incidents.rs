@@ -1,16 +1,19 @@
 //! Incidents: opened when a product's metric goes down, updated on every change, resolved
 //! when it is all up again; the data team adds human updates with a status and an ETA.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
+use super::events;
 use super::write::WriteSummary;
 use super::{Result, Store, StoreError};
 use crate::model::{Metric, State};
+use crate::notify::{Event, EventIncident, EventKind};
 use crate::poller::Checked;
+use crate::timefmt::rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,12 +109,20 @@ pub struct IncidentUpdate {
     pub author: Option<String>,
 }
 
+/// The flapping guard: an incident opens (and notifications fire) only after a metric has
+/// been down for `open_after` polls in a row. `pending` holds the products counting.
+pub(super) struct FlapGuard<'a> {
+    pub open_after: u32,
+    pub pending: &'a mut HashSet<String>,
+}
+
 /// Automatic incident work for one checked product, inside the poll's transaction.
 /// `changed` holds the metrics whose state changed this poll (with their old state).
 pub(super) fn follow(
     tx: &Transaction<'_>,
     checked: &Checked,
     changed: &HashMap<String, (State, String)>,
+    guard: &mut FlapGuard<'_>,
     summary: &mut WriteSummary,
 ) -> rusqlite::Result<()> {
     let e = &checked.evaluation;
@@ -129,8 +140,23 @@ pub(super) fn follow(
         .filter(|(m, _)| changed.contains_key(m.as_str()))
         .map(|(m, v)| format!("{m} {}: {}", v.state, v.reason))
         .collect();
+    let link = e.evidence.dbt_run_url.clone();
     match open {
         None if !down.is_empty() => {
+            let streak: i64 = tx
+                .query_row(
+                    "UPDATE product SET down_polls = down_polls + 1 WHERE id = ?1 RETURNING down_polls",
+                    [&product.id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(i64::MAX);
+            if streak < i64::from(guard.open_after) {
+                guard.pending.insert(product.id.clone());
+                return Ok(());
+            }
+            guard.pending.remove(&product.id);
+            tx.execute("UPDATE product SET down_polls = 0 WHERE id = ?1", [&product.id])?;
             let names: Vec<&str> = down.iter().map(|m| m.as_str()).collect();
             let title = format!("{} is down: {}", product.name, names.join(", "));
             let began = e.run_finished_at.map_or(now, |t| t.timestamp().min(now));
@@ -145,12 +171,22 @@ pub(super) fn follow(
                 .filter(|(_, v)| v.state == State::Down)
                 .map(|(m, v)| format!("{m} down: {}", v.reason))
                 .collect();
-            auto_update(tx, id, now, Some(IncidentStatus::Investigating), &format!("Detected. {}", detail.join("; ")))?;
+            let message = format!("Detected. {}", detail.join("; "));
+            auto_update(tx, id, now, Some(IncidentStatus::Investigating), &message)?;
+            incident_event(tx, id, EventKind::IncidentOpened, &message, link, now)?;
             summary.incidents_opened.push(id);
+        }
+        None => {
+            // Up again before the guard let an incident open: the count starts over.
+            if guard.pending.remove(&product.id) || down.is_empty() {
+                tx.execute("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0", [&product.id])?;
+            }
         }
         Some((id, _)) if e.state == State::Up => {
             tx.execute("UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1", params![id, now])?;
-            auto_update(tx, id, now, Some(IncidentStatus::Resolved), "Recovered: every metric is up again.")?;
+            let message = "Recovered: every metric is up again.";
+            auto_update(tx, id, now, Some(IncidentStatus::Resolved), message)?;
+            incident_event(tx, id, EventKind::IncidentResolved, message, link, now)?;
             summary.incidents_resolved.push(id);
         }
         Some((id, metrics)) if !changes.is_empty() => {
@@ -164,11 +200,54 @@ pub(super) fn follow(
                 "UPDATE incident SET metrics = ?2 WHERE id = ?1",
                 params![id, serde_json::to_string(&affected).unwrap_or_default()],
             )?;
-            auto_update(tx, id, now, None, &format!("Changed: {}", changes.join("; ")))?;
+            let message = format!("Changed: {}", changes.join("; "));
+            auto_update(tx, id, now, None, &message)?;
+            incident_event(tx, id, EventKind::IncidentUpdated, &message, link, now)?;
         }
-        _ => {}
+        Some(_) => {}
     }
     Ok(())
+}
+
+/// Writes the event of an incident change, with the incident and its product as they
+/// stand after the change.
+fn incident_event(
+    conn: &Connection,
+    id: i64,
+    kind: EventKind,
+    message: &str,
+    link: Option<String>,
+    at: i64,
+) -> rusqlite::Result<()> {
+    let incident =
+        conn.query_row(&format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1"), [id], incident_row)?;
+    let state: Option<String> = conn
+        .query_row(
+            "SELECT state FROM interval WHERE product = ?1 AND metric = '' AND end IS NULL",
+            [&incident.product],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(rfc3339).unwrap_or_default();
+    let event = Event {
+        event: kind,
+        at: time(at),
+        product: events::product_ref(conn, &incident.product)?,
+        group: None,
+        state: state.as_deref().and_then(State::parse),
+        incident: Some(EventIncident {
+            id,
+            title: incident.title,
+            status: incident.status.as_str().to_string(),
+            severity: incident.severity,
+            metrics: incident.metrics,
+            eta: incident.eta.map(time),
+        }),
+        maintenance: None,
+        message: message.to_string(),
+        link,
+    };
+    events::record(conn, &event, at, None)
 }
 
 fn auto_update(
@@ -214,6 +293,16 @@ impl Store {
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt.query_map(params![product, limit as i64], incident_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Incidents opened in `since..until`, oldest first, without timelines.
+    pub fn incidents_opened(&self, since: i64, until: i64) -> Result<Vec<Incident>> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incident WHERE opened_at >= ?1 AND opened_at < ?2 ORDER BY opened_at, id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![since, until], incident_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
@@ -274,6 +363,13 @@ impl Store {
             params![id, status.as_str(), eta, resolved_at],
         )
         .map_err(wrap)?;
+        let kind =
+            if status == IncidentStatus::Resolved { EventKind::IncidentResolved } else { EventKind::IncidentUpdated };
+        let message = match author {
+            Some(who) => format!("{status} ({who}): {message}"),
+            None => format!("{status}: {message}"),
+        };
+        incident_event(&tx, id, kind, &message, None, now).map_err(wrap)?;
         super::bump_generation(&tx).map_err(wrap)?;
         tx.commit().map_err(wrap)
     }

@@ -5,6 +5,7 @@
 //! worker. WAL lets viewers read while the one poller writes; every write is one
 //! transaction, so a kill at any moment leaves the last complete poll.
 
+mod events;
 mod import;
 mod incidents;
 mod lease;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+pub use events::{DeliveryOutcome, DueDelivery, NotifyHealth};
 pub use import::{History, ImportedIncident, ImportedRefresh, SpanRow};
 pub use incidents::{Incident, IncidentStatus, IncidentUpdate};
 pub use lease::{Lease, LeaseOutcome};
@@ -144,9 +146,11 @@ impl Store {
         self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
-    /// Deletes poll records older than `before`; intervals and incidents are kept.
+    /// Deletes poll records and settled events older than `before`; intervals and
+    /// incidents are kept.
     pub fn prune_polls(&mut self, before: i64) -> Result<usize> {
-        self.conn.execute("DELETE FROM poll WHERE started < ?1", [before]).map_err(|e| self.err(e))
+        let polls = self.conn.execute("DELETE FROM poll WHERE started < ?1", [before]).map_err(|e| self.err(e))?;
+        Ok(polls + self.prune_events(before)?)
     }
 
     /// Asks the poller to poll now (from any process).

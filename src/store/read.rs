@@ -130,6 +130,8 @@ pub struct BoardSnapshot {
     pub incidents: Vec<Incident>,
     /// Active and upcoming maintenance.
     pub maintenance: Vec<MaintenanceWindow>,
+    /// Webhook deliveries that are failing.
+    pub notify: super::NotifyHealth,
 }
 
 impl Store {
@@ -273,6 +275,7 @@ impl Store {
             products: rows,
             incidents,
             maintenance,
+            notify: self.notify_health(now)?,
         })
     }
 
@@ -344,6 +347,51 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let incidents = self.incidents(Some(id), 50)?;
         Ok((metrics, refreshes, incidents))
+    }
+
+    /// What the SLO report needs for the window `since..now`: products, coverage, every
+    /// metric's spans in the window, and the incidents opened in it.
+    pub fn slo_input(&self, since: i64, now: i64) -> Result<crate::slo::SloInput> {
+        let products: Vec<Product> = self.products()?.into_iter().map(|(p, ..)| p).collect();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT product, metric, state, start, end FROM interval
+                 WHERE (end IS NULL OR end > ?1) AND start < ?2 ORDER BY product, metric, start",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![since, now], |r| {
+                let state: String = r.get(2)?;
+                let end: Option<i64> = r.get(4)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    StateSpan {
+                        span: Span::new(r.get(3)?, end.unwrap_or(now).min(now)),
+                        state: State::parse(&state).unwrap_or(State::Unknown),
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut history: Vec<(String, Vec<(String, Vec<StateSpan>)>)> = Vec::new();
+        for row in rows {
+            let (product, metric, span) = row.map_err(|e| self.err(e))?;
+            if history.last().is_none_or(|(p, _)| *p != product) {
+                history.push((product, Vec::new()));
+            }
+            let metrics = &mut history.last_mut().expect("pushed").1;
+            if metrics.last().is_none_or(|(m, _)| *m != metric) {
+                metrics.push((metric, Vec::new()));
+            }
+            metrics.last_mut().expect("pushed").1.push(span);
+        }
+        Ok(crate::slo::SloInput {
+            products,
+            coverage: self.coverage(now)?,
+            history,
+            incidents: self.incidents_opened(since, now)?,
+        })
     }
 
     /// Active products with their latest poll data, sorted by group then name.

@@ -131,4 +131,34 @@ pub const MIGRATIONS: &[&str] = &[
         by TEXT NOT NULL
     ) STRICT;
     "#,
+    // 2: notifications (an event log and per-target deliveries) and the flapping guard.
+    r#"
+    -- Consecutive polls with a metric down and no incident yet (incidents open after N).
+    ALTER TABLE product ADD COLUMN down_polls INTEGER NOT NULL DEFAULT 0;
+
+    -- What happened, for webhooks: written in the transaction that made it happen.
+    CREATE TABLE event (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        dedupe TEXT UNIQUE,                       -- maintenance events are found by time, once
+        payload TEXT NOT NULL                     -- JSON, the generic webhook body
+    ) STRICT;
+
+    -- One event to one webhook: pending until delivered, retried with backoff.
+    CREATE TABLE delivery (
+        event INTEGER NOT NULL REFERENCES event (id) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        delivered_at INTEGER,
+        gave_up_at INTEGER,
+        last_error TEXT,
+        PRIMARY KEY (event, target)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX delivery_pending ON delivery (next_at) WHERE delivered_at IS NULL AND gave_up_at IS NULL;
+
+    -- Events up to this id have their deliveries.
+    INSERT INTO meta (key, value) VALUES ('events_routed', 0);
+    "#,
 ];

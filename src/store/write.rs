@@ -30,6 +30,8 @@ pub struct PollRecord<'a> {
     pub checked: &'a [Checked],
     /// Every product the poller watches now (checked this time or not).
     pub products: &'a [Product],
+    /// Polls in a row a metric must be down before an incident opens (the flapping guard).
+    pub open_incident_after: u32,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub(super) struct WriteCache {
     stamped: HashMap<String, (Option<String>, Option<String>)>,
     /// Products whose incidents have been looked at since the cache was (re)loaded.
     seen: HashSet<String>,
+    /// Products down but not yet for long enough to open an incident.
+    pending: HashSet<String>,
 }
 
 impl Store {
@@ -152,9 +156,11 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
                 e.evidence.dbt_run_id.as_ref().map(|d| d.to_string()),
             ])?;
         }
-        // Incidents change only with states; a product is looked at once after a reload.
-        if !previous.is_empty() || cache.seen.insert(id.to_string()) {
-            incidents::follow(tx, checked, &previous, &mut summary)?;
+        // Incidents change only with states (or while the flapping guard counts); a product
+        // is looked at once after a reload.
+        if !previous.is_empty() || cache.pending.contains(id) || cache.seen.insert(id.to_string()) {
+            let mut guard = incidents::FlapGuard { open_after: poll.open_incident_after, pending: &mut cache.pending };
+            incidents::follow(tx, checked, &previous, &mut guard, &mut summary)?;
         }
     }
     for (at, ids) in checked_at {

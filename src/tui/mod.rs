@@ -119,8 +119,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
         Ok(engine) => {
             let control = Control { shutdown, poll_now: poll_now.clone(), status: status_tx };
             let store = store.clone();
-            let retention = config.poll.retention;
-            Some(spawn_poller(engine, store, control, retention))
+            Some(spawn_poller(engine, store, control))
         }
         Err(e) => {
             tracing::warn!("not polling, only viewing: {e}");
@@ -245,19 +244,12 @@ async fn event_loop(
 /// The poller on a thread and runtime of its own, so that polling (and parsing large
 /// manifests) never competes with the board's input handling. Signals when it has
 /// stopped and released the lease.
-fn spawn_poller(
-    engine: Engine,
-    store: StoreHandle,
-    control: Control,
-    retention: Duration,
-) -> tokio::sync::oneshot::Receiver<()> {
+fn spawn_poller(engine: Engine, store: StoreHandle, control: Control) -> tokio::sync::oneshot::Receiver<()> {
     let (done, stopped) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("tablestat-poller".into()).spawn(move || {
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => {
-                if let Err(e) =
-                    runtime.block_on(run::run(engine, store, Identity::of_this_process(), control, retention))
-                {
+                if let Err(e) = runtime.block_on(run::run(engine, store, Identity::of_this_process(), control)) {
                     tracing::error!("the poller stopped: {e}");
                 }
             }

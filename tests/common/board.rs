@@ -149,6 +149,7 @@ pub fn prepared_store() -> Store {
                 dbt_requests: 0,
                 checked: &checked,
                 products: &products,
+                open_incident_after: 1,
             })
             .unwrap();
         // The poller's heartbeat between polls keeps coverage continuous.

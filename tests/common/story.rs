@@ -4,7 +4,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
+use tablestat::poller::Engine;
+use tablestat::poller::run::record;
+use tablestat::report::{self, StatusDocument};
+use tablestat::store::worker::StoreHandle;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
 
 use super::fake::body;
@@ -152,4 +157,30 @@ model = "fct_orders"
         cache = store.with_extension("cache").display(),
         db = store.display()
     )
+}
+
+/// The poller engine and a store, driven poll by poll with the time passed in.
+pub struct Pipeline {
+    pub engine: Engine,
+    pub store: StoreHandle,
+}
+
+impl Pipeline {
+    pub async fn poll(&mut self, now: DateTime<Utc>) -> StatusDocument {
+        let products = self.engine.products();
+        let ts = now.timestamp();
+        let prior = self.store.call(move |s| s.prior(&products, ts)).await.unwrap().unwrap();
+        let result = self.engine.poll(&prior, now).await;
+        assert_eq!(result.airflow_error, None);
+        // The poll finishes at `now` too, as far as the store knows.
+        record(&self.store, result, &self.engine, now).await.unwrap();
+        self.status(now).await
+    }
+
+    pub async fn status(&self, now: DateTime<Utc>) -> StatusDocument {
+        let ts = now.timestamp();
+        let snapshot =
+            self.store.call(move |s| s.snapshot(ts, FixedOffset::east_opt(0).unwrap())).await.unwrap().unwrap();
+        report::from_snapshot(&snapshot, &[])
+    }
 }

@@ -60,7 +60,27 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         counts.push(Span::raw("  "));
     }
     counts.push(Span::styled(format!("uptime {}", app.window.label()), theme.dim()));
-    Line::from(counts).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
+    let counts = Line::from(counts);
+    let counts_width = counts.width() as u16;
+    let second = Rect { y: area.y + 1, height: 1, ..area };
+    counts.render(second, buf);
+    if let Some(warning) = notify_warning(app, theme) {
+        let width = area.width.saturating_sub(counts_width + 2) as usize;
+        Paragraph::new(Line::from(Span::styled(fit(&warning, width), theme.warning())))
+            .alignment(Alignment::Right)
+            .render(second, buf);
+    }
+}
+
+/// "▲ 2 notifications undelivered (slack: HTTP 500)": webhooks that fail are seen here.
+fn notify_warning(app: &App, theme: &Theme) -> Option<String> {
+    let health = &app.snapshot.notify;
+    if health.undelivered == 0 {
+        return None;
+    }
+    let noun = if health.undelivered == 1 { "notification" } else { "notifications" };
+    let cause = health.last_failure.as_ref().map(|(target, error)| format!(" ({target}: {error})")).unwrap_or_default();
+    Some(format!("{} {} {noun} undelivered{cause} ", theme.symbol(State::Degraded), health.undelivered))
 }
 
 /// "polling · last poll 14:05 ok", "following pid 4242 on jump1", "no poll since …".

@@ -1,0 +1,142 @@
+//! `tablestat report`: each product's and metric's uptime against its SLO over a window,
+//! the error budget left, incidents, and mean times to detect and to resolve.
+
+use std::fmt::Write;
+
+use super::{CliError, EXIT_INTERNAL, open_history};
+use crate::config::Config;
+use crate::history::Span;
+use crate::slo::{self, SloRow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The window, back from now: "30d", "7d", "12h".
+    #[arg(long, default_value = "30d", value_parser = parse_window)]
+    pub since: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Only these products (by id).
+    pub products: Vec<String>,
+}
+
+fn parse_window(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(text)
+}
+
+pub async fn run(config: &Config, args: ReportArgs) -> Result<u8, CliError> {
+    let store = open_history(config)?;
+    let now = chrono::Utc::now().timestamp();
+    let since = now - args.since.as_secs() as i64;
+    let input = tokio::task::spawn_blocking(move || store.slo_input(since, now).map_err(super::store_error))
+        .await
+        .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))??;
+    let unknown: Vec<&str> =
+        args.products.iter().filter(|id| !input.products.iter().any(|p| &p.id == *id)).map(String::as_str).collect();
+    if !unknown.is_empty() {
+        return Err(CliError::new(
+            super::EXIT_USAGE,
+            format!("no product {}: `tablestat status` lists them", unknown.join(", ")),
+        ));
+    }
+    let rows: Vec<SloRow> = slo::report(&input, Span::new(since, now))
+        .into_iter()
+        .filter(|r| args.products.is_empty() || args.products.contains(&r.product))
+        .collect();
+    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(crate::timefmt::rfc3339).unwrap_or_default();
+    let text = match args.format {
+        ReportFormat::Json => {
+            let doc = serde_json::json!({"since": at(since), "until": at(now), "rows": rows});
+            serde_json::to_string_pretty(&doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))? + "\n"
+        }
+        ReportFormat::Csv => csv(&rows),
+        ReportFormat::Table => table(&rows, since, now),
+    };
+    super::emit(&text);
+    Ok(0)
+}
+
+const CSV_HEADER: &str = "product,name,group,metric,slo,slo_is_default,uptime,judged_seconds,down_seconds,budget_seconds,budget_left,met,incidents,mean_time_to_detect,mean_time_to_resolve";
+
+/// RFC 4180: fields quoted when they hold a comma, a quote or a line break; empty for none.
+fn csv(rows: &[SloRow]) -> String {
+    let field = |text: &str| {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_string()
+        }
+    };
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let mut out = format!("{CSV_HEADER}\r\n");
+    for r in rows {
+        let fields = [
+            field(&r.product),
+            field(&r.name),
+            field(&r.group),
+            field(&r.metric),
+            r.slo.to_string(),
+            r.slo_is_default.to_string(),
+            opt(r.uptime.map(|u| u.to_string())),
+            r.judged_seconds.to_string(),
+            r.down_seconds.to_string(),
+            r.budget_seconds.to_string(),
+            opt(r.budget_left.map(|b| b.to_string())),
+            opt(r.met.map(|m| m.to_string())),
+            r.incidents.to_string(),
+            opt(r.mean_time_to_detect.map(|t| t.to_string())),
+            opt(r.mean_time_to_resolve.map(|t| t.to_string())),
+        ];
+        out.push_str(&fields.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// For people: one block per product, its overall line first, times in words.
+fn table(rows: &[SloRow], since: i64, now: i64) -> String {
+    let mut out = format!(
+        "SLO report, {} to {} ({})\n\n",
+        chrono::DateTime::from_timestamp(since, 0).map(crate::timefmt::stamp).unwrap_or_default(),
+        chrono::DateTime::from_timestamp(now, 0).map(crate::timefmt::stamp).unwrap_or_default(),
+        crate::timefmt::span(now - since),
+    );
+    let name_width =
+        rows.iter().map(|r| r.name.chars().count().max(r.metric.chars().count() + 2)).max().unwrap_or(7).max(7);
+    let _ = writeln!(
+        out,
+        "{:<name_width$}  {:>7}  {:>8}  {:>11}  {:>9}  {:>8}  {:>8}",
+        "PRODUCT", "SLO", "UPTIME", "BUDGET LEFT", "INCIDENTS", "MTTD", "MTTR"
+    );
+    let time = |t: Option<i64>| t.map_or("-".to_string(), crate::timefmt::span);
+    for r in rows {
+        let label = if r.metric == "overall" { r.name.clone() } else { format!("  {}", r.metric) };
+        let mark = match r.met {
+            Some(true) => "✔",
+            Some(false) => "✖",
+            None => "?",
+        };
+        let _ = writeln!(
+            out,
+            "{label:<name_width$}  {:>6}%  {:>8}  {:>11}  {:>9}  {:>8}  {:>8}",
+            format!("{}{}", r.slo, if r.slo_is_default { "*" } else { "" }),
+            r.uptime.map_or("no data".to_string(), |u| format!("{mark} {u:.2}")),
+            r.budget_left.map_or("-".to_string(), |b| format!("{b:.1}%")),
+            r.incidents,
+            time(r.mean_time_to_detect),
+            time(r.mean_time_to_resolve),
+        );
+    }
+    if rows.iter().any(|r| r.slo_is_default) {
+        let _ =
+            writeln!(out, "\n* no slo in the config: {}% applies (set `slo = …` in the [[product]])", slo::DEFAULT_SLO);
+    }
+    out.push_str("Uptime counts up and degraded time against judged time; maintenance, unknown and unwatched time are left out.\n");
+    out
+}

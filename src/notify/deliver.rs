@@ -1,0 +1,168 @@
+//! Sends webhook deliveries: a task beside the poller that never holds up a poll. Each
+//! round routes new events, takes the due deliveries, posts them (a few at a time) and
+//! records each outcome; failures are retried with backoff for a day, then given up.
+//! Delivery is at least once: a poller killed between sending and recording sends again.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{Notify, watch};
+
+use super::Target;
+use crate::store::worker::StoreHandle;
+use crate::store::{DeliveryOutcome, DueDelivery};
+
+/// How often pending deliveries are looked at when nothing wakes the task.
+const ROUND: Duration = Duration::from_secs(5);
+/// Per request; a webhook that takes longer is treated as failed and retried.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries in flight at once.
+const PARALLEL: usize = 4;
+/// Deliveries taken per round.
+const BATCH: usize = 32;
+/// First retry after this; doubling up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: i64 = 30;
+const MAX_BACKOFF: i64 = 30 * 60;
+/// A delivery still failing this long after its event is given up.
+const GIVE_UP_AFTER: i64 = 24 * 3600;
+
+/// What the deliverer needs besides the store.
+#[derive(Clone)]
+pub struct Deliverer {
+    client: reqwest::Client,
+    targets: Vec<Target>,
+    base_dir: std::path::PathBuf,
+    /// The exported status page's public URL: events link to the product's entry there.
+    page_url: Option<url::Url>,
+}
+
+impl Deliverer {
+    pub fn new(targets: Vec<Target>, base_dir: &std::path::Path, page_url: Option<url::Url>) -> Deliverer {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
+            .timeout(TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        Deliverer { client, targets, base_dir: base_dir.to_path_buf(), page_url }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// Runs until `shutdown`; works only while `active` says this process holds the lease,
+    /// so two processes never deliver the same events.
+    pub async fn run(
+        self,
+        store: StoreHandle,
+        active: watch::Receiver<bool>,
+        wake: std::sync::Arc<Notify>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            if *active.borrow() && !self.round(&store, chrono::Utc::now().timestamp()).await {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(ROUND) => {}
+                _ = wake.notified() => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    /// Routes new events, sends what is due at `now` and records the outcomes. False when
+    /// the store has gone (the process is stopping).
+    pub async fn round(&self, store: &StoreHandle, now: i64) -> bool {
+        let routes: Vec<_> = self.targets.iter().map(|t| (t.name.clone(), t.route.clone())).collect();
+        let due = store.call(move |s| {
+            s.route_events(&routes, now)?;
+            s.due_deliveries(now, BATCH)
+        });
+        let due = match due.await {
+            Ok(Ok(due)) => due,
+            Ok(Err(e)) => {
+                tracing::warn!("notifications: {e}");
+                return true;
+            }
+            Err(_) => return false,
+        };
+        let outcomes: Vec<(DueDelivery, DeliveryOutcome)> = futures::stream::iter(due)
+            .map(|d| async move {
+                let outcome = self.attempt(&d, now).await;
+                (d, outcome)
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for (d, outcome) in outcomes {
+            match &outcome {
+                DeliveryOutcome::Delivered => {
+                    tracing::info!(target = d.target, event = d.event.event.as_str(), "notification delivered")
+                }
+                DeliveryOutcome::RetryAt { error, .. } | DeliveryOutcome::GaveUp { error } => {
+                    tracing::warn!(target = d.target, event = d.event.event.as_str(), "notification failed: {error}")
+                }
+            }
+            if store.call(move |s| s.finish_delivery(d.event_id, &d.target, &outcome, now)).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn attempt(&self, due: &DueDelivery, now: i64) -> DeliveryOutcome {
+        let failed = |error: String, retry_after: Option<i64>| {
+            if now - due.created_at >= GIVE_UP_AFTER {
+                return DeliveryOutcome::GaveUp { error: format!("{error} (gave up after a day of retries)") };
+            }
+            let backoff = (FIRST_BACKOFF << due.attempts.min(10)).min(MAX_BACKOFF);
+            DeliveryOutcome::RetryAt { at: now + backoff.max(retry_after.unwrap_or(0)), error }
+        };
+        let Some(target) = self.targets.iter().find(|t| t.name == due.target) else {
+            return DeliveryOutcome::GaveUp { error: "this webhook is no longer in the config".into() };
+        };
+        let url = match target.url.resolve(&self.base_dir) {
+            Ok(url) => url,
+            Err(e) => return failed(format!("the webhook URL cannot be read: {e}"), None),
+        };
+        let mut event = due.event.clone();
+        if let Some(page) = &self.page_url {
+            let mut link = page.clone();
+            link.set_fragment(event.product.as_ref().map(|p| crate::export::anchor(&p.id)).as_deref());
+            event.link = Some(link.to_string());
+        }
+        let sent = self.client.post(url.expose()).json(&event.payload(target.format)).send().await;
+        let scrub = |text: String| text.replace(url.expose(), "<webhook URL>");
+        match sent {
+            Ok(response) if response.status().is_success() => DeliveryOutcome::Delivered,
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<i64>().ok());
+                let body = response.text().await.unwrap_or_default();
+                let body: String = body.chars().filter(|c| !c.is_control()).take(120).collect();
+                let detail = if body.trim().is_empty() { String::new() } else { format!(": {}", body.trim()) };
+                failed(scrub(format!("HTTP {}{detail}", status.as_u16())), retry_after)
+            }
+            Err(e) => failed(scrub(describe(&e.without_url())), None),
+        }
+    }
+}
+
+/// "connection refused", "timed out after 10 s": the cause, never the URL.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {} s", TIMEOUT.as_secs());
+    }
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    if e.is_connect() { format!("cannot connect: {cause}") } else { cause }
+}

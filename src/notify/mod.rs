@@ -1,0 +1,305 @@
+//! Notifications: what happened (incidents opened, updated, resolved; maintenance started,
+//! ended) as events, and the webhooks that hear about them.
+//!
+//! Events are written by the store in the same transaction as the change they describe, so
+//! a kill can neither lose one nor send one twice for a change that was rolled back. Each
+//! webhook gets its own delivery row; [`deliver`] sends them from the poller, off the
+//! polling path, retrying with backoff.
+
+pub mod deliver;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::SecretRef;
+use crate::model::State;
+
+/// What happened. The names are the `event` field of the generic payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    IncidentOpened,
+    IncidentUpdated,
+    IncidentResolved,
+    MaintenanceStarted,
+    MaintenanceEnded,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::IncidentOpened,
+        EventKind::IncidentUpdated,
+        EventKind::IncidentResolved,
+        EventKind::MaintenanceStarted,
+        EventKind::MaintenanceEnded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::IncidentOpened => "incident_opened",
+            EventKind::IncidentUpdated => "incident_updated",
+            EventKind::IncidentResolved => "incident_resolved",
+            EventKind::MaintenanceStarted => "maintenance_started",
+            EventKind::MaintenanceEnded => "maintenance_ended",
+        }
+    }
+
+    /// "Incident opened", for people.
+    pub fn title(self) -> &'static str {
+        match self {
+            EventKind::IncidentOpened => "Incident opened",
+            EventKind::IncidentUpdated => "Incident updated",
+            EventKind::IncidentResolved => "Incident resolved",
+            EventKind::MaintenanceStarted => "Maintenance started",
+            EventKind::MaintenanceEnded => "Maintenance ended",
+        }
+    }
+}
+
+/// One event: the generic webhook payload, as stored. Times are RFC 3339.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event: EventKind,
+    pub at: String,
+    /// The product concerned; `None` for maintenance of a group or of everything.
+    pub product: Option<EventProduct>,
+    /// The group a group-wide maintenance covers.
+    pub group: Option<String>,
+    /// The product's state when the event was written.
+    pub state: Option<State>,
+    pub incident: Option<EventIncident>,
+    pub maintenance: Option<EventMaintenance>,
+    /// What changed, in words: the reasons, or the human update's message.
+    pub message: String,
+    /// Where to look: the status page when exported with a URL, else the dbt run.
+    pub link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventProduct {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventIncident {
+    pub id: i64,
+    pub title: String,
+    pub status: String,
+    pub severity: String,
+    pub metrics: Vec<String>,
+    pub eta: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventMaintenance {
+    pub id: i64,
+    /// "all products", "group Finance", "product fct_orders".
+    pub scope: String,
+    pub starts_at: String,
+    pub ends_at: String,
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The event as JSON (see [`Event`]).
+    #[default]
+    Json,
+    /// Slack's incoming-webhook shape: a text fallback and blocks.
+    Slack,
+}
+
+/// A webhook from `[[notify]]`: where, in what shape, and for which products and events.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    /// The URL is a secret (Slack's carry the credential in the path).
+    pub url: SecretRef,
+    pub format: Format,
+    pub route: Route,
+}
+
+/// Which events a webhook hears. Empty lists mean "all".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Route {
+    pub products: Vec<String>,
+    pub groups: Vec<String>,
+    pub events: Vec<EventKind>,
+}
+
+impl Route {
+    pub fn matches(&self, event: &Event) -> bool {
+        if !self.events.is_empty() && !self.events.contains(&event.event) {
+            return false;
+        }
+        if self.products.is_empty() && self.groups.is_empty() {
+            return true;
+        }
+        match (&event.product, &event.group) {
+            (Some(p), _) => self.products.contains(&p.id) || self.groups.contains(&p.group),
+            (None, Some(group)) => self.groups.contains(group),
+            // Maintenance of everything concerns every route.
+            (None, None) => true,
+        }
+    }
+}
+
+impl Event {
+    /// The body for a webhook of `format`.
+    pub fn payload(&self, format: Format) -> serde_json::Value {
+        match format {
+            Format::Json => serde_json::to_value(self).unwrap_or_default(),
+            Format::Slack => self.slack(),
+        }
+    }
+
+    /// One line: "Incident opened: Orders is down: uniqueness".
+    pub fn headline(&self) -> String {
+        let what = match (&self.incident, &self.maintenance, &self.product) {
+            (Some(i), _, _) => i.title.clone(),
+            (None, Some(m), _) => format!("planned maintenance of {}", m.scope),
+            (None, None, Some(p)) => p.name.clone(),
+            (None, None, None) => String::new(),
+        };
+        format!("{}: {what}", self.event.title())
+    }
+
+    fn slack(&self) -> serde_json::Value {
+        use serde_json::json;
+        let symbol = |state: State| match state {
+            State::Up => ":large_green_circle:",
+            State::Degraded => ":large_yellow_circle:",
+            State::Down => ":red_circle:",
+            State::Maintenance => ":large_blue_circle:",
+            State::Unknown => ":white_circle:",
+        };
+        let mut fields = Vec::new();
+        if let Some(p) = &self.product {
+            fields.push(format!("*Table*\n{} (`{}`)", slack_escape(&p.name), slack_escape(&p.id)));
+            fields.push(format!("*Group*\n{}", slack_escape(&p.group)));
+        }
+        if let Some(state) = self.state {
+            fields.push(format!("*State*\n{} {state}", symbol(state)));
+        }
+        if let Some(i) = &self.incident {
+            fields.push(format!("*Incident*\n#{} {} ({})", i.id, i.status, i.severity));
+            if let Some(eta) = &i.eta {
+                fields.push(format!("*ETA*\n{eta}"));
+            }
+        }
+        if let Some(m) = &self.maintenance {
+            fields.push(format!("*Scope*\n{}", slack_escape(&m.scope)));
+            fields.push(format!("*Window*\n{} → {}", m.starts_at, m.ends_at));
+        }
+        let mut blocks = vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&self.headline(), 150)}}),
+            json!({"type": "section", "fields": fields.iter().map(|f| json!({"type": "mrkdwn", "text": f})).collect::<Vec<_>>()}),
+        ];
+        if !self.message.is_empty() {
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&slack_escape(&self.message), 2900)}}));
+        }
+        if let Some(link) = &self.link {
+            blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{link}|Open in tablestat>")}]}));
+        }
+        let text = match self.state {
+            Some(state) => format!("{} {}", symbol(state), self.headline()),
+            None => self.headline(),
+        };
+        json!({"text": text, "blocks": blocks})
+    }
+}
+
+/// Slack's mrkdwn treats `&`, `<` and `>` as markup.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident_event(product: &str, group: &str) -> Event {
+        Event {
+            event: EventKind::IncidentOpened,
+            at: "2026-11-23T06:05:00Z".into(),
+            product: Some(EventProduct { id: product.into(), name: "Orders".into(), group: group.into() }),
+            group: None,
+            state: Some(State::Down),
+            incident: Some(EventIncident {
+                id: 12,
+                title: "Orders is down: uniqueness".into(),
+                status: "investigating".into(),
+                severity: "minor".into(),
+                metrics: vec!["uniqueness".into()],
+                eta: None,
+            }),
+            maintenance: None,
+            message: "uniqueness down: test <unique_order_id> failed & 3 rows".into(),
+            link: Some("https://status.example.com/#fct_orders".into()),
+        }
+    }
+
+    #[test]
+    fn routes_pick_by_product_group_and_event() {
+        let event = incident_event("fct_orders", "Sales");
+        let route = |products: &[&str], groups: &[&str], events: &[EventKind]| Route {
+            products: products.iter().map(|s| s.to_string()).collect(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            events: events.to_vec(),
+        };
+        let cases = [
+            (route(&[], &[], &[]), true),
+            (route(&["fct_orders"], &[], &[]), true),
+            (route(&["dim_customers"], &[], &[]), false),
+            (route(&[], &["Sales"], &[]), true),
+            (route(&[], &["Finance"], &[]), false),
+            (route(&["dim_customers"], &["Sales"], &[]), true),
+            (route(&[], &[], &[EventKind::IncidentResolved]), false),
+            (route(&[], &["Sales"], &[EventKind::IncidentOpened]), true),
+        ];
+        for (route, expected) in cases {
+            assert_eq!(route.matches(&event), expected, "{route:?}");
+        }
+        let everything =
+            Event { event: EventKind::MaintenanceStarted, product: None, group: None, incident: None, ..event.clone() };
+        assert!(route(&["x"], &[], &[]).matches(&everything), "maintenance of all reaches every route");
+        let finance = Event { group: Some("Finance".into()), ..everything };
+        assert!(route(&[], &["Finance"], &[]).matches(&finance));
+        assert!(!route(&[], &["Sales"], &[]).matches(&finance));
+    }
+
+    #[test]
+    fn slack_payload_has_fallback_text_blocks_and_escapes_markup() {
+        let body = incident_event("fct_orders", "Sales").payload(Format::Slack);
+        assert_eq!(body["text"], ":red_circle: Incident opened: Orders is down: uniqueness");
+        let blocks = body["blocks"].as_array().unwrap();
+        assert_eq!(blocks[0]["type"], "header");
+        let fields: Vec<&str> =
+            blocks[1]["fields"].as_array().unwrap().iter().map(|f| f["text"].as_str().unwrap()).collect();
+        assert!(fields.contains(&"*Table*\nOrders (`fct_orders`)"), "{fields:?}");
+        assert!(fields.contains(&"*State*\n:red_circle: down"), "{fields:?}");
+        assert_eq!(blocks[2]["text"]["text"], "uniqueness down: test &lt;unique_order_id&gt; failed &amp; 3 rows");
+        assert_eq!(blocks[3]["elements"][0]["text"], "<https://status.example.com/#fct_orders|Open in tablestat>");
+    }
+
+    #[test]
+    fn generic_payload_is_the_event() {
+        let event = incident_event("fct_orders", "Sales");
+        let body = event.payload(Format::Json);
+        assert_eq!(body["event"], "incident_opened");
+        assert_eq!(body["product"]["id"], "fct_orders");
+        assert_eq!(body["incident"]["id"], 12);
+        assert_eq!(serde_json::from_value::<Event>(body).unwrap(), event);
+    }
+}

@@ -1,0 +1,250 @@
+//! The SLO report: per product and metric, uptime over a window against the product's
+//! SLO, the error budget left, incidents, and mean times to detect and to resolve.
+//! Pure arithmetic over history read by the store; `tablestat report` prints it.
+
+use serde::Serialize;
+
+use crate::history::{self, Span, StateSpan, Tally};
+use crate::model::Product;
+use crate::store::Incident;
+
+/// The SLO of a product that does not declare one (`slo = …` in its `[[product]]`).
+pub const DEFAULT_SLO: f64 = 99.0;
+
+/// What the report reads, for one window.
+#[derive(Debug, Clone, Default)]
+pub struct SloInput {
+    pub products: Vec<Product>,
+    /// When a poller was watching; time outside is "no data" and left out.
+    pub coverage: Vec<Span>,
+    /// Per product: (metric, its state spans sorted by start); metric "" is the product overall.
+    pub history: Vec<(String, Vec<(String, Vec<StateSpan>)>)>,
+    /// Incidents opened in the window.
+    pub incidents: Vec<Incident>,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloRow {
+    pub product: String,
+    pub name: String,
+    pub group: String,
+    /// A metric name, or `overall` for the product as a whole.
+    pub metric: String,
+    /// Target uptime, percent.
+    pub slo: f64,
+    /// True when the product declares no SLO and [`DEFAULT_SLO`] applies.
+    pub slo_is_default: bool,
+    /// Available (up or degraded) time over judged time, percent; `None` without judged time.
+    pub uptime: Option<f64>,
+    /// Seconds judged up, degraded or down (maintenance, unknown and no data are left out).
+    pub judged_seconds: i64,
+    pub down_seconds: i64,
+    /// Seconds of downtime the SLO allows over the judged time.
+    pub budget_seconds: i64,
+    /// Percent of the error budget not spent; negative when overspent. `None` when nothing
+    /// was judged, or when the SLO (100 %) allows no downtime and some happened.
+    pub budget_left: Option<f64>,
+    /// Whether uptime meets the SLO; `None` without judged time.
+    pub met: Option<bool>,
+    pub incidents: usize,
+    /// Mean time to detect, seconds: from the break (the failing run's end) to the incident.
+    pub mean_time_to_detect: Option<i64>,
+    /// Mean time to resolve, seconds, over the incidents resolved so far.
+    pub mean_time_to_resolve: Option<i64>,
+}
+
+/// The report over `window`, products in the input's order, the overall row first.
+pub fn report(input: &SloInput, window: Span) -> Vec<SloRow> {
+    let mut rows = Vec::new();
+    for product in &input.products {
+        let history = input.history.iter().find(|(id, _)| *id == product.id).map(|(_, h)| h.as_slice()).unwrap_or(&[]);
+        let (slo, slo_is_default) = product.slo.map_or((DEFAULT_SLO, true), |s| (s, false));
+        let metrics = std::iter::once(("", "overall")).chain(product.metrics.iter().map(|m| (m.as_str(), m.as_str())));
+        for (key, label) in metrics {
+            let spans = history.iter().find(|(m, _)| m == key).map(|(_, s)| s.as_slice()).unwrap_or(&[]);
+            let tally = history::tally(&history::covered(spans, &input.coverage), window);
+            let incidents: Vec<&Incident> = input
+                .incidents
+                .iter()
+                .filter(|i| i.product == product.id && (key.is_empty() || i.metrics.iter().any(|m| m == key)))
+                .collect();
+            rows.push(row(product, label, slo, slo_is_default, &tally, &incidents));
+        }
+    }
+    rows
+}
+
+fn row(
+    product: &Product,
+    metric: &str,
+    slo: f64,
+    slo_is_default: bool,
+    tally: &Tally,
+    incidents: &[&Incident],
+) -> SloRow {
+    let judged = tally.up + tally.degraded + tally.down;
+    let budget = ((100.0 - slo) / 100.0 * judged as f64).round() as i64;
+    let budget_left = match (judged, budget) {
+        (0, _) => None,
+        (_, 0) if tally.down == 0 => Some(100.0),
+        (_, 0) => None,
+        (_, b) => Some(round2((b - tally.down) as f64 * 100.0 / b as f64)),
+    };
+    let uptime = tally.uptime();
+    let mean = |values: Vec<i64>| (!values.is_empty()).then(|| values.iter().sum::<i64>() / values.len() as i64);
+    SloRow {
+        product: product.id.clone(),
+        name: product.name.clone(),
+        group: product.group.clone(),
+        metric: metric.to_string(),
+        slo,
+        slo_is_default,
+        // Rounded down, as everywhere: any downtime at all never reads 100.
+        uptime: uptime.map(|u| (u * 100.0).floor() / 100.0),
+        judged_seconds: judged,
+        down_seconds: tally.down,
+        budget_seconds: budget,
+        budget_left,
+        met: uptime.map(|u| u >= slo),
+        incidents: incidents.len(),
+        mean_time_to_detect: mean(incidents.iter().map(|i| i.time_to_detect()).collect()),
+        mean_time_to_resolve: mean(incidents.iter().filter_map(|i| i.time_to_resolve()).collect()),
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Metric, State};
+    use crate::store::IncidentStatus;
+
+    const DAY: i64 = 86_400;
+
+    fn product(slo: Option<f64>) -> Product {
+        Product {
+            id: "fct_orders".into(),
+            name: "Orders".into(),
+            description: None,
+            owner: None,
+            group: "Sales".into(),
+            tags: Vec::new(),
+            dag_id: "orders_daily".into(),
+            task_id: None,
+            model: None,
+            dbt_job: None,
+            metrics: vec![Metric::Freshness],
+            max_age: None,
+            slo,
+            interval: None,
+        }
+    }
+
+    fn span(start: i64, end: i64, state: State) -> StateSpan {
+        StateSpan { span: Span::new(start, end), state }
+    }
+
+    fn incident(began: i64, opened: i64, resolved: Option<i64>, metrics: &[&str]) -> Incident {
+        Incident {
+            id: 1,
+            product: "fct_orders".into(),
+            title: "Orders is down".into(),
+            status: if resolved.is_some() { IncidentStatus::Resolved } else { IncidentStatus::Investigating },
+            severity: "minor".into(),
+            metrics: metrics.iter().map(|m| m.to_string()).collect(),
+            began_at: began,
+            opened_at: opened,
+            resolved_at: resolved,
+            eta: None,
+            updates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn budget_uptime_and_incident_times_by_hand() {
+        // 10 days watched. Freshness: 9 days up, 6 h down, 12 h maintenance, 6 h degraded.
+        let freshness = vec![
+            span(0, 9 * DAY, State::Up),
+            span(9 * DAY, 9 * DAY + 6 * 3600, State::Down),
+            span(9 * DAY + 6 * 3600, 9 * DAY + 18 * 3600, State::Maintenance),
+            span(9 * DAY + 18 * 3600, 10 * DAY, State::Degraded),
+        ];
+        let input = SloInput {
+            products: vec![product(Some(99.0))],
+            coverage: vec![Span::new(0, 10 * DAY)],
+            history: vec![("fct_orders".into(), vec![("".into(), freshness.clone()), ("freshness".into(), freshness)])],
+            incidents: vec![
+                incident(9 * DAY - 600, 9 * DAY + 300, Some(9 * DAY + 6 * 3600), &["freshness"]),
+                incident(2 * DAY, 2 * DAY + 900, None, &["uniqueness"]),
+            ],
+        };
+        let rows = report(&input, Span::new(0, 10 * DAY));
+        assert_eq!(rows.len(), 2);
+        let fresh = &rows[1];
+        assert_eq!(fresh.metric, "freshness");
+        // judged = 9.5 days (maintenance left out); down 6 h.
+        let judged = 9 * DAY + 12 * 3600;
+        assert_eq!(fresh.judged_seconds, judged);
+        assert_eq!(fresh.down_seconds, 6 * 3600);
+        // uptime = 1 - 6 h / 228 h = 97.368…% -> 97.36 (rounded down)
+        assert_eq!(fresh.uptime, Some(97.36));
+        // budget = 1 % of 228 h = 2.28 h = 8208 s; spent 21600 s: left = (8208 - 21600) / 8208 = -163.16 %
+        assert_eq!(fresh.budget_seconds, 8208);
+        assert_eq!(fresh.budget_left, Some(-163.16));
+        assert_eq!(fresh.met, Some(false));
+        assert_eq!(fresh.incidents, 1);
+        assert_eq!(fresh.mean_time_to_detect, Some(900));
+        assert_eq!(fresh.mean_time_to_resolve, Some(6 * 3600 - 300));
+        let overall = &rows[0];
+        assert_eq!(overall.metric, "overall");
+        assert_eq!(overall.incidents, 2);
+        assert_eq!(overall.mean_time_to_detect, Some((900 + 900) / 2));
+        assert_eq!(overall.mean_time_to_resolve, Some(6 * 3600 - 300), "only resolved incidents count");
+    }
+
+    #[test]
+    fn default_slo_no_data_and_a_perfect_slo() {
+        let input = SloInput {
+            products: vec![product(None)],
+            coverage: vec![Span::new(0, DAY)],
+            history: vec![("fct_orders".into(), vec![("".into(), vec![span(0, DAY, State::Up)])])],
+            incidents: Vec::new(),
+        };
+        let rows = report(&input, Span::new(0, DAY));
+        assert_eq!((rows[0].slo, rows[0].slo_is_default), (DEFAULT_SLO, true));
+        assert_eq!((rows[0].uptime, rows[0].budget_left, rows[0].met), (Some(100.0), Some(100.0), Some(true)));
+        // freshness has no history at all: nothing judged, nothing claimed.
+        assert_eq!((rows[1].uptime, rows[1].budget_left, rows[1].met), (None, None, None));
+
+        let perfect = SloInput {
+            products: vec![product(Some(100.0))],
+            history: vec![(
+                "fct_orders".into(),
+                vec![("".into(), vec![span(0, DAY - 60, State::Up), span(DAY - 60, DAY, State::Down)])],
+            )],
+            ..input
+        };
+        let rows = report(&perfect, Span::new(0, DAY));
+        assert_eq!((rows[0].budget_seconds, rows[0].budget_left, rows[0].met), (0, None, Some(false)));
+    }
+
+    #[test]
+    fn time_nobody_watched_is_not_counted() {
+        let input = SloInput {
+            products: vec![product(Some(99.0))],
+            // Watched only the first half of the day; the down half was not seen.
+            coverage: vec![Span::new(0, DAY / 2)],
+            history: vec![(
+                "fct_orders".into(),
+                vec![("".into(), vec![span(0, DAY / 2, State::Up), span(DAY / 2, DAY, State::Down)])],
+            )],
+            incidents: Vec::new(),
+        };
+        let rows = report(&input, Span::new(0, DAY));
+        assert_eq!((rows[0].judged_seconds, rows[0].down_seconds, rows[0].uptime), (DAY / 2, 0, Some(100.0)));
+    }
+}
