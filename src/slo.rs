@@ -11,14 +11,17 @@ use crate::store::Incident;
 /// The SLO of a product that does not declare one (`slo = …` in its `[[product]]`).
 pub const DEFAULT_SLO: f64 = 99.0;
 
+/// One metric's state spans, sorted by start; metric "" is the product overall.
+pub type MetricSpans = (String, Vec<StateSpan>);
+
 /// What the report reads, for one window.
 #[derive(Debug, Clone, Default)]
 pub struct SloInput {
     pub products: Vec<Product>,
     /// When a poller was watching; time outside is "no data" and left out.
     pub coverage: Vec<Span>,
-    /// Per product: (metric, its state spans sorted by start); metric "" is the product overall.
-    pub history: Vec<(String, Vec<(String, Vec<StateSpan>)>)>,
+    /// Per product id, its metrics' spans.
+    pub history: Vec<(String, Vec<MetricSpans>)>,
     /// Incidents opened in the window.
     pub incidents: Vec<Incident>,
 }

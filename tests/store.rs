@@ -45,6 +45,16 @@ fn checked(p: &Product, ts: i64, states: &[(Metric, State, &str)]) -> Checked {
 }
 
 fn record(store: &mut Store, products: &[Product], checked: &[Checked], ts: i64) -> tablestat::store::WriteSummary {
+    record_guarded(store, products, checked, ts, 1)
+}
+
+fn record_guarded(
+    store: &mut Store,
+    products: &[Product],
+    checked: &[Checked],
+    ts: i64,
+    open_incident_after: u32,
+) -> tablestat::store::WriteSummary {
     store
         .record_poll(&PollRecord {
             started: ts,
@@ -54,7 +64,7 @@ fn record(store: &mut Store, products: &[Product], checked: &[Checked], ts: i64)
             dbt_requests: 0,
             checked,
             products,
-            open_incident_after: 1,
+            open_incident_after,
         })
         .unwrap()
 }
@@ -279,10 +289,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -292,8 +302,8 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     }
     rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 7).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 7, known: 1, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (1): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 7, known: 2, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (2): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -375,4 +385,63 @@ fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll() {
     // And the next poll carries what was judged before the window, not "not checked".
     let prior = store.prior(std::slice::from_ref(&p), t0() + 300).unwrap();
     assert_eq!(prior.previous["orders"][&Metric::Uniqueness].reason, "1 test passed");
+}
+
+#[test]
+fn the_flapping_guard_opens_an_incident_only_after_n_polls_down_in_a_row_even_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut store = Store::open(&path).unwrap();
+    let p = product("fct_orders");
+    let ps = vec![p.clone()];
+    let down = |ts| checked(&p, ts, &[(Metric::Freshness, State::Down, "late"), (Metric::Uniqueness, State::Up, "ok")]);
+    let poll = |store: &mut Store, c: Checked, ts: i64| record_guarded(store, &ps, &[c], ts, 3);
+    poll(&mut store, up(&p, t0()), t0());
+
+    // Down, down, up: a flap. The state is shown at once, but no incident, no event.
+    assert!(poll(&mut store, down(t0() + 300), t0() + 300).incidents_opened.is_empty());
+    let snap = store.snapshot(t0() + 300, FixedOffset::east_opt(0).unwrap()).unwrap();
+    assert_eq!(snap.products[0].state, State::Down, "the board does not wait for the guard");
+    assert!(poll(&mut store, down(t0() + 600), t0() + 600).incidents_opened.is_empty());
+    poll(&mut store, up(&p, t0() + 900), t0() + 900);
+
+    // Down three polls in a row, with a restart of the poller in the middle.
+    assert!(poll(&mut store, down(t0() + 1200), t0() + 1200).incidents_opened.is_empty());
+    assert!(poll(&mut store, down(t0() + 1500), t0() + 1500).incidents_opened.is_empty());
+    drop(store);
+    let mut store = Store::open(&path).unwrap();
+    let opened = poll(&mut store, down(t0() + 1800), t0() + 1800).incidents_opened;
+    assert_eq!(opened.len(), 1, "the third poll down in a row opens it");
+    assert_eq!(store.incident(opened[0]).unwrap().opened_at, t0() + 1800);
+    assert_eq!(count(&path, "SELECT count(*) FROM event WHERE kind = 'incident_opened'"), 1);
+    assert_eq!(count(&path, "SELECT count(*) FROM incident"), 1);
+    // Still down: no second incident.
+    assert!(poll(&mut store, down(t0() + 2100), t0() + 2100).incidents_opened.is_empty());
+}
+
+#[test]
+fn a_version_1_database_is_migrated_with_its_history_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    {
+        let mut store = Store::open(&path).unwrap();
+        let p = product("fct_orders");
+        record(&mut store, std::slice::from_ref(&p), &[up(&p, t0())], t0());
+    }
+    // Back to the first release's schema: what migration 2 added, taken away.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE delivery; DROP TABLE event; ALTER TABLE product DROP COLUMN down_polls;
+         DELETE FROM meta WHERE key = 'events_routed'; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    let snap = store.snapshot(t0() + 60, FixedOffset::east_opt(0).unwrap()).unwrap();
+    assert_eq!(snap.products[0].state, State::Up, "history kept");
+    assert_eq!(count(&path, "SELECT count(*) FROM event"), 0);
+    assert_eq!(count(&path, "SELECT value FROM meta WHERE key = 'events_routed'"), 0);
+    assert_eq!(store.integrity_check().unwrap(), "ok");
 }

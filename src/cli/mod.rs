@@ -180,7 +180,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Status(args) => status::run(&load_config(cli.config.as_deref())?, args).await,
         Command::Incident(command) => incident::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Maintenance(command) => maintenance::run(&load_config(cli.config.as_deref())?, command).await,
-        Command::Report(args) => report::run(&load_config(cli.config.as_deref())?, args).await,
+        Command::Report(args) => report::run(&load_config(cli.config.as_deref())?, args, cli.ascii).await,
         Command::Export(command) => export::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Config(ConfigCommand::Check(args)) => check::run(cli.config.as_deref(), args).await,
         Command::GenerateHistory { db, products, seed } => {

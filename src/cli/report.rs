@@ -30,7 +30,7 @@ fn parse_window(text: &str) -> Result<std::time::Duration, String> {
     crate::config::parse_duration(text)
 }
 
-pub async fn run(config: &Config, args: ReportArgs) -> Result<u8, CliError> {
+pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, CliError> {
     let store = open_history(config)?;
     let now = chrono::Utc::now().timestamp();
     let since = now - args.since.as_secs() as i64;
@@ -56,7 +56,7 @@ pub async fn run(config: &Config, args: ReportArgs) -> Result<u8, CliError> {
             serde_json::to_string_pretty(&doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))? + "\n"
         }
         ReportFormat::Csv => csv(&rows),
-        ReportFormat::Table => table(&rows, since, now),
+        ReportFormat::Table => table(&rows, since, now, ascii),
     };
     super::emit(&text);
     Ok(0)
@@ -100,7 +100,7 @@ fn csv(rows: &[SloRow]) -> String {
 }
 
 /// For people: one block per product, its overall line first, times in words.
-fn table(rows: &[SloRow], since: i64, now: i64) -> String {
+fn table(rows: &[SloRow], since: i64, now: i64, ascii: bool) -> String {
     let mut out = format!(
         "SLO report, {} to {} ({})\n\n",
         chrono::DateTime::from_timestamp(since, 0).map(crate::timefmt::stamp).unwrap_or_default(),
@@ -111,20 +111,20 @@ fn table(rows: &[SloRow], since: i64, now: i64) -> String {
         rows.iter().map(|r| r.name.chars().count().max(r.metric.chars().count() + 2)).max().unwrap_or(7).max(7);
     let _ = writeln!(
         out,
-        "{:<name_width$}  {:>7}  {:>8}  {:>11}  {:>9}  {:>8}  {:>8}",
+        "{:<name_width$}  {:>7}  {:>8}  {:>11}  {:>9}  {:>10}  {:>10}",
         "PRODUCT", "SLO", "UPTIME", "BUDGET LEFT", "INCIDENTS", "MTTD", "MTTR"
     );
     let time = |t: Option<i64>| t.map_or("-".to_string(), crate::timefmt::span);
     for r in rows {
         let label = if r.metric == "overall" { r.name.clone() } else { format!("  {}", r.metric) };
         let mark = match r.met {
-            Some(true) => "✔",
-            Some(false) => "✖",
+            Some(true) => crate::theme::symbol(crate::model::State::Up, ascii),
+            Some(false) => crate::theme::symbol(crate::model::State::Down, ascii),
             None => "?",
         };
         let _ = writeln!(
             out,
-            "{label:<name_width$}  {:>6}%  {:>8}  {:>11}  {:>9}  {:>8}  {:>8}",
+            "{label:<name_width$}  {:>6}%  {:>8}  {:>11}  {:>9}  {:>10}  {:>10}",
             format!("{}{}", r.slo, if r.slo_is_default { "*" } else { "" }),
             r.uptime.map_or("no data".to_string(), |u| format!("{mark} {u:.2}")),
             r.budget_left.map_or("-".to_string(), |b| format!("{b:.1}%")),

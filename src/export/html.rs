@@ -33,7 +33,7 @@ a { color: var(--maintenance); }
 .state { font-weight: 600; white-space: nowrap; }
 .metrics { list-style: none; padding: 0; margin: .5rem 0; }
 .metrics li { padding: .1rem 0; }
-.metrics b { display: inline-block; min-width: 8.5rem; }
+.metrics b { display: inline-block; min-width: 9.5rem; }
 .bars { display: flex; gap: 1px; height: 1.6rem; margin: .5rem 0 .25rem; }
 .bars span { flex: 1; border-radius: 1px; background: var(--none); }
 .bars .b-up { background: var(--up); } .bars .b-degraded { background: var(--degraded); height: 85%; align-self: flex-end; }
@@ -185,7 +185,9 @@ fn products(out: &mut String, page: &Page) {
             let _ = write!(out, "<p>{}</p>", escape(note));
         }
         out.push_str("<ul class=\"metrics\">");
-        for (metric, m) in &status.metrics.0 {
+        // Healthy metrics in one line: on a page of thousands of tables, what is wrong stands out.
+        let (fine, notable): (Vec<_>, Vec<_>) = status.metrics.0.iter().partition(|(_, m)| m.state == State::Up);
+        for (metric, m) in &notable {
             let _ = write!(
                 out,
                 "<li><b class=\"s-{}\">{} {}</b> {}</li>",
@@ -193,6 +195,16 @@ fn products(out: &mut String, page: &Page) {
                 symbol(m.state, false),
                 escape(&capitalized(metric.as_str())),
                 escape(&m.reason)
+            );
+        }
+        if !fine.is_empty() {
+            let names: Vec<String> = fine.iter().map(|(metric, _)| metric.as_str().to_string()).collect();
+            let lead = if notable.is_empty() { "All metrics up" } else { "Up" };
+            let _ = write!(
+                out,
+                "<li><span class=\"s-up\">{}</span> {lead}: {}</li>",
+                symbol(State::Up, false),
+                escape(&names.join(", "))
             );
         }
         out.push_str("</ul>");

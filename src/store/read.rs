@@ -374,7 +374,7 @@ impl Store {
                 ))
             })
             .map_err(|e| self.err(e))?;
-        let mut history: Vec<(String, Vec<(String, Vec<StateSpan>)>)> = Vec::new();
+        let mut history: Vec<(String, Vec<crate::slo::MetricSpans>)> = Vec::new();
         for row in rows {
             let (product, metric, span) = row.map_err(|e| self.err(e))?;
             if history.last().is_none_or(|(p, _)| *p != product) {
