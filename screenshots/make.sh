@@ -41,11 +41,16 @@ wait_for() {
 keys() { for k in "$@"; do tmux send-keys -t "$SESSION" "$k"; sleep 0.3; done; }
 
 # The story at speed 3 reaches "a unique test fails" after ~7 s, maintenance after ~20 s.
-tmux new-session -d -s "$SESSION" -x 120 -y 32 "TERM=xterm-256color $BIN demo --speed 3 --seed 7"
+tmux new-session -d -s "$SESSION" -x 120 -y 32 "TERM=xterm-256color $BIN demo --speed 3 --seed 7 --export $WORK/page"
 wait_for "products down"
 wait_for "Maintenance until"
 sleep 1
 shot list 120 32
+# The static status page the demo's poller keeps, at the same moment.
+"$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+  --disable-component-update --disable-sync --user-data-dir="$WORK/chrome" --hide-scrollbars \
+  --window-size=1000,1500 --screenshot="$PWD/$OUT/status-page.png" "file://$WORK/page/index.html" >/dev/null 2>&1
+echo "wrote $OUT/status-page.png"
 keys Home Enter
 wait_for "metrics · uptime"
 sleep 0.5

@@ -94,6 +94,26 @@ fn broken_configs_name_file_line_and_key() {
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nslo = 150.0\n",
             ":7:7: [[product]] #1 slo: slo = 150 is not a percentage",
         ),
+        // a webhook without its URL
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[[notify]]\nname = \"ops\"\n",
+            ":7:1: [[notify]]: webhook `ops` needs `url_env` (or `url_file`): the webhook URL is a secret",
+        ),
+        // an event that does not exist
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[[notify]]\nname = \"ops\"\nurl_env = \"H\"\nevents = [\"incident_closed\"]\n",
+            ":10:11: [[notify]] #1 events: `incident_closed` is not allowed here: write one of incident_opened, incident_updated, incident_resolved, maintenance_started, maintenance_ended",
+        ),
+        // a payload shape that does not exist
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[[notify]]\nname = \"ops\"\nurl_env = \"H\"\nformat = \"teams\"\n",
+            ":10:10: [[notify]] #1 format: `teams` is not allowed here: write one of json, slack",
+        ),
+        // the flapping guard off its range
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[incidents]\nopen_after_polls = 0\n",
+            ":8:20: [incidents] open_after_polls: open_after_polls = 0: give the number of polls in a row, from 1 (no guard) to 1000",
+        ),
     ];
     for (text, expected) in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -231,3 +231,52 @@ async fn a_failing_receiver_is_retried_with_backoff_and_given_up_after_a_day() {
     deliverer.round(&store, start + 2 * 86_400).await;
     assert_eq!(broken.received_requests().await.unwrap().len(), sent);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_poller_service_delivers_webhooks_and_refreshes_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let page = dir.path().join("public");
+    let (server, _story) = story::start(chapter(2, "failed", "test_failures")).await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&hook).await;
+    let config = dir.path().join("tablestat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[[notify]]\nname = \"ops\"\nurl_env = \"OPS_WEBHOOK\"\n\n[export]\ndir = \"{}\"\nurl = \"https://status.acme.test/\"\n",
+            story::config(&server.uri(), &db),
+            page.display()
+        ),
+    )
+    .unwrap();
+    let mut poller = std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
+        .arg("--config")
+        .arg(&config)
+        .arg("poll")
+        .env("OPS_WEBHOOK", format!("{}/hook", hook.uri()))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = received(&hook).await;
+        if got.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let events: Vec<&str> = got.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["incident_opened", "incident_opened"]);
+    // With a published page, notifications link to the product's entry on it.
+    assert_eq!(got[0]["link"], "https://status.acme.test/#product-stg_orders");
+    let html = std::fs::read_to_string(page.join("index.html")).unwrap();
+    assert!(html.contains("Orders (staging) is down: correctness, uniqueness"));
+    assert!(page.join("status.json").exists() && page.join("feed.atom").exists());
+
+    let pid = poller.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = tokio::task::spawn_blocking(move || poller.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&hook.uri()), "the webhook URL is a secret");
+}

@@ -111,6 +111,9 @@ pub struct DemoArgs {
     /// No board: print the status document (one JSON line) after each step of the story.
     #[arg(long)]
     pub headless: bool,
+    /// Also write the static status page into this folder after every poll (open its index.html).
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,8 +175,13 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     };
     match command {
         Command::Demo(args) => {
-            let options =
-                crate::demo::DemoOptions { speed: args.speed, seed: args.seed, headless: args.headless, theme };
+            let options = crate::demo::DemoOptions {
+                speed: args.speed,
+                seed: args.seed,
+                headless: args.headless,
+                export: args.export,
+                theme,
+            };
             crate::demo::run(options).await.map_err(|e| CliError::new(EXIT_INTERNAL, e))
         }
         Command::Poll(args) => poll::run(&load_config(cli.config.as_deref())?, args).await,

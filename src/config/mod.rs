@@ -371,15 +371,15 @@ impl Ctx<'_> {
             if let Some(inline) = &n.url {
                 let valid = url::Url::parse(inline).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
                 if !valid {
-                    return Err(self.error(span, format!("[[notify]] `{name}`: url is not an http(s) URL")));
+                    return Err(self.error(span, format!("webhook `{name}`: url is not an http(s) URL")));
                 }
             }
             let url = SecretRef::from_parts("url", n.url, n.url_env, n.url_file)
-                .map_err(|e| self.error(span.clone(), format!("[[notify]] `{name}`: {e}")))?
+                .map_err(|e| self.error(span.clone(), format!("webhook `{name}`: {e}")))?
                 .ok_or_else(|| {
                     self.error(
                         span.clone(),
-                        format!("[[notify]] `{name}` needs `url_env` (or `url_file`): the webhook URL is a secret"),
+                        format!("webhook `{name}` needs `url_env` (or `url_file`): the webhook URL is a secret"),
                     )
                 })?;
             targets.push(crate::notify::Target {

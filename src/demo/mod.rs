@@ -26,6 +26,8 @@ pub struct DemoOptions {
     pub speed: f64,
     pub seed: u64,
     pub headless: bool,
+    /// Also keep a static status page in this folder, rewritten after every poll.
+    pub export: Option<PathBuf>,
     pub theme: crate::tui::theme::Theme,
 }
 
@@ -52,7 +54,13 @@ async fn serve(router: axum::Router) -> Result<String, String> {
     Ok(url)
 }
 
-fn write_config(dir: &Path, airflow: &str, dbt: &str, poll: Duration) -> Result<PathBuf, String> {
+fn write_config(
+    dir: &Path,
+    airflow: &str,
+    dbt: &str,
+    poll: Duration,
+    export: Option<&Path>,
+) -> Result<PathBuf, String> {
     let mut text = format!(
         "# Written by `tablestat demo`: a simulated Airflow 3 and dbt Cloud on loopback.\n\
          [airflow]\nurl = \"{airflow}\"\napi = \"auto\"\nauth = \"password\"\nusername = \"demo\"\npassword = \"demo\"\ntimeout = \"5s\"\n\n\
@@ -60,6 +68,10 @@ fn write_config(dir: &Path, airflow: &str, dbt: &str, poll: Duration) -> Result<
          [poll]\ninterval = \"{}ms\"\n\n[store]\npath = \"history.db\"\n",
         poll.as_millis().max(500)
     );
+    if let Some(export) = export {
+        let export = std::path::absolute(export).map_err(|e| format!("--export {}: {e}", export.display()))?;
+        text.push_str(&format!("\n[export]\ndir = {:?}\ntitle = \"Demo data status\"\n", export.display().to_string()));
+    }
     for p in world::products() {
         text.push_str(&format!(
             "\n[[product]]\nid = \"{}\"\nname = \"{}\"\ndescription = \"{}\"\nowner = \"{}\"\ngroup = \"{}\"\ndag = \"{}\"\ntask = \"{}\"\nmetrics = [{}]\nslo = {:.1}\n",
@@ -132,7 +144,7 @@ pub async fn run(options: DemoOptions) -> Result<u8, String> {
     let shared = server::Shared::new(World::new(Utc::now()));
     let airflow = serve(server::airflow(shared.clone())).await?;
     let dbt = serve(server::dbt_cloud(shared.clone())).await?;
-    let config_path = write_config(&dir, &airflow, &dbt, step_len / 4)?;
+    let config_path = write_config(&dir, &airflow, &dbt, step_len / 4, options.export.as_deref())?;
     let config = Arc::new(Config::load(&config_path).map_err(|e| e.to_string())?);
 
     let mut store = Store::open(&config.store_path).map_err(|e| e.to_string())?;

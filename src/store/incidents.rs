@@ -134,12 +134,7 @@ pub(super) fn follow(
         })
         .optional()?;
     let down: Vec<&Metric> = e.metrics.iter().filter(|(_, v)| v.state == State::Down).map(|(m, _)| m).collect();
-    let changes: Vec<String> = e
-        .metrics
-        .iter()
-        .filter(|(m, _)| changed.contains_key(m.as_str()))
-        .map(|(m, v)| format!("{m} {}: {}", v.state, v.reason))
-        .collect();
+    let changes = said_once(e.metrics.iter().filter(|(m, _)| changed.contains_key(m.as_str())));
     let link = e.evidence.dbt_run_url.clone();
     match open {
         None if !down.is_empty() => {
@@ -165,12 +160,7 @@ pub(super) fn follow(
                 params![product.id, title, Severity::of(&down).as_str(), serde_json::to_string(&names).unwrap_or_default(), began, now],
             )?;
             let id = tx.last_insert_rowid();
-            let detail: Vec<String> = e
-                .metrics
-                .iter()
-                .filter(|(_, v)| v.state == State::Down)
-                .map(|(m, v)| format!("{m} down: {}", v.reason))
-                .collect();
+            let detail = said_once(e.metrics.iter().filter(|(_, v)| v.state == State::Down));
             let message = format!("Detected. {}", detail.join("; "));
             auto_update(tx, id, now, Some(IncidentStatus::Investigating), &message)?;
             incident_event(tx, id, EventKind::IncidentOpened, &message, link, now)?;
@@ -207,6 +197,19 @@ pub(super) fn follow(
         Some(_) => {}
     }
     Ok(())
+}
+
+/// "availability, freshness maintenance: planned maintenance until …": metrics that moved
+/// to the same state for the same reason are named together, the reason said once.
+fn said_once<'a>(metrics: impl Iterator<Item = &'a (Metric, crate::model::Verdict)>) -> Vec<String> {
+    let mut groups: Vec<(Vec<&str>, State, &str)> = Vec::new();
+    for (metric, verdict) in metrics {
+        match groups.iter_mut().find(|(_, state, reason)| *state == verdict.state && *reason == verdict.reason) {
+            Some(group) => group.0.push(metric.as_str()),
+            None => groups.push((vec![metric.as_str()], verdict.state, &verdict.reason)),
+        }
+    }
+    groups.into_iter().map(|(names, state, reason)| format!("{} {state}: {reason}", names.join(", "))).collect()
 }
 
 /// Writes the event of an incident change, with the incident and its product as they

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every real end-to-end check, one after the other: real_dbt.sh, then real_airflow.sh.
+# Every real end-to-end check, one after the other: export_page.sh, real_dbt.sh, real_airflow.sh.
 #
 # usage: tests/e2e/run_all.sh BIN      e.g. tests/e2e/run_all.sh "$PWD/target/release/tablestat"
 # Prints each script's own lines (quiet on success, the log on failure), then one
@@ -26,7 +26,7 @@ LIMIT=${E2E_STEP_TIMEOUT:-900}
 
 T_START=$(date +%s)
 lines=() failed=0
-for script in real_dbt.sh real_airflow.sh; do
+for script in export_page.sh real_dbt.sh real_airflow.sh; do
   echo "== $script"
   t0=$(date +%s)
   # --foreground: the script stays in this process group (Ctrl-C reaches it); on timeout it gets
