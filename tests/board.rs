@@ -211,3 +211,22 @@ fn escape_sequences_from_sources_are_shown_inert() {
         assert!(screen.contains("[2J"), "the text stays readable, only inert");
     }
 }
+
+#[test]
+fn failing_webhooks_show_in_the_header_until_delivered() {
+    let store = prepared_store();
+    let mut snap = (*snapshot(&store)).clone();
+    snap.notify = tablestat::store::NotifyHealth {
+        undelivered: 2,
+        last_failure: Some(("sales-slack".into(), "HTTP 500: internal error".into())),
+    };
+    let mut app = App::new(std::sync::Arc::new(snap), now());
+    let screen = text(&draw(&mut app, &color(), 160, 48));
+    let header: Vec<&str> = screen.lines().take(2).collect();
+    assert!(header[1].ends_with("▲ 2 notifications undelivered (sales-slack: HTTP 500: internal error)"), "{header:?}");
+    // At 80 columns the counts keep their place; the warning gets what is left.
+    let narrow = text(&draw(&mut app, &color(), 80, 24));
+    let second = narrow.lines().nth(1).unwrap();
+    assert!(second.starts_with(" ✔ 2 up"), "{second}");
+    assert!(second.contains("▲ 2"), "{second}");
+}

@@ -34,6 +34,7 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
     if let Err(e) = check_dbt(&config).await {
         failures.push(format!("dbt: {e}"));
     }
+    failures.extend(check_reach(&config));
     for failure in &failures {
         println!("FAILED {failure}");
     }
@@ -42,6 +43,42 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
     } else {
         Err(CliError::new(EXIT_UNAVAILABLE, format!("{} source check(s) failed (see above)", failures.len())))
     }
+}
+
+/// Webhooks (their URL can be read; nothing is posted) and the status page folder.
+fn check_reach(config: &Config) -> Vec<String> {
+    let mut failures = Vec::new();
+    for target in &config.notify {
+        let route = &target.route;
+        let mut scope = Vec::new();
+        if !route.products.is_empty() {
+            scope.push(format!("products {}", route.products.join(", ")));
+        }
+        if !route.groups.is_empty() {
+            scope.push(format!("groups {}", route.groups.join(", ")));
+        }
+        let events = if route.events.is_empty() {
+            "every event".to_string()
+        } else {
+            route.events.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
+        };
+        let scope = if scope.is_empty() { "all products".to_string() } else { scope.join(" and ") };
+        match target.url.resolve(config.base_dir()) {
+            Ok(_) => println!("webhook {}: {:?} payload, {events}, {scope} (URL readable; nothing sent)", target.name, target.format),
+            Err(e) => failures.push(format!("webhook {}: {e}", target.name)),
+        }
+    }
+    if let Some(export) = &config.export {
+        let writable = std::fs::create_dir_all(&export.dir).and_then(|()| {
+            let probe = export.dir.join(".tablestat-check");
+            std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe))
+        });
+        match writable {
+            Ok(()) => println!("status page: {} (rewritten after every poll)", export.dir.display()),
+            Err(e) => failures.push(format!("status page folder {}: {e}", export.dir.display())),
+        }
+    }
+    failures
 }
 
 async fn check_airflow(config: &Config) -> Result<(), String> {
