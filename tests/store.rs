@@ -445,3 +445,21 @@ fn a_version_1_database_is_migrated_with_its_history_kept() {
     assert_eq!(count(&path, "SELECT value FROM meta WHERE key = 'events_routed'"), 0);
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
+
+#[test]
+fn a_full_poll_stamps_checked_at_once_and_partial_polls_per_product() {
+    let mut store = Store::in_memory().unwrap();
+    let (a, b) = (product("a"), product("b"));
+    let ps = vec![a.clone(), b.clone()];
+    let checked_at = |store: &Store, now: i64| -> Vec<Option<i64>> {
+        let snap = store.snapshot(now, FixedOffset::east_opt(0).unwrap()).unwrap();
+        snap.products.iter().map(|p| p.checked_at).collect()
+    };
+    record(&mut store, &ps, &[up(&a, t0()), up(&b, t0())], t0());
+    assert_eq!(checked_at(&store, t0()), [Some(t0()), Some(t0())]);
+    // Only `b` was due: `a` keeps the full poll's moment.
+    record(&mut store, &ps, &[up(&b, t0() + 600)], t0() + 600);
+    assert_eq!(checked_at(&store, t0() + 600), [Some(t0()), Some(t0() + 600)]);
+    record(&mut store, &ps, &[up(&a, t0() + 1200), up(&b, t0() + 1200)], t0() + 1200);
+    assert_eq!(checked_at(&store, t0() + 1200), [Some(t0() + 1200), Some(t0() + 1200)]);
+}

@@ -64,7 +64,10 @@ fn check_reach(config: &Config) -> Vec<String> {
         };
         let scope = if scope.is_empty() { "all products".to_string() } else { scope.join(" and ") };
         match target.url.resolve(config.base_dir()) {
-            Ok(_) => println!("webhook {}: {:?} payload, {events}, {scope} (URL readable; nothing sent)", target.name, target.format),
+            Ok(_) => println!(
+                "webhook {}: {:?} payload, {events}, {scope} (URL readable; nothing sent)",
+                target.name, target.format
+            ),
             Err(e) => failures.push(format!("webhook {}: {e}", target.name)),
         }
     }

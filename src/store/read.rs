@@ -399,7 +399,9 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, checked_at, note, evidence
+                "SELECT id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age,
+                    nullif(max(coalesce(checked_at, 0), coalesce((SELECT value FROM meta WHERE key = 'all_checked_at'), 0)), 0),
+                    note, evidence
                  FROM product WHERE active = 1 ORDER BY grp, name, id",
             )
             .map_err(|e| self.err(e))?;

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::incidents::{self, Severity};
 use super::{Result, Store};
-use crate::model::{Metric, Product, State};
+use crate::model::{Evidence, Metric, Product, State};
 use crate::poller::Checked;
 
 /// A coverage span is extended while polls come this close together; a longer silence
@@ -49,9 +49,12 @@ pub struct WriteSummary {
 pub(super) struct WriteCache {
     version: Option<i64>,
     open: OpenIntervals,
-    products_digest: Option<u64>,
+    /// The product set last registered.
+    products: Vec<Product>,
     /// (note, evidence) last written per product.
-    stamped: HashMap<String, (Option<String>, Option<String>)>,
+    stamped: HashMap<String, (Option<String>, Evidence)>,
+    /// The last refresh recorded per product (its finish time).
+    refreshed: HashMap<String, i64>,
     /// Products whose incidents have been looked at since the cache was (re)loaded.
     seen: HashSet<String>,
     /// Products down but not yet for long enough to open an incident.
@@ -84,77 +87,121 @@ impl Store {
     }
 }
 
+/// The statements of one poll's write, prepared once per transaction.
+struct Statements<'t> {
+    update_reason: rusqlite::CachedStatement<'t>,
+    close: rusqlite::CachedStatement<'t>,
+    insert: rusqlite::CachedStatement<'t>,
+}
+
+/// One product's intervals this poll: opens, closes or rewords, and remembers what changed.
+struct IntervalWriter<'a, 't> {
+    statements: &'a mut Statements<'t>,
+    open: &'a mut OpenIntervals,
+    product: &'a str,
+    at: i64,
+    evidence: &'a Evidence,
+    /// The evidence as JSON, made only if a row is written.
+    evidence_json: std::cell::OnceCell<Option<String>>,
+    /// Metrics whose state changed, with their old state and reason.
+    previous: HashMap<String, (State, String)>,
+    changes: usize,
+}
+
+impl IntervalWriter<'_, '_> {
+    /// True when the metric's row was written (its state or reason changed).
+    fn apply(&mut self, tx: &Transaction<'_>, metric: &str, state: State, reason: &str) -> rusqlite::Result<bool> {
+        let evidence = || self.evidence_json.get_or_init(|| serde_json::to_string(self.evidence).ok()).clone();
+        let current = self.open.get_mut(self.product).and_then(|m| m.get_mut(metric));
+        match current {
+            Some(open) if open.state == state => {
+                if open.reason == reason {
+                    return Ok(false);
+                }
+                self.statements.update_reason.execute(params![open.row, reason, evidence()])?;
+                open.reason = reason.to_string();
+            }
+            existing => {
+                if let Some(open) = existing {
+                    self.statements.close.execute(params![open.row, self.at])?;
+                    self.previous.insert(metric.to_string(), (open.state, std::mem::take(&mut open.reason)));
+                }
+                self.statements.insert.execute(params![
+                    self.product,
+                    metric,
+                    state.as_str(),
+                    reason,
+                    evidence(),
+                    self.at
+                ])?;
+                let row = OpenInterval { row: tx.last_insert_rowid(), state, reason: reason.to_string() };
+                self.open.entry(self.product.to_string()).or_default().insert(metric.to_string(), row);
+                self.changes += 1;
+            }
+        }
+        Ok(true)
+    }
+}
+
 fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCache) -> rusqlite::Result<WriteSummary> {
     let mut summary = WriteSummary::default();
-    let digest = {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        format!("{:?}", poll.products).hash(&mut hasher);
-        hasher.finish()
-    };
-    if cache.products_digest != Some(digest) {
+    if cache.products.as_slice() != poll.products {
         upsert_products(tx, poll.products)?;
-        cache.products_digest = Some(digest);
+        cache.products = poll.products.to_vec();
     }
 
-    let open = &mut cache.open;
-    let mut update_reason = tx.prepare_cached("UPDATE interval SET reason = ?2, evidence = ?3 WHERE id = ?1")?;
-    let mut close = tx.prepare_cached("UPDATE interval SET end = ?2 WHERE id = ?1")?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO interval (product, metric, state, reason, evidence, start) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
+    let mut statements = Statements {
+        update_reason: tx.prepare_cached("UPDATE interval SET reason = ?2, evidence = ?3 WHERE id = ?1")?,
+        close: tx.prepare_cached("UPDATE interval SET end = ?2 WHERE id = ?1")?,
+        insert: tx.prepare_cached(
+            "INSERT INTO interval (product, metric, state, reason, evidence, start) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?,
+    };
     let mut stamp = tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3 WHERE id = ?1")?;
-    let mut checked_at: HashMap<i64, Vec<&str>> = HashMap::new();
     let mut refresh = tx.prepare_cached(
         "INSERT OR IGNORE INTO refresh (product, dag_run_id, data_interval_end, task_started, finished, dbt_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for checked in poll.checked {
         let id = checked.product.id.as_str();
         let e = &checked.evaluation;
-        let at = checked.checked_at.timestamp();
-        let evidence = serde_json::to_string(&e.evidence).ok();
-        let overall_reason = overall_reason(&e.metrics);
-        let rows = e.metrics.iter().map(|(m, v)| (m.as_str(), v.state, v.reason.as_str())).chain(std::iter::once((
-            OVERALL,
-            e.state,
-            overall_reason.as_str(),
-        )));
-        let mut previous: HashMap<String, (State, String)> = HashMap::new();
-        for (metric, state, reason) in rows {
-            let key = (id.to_string(), metric.to_string());
-            match open.get(&key) {
-                Some((row, old_state, old_reason)) if *old_state == state => {
-                    if old_reason != reason {
-                        update_reason.execute(params![row, reason, evidence])?;
-                        open.insert(key, (*row, state, reason.to_string()));
-                    }
-                }
-                existing => {
-                    if let Some((row, old_state, old_reason)) = existing {
-                        close.execute(params![row, at])?;
-                        previous.insert(metric.to_string(), (*old_state, old_reason.clone()));
-                    }
-                    insert.execute(params![id, metric, state.as_str(), reason, evidence, at])?;
-                    open.insert(key, (tx.last_insert_rowid(), state, reason.to_string()));
-                    summary.changes += 1;
-                }
-            }
+        let mut intervals = IntervalWriter {
+            statements: &mut statements,
+            open: &mut cache.open,
+            product: id,
+            at: checked.checked_at.timestamp(),
+            evidence: &e.evidence,
+            evidence_json: std::cell::OnceCell::new(),
+            previous: HashMap::new(),
+            changes: 0,
+        };
+        let mut any_metric = false;
+        for (metric, verdict) in &e.metrics {
+            any_metric |= intervals.apply(tx, metric.as_str(), verdict.state, &verdict.reason)?;
         }
-        checked_at.entry(at).or_default().push(id);
-        let said = (e.note.clone(), evidence.clone());
-        if cache.stamped.get(id) != Some(&said) {
-            stamp.execute(params![id, said.0, said.1])?;
-            cache.stamped.insert(id.to_string(), said);
+        // The overall row is a function of the metrics: unchanged metrics, unchanged row.
+        let overall_known = intervals.open.get(id).and_then(|m| m.get(OVERALL)).is_some_and(|o| o.state == e.state);
+        if any_metric || !overall_known {
+            intervals.apply(tx, OVERALL, e.state, &overall_reason(&e.metrics))?;
+        }
+        summary.changes += intervals.changes;
+        let previous = intervals.previous;
+        if cache.stamped.get(id).is_none_or(|(note, evidence)| *note != e.note || *evidence != e.evidence) {
+            stamp.execute(params![id, e.note, serde_json::to_string(&e.evidence).ok()])?;
+            cache.stamped.insert(id.to_string(), (e.note.clone(), e.evidence.clone()));
         }
         if let Some(r) = &e.refresh {
-            refresh.execute(params![
-                id,
-                r.dag_run_id,
-                r.data_interval_end.map(|t| t.timestamp()),
-                r.task_started.map(|t| t.timestamp()),
-                r.finished_at.timestamp(),
-                e.evidence.dbt_run_id.as_ref().map(|d| d.to_string()),
-            ])?;
+            let finished = r.finished_at.timestamp();
+            if cache.refreshed.get(id) != Some(&finished) {
+                refresh.execute(params![
+                    id,
+                    r.dag_run_id,
+                    r.data_interval_end.map(|t| t.timestamp()),
+                    r.task_started.map(|t| t.timestamp()),
+                    finished,
+                    e.evidence.dbt_run_id.as_ref().map(|d| d.to_string()),
+                ])?;
+                cache.refreshed.insert(id.to_string(), finished);
+            }
         }
         // Incidents change only with states (or while the flapping guard counts); a product
         // is looked at once after a reload.
@@ -163,12 +210,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
             incidents::follow(tx, checked, &previous, &mut guard, &mut summary)?;
         }
     }
-    for (at, ids) in checked_at {
-        tx.execute(
-            "UPDATE product SET checked_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
-            params![at, serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())],
-        )?;
-    }
+    stamp_checked(tx, poll)?;
 
     heartbeat_coverage(tx, poll.finished)?;
     super::bump_generation(tx)?;
@@ -187,6 +229,32 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
     Ok(summary)
 }
 
+/// When each product was last checked. A poll that checked every product at one moment
+/// writes that moment once (`meta.all_checked_at`, read as every product's floor) instead
+/// of touching thousands of rows; other polls stamp the products they checked.
+fn stamp_checked(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<()> {
+    let first = poll.checked.first().map(|c| c.checked_at);
+    let one_moment = poll.checked.iter().all(|c| Some(c.checked_at) == first);
+    if let Some(at) = first.filter(|_| one_moment && poll.checked.len() == poll.products.len()) {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('all_checked_at', ?1) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            [at.timestamp()],
+        )?;
+        return Ok(());
+    }
+    let mut by_moment: HashMap<i64, Vec<&str>> = HashMap::new();
+    for c in poll.checked {
+        by_moment.entry(c.checked_at.timestamp()).or_default().push(&c.product.id);
+    }
+    for (at, ids) in by_moment {
+        tx.execute(
+            "UPDATE product SET checked_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+            params![at, serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())],
+        )?;
+    }
+    Ok(())
+}
+
 /// The product's overall reason: its worst metrics, named.
 fn overall_reason(metrics: &[(Metric, crate::model::Verdict)]) -> String {
     let Some(worst) = State::worst_of(metrics.iter().map(|(_, v)| v.state)) else {
@@ -197,15 +265,27 @@ fn overall_reason(metrics: &[(Metric, crate::model::Verdict)]) -> String {
     if worst == State::Up { "all metrics up".to_string() } else { named.join("; ") }
 }
 
-type OpenIntervals = HashMap<(String, String), (i64, State, String)>;
+/// The current interval of one product x metric.
+struct OpenInterval {
+    row: i64,
+    state: State,
+    reason: String,
+}
+
+/// Open intervals by product, then metric: looked up by `&str`, allocated only on change.
+type OpenIntervals = HashMap<String, HashMap<String, OpenInterval>>;
 
 fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<OpenIntervals> {
     let mut stmt = conn.prepare_cached("SELECT id, product, metric, state, reason FROM interval WHERE end IS NULL")?;
-    let rows = stmt.query_map([], |r| {
+    let mut rows = stmt.query([])?;
+    let mut open = OpenIntervals::new();
+    while let Some(r) = rows.next()? {
         let state: String = r.get(3)?;
-        Ok(((r.get(1)?, r.get(2)?), (r.get(0)?, State::parse(&state).unwrap_or(State::Unknown), r.get(4)?)))
-    })?;
-    rows.collect()
+        let interval =
+            OpenInterval { row: r.get(0)?, state: State::parse(&state).unwrap_or(State::Unknown), reason: r.get(4)? };
+        open.entry(r.get(1)?).or_default().insert(r.get(2)?, interval);
+    }
+    Ok(open)
 }
 
 /// Registers the products (only rows that changed are written) and marks the others inactive.
