@@ -89,8 +89,8 @@ fn checked(product: &tablestat::model::Product, at: i64, down: bool) -> Checked 
     }
 }
 
-#[divan::bench(sample_count = 20)]
-fn poll_write_5000_products_1_percent_changed(bencher: divan::Bencher) {
+/// A poll of every product, as the poller writes it; `changed` of them flip uniqueness.
+fn poll_write(bencher: divan::Bencher, every: usize) {
     let products = world::synthetic_products(PRODUCTS);
     let mut store = store().lock().unwrap();
     let mut round = 0i64;
@@ -98,9 +98,13 @@ fn poll_write_5000_products_1_percent_changed(bencher: divan::Bencher) {
         .with_inputs(|| {
             round += 1;
             let at = now() + round * 60;
-            // Every product polled; one in a hundred flips its uniqueness each round.
-            let polled: Vec<Checked> =
-                products.iter().enumerate().map(|(i, p)| checked(p, at, i % 100 == 0 && round % 2 == 1)).collect();
+            // Every product polled; one in `every` flips its uniqueness each odd round (and
+            // back the next), opening and resolving incidents.
+            let polled: Vec<Checked> = products
+                .iter()
+                .enumerate()
+                .map(|(i, p)| checked(p, at, every > 0 && i % every == 0 && round % 2 == 1))
+                .collect();
             (at, polled)
         })
         .bench_local_values(|(at, polled)| {
@@ -117,4 +121,14 @@ fn poll_write_5000_products_1_percent_changed(bencher: divan::Bencher) {
                 })
                 .unwrap()
         });
+}
+
+#[divan::bench(sample_count = 20)]
+fn poll_write_5000_products_1_percent_changed(bencher: divan::Bencher) {
+    poll_write(bencher, 100);
+}
+
+#[divan::bench(sample_count = 20)]
+fn poll_write_5000_products_nothing_changed(bencher: divan::Bencher) {
+    poll_write(bencher, 0);
 }

@@ -18,10 +18,8 @@ const MAINTENANCE_NEWS: i64 = 6 * 3600;
 /// Writes an event; with `dedupe`, only the first event of that key is kept.
 pub(super) fn record(conn: &Connection, event: &Event, at: i64, dedupe: Option<&str>) -> rusqlite::Result<()> {
     let payload = serde_json::to_string(event).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    conn.execute(
-        "INSERT OR IGNORE INTO event (at, kind, dedupe, payload) VALUES (?1, ?2, ?3, ?4)",
-        params![at, event.event.as_str(), dedupe, payload],
-    )?;
+    conn.prepare_cached("INSERT OR IGNORE INTO event (at, kind, dedupe, payload) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![at, event.event.as_str(), dedupe, payload])?;
     Ok(())
 }
 
@@ -99,16 +97,13 @@ impl Store {
         let before = self.notify_health(now)?;
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         match outcome {
-            DeliveryOutcome::Delivered => tx.execute(
-                "UPDATE delivery SET attempts = attempts + 1, delivered_at = ?3, last_error = NULL WHERE event = ?1 AND target = ?2",
+            DeliveryOutcome::Delivered => tx.execute("UPDATE delivery SET attempts = attempts + 1, delivered_at = ?3, last_error = NULL WHERE event = ?1 AND target = ?2", 
                 params![event_id, target, now],
             ),
-            DeliveryOutcome::RetryAt { at, error } => tx.execute(
-                "UPDATE delivery SET attempts = attempts + 1, next_at = ?3, last_error = ?4 WHERE event = ?1 AND target = ?2",
+            DeliveryOutcome::RetryAt { at, error } => tx.execute("UPDATE delivery SET attempts = attempts + 1, next_at = ?3, last_error = ?4 WHERE event = ?1 AND target = ?2", 
                 params![event_id, target, at, error],
             ),
-            DeliveryOutcome::GaveUp { error } => tx.execute(
-                "UPDATE delivery SET attempts = attempts + 1, gave_up_at = ?3, last_error = ?4 WHERE event = ?1 AND target = ?2",
+            DeliveryOutcome::GaveUp { error } => tx.execute("UPDATE delivery SET attempts = attempts + 1, gave_up_at = ?3, last_error = ?4 WHERE event = ?1 AND target = ?2", 
                 params![event_id, target, now, error],
             ),
         }
@@ -183,7 +178,8 @@ impl Store {
 }
 
 fn route_in(tx: &Transaction<'_>, routes: &[(String, Route)], now: i64) -> rusqlite::Result<usize> {
-    let cursor: i64 = tx.query_row("SELECT value FROM meta WHERE key = 'events_routed'", [], |r| r.get(0))?;
+    let cursor: i64 =
+        tx.prepare_cached("SELECT value FROM meta WHERE key = 'events_routed'")?.query_row([], |r| r.get(0))?;
     let mut stmt = tx.prepare_cached("SELECT id, payload FROM event WHERE id > ?1 ORDER BY id")?;
     let events: Vec<(i64, String)> =
         stmt.query_map([cursor], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
@@ -200,17 +196,17 @@ fn route_in(tx: &Transaction<'_>, routes: &[(String, Route)], now: i64) -> rusql
             }
         }
     }
-    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'events_routed'", [last])?;
+    tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'events_routed'")?.execute([last])?;
     Ok(routed)
 }
 
 fn notify_health_in(conn: &Connection, now: i64) -> rusqlite::Result<NotifyHealth> {
-    let undelivered: i64 = conn.query_row(
-        "SELECT count(*) FROM delivery WHERE delivered_at IS NULL AND attempts > 0
+    let undelivered: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM delivery WHERE delivered_at IS NULL AND attempts > 0
            AND (gave_up_at IS NULL OR gave_up_at > ?1 - 86400)",
-        [now],
-        |r| r.get(0),
-    )?;
+        )?
+        .query_row([now], |r| r.get(0))?;
     let last_failure = conn
         .query_row(
             "SELECT target, last_error FROM delivery WHERE delivered_at IS NULL AND attempts > 0 AND last_error IS NOT NULL
@@ -225,8 +221,7 @@ fn notify_health_in(conn: &Connection, now: i64) -> rusqlite::Result<NotifyHealt
 
 /// The product as events name it, if it exists.
 pub(super) fn product_ref(conn: &Connection, id: &str) -> rusqlite::Result<Option<crate::notify::EventProduct>> {
-    conn.query_row("SELECT id, name, grp FROM product WHERE id = ?1", [id], |r| {
-        Ok(crate::notify::EventProduct { id: r.get(0)?, name: r.get(1)?, group: r.get(2)? })
-    })
-    .optional()
+    conn.prepare_cached("SELECT id, name, grp FROM product WHERE id = ?1")?
+        .query_row([id], |r| Ok(crate::notify::EventProduct { id: r.get(0)?, name: r.get(1)?, group: r.get(2)? }))
+        .optional()
 }

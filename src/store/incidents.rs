@@ -129,34 +129,33 @@ pub(super) fn follow(
     let product = &checked.product;
     let now = checked.checked_at.timestamp();
     let open: Option<(i64, String)> = tx
-        .query_row("SELECT id, metrics FROM incident WHERE product = ?1 AND resolved_at IS NULL", [&product.id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT id, metrics FROM incident WHERE product = ?1 AND resolved_at IS NULL")?
+        .query_row([&product.id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let down: Vec<&Metric> = e.metrics.iter().filter(|(_, v)| v.state == State::Down).map(|(m, _)| m).collect();
     let changes = said_once(e.metrics.iter().filter(|(m, _)| changed.contains_key(m.as_str())));
     let link = e.evidence.dbt_run_url.clone();
     match open {
         None if !down.is_empty() => {
-            let streak: i64 = tx
-                .query_row(
-                    "UPDATE product SET down_polls = down_polls + 1 WHERE id = ?1 RETURNING down_polls",
-                    [&product.id],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or(i64::MAX);
-            if streak < i64::from(guard.open_after) {
-                guard.pending.insert(product.id.clone());
-                return Ok(());
+            if guard.open_after > 1 {
+                let streak: i64 = tx
+                    .prepare_cached(
+                        "UPDATE product SET down_polls = down_polls + 1 WHERE id = ?1 RETURNING down_polls",
+                    )?
+                    .query_row([&product.id], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(i64::MAX);
+                if streak < i64::from(guard.open_after) {
+                    guard.pending.insert(product.id.clone());
+                    return Ok(());
+                }
+                guard.pending.remove(&product.id);
+                tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1")?.execute([&product.id])?;
             }
-            guard.pending.remove(&product.id);
-            tx.execute("UPDATE product SET down_polls = 0 WHERE id = ?1", [&product.id])?;
             let names: Vec<&str> = down.iter().map(|m| m.as_str()).collect();
             let title = format!("{} is down: {}", product.name, names.join(", "));
             let began = e.run_finished_at.map_or(now, |t| t.timestamp().min(now));
-            tx.execute(
-                "INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6)",
+            tx.prepare_cached("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6)")?.execute(
                 params![product.id, title, Severity::of(&down).as_str(), serde_json::to_string(&names).unwrap_or_default(), began, now],
             )?;
             let id = tx.last_insert_rowid();
@@ -168,12 +167,14 @@ pub(super) fn follow(
         }
         None => {
             // Up again before the guard let an incident open: the count starts over.
-            if guard.pending.remove(&product.id) || down.is_empty() {
-                tx.execute("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0", [&product.id])?;
+            if guard.pending.remove(&product.id) || (down.is_empty() && guard.open_after > 1) {
+                tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0")?
+                    .execute([&product.id])?;
             }
         }
         Some((id, _)) if e.state == State::Up => {
-            tx.execute("UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1", params![id, now])?;
+            tx.prepare_cached("UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now])?;
             let message = "Recovered: every metric is up again.";
             auto_update(tx, id, now, Some(IncidentStatus::Resolved), message)?;
             incident_event(tx, id, EventKind::IncidentResolved, message, link, now)?;
@@ -186,10 +187,8 @@ pub(super) fn follow(
                     affected.push(m.to_string());
                 }
             }
-            tx.execute(
-                "UPDATE incident SET metrics = ?2 WHERE id = ?1",
-                params![id, serde_json::to_string(&affected).unwrap_or_default()],
-            )?;
+            tx.prepare_cached("UPDATE incident SET metrics = ?2 WHERE id = ?1")?
+                .execute(params![id, serde_json::to_string(&affected).unwrap_or_default()])?;
             let message = format!("Changed: {}", changes.join("; "));
             auto_update(tx, id, now, None, &message)?;
             incident_event(tx, id, EventKind::IncidentUpdated, &message, link, now)?;
@@ -222,14 +221,12 @@ fn incident_event(
     link: Option<String>,
     at: i64,
 ) -> rusqlite::Result<()> {
-    let incident =
-        conn.query_row(&format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1"), [id], incident_row)?;
+    let incident = conn
+        .prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1"))?
+        .query_row([id], incident_row)?;
     let state: Option<String> = conn
-        .query_row(
-            "SELECT state FROM interval WHERE product = ?1 AND metric = '' AND end IS NULL",
-            [&incident.product],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT state FROM interval WHERE product = ?1 AND metric = '' AND end IS NULL")?
+        .query_row([&incident.product], |r| r.get(0))
         .optional()?;
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(rfc3339).unwrap_or_default();
     let event = Event {
@@ -260,10 +257,10 @@ fn auto_update(
     status: Option<IncidentStatus>,
     message: &str,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO incident_update (incident, at, automatic, status, message) VALUES (?1, ?2, 1, ?3, ?4)",
-        params![incident, at, status.map(IncidentStatus::as_str), message],
-    )?;
+    )?
+    .execute(params![incident, at, status.map(IncidentStatus::as_str), message])?;
     Ok(())
 }
 
@@ -355,8 +352,7 @@ impl Store {
         let path = self.path.clone();
         let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(wrap)?;
-        tx.execute(
-            "INSERT INTO incident_update (incident, at, automatic, status, message, eta, author) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)",
+        tx.execute("INSERT INTO incident_update (incident, at, automatic, status, message, eta, author) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)", 
             params![id, now, status.as_str(), message, eta, author],
         )
         .map_err(wrap)?;

@@ -85,6 +85,8 @@ impl Store {
     fn setup(conn: Connection, path: String, wal: bool) -> Result<Store> {
         let mut store = Store { conn, path, cache: write::WriteCache::default() };
         store.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| store.err(e))?;
+        // A poll's write alone uses a score of statements: keep them all prepared.
+        store.conn.set_prepared_statement_cache_capacity(64);
         if wal {
             let mode: String =
                 store.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| store.err(e))?;

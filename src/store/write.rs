@@ -205,7 +205,8 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         }
         // Incidents change only with states (or while the flapping guard counts); a product
         // is looked at once after a reload.
-        if !previous.is_empty() || cache.pending.contains(id) || cache.seen.insert(id.to_string()) {
+        let first_look = !cache.seen.contains(id) && cache.seen.insert(id.to_string());
+        if !previous.is_empty() || cache.pending.contains(id) || first_look {
             let mut guard = incidents::FlapGuard { open_after: poll.open_incident_after, pending: &mut cache.pending };
             incidents::follow(tx, checked, &previous, &mut guard, &mut summary)?;
         }
