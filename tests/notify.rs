@@ -250,7 +250,7 @@ async fn the_poller_service_delivers_webhooks_and_refreshes_the_page() {
         ),
     )
     .unwrap();
-    let mut poller = std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
+    let poller = std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
         .arg("--config")
         .arg(&config)
         .arg("poll")
