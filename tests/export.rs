@@ -139,7 +139,6 @@ fn hostile_names_are_inert_on_the_page() {
                     state: tablestat::model::State::Up,
                     reason: "all metrics up".into(),
                     start: now() - 3600,
-                    end: None,
                 }],
                 ..Default::default()
             },

@@ -28,8 +28,8 @@ fn product(id: &str, name: &str, metrics: Vec<Metric>, slo: Option<f64>) -> Prod
     }
 }
 
-fn span(product: &str, metric: Option<Metric>, state: State, start: i64, end: Option<i64>) -> SpanRow {
-    SpanRow { product: product.into(), metric, state, reason: format!("{state}"), start, end }
+fn span(product: &str, metric: Option<Metric>, state: State, start: i64) -> SpanRow {
+    SpanRow { product: product.into(), metric, state, reason: format!("{state}"), start }
 }
 
 /// Orders (SLO 99.5): down 2 h on day 5, with an incident (detected 10 min late, resolved
@@ -43,15 +43,15 @@ fn prepare(dir: &std::path::Path) -> std::path::PathBuf {
     let customers = product("dim_customers", "Customers", vec![Metric::Freshness], None);
     let mut spans = Vec::new();
     for metric in [None, Some(Metric::Freshness)] {
-        spans.push(span("fct_orders", metric.clone(), State::Up, base, Some(base + 5 * D)));
-        spans.push(span("fct_orders", metric.clone(), State::Down, base + 5 * D, Some(base + 5 * D + 2 * H)));
-        spans.push(span("fct_orders", metric, State::Up, base + 5 * D + 2 * H, None));
+        spans.push(span("fct_orders", metric.clone(), State::Up, base));
+        spans.push(span("fct_orders", metric.clone(), State::Down, base + 5 * D));
+        spans.push(span("fct_orders", metric, State::Up, base + 5 * D + 2 * H));
     }
-    spans.push(span("fct_orders", Some(Metric::Uniqueness), State::Up, base, None));
+    spans.push(span("fct_orders", Some(Metric::Uniqueness), State::Up, base));
     for metric in [None, Some(Metric::Freshness)] {
-        spans.push(span("dim_customers", metric.clone(), State::Up, base, Some(base + 9 * D)));
-        spans.push(span("dim_customers", metric.clone(), State::Maintenance, base + 9 * D, Some(base + 9 * D + H)));
-        spans.push(span("dim_customers", metric, State::Degraded, base + 9 * D + H, None));
+        spans.push(span("dim_customers", metric.clone(), State::Up, base));
+        spans.push(span("dim_customers", metric.clone(), State::Maintenance, base + 9 * D));
+        spans.push(span("dim_customers", metric, State::Degraded, base + 9 * D + H));
     }
     let history = History {
         spans,

@@ -89,16 +89,20 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
         let s = record(&mut store, &ps, &[up(&p, t0() + i * 240)], t0() + i * 240);
         assert_eq!(s.changes, if i == 0 { 3 } else { 0 }, "poll {i}");
     }
-    assert_eq!(count(&path, "SELECT count(*) FROM interval"), 3, "two metrics and the overall state");
-    // A change opens a new interval and closes the old one at the change.
+    assert_eq!(count(&path, "SELECT count(*) FROM span"), 3, "two metrics and the overall state");
+    // A change starts a new span, which ends the old one at the change.
     let down = checked(
         &p,
         t0() + 1200,
         &[(Metric::Freshness, State::Up, "refreshed"), (Metric::Uniqueness, State::Down, "unique test failed")],
     );
     assert_eq!(record(&mut store, &ps, &[down], t0() + 1200).changes, 2);
-    assert_eq!(count(&path, "SELECT count(*) FROM interval"), 5);
-    assert_eq!(count(&path, "SELECT end FROM interval WHERE metric = 'uniqueness' AND state = 'up'"), t0() + 1200);
+    assert_eq!(count(&path, "SELECT count(*) FROM span"), 5);
+    let uniqueness_starts = "SELECT group_concat(sp.start - {t0}) FROM span sp JOIN series s ON s.id = sp.series WHERE s.metric = 'uniqueness'";
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let starts: String =
+        conn.query_row(&uniqueness_starts.replace("{t0}", &t0().to_string()), [], |r| r.get(0)).unwrap();
+    assert_eq!(starts, "0,1200", "up from the first poll, down from the change");
     // The same state with new words updates the reason in place.
     let reworded = checked(
         &p,
@@ -106,7 +110,23 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
         &[(Metric::Freshness, State::Up, "refreshed again"), (Metric::Uniqueness, State::Down, "unique test failed")],
     );
     assert_eq!(record(&mut store, &ps, &[reworded], t0() + 1440).changes, 0);
-    assert_eq!(count(&path, "SELECT count(*) FROM interval"), 5);
+    assert_eq!(count(&path, "SELECT count(*) FROM span"), 5);
+    assert_eq!(count(&path, "SELECT count(*) FROM reason WHERE text = 'refreshed again'"), 1);
+    // The old words, no longer spoken by any span, go at the next prune; the rest stay.
+    store.prune_polls(t0()).unwrap();
+    assert_eq!(count(&path, "SELECT count(*) FROM reason WHERE text = 'refreshed'"), 0);
+    assert_eq!(count(&path, "SELECT count(*) FROM reason"), 5, "the words of every span, old ones included");
+    let quiet = checked(
+        &p,
+        t0() + 1680,
+        &[(Metric::Freshness, State::Up, "refreshed"), (Metric::Uniqueness, State::Down, "unique test failed")],
+    );
+    record(&mut store, &ps, &[quiet], t0() + 1680);
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM reason WHERE text = 'refreshed'"),
+        1,
+        "interned again after the prune"
+    );
     assert_eq!(count(&path, "SELECT count(*) FROM poll"), 7);
     assert_eq!(count(&path, "SELECT count(*) FROM coverage"), 1);
 }
@@ -289,10 +309,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -302,8 +322,8 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     }
     rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 7).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 7, known: 2, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (2): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 7, known: 3, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (3): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -420,30 +440,29 @@ fn the_flapping_guard_opens_an_incident_only_after_n_polls_down_in_a_row_even_ac
 }
 
 #[test]
-fn a_version_1_database_is_migrated_with_its_history_kept() {
+fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
+    // Written by tablestat's first release (schema 1; tests/fixtures/store/make_v1.py).
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
-    {
-        let mut store = Store::open(&path).unwrap();
-        let p = product("fct_orders");
-        record(&mut store, std::slice::from_ref(&p), &[up(&p, t0())], t0());
-    }
-    // Back to the first release's schema: what migration 2 added, taken away.
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "DROP TABLE delivery; DROP TABLE event; ALTER TABLE product DROP COLUMN down_polls;
-         DELETE FROM meta WHERE key = 'events_routed'; PRAGMA user_version = 1;",
-    )
-    .unwrap();
-    drop(conn);
-
+    std::fs::copy(common::fixture("store/history-v1.db"), &path).unwrap();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
-    let snap = store.snapshot(t0() + 60, FixedOffset::east_opt(0).unwrap()).unwrap();
-    assert_eq!(snap.products[0].state, State::Up, "history kept");
-    assert_eq!(count(&path, "SELECT count(*) FROM event"), 0);
-    assert_eq!(count(&path, "SELECT value FROM meta WHERE key = 'events_routed'"), 0);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(store.integrity_check().unwrap(), "ok");
+    let now = t0() + 2 * D;
+    let snap = store.snapshot(now, FixedOffset::east_opt(0).unwrap()).unwrap();
+    let orders = snap.products.iter().find(|p| p.product.id == "orders").unwrap();
+    assert_eq!(orders.state, State::Down);
+    let uniqueness = orders.metrics.iter().find(|m| m.metric == Metric::Uniqueness).unwrap();
+    assert_eq!(
+        (uniqueness.state, uniqueness.reason.as_str(), uniqueness.since),
+        (State::Down, "unique test failed", t0() + D)
+    );
+    // Up for a day, down for a day, watched throughout: 50 % over 48 h, and the day bars say so.
+    assert_eq!(orders.uptime(WindowKind::Week), Some(50.0));
+    assert_eq!(store.incidents(Some("orders"), 10).unwrap().len(), 1);
+    assert_eq!(count(&path, "SELECT count(*) FROM event"), 0, "history is not news");
+    let tables: i64 = count(&path, "SELECT count(*) FROM sqlite_master WHERE name = 'interval'");
+    assert_eq!(tables, 0, "the old table is gone");
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! Bulk history import: closed intervals, coverage, refreshes and resolved incidents in one
 //! transaction. Used to seed the demo's 90 days and the scale benchmarks' databases.
 
+use std::collections::HashMap;
+
 use rusqlite::params;
 
 use super::{Result, Store, StoreError};
 use crate::model::{Metric, Product, State};
 
-/// One closed interval of one product x metric (`None` metric: the overall state).
+/// One span of one product x metric (`None` metric: the overall state). It lasts until the
+/// next span of its series starts; the last one is current.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpanRow {
     pub product: String,
@@ -14,8 +17,6 @@ pub struct SpanRow {
     pub state: State,
     pub reason: String,
     pub start: i64,
-    /// `None`: still current, so the next poll continues it when nothing changed.
-    pub end: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,14 +58,38 @@ impl Store {
         let tx = self.conn.transaction().map_err(wrap)?;
         {
             super::write::upsert_products(&tx, products).map_err(wrap)?;
-            let mut span = tx
+            let mut series = tx
                 .prepare(
-                    "INSERT INTO interval (product, metric, state, reason, start, end) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO series (product, metric) VALUES (?1, ?2)
+                     ON CONFLICT (product, metric) DO UPDATE SET metric = excluded.metric RETURNING id",
                 )
                 .map_err(wrap)?;
+            let mut reason = tx
+                .prepare("INSERT INTO reason (text) VALUES (?1) ON CONFLICT (text) DO UPDATE SET text = excluded.text RETURNING id")
+                .map_err(wrap)?;
+            let mut span = tx
+                .prepare("INSERT OR REPLACE INTO span (series, start, state, reason) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(wrap)?;
+            let mut ids: HashMap<(&str, &str), i64> = HashMap::new();
+            let mut reasons: HashMap<&str, i64> = HashMap::new();
             for s in &history.spans {
                 let metric = s.metric.as_ref().map_or("", Metric::as_str);
-                span.execute(params![s.product, metric, s.state.as_str(), s.reason, s.start, s.end]).map_err(wrap)?;
+                let series_id = match ids.get(&(s.product.as_str(), metric)) {
+                    Some(id) => *id,
+                    None => {
+                        let id = series.query_row(params![s.product, metric], |r| r.get(0)).map_err(wrap)?;
+                        *ids.entry((s.product.as_str(), metric)).or_insert(id)
+                    }
+                };
+                let reason_id = match reasons.get(s.reason.as_str()) {
+                    Some(id) => *id,
+                    None => {
+                        let id = reason.query_row([&s.reason], |r| r.get(0)).map_err(wrap)?;
+                        *reasons.entry(s.reason.as_str()).or_insert(id)
+                    }
+                };
+                span.execute(params![series_id, s.start, super::series::state_code(s.state), reason_id])
+                    .map_err(wrap)?;
             }
             let mut coverage = tx.prepare("INSERT INTO coverage (start, last_seen) VALUES (?1, ?2)").map_err(wrap)?;
             for (start, end) in &history.coverage {

@@ -224,8 +224,11 @@ fn incident_event(
     let incident = conn
         .prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1"))?
         .query_row([id], incident_row)?;
-    let state: Option<String> = conn
-        .prepare_cached("SELECT state FROM interval WHERE product = ?1 AND metric = '' AND end IS NULL")?
+    let state: Option<i64> = conn
+        .prepare_cached(
+            "SELECT sp.state FROM series s JOIN span sp ON sp.series = s.id
+             WHERE s.product = ?1 AND s.metric = '' ORDER BY sp.start DESC LIMIT 1",
+        )?
         .query_row([&incident.product], |r| r.get(0))
         .optional()?;
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(rfc3339).unwrap_or_default();
@@ -234,7 +237,7 @@ fn incident_event(
         at: time(at),
         product: events::product_ref(conn, &incident.product)?,
         group: None,
-        state: state.as_deref().and_then(State::parse),
+        state: state.map(super::series::state_of),
         incident: Some(EventIncident {
             id,
             title: incident.title,

@@ -12,6 +12,7 @@ mod lease;
 mod maintenance;
 mod read;
 mod schema;
+mod series;
 pub mod worker;
 mod write;
 
@@ -148,11 +149,19 @@ impl Store {
         self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
-    /// Deletes poll records and settled events older than `before`; intervals and
-    /// incidents are kept.
+    /// Deletes poll records and settled events older than `before`, and reasons nothing
+    /// refers to; history and incidents are kept.
     pub fn prune_polls(&mut self, before: i64) -> Result<usize> {
         let polls = self.conn.execute("DELETE FROM poll WHERE started < ?1", [before]).map_err(|e| self.err(e))?;
-        Ok(polls + self.prune_events(before)?)
+        // Reasons no span speaks with any more (reworded in place, or durations that moved on).
+        let reasons = self
+            .conn
+            .execute("DELETE FROM reason WHERE id NOT IN (SELECT reason FROM span)", [])
+            .map_err(|e| self.err(e))?;
+        if reasons > 0 {
+            self.cache = write::WriteCache::default();
+        }
+        Ok(polls + reasons + self.prune_events(before)?)
     }
 
     /// Asks the poller to poll now (from any process).

@@ -11,6 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use super::incidents::Incident;
 use super::lease::Lease;
 use super::maintenance::MaintenanceWindow;
+use super::series::{self, Which};
 use super::write::OVERALL;
 use super::{Result, Store};
 use crate::history::{self, Span, StateSpan, Tally};
@@ -141,54 +142,14 @@ impl Store {
         let coverage = self.coverage(now)?;
         let quarter = now - WindowKind::Quarter.seconds();
 
-        // Current state of every metric (the open intervals).
+        // Current state of every metric, and the overall history over 90 days, per product.
         let mut current: HashMap<String, Vec<(String, State, String, i64)>> = HashMap::new();
-        {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT product, metric, state, reason, start FROM interval WHERE end IS NULL")
-                .map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map([], |r| {
-                    let state: String = r.get(2)?;
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        (r.get(1)?, State::parse(&state).unwrap_or(State::Unknown), r.get(3)?, r.get(4)?),
-                    ))
-                })
-                .map_err(|e| self.err(e))?;
-            for row in rows {
-                let (product, entry) = row.map_err(|e| self.err(e))?;
-                current.entry(product).or_default().push(entry);
-            }
+        for c in series::current(&self.conn, None).map_err(|e| self.err(e))? {
+            current.entry(c.product).or_default().push((c.metric, c.state, c.reason, c.start));
         }
-
-        // Overall history over 90 days, per product, in one query.
         let mut history: HashMap<String, Vec<StateSpan>> = HashMap::new();
-        {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT product, state, start, end FROM interval WHERE metric = '' AND (end IS NULL OR end > ?1) ORDER BY product, start",
-                )
-                .map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map([quarter], |r| {
-                    let state: String = r.get(1)?;
-                    let end: Option<i64> = r.get(3)?;
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        StateSpan {
-                            span: Span::new(r.get(2)?, end.unwrap_or(now)),
-                            state: State::parse(&state).unwrap_or(State::Unknown),
-                        },
-                    ))
-                })
-                .map_err(|e| self.err(e))?;
-            for row in rows {
-                let (product, span) = row.map_err(|e| self.err(e))?;
-                history.entry(product).or_default().push(span);
-            }
+        for h in series::history(&self.conn, Which::Overall, quarter, now).map_err(|e| self.err(e))? {
+            history.entry(h.product).or_default().push(h.span);
         }
 
         let last_refresh = self.last_refreshes()?;
@@ -288,34 +249,18 @@ impl Store {
     ) -> Result<(Vec<MetricRow>, Vec<RefreshRow>, Vec<Incident>)> {
         let coverage = self.coverage(now)?;
         let days = history::day_bounds(now, BAR_DAYS, zone);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT metric, state, reason, start, end FROM interval WHERE product = ?1 AND metric != '' AND (end IS NULL OR end > ?2) ORDER BY metric, start",
-            )
-            .map_err(|e| self.err(e))?;
         let mut per_metric: Vec<MetricHistory> = Vec::new();
-        let rows = stmt
-            .query_map(params![id, now - WindowKind::Quarter.seconds()], |r| {
-                let state: String = r.get(1)?;
-                Ok((
-                    r.get::<_, String>(0)?,
-                    State::parse(&state).unwrap_or(State::Unknown),
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                ))
-            })
+        let spans = series::history(&self.conn, Which::MetricsOf(id), now - WindowKind::Quarter.seconds(), now)
             .map_err(|e| self.err(e))?;
-        for row in rows {
-            let (metric, state, reason, start, end) = row.map_err(|e| self.err(e))?;
-            if per_metric.last().is_none_or(|(m, _, _)| *m != metric) {
-                per_metric.push((metric.clone(), Vec::new(), None));
+        for h in spans {
+            if per_metric.last().is_none_or(|(m, _, _)| *m != h.metric) {
+                per_metric.push((h.metric.clone(), Vec::new(), None));
             }
-            let entry = per_metric.last_mut().expect("pushed");
-            entry.1.push(StateSpan { span: Span::new(start, end.unwrap_or(now)), state });
-            if end.is_none() {
-                entry.2 = Some((state, reason, start));
+            per_metric.last_mut().expect("pushed").1.push(h.span);
+        }
+        for c in series::current(&self.conn, Some(id)).map_err(|e| self.err(e))? {
+            if let Some(entry) = per_metric.iter_mut().find(|(m, _, _)| *m == c.metric) {
+                entry.2 = Some((c.state, c.reason, c.start));
             }
         }
         let metrics = per_metric
@@ -353,38 +298,16 @@ impl Store {
     /// metric's spans in the window, and the incidents opened in it.
     pub fn slo_input(&self, since: i64, now: i64) -> Result<crate::slo::SloInput> {
         let products: Vec<Product> = self.products()?.into_iter().map(|(p, ..)| p).collect();
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT product, metric, state, start, end FROM interval
-                 WHERE (end IS NULL OR end > ?1) AND start < ?2 ORDER BY product, metric, start",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![since, now], |r| {
-                let state: String = r.get(2)?;
-                let end: Option<i64> = r.get(4)?;
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    StateSpan {
-                        span: Span::new(r.get(3)?, end.unwrap_or(now).min(now)),
-                        state: State::parse(&state).unwrap_or(State::Unknown),
-                    },
-                ))
-            })
-            .map_err(|e| self.err(e))?;
         let mut history: Vec<(String, Vec<crate::slo::MetricSpans>)> = Vec::new();
-        for row in rows {
-            let (product, metric, span) = row.map_err(|e| self.err(e))?;
-            if history.last().is_none_or(|(p, _)| *p != product) {
-                history.push((product, Vec::new()));
+        for h in series::history(&self.conn, Which::All, since, now).map_err(|e| self.err(e))? {
+            if history.last().is_none_or(|(p, _)| *p != h.product) {
+                history.push((h.product.clone(), Vec::new()));
             }
             let metrics = &mut history.last_mut().expect("pushed").1;
-            if metrics.last().is_none_or(|(m, _)| *m != metric) {
-                metrics.push((metric, Vec::new()));
+            if metrics.last().is_none_or(|(m, _)| *m != h.metric) {
+                metrics.push((h.metric, Vec::new()));
             }
-            metrics.last_mut().expect("pushed").1.push(span);
+            metrics.last_mut().expect("pushed").1.push(h.span);
         }
         Ok(crate::slo::SloInput {
             products,
@@ -469,48 +392,28 @@ impl Store {
     /// What history knows for a poll: previous verdicts, last refresh, maintenance.
     pub fn prior(&self, products: &[Product], now: i64) -> Result<crate::poller::Prior> {
         let mut prior = crate::poller::Prior::default();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT product, metric, state, reason FROM interval WHERE end IS NULL AND metric != ''")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let state: String = r.get(2)?;
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    State::parse(&state).unwrap_or(State::Unknown),
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut in_maintenance: Vec<(String, String)> = Vec::new();
-        for row in rows {
-            let (product, metric, state, reason) = row.map_err(|e| self.err(e))?;
-            if state == State::Maintenance {
-                in_maintenance.push((product.clone(), metric.clone()));
-            }
-            if let Ok(metric) = Metric::parse(&metric) {
-                prior.previous.entry(product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
-            }
-        }
         // Maintenance judged nothing: a metric coming out of it keeps what was judged before.
         let mut before = self
             .conn
             .prepare_cached(
-                "SELECT state, reason FROM interval WHERE product = ?1 AND metric = ?2 AND state NOT IN ('maintenance')
-                 ORDER BY start DESC LIMIT 1",
+                "SELECT sp.state, r.text FROM span sp JOIN reason r ON r.id = sp.reason
+                 WHERE sp.series = ?1 AND sp.state != ?2 ORDER BY sp.start DESC LIMIT 1",
             )
             .map_err(|e| self.err(e))?;
-        for (product, metric) in in_maintenance {
-            let judged: Option<(String, String)> = before
-                .query_row(params![product, metric], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(|e| self.err(e))?;
-            if let (Some((state, reason)), Ok(metric)) = (judged, Metric::parse(&metric)) {
-                let state = State::parse(&state).unwrap_or(State::Unknown);
-                prior.previous.entry(product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
-            }
+        for c in series::current(&self.conn, None).map_err(|e| self.err(e))? {
+            let Ok(metric) = Metric::parse(&c.metric) else { continue };
+            let (state, reason) = if c.state == State::Maintenance {
+                let judged: Option<(i64, String)> = before
+                    .query_row(params![c.series, series::state_code(State::Maintenance)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()
+                    .map_err(|e| self.err(e))?;
+                judged.map_or((c.state, c.reason), |(state, reason)| (series::state_of(state), reason))
+            } else {
+                (c.state, c.reason)
+            };
+            prior.previous.entry(c.product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
         }
         for (product, at) in self.last_refreshes()? {
             if let Some(t) = chrono::DateTime::from_timestamp(at, 0) {

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::incidents::{self, Severity};
+use super::series;
 use super::{Result, Store};
 use crate::model::{Evidence, Metric, Product, State};
 use crate::poller::Checked;
@@ -53,6 +54,8 @@ pub(super) struct WriteCache {
     products: Vec<Product>,
     /// (note, evidence) last written per product.
     stamped: HashMap<String, (Option<String>, Evidence)>,
+    /// Reason texts and their interned ids.
+    reasons: HashMap<String, i64>,
     /// The last refresh recorded per product (its finish time).
     refreshed: HashMap<String, i64>,
     /// Products whose incidents have been looked at since the cache was (re)loaded.
@@ -90,51 +93,65 @@ impl Store {
 /// The statements of one poll's write, prepared once per transaction.
 struct Statements<'t> {
     update_reason: rusqlite::CachedStatement<'t>,
-    close: rusqlite::CachedStatement<'t>,
     insert: rusqlite::CachedStatement<'t>,
+    series: rusqlite::CachedStatement<'t>,
+    reason: rusqlite::CachedStatement<'t>,
 }
 
-/// One product's intervals this poll: opens, closes or rewords, and remembers what changed.
+impl Statements<'_> {
+    /// The id of a reason's text, interned once.
+    fn reason_id(&mut self, reasons: &mut HashMap<String, i64>, text: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = reasons.get(text) {
+            return Ok(*id);
+        }
+        let id = self.reason.query_row([text], |r| r.get(0))?;
+        // Reasons that carry a duration ("last refreshed 31 h ago") keep coming: stay bounded.
+        if reasons.len() >= 100_000 {
+            reasons.clear();
+        }
+        reasons.insert(text.to_string(), id);
+        Ok(id)
+    }
+}
+
+/// One product's spans this poll: starts a span on a state change, rewords the current one
+/// on a reason change, and remembers what changed.
 struct IntervalWriter<'a, 't> {
     statements: &'a mut Statements<'t>,
     open: &'a mut OpenIntervals,
+    reasons: &'a mut HashMap<String, i64>,
     product: &'a str,
     at: i64,
-    evidence: &'a Evidence,
-    /// The evidence as JSON, made only if a row is written.
-    evidence_json: std::cell::OnceCell<Option<String>>,
     /// Metrics whose state changed, with their old state and reason.
     previous: HashMap<String, (State, String)>,
     changes: usize,
 }
 
 impl IntervalWriter<'_, '_> {
-    /// True when the metric's row was written (its state or reason changed).
-    fn apply(&mut self, tx: &Transaction<'_>, metric: &str, state: State, reason: &str) -> rusqlite::Result<bool> {
-        let evidence = || self.evidence_json.get_or_init(|| serde_json::to_string(self.evidence).ok()).clone();
+    /// True when the metric's span was written (its state or reason changed).
+    fn apply(&mut self, metric: &str, state: State, reason: &str) -> rusqlite::Result<bool> {
         let current = self.open.get_mut(self.product).and_then(|m| m.get_mut(metric));
         match current {
             Some(open) if open.state == state => {
                 if open.reason == reason {
                     return Ok(false);
                 }
-                self.statements.update_reason.execute(params![open.row, reason, evidence()])?;
+                let reason_id = self.statements.reason_id(self.reasons, reason)?;
+                self.statements.update_reason.execute(params![open.series, open.start, reason_id])?;
                 open.reason = reason.to_string();
             }
             existing => {
-                if let Some(open) = existing {
-                    self.statements.close.execute(params![open.row, self.at])?;
-                    self.previous.insert(metric.to_string(), (open.state, std::mem::take(&mut open.reason)));
-                }
-                self.statements.insert.execute(params![
-                    self.product,
-                    metric,
-                    state.as_str(),
-                    reason,
-                    evidence(),
-                    self.at
-                ])?;
-                let row = OpenInterval { row: tx.last_insert_rowid(), state, reason: reason.to_string() };
+                let (series, start) = match existing {
+                    Some(open) => {
+                        self.previous.insert(metric.to_string(), (open.state, std::mem::take(&mut open.reason)));
+                        // A clock that stepped back never starts a span before the current one.
+                        (open.series, self.at.max(open.start))
+                    }
+                    None => (self.statements.series.query_row(params![self.product, metric], |r| r.get(0))?, self.at),
+                };
+                let reason_id = self.statements.reason_id(self.reasons, reason)?;
+                self.statements.insert.execute(params![series, start, series::state_code(state), reason_id])?;
+                let row = OpenInterval { series, start, state, reason: reason.to_string() };
                 self.open.entry(self.product.to_string()).or_default().insert(metric.to_string(), row);
                 self.changes += 1;
             }
@@ -151,10 +168,16 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
     }
 
     let mut statements = Statements {
-        update_reason: tx.prepare_cached("UPDATE interval SET reason = ?2, evidence = ?3 WHERE id = ?1")?,
-        close: tx.prepare_cached("UPDATE interval SET end = ?2 WHERE id = ?1")?,
-        insert: tx.prepare_cached(
-            "INSERT INTO interval (product, metric, state, reason, evidence, start) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        update_reason: tx.prepare_cached("UPDATE span SET reason = ?3 WHERE series = ?1 AND start = ?2")?,
+        // The same second twice: the later state replaces a span that lasted no time.
+        insert: tx
+            .prepare_cached("INSERT OR REPLACE INTO span (series, start, state, reason) VALUES (?1, ?2, ?3, ?4)")?,
+        series: tx.prepare_cached(
+            "INSERT INTO series (product, metric) VALUES (?1, ?2)
+             ON CONFLICT (product, metric) DO UPDATE SET metric = excluded.metric RETURNING id",
+        )?,
+        reason: tx.prepare_cached(
+            "INSERT INTO reason (text) VALUES (?1) ON CONFLICT (text) DO UPDATE SET text = excluded.text RETURNING id",
         )?,
     };
     let mut stamp = tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3 WHERE id = ?1")?;
@@ -167,21 +190,20 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         let mut intervals = IntervalWriter {
             statements: &mut statements,
             open: &mut cache.open,
+            reasons: &mut cache.reasons,
             product: id,
             at: checked.checked_at.timestamp(),
-            evidence: &e.evidence,
-            evidence_json: std::cell::OnceCell::new(),
             previous: HashMap::new(),
             changes: 0,
         };
         let mut any_metric = false;
         for (metric, verdict) in &e.metrics {
-            any_metric |= intervals.apply(tx, metric.as_str(), verdict.state, &verdict.reason)?;
+            any_metric |= intervals.apply(metric.as_str(), verdict.state, &verdict.reason)?;
         }
         // The overall row is a function of the metrics: unchanged metrics, unchanged row.
         let overall_known = intervals.open.get(id).and_then(|m| m.get(OVERALL)).is_some_and(|o| o.state == e.state);
         if any_metric || !overall_known {
-            intervals.apply(tx, OVERALL, e.state, &overall_reason(&e.metrics))?;
+            intervals.apply(OVERALL, e.state, &overall_reason(&e.metrics))?;
         }
         summary.changes += intervals.changes;
         let previous = intervals.previous;
@@ -266,25 +288,22 @@ fn overall_reason(metrics: &[(Metric, crate::model::Verdict)]) -> String {
     if worst == State::Up { "all metrics up".to_string() } else { named.join("; ") }
 }
 
-/// The current interval of one product x metric.
+/// The current span of one product x metric.
 struct OpenInterval {
-    row: i64,
+    series: i64,
+    start: i64,
     state: State,
     reason: String,
 }
 
-/// Open intervals by product, then metric: looked up by `&str`, allocated only on change.
+/// Current spans by product, then metric: looked up by `&str`, allocated only on change.
 type OpenIntervals = HashMap<String, HashMap<String, OpenInterval>>;
 
 fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<OpenIntervals> {
-    let mut stmt = conn.prepare_cached("SELECT id, product, metric, state, reason FROM interval WHERE end IS NULL")?;
-    let mut rows = stmt.query([])?;
     let mut open = OpenIntervals::new();
-    while let Some(r) = rows.next()? {
-        let state: String = r.get(3)?;
-        let interval =
-            OpenInterval { row: r.get(0)?, state: State::parse(&state).unwrap_or(State::Unknown), reason: r.get(4)? };
-        open.entry(r.get(1)?).or_default().insert(r.get(2)?, interval);
+    for c in series::current(conn, None)? {
+        let interval = OpenInterval { series: c.series, start: c.start, state: c.state, reason: c.reason };
+        open.entry(c.product).or_default().insert(c.metric, interval);
     }
     Ok(open)
 }

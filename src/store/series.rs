@@ -1,0 +1,119 @@
+//! The compact history (schema 3): a series per product x metric, spans keyed by
+//! (series, start) that end where the next one of their series begins; the last is current.
+
+use rusqlite::{Connection, params};
+
+use crate::history::{Span, StateSpan};
+use crate::model::State;
+
+/// The number a state is stored as: its place in `State::ALL` (worst first).
+pub(super) fn state_code(state: State) -> i64 {
+    State::ALL.iter().position(|s| *s == state).unwrap_or(2) as i64
+}
+
+pub(super) fn state_of(code: i64) -> State {
+    usize::try_from(code).ok().and_then(|i| State::ALL.get(i).copied()).unwrap_or(State::Unknown)
+}
+
+/// The current span of one series.
+#[derive(Debug, Clone)]
+pub(super) struct Current {
+    pub series: i64,
+    pub product: String,
+    pub metric: String,
+    pub start: i64,
+    pub state: State,
+    pub reason: String,
+}
+
+/// The current span of every series (of one product, if given).
+pub(super) fn current(conn: &Connection, product: Option<&str>) -> rusqlite::Result<Vec<Current>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.id, s.product, s.metric, sp.start, sp.state, r.text FROM series s
+         JOIN span sp ON sp.series = s.id AND sp.start = (SELECT max(start) FROM span WHERE series = s.id)
+         JOIN reason r ON r.id = sp.reason
+         WHERE ?1 IS NULL OR s.product = ?1",
+    )?;
+    let rows = stmt.query_map([product], |r| {
+        Ok(Current {
+            series: r.get(0)?,
+            product: r.get(1)?,
+            metric: r.get(2)?,
+            start: r.get(3)?,
+            state: state_of(r.get(4)?),
+            reason: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Which series a history read covers.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Which<'a> {
+    /// Every product's overall state (for the board's bars and uptime).
+    Overall,
+    /// Every metric of one product, its overall state left out (for the detail).
+    MetricsOf(&'a str),
+    /// Everything (for the SLO report).
+    All,
+}
+
+/// One span of history, with the series it belongs to.
+#[derive(Debug, Clone)]
+pub(super) struct Historic {
+    pub product: String,
+    pub metric: String,
+    pub span: StateSpan,
+}
+
+/// The spans in force from `from` to `now`, in series then start order: the span current at
+/// `from` first, each ending where the next of its series starts, the last at `now`.
+pub(super) fn history(conn: &Connection, which: Which<'_>, from: i64, now: i64) -> rusqlite::Result<Vec<Historic>> {
+    let (filter, product) = match which {
+        Which::Overall => ("s.metric = '' AND ?3 IS NULL", None),
+        Which::MetricsOf(id) => ("s.product = ?3 AND s.metric != ''", Some(id)),
+        Which::All => ("?3 IS NULL", None),
+    };
+    let sql = format!(
+        "SELECT s.id, s.product, s.metric, sp.start, sp.state FROM series s JOIN span sp ON sp.series = s.id
+         WHERE {filter} AND sp.start < ?2
+           AND sp.start >= coalesce((SELECT max(start) FROM span WHERE series = s.id AND start <= ?1), 0)
+         ORDER BY s.id, sp.start"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![from, now, product])?;
+    let mut out: Vec<Historic> = Vec::new();
+    let mut last_series = None;
+    while let Some(r) = rows.next()? {
+        let series: i64 = r.get(0)?;
+        let start: i64 = r.get(3)?;
+        if last_series == Some(series) {
+            if let Some(previous) = out.last_mut() {
+                previous.span.span = Span::new(previous.span.span.start, start);
+            }
+        }
+        last_series = Some(series);
+        out.push(Historic {
+            product: r.get(1)?,
+            metric: r.get(2)?,
+            span: StateSpan { span: Span::new(start, now), state: state_of(r.get(4)?) },
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_codes_round_trip_and_match_the_migration() {
+        for (state, code) in
+            [(State::Down, 0), (State::Degraded, 1), (State::Unknown, 2), (State::Maintenance, 3), (State::Up, 4)]
+        {
+            assert_eq!(state_code(state), code);
+            assert_eq!(state_of(code), state);
+        }
+        assert_eq!(state_of(99), State::Unknown);
+    }
+}
