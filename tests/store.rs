@@ -127,7 +127,7 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
         1,
         "interned again after the prune"
     );
-    assert_eq!(count(&path, "SELECT count(*) FROM poll"), 7);
+    assert_eq!(count(&path, "SELECT count(*) FROM poll"), 8);
     assert_eq!(count(&path, "SELECT count(*) FROM coverage"), 1);
 }
 
