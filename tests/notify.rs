@@ -250,14 +250,16 @@ async fn the_poller_service_delivers_webhooks_and_refreshes_the_page() {
         ),
     )
     .unwrap();
-    let poller = std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
-        .arg("--config")
-        .arg(&config)
-        .arg("poll")
-        .env("OPS_WEBHOOK", format!("{}/hook", hook.uri()))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut poller = Reaped(Some(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
+            .arg("--config")
+            .arg(&config)
+            .arg("poll")
+            .env("OPS_WEBHOOK", format!("{}/hook", hook.uri()))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
     let mut got = Vec::new();
     for _ in 0..100 {
         got = received(&hook).await;
@@ -266,17 +268,34 @@ async fn the_poller_service_delivers_webhooks_and_refreshes_the_page() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let events: Vec<&str> = got.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(events, ["incident_opened", "incident_opened"]);
+    let mut events: Vec<(&str, &str)> =
+        got.iter().map(|e| (e["event"].as_str().unwrap(), e["product"]["id"].as_str().unwrap())).collect();
+    events.sort();
+    assert_eq!(events, [("incident_opened", "fct_orders"), ("incident_opened", "stg_orders")]);
     // With a published page, notifications link to the product's entry on it.
-    assert_eq!(got[0]["link"], "https://status.acme.test/#product-stg_orders");
+    let staging = got.iter().find(|e| e["product"]["id"] == "stg_orders").unwrap();
+    assert_eq!(staging["link"], "https://status.acme.test/#product-stg_orders");
     let html = std::fs::read_to_string(page.join("index.html")).unwrap();
     assert!(html.contains("Orders (staging) is down: correctness, uniqueness"));
     assert!(page.join("status.json").exists() && page.join("feed.atom").exists());
 
+    let poller = poller.0.take().unwrap();
     let pid = poller.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let out = tokio::task::spawn_blocking(move || poller.wait_with_output().unwrap()).await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&hook.uri()), "the webhook URL is a secret");
+}
+
+/// A child process killed when the test ends early (a failed assertion must not leave a
+/// poller running).
+struct Reaped(Option<std::process::Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -111,11 +111,11 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
     );
     assert_eq!(record(&mut store, &ps, &[reworded], t0() + 1440).changes, 0);
     assert_eq!(count(&path, "SELECT count(*) FROM span"), 5);
-    assert_eq!(count(&path, "SELECT count(*) FROM reason WHERE text = 'refreshed again'"), 1);
+    assert_eq!(count(&path, "SELECT count(*) FROM verdict WHERE text = 'refreshed again'"), 1);
     // The old words, no longer spoken by any span, go at the next prune; the rest stay.
     store.prune_polls(t0()).unwrap();
-    assert_eq!(count(&path, "SELECT count(*) FROM reason WHERE text = 'refreshed'"), 0);
-    assert_eq!(count(&path, "SELECT count(*) FROM reason"), 5, "the words of every span, old ones included");
+    assert_eq!(count(&path, "SELECT count(*) FROM verdict WHERE text = 'refreshed'"), 0);
+    assert_eq!(count(&path, "SELECT count(*) FROM verdict"), 5, "the verdicts of every span, old ones included");
     let quiet = checked(
         &p,
         t0() + 1680,
@@ -123,7 +123,7 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
     );
     record(&mut store, &ps, &[quiet], t0() + 1680);
     assert_eq!(
-        count(&path, "SELECT count(*) FROM reason WHERE text = 'refreshed'"),
+        count(&path, "SELECT count(*) FROM verdict WHERE text = 'refreshed'"),
         1,
         "interned again after the prune"
     );

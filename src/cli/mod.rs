@@ -95,6 +95,9 @@ pub enum Command {
         products: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Every product-metric changes once a day (the storage worst case), no incidents.
+        #[arg(long)]
+        dense: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
@@ -191,9 +194,14 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Report(args) => report::run(&load_config(cli.config.as_deref())?, args, cli.ascii).await,
         Command::Export(command) => export::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Config(ConfigCommand::Check(args)) => check::run(cli.config.as_deref(), args).await,
-        Command::GenerateHistory { db, products, seed } => {
+        Command::GenerateHistory { db, products, seed, dense } => {
             let products = crate::demo::world::synthetic_products(products);
-            let history = crate::demo::seed::history(&products, chrono::Utc::now().timestamp(), seed);
+            let now = chrono::Utc::now().timestamp();
+            let history = if dense {
+                crate::demo::seed::dense_history(&products, now, seed)
+            } else {
+                crate::demo::seed::history(&products, now, seed)
+            };
             let mut store = open_store(&db)?;
             store.import(&products, &history).map_err(store_error)?;
             println!(

@@ -181,6 +181,42 @@ pub fn history(products: &[Product], now: i64, seed: u64) -> History {
     history
 }
 
+/// The scale worst case of issue 7: every product-metric (and each product's overall state)
+/// changes once a day for 90 days, alternating between up and a failure in the board's words.
+pub fn dense_history(products: &[Product], now: i64, seed: u64) -> History {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let start = now - 90 * D;
+    let mut history = History { coverage: vec![(start, now)], ..History::default() };
+    for product in products {
+        let series = std::iter::once(None).chain(product.metrics.iter().cloned().map(Some));
+        for metric in series {
+            for day in 0..90 {
+                let at = start + day * D + rng.i64(0..D);
+                let failing = (day + rng.i64(0..2)) % 2 == 1;
+                let span = match (&metric, failing) {
+                    (_, false) => up(product, &metric, at),
+                    (None, true) => SpanRow {
+                        product: product.id.clone(),
+                        metric: None,
+                        state: State::Down,
+                        reason: format!("freshness: {}", outage(&mut rng, &Metric::Freshness, product)),
+                        start: at,
+                    },
+                    (Some(m), true) => SpanRow {
+                        product: product.id.clone(),
+                        metric: metric.clone(),
+                        state: if rng.bool() { State::Down } else { State::Degraded },
+                        reason: outage(&mut rng, m, product),
+                        start: at,
+                    },
+                };
+                history.spans.push(span);
+            }
+        }
+    }
+    history
+}
+
 fn up(product: &Product, metric: &Option<Metric>, start: i64) -> SpanRow {
     let reason = match metric {
         None => "all metrics up".to_string(),

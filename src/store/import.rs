@@ -64,14 +64,11 @@ impl Store {
                      ON CONFLICT (product, metric) DO UPDATE SET metric = excluded.metric RETURNING id",
                 )
                 .map_err(wrap)?;
-            let mut reason = tx
-                .prepare("INSERT INTO reason (text) VALUES (?1) ON CONFLICT (text) DO UPDATE SET text = excluded.text RETURNING id")
-                .map_err(wrap)?;
-            let mut span = tx
-                .prepare("INSERT OR REPLACE INTO span (series, start, state, reason) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(wrap)?;
+            let mut span =
+                tx.prepare("INSERT OR REPLACE INTO span (series, start, verdict) VALUES (?1, ?2, ?3)").map_err(wrap)?;
+            let mut verdicts = super::series::Verdicts::new(&tx).map_err(wrap)?;
+            let mut verdict_ids = HashMap::new();
             let mut ids: HashMap<(&str, &str), i64> = HashMap::new();
-            let mut reasons: HashMap<&str, i64> = HashMap::new();
             for s in &history.spans {
                 let metric = s.metric.as_ref().map_or("", Metric::as_str);
                 let series_id = match ids.get(&(s.product.as_str(), metric)) {
@@ -81,15 +78,10 @@ impl Store {
                         *ids.entry((s.product.as_str(), metric)).or_insert(id)
                     }
                 };
-                let reason_id = match reasons.get(s.reason.as_str()) {
-                    Some(id) => *id,
-                    None => {
-                        let id = reason.query_row([&s.reason], |r| r.get(0)).map_err(wrap)?;
-                        *reasons.entry(s.reason.as_str()).or_insert(id)
-                    }
-                };
-                span.execute(params![series_id, s.start, super::series::state_code(s.state), reason_id])
-                    .map_err(wrap)?;
+                // The overall series keeps states only, as the poller writes it.
+                let words = if s.metric.is_some() { s.reason.as_str() } else { "" };
+                let verdict = verdicts.id(&mut verdict_ids, s.state, words).map_err(wrap)?;
+                span.execute(params![series_id, s.start, verdict]).map_err(wrap)?;
             }
             let mut coverage = tx.prepare("INSERT INTO coverage (start, last_seen) VALUES (?1, ?2)").map_err(wrap)?;
             for (start, end) in &history.coverage {

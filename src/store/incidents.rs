@@ -226,7 +226,7 @@ fn incident_event(
         .query_row([id], incident_row)?;
     let state: Option<i64> = conn
         .prepare_cached(
-            "SELECT sp.state FROM series s JOIN span sp ON sp.series = s.id
+            "SELECT v.state FROM series s JOIN span sp ON sp.series = s.id JOIN verdict v ON v.id = sp.verdict
              WHERE s.product = ?1 AND s.metric = '' ORDER BY sp.start DESC LIMIT 1",
         )?
         .query_row([&incident.product], |r| r.get(0))

@@ -96,6 +96,7 @@ impl Store {
             }
         }
         store.conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(|e| store.err(e))?;
+        series::register_hash(&store.conn).map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
     }
@@ -153,10 +154,10 @@ impl Store {
     /// refers to; history and incidents are kept.
     pub fn prune_polls(&mut self, before: i64) -> Result<usize> {
         let polls = self.conn.execute("DELETE FROM poll WHERE started < ?1", [before]).map_err(|e| self.err(e))?;
-        // Reasons no span speaks with any more (reworded in place, or durations that moved on).
+        // Verdicts no span speaks with any more (reworded in place, or durations that moved on).
         let reasons = self
             .conn
-            .execute("DELETE FROM reason WHERE id NOT IN (SELECT reason FROM span)", [])
+            .execute("DELETE FROM verdict WHERE id NOT IN (SELECT verdict FROM span)", [])
             .map_err(|e| self.err(e))?;
         if reasons > 0 {
             self.cache = write::WriteCache::default();

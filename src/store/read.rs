@@ -396,8 +396,8 @@ impl Store {
         let mut before = self
             .conn
             .prepare_cached(
-                "SELECT sp.state, r.text FROM span sp JOIN reason r ON r.id = sp.reason
-                 WHERE sp.series = ?1 AND sp.state != ?2 ORDER BY sp.start DESC LIMIT 1",
+                "SELECT v.state, v.text FROM span sp JOIN verdict v ON v.id = sp.verdict
+                 WHERE sp.series = ?1 AND v.state != ?2 ORDER BY sp.start DESC LIMIT 1",
             )
             .map_err(|e| self.err(e))?;
         for c in series::current(&self.conn, None).map_err(|e| self.err(e))? {

@@ -162,9 +162,10 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT INTO meta (key, value) VALUES ('events_routed', 0);
     "#,
     // 3: compact history. One change per product-metric per day over 90 days is 2.7 M rows
-    // for 5,000 products: a row must cost ~18 bytes. Series and reasons are interned, the
-    // state is a number, the end of a span is the start of the next (the last is current),
-    // and rows cluster by series, so one product's history is one range of the tree.
+    // for 5,000 products: a row must cost ~16 bytes. Series (product x metric) and verdicts
+    // (a state with its words) are interned, the end of a span is the start of the next (the
+    // last is current), and rows cluster by series, so a product's history is one range.
+    // Verdicts are found by a hash of their words (`tablestat_hash`, registered by the store).
     r#"
     CREATE TABLE series (
         id INTEGER PRIMARY KEY,
@@ -172,28 +173,35 @@ pub const MIGRATIONS: &[&str] = &[
         metric TEXT NOT NULL,                     -- '' is the product's overall state
         UNIQUE (product, metric)
     ) STRICT;
-    CREATE TABLE reason (
+    CREATE TABLE verdict (
         id INTEGER PRIMARY KEY,
-        text TEXT NOT NULL UNIQUE
+        state INTEGER NOT NULL,                   -- 0 down, 1 degraded, 2 unknown, 3 maintenance, 4 up
+        text TEXT NOT NULL,
+        hash INTEGER NOT NULL
     ) STRICT;
+    CREATE INDEX verdict_by_hash ON verdict (hash);
     CREATE TABLE span (
         series INTEGER NOT NULL,
         start INTEGER NOT NULL,
-        state INTEGER NOT NULL,                   -- 0 down, 1 degraded, 2 unknown, 3 maintenance, 4 up
-        reason INTEGER NOT NULL,
+        verdict INTEGER NOT NULL,
         PRIMARY KEY (series, start)
     ) STRICT, WITHOUT ROWID;
 
     INSERT INTO series (product, metric) SELECT DISTINCT product, metric FROM interval ORDER BY product, metric;
-    INSERT INTO reason (text) SELECT DISTINCT reason FROM interval;
-    INSERT OR REPLACE INTO span (series, start, state, reason)
-        SELECT s.id, i.start,
-               CASE i.state WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'unknown' THEN 2
-                            WHEN 'maintenance' THEN 3 ELSE 4 END,
-               r.id
+    INSERT INTO verdict (state, text, hash)
+        SELECT DISTINCT
+               CASE state WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'unknown' THEN 2
+                          WHEN 'maintenance' THEN 3 ELSE 4 END,
+               CASE metric WHEN '' THEN '' ELSE reason END, 0
+        FROM interval;
+    UPDATE verdict SET hash = tablestat_hash(state, text);
+    INSERT OR REPLACE INTO span (series, start, verdict)
+        SELECT s.id, i.start, v.id
         FROM interval i
         JOIN series s ON s.product = i.product AND s.metric = i.metric
-        JOIN reason r ON r.text = i.reason
+        JOIN verdict v ON v.text = CASE i.metric WHEN '' THEN '' ELSE i.reason END
+                      AND v.state = CASE i.state WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'unknown' THEN 2
+                                                 WHEN 'maintenance' THEN 3 ELSE 4 END
         ORDER BY i.product, i.metric, i.start, i.id;
     DROP TABLE interval;
     "#,

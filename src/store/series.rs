@@ -1,7 +1,10 @@
-//! The compact history (schema 3): a series per product x metric, spans keyed by
-//! (series, start) that end where the next one of their series begins; the last is current.
+//! The compact history (schema 3): a series per product x metric, verdicts (a state and its
+//! words) interned, spans keyed by (series, start) that end where the next one of their
+//! series begins; the last is current.
 
-use rusqlite::{Connection, params};
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::history::{Span, StateSpan};
 use crate::model::State;
@@ -13,6 +16,61 @@ pub(super) fn state_code(state: State) -> i64 {
 
 pub(super) fn state_of(code: i64) -> State {
     usize::try_from(code).ok().and_then(|i| State::ALL.get(i).copied()).unwrap_or(State::Unknown)
+}
+
+/// FNV-1a over a verdict's state and words: stable across Rust versions and processes (it is
+/// stored), and cheap. Verdicts are looked up by it, then compared in full.
+pub(super) fn verdict_hash(state: i64, text: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in std::iter::once(state as u8).chain(text.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
+/// Makes `tablestat_hash(state, text)` available to SQL (the migration to schema 3 uses it).
+pub(super) fn register_hash(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "tablestat_hash",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(verdict_hash(ctx.get::<i64>(0)?, &ctx.get::<String>(1)?)),
+    )
+}
+
+/// Finds or adds a verdict; `cache` remembers the ids already seen.
+pub(super) struct Verdicts<'t> {
+    find: rusqlite::CachedStatement<'t>,
+    add: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> Verdicts<'t> {
+    pub fn new(conn: &'t Connection) -> rusqlite::Result<Verdicts<'t>> {
+        Ok(Verdicts {
+            find: conn.prepare_cached("SELECT id FROM verdict WHERE hash = ?1 AND state = ?2 AND text = ?3")?,
+            add: conn.prepare_cached("INSERT INTO verdict (state, text, hash) VALUES (?2, ?3, ?1) RETURNING id")?,
+        })
+    }
+
+    pub fn id(&mut self, cache: &mut HashMap<(State, String), i64>, state: State, text: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = cache.get(&(state, text.to_string())) {
+            return Ok(*id);
+        }
+        let code = state_code(state);
+        let hash = verdict_hash(code, text);
+        let id = match self.find.query_row(params![hash, code, text], |r| r.get(0)).optional()? {
+            Some(id) => id,
+            None => self.add.query_row(params![hash, code, text], |r| r.get(0))?,
+        };
+        // Words that carry a duration ("last refreshed 31 h ago") keep coming: stay bounded.
+        if cache.len() >= 100_000 {
+            cache.clear();
+        }
+        cache.insert((state, text.to_string()), id);
+        Ok(id)
+    }
 }
 
 /// The current span of one series.
@@ -29,9 +87,9 @@ pub(super) struct Current {
 /// The current span of every series (of one product, if given).
 pub(super) fn current(conn: &Connection, product: Option<&str>) -> rusqlite::Result<Vec<Current>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT s.id, s.product, s.metric, sp.start, sp.state, r.text FROM series s
+        "SELECT s.id, s.product, s.metric, sp.start, v.state, v.text FROM series s
          JOIN span sp ON sp.series = s.id AND sp.start = (SELECT max(start) FROM span WHERE series = s.id)
-         JOIN reason r ON r.id = sp.reason
+         JOIN verdict v ON v.id = sp.verdict
          WHERE ?1 IS NULL OR s.product = ?1",
     )?;
     let rows = stmt.query_map([product], |r| {
@@ -75,7 +133,8 @@ pub(super) fn history(conn: &Connection, which: Which<'_>, from: i64, now: i64) 
         Which::All => ("?3 IS NULL", None),
     };
     let sql = format!(
-        "SELECT s.id, s.product, s.metric, sp.start, sp.state FROM series s JOIN span sp ON sp.series = s.id
+        "SELECT s.id, s.product, s.metric, sp.start, v.state FROM series s JOIN span sp ON sp.series = s.id
+         JOIN verdict v ON v.id = sp.verdict
          WHERE {filter} AND sp.start < ?2
            AND sp.start >= coalesce((SELECT max(start) FROM span WHERE series = s.id AND start <= ?1), 0)
          ORDER BY s.id, sp.start"
@@ -115,5 +174,12 @@ mod tests {
             assert_eq!(state_of(code), state);
         }
         assert_eq!(state_of(99), State::Unknown);
+    }
+
+    #[test]
+    fn the_verdict_hash_is_fnv_1a_and_sees_the_state() {
+        // Stored in databases: it must never change. FNV-1a 64 of [4] + "ok".
+        assert_eq!(verdict_hash(4, "ok"), 0xb80c_2718_599e_a9ed_u64 as i64);
+        assert_ne!(verdict_hash(4, "ok"), verdict_hash(0, "ok"));
     }
 }

@@ -54,8 +54,8 @@ pub(super) struct WriteCache {
     products: Vec<Product>,
     /// (note, evidence) last written per product.
     stamped: HashMap<String, (Option<String>, Evidence)>,
-    /// Reason texts and their interned ids.
-    reasons: HashMap<String, i64>,
+    /// Verdicts (state and words) and their interned ids.
+    verdicts: HashMap<(State, String), i64>,
     /// The last refresh recorded per product (its finish time).
     refreshed: HashMap<String, i64>,
     /// Products whose incidents have been looked at since the cache was (re)loaded.
@@ -92,26 +92,10 @@ impl Store {
 
 /// The statements of one poll's write, prepared once per transaction.
 struct Statements<'t> {
-    update_reason: rusqlite::CachedStatement<'t>,
+    reword: rusqlite::CachedStatement<'t>,
     insert: rusqlite::CachedStatement<'t>,
     series: rusqlite::CachedStatement<'t>,
-    reason: rusqlite::CachedStatement<'t>,
-}
-
-impl Statements<'_> {
-    /// The id of a reason's text, interned once.
-    fn reason_id(&mut self, reasons: &mut HashMap<String, i64>, text: &str) -> rusqlite::Result<i64> {
-        if let Some(id) = reasons.get(text) {
-            return Ok(*id);
-        }
-        let id = self.reason.query_row([text], |r| r.get(0))?;
-        // Reasons that carry a duration ("last refreshed 31 h ago") keep coming: stay bounded.
-        if reasons.len() >= 100_000 {
-            reasons.clear();
-        }
-        reasons.insert(text.to_string(), id);
-        Ok(id)
-    }
+    verdicts: series::Verdicts<'t>,
 }
 
 /// One product's spans this poll: starts a span on a state change, rewords the current one
@@ -119,7 +103,7 @@ impl Statements<'_> {
 struct IntervalWriter<'a, 't> {
     statements: &'a mut Statements<'t>,
     open: &'a mut OpenIntervals,
-    reasons: &'a mut HashMap<String, i64>,
+    verdicts: &'a mut HashMap<(State, String), i64>,
     product: &'a str,
     at: i64,
     /// Metrics whose state changed, with their old state and reason.
@@ -128,16 +112,16 @@ struct IntervalWriter<'a, 't> {
 }
 
 impl IntervalWriter<'_, '_> {
-    /// True when the metric's span was written (its state or reason changed).
-    fn apply(&mut self, metric: &str, state: State, reason: &str) -> rusqlite::Result<bool> {
+    /// Writes the metric's span if its state or words changed.
+    fn apply(&mut self, metric: &str, state: State, reason: &str) -> rusqlite::Result<()> {
         let current = self.open.get_mut(self.product).and_then(|m| m.get_mut(metric));
         match current {
             Some(open) if open.state == state => {
                 if open.reason == reason {
-                    return Ok(false);
+                    return Ok(());
                 }
-                let reason_id = self.statements.reason_id(self.reasons, reason)?;
-                self.statements.update_reason.execute(params![open.series, open.start, reason_id])?;
+                let verdict = self.statements.verdicts.id(self.verdicts, state, reason)?;
+                self.statements.reword.execute(params![open.series, open.start, verdict])?;
                 open.reason = reason.to_string();
             }
             existing => {
@@ -149,14 +133,14 @@ impl IntervalWriter<'_, '_> {
                     }
                     None => (self.statements.series.query_row(params![self.product, metric], |r| r.get(0))?, self.at),
                 };
-                let reason_id = self.statements.reason_id(self.reasons, reason)?;
-                self.statements.insert.execute(params![series, start, series::state_code(state), reason_id])?;
+                let verdict = self.statements.verdicts.id(self.verdicts, state, reason)?;
+                self.statements.insert.execute(params![series, start, verdict])?;
                 let row = OpenInterval { series, start, state, reason: reason.to_string() };
                 self.open.entry(self.product.to_string()).or_default().insert(metric.to_string(), row);
                 self.changes += 1;
             }
         }
-        Ok(true)
+        Ok(())
     }
 }
 
@@ -168,17 +152,14 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
     }
 
     let mut statements = Statements {
-        update_reason: tx.prepare_cached("UPDATE span SET reason = ?3 WHERE series = ?1 AND start = ?2")?,
+        reword: tx.prepare_cached("UPDATE span SET verdict = ?3 WHERE series = ?1 AND start = ?2")?,
         // The same second twice: the later state replaces a span that lasted no time.
-        insert: tx
-            .prepare_cached("INSERT OR REPLACE INTO span (series, start, state, reason) VALUES (?1, ?2, ?3, ?4)")?,
+        insert: tx.prepare_cached("INSERT OR REPLACE INTO span (series, start, verdict) VALUES (?1, ?2, ?3)")?,
         series: tx.prepare_cached(
             "INSERT INTO series (product, metric) VALUES (?1, ?2)
              ON CONFLICT (product, metric) DO UPDATE SET metric = excluded.metric RETURNING id",
         )?,
-        reason: tx.prepare_cached(
-            "INSERT INTO reason (text) VALUES (?1) ON CONFLICT (text) DO UPDATE SET text = excluded.text RETURNING id",
-        )?,
+        verdicts: series::Verdicts::new(tx)?,
     };
     let mut stamp = tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3 WHERE id = ?1")?;
     let mut refresh = tx.prepare_cached(
@@ -190,21 +171,17 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         let mut intervals = IntervalWriter {
             statements: &mut statements,
             open: &mut cache.open,
-            reasons: &mut cache.reasons,
+            verdicts: &mut cache.verdicts,
             product: id,
             at: checked.checked_at.timestamp(),
             previous: HashMap::new(),
             changes: 0,
         };
-        let mut any_metric = false;
         for (metric, verdict) in &e.metrics {
-            any_metric |= intervals.apply(metric.as_str(), verdict.state, &verdict.reason)?;
+            intervals.apply(metric.as_str(), verdict.state, &verdict.reason)?;
         }
-        // The overall row is a function of the metrics: unchanged metrics, unchanged row.
-        let overall_known = intervals.open.get(id).and_then(|m| m.get(OVERALL)).is_some_and(|o| o.state == e.state);
-        if any_metric || !overall_known {
-            intervals.apply(OVERALL, e.state, &overall_reason(&e.metrics))?;
-        }
+        // The overall series keeps states only: its words are the metrics' (shown there).
+        intervals.apply(OVERALL, e.state, "")?;
         summary.changes += intervals.changes;
         let previous = intervals.previous;
         if cache.stamped.get(id).is_none_or(|(note, evidence)| *note != e.note || *evidence != e.evidence) {
@@ -276,16 +253,6 @@ fn stamp_checked(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Resul
         )?;
     }
     Ok(())
-}
-
-/// The product's overall reason: its worst metrics, named.
-fn overall_reason(metrics: &[(Metric, crate::model::Verdict)]) -> String {
-    let Some(worst) = State::worst_of(metrics.iter().map(|(_, v)| v.state)) else {
-        return String::new();
-    };
-    let named: Vec<String> =
-        metrics.iter().filter(|(_, v)| v.state == worst).map(|(m, v)| format!("{m}: {}", v.reason)).collect();
-    if worst == State::Up { "all metrics up".to_string() } else { named.join("; ") }
 }
 
 /// The current span of one product x metric.
