@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde_json::Value;
 
-use super::manifest::{Manifest, ManifestNode, NodeConfig};
+use serde_json::value::RawValue;
+
+use super::manifest::{Manifest, ManifestNode, NodeConfig, ResourceType};
 use super::mapping::default_metric_for;
 use crate::model::Metric;
 
@@ -113,10 +115,10 @@ impl ProjectIndex {
             parents: parent_map,
         };
         for (unique_id, node) in nodes {
-            match node.resource_type.as_str() {
-                "model" | "seed" | "snapshot" => index.add_model(unique_id, node),
-                "test" => index.add_test(unique_id, node, test_metrics),
-                _ => {}
+            match node.resource_type {
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => index.add_model(unique_id, node),
+                ResourceType::Test => index.add_test(unique_id, node, test_metrics),
+                ResourceType::Other => {}
             }
         }
         for (unique_id, unit) in unit_tests {
@@ -164,13 +166,13 @@ impl ProjectIndex {
 
     fn add_model(&mut self, unique_id: String, node: ManifestNode) {
         self.model_by_name.entry(node.name.clone()).or_default().push(unique_id.clone());
-        let meta = node.meta.or(node.config.meta);
+        let meta = node.meta.or(node.config.meta).and_then(|raw| serde_json::from_str(raw.get()).ok());
         self.models.insert(
             unique_id.clone(),
             ModelInfo {
                 unique_id,
                 name: node.name,
-                resource_type: node.resource_type,
+                resource_type: node.resource_type.as_str().to_string(),
                 package_name: node.package_name,
                 description: node.description.filter(|d| !d.is_empty()),
                 relation_name: node.relation_name,
@@ -181,7 +183,7 @@ impl ProjectIndex {
     }
 
     fn add_test(&mut self, unique_id: String, node: ManifestNode, test_metrics: &BTreeMap<String, Metric>) {
-        let meta = tablestat_test_meta(node.meta.as_ref(), &node.config);
+        let meta = tablestat_test_meta(node.meta.as_deref(), &node.config);
         let kind = match &node.test_metadata {
             Some(t) => TestKind::Generic { name: t.name.clone(), namespace: t.namespace.clone() },
             None => TestKind::Singular,
@@ -289,8 +291,15 @@ impl ProjectIndex {
 }
 
 /// The `tablestat` block of a test's meta: top-level `meta` first, then `config.meta`.
-fn tablestat_test_meta(meta: Option<&Value>, config: &NodeConfig) -> Option<Value> {
-    [meta, config.meta.as_ref()].into_iter().flatten().find_map(|m| m.get("tablestat").cloned())
+fn tablestat_test_meta(meta: Option<&RawValue>, config: &NodeConfig) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        tablestat: Option<Value>,
+    }
+    [meta, config.meta.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|raw| serde_json::from_str::<Meta>(raw.get()).ok()?.tablestat)
 }
 
 fn meta_metric(meta: &Option<Value>) -> Option<Metric> {

@@ -32,24 +32,27 @@ pub struct NodeResult {
     /// Rows the test query returned (one per duplicated key for `unique`).
     #[serde(default)]
     pub failures: Option<i64>,
-    #[serde(default)]
-    pub timing: Vec<Timing>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Timing {
-    pub name: String,
-    #[serde(default)]
-    pub started_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub completed_at: Option<DateTime<Utc>>,
+    /// The latest `completed_at` of its `timing` entries (compile, execute): a result keeps
+    /// one time, not the list, as 50,000 results would keep 150,000 allocations.
+    #[serde(default, rename = "timing", deserialize_with = "last_completed")]
+    completed_at: Option<DateTime<Utc>>,
 }
 
 impl NodeResult {
     /// When this node finished executing, if it ran.
     pub fn completed_at(&self) -> Option<DateTime<Utc>> {
-        self.timing.iter().filter_map(|t| t.completed_at).max()
+        self.completed_at
     }
+}
+
+fn last_completed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Timing {
+        #[serde(default)]
+        completed_at: Option<DateTime<Utc>>,
+    }
+    let timings = Vec::<Timing>::deserialize(deserializer)?;
+    Ok(timings.into_iter().filter_map(|t| t.completed_at).max())
 }
 
 /// Every status dbt-core 1.11 writes, plus a catch-all for newer ones.

@@ -3,8 +3,14 @@
 //!
 //! The artifact endpoint returns the *last* step's file by default, which is often
 //! `docs generate` or `source freshness`; so each file is asked for with `?step=`.
+//!
+//! An account has 5,000 API requests a minute, shared with everything else that uses it;
+//! tablestat keeps to 1 % of that ([`RequestBudget`]).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -18,6 +24,40 @@ pub struct DbtCloudClient {
     account_id: i64,
     token: Secret,
     cache_dir: Option<PathBuf>,
+    budget: Mutex<RequestBudget>,
+}
+
+/// Requests a minute tablestat allows itself: 1 % of an account's 5,000.
+pub const REQUESTS_PER_MINUTE: usize = 50;
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A sliding window over the last minute's requests. A request beyond the budget is not
+/// refused but given a later time to go, when the oldest leaves the window: when many jobs
+/// finish together, their artifacts arrive over a few minutes instead of drawing 429s.
+#[derive(Debug)]
+pub struct RequestBudget {
+    per_minute: usize,
+    /// When each request of the window went (or will go), oldest first.
+    sent: VecDeque<tokio::time::Instant>,
+}
+
+impl RequestBudget {
+    pub fn new(per_minute: usize) -> RequestBudget {
+        RequestBudget { per_minute: per_minute.max(1), sent: VecDeque::new() }
+    }
+
+    /// Takes a slot for a request asked for at `now`; returns when it may go.
+    pub fn reserve(&mut self, now: tokio::time::Instant) -> tokio::time::Instant {
+        while self.sent.front().is_some_and(|t| *t + MINUTE <= now) {
+            self.sent.pop_front();
+        }
+        let at = match self.sent.len().checked_sub(self.per_minute) {
+            Some(i) => (self.sent[i] + MINUTE).max(now),
+            None => now,
+        };
+        self.sent.push_back(at);
+        at
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,7 +149,13 @@ impl DbtCloudClient {
         timeout: std::time::Duration,
         cache_dir: Option<PathBuf>,
     ) -> Result<DbtCloudClient, SourceError> {
-        Ok(DbtCloudClient { http: Http::new(SourceName::DbtCloud, base, timeout)?, account_id, token, cache_dir })
+        Ok(DbtCloudClient {
+            http: Http::new(SourceName::DbtCloud, base, timeout)?,
+            account_id,
+            token,
+            cache_dir,
+            budget: Mutex::new(RequestBudget::new(REQUESTS_PER_MINUTE)),
+        })
     }
 
     pub fn requests(&self) -> u64 {
@@ -117,6 +163,11 @@ impl DbtCloudClient {
     }
 
     async fn get(&self, path: &str, query: &[(&str, &str)], max_body: usize) -> Result<http::Answer, SourceError> {
+        let now = tokio::time::Instant::now();
+        let at = self.budget.lock().expect("budget lock").reserve(now);
+        if at > now {
+            tokio::time::sleep_until(at).await;
+        }
         let endpoint = Http::endpoint(&Method::GET, path);
         self.http
             .send(
@@ -298,6 +349,26 @@ mod tests {
         assert_eq!(run_id_from_xcom(&serde_json::json!("12345")), Some(12345));
         assert_eq!(run_id_from_xcom(&serde_json::json!("'12345'")), Some(12345));
         assert_eq!(run_id_from_xcom(&serde_json::json!({"a": 1})), None);
+    }
+
+    #[test]
+    fn a_burst_is_spread_so_no_minute_holds_more_than_the_budget() {
+        let mut budget = RequestBudget::new(50);
+        let start = tokio::time::Instant::now();
+        // 180 requests asked for at once, then 20 more two minutes later.
+        let mut times: Vec<_> = (0..180).map(|_| budget.reserve(start)).collect();
+        times.extend((0..20).map(|_| budget.reserve(start + 2 * MINUTE)));
+        assert_eq!(times[49], start);
+        assert_eq!(times[50], start + MINUTE);
+        assert_eq!(times[179], start + 3 * MINUTE);
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        for (i, t) in times.iter().enumerate() {
+            let in_the_minute = times[i..].iter().filter(|u| **u < *t + MINUTE).count();
+            assert!(in_the_minute <= 50, "{in_the_minute} requests in the minute from request {i}");
+        }
+        // A quiet minute later the whole budget is there again, at once.
+        let later = start + 10 * MINUTE;
+        assert!((0..50).all(|_| budget.reserve(later) == later));
     }
 
     #[test]

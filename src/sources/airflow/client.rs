@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -115,25 +116,47 @@ impl AirflowClient {
     }
 
     /// Every DAG, stale and inactive ones included, so a DAG whose file broke reads as
-    /// down rather than vanishing. Pages of 100, following `total_entries`.
-    pub async fn list_dags(&self) -> Result<Vec<WireDag>, SourceError> {
+    /// down rather than vanishing. Pages of 100, following `total_entries`: the first page
+    /// says how many there are, and the rest are asked for `concurrency` at a time (2,000
+    /// DAGs one page after another at 20 ms each would be 0.4 s of waiting alone).
+    pub async fn list_dags(&self, concurrency: usize) -> Result<Vec<WireDag>, SourceError> {
+        let first = self.dag_page(0).await?;
+        let step = first.dags.len();
+        let mut total = first.total_entries;
+        let mut dags = first.dags;
+        if let Some(planned) = total.filter(|_| step > 0) {
+            let offsets: Vec<usize> = (step..planned as usize).step_by(step).collect();
+            let pages: Vec<DagList> = futures::stream::iter(offsets)
+                .map(|offset| self.dag_page(offset))
+                .buffered(concurrency.max(1))
+                .try_collect()
+                .await?;
+            for page in pages {
+                total = page.total_entries.or(total);
+                dags.extend(page.dags);
+            }
+        }
+        // DAGs added while listing: on, page by page, to the newest total.
+        while step > 0 && total.is_some_and(|t| (dags.len() as u64) < t) {
+            let page = self.dag_page(dags.len()).await?;
+            if page.dags.is_empty() {
+                break;
+            }
+            total = page.total_entries;
+            dags.extend(page.dags);
+        }
+        Ok(dags)
+    }
+
+    async fn dag_page(&self, offset: usize) -> Result<DagList, SourceError> {
         let path = format!("{}/dags", self.api.prefix());
         let include_gone = match self.api {
             Api::V1 => ("only_active", "false"),
             Api::V2 => ("exclude_stale", "false"),
         };
-        let mut dags: Vec<WireDag> = Vec::new();
-        loop {
-            let offset = dags.len().to_string();
-            let limit = PAGE.to_string();
-            let query = [("limit", limit.as_str()), ("offset", offset.as_str()), ("order_by", "dag_id"), include_gone];
-            let page: DagList = self.get(&path, &query).await?;
-            let got = page.dags.len();
-            dags.extend(page.dags);
-            if got == 0 || page.total_entries.is_none_or(|t| dags.len() as u64 >= t) {
-                return Ok(dags);
-            }
-        }
+        let (offset, limit) = (offset.to_string(), PAGE.to_string());
+        let query = [("limit", limit.as_str()), ("offset", offset.as_str()), ("order_by", "dag_id"), include_gone];
+        self.get(&path, &query).await
     }
 
     /// Runs of these DAGs that started at or after `started_since`, across all of them in

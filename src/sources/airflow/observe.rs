@@ -87,7 +87,8 @@ pub async fn observe(
 ) -> Result<Observation, SourceError> {
     let before = client.requests();
     let concurrency = concurrency.max(1);
-    let dags: HashMap<String, WireDag> = client.list_dags().await?.into_iter().map(|d| (d.dag_id.clone(), d)).collect();
+    let dags: HashMap<String, WireDag> =
+        client.list_dags(concurrency).await?.into_iter().map(|d| (d.dag_id.clone(), d)).collect();
     let present: Vec<&WatchedDag> = watched.iter().filter(|w| dags.contains_key(&w.dag_id)).collect();
 
     let import_errors = if present.iter().any(|w| dags[&w.dag_id].has_import_errors == Some(true)) {

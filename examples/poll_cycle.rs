@@ -1,0 +1,199 @@
+//! One poll cycle at scale (issue 7): N DAGs behind a fake Airflow 2 (`/api/v1`, shaped like
+//! the captured responses) that answers every request after a fixed latency, in a child
+//! process so its CPU is not counted as ours. Prints, for a cold first poll and the warm
+//! polls after it: requests, wall time, our CPU time (every thread of this process, from
+//! `/proc/self/task/*/schedstat`), and the TCP connections the fake accepted.
+//!
+//! `cargo run --release --example poll_cycle -- [--dags 2000] [--latency-ms 20] [--polls 5]`
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, Request, State};
+use axum::middleware::Next;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use axum::{Json, Router};
+use chrono::Utc;
+use clap::Parser;
+use serde_json::{Value, json};
+use tablestat::config::Config;
+use tablestat::poller::{Engine, Prior};
+
+#[derive(Parser, Clone)]
+struct Args {
+    #[arg(long, default_value_t = 2000)]
+    dags: usize,
+    /// Added to every answer of the fake Airflow.
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+    /// Warm polls after the first.
+    #[arg(long, default_value_t = 5)]
+    polls: usize,
+    /// Run as the fake Airflow: print the port, serve until stdin closes, then print the
+    /// number of connections accepted.
+    #[arg(long, hide = true)]
+    serve: bool,
+}
+
+fn dag_id(i: usize) -> String {
+    format!("fleet_{i:05}")
+}
+
+const RUN_ID: &str = "scheduled__2026-11-24T00:00:00+00:00";
+
+#[derive(Clone)]
+struct Fleet {
+    dags: usize,
+}
+
+async fn dags(State(fleet): State<Fleet>, Query(q): Query<std::collections::HashMap<String, String>>) -> Json<Value> {
+    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100).min(100);
+    let page: Vec<Value> = (offset..(offset + limit).min(fleet.dags))
+        .map(|i| {
+            json!({
+                "dag_id": dag_id(i), "is_paused": false, "is_active": true, "has_import_errors": false,
+                "fileloc": format!("/opt/airflow/dags/{}.py", dag_id(i)),
+                "schedule_interval": {"__type": "CronExpression", "value": "@hourly"},
+                "timetable_description": "Every hour", "tags": [{"name": "dbt"}], "owners": ["data-eng"]
+            })
+        })
+        .collect();
+    Json(json!({"dags": page, "total_entries": fleet.dags}))
+}
+
+fn ids(body: &Value) -> impl Iterator<Item = &str> {
+    body["dag_ids"].as_array().into_iter().flatten().filter_map(Value::as_str)
+}
+
+async fn runs(Json(body): Json<Value>) -> Json<Value> {
+    let runs: Vec<Value> = ids(&body)
+        .map(|d| {
+            json!({
+                "dag_id": d, "dag_run_id": RUN_ID, "state": "success",
+                "execution_date": "2026-11-24T00:00:00+00:00", "logical_date": "2026-11-24T00:00:00+00:00",
+                "data_interval_end": "2026-11-24T01:00:00+00:00", "run_type": "scheduled", "external_trigger": false,
+                "start_date": "2026-11-24T01:00:33.083642+00:00", "end_date": "2026-11-24T01:05:38.208374+00:00"
+            })
+        })
+        .collect();
+    Json(json!({"total_entries": runs.len(), "dag_runs": runs}))
+}
+
+async fn task_instances(Json(body): Json<Value>) -> Json<Value> {
+    let tis: Vec<Value> = ids(&body)
+        .map(|d| {
+            json!({
+                "dag_id": d, "dag_run_id": RUN_ID, "task_id": "dbt_build", "state": "success", "try_number": 1,
+                "map_index": -1, "start_date": "2026-11-24T01:01:00+00:00", "end_date": "2026-11-24T01:05:00+00:00"
+            })
+        })
+        .collect();
+    Json(json!({"total_entries": tis.len(), "task_instances": tis}))
+}
+
+async fn serve(args: Args) {
+    let latency = Duration::from_millis(args.latency_ms);
+    let app = Router::new()
+        .route("/api/v1/dags", get(dags))
+        .route("/api/v1/dags/~/dagRuns/list", post(runs))
+        .route("/api/v1/dags/~/dagRuns/~/taskInstances/list", post(task_instances))
+        .with_state(Fleet { dags: args.dags })
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| async move {
+            tokio::time::sleep(latency).await;
+            next.run(request).await
+        }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port on 127.0.0.1");
+    println!("{}", listener.local_addr().expect("bound").port());
+    std::io::stdout().flush().expect("stdout");
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = accepted.clone();
+    let listener = listener.tap_io(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    let stdin_closed = async {
+        tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await.ok();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stdin_closed).await.expect("serving");
+    println!("{}", accepted.load(Ordering::Relaxed));
+}
+
+/// CPU time of every thread of this process so far, in nanoseconds.
+fn cpu_ns() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn measure(args: Args) {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .args(["--serve", "--dags", &args.dags.to_string(), "--latency-ms", &args.latency_ms.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the fake Airflow starts");
+    let mut out = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("the fake's port");
+    let url = format!("http://127.0.0.1:{}", line.trim());
+
+    let mut text = format!("[airflow]\nurl = \"{url}\"\napi = \"v1\"\nauth = \"none\"\ntimeout = \"10s\"\n");
+    for i in 0..args.dags {
+        text.push_str(&format!("[[product]]\nid = \"p{i}\"\ndag = \"{}\"\ntask = \"dbt_build\"\n", dag_id(i)));
+    }
+    let config = Arc::new(Config::parse(Path::new("/tmp/poll_cycle.toml"), &text).expect("config"));
+    let mut engine = Engine::new(config).expect("engine");
+    let prior = Prior::default();
+    let mut now = Utc::now();
+    println!("{} DAGs, {} ms latency per request, concurrency {}", args.dags, args.latency_ms, 4);
+    let target = 3 * args.dags.div_ceil(100) + 5;
+    let mut warm = (Vec::new(), Vec::new(), Vec::new());
+    for poll in 0..=args.polls {
+        let (cpu, started) = (cpu_ns(), Instant::now());
+        let result = engine.poll(&prior, now).await;
+        let (wall, cpu) = (started.elapsed().as_secs_f64() * 1e3, (cpu_ns() - cpu) as f64 / 1e6);
+        assert_eq!(result.airflow_error, None);
+        assert_eq!(result.checked.len(), args.dags);
+        let requests = result.airflow_requests;
+        if poll == 0 {
+            println!("first poll: {requests} requests (target <= {target}), {wall:.0} ms wall, {cpu:.1} ms CPU");
+        } else {
+            warm.0.push(requests as f64);
+            warm.1.push(wall);
+            warm.2.push(cpu);
+        }
+        now += chrono::Duration::minutes(5);
+    }
+    println!(
+        "next polls (median of {}): {} requests, {:.0} ms wall, {:.1} ms CPU",
+        args.polls,
+        median(warm.0),
+        median(warm.1),
+        median(warm.2)
+    );
+    drop(child.stdin.take());
+    line.clear();
+    out.read_line(&mut line).expect("the fake's connection count");
+    child.wait().expect("the fake exits");
+    println!("TCP connections accepted by the fake over all {} polls: {}", args.polls + 1, line.trim());
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if args.serve { serve(args).await } else { measure(args).await }
+}
