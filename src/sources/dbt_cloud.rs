@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::{Deserialize, Deserializer};
 
-use crate::config::Secret;
+use crate::config::{Secret, TlsConfig};
 use crate::sources::http::{self, ErrorKind, Http, MAX_API_BODY, MAX_ARTIFACT_BODY, SourceError, SourceName};
 
 pub struct DbtCloudClient {
@@ -108,8 +108,10 @@ impl DbtCloudClient {
         token: Secret,
         timeout: std::time::Duration,
         cache_dir: Option<PathBuf>,
+        tls: &TlsConfig,
     ) -> Result<DbtCloudClient, SourceError> {
-        Ok(DbtCloudClient { http: Http::new(SourceName::DbtCloud, base, timeout)?, account_id, token, cache_dir })
+        let http = Http::new(SourceName::DbtCloud, base, timeout, tls)?;
+        Ok(DbtCloudClient { http, account_id, token, cache_dir })
     }
 
     pub fn requests(&self) -> u64 {

@@ -10,6 +10,8 @@ use reqwest::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::config::TlsConfig;
+
 /// Which source an error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceName {
@@ -92,7 +94,7 @@ impl SourceError {
                 format!("no answer within {}", humantime::format_duration(*after))
             }
             ErrorKind::Dns(d) => format!("host name not found ({d})"),
-            ErrorKind::Tls(d) => format!("TLS failed: {d}"),
+            ErrorKind::Tls(d) => format!("TLS: {d}"),
             ErrorKind::Connect(d) => format!("could not connect: {d}"),
             ErrorKind::Unauthorized(d) => {
                 format!("401 unauthorized{}: check the credentials", paren(d))
@@ -188,14 +190,30 @@ pub struct Answer {
 }
 
 impl Http {
-    pub fn new(source: SourceName, base: Url, timeout: Duration) -> Result<Http, SourceError> {
-        let client = reqwest::Client::builder()
+    pub fn new(source: SourceName, base: Url, timeout: Duration, tls: &TlsConfig) -> Result<Http, SourceError> {
+        let setup = |detail: String| SourceError::new(source, "client setup", ErrorKind::Tls(detail));
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| SourceError::new(source, "client setup", ErrorKind::Tls(e.to_string())))?;
+            .pool_idle_timeout(Duration::from_secs(90));
+        if let Some(path) = &tls.ca_file {
+            let shown = path.display();
+            let pem = std::fs::read(path).map_err(|e| setup(format!("cannot read ca_file {shown}: {e}")))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| setup(format!("ca_file {shown} is not a PEM bundle: {e}")))?;
+            if certificates.is_empty() {
+                return Err(setup(format!("ca_file {shown} holds no PEM certificate")));
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        if tls.insecure_skip_verify {
+            tracing::warn!(source = %source, "insecure_skip_verify = true: TLS certificates are NOT checked");
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let client = builder.build().map_err(|e| setup(error_chain(&e)))?;
         Ok(Http {
             client,
             base,
@@ -333,6 +351,26 @@ impl Http {
         self.client.request(method, self.url(path)).header(header::ACCEPT, "application/json")
     }
 
+    /// Says plainly what a TLS failure means and what to do about it.
+    fn tls_detail(&self, chain: &str) -> String {
+        let section = match self.source {
+            SourceName::Airflow => "[airflow]",
+            SourceName::DbtCloud | SourceName::LocalDbt => "[dbt]",
+        };
+        let cause = chain.split(": ").skip_while(|part| !part.contains("certificate")).collect::<Vec<_>>().join(": ");
+        let cause = if cause.is_empty() { last_cause(chain) } else { cause };
+        let lower = chain.to_lowercase();
+        if lower.contains("unknownissuer") || lower.contains("unknown issuer") || lower.contains("self-signed") {
+            format!(
+                "certificate not trusted ({cause}): set ca_file in {section} to the PEM bundle of the CA that signed it"
+            )
+        } else if lower.contains("certificate") {
+            format!("certificate rejected ({cause})")
+        } else {
+            format!("handshake failed ({cause})")
+        }
+    }
+
     fn classify(&self, error: &reqwest::Error) -> ErrorKind {
         if error.is_timeout() {
             return ErrorKind::Timeout(self.timeout);
@@ -347,7 +385,9 @@ impl Http {
         {
             ErrorKind::Dns(last_cause(&chain))
         } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
-            ErrorKind::Tls(last_cause(&chain))
+            ErrorKind::Tls(self.tls_detail(&chain))
+        } else if lower.contains("corrupt message") {
+            ErrorKind::Tls(format!("the server does not speak TLS ({}): is the URL http://?", last_cause(&chain)))
         } else if error.is_connect() {
             ErrorKind::Connect(last_cause(&chain))
         } else if error.is_body() || error.is_decode() {
@@ -446,7 +486,14 @@ pub fn decode<T: DeserializeOwned>(source: SourceName, endpoint: &str, answer: &
     serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let at = if path.is_empty() || path == "." { String::new() } else { format!(" at `{path}`") };
-        SourceError::new(source, endpoint, ErrorKind::BadBody(format!("{}{at}", e.inner())))
+        // A proxy or gateway answering for the API says so in its content type.
+        let media = answer.content_type.split(';').next().unwrap_or("").trim();
+        let what = if media.is_empty() || media.contains("json") {
+            format!("{}{at}", e.inner())
+        } else {
+            format!("got {media} instead of JSON ({}{at})", e.inner())
+        };
+        SourceError::new(source, endpoint, ErrorKind::BadBody(what))
     })
 }
 

@@ -3,6 +3,8 @@
 
 pub mod board;
 pub mod fake;
+pub mod pipeline;
+pub mod proxy;
 pub mod story;
 
 use std::collections::BTreeMap;

@@ -105,10 +105,15 @@ pub async fn start(first: Chapter) -> (MockServer, Story) {
 
 /// A config for the story's server: three products of the reference dbt project.
 pub fn config(url: &str, store: &std::path::Path) -> String {
+    config_split(url, url, store)
+}
+
+/// The same config with Airflow and dbt Cloud at their own URLs (each behind a proxy).
+pub fn config_split(airflow_url: &str, dbt_url: &str, store: &std::path::Path) -> String {
     format!(
         r#"
 [airflow]
-url = "{url}"
+url = "{airflow_url}"
 api = "v2"
 auth = "password"
 username = "admin"
@@ -117,7 +122,7 @@ timeout = "5s"
 
 [dbt]
 source = "cloud"
-url = "{url}"
+url = "{dbt_url}"
 account_id = 1
 token = "dbt-token"
 cache_dir = "{cache}"

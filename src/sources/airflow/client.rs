@@ -69,7 +69,7 @@ const BATCH_PAGE: usize = 1000;
 impl AirflowClient {
     /// Builds the client, reads secrets, and settles the API version (probing on `auto`).
     pub async fn connect(config: &AirflowConfig, base_dir: &std::path::Path) -> Result<AirflowClient, SourceError> {
-        let http = Http::new(SourceName::Airflow, config.url.clone(), config.timeout)?;
+        let http = Http::new(SourceName::Airflow, config.url.clone(), config.timeout, &config.tls)?;
         let secret = |r: &crate::config::SecretRef| {
             r.resolve(base_dir).map_err(|e| SourceError::new(SourceName::Airflow, "credentials", ErrorKind::Io(e)))
         };
