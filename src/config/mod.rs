@@ -304,6 +304,12 @@ impl Config {
         airflow || dbt
     }
 
+    /// True when a source's TLS certificates are not checked (`insecure_skip_verify`).
+    pub fn tls_unverified(&self) -> bool {
+        self.airflow.as_ref().is_some_and(|a| a.tls.insecure_skip_verify)
+            || matches!(&self.dbt, Some(DbtConfig::Cloud { tls, .. }) if tls.insecure_skip_verify)
+    }
+
     /// Directory relative paths in the config are resolved against.
     pub fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
