@@ -43,7 +43,7 @@ fn holder_gone(lease: &Lease, host: &str) -> bool {
 fn process_alive(pid: i64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // `pid (comm) S ...`: the state follows the last `)`.
-        Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().chars().next() != Some('Z')),
+        Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
