@@ -111,6 +111,7 @@ impl DbtCloudClient {
         tls: &TlsConfig,
     ) -> Result<DbtCloudClient, SourceError> {
         let http = Http::new(SourceName::DbtCloud, base, timeout, tls)?;
+        http.add_secret(token.expose());
         Ok(DbtCloudClient { http, account_id, token, cache_dir })
     }
 

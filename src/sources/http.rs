@@ -161,6 +161,9 @@ impl RetryPolicy {
     }
 }
 
+/// The longest text from a server kept in an error (a reason on screen is one line).
+pub const MAX_DETAIL: usize = 200;
+
 /// Bodies larger than this are refused: no answer of these APIs is legitimately bigger,
 /// and a runaway body must not eat the jump host's memory.
 pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
@@ -294,15 +297,15 @@ impl Http {
         endpoint: &str,
         max_body: usize,
     ) -> Result<Answer, SourceError> {
+        // Scrubbed at once: the retry loop logs each failure.
         with_retries(&self.retry, || async {
-            let answer = self.send_once(build(), endpoint, max_body).await?;
+            let answer = self.send_once(build(), endpoint, max_body).await.map_err(|e| self.scrub(e))?;
             match status_error(self.source, endpoint, &answer) {
                 None => Ok(answer),
-                Some(e) => Err(e),
+                Some(e) => Err(self.scrub(e)),
             }
         })
         .await
-        .map_err(|e| self.scrub(e))
     }
 
     /// Registers a secret (a password, a token) to be blanked out of every error.
@@ -315,7 +318,8 @@ impl Http {
         }
     }
 
-    /// Blanks registered secrets out of an error's text.
+    /// Blanks registered secrets out of an error's text, then bounds each text to
+    /// [`MAX_DETAIL`] characters: cut after blanking, so no secret is cut in half and missed.
     pub fn scrub(&self, mut error: SourceError) -> SourceError {
         let secrets = self.secrets.lock().expect("secrets lock").clone();
         let clean = |text: &mut String| {
@@ -323,6 +327,9 @@ impl Http {
                 if text.contains(secret.as_str()) {
                     *text = text.replace(secret.as_str(), "***");
                 }
+            }
+            if let Some((cut, _)) = text.char_indices().nth(MAX_DETAIL) {
+                text.truncate(cut);
             }
         };
         clean(&mut error.endpoint);
@@ -467,7 +474,8 @@ pub fn error_detail(body: &[u8]) -> String {
         .or_else(|| value.pointer("/status/user_message").and_then(text))
         .or_else(|| value.get("title").and_then(text))
         .unwrap_or_default();
-    let line: String = found.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).take(200).collect();
+    // Not cut to length here: `Http::scrub` blanks secrets first, then cuts.
+    let line: String = found.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).collect();
     line
 }
 
@@ -615,6 +623,30 @@ mod tests {
         let (result, calls, _) = run_with(vec![ErrorKind::Refused; 10], RetryPolicy::default()).await;
         assert!(result.is_err());
         assert_eq!(calls, 3);
+    }
+
+    /// A long token echoed late in an error body: blanked whole, then the text is cut
+    /// (cutting first left half a token that no longer matched).
+    #[test]
+    fn secrets_are_blanked_before_the_text_is_cut() {
+        let base = Url::parse("http://airflow.example").unwrap();
+        let http = Http::new(SourceName::Airflow, base, Duration::from_secs(1), &TlsConfig::default()).unwrap();
+        let token = format!("eyJ{}", "k".repeat(250));
+        http.add_secret(&token);
+        let body = serde_json::json!({ "detail": format!("{} Bearer {token}", "refused ".repeat(20)) });
+        let answer = Answer {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            content_type: "application/json".into(),
+            retry_after: None,
+            body: body.to_string().into_bytes(),
+        };
+        let error = http.scrub(status_error(SourceName::Airflow, "GET /x", &answer).unwrap());
+        let ErrorKind::Server { detail, .. } = &error.kind else { panic!("{error:?}") };
+        assert!(detail.ends_with("Bearer ***"), "{detail}");
+        assert!(!detail.contains("eyJ"), "{detail}");
+        let long = error_detail(format!(r#"{{"detail": "{}"}}"#, "x".repeat(500)).as_bytes());
+        let cut = http.scrub(failing(ErrorKind::Server { status: 500, detail: long }));
+        assert_eq!(cut.cause().len(), "server error 500 ()".len() + MAX_DETAIL);
     }
 
     #[test]

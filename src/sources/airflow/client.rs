@@ -86,6 +86,13 @@ impl AirflowClient {
         for secret in [&auth_secret(&auth)].into_iter().flatten() {
             http.add_secret(secret.expose());
         }
+        // Basic auth travels as base64 of `username:password`: a server that echoes the
+        // request's headers echoes that.
+        if let Auth::Basic { username, password } = &auth {
+            use base64::Engine;
+            let wire = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{}", password.expose()));
+            http.add_secret(&wire);
+        }
         let api = match config.api {
             ApiVersion::V1 => Api::V1,
             ApiVersion::V2 => Api::V2,
