@@ -32,6 +32,22 @@ pub fn chapter(n: u32, task_state: &'static str, scenario: &'static str) -> Chap
     }
 }
 
+/// The `n`th of an endless series of runs, ten minutes apart from 2026-11-21 01:00 UTC:
+/// for stories longer than nine days' chapters.
+pub fn nth_run(n: u32, task_state: &'static str, scenario: &'static str) -> Chapter {
+    let started = chrono::DateTime::parse_from_rfc3339("2026-11-21T01:00:00Z").unwrap()
+        + chrono::Duration::minutes(10 * i64::from(n));
+    let logical = started - chrono::Duration::hours(1);
+    Chapter {
+        run_id: format!("scheduled__{}", logical.format("%Y-%m-%dT%H:%M:%S+00:00")),
+        started: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        task_state,
+        dbt_run: 80_000 + i64::from(n),
+        scenario,
+        paused: false,
+    }
+}
+
 #[derive(Clone)]
 pub struct Story {
     pub now: Arc<Mutex<Chapter>>,
@@ -47,7 +63,8 @@ impl Respond for Story {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let c = self.now.lock().unwrap().clone();
         let p = request.url.path();
-        let finished = "2026-11-20T01:05:00Z".replace("20", &c.started[8..10]);
+        let finished = (chrono::DateTime::parse_from_rfc3339(&c.started).unwrap() + chrono::Duration::minutes(5))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
         match p {
             "/auth/token" => {
