@@ -183,8 +183,8 @@ fn keys_move_sort_filter_and_navigate() {
     assert_eq!(app.click(1), Effect::LoadDetail(selected));
 }
 
-/// Text from sources (names, descriptions, test messages, reasons) can hold terminal escape
-/// sequences; the board shows them inert.
+/// Text from sources (names, DAG ids, descriptions, test messages, reasons) can hold
+/// terminal escape sequences; the board shows them inert, in the list and the detail.
 #[test]
 fn escape_sequences_from_sources_are_shown_inert() {
     let store = prepared_store();
@@ -192,7 +192,9 @@ fn escape_sequences_from_sources_are_shown_inert() {
     let hostile = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{1b}[31mred";
     for row in &mut snapshot.products {
         row.product.name = format!("Orders {hostile}");
-        row.product.description = Some(hostile.to_string());
+        row.product.dag_id = format!("dag_{hostile}");
+        row.evidence.dag_id = Some(row.product.dag_id.clone());
+        row.product.description = Some(format!("about {hostile}"));
         for m in &mut row.metrics {
             m.reason = format!("test failed: {hostile}");
         }
@@ -201,15 +203,32 @@ fn escape_sequences_from_sources_are_shown_inert() {
         }
     }
     let mut app = App::new(std::sync::Arc::new(snapshot), now());
-    for action in [None, Some(Action::Open)] {
-        if let Some(action) = action {
-            app.update(action);
-        }
-        let buffer = draw(&mut app, &color(), 120, 40);
-        let screen = text(&buffer);
-        assert!(!screen.chars().any(|c| c.is_control() && c != '\n'), "{screen:?}");
-        assert!(screen.contains("[2J"), "the text stays readable, only inert");
+    let screen = text(&draw(&mut app, &color(), 120, 40));
+    assert!(!screen.chars().any(|c| c.is_control() && c != '\n'), "{screen:?}");
+    assert!(screen.contains("[2J"), "the text stays readable, only inert: {screen}");
+
+    // The detail of a product with failing tests: its DAG, description, test messages.
+    let id = app.selected_product().unwrap().product.id.clone();
+    assert_eq!(app.update(Action::Open), Effect::LoadDetail(id.clone()));
+    let (metrics, refreshes, incidents) =
+        store.product_detail(&id, now(), chrono::FixedOffset::east_opt(0).unwrap()).unwrap();
+    app.detail = Some(std::sync::Arc::new(tablestat::tui::app::Detail { product: id, metrics, refreshes, incidents }));
+    let screen = text(&draw(&mut app, &color(), 160, 48));
+    assert!(!screen.chars().any(|c| c.is_control() && c != '\n'), "{screen:?}");
+    for shown in ["DAG dag_", "about ", "0;pwned"] {
+        assert!(screen.contains(shown), "{shown:?} should be on screen, inert: {screen}");
     }
+    let messages = screen.lines().filter(|l| l.contains("[31mred")).count();
+    assert!(messages >= 4, "name, DAG, description and failing tests: {screen}");
+}
+
+/// `insecure_skip_verify` is said in the header for as long as it is set.
+#[test]
+fn unverified_tls_is_said_in_the_header() {
+    let mut app = app();
+    app.tls_unverified = true;
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    assert!(screen.lines().take(2).any(|l| l.contains("TLS NOT VERIFIED")), "{screen}");
 }
 
 #[test]

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use common::story::{self, Pipeline, chapter};
+use common::pipeline::Pipeline;
+use common::story::{self, chapter};
 use serde_json::Value;
 use tablestat::config::Config;
 use tablestat::notify::deliver::Deliverer;
@@ -67,7 +68,7 @@ events = ["incident_opened", "incident_resolved"]
     let config = Arc::new(Config::parse(Path::new("/tmp/notify.toml"), &text).unwrap());
     let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
     let deliverer = Deliverer::new(config.notify.clone(), config.base_dir(), None);
-    let mut pipeline = Pipeline { engine: Engine::new(config).unwrap(), store: store.clone() };
+    let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store.clone());
 
     // Healthy: nothing to say.
     pipeline.poll(t(2, 0)).await;
@@ -209,7 +210,7 @@ async fn a_failing_receiver_is_retried_with_backoff_and_given_up_after_a_day() {
     let config = Arc::new(Config::parse(Path::new("/tmp/notify.toml"), &text).unwrap());
     let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
     let deliverer = Deliverer::new(config.notify.clone(), config.base_dir(), None);
-    let mut pipeline = Pipeline { engine: Engine::new(config).unwrap(), store: store.clone() };
+    let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store.clone());
     story.set(chapter(2, "failed", "test_failures"));
     pipeline.poll(t(4, 4)).await;
 

@@ -7,14 +7,22 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
-use common::story::{self, Pipeline, chapter};
+use chrono::{DateTime, TimeZone, Utc};
+use common::pipeline::Pipeline;
+use common::story::{self, chapter};
 use tablestat::config::Config;
 use tablestat::model::State;
 use tablestat::poller::Engine;
 use tablestat::report::StatusDocument;
 use tablestat::store::worker::StoreHandle;
 use tablestat::store::{Scope, Store};
+
+/// One poll that must read Airflow.
+async fn poll(pipeline: &mut Pipeline, now: DateTime<Utc>) -> StatusDocument {
+    let doc = pipeline.poll(now).await;
+    assert_eq!(pipeline.airflow_error, None);
+    doc
+}
 
 fn states(doc: &StatusDocument) -> Vec<(String, State)> {
     doc.products.iter().map(|p| (p.id.clone(), p.state)).collect()
@@ -27,23 +35,23 @@ async fn a_day_in_the_life_of_three_tables() {
     let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
     let config = Arc::new(Config::parse(Path::new("/tmp/story.toml"), &story::config(&server.uri(), &db)).unwrap());
     let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
-    let mut pipeline = Pipeline { engine: Engine::new(config).unwrap(), store: store.clone() };
+    let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store.clone());
     let t = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, m, 0).unwrap();
 
     // 02:00 healthy; polled every 4 minutes until 04:00.
     let mut now = t(2, 0);
     while now < t(4, 0) {
-        let doc = pipeline.poll(now).await;
+        let doc = poll(&mut pipeline, now).await;
         assert_eq!(doc.overall, State::Up);
         now += chrono::Duration::minutes(4);
     }
-    let doc = pipeline.poll(t(4, 0)).await;
+    let doc = poll(&mut pipeline, t(4, 0)).await;
     assert_eq!(doc.exit_code(), 0);
     assert_eq!(doc.products[0].uptime.as_ref().unwrap().day, Some(100.0));
 
     // 04:00 the next run's dbt build fails its unique test on stg_orders.
     story.set(chapter(2, "failed", "test_failures"));
-    let doc = pipeline.poll(t(4, 4)).await;
+    let doc = poll(&mut pipeline, t(4, 4)).await;
     assert_eq!(
         states(&doc),
         vec![
@@ -65,7 +73,7 @@ async fn a_day_in_the_life_of_three_tables() {
     // Down for 1 h: polled every 4 min until 05:04.
     let mut now = t(4, 8);
     while now <= t(5, 4) {
-        pipeline.poll(now).await;
+        poll(&mut pipeline, now).await;
         now += chrono::Duration::minutes(4);
     }
 
@@ -76,19 +84,19 @@ async fn a_day_in_the_life_of_three_tables() {
         .await
         .unwrap()
         .unwrap();
-    let doc = pipeline.poll(t(5, 8)).await;
+    let doc = poll(&mut pipeline, t(5, 8)).await;
     assert!(doc.products.iter().all(|p| p.state == State::Maintenance), "{:?}", states(&doc));
     assert_eq!(doc.exit_code(), 0);
     assert_eq!(doc.products[0].maintenance.as_ref().unwrap().message, "Reloading orders from the CRM");
     let mut now = t(5, 12);
     while now < t(6, 4) {
-        pipeline.poll(now).await;
+        poll(&mut pipeline, now).await;
         now += chrono::Duration::minutes(4);
     }
 
     // 06:04 the window ends and a fixed run is green again: recovery, the incident resolves.
     story.set(chapter(3, "success", "all_pass"));
-    let doc = pipeline.poll(t(6, 4)).await;
+    let doc = poll(&mut pipeline, t(6, 4)).await;
     assert_eq!(doc.overall, State::Up, "{:?}", states(&doc));
     assert!(doc.products.iter().all(|p| p.incident.is_none()));
     let incidents = store.call(|s| s.incidents(None, 10)).await.unwrap().unwrap();

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::{MODELS, product, scenario_run};
 use tablestat::evaluate::{Evaluation, Inputs, evaluate};
 use tablestat::facts::{AirflowView, DagFacts, DagRunFacts, DbtView, RunState, TaskFacts, TaskLookup};
-use tablestat::model::{Metric, Product, Verdict};
+use tablestat::model::{Metric, Product, State, Verdict};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap()
@@ -476,4 +476,36 @@ fn scenario_run_then_test() {
         fct_daily_revenue completeness up: 2 tests passed
         "#,
     );
+}
+
+/// A metric blocked by its DAG (paused, missing) or unreadable is no judgment of the data:
+/// once the DAG runs again, an untested metric is unknown, not still down for a DAG
+/// that came back (found by tests/faults.rs).
+#[test]
+fn a_block_or_a_blind_spot_is_not_carried_as_a_test_result() {
+    let previous: BTreeMap<String, BTreeMap<Metric, Verdict>> = MODELS
+        .iter()
+        .map(|model| {
+            let verdicts = Metric::standard()
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let verdict = if i % 2 == 0 {
+                        Verdict::new(State::Down, "blocked: DAG shop_daily does not exist in Airflow")
+                    } else {
+                        Verdict::new(State::Unknown, "Airflow could not be read since 2026-11-24 01:00 UTC: 503")
+                    };
+                    (m, verdict)
+                })
+                .collect();
+            (model.to_string(), verdicts)
+        })
+        .collect();
+    let evals = run_scenario("test_failures", "failed", &previous);
+    for (metric, verdict) in &evals["fct_orders"].metrics {
+        if *metric != Metric::Freshness && *metric != Metric::Availability {
+            assert_eq!(verdict.state, State::Unknown, "{metric}: {}", verdict.reason);
+            assert!(verdict.reason.starts_with("not checked in the latest run"), "{metric}: {}", verdict.reason);
+        }
+    }
 }

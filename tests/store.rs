@@ -347,6 +347,24 @@ fn the_lease_is_held_by_one_and_taken_over_when_stale() {
     assert_eq!(a.lease().unwrap(), None);
 }
 
+/// A poller killed with `kill -9` leaves a fresh heartbeat behind; on the same host its
+/// process is seen gone and the lease is taken at once. Elsewhere the heartbeat decides.
+#[test]
+fn a_holder_that_died_on_this_host_gives_the_lease_up_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut a = Store::open(&path).unwrap();
+    let mut b = Store::open(&path).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = i64::from(child.id());
+    child.wait().unwrap();
+    assert_eq!(a.acquire_lease("a", dead, "jump", t0()).unwrap(), LeaseOutcome::Held);
+    assert_eq!(b.acquire_lease("b", 1, "jump", t0() + 1).unwrap(), LeaseOutcome::Held);
+    b.release_lease("b").unwrap();
+    assert_eq!(a.acquire_lease("a", dead, "elsewhere", t0() + 2).unwrap(), LeaseOutcome::Held);
+    assert!(matches!(b.acquire_lease("b", 1, "jump", t0() + 3).unwrap(), LeaseOutcome::Taken(_)));
+}
+
 #[test]
 fn a_viewer_sees_the_pollers_writes() {
     let dir = tempfile::tempdir().unwrap();

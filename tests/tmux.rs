@@ -6,79 +6,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::story::{self, chapter};
-
-struct Session(String);
-
-impl Session {
-    fn start(command: &str) -> Session {
-        let name = format!("tablestat-test-{}-{:x}", std::process::id(), fastrand_u32());
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "100", "-y", "30", command])
-            .env_remove("TMUX")
-            .status()
-            .expect("tmux must be installed (.ci/run installs it)");
-        assert!(status.success());
-        Session(name)
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            // One key at a time: Esc followed at once by a letter reads as Alt+letter.
-            assert!(Command::new("tmux").args(["send-keys", "-t", &self.0, key]).status().unwrap().success());
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-
-    fn alive(&self) -> bool {
-        Command::new("tmux").args(["has-session", "-t", &self.0]).output().map(|o| o.status.success()).unwrap_or(false)
-    }
-
-    /// Waits (with a deadline) until the screen shows `text`.
-    fn wait_for(&self, text: &str) -> String {
-        wait(Duration::from_secs(20), || {
-            let screen = self.screen();
-            screen.contains(text).then_some(screen)
-        })
-        .unwrap_or_else(|| panic!("never saw {text:?}; the screen:\n{}", self.screen()))
-    }
-
-    fn kill(&self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn fastrand_u32() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
-}
-
-fn wait<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(found) = check() {
-            return Some(found);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tablestat"))
-}
+use common::tmux::{Session, bin, wait};
 
 /// A config and a database with history, on a fake pipeline served by this process.
 async fn prepared(dir: &Path) -> (PathBuf, PathBuf, wiremock::MockServer) {

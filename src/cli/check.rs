@@ -145,10 +145,10 @@ async fn check_dbt(config: &Config) -> Result<(), String> {
             }
             Ok(())
         }
-        Some(DbtConfig::Cloud { url, account_id, token, timeout, .. }) => {
+        Some(DbtConfig::Cloud { url, account_id, token, timeout, tls, .. }) => {
             let token = token.resolve(config.base_dir())?;
             let client =
-                crate::sources::dbt_cloud::DbtCloudClient::new(url.clone(), *account_id, token, *timeout, None)
+                crate::sources::dbt_cloud::DbtCloudClient::new(url.clone(), *account_id, token, *timeout, None, tls)
                     .map_err(|e| e.to_string())?;
             let jobs: Vec<i64> = {
                 let mut jobs: Vec<i64> = config.products.iter().filter_map(|p| p.dbt_job).collect();

@@ -22,9 +22,19 @@ impl fmt::Display for ConfigError {
             write!(f, ":{line}:{col}")?;
         }
         if let Some(key) = &self.key {
-            write!(f, ": {key}")?;
+            write!(f, ": {}", bounded(key))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", bounded(&self.message))
+    }
+}
+
+/// Keys and messages quote the file: a runaway line (a megabyte-long key) is cut, so the
+/// error stays a line a person reads.
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 300;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]).into(),
+        None => text.into(),
     }
 }
 

@@ -113,6 +113,10 @@ pub struct AirflowSection {
     pub timeout: Option<Duration>,
     /// Link target for DAGs on the board, when the UI lives elsewhere than the API.
     pub web_url: Option<String>,
+    /// PEM bundle of the CA that signed an internal server's certificate.
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -136,6 +140,9 @@ pub struct DbtSection {
     pub timeout: Option<Duration>,
     /// Where fetched dbt Cloud artifacts are kept, by run id.
     pub cache_dir: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
 }
 
 /// `interval = "auto"` or a duration.

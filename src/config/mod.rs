@@ -62,6 +62,15 @@ pub struct AirflowConfig {
     pub api: ApiVersion,
     pub auth: AirflowAuth,
     pub timeout: Duration,
+    pub tls: TlsConfig,
+}
+
+/// How a source's certificate is checked: the system's roots (and Mozilla's), plus an
+/// internal CA when `ca_file` names one. Skipping the check is the user's loud choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub ca_file: Option<PathBuf>,
+    pub insecure_skip_verify: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -83,8 +92,17 @@ pub enum AirflowAuth {
 
 #[derive(Debug, Clone)]
 pub enum DbtConfig {
-    Cloud { url: url::Url, account_id: i64, token: SecretRef, timeout: Duration, cache_dir: Option<PathBuf> },
-    Local { target_dir: PathBuf },
+    Cloud {
+        url: url::Url,
+        account_id: i64,
+        token: SecretRef,
+        timeout: Duration,
+        cache_dir: Option<PathBuf>,
+        tls: TlsConfig,
+    },
+    Local {
+        target_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -156,8 +174,28 @@ impl Config {
         let ctx = Ctx { path, source };
         let base = path.parent().unwrap_or(Path::new("."));
 
-        let airflow = file.airflow.map(|a| ctx.airflow(a)).transpose()?;
+        let airflow = file.airflow.map(|a| ctx.airflow(a, base)).transpose()?;
         let dbt = file.dbt.map(|d| ctx.dbt(d, base)).transpose()?;
+        let insecure = [
+            ("airflow", airflow.as_ref().map(|a| &a.tls)),
+            (
+                "dbt",
+                match &dbt {
+                    Some(DbtConfig::Cloud { tls, .. }) => Some(tls),
+                    _ => None,
+                },
+            ),
+        ];
+        let warnings = insecure
+            .iter()
+            .filter(|(_, tls)| tls.is_some_and(|t| t.insecure_skip_verify))
+            .map(|(section, _)| {
+                format!(
+                    "[{section}] insecure_skip_verify = true: TLS certificates are NOT checked, so anyone on the \
+                     network path can read the credentials and forge the answers; set ca_file instead"
+                )
+            })
+            .collect();
         let discover = file.discover.map(|d| {
             let d = d.into_inner();
             DiscoverRule {
@@ -296,7 +334,7 @@ impl Config {
             discover,
             products,
             test_metrics: file.metrics.map,
-            warnings: Vec::new(),
+            warnings,
             open_incident_after,
             notify,
             export,
@@ -313,6 +351,12 @@ impl Config {
         let dbt = matches!(&self.dbt, Some(DbtConfig::Cloud { token, .. }) if token.is_inline());
         let webhooks = self.notify.iter().any(|t| t.url.is_inline());
         airflow || dbt || webhooks
+    }
+
+    /// True when a source's TLS certificates are not checked (`insecure_skip_verify`).
+    pub fn tls_unverified(&self) -> bool {
+        self.airflow.as_ref().is_some_and(|a| a.tls.insecure_skip_verify)
+            || matches!(&self.dbt, Some(DbtConfig::Cloud { tls, .. }) if tls.insecure_skip_verify)
     }
 
     /// Directory relative paths in the config are resolved against.
@@ -392,7 +436,7 @@ impl Ctx<'_> {
         Ok(targets)
     }
 
-    fn airflow(&self, section: toml::Spanned<file::AirflowSection>) -> Result<AirflowConfig, ConfigError> {
+    fn airflow(&self, section: toml::Spanned<file::AirflowSection>, base: &Path) -> Result<AirflowConfig, ConfigError> {
         let span = section.span();
         let a = section.into_inner();
         let in_airflow = |e: String| self.error(span.clone(), e);
@@ -432,6 +476,7 @@ impl Ctx<'_> {
             api: a.api,
             auth,
             timeout: a.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            tls: TlsConfig { ca_file: a.ca_file.map(|p| base.join(p)), insecure_skip_verify: a.insecure_skip_verify },
         })
     }
 
@@ -466,6 +511,10 @@ impl Ctx<'_> {
                     token,
                     timeout: d.timeout.unwrap_or(DEFAULT_TIMEOUT),
                     cache_dir: d.cache_dir.map(|p| base.join(p)),
+                    tls: TlsConfig {
+                        ca_file: d.ca_file.map(|p| base.join(p)),
+                        insecure_skip_verify: d.insecure_skip_verify,
+                    },
                 })
             }
             DbtSource::Local => {

@@ -22,6 +22,9 @@ use crate::model::{Evidence, FailingTest, Metric, Product, Refresh, State, Verdi
 use crate::timefmt;
 use sheet::{Fallback, Sheet};
 
+/// How a metric blocked by its DAG's state begins its reason.
+const BLOCKED_PREFIX: &str = "blocked: ";
+
 /// Everything the rulebook looks at for one product.
 #[derive(Debug, Clone, Copy)]
 pub struct Inputs<'a> {
@@ -427,7 +430,8 @@ fn blocked(product: &Product, cause: &str, evidence: Evidence) -> Evaluation {
         .metrics
         .iter()
         .map(|m| {
-            let reason = if *m == Metric::Availability { cause.to_string() } else { format!("blocked: {cause}") };
+            let reason =
+                if *m == Metric::Availability { cause.to_string() } else { format!("{BLOCKED_PREFIX}{cause}") };
             (m.clone(), Verdict::new(State::Down, reason))
         })
         .collect();

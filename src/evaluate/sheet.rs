@@ -107,9 +107,13 @@ impl<'a> Sheet<'a> {
         }
     }
 
-    /// The table still holds the data its last tests judged: keep that state.
+    /// The table still holds the data its last tests judged: keep that state. Only a
+    /// judgment is kept: not maintenance, not a monitor that could not see (`unknown`),
+    /// not a block by the DAG, which says nothing of the data once the DAG is back.
     fn carry(&self, inputs: &Inputs<'_>, metric: &Metric) -> Verdict {
-        let judged = inputs.previous.get(metric).filter(|v| !matches!(v.state, State::Maintenance));
+        let judged = inputs.previous.get(metric).filter(|v| {
+            !matches!(v.state, State::Maintenance | State::Unknown) && !v.reason.starts_with(super::BLOCKED_PREFIX)
+        });
         match judged {
             Some(previous) if previous.reason.starts_with(NOT_CHECKED) => previous.clone(),
             Some(previous) => Verdict::new(previous.state, format!("{CARRY_PREFIX}{}", previous.reason)),

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::{Deserialize, Deserializer};
 
-use crate::config::Secret;
+use crate::config::{Secret, TlsConfig};
 use crate::sources::http::{self, ErrorKind, Http, MAX_API_BODY, MAX_ARTIFACT_BODY, SourceError, SourceName};
 
 pub struct DbtCloudClient {
@@ -148,14 +148,11 @@ impl DbtCloudClient {
         token: Secret,
         timeout: std::time::Duration,
         cache_dir: Option<PathBuf>,
+        tls: &TlsConfig,
     ) -> Result<DbtCloudClient, SourceError> {
-        Ok(DbtCloudClient {
-            http: Http::new(SourceName::DbtCloud, base, timeout)?,
-            account_id,
-            token,
-            cache_dir,
-            budget: Mutex::new(RequestBudget::new(REQUESTS_PER_MINUTE)),
-        })
+        let http = Http::new(SourceName::DbtCloud, base, timeout, tls)?;
+        http.add_secret(token.expose());
+        Ok(DbtCloudClient { http, account_id, token, cache_dir, budget: Mutex::new(RequestBudget::new(REQUESTS_PER_MINUTE)) })
     }
 
     pub fn requests(&self) -> u64 {

@@ -50,10 +50,10 @@ impl DbtEvidence {
         let source = match config {
             None => None,
             Some(DbtConfig::Local { target_dir }) => Some(DbtSource::Local(target_dir.clone())),
-            Some(DbtConfig::Cloud { url, account_id, token, timeout, cache_dir }) => {
+            Some(DbtConfig::Cloud { url, account_id, token, timeout, cache_dir, tls }) => {
                 let token = resolve(token, base_dir)?;
                 let cache = cache_dir.clone().or_else(|| Some(crate::config::state_dir().join("dbt-cloud-cache")));
-                let client = DbtCloudClient::new(url.clone(), *account_id, token, *timeout, cache)?;
+                let client = DbtCloudClient::new(url.clone(), *account_id, token, *timeout, cache, tls)?;
                 Some(DbtSource::Cloud(Box::new(client)))
             }
         };

@@ -10,6 +10,8 @@ use reqwest::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::config::TlsConfig;
+
 /// Which source an error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceName {
@@ -92,7 +94,7 @@ impl SourceError {
                 format!("no answer within {}", humantime::format_duration(*after))
             }
             ErrorKind::Dns(d) => format!("host name not found ({d})"),
-            ErrorKind::Tls(d) => format!("TLS failed: {d}"),
+            ErrorKind::Tls(d) => format!("TLS: {d}"),
             ErrorKind::Connect(d) => format!("could not connect: {d}"),
             ErrorKind::Unauthorized(d) => {
                 format!("401 unauthorized{}: check the credentials", paren(d))
@@ -159,6 +161,9 @@ impl RetryPolicy {
     }
 }
 
+/// The longest text from a server kept in an error (a reason on screen is one line).
+pub const MAX_DETAIL: usize = 200;
+
 /// Bodies larger than this are refused: no answer of these APIs is legitimately bigger,
 /// and a runaway body must not eat the jump host's memory.
 pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
@@ -188,14 +193,30 @@ pub struct Answer {
 }
 
 impl Http {
-    pub fn new(source: SourceName, base: Url, timeout: Duration) -> Result<Http, SourceError> {
-        let client = reqwest::Client::builder()
+    pub fn new(source: SourceName, base: Url, timeout: Duration, tls: &TlsConfig) -> Result<Http, SourceError> {
+        let setup = |detail: String| SourceError::new(source, "client setup", ErrorKind::Tls(detail));
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| SourceError::new(source, "client setup", ErrorKind::Tls(e.to_string())))?;
+            .pool_idle_timeout(Duration::from_secs(90));
+        if let Some(path) = &tls.ca_file {
+            let shown = path.display();
+            let pem = std::fs::read(path).map_err(|e| setup(format!("cannot read ca_file {shown}: {e}")))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| setup(format!("ca_file {shown} is not a PEM bundle: {e}")))?;
+            if certificates.is_empty() {
+                return Err(setup(format!("ca_file {shown} holds no PEM certificate")));
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        if tls.insecure_skip_verify {
+            tracing::warn!(source = %source, "insecure_skip_verify = true: TLS certificates are NOT checked");
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let client = builder.build().map_err(|e| setup(error_chain(&e)))?;
         Ok(Http {
             client,
             base,
@@ -276,15 +297,15 @@ impl Http {
         endpoint: &str,
         max_body: usize,
     ) -> Result<Answer, SourceError> {
+        // Scrubbed at once: the retry loop logs each failure.
         with_retries(&self.retry, || async {
-            let answer = self.send_once(build(), endpoint, max_body).await?;
+            let answer = self.send_once(build(), endpoint, max_body).await.map_err(|e| self.scrub(e))?;
             match status_error(self.source, endpoint, &answer) {
                 None => Ok(answer),
-                Some(e) => Err(e),
+                Some(e) => Err(self.scrub(e)),
             }
         })
         .await
-        .map_err(|e| self.scrub(e))
     }
 
     /// Registers a secret (a password, a token) to be blanked out of every error.
@@ -297,7 +318,8 @@ impl Http {
         }
     }
 
-    /// Blanks registered secrets out of an error's text.
+    /// Blanks registered secrets out of an error's text, then bounds each text to
+    /// [`MAX_DETAIL`] characters: cut after blanking, so no secret is cut in half and missed.
     pub fn scrub(&self, mut error: SourceError) -> SourceError {
         let secrets = self.secrets.lock().expect("secrets lock").clone();
         let clean = |text: &mut String| {
@@ -305,6 +327,9 @@ impl Http {
                 if text.contains(secret.as_str()) {
                     *text = text.replace(secret.as_str(), "***");
                 }
+            }
+            if let Some((cut, _)) = text.char_indices().nth(MAX_DETAIL) {
+                text.truncate(cut);
             }
         };
         clean(&mut error.endpoint);
@@ -333,6 +358,26 @@ impl Http {
         self.client.request(method, self.url(path)).header(header::ACCEPT, "application/json")
     }
 
+    /// Says plainly what a TLS failure means and what to do about it.
+    fn tls_detail(&self, chain: &str) -> String {
+        let section = match self.source {
+            SourceName::Airflow => "[airflow]",
+            SourceName::DbtCloud | SourceName::LocalDbt => "[dbt]",
+        };
+        let cause = chain.split(": ").skip_while(|part| !part.contains("certificate")).collect::<Vec<_>>().join(": ");
+        let cause = if cause.is_empty() { last_cause(chain) } else { cause };
+        let lower = chain.to_lowercase();
+        if lower.contains("unknownissuer") || lower.contains("unknown issuer") || lower.contains("self-signed") {
+            format!(
+                "certificate not trusted ({cause}): set ca_file in {section} to the PEM bundle of the CA that signed it"
+            )
+        } else if lower.contains("certificate") {
+            format!("certificate rejected ({cause})")
+        } else {
+            format!("handshake failed ({cause})")
+        }
+    }
+
     fn classify(&self, error: &reqwest::Error) -> ErrorKind {
         if error.is_timeout() {
             return ErrorKind::Timeout(self.timeout);
@@ -347,7 +392,9 @@ impl Http {
         {
             ErrorKind::Dns(last_cause(&chain))
         } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
-            ErrorKind::Tls(last_cause(&chain))
+            ErrorKind::Tls(self.tls_detail(&chain))
+        } else if lower.contains("corrupt message") {
+            ErrorKind::Tls(format!("the server does not speak TLS ({}): is the URL http://?", last_cause(&chain)))
         } else if error.is_connect() {
             ErrorKind::Connect(last_cause(&chain))
         } else if error.is_body() || error.is_decode() {
@@ -427,7 +474,8 @@ pub fn error_detail(body: &[u8]) -> String {
         .or_else(|| value.pointer("/status/user_message").and_then(text))
         .or_else(|| value.get("title").and_then(text))
         .unwrap_or_default();
-    let line: String = found.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).take(200).collect();
+    // Not cut to length here: `Http::scrub` blanks secrets first, then cuts.
+    let line: String = found.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).collect();
     line
 }
 
@@ -454,7 +502,14 @@ pub fn decode<T: DeserializeOwned>(source: SourceName, endpoint: &str, answer: &
     };
     let path = error.path().to_string();
     let at = if path.is_empty() || path == "." { String::new() } else { format!(" at `{path}`") };
-    Err(SourceError::new(source, endpoint, ErrorKind::BadBody(format!("{}{at}", error.inner()))))
+    // A proxy or gateway answering for the API says so in its content type.
+    let media = answer.content_type.split(';').next().unwrap_or("").trim();
+    let what = if media.is_empty() || media.contains("json") {
+        format!("{}{at}", error.inner())
+    } else {
+        format!("got {media} instead of JSON ({}{at})", error.inner())
+    };
+    Err(SourceError::new(source, endpoint, ErrorKind::BadBody(what)))
 }
 
 /// `Retry-After: 120` or an HTTP date.
@@ -575,6 +630,30 @@ mod tests {
         let (result, calls, _) = run_with(vec![ErrorKind::Refused; 10], RetryPolicy::default()).await;
         assert!(result.is_err());
         assert_eq!(calls, 3);
+    }
+
+    /// A long token echoed late in an error body: blanked whole, then the text is cut
+    /// (cutting first left half a token that no longer matched).
+    #[test]
+    fn secrets_are_blanked_before_the_text_is_cut() {
+        let base = Url::parse("http://airflow.example").unwrap();
+        let http = Http::new(SourceName::Airflow, base, Duration::from_secs(1), &TlsConfig::default()).unwrap();
+        let token = format!("eyJ{}", "k".repeat(250));
+        http.add_secret(&token);
+        let body = serde_json::json!({ "detail": format!("{} Bearer {token}", "refused ".repeat(20)) });
+        let answer = Answer {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            content_type: "application/json".into(),
+            retry_after: None,
+            body: body.to_string().into_bytes(),
+        };
+        let error = http.scrub(status_error(SourceName::Airflow, "GET /x", &answer).unwrap());
+        let ErrorKind::Server { detail, .. } = &error.kind else { panic!("{error:?}") };
+        assert!(detail.ends_with("Bearer ***"), "{detail}");
+        assert!(!detail.contains("eyJ"), "{detail}");
+        let long = error_detail(format!(r#"{{"detail": "{}"}}"#, "x".repeat(500)).as_bytes());
+        let cut = http.scrub(failing(ErrorKind::Server { status: 500, detail: long }));
+        assert_eq!(cut.cause().len(), "server error 500 ()".len() + MAX_DETAIL);
     }
 
     #[test]

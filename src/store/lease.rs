@@ -31,15 +31,43 @@ fn lease_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
     Ok(Lease { holder: r.get(0)?, pid: r.get(1)?, host: r.get(2)?, acquired_at: r.get(3)?, heartbeat: r.get(4)? })
 }
 
+/// A holder on this host whose process has ended (killed, crashed) holds nothing: its
+/// lease is taken at once rather than after [`LEASE_TTL`], so a poller restarted after
+/// `kill -9` polls again at once. A holder elsewhere is judged by its heartbeat alone.
+fn holder_gone(lease: &Lease, host: &str) -> bool {
+    lease.host == host && !process_alive(lease.pid)
+}
+
+/// Whether a process runs (a zombie, killed and not yet reaped, does not).
+#[cfg(target_os = "linux")]
+fn process_alive(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) S ...`: the state follows the last `)`.
+        Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Elsewhere the heartbeat alone decides.
+#[cfg(not(target_os = "linux"))]
+fn process_alive(_pid: i64) -> bool {
+    true
+}
+
 impl Store {
-    /// Takes the lease if it is free, stale or already ours; renews it if ours.
+    /// Takes the lease if it is free, stale, already ours, or its holder on this host has
+    /// died; renews it if ours.
     pub fn acquire_lease(&mut self, holder: &str, pid: i64, host: &str, now: i64) -> Result<LeaseOutcome> {
         let path = self.path.clone();
         let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         let current = tx.query_row(LEASE_QUERY, [], lease_row).optional().map_err(wrap)?;
         let outcome = match current {
-            Some(lease) if lease.holder != holder && now - lease.heartbeat <= LEASE_TTL => LeaseOutcome::Taken(lease),
+            Some(lease)
+                if lease.holder != holder && now - lease.heartbeat <= LEASE_TTL && !holder_gone(&lease, host) =>
+            {
+                LeaseOutcome::Taken(lease)
+            }
             Some(lease) if lease.holder == holder => {
                 tx.execute("UPDATE lease SET heartbeat = ?1 WHERE id = 1", [now]).map_err(wrap)?;
                 LeaseOutcome::Held

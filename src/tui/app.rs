@@ -106,6 +106,9 @@ pub struct App {
     pub sub_selected: usize,
     /// A short message for the footer ("poll requested").
     pub flash: Option<String>,
+    /// A source's certificates are not checked (`insecure_skip_verify`): said in the header
+    /// for as long as it is so.
+    pub tls_unverified: bool,
     /// The list's metric columns and the widest name: derived from the snapshot once, so
     /// drawing touches only the rows on screen.
     pub metric_columns: Vec<crate::model::Metric>,
@@ -134,6 +137,7 @@ impl App {
             incident: None,
             sub_selected: 0,
             flash: None,
+            tls_unverified: false,
             metric_columns: Vec::new(),
             longest_name: 0,
         };

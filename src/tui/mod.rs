@@ -133,6 +133,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
 
     let mut app = App::new(first, chrono::Utc::now().timestamp());
     app.can_poll = can_poll;
+    app.tls_unverified = config.tls_unverified();
     let outcome = event_loop(&mut app, &options.theme, &store, &poll_now, &mut snapshot_rx, status_rx).await;
 
     let _ = stop.send(true);

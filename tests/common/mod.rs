@@ -3,7 +3,10 @@
 
 pub mod board;
 pub mod fake;
+pub mod pipeline;
+pub mod proxy;
 pub mod story;
+pub mod tmux;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -4,12 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
-use tablestat::poller::Engine;
-use tablestat::poller::run::record;
-use tablestat::report::{self, StatusDocument};
-use tablestat::store::worker::StoreHandle;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
 
 use super::fake::body;
@@ -37,6 +32,22 @@ pub fn chapter(n: u32, task_state: &'static str, scenario: &'static str) -> Chap
     }
 }
 
+/// The `n`th of an endless series of runs, ten minutes apart from 2026-11-21 01:00 UTC:
+/// for stories longer than nine days' chapters.
+pub fn nth_run(n: u32, task_state: &'static str, scenario: &'static str) -> Chapter {
+    let started = chrono::DateTime::parse_from_rfc3339("2026-11-21T01:00:00Z").unwrap()
+        + chrono::Duration::minutes(10 * i64::from(n));
+    let logical = started - chrono::Duration::hours(1);
+    Chapter {
+        run_id: format!("scheduled__{}", logical.format("%Y-%m-%dT%H:%M:%S+00:00")),
+        started: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        task_state,
+        dbt_run: 80_000 + i64::from(n),
+        scenario,
+        paused: false,
+    }
+}
+
 #[derive(Clone)]
 pub struct Story {
     pub now: Arc<Mutex<Chapter>>,
@@ -52,7 +63,8 @@ impl Respond for Story {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let c = self.now.lock().unwrap().clone();
         let p = request.url.path();
-        let finished = "2026-11-20T01:05:00Z".replace("20", &c.started[8..10]);
+        let finished = (chrono::DateTime::parse_from_rfc3339(&c.started).unwrap() + chrono::Duration::minutes(5))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
         match p {
             "/auth/token" => {
@@ -110,10 +122,15 @@ pub async fn start(first: Chapter) -> (MockServer, Story) {
 
 /// A config for the story's server: three products of the reference dbt project.
 pub fn config(url: &str, store: &std::path::Path) -> String {
+    config_split(url, url, store)
+}
+
+/// The same config with Airflow and dbt Cloud at their own URLs (each behind a proxy).
+pub fn config_split(airflow_url: &str, dbt_url: &str, store: &std::path::Path) -> String {
     format!(
         r#"
 [airflow]
-url = "{url}"
+url = "{airflow_url}"
 api = "v2"
 auth = "password"
 username = "admin"
@@ -122,7 +139,7 @@ timeout = "5s"
 
 [dbt]
 source = "cloud"
-url = "{url}"
+url = "{dbt_url}"
 account_id = 1
 token = "dbt-token"
 cache_dir = "{cache}"
@@ -157,30 +174,4 @@ model = "fct_orders"
         cache = store.with_extension("cache").display(),
         db = store.display()
     )
-}
-
-/// The poller engine and a store, driven poll by poll with the time passed in.
-pub struct Pipeline {
-    pub engine: Engine,
-    pub store: StoreHandle,
-}
-
-impl Pipeline {
-    pub async fn poll(&mut self, now: DateTime<Utc>) -> StatusDocument {
-        let products = self.engine.products();
-        let ts = now.timestamp();
-        let prior = self.store.call(move |s| s.prior(&products, ts)).await.unwrap().unwrap();
-        let result = self.engine.poll(&prior, now).await;
-        assert_eq!(result.airflow_error, None);
-        // The poll finishes at `now` too, as far as the store knows.
-        record(&self.store, result, &self.engine, now).await.unwrap();
-        self.status(now).await
-    }
-
-    pub async fn status(&self, now: DateTime<Utc>) -> StatusDocument {
-        let ts = now.timestamp();
-        let snapshot =
-            self.store.call(move |s| s.snapshot(ts, FixedOffset::east_opt(0).unwrap())).await.unwrap().unwrap();
-        report::from_snapshot(&snapshot, &[])
-    }
 }

@@ -70,7 +70,7 @@ const BATCH_PAGE: usize = 1000;
 impl AirflowClient {
     /// Builds the client, reads secrets, and settles the API version (probing on `auto`).
     pub async fn connect(config: &AirflowConfig, base_dir: &std::path::Path) -> Result<AirflowClient, SourceError> {
-        let http = Http::new(SourceName::Airflow, config.url.clone(), config.timeout)?;
+        let http = Http::new(SourceName::Airflow, config.url.clone(), config.timeout, &config.tls)?;
         let secret = |r: &crate::config::SecretRef| {
             r.resolve(base_dir).map_err(|e| SourceError::new(SourceName::Airflow, "credentials", ErrorKind::Io(e)))
         };
@@ -86,6 +86,13 @@ impl AirflowClient {
         };
         for secret in [&auth_secret(&auth)].into_iter().flatten() {
             http.add_secret(secret.expose());
+        }
+        // Basic auth travels as base64 of `username:password`: a server that echoes the
+        // request's headers echoes that.
+        if let Auth::Basic { username, password } = &auth {
+            use base64::Engine;
+            let wire = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{}", password.expose()));
+            http.add_secret(&wire);
         }
         let api = match config.api {
             ApiVersion::V1 => Api::V1,

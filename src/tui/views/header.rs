@@ -103,6 +103,9 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
         Role::Starting if !app.can_poll => "viewing only (no credentials)".to_string(),
         Role::Starting => "starting".to_string(),
     };
+    if app.tls_unverified {
+        return (format!("TLS NOT VERIFIED · {role} · {last_text} "), theme.warning());
+    }
     (format!("{role} · {last_text} "), style)
 }
 

@@ -1,0 +1,216 @@
+//! Hostile and broken input, table-driven: dbt artifacts of unknown schema versions, with
+//! missing fields, wrong types, giant strings, deep nesting, or no JSON at all; and config
+//! files as broken. Each gives a clear, bounded error (or reads fine), never a panic.
+
+mod common;
+
+use std::path::Path;
+
+use common::fake::body;
+use tablestat::config::Config;
+use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex, RunResults, SourcesFile};
+
+/// Longest error text a reason may carry (a reason is one line on the board).
+const BOUND: usize = 1000;
+
+fn parse(kind: ArtifactKind, bytes: &[u8]) -> Result<(), String> {
+    match kind {
+        ArtifactKind::Manifest => dbt::parse_artifact::<Manifest>(kind, bytes).map(|m| {
+            ProjectIndex::new(m, &Default::default());
+        }),
+        ArtifactKind::RunResults => dbt::parse_artifact::<RunResults>(kind, bytes).map(drop),
+        ArtifactKind::Sources => dbt::parse_artifact::<SourcesFile>(kind, bytes).map(drop),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn deep(open: &str, n: usize) -> String {
+    open.repeat(n)
+}
+
+/// `prefix` then `open` n times, a value, and `close` n times: deep but well formed.
+fn nested(prefix: &str, open: &str, close: &str, n: usize) -> String {
+    format!("{prefix}{}1{}", open.repeat(n), close.repeat(n))
+}
+
+fn giant() -> String {
+    "x".repeat(20 << 20)
+}
+
+/// A real artifact with one value replaced.
+fn real_with(kind: ArtifactKind, from: &str, to: &str) -> Vec<u8> {
+    let file = match kind {
+        ArtifactKind::Manifest => "dbt/test_failures/manifest.json",
+        ArtifactKind::RunResults => "dbt/test_failures/run_results.json",
+        ArtifactKind::Sources => "dbt/source_stale/sources.json",
+    };
+    let text = body(file);
+    assert!(text.contains(from), "{file} has no {from:?}");
+    text.replacen(from, to, 1).into_bytes()
+}
+
+#[test]
+fn broken_artifacts_give_clear_bounded_errors() {
+    use ArtifactKind::*;
+    let header = |kind: &str, v: u32| {
+        format!(r#"{{"metadata": {{"dbt_schema_version": "https://schemas.getdbt.com/dbt/{kind}/v{v}.json"}}"#)
+    };
+    let cases: Vec<(&str, ArtifactKind, Vec<u8>, Option<&str>)> = vec![
+        ("empty", Manifest, b"".to_vec(), Some("cannot read dbt manifest.json: EOF while parsing a value")),
+        (
+            "not JSON",
+            RunResults,
+            b"<html>502</html>".to_vec(),
+            Some("cannot read dbt run_results.json: expected value at line 1 column 1"),
+        ),
+        (
+            "truncated",
+            Sources,
+            body("dbt/source_stale/sources.json").as_bytes()[..300].to_vec(),
+            Some("EOF while parsing"),
+        ),
+        (
+            "unknown schema version",
+            Manifest,
+            format!("{}, \"nodes\": 3}}", header("manifest", 99)).into_bytes(),
+            Some("(schema v99; this tablestat knows v10–v12)"),
+        ),
+        (
+            "unknown schema version",
+            RunResults,
+            format!("{}, \"results\": {{}}}}", header("run-results", 42)).into_bytes(),
+            Some("(schema v42; this tablestat knows v4–v6)"),
+        ),
+        (
+            "missing results",
+            RunResults,
+            format!("{}}}", header("run-results", 6)).into_bytes(),
+            Some("missing field `results`"),
+        ),
+        (
+            "missing results",
+            Sources,
+            format!("{}}}", header("sources", 3)).into_bytes(),
+            Some("missing field `results`"),
+        ),
+        (
+            "wrong type",
+            RunResults,
+            real_with(RunResults, "\"status\": \"pass\"", "\"status\": 7"),
+            Some("invalid type: integer `7`"),
+        ),
+        ("wrong type", Manifest, real_with(Manifest, "\"nodes\": {", "\"nodes\": [{"), Some("at `nodes`")),
+        ("unknown status", RunResults, real_with(RunResults, "\"status\": \"pass\"", "\"status\": \"exploded\""), None),
+        (
+            "giant status",
+            RunResults,
+            real_with(RunResults, "\"status\": \"pass\"", &format!("\"status\": \"{}\"", giant())),
+            None,
+        ),
+        (
+            "giant message",
+            RunResults,
+            real_with(RunResults, "\"message\": null", &format!("\"message\": \"{}\"", giant())),
+            None,
+        ),
+        (
+            "giant node name",
+            Manifest,
+            real_with(Manifest, "\"name\": \"fct_orders\"", &format!("\"name\": \"{}\"", giant())),
+            None,
+        ),
+        (
+            "deep nesting",
+            Manifest,
+            deep("[", 1_000_000).into_bytes(),
+            Some("cannot read dbt manifest.json: invalid type"),
+        ),
+        (
+            "deep nesting, unclosed",
+            RunResults,
+            real_with(
+                RunResults,
+                "\"adapter_response\": {}",
+                &format!("\"adapter_response\": {}", deep("{\"a\":", 100_000)),
+            ),
+            Some("at `results[23].adapter_response`"),
+        ),
+        (
+            "deep nesting, balanced",
+            RunResults,
+            real_with(
+                RunResults,
+                "\"adapter_response\": {}",
+                &nested("\"adapter_response\": ", "{\"a\":", "}", 100_000),
+            ),
+            None,
+        ),
+        (
+            "deep nesting, balanced",
+            Manifest,
+            real_with(Manifest, "\"meta\": {}", &nested("\"meta\": ", "[", "]", 100_000)),
+            None,
+        ),
+        ("binary", Sources, (0..=255u8).cycle().take(10_000).collect(), Some("cannot read dbt sources.json")),
+    ];
+    let mut failures = Vec::new();
+    for (name, kind, bytes, expected) in cases {
+        let outcome = parse(kind, &bytes);
+        let ok = match (&outcome, expected) {
+            (Err(e), Some(text)) => e.contains(text) && e.len() <= BOUND,
+            (Ok(()), None) => true,
+            // Where none is predicted, reading fine (a value skipped, however deep, or an
+            // unknown status read as such) or a bounded error are both acceptable.
+            (Err(e), None) => e.len() <= BOUND,
+            (Ok(()), Some(_)) => false,
+        };
+        if !ok {
+            let shown =
+                outcome.map_err(|e| e.chars().take(300).collect::<String>() + &format!("… ({} bytes)", e.len()));
+            failures.push(format!("{kind:?} {name}: wanted {expected:?}, got {shown:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn broken_configs_give_clear_errors() {
+    let good = "[airflow]\nurl = \"http://localhost:8080\"\nauth = \"none\"\n\n[[product]]\nid = \"orders\"\ndag = \"orders_daily\"\n";
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("empty", String::new(), "no products"),
+        ("binary-ish", "\u{0}\u{1}\u{2}[".to_string(), "tablestat.toml:1:"),
+        (
+            "unknown key",
+            good.replace("auth = \"none\"", "auth = \"none\"\npasword = \"x\""),
+            "tablestat.toml:4:1: [airflow] pasword: unknown key `pasword`: did you mean `password`?",
+        ),
+        (
+            "wrong type",
+            good.replace("dag = \"orders_daily\"", "dag = 7"),
+            "tablestat.toml:7:7: [[product]] #1 dag: invalid type: integer `7`, expected a string",
+        ),
+        ("deep arrays", format!("{good}\n[metrics.map]\nx = {}", deep("[", 100_000)), "tablestat.toml:"),
+        ("deep tables", format!("{good}\n[metrics.map]\nx = {}", deep("{a = ", 100_000)), "tablestat.toml:"),
+        ("giant key", format!("{good}\n{} = 1", "k".repeat(1 << 20)), "kkk…: unknown key `kkk"),
+        (
+            "a huge duration",
+            good.replace("auth = \"none\"", "auth = \"none\"\ntimeout = \"99999999999999999999h\""),
+            "is not a duration",
+        ),
+        ("escapes in the id", good.replace("id = \"orders\"", "id = \"\\u001b[2J\""), "must be letters, digits"),
+    ];
+    let mut failures = Vec::new();
+    for (name, text, expected) in cases {
+        match Config::parse(Path::new("/etc/tablestat.toml"), &text) {
+            Ok(_) => failures.push(format!("{name}: parsed, wanted an error with {expected:?}")),
+            Err(e) => {
+                let message = e.to_string();
+                if !message.contains(expected) || message.len() > BOUND {
+                    let shown: String = message.chars().take(300).collect();
+                    failures.push(format!("{name}: wanted {expected:?}, got {shown:?} ({} bytes)", message.len()));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

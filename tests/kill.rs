@@ -1,0 +1,137 @@
+//! `kill -9` at any moment: the poller (the real binary, polling every second while the
+//! fake pipeline flips between green and a failed build) is killed at random points over
+//! many cycles and restarted. After each kill the database passes `PRAGMA
+//! integrity_check`, every state change it held before the kill is still there, and the
+//! restarted poller takes the lease over at once and polls. SIGTERM ends it cleanly.
+//!
+//! `TABLESTAT_KILL_CYCLES` sets the number of kills (default 20).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::story::{self, chapter};
+
+/// Every interval (a state change) the database holds: (id, product, metric, state, start).
+type Changes = BTreeSet<(i64, String, String, String, i64)>;
+
+fn open(db: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
+}
+
+fn changes(db: &Path) -> Changes {
+    let conn = open(db);
+    let mut statement = conn.prepare("SELECT id, product, metric, state, start FROM interval").unwrap();
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn polls(db: &Path) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    open(db).query_row("SELECT count(*) FROM poll", [], |r| r.get(0)).unwrap_or(0)
+}
+
+fn lease_pid(db: &Path) -> Option<i64> {
+    open(db).query_row("SELECT pid FROM lease WHERE id = 1", [], |r| r.get(0)).ok()
+}
+
+fn poller(config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
+        .args(["poll", "--config"])
+        .arg(config)
+        .env("TABLESTAT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (with a deadline) for `done`.
+fn wait_until(what: &str, log: &Path, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "never {what}; the poller's log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Paths {
+    config: PathBuf,
+    db: PathBuf,
+    log: PathBuf,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_poller_survives_kill_9_at_any_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let config = dir.path().join("tablestat.toml");
+    let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
+    std::fs::write(&config, story::config(&server.uri(), &db) + "\n[poll]\ninterval = \"1s\"\n").unwrap();
+    let paths = Paths { config, db: db.clone(), log: dir.path().join("poller.log") };
+    let cycles: usize = std::env::var("TABLESTAT_KILL_CYCLES").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
+
+    let survived = tokio::task::spawn_blocking(move || {
+        let mut survived = 0;
+        for cycle in 0..cycles {
+            // Green and a failed build in turn: each restart has state changes to write.
+            story.set(if cycle % 2 == 0 {
+                chapter(2, "failed", "test_failures")
+            } else {
+                chapter(1, "success", "all_pass")
+            });
+            let polls_before = polls(&paths.db);
+            let mut child = poller(&paths.config, &paths.log);
+            // The restarted poller takes the lease over from the killed one, and polls.
+            wait_until("polled after a restart", &paths.log, || polls(&paths.db) > polls_before);
+            assert_eq!(lease_pid(&paths.db), Some(i64::from(child.id())), "the new poller holds the lease");
+            // Then a random moment: mid-poll, mid-write, or asleep between polls.
+            std::thread::sleep(Duration::from_millis(fastrand::u64(0..1500)));
+            let reported = changes(&paths.db);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let conn = open(&paths.db);
+            let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+            assert_eq!(check, "ok", "after kill {cycle}");
+            let kept = changes(&paths.db);
+            let lost: Vec<_> = reported.difference(&kept).collect();
+            assert!(lost.is_empty(), "kill {cycle} lost reported changes: {lost:?}");
+            survived += 1;
+        }
+
+        // SIGTERM: a clean exit that gives the lease up.
+        let mut child = poller(&paths.config, &paths.log);
+        let polls_before = polls(&paths.db);
+        wait_until("polled before SIGTERM", &paths.log, || polls(&paths.db) > polls_before);
+        assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+        let mut exit = None;
+        wait_until("exited on SIGTERM", &paths.log, || {
+            exit = child.try_wait().unwrap();
+            exit.is_some()
+        });
+        assert_eq!(exit.unwrap().code(), Some(0), "{}", std::fs::read_to_string(&paths.log).unwrap());
+        assert_eq!(lease_pid(&paths.db), None, "the lease is given up");
+        survived
+    })
+    .await
+    .unwrap();
+    assert_eq!(survived, cycles);
+    // Every kill left changes behind to keep: the flips were written.
+    let flips = changes(&db).iter().filter(|c| c.1 == "stg_orders" && c.2 == "uniqueness").count();
+    assert!(flips >= cycles.min(4), "{flips} uniqueness changes for stg_orders over {cycles} restarts");
+}

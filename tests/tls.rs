@@ -1,0 +1,143 @@
+//! TLS against an internal Airflow: a CA made here, a server certificate it signed, and a
+//! TLS front for the fake. Trusted through `ca_file` it works; without it the products are
+//! `unknown` with a plain reason; `insecure_skip_verify` works and is warned about loudly.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use common::fake::{self, config_text};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use tablestat::config::Config;
+use tablestat::model::State;
+use tablestat::poller::{Engine, Prior};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A CA (its PEM) and a TLS front on `https://localhost:PORT` for `upstream`, with a
+/// certificate that CA signed.
+async fn tls_front(upstream: std::net::SocketAddr) -> (String, String) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "tablestat test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca_cert, &ca_key)
+        .unwrap();
+    let chain: Vec<CertificateDer<'static>> = vec![server_cert.der().clone()];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
+    let config = ServerConfig::builder().with_no_client_auth().with_single_cert(chain, key).unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to relay.
+                let Ok(mut tls) = acceptor.accept(socket).await else { return };
+                let mut plain = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (format!("https://localhost:{port}"), ca_cert.pem())
+}
+
+const PRODUCTS: &[(&str, &str, Option<&str>)] = &[("orders", "orders_daily", Some("dbt_build"))];
+
+/// The Airflow 2 fake behind TLS; `extra` goes into `[airflow]`.
+fn config(dir: &Path, url: &str, extra: &str) -> Config {
+    let text = config_text(url, "v1", "basic", PRODUCTS).replacen(
+        "timeout = \"2s\"\n",
+        &format!("timeout = \"2s\"\n{extra}"),
+        1,
+    );
+    let path = dir.join("tablestat.toml");
+    std::fs::write(&path, &text).unwrap();
+    // It holds the password: private, so the only warnings are about TLS.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    Config::load(&path).unwrap()
+}
+
+async fn poll(config: Config) -> (State, String) {
+    let mut engine = Engine::new(Arc::new(config)).unwrap();
+    let result = engine.poll(&Prior::default(), Utc.with_ymd_and_hms(2026, 11, 24, 1, 20, 0).unwrap()).await;
+    let orders = &result.checked[0].evaluation;
+    (orders.state, orders.metrics[0].1.reason.clone())
+}
+
+#[tokio::test]
+async fn an_internal_ca_is_trusted_through_ca_file_and_only_then() {
+    let server = fake::airflow2().await;
+    let (url, ca_pem) = tls_front(*server.address()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("internal-ca.pem"), ca_pem).unwrap();
+
+    // Trusted: the relative ca_file is found next to the config.
+    let (state, reason) = poll(config(dir.path(), &url, "ca_file = \"internal-ca.pem\"\n")).await;
+    assert_eq!((state, reason.as_str()), (State::Up, "DAG orders_daily is active"));
+
+    // Not trusted: unknown, and the reason says what to do.
+    let trusting_nobody = config(dir.path(), &url, "");
+    assert!(trusting_nobody.warnings.is_empty(), "{:?}", trusting_nobody.warnings);
+    let (state, reason) = poll(trusting_nobody).await;
+    assert_eq!(state, State::Unknown);
+    assert!(
+        reason.contains(
+            "TLS: certificate not trusted (invalid peer certificate: UnknownIssuer): set ca_file in [airflow]"
+        ),
+        "{reason}"
+    );
+
+    // Skipping the check works, and says so on every start.
+    let reckless = config(dir.path(), &url, "insecure_skip_verify = true\n");
+    assert_eq!(reckless.warnings.len(), 1);
+    assert!(
+        reckless.warnings[0].starts_with("[airflow] insecure_skip_verify = true: TLS certificates are NOT checked")
+    );
+    assert_eq!(poll(reckless).await.0, State::Up);
+
+    // A ca_file that is not a certificate is said plainly.
+    std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
+    let (state, reason) = poll(config(dir.path(), &url, "ca_file = \"empty.pem\"\n")).await;
+    assert_eq!(state, State::Unknown);
+    assert!(reason.contains("TLS: ca_file ") && reason.contains("empty.pem holds no PEM certificate"), "{reason}");
+}
+
+/// `config check` (and every command) prints the warning for each section that skips it.
+#[test]
+fn insecure_skip_verify_is_warned_on_every_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tablestat.toml");
+    let text = config_text("https://airflow.example.com", "v1", "none", PRODUCTS).replacen(
+        "timeout = \"2s\"\n",
+        "timeout = \"2s\"\ninsecure_skip_verify = true\n",
+        1,
+    ) + "\n[dbt]\nsource = \"cloud\"\nurl = \"https://ab123.us1.dbt.com\"\naccount_id = 1\ntoken_env = \"T\"\n\
+           insecure_skip_verify = true\nca_file = \"ca.pem\"\n";
+    std::fs::write(&path, text).unwrap();
+    let out = assert_cmd::Command::cargo_bin("tablestat")
+        .unwrap()
+        .args(["config", "check", "--offline", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for section in ["[airflow]", "[dbt]"] {
+        assert!(
+            stderr.contains(&format!(
+                "tablestat: warning: {section} insecure_skip_verify = true: TLS certificates are NOT checked"
+            )),
+            "{stderr}"
+        );
+    }
+}
