@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::story::{self, chapter};
 
-/// Every interval (a state change) the database holds: (id, product, metric, state, start).
-type Changes = BTreeSet<(i64, String, String, String, i64)>;
+/// (product, metric, state, start) of every stored state change.
+type Changes = BTreeSet<(String, String, i64, i64)>;
 
 fn open(db: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -26,9 +26,14 @@ fn open(db: &Path) -> rusqlite::Connection {
 
 fn changes(db: &Path) -> Changes {
     let conn = open(db);
-    let mut statement = conn.prepare("SELECT id, product, metric, state, start FROM interval").unwrap();
+    let mut statement = conn
+        .prepare(
+            "SELECT s.product, s.metric, v.state, sp.start FROM span sp
+             JOIN series s ON s.id = sp.series JOIN verdict v ON v.id = sp.verdict",
+        )
+        .unwrap();
     statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
@@ -132,6 +137,6 @@ async fn the_poller_survives_kill_9_at_any_moment() {
     .unwrap();
     assert_eq!(survived, cycles);
     // Every kill left changes behind to keep: the flips were written.
-    let flips = changes(&db).iter().filter(|c| c.1 == "stg_orders" && c.2 == "uniqueness").count();
+    let flips = changes(&db).iter().filter(|c| c.0 == "stg_orders" && c.1 == "uniqueness").count();
     assert!(flips >= cycles.min(4), "{flips} uniqueness changes for stg_orders over {cycles} restarts");
 }

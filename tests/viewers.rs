@@ -47,9 +47,9 @@ fn stored_states(db: &Path) -> Vec<(String, String)> {
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     let mut statement = conn
         .prepare(
-            "SELECT product, CASE WHEN sum(state = 'down') > 0 THEN 'down' WHEN sum(state = 'degraded') > 0 THEN \
-             'degraded' WHEN sum(state = 'unknown') > 0 THEN 'unknown' ELSE 'up' END \
-             FROM interval WHERE end IS NULL GROUP BY product ORDER BY product",
+            "SELECT s.product, CASE v.state WHEN 0 THEN 'down' WHEN 1 THEN 'degraded' WHEN 2 THEN 'unknown' ELSE 'up' END \
+             FROM series s JOIN span sp ON sp.series = s.id AND sp.start = (SELECT max(start) FROM span WHERE series = s.id) \
+             JOIN verdict v ON v.id = sp.verdict WHERE s.metric = '' ORDER BY s.product",
         )
         .unwrap();
     statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()

@@ -152,7 +152,13 @@ impl DbtCloudClient {
     ) -> Result<DbtCloudClient, SourceError> {
         let http = Http::new(SourceName::DbtCloud, base, timeout, tls)?;
         http.add_secret(token.expose());
-        Ok(DbtCloudClient { http, account_id, token, cache_dir, budget: Mutex::new(RequestBudget::new(REQUESTS_PER_MINUTE)) })
+        Ok(DbtCloudClient {
+            http,
+            account_id,
+            token,
+            cache_dir,
+            budget: Mutex::new(RequestBudget::new(REQUESTS_PER_MINUTE)),
+        })
     }
 
     pub fn requests(&self) -> u64 {

@@ -138,6 +138,16 @@ pub struct BoardSnapshot {
 impl Store {
     /// Everything the board and `status` show, as of `now`.
     pub fn snapshot(&self, now: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
+        self.snapshot_of(now, zone, true)
+    }
+
+    /// The snapshot without history (no uptime, no bars): a product's current state only,
+    /// for the board's first frame, while the full snapshot is read.
+    pub fn current_snapshot(&self, now: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
+        self.snapshot_of(now, zone, false)
+    }
+
+    fn snapshot_of(&self, now: i64, zone: FixedOffset, with_history: bool) -> Result<BoardSnapshot> {
         let products = self.products()?;
         let coverage = self.coverage(now)?;
         let quarter = now - WindowKind::Quarter.seconds();
@@ -148,8 +158,10 @@ impl Store {
             current.entry(c.product).or_default().push((c.metric, c.state, c.reason, c.start));
         }
         let mut history: HashMap<String, Vec<StateSpan>> = HashMap::new();
-        for h in series::history(&self.conn, Which::Overall, quarter, now).map_err(|e| self.err(e))? {
-            history.entry(h.product).or_default().push(h.span);
+        if with_history {
+            for h in series::history(&self.conn, Which::Overall, quarter, now).map_err(|e| self.err(e))? {
+                history.entry(h.product).or_default().push(h.span);
+            }
         }
 
         let last_refresh = self.last_refreshes()?;

@@ -37,8 +37,15 @@ pub struct BoardOptions {
 
 /// Loads the snapshot as of now.
 async fn load_snapshot(store: &StoreHandle, zone: chrono::FixedOffset) -> Option<Arc<BoardSnapshot>> {
+    load(store, zone, true).await
+}
+
+/// Reads the board's data; without `history`, current states only (see
+/// [`crate::store::Store::current_snapshot`]).
+async fn load(store: &StoreHandle, zone: chrono::FixedOffset, history: bool) -> Option<Arc<BoardSnapshot>> {
     let now = chrono::Utc::now().timestamp();
-    match store.call(move |s| s.snapshot(now, zone)).await {
+    let read = store.call(move |s| if history { s.snapshot(now, zone) } else { s.current_snapshot(now, zone) });
+    match read.await {
         Ok(Ok(snapshot)) => Some(Arc::new(snapshot)),
         Ok(Err(e)) => {
             tracing::error!("cannot read the history database: {e}");
@@ -63,6 +70,11 @@ async fn follow_store(
         async move { store.call(|s| (s.data_version().ok(), s.generation().ok())).await.unwrap_or((None, None)) }
     };
     let (mut seen_version, mut seen_generation) = stored(&store).await;
+    if let Some(full) = load_snapshot(&store, zone).await {
+        if out.send(full).is_err() {
+            return;
+        }
+    }
     let mut seen_poll = poller.borrow().generation;
     let mut ticker = tokio::time::interval(FOLLOW_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -107,7 +119,9 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     let zone = crate::cli::display_zone();
     let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
     let store = StoreHandle::spawn(store).map_err(|e| e.to_string())?;
-    let first = load_snapshot(&store, zone).await.ok_or("cannot read the history database")?;
+    // The first frame shows current states at once; uptime and bars follow (90 days of
+    // 5,000 products take a few hundred milliseconds to sum).
+    let first = load(&store, zone, false).await.ok_or("cannot read the history database")?;
 
     // The poller: polls if it gets the lease, else follows and takes over when it can.
     let (stop, shutdown) = watch::channel(false);
