@@ -16,7 +16,7 @@ use tablestat::config::Config;
 use tablestat::notify::deliver::Deliverer;
 use tablestat::poller::Engine;
 use tablestat::store::worker::StoreHandle;
-use tablestat::store::{IncidentStatus, NotifyHealth, Scope, Store};
+use tablestat::store::{IncidentStatus, NotifyHealth, Store};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -117,12 +117,7 @@ events = ["incident_opened", "incident_resolved"]
     deliverer.round(&store, at).await;
 
     // Maintenance for everything, 05:04-06:04.
-    let (start, end) = (t(5, 4).timestamp(), t(6, 4).timestamp());
-    store
-        .call(move |s| s.add_maintenance(&Scope::All, start, end, "Reloading orders from the CRM", Some("ana"), start))
-        .await
-        .unwrap()
-        .unwrap();
+    story::announce_maintenance(&store, t(5, 4).timestamp(), t(6, 4).timestamp()).await;
     let started = t(5, 8).timestamp();
     assert_eq!(store.call(move |s| s.maintenance_events(started)).await.unwrap().unwrap(), 1);
     assert_eq!(store.call(move |s| s.maintenance_events(started)).await.unwrap().unwrap(), 0, "once only");

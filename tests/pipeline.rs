@@ -14,8 +14,8 @@ use tablestat::config::Config;
 use tablestat::model::State;
 use tablestat::poller::Engine;
 use tablestat::report::StatusDocument;
+use tablestat::store::Store;
 use tablestat::store::worker::StoreHandle;
-use tablestat::store::{Scope, Store};
 
 /// One poll that must read Airflow.
 async fn poll(pipeline: &mut Pipeline, now: DateTime<Utc>) -> StatusDocument {
@@ -78,12 +78,7 @@ async fn a_day_in_the_life_of_three_tables() {
     }
 
     // 05:04 a maintenance window for everything, 1 h.
-    let (start, end) = (t(5, 4).timestamp(), t(6, 4).timestamp());
-    store
-        .call(move |s| s.add_maintenance(&Scope::All, start, end, "Reloading orders from the CRM", Some("ana"), start))
-        .await
-        .unwrap()
-        .unwrap();
+    story::announce_maintenance(&store, t(5, 4).timestamp(), t(6, 4).timestamp()).await;
     let doc = poll(&mut pipeline, t(5, 8)).await;
     assert!(doc.products.iter().all(|p| p.state == State::Maintenance), "{:?}", states(&doc));
     assert_eq!(doc.exit_code(), 0);

@@ -175,3 +175,21 @@ model = "fct_orders"
         db = store.display()
     )
 }
+
+/// The story's maintenance: everything, from `start` to `end`, "Reloading orders from the CRM".
+pub async fn announce_maintenance(store: &tablestat::store::worker::StoreHandle, start: i64, end: i64) {
+    store
+        .call(move |s| {
+            s.add_maintenance(
+                &tablestat::store::Scope::All,
+                start,
+                end,
+                "Reloading orders from the CRM",
+                Some("ana"),
+                start,
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
+}
