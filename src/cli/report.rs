@@ -124,8 +124,8 @@ fn table(rows: &[SloRow], since: i64, now: i64, ascii: bool) -> String {
         };
         let _ = writeln!(
             out,
-            "{label:<name_width$}  {:>6}%  {:>8}  {:>11}  {:>9}  {:>10}  {:>10}",
-            format!("{}{}", r.slo, if r.slo_is_default { "*" } else { "" }),
+            "{label:<name_width$}  {:>7}  {:>8}  {:>11}  {:>9}  {:>10}  {:>10}",
+            format!("{}%{}", r.slo, if r.slo_is_default { "*" } else { " " }),
             r.uptime.map_or("no data".to_string(), |u| format!("{mark} {u:.2}")),
             r.budget_left.map_or("-".to_string(), |b| format!("{b:.1}%")),
             r.incidents,
