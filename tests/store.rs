@@ -309,10 +309,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -322,8 +322,8 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     }
     rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 7).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 7, known: 3, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (3): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 7, known: 4, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (4): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -464,7 +464,8 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     let path = dir.path().join("history.db");
     std::fs::copy(common::fixture("store/history-v1.db"), &path).unwrap();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(count(&path, CURRENT_MISKEPT), 0, "the current span of each series is found by the migration");
     assert_eq!(store.integrity_check().unwrap(), "ok");
     let now = t0() + 2 * D;
     let snap = store.snapshot(now, FixedOffset::east_opt(0).unwrap()).unwrap();
@@ -499,4 +500,68 @@ fn a_full_poll_stamps_checked_at_once_and_partial_polls_per_product() {
     assert_eq!(checked_at(&store, t0() + 600), [Some(t0()), Some(t0() + 600)]);
     record(&mut store, &ps, &[up(&a, t0() + 1200), up(&b, t0() + 1200)], t0() + 1200);
     assert_eq!(checked_at(&store, t0() + 1200), [Some(t0() + 1200), Some(t0() + 1200)]);
+}
+
+/// Series whose kept current span (schema 4) is not their last span, and products whose
+/// kept last refresh is not their last refresh.
+const CURRENT_MISKEPT: &str = "SELECT
+    (SELECT count(*) FROM series s WHERE (s.start, s.verdict) IS NOT
+        (SELECT start, verdict FROM span WHERE series = s.id ORDER BY start DESC LIMIT 1))
+  + (SELECT count(*) FROM product p WHERE p.refreshed_at IS NOT (SELECT max(finished) FROM refresh WHERE product = p.id))";
+
+#[test]
+fn the_current_span_and_last_refresh_kept_beside_the_history_always_match_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut store = Store::open(&path).unwrap();
+    let p = product("orders");
+    let ps = [p.clone()];
+    let refreshed = |ts: i64, finished: i64| {
+        let mut c = up(&p, ts);
+        c.evaluation.refresh = Some(tablestat::model::Refresh {
+            dag_run_id: format!("run_{finished}"),
+            data_interval_end: None,
+            task_started: None,
+            finished_at: at(finished),
+        });
+        c
+    };
+    let down = |ts: i64, words: &str| {
+        checked(&p, ts, &[(Metric::Freshness, State::Up, "refreshed"), (Metric::Uniqueness, State::Down, words)])
+    };
+    let steps: Vec<(&str, Checked, i64)> = vec![
+        ("first poll", refreshed(t0(), t0() - 60), t0()),
+        ("a change", down(t0() + 300, "unique test failed"), t0() + 300),
+        ("new words, same state", down(t0() + 600, "2 duplicates"), t0() + 600),
+        ("another change in the same second", up(&p, t0() + 600), t0() + 600),
+        ("an older refresh reported late", refreshed(t0() + 900, t0() - 3600), t0() + 900),
+        ("a newer refresh", refreshed(t0() + 1200, t0() + 1100), t0() + 1200),
+        ("a clock that stepped back", down(t0() + 1000, "unique test failed"), t0() + 1000),
+        ("a clock before the current span", up(&p, t0() + 100), t0() + 100),
+    ];
+    for (step, c, ts) in steps {
+        record(&mut store, &ps, &[c], ts);
+        assert_eq!(count(&path, CURRENT_MISKEPT), 0, "after {step}");
+    }
+    let row = &store.snapshot(t0() + 1300, FixedOffset::east_opt(0).unwrap()).unwrap().products[0];
+    assert_eq!((row.state, row.last_refresh), (State::Up, Some(t0() + 1100)));
+    assert_eq!(row.since, Some(t0() + 1000), "a span never starts before the current one: it replaces it");
+
+    // An import of older and newer history moves what is current to the newest.
+    let span = |start: i64, state: State| tablestat::store::SpanRow {
+        product: "orders".into(),
+        metric: Some(Metric::Uniqueness),
+        state,
+        reason: "imported".into(),
+        start,
+    };
+    let history = tablestat::store::History {
+        spans: vec![span(t0() - D, State::Up), span(t0() + D, State::Degraded)],
+        ..Default::default()
+    };
+    store.import(&ps, &history).unwrap();
+    assert_eq!(count(&path, CURRENT_MISKEPT), 0, "after an import");
+    let row = &store.snapshot(t0() + D + 60, FixedOffset::east_opt(0).unwrap()).unwrap().products[0];
+    let uniqueness = row.metrics.iter().find(|m| m.metric == Metric::Uniqueness).unwrap();
+    assert_eq!((uniqueness.state, uniqueness.since), (State::Degraded, t0() + D));
 }

@@ -119,6 +119,13 @@ impl Store {
                 }
             }
         }
+        // What is current may have moved: found again over the imported rows.
+        tx.execute_batch(
+            "UPDATE series SET (start, verdict) =
+                 (SELECT start, verdict FROM span WHERE series = series.id ORDER BY start DESC LIMIT 1);
+             UPDATE product SET refreshed_at = (SELECT max(finished) FROM refresh WHERE refresh.product = product.id);",
+        )
+        .map_err(wrap)?;
         super::bump_generation(&tx).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         // The writer's cache does not know these rows.

@@ -164,7 +164,6 @@ impl Store {
             }
         }
 
-        let last_refresh = self.last_refreshes()?;
         let incidents = self.incidents(None, 200)?;
         let maintenance = self.maintenance_windows(now, false)?;
         let days = history::day_bounds(now, BAR_DAYS, zone);
@@ -172,7 +171,7 @@ impl Store {
 
         let rows = products
             .into_iter()
-            .map(|(product, checked_at, note, evidence)| {
+            .map(|StoredProduct { product, checked_at, note, evidence, refreshed_at }| {
                 let spans = history.remove(&product.id).unwrap_or_default();
                 let pieces = history::covered(&spans, &coverage);
                 let (uptime, bars) = summarize_pieces(&pieces, now, &days);
@@ -224,7 +223,7 @@ impl Store {
                     _ => {}
                 }
                 ProductRow {
-                    last_refresh: last_refresh.get(&product.id).copied(),
+                    last_refresh: refreshed_at,
                     state,
                     since,
                     metrics: metric_rows,
@@ -309,7 +308,7 @@ impl Store {
     /// What the SLO report needs for the window `since..now`: products, coverage, every
     /// metric's spans in the window, and the incidents opened in it.
     pub fn slo_input(&self, since: i64, now: i64) -> Result<crate::slo::SloInput> {
-        let products: Vec<Product> = self.products()?.into_iter().map(|(p, ..)| p).collect();
+        let products: Vec<Product> = self.products()?.into_iter().map(|p| p.product).collect();
         let mut history: Vec<(String, Vec<crate::slo::MetricSpans>)> = Vec::new();
         for h in series::history(&self.conn, Which::All, since, now).map_err(|e| self.err(e))? {
             if history.last().is_none_or(|(p, _)| *p != h.product) {
@@ -336,7 +335,7 @@ impl Store {
             .prepare_cached(
                 "SELECT id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age,
                     nullif(max(coalesce(checked_at, 0), coalesce((SELECT value FROM meta WHERE key = 'all_checked_at'), 0)), 0),
-                    note, evidence
+                    note, evidence, refreshed_at
                  FROM product WHERE active = 1 ORDER BY grp, name, id",
             )
             .map_err(|e| self.err(e))?;
@@ -367,7 +366,13 @@ impl Store {
                     interval: None,
                 };
                 let evidence = evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
-                Ok((product, r.get(12)?, r.get(13)?, evidence))
+                Ok(StoredProduct {
+                    product,
+                    checked_at: r.get(12)?,
+                    note: r.get(13)?,
+                    evidence,
+                    refreshed_at: r.get(15)?,
+                })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
@@ -390,15 +395,6 @@ impl Store {
             }
         }
         Ok(spans)
-    }
-
-    fn last_refreshes(&self) -> Result<HashMap<String, i64>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT product, max(finished) FROM refresh GROUP BY product")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<HashMap<_, _>>>().map_err(|e| self.err(e))
     }
 
     /// What history knows for a poll: previous verdicts, last refresh, maintenance.
@@ -427,7 +423,14 @@ impl Store {
             };
             prior.previous.entry(c.product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
         }
-        for (product, at) in self.last_refreshes()? {
+        let mut refreshed = self
+            .conn
+            .prepare_cached("SELECT id, refreshed_at FROM product WHERE refreshed_at IS NOT NULL")
+            .map_err(|e| self.err(e))?;
+        let rows =
+            refreshed.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(|e| self.err(e))?;
+        for row in rows {
+            let (product, at) = row.map_err(|e| self.err(e))?;
             if let Some(t) = chrono::DateTime::from_timestamp(at, 0) {
                 prior.last_refresh.insert(product, t);
             }
@@ -445,8 +448,15 @@ impl Store {
 /// One metric's intervals in the window, and its current (state, reason, since).
 type MetricHistory = (String, Vec<StateSpan>, Option<(State, String, i64)>);
 
-/// A product row: the product, when it was last checked, its note and evidence.
-type StoredProduct = (Product, Option<i64>, Option<String>, Evidence);
+/// A product row: the product, when it was last checked and last refreshed, its note and
+/// evidence.
+struct StoredProduct {
+    product: Product,
+    checked_at: Option<i64>,
+    note: Option<String>,
+    evidence: Evidence,
+    refreshed_at: Option<i64>,
+}
 
 /// Uptime for the four windows and day bars, from one product-metric's spans.
 fn summarize(

@@ -205,4 +205,15 @@ pub const MIGRATIONS: &[&str] = &[
         ORDER BY i.product, i.metric, i.start, i.id;
     DROP TABLE interval;
     "#,
+    // 4: what is current, kept where it is read. Every viewer asks for each series' current
+    // span and each product's last refresh; found by `max` over millions of rows that took
+    // most of the board's query. The writer keeps both in the transaction that changes them.
+    r#"
+    ALTER TABLE series ADD COLUMN start INTEGER;          -- the current span's start
+    ALTER TABLE series ADD COLUMN verdict INTEGER;        -- and its verdict
+    UPDATE series SET (start, verdict) =
+        (SELECT start, verdict FROM span WHERE series = series.id ORDER BY start DESC LIMIT 1);
+    ALTER TABLE product ADD COLUMN refreshed_at INTEGER;  -- the last refresh's finish
+    UPDATE product SET refreshed_at = (SELECT max(finished) FROM refresh WHERE refresh.product = product.id);
+    "#,
 ];

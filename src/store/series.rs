@@ -1,6 +1,7 @@
 //! The compact history (schema 3): a series per product x metric, verdicts (a state and its
 //! words) interned, spans keyed by (series, start) that end where the next one of their
-//! series begins; the last is current.
+//! series begins; the last is current, and its start and verdict are kept on the series
+//! (schema 4) so that reading every current state is one pass over the series.
 
 use std::collections::HashMap;
 
@@ -87,9 +88,7 @@ pub(super) struct Current {
 /// The current span of every series (of one product, if given).
 pub(super) fn current(conn: &Connection, product: Option<&str>) -> rusqlite::Result<Vec<Current>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT s.id, s.product, s.metric, sp.start, v.state, v.text FROM series s
-         JOIN span sp ON sp.series = s.id AND sp.start = (SELECT max(start) FROM span WHERE series = s.id)
-         JOIN verdict v ON v.id = sp.verdict
+        "SELECT s.id, s.product, s.metric, s.start, v.state, v.text FROM series s JOIN verdict v ON v.id = s.verdict
          WHERE ?1 IS NULL OR s.product = ?1",
     )?;
     let rows = stmt.query_map([product], |r| {

@@ -94,6 +94,8 @@ impl Store {
 struct Statements<'t> {
     reword: rusqlite::CachedStatement<'t>,
     insert: rusqlite::CachedStatement<'t>,
+    /// Keeps the series' current span (its start and verdict) beside it (schema 4).
+    current: rusqlite::CachedStatement<'t>,
     series: rusqlite::CachedStatement<'t>,
     verdicts: series::Verdicts<'t>,
 }
@@ -122,6 +124,7 @@ impl IntervalWriter<'_, '_> {
                 }
                 let verdict = self.statements.verdicts.id(self.verdicts, state, reason)?;
                 self.statements.reword.execute(params![open.series, open.start, verdict])?;
+                self.statements.current.execute(params![open.series, open.start, verdict])?;
                 open.reason = reason.to_string();
             }
             existing => {
@@ -135,6 +138,7 @@ impl IntervalWriter<'_, '_> {
                 };
                 let verdict = self.statements.verdicts.id(self.verdicts, state, reason)?;
                 self.statements.insert.execute(params![series, start, verdict])?;
+                self.statements.current.execute(params![series, start, verdict])?;
                 let row = OpenInterval { series, start, state, reason: reason.to_string() };
                 self.open.entry(self.product.to_string()).or_default().insert(metric.to_string(), row);
                 self.changes += 1;
@@ -155,6 +159,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         reword: tx.prepare_cached("UPDATE span SET verdict = ?3 WHERE series = ?1 AND start = ?2")?,
         // The same second twice: the later state replaces a span that lasted no time.
         insert: tx.prepare_cached("INSERT OR REPLACE INTO span (series, start, verdict) VALUES (?1, ?2, ?3)")?,
+        current: tx.prepare_cached("UPDATE series SET start = ?2, verdict = ?3 WHERE id = ?1")?,
         series: tx.prepare_cached(
             "INSERT INTO series (product, metric) VALUES (?1, ?2)
              ON CONFLICT (product, metric) DO UPDATE SET metric = excluded.metric RETURNING id",
@@ -164,6 +169,9 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
     let mut stamp = tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3 WHERE id = ?1")?;
     let mut refresh = tx.prepare_cached(
         "INSERT OR IGNORE INTO refresh (product, dag_run_id, data_interval_end, task_started, finished, dbt_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut refreshed = tx.prepare_cached(
+        "UPDATE product SET refreshed_at = ?2 WHERE id = ?1 AND (refreshed_at IS NULL OR refreshed_at < ?2)",
     )?;
     for checked in poll.checked {
         let id = checked.product.id.as_str();
@@ -199,6 +207,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
                     finished,
                     e.evidence.dbt_run_id.as_ref().map(|d| d.to_string()),
                 ])?;
+                refreshed.execute(params![id, finished])?;
                 cache.refreshed.insert(id.to_string(), finished);
             }
         }
