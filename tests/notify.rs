@@ -246,7 +246,7 @@ async fn the_poller_service_delivers_webhooks_and_refreshes_the_page() {
         ),
     )
     .unwrap();
-    let mut poller = Reaped(Some(
+    let mut poller = common::Reaped(Some(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
             .arg("--config")
             .arg(&config)
@@ -281,17 +281,4 @@ async fn the_poller_service_delivers_webhooks_and_refreshes_the_page() {
     let out = tokio::task::spawn_blocking(move || poller.wait_with_output().unwrap()).await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&hook.uri()), "the webhook URL is a secret");
-}
-
-/// A child process killed when the test ends early (a failed assertion must not leave a
-/// poller running).
-struct Reaped(Option<std::process::Child>);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }

@@ -70,15 +70,17 @@ async fn ten_viewers_and_one_poller_share_the_database() {
 
     let result = tokio::task::spawn_blocking(move || {
         let poller_log = std::fs::File::create(dir.path().join("poller.log")).unwrap();
-        let mut poller = Command::new(bin())
-            .arg("--config")
-            .arg(&config)
-            .arg("poll")
-            .env("TABLESTAT_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(poller_log)
-            .spawn()
-            .unwrap();
+        let mut poller = common::Reaped(Some(
+            Command::new(bin())
+                .arg("--config")
+                .arg(&config)
+                .arg("poll")
+                .env("TABLESTAT_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(poller_log)
+                .spawn()
+                .unwrap(),
+        ));
         let deadline = Instant::now() + Duration::from_secs(30);
         while !db.exists() || stored_states(&db).len() < 3 {
             assert!(Instant::now() < deadline, "the poller never wrote");
@@ -146,9 +148,10 @@ async fn ten_viewers_and_one_poller_share_the_database() {
         }
         // Writes stop here, so the last read of every viewer has one right answer (a poll
         // after this point may legitimately see something else on a loaded machine).
-        let stopped = Command::new("kill").args(["-TERM", &poller.id().to_string()]).status().unwrap();
+        let mut stopping = poller.0.take().unwrap();
+        let stopped = Command::new("kill").args(["-TERM", &stopping.id().to_string()]).status().unwrap();
         assert!(stopped.success());
-        assert_eq!(poller.wait().unwrap().code(), Some(0), "the poller did not stop cleanly on SIGTERM");
+        assert_eq!(stopping.wait().unwrap().code(), Some(0), "the poller did not stop cleanly on SIGTERM");
         let final_states = stored_states(&db);
         assert!(
             final_states.iter().all(|(_, s)| s == "up"),

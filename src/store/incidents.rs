@@ -1,7 +1,7 @@
 //! Incidents: opened when a product's metric goes down, updated on every change, resolved
 //! when it is all up again; the data team adds human updates with a status and an ETA.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -117,11 +117,11 @@ pub(super) struct FlapGuard<'a> {
 }
 
 /// Automatic incident work for one checked product, inside the poll's transaction.
-/// `changed` holds the metrics whose state changed this poll (with their old state).
+/// `changed` holds the metrics whose state changed this poll.
 pub(super) fn follow(
     tx: &Transaction<'_>,
     checked: &Checked,
-    changed: &HashMap<String, (State, String)>,
+    changed: &[String],
     guard: &mut FlapGuard<'_>,
     summary: &mut WriteSummary,
 ) -> rusqlite::Result<()> {
@@ -133,7 +133,7 @@ pub(super) fn follow(
         .query_row([&product.id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let down: Vec<&Metric> = e.metrics.iter().filter(|(_, v)| v.state == State::Down).map(|(m, _)| m).collect();
-    let changes = said_once(e.metrics.iter().filter(|(m, _)| changed.contains_key(m.as_str())));
+    let changes = said_once(e.metrics.iter().filter(|(m, _)| changed.iter().any(|c| c == m.as_str())));
     let link = e.evidence.dbt_run_url.clone();
     match open {
         None if !down.is_empty() => {
@@ -226,8 +226,7 @@ fn incident_event(
         .query_row([id], incident_row)?;
     let state: Option<i64> = conn
         .prepare_cached(
-            "SELECT v.state FROM series s JOIN span sp ON sp.series = s.id JOIN verdict v ON v.id = sp.verdict
-             WHERE s.product = ?1 AND s.metric = '' ORDER BY sp.start DESC LIMIT 1",
+            "SELECT v.state FROM series s JOIN verdict v ON v.id = s.verdict WHERE s.product = ?1 AND s.metric = ''",
         )?
         .query_row([&incident.product], |r| r.get(0))
         .optional()?;

@@ -49,19 +49,28 @@ pub struct WriteSummary {
 #[derive(Default)]
 pub(super) struct WriteCache {
     version: Option<i64>,
-    open: OpenIntervals,
+    /// Per product: one hash lookup a poll finds everything written for it.
+    written: HashMap<String, Written>,
     /// The product set last registered.
     products: Vec<Product>,
-    /// (note, evidence) last written per product.
-    stamped: HashMap<String, (Option<String>, Evidence)>,
     /// Verdicts (state and words) and their interned ids.
     verdicts: HashMap<(State, String), i64>,
-    /// The last refresh recorded per product (its finish time).
-    refreshed: HashMap<String, i64>,
-    /// Products whose incidents have been looked at since the cache was (re)loaded.
-    seen: HashSet<String>,
     /// Products down but not yet for long enough to open an incident.
     pending: HashSet<String>,
+}
+
+/// What the writer last wrote for one product.
+#[derive(Default)]
+struct Written {
+    /// The current span of each metric and of the overall state (a handful: scanned, not
+    /// hashed).
+    open: Vec<OpenInterval>,
+    /// The note and evidence of the product row.
+    stamped: Option<(Option<String>, Evidence)>,
+    /// The last refresh recorded (its finish time).
+    refreshed: Option<i64>,
+    /// Its incidents have been looked at since the cache was (re)loaded.
+    seen: bool,
 }
 
 impl Store {
@@ -72,7 +81,7 @@ impl Store {
         if self.cache.version != Some(version) {
             self.cache = WriteCache {
                 version: Some(version),
-                open: open_intervals(&self.conn).map_err(wrap)?,
+                written: open_intervals(&self.conn).map_err(wrap)?,
                 ..WriteCache::default()
             };
         }
@@ -100,23 +109,33 @@ struct Statements<'t> {
     verdicts: series::Verdicts<'t>,
 }
 
+impl Statements<'_> {
+    /// A new current span for the series (replacing one that started the same second).
+    fn start_span(&mut self, series: i64, start: i64, verdict: i64) -> rusqlite::Result<()> {
+        self.insert.execute(params![series, start, verdict])?;
+        self.current.execute(params![series, start, verdict])?;
+        Ok(())
+    }
+}
+
 /// One product's spans this poll: starts a span on a state change, rewords the current one
 /// on a reason change, and remembers what changed.
 struct IntervalWriter<'a, 't> {
     statements: &'a mut Statements<'t>,
-    open: &'a mut OpenIntervals,
+    /// The product's current spans (a handful: scanned, not hashed).
+    open: &'a mut Vec<OpenInterval>,
     verdicts: &'a mut HashMap<(State, String), i64>,
     product: &'a str,
     at: i64,
-    /// Metrics whose state changed, with their old state and reason.
-    previous: HashMap<String, (State, String)>,
+    /// Metrics whose state changed.
+    changed: Vec<String>,
     changes: usize,
 }
 
 impl IntervalWriter<'_, '_> {
     /// Writes the metric's span if its state or words changed.
     fn apply(&mut self, metric: &str, state: State, reason: &str) -> rusqlite::Result<()> {
-        let current = self.open.get_mut(self.product).and_then(|m| m.get_mut(metric));
+        let current = self.open.iter_mut().find(|open| open.metric == metric);
         match current {
             Some(open) if open.state == state => {
                 if open.reason == reason {
@@ -128,19 +147,29 @@ impl IntervalWriter<'_, '_> {
                 open.reason = reason.to_string();
             }
             existing => {
-                let (series, start) = match existing {
-                    Some(open) => {
-                        self.previous.insert(metric.to_string(), (open.state, std::mem::take(&mut open.reason)));
-                        // A clock that stepped back never starts a span before the current one.
-                        (open.series, self.at.max(open.start))
-                    }
-                    None => (self.statements.series.query_row(params![self.product, metric], |r| r.get(0))?, self.at),
-                };
                 let verdict = self.statements.verdicts.id(self.verdicts, state, reason)?;
-                self.statements.insert.execute(params![series, start, verdict])?;
-                self.statements.current.execute(params![series, start, verdict])?;
-                let row = OpenInterval { series, start, state, reason: reason.to_string() };
-                self.open.entry(self.product.to_string()).or_default().insert(metric.to_string(), row);
+                match existing {
+                    Some(open) => {
+                        self.changed.push(metric.to_string());
+                        open.reason = reason.to_string();
+                        // A clock that stepped back never starts a span before the current one.
+                        open.start = self.at.max(open.start);
+                        open.state = state;
+                        self.statements.start_span(open.series, open.start, verdict)?;
+                    }
+                    None => {
+                        let series = self.statements.series.query_row(params![self.product, metric], |r| r.get(0))?;
+                        self.statements.start_span(series, self.at, verdict)?;
+                        let reason = reason.to_string();
+                        self.open.push(OpenInterval {
+                            metric: metric.to_string(),
+                            series,
+                            start: self.at,
+                            state,
+                            reason,
+                        });
+                    }
+                }
                 self.changes += 1;
             }
         }
@@ -176,13 +205,18 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
     for checked in poll.checked {
         let id = checked.product.id.as_str();
         let e = &checked.evaluation;
+        // Looked up once per product; allocated only for a product not seen before.
+        if !cache.written.contains_key(id) {
+            cache.written.insert(id.to_string(), Written::default());
+        }
+        let written = cache.written.get_mut(id).expect("just inserted");
         let mut intervals = IntervalWriter {
             statements: &mut statements,
-            open: &mut cache.open,
+            open: &mut written.open,
             verdicts: &mut cache.verdicts,
             product: id,
             at: checked.checked_at.timestamp(),
-            previous: HashMap::new(),
+            changed: Vec::new(),
             changes: 0,
         };
         for (metric, verdict) in &e.metrics {
@@ -191,14 +225,14 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         // The overall series keeps states only: its words are the metrics' (shown there).
         intervals.apply(OVERALL, e.state, "")?;
         summary.changes += intervals.changes;
-        let previous = intervals.previous;
-        if cache.stamped.get(id).is_none_or(|(note, evidence)| *note != e.note || *evidence != e.evidence) {
+        let changed = intervals.changed;
+        if written.stamped.as_ref().is_none_or(|(note, evidence)| *note != e.note || *evidence != e.evidence) {
             stamp.execute(params![id, e.note, serde_json::to_string(&e.evidence).ok()])?;
-            cache.stamped.insert(id.to_string(), (e.note.clone(), e.evidence.clone()));
+            written.stamped = Some((e.note.clone(), e.evidence.clone()));
         }
         if let Some(r) = &e.refresh {
             let finished = r.finished_at.timestamp();
-            if cache.refreshed.get(id) != Some(&finished) {
+            if written.refreshed != Some(finished) {
                 refresh.execute(params![
                     id,
                     r.dag_run_id,
@@ -208,15 +242,15 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
                     e.evidence.dbt_run_id.as_ref().map(|d| d.to_string()),
                 ])?;
                 refreshed.execute(params![id, finished])?;
-                cache.refreshed.insert(id.to_string(), finished);
+                written.refreshed = Some(finished);
             }
         }
         // Incidents change only with states (or while the flapping guard counts); a product
         // is looked at once after a reload.
-        let first_look = !cache.seen.contains(id) && cache.seen.insert(id.to_string());
-        if !previous.is_empty() || cache.pending.contains(id) || first_look {
+        let first_look = !std::mem::replace(&mut written.seen, true);
+        if !changed.is_empty() || first_look || (!cache.pending.is_empty() && cache.pending.contains(id)) {
             let mut guard = incidents::FlapGuard { open_after: poll.open_incident_after, pending: &mut cache.pending };
-            incidents::follow(tx, checked, &previous, &mut guard, &mut summary)?;
+            incidents::follow(tx, checked, &changed, &mut guard, &mut summary)?;
         }
     }
     stamp_checked(tx, poll)?;
@@ -266,20 +300,20 @@ fn stamp_checked(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Resul
 
 /// The current span of one product x metric.
 struct OpenInterval {
+    metric: String,
     series: i64,
     start: i64,
     state: State,
     reason: String,
 }
 
-/// Current spans by product, then metric: looked up by `&str`, allocated only on change.
-type OpenIntervals = HashMap<String, HashMap<String, OpenInterval>>;
-
-fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<OpenIntervals> {
-    let mut open = OpenIntervals::new();
+/// The current spans of every product, as stored.
+fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<HashMap<String, Written>> {
+    let mut open: HashMap<String, Written> = HashMap::new();
     for c in series::current(conn, None)? {
-        let interval = OpenInterval { series: c.series, start: c.start, state: c.state, reason: c.reason };
-        open.entry(c.product).or_default().insert(c.metric, interval);
+        let interval =
+            OpenInterval { metric: c.metric, series: c.series, start: c.start, state: c.state, reason: c.reason };
+        open.entry(c.product).or_default().open.push(interval);
     }
     Ok(open)
 }

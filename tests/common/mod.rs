@@ -67,3 +67,16 @@ pub fn product(model: &str) -> Product {
         interval: None,
     }
 }
+
+/// A child process killed when the test ends early (a failed assertion must not leave a
+/// poller running).
+pub struct Reaped(pub Option<std::process::Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
