@@ -25,6 +25,23 @@ pub struct Summary {
     pub unknown: usize,
 }
 
+impl Summary {
+    /// How many products are in each state.
+    pub fn of(states: impl Iterator<Item = State>) -> Summary {
+        let mut summary = Summary::default();
+        for state in states {
+            *match state {
+                State::Up => &mut summary.up,
+                State::Degraded => &mut summary.degraded,
+                State::Down => &mut summary.down,
+                State::Maintenance => &mut summary.maintenance,
+                State::Unknown => &mut summary.unknown,
+            } += 1;
+        }
+        summary
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ProductStatus {
     pub id: String,
@@ -114,16 +131,7 @@ pub fn metric_map(metrics: &[(Metric, Verdict)], since: impl Fn(&Metric) -> Opti
 
 impl StatusDocument {
     pub fn new(generated_at: DateTime<Utc>, products: Vec<ProductStatus>) -> StatusDocument {
-        let mut summary = Summary::default();
-        for p in &products {
-            *match p.state {
-                State::Up => &mut summary.up,
-                State::Degraded => &mut summary.degraded,
-                State::Down => &mut summary.down,
-                State::Maintenance => &mut summary.maintenance,
-                State::Unknown => &mut summary.unknown,
-            } += 1;
-        }
+        let summary = Summary::of(products.iter().map(|p| p.state));
         StatusDocument {
             generated_at: rfc3339(generated_at),
             overall: State::worst_of(products.iter().map(|p| p.state)).unwrap_or(State::Up),

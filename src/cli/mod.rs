@@ -169,8 +169,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     let color = !cli.no_color && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let theme = crate::tui::theme::Theme::new(color, cli.ascii, cli.light);
     let Some(command) = cli.command else {
+        let started = std::time::Instant::now();
         let config = load_config(cli.config.as_deref())?;
-        let options = crate::tui::BoardOptions { theme };
+        let options = crate::tui::BoardOptions { theme, started };
         return crate::tui::run(std::sync::Arc::new(config), options)
             .await
             .map(|()| 0)

@@ -207,7 +207,7 @@ async fn interactive(
             tokio::time::sleep(step_len * 2).await;
         }
     });
-    let outcome = crate::tui::run(config, crate::tui::BoardOptions { theme }).await;
+    let outcome = crate::tui::run(config, crate::tui::BoardOptions { theme, started: std::time::Instant::now() }).await;
     story.abort();
     outcome.map(|()| 0)
 }

@@ -159,7 +159,12 @@ pub async fn run(engine: Engine, store: StoreHandle, me: Identity, control: Cont
         task.abort();
     }
     let holder = me.holder.clone();
-    let _ = store.call(move |s| s.release_lease(&holder)).await;
+    let _ = store
+        .call(move |s| {
+            s.release_lease(&holder)?;
+            s.checkpoint()
+        })
+        .await;
     outcome
 }
 

@@ -141,14 +141,14 @@ impl Store {
         self.snapshot_of(now, zone, true)
     }
 
-    /// The snapshot without history (no uptime, no bars): a product's current state only,
-    /// for the board's first frame, while the full snapshot is read.
+    /// The snapshot without history (no uptime, no bars) and without evidence: a product's
+    /// current state only, for the board's first frame, while the full snapshot is read.
     pub fn current_snapshot(&self, now: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
         self.snapshot_of(now, zone, false)
     }
 
     fn snapshot_of(&self, now: i64, zone: FixedOffset, with_history: bool) -> Result<BoardSnapshot> {
-        let products = self.products()?;
+        let products = self.products(with_history)?;
         let coverage = self.coverage(now)?;
         let quarter = now - WindowKind::Quarter.seconds();
 
@@ -169,13 +169,25 @@ impl Store {
         let days = history::day_bounds(now, BAR_DAYS, zone);
         let hours = history::hour_bounds(now, 24);
 
+        // Found by product, not by scanning the incidents once per product.
+        let open_incidents: HashMap<&str, &Incident> =
+            incidents.iter().filter(|i| i.resolved_at.is_none()).map(|i| (i.product.as_str(), i)).collect();
         let rows = products
             .into_iter()
             .map(|StoredProduct { product, checked_at, note, evidence, refreshed_at }| {
-                let spans = history.remove(&product.id).unwrap_or_default();
-                let pieces = history::covered(&spans, &coverage);
-                let (uptime, bars) = summarize_pieces(&pieces, now, &days);
-                let hour_bars = history::buckets(&pieces, &hours).iter().map(Tally::worst).collect();
+                // Without history there is nothing to sum: 114 empty buckets a product add up.
+                let (uptime, bars, hour_bars) = match history.remove(&product.id) {
+                    Some(spans) => {
+                        let pieces = history::covered(&spans, &coverage);
+                        let (uptime, bars) = summarize_pieces(&pieces, now, &days);
+                        (uptime, bars, history::buckets(&pieces, &hours).iter().map(Tally::worst).collect())
+                    }
+                    None if with_history => {
+                        let (uptime, bars) = summarize_pieces(&[], now, &days);
+                        (uptime, bars, history::buckets(&[], &hours).iter().map(Tally::worst).collect())
+                    }
+                    None => ([None; 4], Vec::new(), Vec::new()),
+                };
                 let mut metric_rows: Vec<MetricRow> = Vec::new();
                 let mut state = State::Unknown;
                 let mut since = None;
@@ -197,8 +209,7 @@ impl Store {
                 let order = |m: &Metric| product.metrics.iter().position(|x| x == m).unwrap_or(usize::MAX);
                 metric_rows.retain(|r| order(&r.metric) != usize::MAX);
                 metric_rows.sort_by_key(|r| order(&r.metric));
-                let open_incident =
-                    incidents.iter().find(|i| i.product == product.id && i.resolved_at.is_none()).cloned();
+                let open_incident = open_incidents.get(product.id.as_str()).map(|i| (*i).clone());
                 let active = maintenance.iter().find(|w| w.is_active(now) && w.scope.covers(&product)).cloned();
                 // A window that started or ended since the last poll is shown now, not at the
                 // next poll (which may be an hour away for a daily DAG).
@@ -308,7 +319,7 @@ impl Store {
     /// What the SLO report needs for the window `since..now`: products, coverage, every
     /// metric's spans in the window, and the incidents opened in it.
     pub fn slo_input(&self, since: i64, now: i64) -> Result<crate::slo::SloInput> {
-        let products: Vec<Product> = self.products()?.into_iter().map(|p| p.product).collect();
+        let products: Vec<Product> = self.products(false)?.into_iter().map(|p| p.product).collect();
         let mut history: Vec<(String, Vec<crate::slo::MetricSpans>)> = Vec::new();
         for h in series::history(&self.conn, Which::All, since, now).map_err(|e| self.err(e))? {
             if history.last().is_none_or(|(p, _)| *p != h.product) {
@@ -328,8 +339,10 @@ impl Store {
         })
     }
 
-    /// Active products with their latest poll data, sorted by group then name.
-    fn products(&self) -> Result<Vec<StoredProduct>> {
+    /// Active products with their latest poll data, sorted by group then name; the evidence
+    /// (JSON, for the detail view) read only `with_evidence`: the board's first frame does
+    /// without it.
+    fn products(&self, with_evidence: bool) -> Result<Vec<StoredProduct>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -365,7 +378,8 @@ impl Store {
                     slo: r.get(10)?,
                     interval: None,
                 };
-                let evidence = evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
+                let evidence =
+                    evidence.filter(|_| with_evidence).and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
                 Ok(StoredProduct {
                     product,
                     checked_at: r.get(12)?,

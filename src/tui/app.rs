@@ -113,6 +113,13 @@ pub struct App {
     /// drawing touches only the rows on screen.
     pub metric_columns: Vec<crate::model::Metric>,
     pub longest_name: usize,
+    /// Products per state, and the worst: for the header, derived once per snapshot too
+    /// (a pass over 5,000 rows each frame cost milliseconds in cache misses).
+    pub summary: crate::report::Summary,
+    pub overall: State,
+    /// The distinct moments products were last checked (a full poll stamps one): what
+    /// [`App::next_tick`] looks at.
+    checked_moments: Vec<i64>,
 }
 
 impl App {
@@ -140,7 +147,11 @@ impl App {
             tls_unverified: false,
             metric_columns: Vec::new(),
             longest_name: 0,
+            summary: crate::report::Summary::default(),
+            overall: State::Up,
+            checked_moments: Vec::new(),
         };
+        app.derive();
         app.rebuild_rows();
         app
     }
@@ -161,6 +172,7 @@ impl App {
     pub fn set_snapshot(&mut self, snapshot: Arc<BoardSnapshot>) {
         let keep = self.selected_product().map(|p| p.product.id.clone());
         self.snapshot = snapshot;
+        self.derive();
         self.rebuild_rows();
         if let Some(id) = keep {
             if let Some(at) = self
@@ -371,10 +383,12 @@ impl App {
         self.offset = self.offset.min(self.rows.len().saturating_sub(self.page));
     }
 
-    /// Recomputes the visible rows: filter, faults-only, sort, groups.
-    pub fn rebuild_rows(&mut self) {
+    /// What drawing needs from the whole snapshot, worked out once when it arrives so that
+    /// a frame touches only the rows on screen.
+    fn derive(&mut self) {
+        let products = &self.snapshot.products;
         let mut columns: Vec<crate::model::Metric> = Vec::new();
-        for p in &self.snapshot.products {
+        for p in products {
             for m in &p.product.metrics {
                 if !columns.contains(m) {
                     columns.push(m.clone());
@@ -382,7 +396,17 @@ impl App {
             }
         }
         self.metric_columns = columns;
-        self.longest_name = self.snapshot.products.iter().map(|p| p.product.name.chars().count()).max().unwrap_or(0);
+        self.longest_name = products.iter().map(|p| p.product.name.chars().count()).max().unwrap_or(0);
+        self.summary = crate::report::Summary::of(products.iter().map(|p| p.state));
+        self.overall = State::worst_of(products.iter().map(|p| p.state)).unwrap_or(State::Up);
+        let mut moments: Vec<i64> = products.iter().filter_map(|p| p.checked_at).collect();
+        moments.sort_unstable();
+        moments.dedup();
+        self.checked_moments = moments;
+    }
+
+    /// Recomputes the visible rows: filter, faults-only, sort, groups.
+    pub fn rebuild_rows(&mut self) {
         let filter = Filter::parse(&self.filter);
         let window = self.window;
         let products = &self.snapshot.products;
@@ -435,7 +459,7 @@ impl App {
 
     /// How long until a relative time on screen changes its text; `None` when none is shown.
     pub fn next_tick(&self) -> Option<std::time::Duration> {
-        let ages = self.snapshot.products.iter().filter_map(|p| p.checked_at).map(|t| (self.now - t).max(0));
+        let ages = self.checked_moments.iter().map(|t| (self.now - t).max(0));
         let wait = ages
             .map(|age| match age {
                 0..60 => 1,

@@ -33,6 +33,8 @@ const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 
 pub struct BoardOptions {
     pub theme: Theme,
+    /// When the command started (config read included): the first frame is logged against it.
+    pub started: std::time::Instant,
 }
 
 /// Loads the snapshot as of now.
@@ -119,6 +121,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     let zone = crate::cli::display_zone();
     let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
     let store = StoreHandle::spawn(store).map_err(|e| e.to_string())?;
+    let _ = store.call(|_| yield_to_the_screen()).await;
     // The first frame shows current states at once; uptime and bars follow (90 days of
     // 5,000 products take a few hundred milliseconds to sum).
     let first = load(&store, zone, false).await.ok_or("cannot read the history database")?;
@@ -148,7 +151,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     let mut app = App::new(first, chrono::Utc::now().timestamp());
     app.can_poll = can_poll;
     app.tls_unverified = config.tls_unverified();
-    let outcome = event_loop(&mut app, &options.theme, &store, &poll_now, &mut snapshot_rx, status_rx).await;
+    let outcome = event_loop(&mut app, &options, &store, &poll_now, &mut snapshot_rx, status_rx).await;
 
     let _ = stop.send(true);
     if let Some(poller) = poller {
@@ -160,7 +163,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
 
 async fn event_loop(
     app: &mut App,
-    theme: &Theme,
+    options: &BoardOptions,
     store: &StoreHandle,
     poll_now: &Arc<Notify>,
     snapshots: &mut watch::Receiver<Arc<BoardSnapshot>>,
@@ -178,16 +181,30 @@ async fn event_loop(
     let area = |size: ratatui::layout::Size| Rect::new(0, 0, size.width, size.height);
     app.set_page(views::list_page(area(size), app));
     let mut dirty = true;
+    let mut drawn_once = false;
+    // When the key being answered arrived: how long handling and drawing took is logged.
+    let mut key_at: Option<std::time::Instant> = None;
     loop {
         if dirty {
             app.now = chrono::Utc::now().timestamp();
-            let board = views::Board { app, theme };
+            let board = views::Board { app, theme: &options.theme };
             if let Err(e) = terminal.draw(|frame| frame.render_widget(&board, frame.area())) {
                 // The terminal is gone (a dropped SSH session): stop cleanly.
                 tracing::info!("terminal closed: {e}");
                 return Ok(());
             }
             dirty = false;
+            if let Some(at) = key_at.take() {
+                tracing::debug!("key to frame: {} µs", at.elapsed().as_micros());
+            }
+            if !drawn_once {
+                drawn_once = true;
+                let products = app.snapshot.products.len();
+                tracing::info!(
+                    "first frame drawn {} ms after start ({products} products)",
+                    options.started.elapsed().as_millis()
+                );
+            }
         }
         let tick = app.next_tick().unwrap_or(Duration::from_secs(3600));
         tokio::select! {
@@ -195,6 +212,7 @@ async fn event_loop(
                 let Some(Ok(event)) = event else { return Ok(()) };
                 match event {
                     Event::Key(key) if key.kind != KeyEventKind::Release => {
+                        key_at = Some(std::time::Instant::now());
                         if app.filtering {
                             app.filter_input(key);
                         } else if let Some(action) = keys::action_for(key) {
@@ -262,6 +280,7 @@ async fn event_loop(
 fn spawn_poller(engine: Engine, store: StoreHandle, control: Control) -> tokio::sync::oneshot::Receiver<()> {
     let (done, stopped) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("tablestat-poller".into()).spawn(move || {
+        yield_to_the_screen();
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => {
                 if let Err(e) = runtime.block_on(run::run(engine, store, Identity::of_this_process(), control)) {
@@ -276,6 +295,18 @@ fn spawn_poller(engine: Engine, store: StoreHandle, control: Control) -> tokio::
         tracing::error!("cannot start the poller thread: {e}");
     }
     stopped
+}
+
+/// Lowers the calling thread's priority (nice 10): the board's poller and store threads then
+/// leave the cores to input and drawing when they compete (a poll that writes thousands of
+/// changes, a 90-day snapshot, on a 2-core jump host). Linux keeps nice per thread.
+fn yield_to_the_screen() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority takes plain integers and touches no memory of ours; `who` 0 is the
+    // calling thread. A failure (not permitted) leaves the priority as it was, which is fine.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
 
 enum Loaded {

@@ -8,29 +8,14 @@ use ratatui::widgets::{Paragraph, Widget};
 use super::{clock, fit};
 use crate::model::State;
 use crate::poller::run::Role;
-use crate::report::{Summary, verdict_line};
+use crate::report::verdict_line;
 use crate::tui::app::{App, Route};
 use crate::tui::keys::{self, Context};
 use crate::tui::theme::Theme;
 
-pub fn summary(app: &App) -> Summary {
-    let mut s = Summary::default();
-    for p in &app.snapshot.products {
-        *match p.state {
-            State::Up => &mut s.up,
-            State::Degraded => &mut s.degraded,
-            State::Down => &mut s.down,
-            State::Maintenance => &mut s.maintenance,
-            State::Unknown => &mut s.unknown,
-        } += 1;
-    }
-    s
-}
-
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let s = summary(app);
-    let overall = State::worst_of(app.snapshot.products.iter().map(|p| p.state)).unwrap_or(State::Up);
-    let verdict = if app.snapshot.products.is_empty() { "No data products yet".to_string() } else { verdict_line(&s) };
+    let (s, overall) = (&app.summary, app.overall);
+    let verdict = if app.snapshot.products.is_empty() { "No data products yet".to_string() } else { verdict_line(s) };
     let left = Line::from(vec![
         Span::styled(" tablestat ", theme.title()),
         Span::styled(format!("{} {verdict}", theme.symbol(overall)), theme.state(overall)),
