@@ -128,10 +128,29 @@ pub(super) fn follow(
     let e = &checked.evaluation;
     let product = &checked.product;
     let now = checked.checked_at.timestamp();
-    let open: Option<(i64, String)> = tx
-        .prepare_cached("SELECT id, metrics FROM incident WHERE product = ?1 AND resolved_at IS NULL")?
-        .query_row([&product.id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let open: Option<OpenIncident> = tx
+        .prepare_cached(
+            "SELECT id, metrics, title, status, severity, eta FROM incident WHERE product = ?1 AND resolved_at IS NULL",
+        )?
+        .query_row([&product.id], |r| {
+            Ok(OpenIncident {
+                id: r.get(0)?,
+                metrics: r.get(1)?,
+                title: r.get(2)?,
+                status: r.get(3)?,
+                severity: r.get(4)?,
+                eta: r.get(5)?,
+            })
+        })
         .optional()?;
+    // The event's product and state are what this poll wrote: no need to read them back.
+    let event_product = || {
+        Some(crate::notify::EventProduct {
+            id: product.id.clone(),
+            name: product.name.clone(),
+            group: product.group.clone(),
+        })
+    };
     let down: Vec<&Metric> = e.metrics.iter().filter(|(_, v)| v.state == State::Down).map(|(m, _)| m).collect();
     let changes = said_once(e.metrics.iter().filter(|(m, _)| changed.iter().any(|c| c == m.as_str())));
     let link = e.evidence.dbt_run_url.clone();
@@ -155,14 +174,24 @@ pub(super) fn follow(
             let names: Vec<&str> = down.iter().map(|m| m.as_str()).collect();
             let title = format!("{} is down: {}", product.name, names.join(", "));
             let began = e.run_finished_at.map_or(now, |t| t.timestamp().min(now));
+            let severity = Severity::of(&down).as_str();
             tx.prepare_cached("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6)")?.execute(
-                params![product.id, title, Severity::of(&down).as_str(), serde_json::to_string(&names).unwrap_or_default(), began, now],
+                params![product.id, title, severity, serde_json::to_string(&names).unwrap_or_default(), began, now],
             )?;
             let id = tx.last_insert_rowid();
             let detail = said_once(e.metrics.iter().filter(|(_, v)| v.state == State::Down));
             let message = format!("Detected. {}", detail.join("; "));
             auto_update(tx, id, now, Some(IncidentStatus::Investigating), &message)?;
-            incident_event(tx, id, EventKind::IncidentOpened, &message, link, now)?;
+            let about = EventIncident {
+                id,
+                title,
+                status: IncidentStatus::Investigating.as_str().to_string(),
+                severity: severity.to_string(),
+                metrics: names.iter().map(|n| n.to_string()).collect(),
+                eta: None,
+            };
+            let happened = Happened { kind: EventKind::IncidentOpened, at: now, message: &message, link };
+            write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
             summary.incidents_opened.push(id);
         }
         None => {
@@ -172,16 +201,20 @@ pub(super) fn follow(
                     .execute([&product.id])?;
             }
         }
-        Some((id, _)) if e.state == State::Up => {
+        Some(open) if e.state == State::Up => {
+            let id = open.id;
             tx.prepare_cached("UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1")?
                 .execute(params![id, now])?;
             let message = "Recovered: every metric is up again.";
             auto_update(tx, id, now, Some(IncidentStatus::Resolved), message)?;
-            incident_event(tx, id, EventKind::IncidentResolved, message, link, now)?;
+            let about = open.about(IncidentStatus::Resolved.as_str().to_string(), None);
+            let happened = Happened { kind: EventKind::IncidentResolved, at: now, message, link };
+            write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
             summary.incidents_resolved.push(id);
         }
-        Some((id, metrics)) if !changes.is_empty() => {
-            let mut affected: Vec<String> = serde_json::from_str(&metrics).unwrap_or_default();
+        Some(open) if !changes.is_empty() => {
+            let id = open.id;
+            let mut affected: Vec<String> = serde_json::from_str(&open.metrics).unwrap_or_default();
             for m in &down {
                 if !affected.iter().any(|a| a == m.as_str()) {
                     affected.push(m.to_string());
@@ -191,11 +224,38 @@ pub(super) fn follow(
                 .execute(params![id, serde_json::to_string(&affected).unwrap_or_default()])?;
             let message = format!("Changed: {}", changes.join("; "));
             auto_update(tx, id, now, None, &message)?;
-            incident_event(tx, id, EventKind::IncidentUpdated, &message, link, now)?;
+            let about = open.about(open.status.clone(), Some(affected));
+            let happened = Happened { kind: EventKind::IncidentUpdated, at: now, message: &message, link };
+            write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
         }
         Some(_) => {}
     }
     Ok(())
+}
+
+/// The open incident of a product, as the automatic path needs it.
+struct OpenIncident {
+    id: i64,
+    /// JSON list.
+    metrics: String,
+    title: String,
+    status: String,
+    severity: String,
+    eta: Option<i64>,
+}
+
+impl OpenIncident {
+    /// The incident as its event tells it, with its status (and metrics) after the change.
+    fn about(&self, status: String, metrics: Option<Vec<String>>) -> EventIncident {
+        EventIncident {
+            id: self.id,
+            title: self.title.clone(),
+            status,
+            severity: self.severity.clone(),
+            metrics: metrics.unwrap_or_else(|| serde_json::from_str(&self.metrics).unwrap_or_default()),
+            eta: self.eta.map(stamp),
+        }
+    }
 }
 
 /// "availability, freshness maintenance: planned maintenance until …": metrics that moved
@@ -211,8 +271,8 @@ fn said_once<'a>(metrics: impl Iterator<Item = &'a (Metric, crate::model::Verdic
     groups.into_iter().map(|(names, state, reason)| format!("{} {state}: {reason}", names.join(", "))).collect()
 }
 
-/// Writes the event of an incident change, with the incident and its product as they
-/// stand after the change.
+/// Writes the event of a change people made to an incident, with the incident and its
+/// product as they stand after the change (read back).
 fn incident_event(
     conn: &Connection,
     id: i64,
@@ -230,26 +290,50 @@ fn incident_event(
         )?
         .query_row([&incident.product], |r| r.get(0))
         .optional()?;
-    let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(rfc3339).unwrap_or_default();
-    let event = Event {
-        event: kind,
-        at: time(at),
-        product: events::product_ref(conn, &incident.product)?,
-        group: None,
-        state: state.map(super::series::state_of),
-        incident: Some(EventIncident {
-            id,
-            title: incident.title,
-            status: incident.status.as_str().to_string(),
-            severity: incident.severity,
-            metrics: incident.metrics,
-            eta: incident.eta.map(time),
-        }),
-        maintenance: None,
-        message: message.to_string(),
-        link,
+    let happened = Happened { kind, at, message, link };
+    let product = events::product_ref(conn, &incident.product)?;
+    let about = EventIncident {
+        id,
+        title: incident.title,
+        status: incident.status.as_str().to_string(),
+        severity: incident.severity,
+        metrics: incident.metrics,
+        eta: incident.eta.map(stamp),
     };
-    events::record(conn, &event, at, None)
+    write_incident_event(conn, happened, product, state.map(super::series::state_of), about)
+}
+
+/// What happened to an incident, for its event.
+struct Happened<'m> {
+    kind: EventKind,
+    at: i64,
+    message: &'m str,
+    link: Option<String>,
+}
+
+fn write_incident_event(
+    conn: &Connection,
+    happened: Happened<'_>,
+    product: Option<crate::notify::EventProduct>,
+    state: Option<State>,
+    incident: EventIncident,
+) -> rusqlite::Result<()> {
+    let event = Event {
+        event: happened.kind,
+        at: stamp(happened.at),
+        product,
+        group: None,
+        state,
+        incident: Some(incident),
+        maintenance: None,
+        message: happened.message.to_string(),
+        link: happened.link,
+    };
+    events::record(conn, &event, happened.at, None)
+}
+
+fn stamp(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map(rfc3339).unwrap_or_default()
 }
 
 fn auto_update(
