@@ -267,14 +267,14 @@ impl Http {
         let headers = response.headers();
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let retry_after = headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-        if let Some(len) = response.content_length() {
-            if len as usize > max_body {
-                return Err(err(ErrorKind::BadBody(format!(
-                    "answer of {len} bytes is larger than the {max_body}-byte limit"
-                ))));
-            }
+        let announced = response.content_length().map_or(0, |len| len as usize);
+        if announced > max_body {
+            return Err(err(ErrorKind::BadBody(format!(
+                "answer of {announced} bytes is larger than the {max_body}-byte limit"
+            ))));
         }
-        let mut body = Vec::new();
+        // Sized once when the length is announced: no copies as the body grows.
+        let mut body = Vec::with_capacity(announced);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
