@@ -88,6 +88,8 @@ pub struct App {
     pub now: i64,
     pub routes: Vec<Route>,
     pub rows: Vec<Row>,
+    /// How many of `rows` are products (the rest are group headings).
+    pub shown_products: usize,
     /// Index into `rows` (always a product row when there is one).
     pub selected: usize,
     /// First row shown.
@@ -131,6 +133,7 @@ impl App {
             now,
             routes: vec![Route::List],
             rows: Vec::new(),
+            shown_products: 0,
             selected: 0,
             offset: 0,
             page: 20,
@@ -427,6 +430,7 @@ impl App {
                 shown.sort_by_key(|i| (std::cmp::Reverse(products[*i].since.unwrap_or(0)), key_name(i)))
             }
         }
+        self.shown_products = shown.len();
         self.rows = if self.grouped {
             let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
             for i in shown {

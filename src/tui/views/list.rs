@@ -88,8 +88,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let title = if app.snapshot.products.is_empty() {
         "no products yet".to_string()
     } else {
-        let products = app.rows.iter().filter(|r| matches!(r, Row::Product(_))).count();
-        format!("{products} of {} products", app.snapshot.products.len())
+        format!("{} of {} products", app.shown_products, app.snapshot.products.len())
     };
     rule(theme, &title, area, buf);
     if area.height < 2 {
