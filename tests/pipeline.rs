@@ -107,3 +107,35 @@ async fn a_day_in_the_life_of_three_tables() {
     // stg_payments was never down: 100 %.
     assert_eq!(doc.products.iter().find(|p| p.id == "stg_payments").unwrap().uptime.as_ref().unwrap().day, Some(100.0));
 }
+
+/// Discovery through the engine: the project's models with a `meta.tablestat` block become
+/// products at the first poll (the listed ones keep their config), are checked and stored
+/// like the listed ones, and an unchanged project leaves the product list as it was (the
+/// same shared list, not merged again).
+#[tokio::test]
+async fn discovered_models_become_products_and_stay_put_while_the_project_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let (server, _story) = story::start(chapter(1, "success", "all_pass")).await;
+    let text = story::config(&server.uri(), &db) + "\n[discover]\ndag = \"shop_daily\"\ntask = \"dbt_build\"\n";
+    let config = Arc::new(Config::parse(Path::new("/tmp/story.toml"), &text).unwrap());
+    let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
+    let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store);
+    assert_eq!(pipeline.engine.products().len(), 3, "only the listed products before the first poll");
+    let t = Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
+
+    let doc = poll(&mut pipeline, t).await;
+    let mut ids: Vec<&str> = doc.products.iter().map(|p| p.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        ["dim_customers", "fct_daily_revenue", "fct_orders", "stg_customers", "stg_orders", "stg_payments"]
+    );
+    assert!(doc.products.iter().all(|p| p.state == State::Up), "{:?}", states(&doc));
+    let listed = doc.products.iter().find(|p| p.id == "stg_orders").unwrap();
+    assert_eq!(listed.name, "Orders (staging)");
+
+    let before = pipeline.engine.products();
+    poll(&mut pipeline, t + chrono::Duration::minutes(5)).await;
+    assert!(Arc::ptr_eq(&before, &pipeline.engine.products()), "an unchanged project is not merged again");
+}

@@ -54,6 +54,9 @@ pub struct Engine {
     airflow_failing_since: Option<DateTime<Utc>>,
     /// Products found in the manifest at the last poll that could read it.
     discovered: Vec<Product>,
+    /// Listed then discovered products, merged when discovery finds a change: read by every
+    /// poll (and its write) without copying.
+    products: Arc<Vec<Product>>,
 }
 
 impl Engine {
@@ -61,12 +64,13 @@ impl Engine {
     pub fn new(config: Arc<Config>) -> Result<Engine, SourceError> {
         let dbt = DbtEvidence::new(config.dbt.as_ref(), config.base_dir(), config.test_metrics.clone())?;
         Ok(Engine {
-            config,
             airflow: None,
             memory: RunMemory::default(),
             dbt,
             airflow_failing_since: None,
             discovered: Vec::new(),
+            products: Arc::new(config.products.clone()),
+            config,
         })
     }
 
@@ -85,13 +89,13 @@ impl Engine {
         Ok(())
     }
 
-    /// The products of the last poll: listed ones, then discovered ones.
     pub fn config(&self) -> &Arc<Config> {
         &self.config
     }
 
-    pub fn products(&self) -> Vec<Product> {
-        discover::merge(&self.config.products, self.discovered.clone())
+    /// The products of the last poll: listed ones, then discovered ones.
+    pub fn products(&self) -> Arc<Vec<Product>> {
+        self.products.clone()
     }
 
     /// The stand-in product whose dbt run holds the manifest to discover from.
@@ -135,7 +139,8 @@ impl Engine {
         due: &(dyn Fn(&Product) -> bool + Sync),
     ) -> PollResult {
         let probe = self.discovery_probe();
-        let due_now = |engine: &Engine| -> Vec<Product> { engine.products().into_iter().filter(|p| due(p)).collect() };
+        let due_now =
+            |engine: &Engine| -> Vec<Product> { engine.products.iter().filter(|p| due(p)).cloned().collect() };
         let mut products = due_now(self);
         let mut watched = products.clone();
         watched.extend(probe.clone());
@@ -145,7 +150,11 @@ impl Engine {
                 if let Some(run) = &dag.latest_finished {
                     if let DbtView::Run(run) = self.dbt.for_run(self.airflow.as_ref(), probe, &dag.dag_id, run).await {
                         let rule = self.config.discover.as_ref().expect("probe implies a rule");
-                        self.discovered = discover::discover(rule, &run.index);
+                        let discovered = discover::discover(rule, &run.index);
+                        if discovered != self.discovered {
+                            self.products = Arc::new(discover::merge(&self.config.products, discovered.clone()));
+                            self.discovered = discovered;
+                        }
                     }
                 }
             }
