@@ -65,7 +65,7 @@ fn list_frame_5000_products_200x50(bencher: divan::Bencher) {
     });
 }
 
-fn checked(product: &tablestat::model::Product, at: i64, down: bool) -> Checked {
+fn checked(product: &Arc<tablestat::model::Product>, at: i64, down: bool) -> Checked {
     let metrics: Vec<(Metric, Verdict)> = product
         .metrics
         .iter()
@@ -75,7 +75,7 @@ fn checked(product: &tablestat::model::Product, at: i64, down: bool) -> Checked 
         })
         .collect();
     Checked {
-        product: product.clone(),
+        product: Arc::clone(product),
         evaluation: Evaluation {
             state: if down { State::Down } else { State::Up },
             metrics,
@@ -91,7 +91,8 @@ fn checked(product: &tablestat::model::Product, at: i64, down: bool) -> Checked 
 
 /// A poll of every product, as the poller writes it; `changed` of them flip uniqueness.
 fn poll_write(bencher: divan::Bencher, every: usize) {
-    let products = world::synthetic_products(PRODUCTS);
+    // Shared as the engine shares them: the writer tells an unchanged set by address.
+    let products: Vec<Arc<_>> = world::synthetic_products(PRODUCTS).into_iter().map(Arc::new).collect();
     let mut store = store().lock().unwrap();
     let mut round = 0i64;
     bencher

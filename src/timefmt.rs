@@ -1,6 +1,6 @@
 //! Times as people read them: "31 h ago", "2026-11-23 06:05 UTC".
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// A compact duration: `45 s`, `12 min`, `31 h`, `3 d`.
 pub fn span(seconds: i64) -> String {
@@ -21,9 +21,11 @@ pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
     if secs < 5 { "just now".to_string() } else { format!("{} ago", span(secs)) }
 }
 
-/// `2026-11-23 06:05 UTC`
+/// `2026-11-23 06:05 UTC`. Written field by field: chrono's `format` parses its pattern on
+/// every call, and every reason of every product of every poll carries a stamp.
 pub fn stamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    let (date, time) = (t.date_naive(), t.time());
+    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", date.year(), date.month(), date.day(), time.hour(), time.minute())
 }
 
 /// RFC 3339 with a `Z`, seconds precision: the JSON contract's time format.
@@ -34,6 +36,16 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamps_read_as_chrono_would_write_them() {
+        let times =
+            ["2026-11-23T06:05:59Z", "1999-01-02T00:00:00Z", "2026-02-28T23:59:59.999Z", "0900-12-31T09:09:00Z"];
+        for text in times {
+            let t: DateTime<Utc> = text.parse().expect("a time");
+            assert_eq!(stamp(t), t.format("%Y-%m-%d %H:%M UTC").to_string(), "{text}");
+        }
+    }
 
     #[test]
     fn spans_pick_a_readable_unit() {

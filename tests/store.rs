@@ -30,7 +30,7 @@ fn product(id: &str) -> Product {
 fn checked(p: &Product, ts: i64, states: &[(Metric, State, &str)]) -> Checked {
     let metrics: Vec<(Metric, Verdict)> = states.iter().map(|(m, s, r)| (m.clone(), Verdict::new(*s, *r))).collect();
     Checked {
-        product: p.clone(),
+        product: std::sync::Arc::new(p.clone()),
         evaluation: Evaluation {
             state: State::worst_of(metrics.iter().map(|(_, v)| v.state)).unwrap(),
             metrics,
@@ -55,6 +55,7 @@ fn record_guarded(
     ts: i64,
     open_incident_after: u32,
 ) -> tablestat::store::WriteSummary {
+    let products: Vec<std::sync::Arc<Product>> = products.iter().cloned().map(std::sync::Arc::new).collect();
     store
         .record_poll(&PollRecord {
             started: ts,
@@ -63,7 +64,7 @@ fn record_guarded(
             airflow_requests: 3,
             dbt_requests: 0,
             checked,
-            products,
+            products: &products,
             open_incident_after,
         })
         .unwrap()

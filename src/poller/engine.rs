@@ -28,7 +28,8 @@ pub struct Prior {
 /// One product after a poll.
 #[derive(Debug, Clone)]
 pub struct Checked {
-    pub product: Product,
+    /// Shared with the engine's product list: a poll copies no product.
+    pub product: Arc<Product>,
     pub evaluation: Evaluation,
     pub checked_at: DateTime<Utc>,
     /// How long until this product is due again, from its DAG's schedule.
@@ -56,7 +57,7 @@ pub struct Engine {
     discovered: Vec<Product>,
     /// Listed then discovered products, merged when discovery finds a change: read by every
     /// poll (and its write) without copying.
-    products: Arc<Vec<Product>>,
+    products: Arc<Vec<Arc<Product>>>,
 }
 
 impl Engine {
@@ -69,7 +70,7 @@ impl Engine {
             dbt,
             airflow_failing_since: None,
             discovered: Vec::new(),
-            products: Arc::new(config.products.clone()),
+            products: Arc::new(config.products.iter().cloned().map(Arc::new).collect()),
             config,
         })
     }
@@ -94,7 +95,7 @@ impl Engine {
     }
 
     /// The products of the last poll: listed ones, then discovered ones.
-    pub fn products(&self) -> Arc<Vec<Product>> {
+    pub fn products(&self) -> Arc<Vec<Arc<Product>>> {
         self.products.clone()
     }
 
@@ -119,9 +120,14 @@ impl Engine {
         })
     }
 
-    async fn observe(&mut self, products: &[Product], now: DateTime<Utc>) -> Result<Observation, SourceError> {
+    async fn observe(
+        &mut self,
+        products: &[Arc<Product>],
+        probe: Option<&Product>,
+        now: DateTime<Utc>,
+    ) -> Result<Observation, SourceError> {
         self.ensure_airflow().await?;
-        let watched = airflow::watched_dags(products);
+        let watched = airflow::watched_dags(products.iter().map(|p| &**p).chain(probe));
         let client = self.airflow.as_ref().expect("connected");
         airflow::observe(client, &watched, &mut self.memory, now, self.config.poll.concurrency).await
     }
@@ -140,11 +146,9 @@ impl Engine {
     ) -> PollResult {
         let probe = self.discovery_probe();
         let due_now =
-            |engine: &Engine| -> Vec<Product> { engine.products.iter().filter(|p| due(p)).cloned().collect() };
+            |engine: &Engine| -> Vec<Arc<Product>> { engine.products.iter().filter(|p| due(p)).cloned().collect() };
         let mut products = due_now(self);
-        let mut watched = products.clone();
-        watched.extend(probe.clone());
-        let mut observed = self.observe(&watched, now).await;
+        let mut observed = self.observe(&products, probe.as_ref(), now).await;
         if let (Some(probe), Ok(observation)) = (&probe, &observed) {
             if let AirflowView::Dag(dag) = observation.view(probe) {
                 if let Some(run) = &dag.latest_finished {
@@ -152,17 +156,19 @@ impl Engine {
                         let rule = self.config.discover.as_ref().expect("probe implies a rule");
                         let discovered = discover::discover(rule, &run.index);
                         if discovered != self.discovered {
-                            self.products = Arc::new(discover::merge(&self.config.products, discovered.clone()));
+                            let merged = discover::merge(&self.config.products, discovered.clone());
+                            self.products = Arc::new(merged.into_iter().map(Arc::new).collect());
                             self.discovered = discovered;
                         }
                     }
                 }
             }
-            let before: std::collections::HashSet<String> = watched.iter().map(|p| p.dag_id.clone()).collect();
+            let before: std::collections::HashSet<String> =
+                products.iter().map(|p| p.dag_id.clone()).chain([probe.dag_id.clone()]).collect();
             products = due_now(self);
             // Discovered products may watch DAGs this poll did not ask about yet.
             if products.iter().any(|p| !before.contains(&p.dag_id)) {
-                observed = self.observe(&products, now).await;
+                observed = self.observe(&products, None, now).await;
             }
         }
         let products = &products;
@@ -223,7 +229,7 @@ impl Engine {
                 (None, _) => schedule::UNSCHEDULED_INTERVAL,
             });
             checked.push(Checked {
-                product: product.clone(),
+                product: Arc::clone(product),
                 evaluation: evaluate(&inputs),
                 checked_at: now,
                 interval,

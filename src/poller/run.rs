@@ -217,7 +217,7 @@ async fn poll_loop(
         let requested = store.call(|s| s.take_poll_requests()).await.ok().and_then(Result::ok).unwrap_or(false);
         let due = |p: &Product| requested || first || next_due.get(&p.id).is_none_or(|t| *t <= now);
         let products = engine.products();
-        if first || requested || products.iter().any(due) {
+        if first || requested || products.iter().any(|p| due(p)) {
             control.status.send_modify(|s| s.polling_now = true);
             let listed = products.clone();
             let prior = match store.call(move |s| s.prior(&listed, now.timestamp())).await {

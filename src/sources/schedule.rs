@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::sources::airflow::ScheduleV1;
+
 const MIN_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// For DAGs run by triggers or datasets: they can run at any time.
@@ -22,21 +24,20 @@ pub fn poll_interval(period: Option<Duration>) -> Duration {
 }
 
 /// The period of an Airflow 2 `schedule_interval` value.
-pub fn period_v1(schedule: &Value) -> Option<Duration> {
-    match schedule.get("__type")?.as_str()? {
-        "CronExpression" => cron_period(schedule.get("value")?.as_str()?),
-        "TimeDelta" => {
-            let days = schedule.get("days").and_then(Value::as_u64).unwrap_or(0);
-            let seconds = schedule.get("seconds").and_then(Value::as_u64).unwrap_or(0);
-            Some(Duration::from_secs(days * 86_400 + seconds)).filter(|d| !d.is_zero())
-        }
+pub fn period_v1(schedule: &ScheduleV1) -> Option<Duration> {
+    let count = |field: &Option<Value>| field.as_ref().and_then(Value::as_u64).unwrap_or(0);
+    let total = match schedule.kind.as_ref()?.as_str()? {
+        "CronExpression" => return cron_period(schedule.value.as_ref()?.as_str()?),
+        "TimeDelta" => count(&schedule.days) * 86_400 + count(&schedule.seconds),
         "RelativeDelta" => {
-            let unit = |k: &str, secs: u64| schedule.get(k).and_then(Value::as_u64).unwrap_or(0) * secs;
-            let total = unit("months", 30 * 86_400) + unit("days", 86_400) + unit("hours", 3600) + unit("minutes", 60);
-            Some(Duration::from_secs(total)).filter(|d| !d.is_zero())
+            count(&schedule.months) * 30 * 86_400
+                + count(&schedule.days) * 86_400
+                + count(&schedule.hours) * 3600
+                + count(&schedule.minutes) * 60
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(Duration::from_secs(total)).filter(|d| !d.is_zero())
 }
 
 /// The period of an Airflow 3 `timetable_summary`.
@@ -109,12 +110,15 @@ mod tests {
 
     #[test]
     fn periods_from_both_majors() {
-        let cases: [(Option<Duration>, Option<u64>); 8] = [
-            (period_v1(&json!({"__type": "CronExpression", "value": "@daily"})), Some(24 * H)),
-            (period_v1(&json!({"__type": "CronExpression", "value": "@hourly"})), Some(H)),
-            (period_v1(&json!({"__type": "CronExpression", "value": "0 6 * * *"})), Some(24 * H)),
-            (period_v1(&json!({"__type": "CronExpression", "value": "Dataset"})), None),
-            (period_v1(&json!({"__type": "TimeDelta", "days": 0, "seconds": 1800, "microseconds": 0})), Some(1800)),
+        let v1 = |schedule: Value| period_v1(&serde_json::from_value(schedule).expect("a schedule"));
+        let cases: [(Option<Duration>, Option<u64>); 10] = [
+            (v1(json!({"__type": "CronExpression", "value": "@daily"})), Some(24 * H)),
+            (v1(json!({"__type": "CronExpression", "value": "@hourly"})), Some(H)),
+            (v1(json!({"__type": "CronExpression", "value": "0 6 * * *"})), Some(24 * H)),
+            (v1(json!({"__type": "CronExpression", "value": "Dataset"})), None),
+            (v1(json!({"__type": "TimeDelta", "days": 0, "seconds": 1800, "microseconds": 0})), Some(1800)),
+            (v1(json!({"__type": "RelativeDelta", "months": 1, "days": 0, "hours": 0, "minutes": 0})), Some(720 * H)),
+            (v1(json!({"__type": "TimeDelta", "days": 0, "seconds": 0})), None),
             (period_v2("0 0 * * 0"), Some(7 * 24 * H)),
             (period_v2("Asset"), None),
             (period_v2("0:30:00"), Some(1800)),

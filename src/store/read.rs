@@ -2,6 +2,7 @@
 //! for four windows, 90-day bars) and one product's detail. Computed in one pass over the
 //! intervals of the window, never by replaying samples.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -412,7 +413,7 @@ impl Store {
     }
 
     /// What history knows for a poll: previous verdicts, last refresh, maintenance.
-    pub fn prior(&self, products: &[Product], now: i64) -> Result<crate::poller::Prior> {
+    pub fn prior<P: Borrow<Product>>(&self, products: &[P], now: i64) -> Result<crate::poller::Prior> {
         let mut prior = crate::poller::Prior::default();
         // Maintenance judged nothing: a metric coming out of it keeps what was judged before.
         let mut before = self
@@ -450,7 +451,7 @@ impl Store {
             }
         }
         let windows = self.maintenance_windows(now, false)?;
-        for product in products {
+        for product in products.iter().map(Borrow::borrow) {
             if let Some(w) = windows.iter().find(|w| w.is_active(now) && w.scope.covers(product)) {
                 prior.maintenance.insert(product.id.clone(), w.notice());
             }

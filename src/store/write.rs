@@ -3,7 +3,9 @@
 //! A poll that changes nothing writes next to nothing: a checked_at stamp, a coverage
 //! heartbeat and the poll row.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -30,7 +32,7 @@ pub struct PollRecord<'a> {
     /// Products evaluated in this poll.
     pub checked: &'a [Checked],
     /// Every product the poller watches now (checked this time or not).
-    pub products: &'a [Product],
+    pub products: &'a [Arc<Product>],
     /// Polls in a row a metric must be down before an incident opens (the flapping guard).
     pub open_incident_after: u32,
 }
@@ -51,8 +53,9 @@ pub(super) struct WriteCache {
     version: Option<i64>,
     /// Per product: one hash lookup a poll finds everything written for it.
     written: HashMap<String, Written>,
-    /// The product set last registered.
-    products: Vec<Product>,
+    /// The product set last registered (the poller hands the same shared products each poll,
+    /// so most are told equal by address).
+    products: Vec<Arc<Product>>,
     /// Verdicts (state and words) and their interned ids.
     verdicts: HashMap<(State, String), i64>,
     /// Products down but not yet for long enough to open an incident.
@@ -179,7 +182,8 @@ impl IntervalWriter<'_, '_> {
 
 fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCache) -> rusqlite::Result<WriteSummary> {
     let mut summary = WriteSummary::default();
-    if cache.products.as_slice() != poll.products {
+    let same = |(a, b): (&Arc<Product>, &Arc<Product>)| Arc::ptr_eq(a, b) || a == b;
+    if cache.products.len() != poll.products.len() || !cache.products.iter().zip(poll.products).all(same) {
         upsert_products(tx, poll.products)?;
         cache.products = poll.products.to_vec();
     }
@@ -319,7 +323,7 @@ fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<HashMap<Strin
 }
 
 /// Registers the products (only rows that changed are written) and marks the others inactive.
-pub(super) fn upsert_products(tx: &Transaction<'_>, products: &[Product]) -> rusqlite::Result<()> {
+pub(super) fn upsert_products<P: Borrow<Product>>(tx: &Transaction<'_>, products: &[P]) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
         "INSERT INTO product (id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, active)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1)
@@ -330,7 +334,7 @@ pub(super) fn upsert_products(tx: &Transaction<'_>, products: &[Product]) -> rus
             IS NOT (excluded.name, excluded.grp, excluded.description, excluded.owner, excluded.tags, excluded.dag_id,
                     excluded.task_id, excluded.model, excluded.metrics, excluded.slo, excluded.max_age, 1)",
     )?;
-    for p in products {
+    for p in products.iter().map(Borrow::borrow) {
         let metrics: Vec<&str> = p.metrics.iter().map(Metric::as_str).collect();
         upsert.execute(params![
             p.id,
@@ -347,7 +351,7 @@ pub(super) fn upsert_products(tx: &Transaction<'_>, products: &[Product]) -> rus
             p.max_age.map(|d| d.as_secs() as i64),
         ])?;
     }
-    let ids: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
+    let ids: Vec<&str> = products.iter().map(|p| p.borrow().id.as_str()).collect();
     tx.execute(
         "UPDATE product SET active = 0 WHERE active = 1 AND id NOT IN (SELECT value FROM json_each(?1))",
         [serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())],

@@ -45,7 +45,7 @@ fn evaluation(p: &Product, ts: i64, states: &[(Metric, State, &str)], failing: V
         })
         .collect();
     Checked {
-        product: p.clone(),
+        product: std::sync::Arc::new(p.clone()),
         evaluation: Evaluation {
             state: State::worst_of(metrics.iter().map(|(_, v)| v.state)).unwrap(),
             metrics,
@@ -79,7 +79,8 @@ pub fn prepared_store() -> Store {
     let revenue = product("fct_daily_revenue", "Daily revenue", "Finance");
     let stg = product("stg_orders", "Orders (staging)", "Staging");
     let payments = product("stg_payments", "Payments (staging)", "Staging");
-    let products = vec![orders.clone(), customers.clone(), revenue.clone(), stg.clone(), payments.clone()];
+    let shared: Vec<std::sync::Arc<Product>> =
+        [&orders, &customers, &revenue, &stg, &payments].into_iter().map(|p| std::sync::Arc::new(p.clone())).collect();
     let start = now() - 10 * D;
     let mut ts = start;
     let failing = || {
@@ -148,7 +149,7 @@ pub fn prepared_store() -> Store {
                 airflow_requests: 3,
                 dbt_requests: 0,
                 checked: &checked,
-                products: &products,
+                products: &shared,
                 open_incident_after: 1,
             })
             .unwrap();

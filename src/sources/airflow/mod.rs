@@ -6,3 +6,4 @@ mod wire;
 
 pub use client::{AirflowClient, Api};
 pub use observe::{Observation, RunMemory, WatchedDag, dag_period, observe, watched_dags};
+pub use wire::ScheduleV1;

@@ -49,7 +49,7 @@ pub struct WatchedDag {
 }
 
 /// Watched DAGs from the products, one entry per DAG.
-pub fn watched_dags(products: &[Product]) -> Vec<WatchedDag> {
+pub fn watched_dags<'a>(products: impl IntoIterator<Item = &'a Product>) -> Vec<WatchedDag> {
     let mut by_dag: HashMap<&str, Vec<String>> = HashMap::new();
     for p in products {
         let tasks = by_dag.entry(p.dag_id.as_str()).or_default();
@@ -247,7 +247,7 @@ fn keep_newest(map: &mut HashMap<String, WireRun>, run: WireRun) {
 /// The schedule's period, from either major's fields.
 pub fn dag_period(dag: &WireDag) -> Option<Duration> {
     match (&dag.schedule_interval, &dag.timetable_summary) {
-        (Some(v1), _) if !v1.is_null() => schedule::period_v1(v1),
+        (Some(v1), _) => schedule::period_v1(v1),
         (_, Some(v2)) => schedule::period_v2(v2),
         _ => None,
     }
