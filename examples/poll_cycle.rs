@@ -192,7 +192,8 @@ async fn measure(args: Args) {
     println!("TCP connections accepted by the fake over all {} polls: {}", args.polls + 1, line.trim());
 }
 
-#[tokio::main]
+/// One thread, as the `tablestat` command and the board's poller run.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
     if args.serve { serve(args).await } else { measure(args).await }

@@ -25,7 +25,24 @@ pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// every call, and every reason of every product of every poll carries a stamp.
 pub fn stamp(t: DateTime<Utc>) -> String {
     let (date, time) = (t.date_naive(), t.time());
-    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", date.year(), date.month(), date.day(), time.hour(), time.minute())
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        return t.format("%Y-%m-%d %H:%M UTC").to_string();
+    }
+    let fields = [(year as u32, 4, '-'), (date.month(), 2, '-'), (date.day(), 2, ' '), (time.hour(), 2, ':')];
+    fn push(text: &mut String, n: u32, width: u32) {
+        for place in (0..width).rev() {
+            text.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+    }
+    let mut text = String::with_capacity(20);
+    for (n, width, then) in fields {
+        push(&mut text, n, width);
+        text.push(then);
+    }
+    push(&mut text, time.minute(), 2);
+    text.push_str(" UTC");
+    text
 }
 
 /// RFC 3339 with a `Z`, seconds precision: the JSON contract's time format.

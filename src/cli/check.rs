@@ -95,8 +95,7 @@ async fn check_airflow(config: &Config) -> Result<(), String> {
     let observation = airflow::observe(&client, &watched, &mut memory, chrono::Utc::now(), config.poll.concurrency)
         .await
         .map_err(|e| e.to_string())?;
-    let missing: Vec<&str> =
-        watched.iter().filter(|w| !observation.has_dag(&w.dag_id)).map(|w| w.dag_id.as_str()).collect();
+    let missing: Vec<&str> = watched.iter().filter(|w| !observation.has_dag(w.dag_id)).map(|w| w.dag_id).collect();
     println!(
         "Airflow {}: reached, API {}, version {version}; {} DAGs, {} of {} watched DAGs found{}; {} requests",
         airflow_config.url,

@@ -1,8 +1,6 @@
 //! A product's metrics while the rules add to them: contributions per metric, the worst
 //! of which wins, and what an unjudged metric becomes.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use super::Inputs;
 use crate::model::{Metric, State, Verdict};
 
@@ -24,46 +22,63 @@ const CARRY_PREFIX: &str = "not checked in the latest run; last result: ";
 
 pub struct Sheet<'a> {
     metrics: &'a [Metric],
-    found: BTreeMap<Metric, Vec<Verdict>>,
-    passed: BTreeMap<Metric, usize>,
-    with_tests: BTreeSet<Metric>,
-    /// Metrics at least one of whose tests gave a result this run.
-    judged: BTreeSet<Metric>,
+    /// What rules said, by the metric's position in `metrics`.
+    found: Vec<(usize, Verdict)>,
+    /// Per metric, in the order of `metrics`: a handful, so kept in a vector rather than
+    /// maps (a product's evaluation allocated a tree node per map before).
+    tallies: Vec<Tally>,
     note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    passed: usize,
+    /// The metric has tests in the project, whether or not they ran.
+    has_tests: bool,
+    /// At least one of its tests gave a result this run.
+    judged: bool,
 }
 
 impl<'a> Sheet<'a> {
     pub fn new(metrics: &'a [Metric]) -> Sheet<'a> {
-        Sheet {
-            metrics,
-            found: BTreeMap::new(),
-            passed: BTreeMap::new(),
-            with_tests: BTreeSet::new(),
-            judged: BTreeSet::new(),
-            note: None,
-        }
+        Sheet { metrics, found: Vec::new(), tallies: vec![Tally::default(); metrics.len()], note: None }
+    }
+
+    fn position(&self, metric: &Metric) -> Option<usize> {
+        self.metrics.iter().position(|m| m == metric)
+    }
+
+    /// The tally of a metric the product shows; others are not kept.
+    fn tally(&mut self, metric: &Metric) -> Option<&mut Tally> {
+        self.position(metric).map(|at| &mut self.tallies[at])
     }
 
     /// A rule's say on a metric. Metrics the product does not show are ignored.
     pub fn add(&mut self, metric: Metric, state: State, reason: String) {
-        if self.metrics.contains(&metric) {
-            self.found.entry(metric).or_default().push(Verdict::new(state, reason));
+        if let Some(at) = self.position(&metric) {
+            self.found.push((at, Verdict::new(state, reason)));
         }
     }
 
     /// A test of this metric gave a result (other than a pass, which `passed` records).
     pub fn judged(&mut self, metric: &Metric) {
-        self.judged.insert(metric.clone());
+        if let Some(tally) = self.tally(metric) {
+            tally.judged = true;
+        }
     }
 
     pub fn passed(&mut self, metric: &Metric) {
-        self.judged.insert(metric.clone());
-        *self.passed.entry(metric.clone()).or_default() += 1;
+        if let Some(tally) = self.tally(metric) {
+            tally.judged = true;
+            tally.passed += 1;
+        }
     }
 
     /// The metric has tests in the project, whether or not they ran.
     pub fn has_tests(&mut self, metric: &Metric) {
-        self.with_tests.insert(metric.clone());
+        if let Some(tally) = self.tally(metric) {
+            tally.has_tests = true;
+        }
     }
 
     /// Why the metrics that fall back were not judged this time.
@@ -71,24 +86,26 @@ impl<'a> Sheet<'a> {
         self.note = Some(note);
     }
 
-    pub fn finish(self, inputs: &Inputs<'_>, fallback: &Fallback) -> Vec<(Metric, Verdict)> {
+    pub fn finish(mut self, inputs: &Inputs<'_>, fallback: &Fallback) -> Vec<(Metric, Verdict)> {
+        let mut found = std::mem::take(&mut self.found);
         self.metrics
             .iter()
-            .map(|metric| {
-                let mut verdicts = self.found.get(metric).cloned().unwrap_or_default();
-                if let Some(&n) = self.passed.get(metric) {
+            .zip(&self.tallies)
+            .enumerate()
+            .map(|(at, (metric, tally))| {
+                let mut verdicts: Vec<Verdict> =
+                    found.extract_if(.., |(of, _)| *of == at).map(|(_, verdict)| verdict).collect();
+                if tally.passed > 0 {
+                    let n = tally.passed;
                     let text = if n == 1 { "1 test passed".to_string() } else { format!("{n} tests passed") };
                     verdicts.push(Verdict::new(State::Up, text));
                 }
+                let said = !verdicts.is_empty();
                 let mut verdict =
-                    if verdicts.is_empty() { self.fall_back(inputs, metric, fallback) } else { combine(verdicts) };
+                    if said { combine(verdicts) } else { self.fall_back(inputs, tally, metric, fallback) };
                 // Up for other reasons (the DAG is active, the table was rebuilt), while the
                 // metric's own tests did not run: say so rather than imply they passed.
-                if !verdicts_empty_before(&self.found, &self.passed, metric)
-                    && verdict.state == State::Up
-                    && self.with_tests.contains(metric)
-                    && !self.judged.contains(metric)
-                {
+                if said && verdict.state == State::Up && tally.has_tests && !tally.judged {
                     verdict.reason.push_str("; its tests were not checked in the latest run");
                 }
                 (metric.clone(), verdict)
@@ -96,12 +113,10 @@ impl<'a> Sheet<'a> {
             .collect()
     }
 
-    fn fall_back(&self, inputs: &Inputs<'_>, metric: &Metric, fallback: &Fallback) -> Verdict {
+    fn fall_back(&self, inputs: &Inputs<'_>, tally: &Tally, metric: &Metric, fallback: &Fallback) -> Verdict {
         match fallback {
             Fallback::Up(reason) => Verdict::new(State::Up, reason.clone()),
-            Fallback::UpWhenUntested(reason) if !self.with_tests.contains(metric) => {
-                Verdict::new(State::Up, reason.clone())
-            }
+            Fallback::UpWhenUntested(reason) if !tally.has_tests => Verdict::new(State::Up, reason.clone()),
             Fallback::Unknown(reason) => Verdict::new(State::Unknown, reason.clone()),
             Fallback::UpWhenUntested(_) | Fallback::Carry => self.carry(inputs, metric),
         }
@@ -123,14 +138,6 @@ impl<'a> Sheet<'a> {
             }
         }
     }
-}
-
-fn verdicts_empty_before(
-    found: &BTreeMap<Metric, Vec<Verdict>>,
-    passed: &BTreeMap<Metric, usize>,
-    metric: &Metric,
-) -> bool {
-    found.get(metric).is_none_or(Vec::is_empty) && !passed.contains_key(metric)
 }
 
 /// The worst state wins; its reasons are joined, the rest counted.

@@ -7,6 +7,7 @@
 //! The newest finished run per DAG is remembered between polls in [`RunMemory`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -29,38 +30,43 @@ const MAX_LOOKBACK: Duration = Duration::from_secs(35 * 86_400);
 /// (dag_id, dag_run_id): run ids are unique only within a DAG.
 type RunKey = (String, String);
 
-/// What is remembered between polls so each poll asks only for what changed.
+/// A run's task instances, shared between the memory and each poll's observation.
+type Instances = Arc<[WireTaskInstance]>;
+
+/// What is remembered between polls so each poll asks only for what changed. What an
+/// observation also needs is shared with it, not copied: the observation is dropped before
+/// the next poll, which then updates the memory in place.
 #[derive(Debug, Default)]
 pub struct RunMemory {
     last_poll: Option<DateTime<Utc>>,
-    latest_finished: HashMap<String, WireRun>,
+    latest_finished: Arc<HashMap<String, WireRun>>,
     in_progress: HashMap<String, WireRun>,
     /// DAGs looked up one by one that had no finished run then.
     never_finished: HashSet<String>,
     /// Task instances of finished runs: (dag_id, run_id) -> (the run's end_date, TIs).
-    finished_tasks: HashMap<RunKey, (Option<DateTime<Utc>>, Vec<WireTaskInstance>)>,
+    finished_tasks: HashMap<RunKey, (Option<DateTime<Utc>>, Instances)>,
 }
 
 /// A DAG a product watches, and the tasks it reads in it.
 #[derive(Debug, Clone)]
-pub struct WatchedDag {
-    pub dag_id: String,
-    pub task_ids: Vec<String>,
+pub struct WatchedDag<'a> {
+    pub dag_id: &'a str,
+    pub task_ids: Vec<&'a str>,
 }
 
 /// Watched DAGs from the products, one entry per DAG.
-pub fn watched_dags<'a>(products: impl IntoIterator<Item = &'a Product>) -> Vec<WatchedDag> {
-    let mut by_dag: HashMap<&str, Vec<String>> = HashMap::new();
+pub fn watched_dags<'a>(products: impl IntoIterator<Item = &'a Product>) -> Vec<WatchedDag<'a>> {
+    let mut by_dag: HashMap<&str, Vec<&str>> = HashMap::new();
     for p in products {
         let tasks = by_dag.entry(p.dag_id.as_str()).or_default();
-        if let Some(task) = &p.task_id {
-            if !tasks.contains(task) {
-                tasks.push(task.clone());
+        if let Some(task) = p.task_id.as_deref() {
+            if !tasks.contains(&task) {
+                tasks.push(task);
             }
         }
     }
     let mut watched: Vec<WatchedDag> =
-        by_dag.into_iter().map(|(dag_id, task_ids)| WatchedDag { dag_id: dag_id.to_string(), task_ids }).collect();
+        by_dag.into_iter().map(|(dag_id, task_ids)| WatchedDag { dag_id, task_ids }).collect();
     watched.sort_by(|a, b| a.dag_id.cmp(&b.dag_id));
     watched
 }
@@ -71,16 +77,18 @@ pub struct Observation {
     pub api: Option<Api>,
     dags: HashMap<String, WireDag>,
     import_errors: HashMap<String, String>,
-    latest_finished: HashMap<String, WireRun>,
+    latest_finished: Arc<HashMap<String, WireRun>>,
     in_progress: HashMap<String, WireRun>,
-    tasks: HashMap<RunKey, Vec<WireTaskInstance>>,
+    /// dag_id -> (run_id, its task instances) for the runs that decide: one or two per DAG,
+    /// so a lookup by borrowed ids needs no key built.
+    tasks: HashMap<String, Vec<(String, Instances)>>,
     /// Requests this poll made.
     pub requests: u64,
 }
 
 pub async fn observe(
     client: &AirflowClient,
-    watched: &[WatchedDag],
+    watched: &[WatchedDag<'_>],
     memory: &mut RunMemory,
     now: DateTime<Utc>,
     concurrency: usize,
@@ -89,9 +97,9 @@ pub async fn observe(
     let concurrency = concurrency.max(1);
     let dags: HashMap<String, WireDag> =
         client.list_dags(concurrency).await?.into_iter().map(|d| (d.dag_id.clone(), d)).collect();
-    let present: Vec<&WatchedDag> = watched.iter().filter(|w| dags.contains_key(&w.dag_id)).collect();
+    let present: Vec<&WatchedDag> = watched.iter().filter(|w| dags.contains_key(w.dag_id)).collect();
 
-    let import_errors = if present.iter().any(|w| dags[&w.dag_id].has_import_errors == Some(true)) {
+    let import_errors = if present.iter().any(|w| dags[w.dag_id].has_import_errors == Some(true)) {
         map_import_errors(client.api(), &dags, client.import_errors().await?)
     } else {
         HashMap::new()
@@ -99,7 +107,7 @@ pub async fn observe(
 
     // Runs, one batch per chunk of DAGs.
     let chunks: Vec<Vec<String>> =
-        present.chunks(CHUNK).map(|c| c.iter().map(|w| w.dag_id.clone()).collect()).collect();
+        present.chunks(CHUNK).map(|c| c.iter().map(|w| w.dag_id.to_string()).collect()).collect();
     let windows: Vec<(Vec<String>, DateTime<Utc>)> = chunks
         .into_iter()
         .map(|ids| {
@@ -113,9 +121,10 @@ pub async fn observe(
         .try_collect()
         .await?;
     let mut in_progress: HashMap<String, WireRun> = HashMap::new();
+    let latest_finished = Arc::make_mut(&mut memory.latest_finished);
     for run in batches.into_iter().flatten() {
         match RunState::parse(run.state.as_deref().unwrap_or("")) {
-            state if state.is_finished() => keep_newest(&mut memory.latest_finished, run),
+            state if state.is_finished() => keep_newest(latest_finished, run),
             RunState::Running | RunState::Queued => keep_newest(&mut in_progress, run),
             _ => {}
         }
@@ -124,8 +133,8 @@ pub async fn observe(
     // DAGs with no finished run in any window so far: ask each once.
     let unknown: Vec<&str> = present
         .iter()
-        .map(|w| w.dag_id.as_str())
-        .filter(|id| !memory.latest_finished.contains_key(*id) && !memory.never_finished.contains(*id))
+        .map(|w| w.dag_id)
+        .filter(|id| !latest_finished.contains_key(*id) && !memory.never_finished.contains(*id))
         .collect();
     let lookups: Vec<(String, Vec<WireRun>)> = futures::stream::iter(unknown)
         .map(|id| async move { client.latest_runs(id, 10).await.map(|runs| (id.to_string(), runs)) })
@@ -139,33 +148,40 @@ pub async fn observe(
             memory.never_finished.insert(dag_id);
         }
         for run in finished {
-            keep_newest(&mut memory.latest_finished, run);
+            keep_newest(latest_finished, run);
         }
     }
+    // Forget the task instances of runs that no longer decide.
+    memory.finished_tasks.retain(|(dag_id, run_id), (end, _)| {
+        latest_finished.get(dag_id).is_some_and(|run| run.dag_run_id == *run_id && run.end_date == *end)
+    });
+    let latest_finished = &memory.latest_finished;
 
     // Task instances of the runs that decide, skipping finished runs already read.
-    let mut tasks: HashMap<RunKey, Vec<WireTaskInstance>> = HashMap::new();
+    let mut tasks: HashMap<String, Vec<(String, Instances)>> = HashMap::new();
     let mut to_fetch: Vec<(&WatchedDag, &WireRun)> = Vec::new();
     for w in present.iter().filter(|w| !w.task_ids.is_empty()) {
-        if let Some(run) = memory.latest_finished.get(&w.dag_id) {
-            let key = (w.dag_id.clone(), run.dag_run_id.clone());
+        if let Some(run) = latest_finished.get(w.dag_id) {
+            let key = (w.dag_id.to_string(), run.dag_run_id.clone());
             match memory.finished_tasks.get(&key) {
-                Some((end, tis)) if *end == run.end_date => {
-                    tasks.insert(key, tis.clone());
+                Some((_, tis)) => {
+                    let (dag_id, run_id) = key;
+                    tasks.entry(dag_id).or_default().push((run_id, tis.clone()));
                 }
-                _ => to_fetch.push((w, run)),
+                None => to_fetch.push((w, run)),
             }
         }
-        if let Some(run) = in_progress.get(&w.dag_id) {
+        if let Some(run) = in_progress.get(w.dag_id) {
             to_fetch.push((w, run));
         }
     }
     let requests: Vec<(Vec<String>, Vec<String>, Vec<String>)> = to_fetch
         .chunks(CHUNK)
         .map(|chunk| {
-            let mut dag_ids: Vec<String> = chunk.iter().map(|(w, _)| w.dag_id.clone()).collect();
+            let mut dag_ids: Vec<String> = chunk.iter().map(|(w, _)| w.dag_id.to_string()).collect();
             let mut run_ids: Vec<String> = chunk.iter().map(|(_, r)| r.dag_run_id.clone()).collect();
-            let mut task_ids: Vec<String> = chunk.iter().flat_map(|(w, _)| w.task_ids.iter().cloned()).collect();
+            let mut task_ids: Vec<String> =
+                chunk.iter().flat_map(|(w, _)| w.task_ids.iter().map(|t| t.to_string())).collect();
             for list in [&mut dag_ids, &mut run_ids, &mut task_ids] {
                 list.sort();
                 list.dedup();
@@ -178,21 +194,21 @@ pub async fn observe(
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
-    let wanted: HashSet<RunKey> = to_fetch.iter().map(|(w, r)| (w.dag_id.clone(), r.dag_run_id.clone())).collect();
+    let mut wanted: HashMap<RunKey, Vec<WireTaskInstance>> =
+        to_fetch.iter().map(|(w, r)| ((w.dag_id.to_string(), r.dag_run_id.clone()), Vec::new())).collect();
     for ti in fetched.into_iter().flatten() {
-        let key = (ti.dag_id.clone(), ti.dag_run_id.clone());
-        if wanted.contains(&key) {
-            tasks.entry(key).or_default().push(ti);
+        if let Some(instances) = wanted.get_mut(&(ti.dag_id.clone(), ti.dag_run_id.clone())) {
+            instances.push(ti);
         }
     }
-
-    // Remember the finished runs' task instances; forget what no longer decides.
-    memory.finished_tasks.retain(|_, _| false);
-    for (dag_id, run) in &memory.latest_finished {
-        let key = (dag_id.clone(), run.dag_run_id.clone());
-        if let Some(tis) = tasks.get(&key) {
-            memory.finished_tasks.insert(key, (run.end_date, tis.clone()));
+    for ((dag_id, run_id), instances) in wanted {
+        let instances: Instances = instances.into();
+        // Remember a finished run's instances: they will not change.
+        if let Some(run) = latest_finished.get(&dag_id).filter(|run| run.dag_run_id == run_id) {
+            let key = (dag_id.clone(), run_id.clone());
+            memory.finished_tasks.insert(key, (run.end_date, instances.clone()));
         }
+        tasks.entry(dag_id).or_default().push((run_id, instances));
     }
     memory.in_progress = in_progress.clone();
     memory.last_poll = Some(now);
@@ -201,7 +217,7 @@ pub async fn observe(
         api: Some(client.api()),
         dags,
         import_errors,
-        latest_finished: memory.latest_finished.clone(),
+        latest_finished: Arc::clone(latest_finished),
         in_progress,
         tasks,
         requests: client.requests() - before,
@@ -309,7 +325,8 @@ impl Observation {
 
     /// A task in a run; mapped tasks (several instances) are summed up by their worst state.
     fn task(&self, dag_id: &str, run_id: &str, task_id: &str) -> TaskLookup {
-        let Some(instances) = self.tasks.get(&(dag_id.to_string(), run_id.to_string())) else {
+        let Some((_, instances)) = self.tasks.get(dag_id).and_then(|runs| runs.iter().find(|(run, _)| run == run_id))
+        else {
             return TaskLookup::NotFound;
         };
         let mine: Vec<&WireTaskInstance> = instances.iter().filter(|t| t.task_id == task_id).collect();
