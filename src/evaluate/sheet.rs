@@ -87,14 +87,15 @@ impl<'a> Sheet<'a> {
     }
 
     pub fn finish(mut self, inputs: &Inputs<'_>, fallback: &Fallback) -> Vec<(Metric, Verdict)> {
-        let mut found = std::mem::take(&mut self.found);
+        let mut found: Vec<Vec<Verdict>> = vec![Vec::new(); self.metrics.len()];
+        for (at, verdict) in std::mem::take(&mut self.found) {
+            found[at].push(verdict);
+        }
         self.metrics
             .iter()
             .zip(&self.tallies)
-            .enumerate()
-            .map(|(at, (metric, tally))| {
-                let mut verdicts: Vec<Verdict> =
-                    found.extract_if(.., |(of, _)| *of == at).map(|(_, verdict)| verdict).collect();
+            .zip(found)
+            .map(|((metric, tally), mut verdicts)| {
                 if tally.passed > 0 {
                     let n = tally.passed;
                     let text = if n == 1 { "1 test passed".to_string() } else { format!("{n} tests passed") };

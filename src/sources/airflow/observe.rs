@@ -67,7 +67,7 @@ pub fn watched_dags<'a>(products: impl IntoIterator<Item = &'a Product>) -> Vec<
     }
     let mut watched: Vec<WatchedDag> =
         by_dag.into_iter().map(|(dag_id, task_ids)| WatchedDag { dag_id, task_ids }).collect();
-    watched.sort_by(|a, b| a.dag_id.cmp(&b.dag_id));
+    watched.sort_by(|a, b| a.dag_id.cmp(b.dag_id));
     watched
 }
 
