@@ -113,13 +113,17 @@ fn humanize_toml_message(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let suggestion =
-            choices.iter().map(|c| (edit_distance(field, c), *c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).min();
+        let near: Vec<(usize, &str)> =
+            choices.iter().map(|c| (edit_distance(field, c), *c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).collect();
+        // Every key as near as the nearest: `taks` is one step from both `task` and `tags`.
+        let nearest = near.iter().map(|(d, _)| *d).min();
+        let best: Vec<String> =
+            near.iter().filter(|(d, _)| Some(*d) == nearest).map(|(_, c)| format!("`{c}`")).collect();
         let mut text = format!("unknown key `{field}`");
-        match suggestion {
-            Some((_, best)) => text.push_str(&format!(": did you mean `{best}`?")),
-            None if !choices.is_empty() => text.push_str(&format!("; valid keys here: {}", choices.join(", "))),
-            None => {}
+        if !best.is_empty() {
+            text.push_str(&format!(": did you mean {}?", best.join(" or ")));
+        } else if !choices.is_empty() {
+            text.push_str(&format!("; valid keys here: {}", choices.join(", ")));
         }
         return text;
     }
@@ -135,19 +139,29 @@ fn humanize_toml_message(message: &str) -> String {
     message.to_string()
 }
 
+/// Edits from `a` to `b`, where swapping two neighbouring letters is one edit (the commonest
+/// typo: `taks` for `task`), as are an insertion, a deletion and a substitution.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: edits from a[..i] to b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let substitution = d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let mut best = substitution.min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -169,5 +183,18 @@ mod tests {
         assert_eq!(msg, "unknown key `urll`: did you mean `url`?");
         let msg = humanize_toml_message("unknown field `zzzzzz`, expected `url` or `api`");
         assert_eq!(msg, "unknown key `zzzzzz`; valid keys here: url, api");
+        let msg = humanize_toml_message("unknown field `taks`, expected one of `id`, `task`, `tags`, `dag`");
+        assert_eq!(msg, "unknown key `taks`: did you mean `task` or `tags`?");
+        let msg = humanize_toml_message("unknown field `modle`, expected one of `id`, `model`, `metrics`");
+        assert_eq!(msg, "unknown key `modle`: did you mean `model`?");
+    }
+
+    #[test]
+    fn a_swap_of_neighbours_is_one_edit() {
+        let cases = [("taks", "task", 1), ("taks", "tags", 1), ("", "url", 3), ("url", "url", 0), ("ab", "ba", 1)];
+        for (a, b, edits) in cases {
+            assert_eq!(edit_distance(a, b), edits, "{a} -> {b}");
+        }
+        assert_eq!(edit_distance("abc", "ca"), 3, "no edit of a swapped pair");
     }
 }
