@@ -5,34 +5,17 @@
 //! The artifacts are generated once into Cargo's bench temp dir and reused.
 //! Run: `cargo bench --bench ingest`. Peak memory: `examples/ingest_once.rs`.
 
-#[path = "../examples/scale_artifacts/generate.rs"]
-#[allow(dead_code)]
-mod generate;
+mod scale;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use scale::target;
 use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex, RunResults};
 use tablestat::sources::local_dbt;
 
 fn main() {
     divan::main();
-}
-
-const SCALE: generate::Scale = generate::Scale { models: 5000, tests: 20_000, seed: 1 };
-
-/// The generated `target/` folder, written on first use.
-fn target() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("scale-{}-{}-{}", SCALE.models, SCALE.tests, SCALE.seed));
-        if !dir.join("sources.json").exists() {
-            generate::write(&SCALE, &dir).expect("writing the scale artifacts");
-        }
-        dir
-    })
 }
 
 fn manifest_bytes() -> &'static [u8] {

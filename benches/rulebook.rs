@@ -1,5 +1,8 @@
-//! The rulebook over 5,000 products, on real dbt artifacts (the test_failures run: failing,
-//! warning, skipped and passing tests). Run: `cargo bench --bench rulebook`.
+//! The rulebook over 5,000 products: on real dbt artifacts (the test_failures run: failing,
+//! warning, skipped and passing tests, six models), and on the generated project of 5,000
+//! models whose lineage is as deep as a real one's. Run: `cargo bench --bench rulebook`.
+
+mod scale;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,6 +13,7 @@ use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex, RunResults, Sou
 use tablestat::evaluate::{Inputs, evaluate};
 use tablestat::facts::{AirflowView, DagFacts, DagRunFacts, DbtRun, DbtView, RunState, TaskFacts, TaskLookup};
 use tablestat::model::{DbtRunId, Metric, Product};
+use tablestat::sources::local_dbt;
 
 fn main() {
     divan::main();
@@ -17,6 +21,76 @@ fn main() {
 
 const MODELS: [&str; 6] =
     ["stg_customers", "stg_orders", "stg_payments", "fct_orders", "dim_customers", "fct_daily_revenue"];
+
+fn airflow(task_state: &str) -> AirflowView {
+    let t = at();
+    AirflowView::Dag(Box::new(DagFacts {
+        dag_id: "shop".into(),
+        is_paused: false,
+        is_active: true,
+        import_error: None,
+        latest_finished: Some(DagRunFacts {
+            run_id: "scheduled__x".into(),
+            state: if task_state == "success" { RunState::Success } else { RunState::Failed },
+            data_interval_end: Some(t),
+            start_date: Some(t),
+            end_date: Some(t),
+            task: TaskLookup::Found(TaskFacts {
+                task_id: "dbt_build".into(),
+                state: Some(task_state.into()),
+                start_date: Some(t),
+                end_date: Some(t),
+                try_number: Some(1),
+            }),
+        }),
+        in_progress: None,
+    }))
+}
+
+fn at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 1, 30, 0).unwrap()
+}
+
+fn product(i: usize, model: &str) -> Product {
+    Product {
+        id: format!("p{i}"),
+        name: format!("p{i}"),
+        description: None,
+        owner: None,
+        group: "g".into(),
+        tags: vec![],
+        dag_id: "shop".into(),
+        task_id: Some("dbt_build".into()),
+        model: Some(model.into()),
+        dbt_job: None,
+        metrics: Metric::standard(),
+        max_age: Some(std::time::Duration::from_secs(26 * 3600)),
+        slo: None,
+        interval: None,
+    }
+}
+
+/// Every product evaluated once, as a poll does.
+fn evaluate_all(bencher: divan::Bencher, products: &[Product], airflow: &AirflowView, dbt: &DbtView) {
+    let previous = BTreeMap::new();
+    bencher.bench_local(|| {
+        products
+            .iter()
+            .map(|product| {
+                evaluate(&Inputs {
+                    now: at(),
+                    product,
+                    maintenance: None,
+                    airflow,
+                    dbt,
+                    previous: &previous,
+                    last_refresh: None,
+                })
+            })
+            .filter(|e| e.state == tablestat::model::State::Down)
+            .count()
+    });
+}
 
 #[divan::bench(sample_count = 20)]
 fn rulebook_5000_products(bencher: divan::Bencher) {
@@ -26,62 +100,17 @@ fn rulebook_5000_products(bencher: divan::Bencher) {
     let sources: SourcesFile = dbt::read_artifact(ArtifactKind::Sources, &dir.join("sources.json")).unwrap();
     let index = Arc::new(ProjectIndex::new(manifest, &BTreeMap::new()));
     let dbt = DbtView::Run(Arc::new(DbtRun::new(DbtRunId::Cloud(1), index, vec![results], Some(sources), None)));
-    let t = Utc.with_ymd_and_hms(2026, 11, 24, 1, 30, 0).unwrap();
-    let airflow = AirflowView::Dag(Box::new(DagFacts {
-        dag_id: "shop".into(),
-        is_paused: false,
-        is_active: true,
-        import_error: None,
-        latest_finished: Some(DagRunFacts {
-            run_id: "scheduled__x".into(),
-            state: RunState::Failed,
-            data_interval_end: Some(t),
-            start_date: Some(t),
-            end_date: Some(t),
-            task: TaskLookup::Found(TaskFacts {
-                task_id: "dbt_build".into(),
-                state: Some("failed".into()),
-                start_date: Some(t),
-                end_date: Some(t),
-                try_number: Some(1),
-            }),
-        }),
-        in_progress: None,
-    }));
-    let products: Vec<Product> = (0..5000)
-        .map(|i| Product {
-            id: format!("p{i}"),
-            name: format!("p{i}"),
-            description: None,
-            owner: None,
-            group: "g".into(),
-            tags: vec![],
-            dag_id: "shop".into(),
-            task_id: Some("dbt_build".into()),
-            model: Some(MODELS[i % MODELS.len()].into()),
-            dbt_job: None,
-            metrics: Metric::standard(),
-            max_age: Some(std::time::Duration::from_secs(26 * 3600)),
-            slo: None,
-            interval: None,
-        })
-        .collect();
-    let previous = BTreeMap::new();
-    bencher.bench_local(|| {
-        products
-            .iter()
-            .map(|product| {
-                evaluate(&Inputs {
-                    now: t,
-                    product,
-                    maintenance: None,
-                    airflow: &airflow,
-                    dbt: &dbt,
-                    previous: &previous,
-                    last_refresh: None,
-                })
-            })
-            .filter(|e| e.state == tablestat::model::State::Down)
-            .count()
-    });
+    let products: Vec<Product> = (0..5000).map(|i| product(i, MODELS[i % MODELS.len()])).collect();
+    evaluate_all(bencher, &products, &airflow("failed"), &dbt);
+}
+
+/// Each product a different model of the generated project, its run green, its sources'
+/// freshness checked: what a large project's poll evaluates.
+#[divan::bench(sample_count = 20)]
+fn rulebook_5000_products_generated_project(bencher: divan::Bencher) {
+    let run = local_dbt::read_target(scale::target(), None, &BTreeMap::new()).unwrap();
+    let mut models: Vec<String> = run.index.models().map(|m| m.name.clone()).collect();
+    models.sort();
+    let products: Vec<Product> = models.iter().take(scale::MODELS).enumerate().map(|(i, m)| product(i, m)).collect();
+    evaluate_all(bencher, &products, &airflow("success"), &DbtView::Run(Arc::new(run)));
 }

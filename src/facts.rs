@@ -4,11 +4,11 @@
 //! those differences are gone. dbt evidence is the parsed artifacts of one dbt run.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 
-use crate::dbt::{FreshnessResult, NodeResult, ProjectIndex, RunResults, SourcesFile};
+use crate::dbt::{FreshnessResult, FreshnessStatus, NodeResult, ProjectIndex, RunResults, SourceInfo, SourcesFile};
 use crate::model::DbtRunId;
 
 /// What Airflow said about one product's DAG at this poll.
@@ -113,6 +113,36 @@ pub struct DbtRun {
     freshness: Option<HashMap<String, FreshnessResult>>,
     /// A link to the run, where the source has one.
     pub url: Option<String>,
+    /// What the rulebook asks of each table's ancestors, worked out once per run over the
+    /// whole graph: a walk of a table's ancestors cost 0.17 ms in a project of 5,000 models,
+    /// and was made for every table of every poll (5,000 products: 0.87 s).
+    failed_upstream: OnceLock<Upstream>,
+    unhealthy_sources: OnceLock<Upstream>,
+}
+
+/// Some nodes, in the order they are to be named, and for each table the ones upstream of it
+/// (as positions in that order).
+#[derive(Debug, Default)]
+struct Upstream {
+    ids: Vec<String>,
+    of: HashMap<String, Vec<u32>>,
+}
+
+impl Upstream {
+    /// Marks `ids` on every table downstream of them; `carried` names what else a parent
+    /// brings along (the tests attached to it).
+    fn gather<'i>(index: &'i ProjectIndex, ids: Vec<String>, carried: impl Fn(&str) -> Vec<&'i str>) -> Upstream {
+        let position: HashMap<&str, u32> = ids.iter().enumerate().map(|(at, id)| (id.as_str(), at as u32)).collect();
+        let of = index.gather_upstream(|parent, found| {
+            found.extend(position.get(parent));
+            found.extend(carried(parent).into_iter().filter_map(|id| position.get(id)));
+        });
+        Upstream { ids, of }
+    }
+
+    fn of(&self, unique_id: &str) -> impl ExactSizeIterator<Item = &str> {
+        self.of.get(unique_id).map_or(&[][..], Vec::as_slice).iter().map(|&at| self.ids[at as usize].as_str())
+    }
 }
 
 impl DbtRun {
@@ -138,11 +168,59 @@ impl DbtRun {
             }
         }
         let freshness = sources.map(|s| s.results.into_iter().map(|r| (r.unique_id.clone(), r)).collect());
-        DbtRun { id, index, results, by_id, freshness, url }
+        DbtRun {
+            id,
+            index,
+            results,
+            by_id,
+            freshness,
+            url,
+            failed_upstream: OnceLock::new(),
+            unhealthy_sources: OnceLock::new(),
+        }
     }
 
     pub fn result(&self, unique_id: &str) -> Option<&NodeResult> {
         self.by_id.get(unique_id).map(|&i| &self.results[i])
+    }
+
+    /// The node failed, errored or could not run in this run.
+    pub fn failed(&self, unique_id: &str) -> bool {
+        self.result(unique_id).is_some_and(|r| r.status.is_failure())
+    }
+
+    /// What failed upstream of a table, first to fail first: its ancestors that failed and
+    /// their tests that failed (not the table's own tests).
+    pub fn failed_upstream(&self, unique_id: &str) -> impl ExactSizeIterator<Item = &str> {
+        self.failed_upstream
+            .get_or_init(|| {
+                let failed = self.results.iter().filter(|r| r.status.is_failure()).map(|r| r.unique_id.clone());
+                Upstream::gather(&self.index, failed.collect(), |parent| {
+                    self.index.tests_of(parent).map(|t| t.unique_id.as_str()).collect()
+                })
+            })
+            .of(unique_id)
+    }
+
+    /// The sources upstream of a table whose freshness is checked and did not pass (stale,
+    /// getting stale, not checkable, or missing from sources.json), by unique_id; none when
+    /// no freshness step ran.
+    pub fn unhealthy_sources_upstream(&self, unique_id: &str) -> impl Iterator<Item = &SourceInfo> {
+        self.unhealthy_sources
+            .get_or_init(|| {
+                let Some(freshness) = &self.freshness else { return Upstream::default() };
+                let passed = |id: &str| freshness.get(id).is_some_and(|r| r.status == FreshnessStatus::Pass);
+                let mut unhealthy: Vec<String> = self
+                    .index
+                    .sources()
+                    .filter(|s| s.has_freshness && !passed(&s.unique_id))
+                    .map(|s| s.unique_id.clone())
+                    .collect();
+                unhealthy.sort();
+                Upstream::gather(&self.index, unhealthy, |_| Vec::new())
+            })
+            .of(unique_id)
+            .filter_map(|id| self.index.source(id))
     }
 
     /// Position in completion order, to name the first cause of a failure first.

@@ -256,6 +256,10 @@ impl ProjectIndex {
         self.sources.get(unique_id)
     }
 
+    pub fn sources(&self) -> impl Iterator<Item = &SourceInfo> {
+        self.sources.values()
+    }
+
     /// Every node upstream of `unique_id` (models, seeds, snapshots, sources), nearest first.
     pub fn ancestors(&self, unique_id: &str) -> Vec<&str> {
         let mut seen: HashSet<&str> = HashSet::new();
@@ -279,6 +283,47 @@ impl ProjectIndex {
             self.ancestors(unique_id).into_iter().filter_map(|id| self.sources.get(id)).collect();
         found.sort_by(|a, b| a.unique_id.cmp(&b.unique_id));
         found
+    }
+
+    /// For every node, what its ancestors contribute (`contribution` adds a parent's own
+    /// marks), as sorted, distinct marks; nodes with none are left out. Each node is visited
+    /// once, parents before children, so asking about every table costs one pass over the
+    /// graph rather than a walk per table. A cycle, never valid in dbt, is cut where it closes.
+    pub fn gather_upstream(&self, contribution: impl Fn(&str, &mut Vec<u32>)) -> HashMap<String, Vec<u32>> {
+        let no_parents: &[String] = &[];
+        let parents_of = |id: &str| self.parents.get(id).map_or(no_parents, Vec::as_slice);
+        let mut of: HashMap<&str, Vec<u32>> = HashMap::with_capacity(self.parents.len());
+        let mut on_path: HashSet<&str> = HashSet::new();
+        for root in self.parents.keys() {
+            if of.contains_key(root.as_str()) {
+                continue;
+            }
+            // (node, how many of its parents were looked at)
+            let mut path: Vec<(&str, usize)> = vec![(root.as_str(), 0)];
+            on_path.insert(root.as_str());
+            while let Some(&(node, next)) = path.last() {
+                let parents = parents_of(node);
+                if let Some(parent) = parents.get(next) {
+                    path.last_mut().expect("not empty").1 += 1;
+                    let parent = parent.as_str();
+                    if !of.contains_key(parent) && on_path.insert(parent) {
+                        path.push((parent, 0));
+                    }
+                    continue;
+                }
+                path.pop();
+                on_path.remove(node);
+                let mut upstream: Vec<u32> = Vec::new();
+                for parent in parents {
+                    contribution(parent, &mut upstream);
+                    upstream.extend(of.get(parent.as_str()).into_iter().flatten());
+                }
+                upstream.sort_unstable();
+                upstream.dedup();
+                of.insert(node, upstream);
+            }
+        }
+        of.into_iter().filter(|(_, up)| !up.is_empty()).map(|(id, up)| (id.to_string(), up)).collect()
     }
 
     pub fn model_count(&self) -> usize {

@@ -71,6 +71,11 @@ pub enum ResultStatus {
 }
 
 impl ResultStatus {
+    /// Failed, errored or could not run: what makes dbt skip what depends on it.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, ResultStatus::Fail | ResultStatus::Error | ResultStatus::RuntimeError)
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             ResultStatus::Success => "success",

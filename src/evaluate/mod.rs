@@ -336,10 +336,8 @@ fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
     let Some(freshness) = dbt.freshness() else {
         return;
     };
-    for source in dbt.index.upstream_sources(&model.unique_id) {
-        if !source.has_freshness {
-            continue;
-        }
+    // Sources that passed say nothing: only the others are looked at.
+    for source in dbt.unhealthy_sources_upstream(&model.unique_id) {
         let name = &source.display_name;
         let age = |r: &crate::dbt::FreshnessResult| {
             r.max_loaded_at_time_ago_in_s
@@ -373,42 +371,35 @@ fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
 
 /// Why dbt skipped a model: the nearest failures upstream (or its own unit tests).
 fn skip_cause(dbt: &DbtRun, model: &ModelInfo) -> String {
-    let failed = |id: &str| {
-        dbt.result(id)
-            .is_some_and(|r| matches!(r.status, ResultStatus::Fail | ResultStatus::Error | ResultStatus::RuntimeError))
+    let position = |id: &str| dbt.position(id).unwrap_or(usize::MAX);
+    let own: Vec<&crate::dbt::TestInfo> = dbt
+        .index
+        .tests_of(&model.unique_id)
+        .filter(|test| matches!(test.kind, crate::dbt::TestKind::Unit) && dbt.failed(&test.unique_id))
+        .collect();
+    let mut upstream = dbt.failed_upstream(&model.unique_id);
+    // Both come in completion order and never share a node: the first to fail is named, the
+    // rest counted (a table below a broken staging layer has hundreds).
+    let count = own.len() + upstream.len();
+    let first_own = own.iter().min_by_key(|test| position(&test.unique_id));
+    let first_upstream = upstream.next();
+    let first = match (first_own, first_upstream) {
+        (Some(test), Some(id)) if position(id) < position(&test.unique_id) => Err(id),
+        (Some(test), _) => Ok(test),
+        (None, Some(id)) => Err(id),
+        (None, None) => return "dbt skipped it because an earlier step failed".to_string(),
     };
-    let mut causes: Vec<(usize, String)> = Vec::new();
-    for test in dbt.index.tests_of(&model.unique_id) {
-        if matches!(test.kind, crate::dbt::TestKind::Unit) && failed(&test.unique_id) {
-            causes
-                .push((dbt.position(&test.unique_id).unwrap_or(usize::MAX), format!("unit test {} failed", test.name)));
-        }
-    }
-    for ancestor in dbt.index.ancestors(&model.unique_id) {
-        if failed(ancestor) {
-            let name = dbt.index.model(ancestor).map_or(ancestor, |m| m.name.as_str());
-            causes.push((dbt.position(ancestor).unwrap_or(usize::MAX), format!("upstream model {name} failed")));
-        }
-        for test in dbt.index.tests_of(ancestor) {
-            if failed(&test.unique_id) {
-                let what = match test.kind {
-                    crate::dbt::TestKind::Unit => "unit test",
-                    _ => "test",
-                };
-                causes.push((
-                    dbt.position(&test.unique_id).unwrap_or(usize::MAX),
-                    format!("upstream {what} {} failed", test.name),
-                ));
+    let cause = match first {
+        Ok(own) => format!("unit test {} failed", own.name),
+        Err(id) => match (dbt.index.test(id), dbt.index.model(id)) {
+            (Some(test), _) => {
+                let what = if matches!(test.kind, crate::dbt::TestKind::Unit) { "unit test" } else { "test" };
+                format!("upstream {what} {} failed", test.name)
             }
-        }
-    }
-    causes.sort();
-    causes.dedup_by(|a, b| a.1 == b.1);
-    match causes.len() {
-        0 => "dbt skipped it because an earlier step failed".to_string(),
-        1 => causes.remove(0).1,
-        n => format!("{} (and {} more)", causes.remove(0).1, n - 1),
-    }
+            (None, model) => format!("upstream model {} failed", model.map_or(id, |m| m.name.as_str())),
+        },
+    };
+    if count == 1 { cause } else { format!("{cause} (and {} more)", count - 1) }
 }
 
 fn task_end(run: &DagRunFacts) -> Option<DateTime<Utc>> {
