@@ -8,7 +8,10 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 
-use crate::dbt::{FreshnessResult, FreshnessStatus, NodeResult, ProjectIndex, RunResults, SourceInfo, SourcesFile};
+use crate::dbt::{
+    FreshnessResult, FreshnessStatus, ModelInfo, NodeResult, ProjectIndex, RunResults, SourceInfo, SourcesFile,
+    TestInfo,
+};
 use crate::model::DbtRunId;
 
 /// What Airflow said about one product's DAG at this poll.
@@ -109,6 +112,10 @@ pub struct DbtRun {
     /// Every node result, in completion order; a later step's result for the same node wins.
     results: Vec<NodeResult>,
     by_id: HashMap<String, usize>,
+    /// Each table's and each test's result (a position in `results`), by its place in the
+    /// index: found once per run, so evaluating a table hashes no unique id.
+    model_results: Vec<Option<u32>>,
+    test_results: Vec<Option<u32>>,
     /// `None` when no `dbt source freshness` step ran.
     freshness: Option<HashMap<String, FreshnessResult>>,
     /// A link to the run, where the source has one.
@@ -120,12 +127,12 @@ pub struct DbtRun {
     unhealthy_sources: OnceLock<Upstream>,
 }
 
-/// Some nodes, in the order they are to be named, and for each table the ones upstream of it
-/// (as positions in that order).
+/// Some nodes, in the order they are to be named, and for each table (by its place in the
+/// index) the ones upstream of it, as positions in that order.
 #[derive(Debug, Default)]
 struct Upstream {
     ids: Vec<String>,
-    of: HashMap<String, Vec<u32>>,
+    of: Vec<Vec<u32>>,
 }
 
 impl Upstream {
@@ -133,15 +140,20 @@ impl Upstream {
     /// brings along (the tests attached to it).
     fn gather<'i>(index: &'i ProjectIndex, ids: Vec<String>, carried: impl Fn(&str) -> Vec<&'i str>) -> Upstream {
         let position: HashMap<&str, u32> = ids.iter().enumerate().map(|(at, id)| (id.as_str(), at as u32)).collect();
-        let of = index.gather_upstream(|parent, found| {
+        let mut of = vec![Vec::new(); index.model_count()];
+        for (id, upstream) in index.gather_upstream(|parent, found| {
             found.extend(position.get(parent));
             found.extend(carried(parent).into_iter().filter_map(|id| position.get(id)));
-        });
+        }) {
+            if let Some(model) = index.model(&id) {
+                of[model.at as usize] = upstream;
+            }
+        }
         Upstream { ids, of }
     }
 
-    fn of(&self, unique_id: &str) -> impl ExactSizeIterator<Item = &str> {
-        self.of.get(unique_id).map_or(&[][..], Vec::as_slice).iter().map(|&at| self.ids[at as usize].as_str())
+    fn of(&self, model: &ModelInfo) -> impl ExactSizeIterator<Item = &str> {
+        self.of.get(model.at as usize).map_or(&[][..], Vec::as_slice).iter().map(|&at| self.ids[at as usize].as_str())
     }
 }
 
@@ -167,12 +179,23 @@ impl DbtRun {
                 }
             }
         }
+        let mut model_results = vec![None; index.model_count()];
+        let mut test_results = vec![None; index.test_count()];
+        for (at, result) in results.iter().enumerate() {
+            if let Some(test) = index.test(&result.unique_id) {
+                test_results[test.at as usize] = Some(at as u32);
+            } else if let Some(model) = index.model(&result.unique_id) {
+                model_results[model.at as usize] = Some(at as u32);
+            }
+        }
         let freshness = sources.map(|s| s.results.into_iter().map(|r| (r.unique_id.clone(), r)).collect());
         DbtRun {
             id,
             index,
             results,
             by_id,
+            model_results,
+            test_results,
             freshness,
             url,
             failed_upstream: OnceLock::new(),
@@ -184,6 +207,18 @@ impl DbtRun {
         self.by_id.get(unique_id).map(|&i| &self.results[i])
     }
 
+    /// A table's result in this run.
+    pub fn result_of_model(&self, model: &ModelInfo) -> Option<&NodeResult> {
+        let at = (*self.model_results.get(model.at as usize)?)?;
+        Some(&self.results[at as usize])
+    }
+
+    /// A test's result in this run, with its place in completion order.
+    pub fn result_of_test(&self, test: &TestInfo) -> Option<(usize, &NodeResult)> {
+        let at = (*self.test_results.get(test.at as usize)?)? as usize;
+        Some((at, &self.results[at]))
+    }
+
     /// The node failed, errored or could not run in this run.
     pub fn failed(&self, unique_id: &str) -> bool {
         self.result(unique_id).is_some_and(|r| r.status.is_failure())
@@ -191,7 +226,7 @@ impl DbtRun {
 
     /// What failed upstream of a table, first to fail first: its ancestors that failed and
     /// their tests that failed (not the table's own tests).
-    pub fn failed_upstream(&self, unique_id: &str) -> impl ExactSizeIterator<Item = &str> {
+    pub fn failed_upstream(&self, model: &ModelInfo) -> impl ExactSizeIterator<Item = &str> {
         self.failed_upstream
             .get_or_init(|| {
                 let failed = self.results.iter().filter(|r| r.status.is_failure()).map(|r| r.unique_id.clone());
@@ -199,13 +234,13 @@ impl DbtRun {
                     self.index.tests_of(parent).map(|t| t.unique_id.as_str()).collect()
                 })
             })
-            .of(unique_id)
+            .of(model)
     }
 
     /// The sources upstream of a table whose freshness is checked and did not pass (stale,
     /// getting stale, not checkable, or missing from sources.json), by unique_id; none when
     /// no freshness step ran.
-    pub fn unhealthy_sources_upstream(&self, unique_id: &str) -> impl Iterator<Item = &SourceInfo> {
+    pub fn unhealthy_sources_upstream(&self, model: &ModelInfo) -> impl Iterator<Item = &SourceInfo> {
         self.unhealthy_sources
             .get_or_init(|| {
                 let Some(freshness) = &self.freshness else { return Upstream::default() };
@@ -219,7 +254,7 @@ impl DbtRun {
                 unhealthy.sort();
                 Upstream::gather(&self.index, unhealthy, |_| Vec::new())
             })
-            .of(unique_id)
+            .of(model)
             .filter_map(|id| self.index.source(id))
     }
 

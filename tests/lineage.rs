@@ -34,7 +34,7 @@ fn check_unhealthy_sources(run: &DbtRun, what: &str) -> usize {
                 found
             }
         };
-        let kept: Vec<&str> = run.unhealthy_sources_upstream(&model.unique_id).map(|s| s.unique_id.as_str()).collect();
+        let kept: Vec<&str> = run.unhealthy_sources_upstream(model).map(|s| s.unique_id.as_str()).collect();
         assert_eq!(kept, walked, "{what}: {}", model.unique_id);
         with_sources += usize::from(!kept.is_empty());
     }
@@ -104,7 +104,7 @@ fn check_failures_upstream(run: &DbtRun, what: &str) -> usize {
         }
         walked.sort_by_key(|id| run.position(id));
         walked.dedup();
-        let kept: Vec<&str> = run.failed_upstream(&model.unique_id).collect();
+        let kept: Vec<&str> = run.failed_upstream(model).collect();
         assert_eq!(kept, walked, "{what}: {}", model.unique_id);
         with_failures += usize::from(!kept.is_empty());
     }

@@ -248,13 +248,14 @@ fn apply_dbt_run(
     };
 
     let mut any_result = false;
-    for test in dbt.index.tests_of(&model.unique_id) {
-        let Some(result) = dbt.result(&test.unique_id) else {
-            sheet.has_tests(&test.metric);
+    // Failing tests, with their place in completion order: the first to fail is listed first.
+    let mut failing: Vec<(usize, FailingTest)> = Vec::new();
+    for test in dbt.index.tests_of_model(model) {
+        sheet.has_tests(&test.metric);
+        let Some((order, result)) = dbt.result_of_test(test) else {
             continue;
         };
         any_result = true;
-        sheet.has_tests(&test.metric);
         let verdict = match &result.status {
             ResultStatus::Pass => {
                 sheet.passed(&test.metric);
@@ -276,18 +277,22 @@ fn apply_dbt_run(
             ),
         };
         sheet.judged(&test.metric);
-        evidence.failing_tests.push(FailingTest {
-            unique_id: test.unique_id.clone(),
-            status: result.status.as_str().to_string(),
-            failures: result.failures,
-            message: result.message.clone(),
-            metric: test.metric.clone(),
-        });
+        failing.push((
+            order,
+            FailingTest {
+                unique_id: test.unique_id.clone(),
+                status: result.status.as_str().to_string(),
+                failures: result.failures,
+                message: result.message.clone(),
+                metric: test.metric.clone(),
+            },
+        ));
         sheet.add(test.metric.clone(), verdict.state, verdict.reason);
     }
-    evidence.failing_tests.sort_by_key(|t| dbt.position(&t.unique_id));
+    failing.sort_by_key(|(order, _)| *order);
+    evidence.failing_tests.extend(failing.into_iter().map(|(_, test)| test));
 
-    let rebuilt = match dbt.result(&model.unique_id).map(|r| (&r.status, r)) {
+    let rebuilt = match dbt.result_of_model(model).map(|r| (&r.status, r)) {
         Some((ResultStatus::Success | ResultStatus::PartialSuccess | ResultStatus::NoOp, result)) => {
             let at = result.completed_at().or_else(|| task_end(run));
             *refreshed_at = at;
@@ -337,7 +342,7 @@ fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
         return;
     };
     // Sources that passed say nothing: only the others are looked at.
-    for source in dbt.unhealthy_sources_upstream(&model.unique_id) {
+    for source in dbt.unhealthy_sources_upstream(model) {
         let name = &source.display_name;
         let age = |r: &crate::dbt::FreshnessResult| {
             r.max_loaded_at_time_ago_in_s
@@ -371,21 +376,21 @@ fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
 
 /// Why dbt skipped a model: the nearest failures upstream (or its own unit tests).
 fn skip_cause(dbt: &DbtRun, model: &ModelInfo) -> String {
-    let position = |id: &str| dbt.position(id).unwrap_or(usize::MAX);
-    let own: Vec<&crate::dbt::TestInfo> = dbt
+    let own: Vec<(usize, &crate::dbt::TestInfo)> = dbt
         .index
-        .tests_of(&model.unique_id)
-        .filter(|test| matches!(test.kind, crate::dbt::TestKind::Unit) && dbt.failed(&test.unique_id))
+        .tests_of_model(model)
+        .filter(|test| matches!(test.kind, crate::dbt::TestKind::Unit))
+        .filter_map(|test| dbt.result_of_test(test).filter(|(_, r)| r.status.is_failure()).map(|(at, _)| (at, test)))
         .collect();
-    let mut upstream = dbt.failed_upstream(&model.unique_id);
+    let mut upstream = dbt.failed_upstream(model);
     // Both come in completion order and never share a node: the first to fail is named, the
     // rest counted (a table below a broken staging layer has hundreds).
     let count = own.len() + upstream.len();
-    let first_own = own.iter().min_by_key(|test| position(&test.unique_id));
+    let first_own = own.iter().min_by_key(|(at, _)| *at);
     let first_upstream = upstream.next();
     let first = match (first_own, first_upstream) {
-        (Some(test), Some(id)) if position(id) < position(&test.unique_id) => Err(id),
-        (Some(test), _) => Ok(test),
+        (Some((at, _)), Some(id)) if dbt.position(id).unwrap_or(usize::MAX) < *at => Err(id),
+        (Some((_, test)), _) => Ok(test),
         (None, Some(id)) => Err(id),
         (None, None) => return "dbt skipped it because an earlier step failed".to_string(),
     };
