@@ -12,6 +12,7 @@ pub fn first_line(message: &str) -> String {
     phrases::cause(Some(message))
 }
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -117,11 +118,11 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     sheet.add(Metric::Availability, State::Up, format!("DAG {} is active", dag.dag_id));
     let task_label = product.task_id.as_deref().unwrap_or("the DAG run");
 
-    let outcome = match &run.task {
+    let outcome: Cow<str> = match &run.task {
         TaskLookup::NotAsked => match &run.state {
-            RunState::Success => "success".to_string(),
-            RunState::Failed => "failed".to_string(),
-            other => format!("{other:?}").to_lowercase(),
+            RunState::Success => "success".into(),
+            RunState::Failed => "failed".into(),
+            other => format!("{other:?}").to_lowercase().into(),
         },
         TaskLookup::NotFound => {
             let reason = format!(
@@ -131,11 +132,11 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
             let metrics = sheet.finish(inputs, &Fallback::Unknown(reason));
             return finish(metrics, evidence, note, None, run.end_date);
         }
-        TaskLookup::Found(task) => task.state.clone().unwrap_or_else(|| "none".to_string()),
+        TaskLookup::Found(task) => task.state.as_deref().unwrap_or("none").into(),
     };
 
     let mut refreshed_at = None;
-    let fallback = match (outcome.as_str(), inputs.dbt) {
+    let fallback = match (outcome.as_ref(), inputs.dbt) {
         ("success", DbtView::Run(dbt)) => {
             apply_dbt_run(&mut sheet, &mut evidence, &mut refreshed_at, inputs, dbt, run, true)
         }

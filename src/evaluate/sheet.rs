@@ -87,28 +87,37 @@ impl<'a> Sheet<'a> {
     }
 
     pub fn finish(mut self, inputs: &Inputs<'_>, fallback: &Fallback) -> Vec<(Metric, Verdict)> {
-        let mut found: Vec<Vec<Verdict>> = vec![Vec::new(); self.metrics.len()];
-        for (at, verdict) in std::mem::take(&mut self.found) {
-            found[at].push(verdict);
-        }
+        // Grouped by metric, each group in the order the rules spoke (the sort is stable).
+        let mut found = std::mem::take(&mut self.found);
+        found.sort_by_key(|(at, _)| *at);
+        let mut found = found.into_iter().peekable();
         self.metrics
             .iter()
             .zip(&self.tallies)
-            .zip(found)
-            .map(|((metric, tally), mut verdicts)| {
-                if tally.passed > 0 {
+            .enumerate()
+            .map(|(at, (metric, tally))| {
+                let mut worst = Worst::default();
+                while let Some((_, verdict)) = found.next_if(|(of, _)| *of == at) {
+                    worst.add(verdict);
+                }
+                if tally.passed > 0 && worst.would_keep(State::Up) {
                     let n = tally.passed;
-                    let text = if n == 1 { "1 test passed".to_string() } else { format!("{n} tests passed") };
-                    verdicts.push(Verdict::new(State::Up, text));
+                    worst.add(Verdict::new(
+                        State::Up,
+                        if n == 1 { "1 test passed".into() } else { format!("{n} tests passed") },
+                    ));
                 }
-                let said = !verdicts.is_empty();
-                let mut verdict =
-                    if said { combine(verdicts) } else { self.fall_back(inputs, tally, metric, fallback) };
-                // Up for other reasons (the DAG is active, the table was rebuilt), while the
-                // metric's own tests did not run: say so rather than imply they passed.
-                if said && verdict.state == State::Up && tally.has_tests && !tally.judged {
-                    verdict.reason.push_str("; its tests were not checked in the latest run");
-                }
+                let verdict = match worst.finish() {
+                    // Up for other reasons (the DAG is active, the table was rebuilt), while
+                    // the metric's own tests did not run: say so rather than imply they passed.
+                    Some(mut verdict) => {
+                        if verdict.state == State::Up && tally.has_tests && !tally.judged {
+                            verdict.reason.push_str("; its tests were not checked in the latest run");
+                        }
+                        verdict
+                    }
+                    None => self.fall_back(inputs, tally, metric, fallback),
+                };
                 (metric.clone(), verdict)
             })
             .collect()
@@ -141,14 +150,68 @@ impl<'a> Sheet<'a> {
     }
 }
 
-/// The worst state wins; its reasons are joined, the rest counted.
-fn combine(mut verdicts: Vec<Verdict>) -> Verdict {
-    verdicts.sort_by_key(|v| v.state);
-    let worst = verdicts[0].state;
-    let reasons: Vec<&str> = verdicts.iter().filter(|v| v.state == worst).map(|v| v.reason.as_str()).collect();
-    let reason = match reasons.len() {
-        1..=2 => reasons.join("; "),
-        n => format!("{}; {} (and {} more)", reasons[0], reasons[1], n - 2),
-    };
-    Verdict::new(worst, reason)
+/// The worst state wins; its first two reasons are joined, the rest counted. Built as the
+/// verdicts come, so the common case (one say) moves its reason rather than copying it.
+#[derive(Default)]
+struct Worst {
+    verdict: Option<Verdict>,
+    /// How many verdicts had the worst state.
+    count: usize,
+}
+
+impl Worst {
+    fn would_keep(&self, state: State) -> bool {
+        self.verdict.as_ref().is_none_or(|v| state <= v.state)
+    }
+
+    fn add(&mut self, verdict: Verdict) {
+        match &mut self.verdict {
+            Some(held) if verdict.state > held.state => {}
+            Some(held) if verdict.state == held.state => {
+                self.count += 1;
+                if self.count == 2 {
+                    held.reason.push_str("; ");
+                    held.reason.push_str(&verdict.reason);
+                }
+            }
+            _ => {
+                self.verdict = Some(verdict);
+                self.count = 1;
+            }
+        }
+    }
+
+    fn finish(self) -> Option<Verdict> {
+        let mut verdict = self.verdict?;
+        if self.count > 2 {
+            verdict.reason.push_str(&format!(" (and {} more)", self.count - 2));
+        }
+        Some(verdict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_state_wins_with_its_first_two_reasons_and_a_count_of_the_rest() {
+        use State::{Degraded, Down, Up};
+        let cases: &[(&[(State, &str)], Option<(State, &str)>)] = &[
+            (&[], None),
+            (&[(Up, "a")], Some((Up, "a"))),
+            (&[(Up, "a"), (Down, "b")], Some((Down, "b"))),
+            (&[(Down, "a"), (Degraded, "b"), (Down, "c")], Some((Down, "a; c"))),
+            (&[(Down, "a"), (Down, "b"), (Up, "c"), (Down, "d"), (Down, "e")], Some((Down, "a; b (and 2 more)"))),
+            (&[(Degraded, "a"), (Degraded, "b"), (Down, "c")], Some((Down, "c"))),
+        ];
+        for (said, expected) in cases {
+            let mut worst = Worst::default();
+            for (state, reason) in *said {
+                worst.add(Verdict::new(*state, *reason));
+            }
+            let found = worst.finish();
+            assert_eq!(found.as_ref().map(|v| (v.state, v.reason.as_str())), *expected, "{said:?}");
+        }
+    }
 }
