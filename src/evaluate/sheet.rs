@@ -197,7 +197,9 @@ mod tests {
     #[test]
     fn the_worst_state_wins_with_its_first_two_reasons_and_a_count_of_the_rest() {
         use State::{Degraded, Down, Up};
-        let cases: &[(&[(State, &str)], Option<(State, &str)>)] = &[
+        // (what the rules said, in order; the verdict)
+        type Case<'a> = (&'a [(State, &'a str)], Option<(State, &'a str)>);
+        let cases: &[Case] = &[
             (&[], None),
             (&[(Up, "a")], Some((Up, "a"))),
             (&[(Up, "a"), (Down, "b")], Some((Down, "b"))),
