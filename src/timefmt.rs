@@ -24,25 +24,38 @@ pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// `2026-11-23 06:05 UTC`. Written field by field: chrono's `format` parses its pattern on
 /// every call, and every reason of every product of every poll carries a stamp.
 pub fn stamp(t: DateTime<Utc>) -> String {
-    let (date, time) = (t.date_naive(), t.time());
-    let year = date.year();
+    let year = t.year();
     if !(0..=9999).contains(&year) {
         return t.format("%Y-%m-%d %H:%M UTC").to_string();
     }
-    let fields = [(year as u32, 4, '-'), (date.month(), 2, '-'), (date.day(), 2, ' '), (time.hour(), 2, ':')];
-    fn push(text: &mut String, n: u32, width: u32) {
-        for place in (0..width).rev() {
-            text.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
-        }
-    }
     let mut text = String::with_capacity(20);
-    for (n, width, then) in fields {
-        push(&mut text, n, width);
-        text.push(then);
-    }
-    push(&mut text, time.minute(), 2);
+    push_digits(&mut text, year as u32, 4);
+    text.push('-');
+    push_month_day_time(&mut text, &t);
     text.push_str(" UTC");
     text
+}
+
+/// `11-24 14:05`, the board's short time, in whatever zone `t` is in.
+pub fn month_day_time<T: Datelike + Timelike>(t: &T) -> String {
+    let mut text = String::with_capacity(11);
+    push_month_day_time(&mut text, t);
+    text
+}
+
+fn push_month_day_time<T: Datelike + Timelike>(text: &mut String, t: &T) {
+    for (n, then) in [(t.month(), '-'), (t.day(), ' '), (t.hour(), ':')] {
+        push_digits(text, n, 2);
+        text.push(then);
+    }
+    push_digits(text, t.minute(), 2);
+}
+
+/// `n` with `width` digits, zeros in front.
+fn push_digits(text: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        text.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+    }
 }
 
 /// RFC 3339 with a `Z`, seconds precision: the JSON contract's time format.
@@ -61,6 +74,9 @@ mod tests {
         for text in times {
             let t: DateTime<Utc> = text.parse().expect("a time");
             assert_eq!(stamp(t), t.format("%Y-%m-%d %H:%M UTC").to_string(), "{text}");
+            let zone = chrono::FixedOffset::east_opt(-(5 * 3600 + 30 * 60)).unwrap();
+            let local = t.with_timezone(&zone);
+            assert_eq!(month_day_time(&local), local.format("%m-%d %H:%M").to_string(), "{text}");
         }
     }
 

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::{ago, bars, fit, percent, rule};
+use super::{ago, fit, percent, rule};
 use crate::model::{Metric, State};
 use crate::store::{ProductRow, WindowKind};
 use crate::tui::app::{App, Row};
@@ -144,7 +144,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             }
             Row::Product(i) => {
                 let row = &app.snapshot.products[*i];
-                product_line(app, theme, row, metrics, &cols).render(row_area, buf);
+                render_product(app, theme, row, metrics, &cols, row_area, buf);
                 if index == app.selected {
                     buf.set_style(row_area, theme.selected());
                 }
@@ -153,7 +153,18 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
 }
 
-fn product_line<'a>(app: &App, theme: &Theme, row: &'a ProductRow, metrics: &[Metric], cols: &Columns) -> Line<'a> {
+/// One product's row: its name, metric cells and uptime as a line; the bar sparkline's
+/// cells written straight into the buffer (they are most of a wide row, and each is one
+/// column wide, so they need no grapheme segmentation); then the marker and "checked".
+fn render_product(
+    app: &App,
+    theme: &Theme,
+    row: &ProductRow,
+    metrics: &[Metric],
+    cols: &Columns,
+    area: Rect,
+    buf: &mut Buffer,
+) {
     let indent = if app.grouped { " " } else { "" };
     let name_w = cols.name.saturating_sub(indent.len());
     let mut spans: Vec<Span> = vec![
@@ -164,13 +175,11 @@ fn product_line<'a>(app: &App, theme: &Theme, row: &'a ProductRow, metrics: &[Me
         for m in metrics {
             match row.metrics.iter().find(|r| r.metric == *m) {
                 Some(r) => spans.push(Span::styled(
-                    format!("{:<METRIC$}", format!(" {}", theme.symbol(r.state))),
+                    format!(" {:<w$}", theme.symbol(r.state), w = METRIC - 1),
                     theme.state(r.state),
                 )),
-                None if row.product.metrics.contains(m) => {
-                    spans.push(Span::styled(format!("{:<METRIC$}", " ·"), theme.dim()))
-                }
-                None => spans.push(Span::raw(" ".repeat(METRIC))),
+                None if row.product.metrics.contains(m) => spans.push(Span::styled(" ·  ", theme.dim())),
+                None => spans.push(Span::raw("    ")),
             }
         }
     }
@@ -183,20 +192,32 @@ fn product_line<'a>(app: &App, theme: &Theme, row: &'a ProductRow, metrics: &[Me
         let style = if below_slo { theme.state(State::Degraded) } else { ratatui::style::Style::new() };
         spans.push(Span::styled(format!("{:>7} ", percent(uptime)), style));
     }
+    let left = Line::from(spans);
+    let mut x = area.x.saturating_add(left.width() as u16).min(area.right());
+    left.render(area, buf);
     if cols.bars > 0 {
         // The 24 h window shows the last 24 hours, an hour a cell; the others a day a cell.
         let cells = if app.window == WindowKind::Day { &row.hour_bars } else { &row.bars };
-        spans.push(Span::raw(" "));
-        spans.push(Span::raw(" ".repeat(cols.bars.saturating_sub(cells.len().min(cols.bars)))));
-        spans.extend(bars(theme, cells, cols.bars));
+        let shown = &cells[cells.len().saturating_sub(cols.bars)..];
+        // One space, then the newest cell at the right of the column.
+        x = x.saturating_add((1 + cols.bars - shown.len()) as u16);
+        for day in shown {
+            if x >= area.right() {
+                break;
+            }
+            buf[(x, area.y)].set_symbol(theme.bar(*day)).set_style(theme.bar_style(*day));
+            x += 1;
+        }
     }
     let marker = if row.open_incident.is_some() { if theme.ascii { "*" } else { "⚑" } } else { " " };
-    spans.push(Span::styled(format!("{marker} "), theme.state(State::Down)));
+    let mut right = vec![Span::styled(format!("{marker} "), theme.state(State::Down))];
     if cols.checked {
         let checked = row.checked_at.map(|t| ago(t, app.now)).unwrap_or_else(|| "never".into());
-        spans.push(Span::styled(fit(&checked, CHECKED), theme.dim()));
+        right.push(Span::styled(fit(&checked, CHECKED), theme.dim()));
     }
-    Line::from(spans)
+    if x < area.right() {
+        Line::from(right).render(Rect { x, width: area.right() - x, ..area }, buf);
+    }
 }
 
 /// A first run: nothing polled yet. Say what is happening and what to do.

@@ -136,7 +136,7 @@ fn to_ascii(area: Rect, buf: &mut Buffer) {
 /// `11-24 14:05` in the display zone.
 pub fn clock(ts: i64, zone: FixedOffset) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0)
-        .map(|t| t.with_timezone(&zone).format("%m-%d %H:%M").to_string())
+        .map(|t| crate::timefmt::month_day_time(&t.with_timezone(&zone)))
         .unwrap_or_default()
 }
 
@@ -197,7 +197,6 @@ pub fn bars<'a>(theme: &Theme, days: &[Option<crate::model::State>], width: usiz
     spans
 }
 
-/// `99.50%`, or `  —  ` without judged time.
 /// `99.50%`, or `—` without judged time. Rounded down: any downtime at all never reads 100%.
 pub fn percent(uptime: Option<f64>) -> String {
     match uptime {
