@@ -3,6 +3,8 @@
 //! ancestors finds: on every real fixture, on a generated project whose lineage is as deep as
 //! a large one's; and the pass over the graph ends on a cycle.
 
+mod common;
+
 #[path = "../examples/scale_artifacts/generate.rs"]
 #[allow(dead_code)]
 mod generate;
@@ -24,9 +26,7 @@ fn check_unhealthy_sources(run: &DbtRun, what: &str) -> usize {
         let walked: Vec<&str> = match run.freshness() {
             None => Vec::new(),
             Some(_) => {
-                let mut found: Vec<&str> = run
-                    .index
-                    .ancestors(&model.unique_id)
+                let mut found: Vec<&str> = common::ancestors(&run.index, &model.unique_id)
                     .into_iter()
                     .filter(|id| run.index.source(id).is_some_and(|s| s.has_freshness) && !passed(id))
                     .collect();
@@ -98,7 +98,7 @@ fn check_failures_upstream(run: &DbtRun, what: &str) -> usize {
     let mut with_failures = 0;
     for model in run.index.models() {
         let mut walked: Vec<&str> = Vec::new();
-        for ancestor in run.index.ancestors(&model.unique_id) {
+        for ancestor in common::ancestors(&run.index, &model.unique_id) {
             walked.extend(Some(ancestor).filter(|id| run.failed(id)));
             walked.extend(run.index.tests_of(ancestor).map(|t| t.unique_id.as_str()).filter(|id| run.failed(id)));
         }

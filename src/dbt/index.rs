@@ -1,7 +1,7 @@
 //! The index the rulebook reads: table -> its tests, test -> metric and criticality,
 //! table -> upstream sources. Built once per manifest (per dbt run id).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -322,29 +322,9 @@ impl ProjectIndex {
         self.sources.values()
     }
 
-    /// Every node upstream of `unique_id` (models, seeds, snapshots, sources), nearest first.
-    pub fn ancestors(&self, unique_id: &str) -> Vec<&str> {
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut order = Vec::new();
-        let mut queue: VecDeque<&str> = VecDeque::new();
-        queue.push_back(unique_id);
-        while let Some(id) = queue.pop_front() {
-            for parent in self.parents.get(id).into_iter().flatten() {
-                if seen.insert(parent.as_str()) {
-                    order.push(parent.as_str());
-                    queue.push_back(parent.as_str());
-                }
-            }
-        }
-        order
-    }
-
-    /// Sources upstream of a table, sorted.
-    pub fn upstream_sources(&self, unique_id: &str) -> Vec<&SourceInfo> {
-        let mut found: Vec<&SourceInfo> =
-            self.ancestors(unique_id).into_iter().filter_map(|id| self.sources.get(id)).collect();
-        found.sort_by(|a, b| a.unique_id.cmp(&b.unique_id));
-        found
+    /// The direct parents of a node (tables, seeds, snapshots, sources); none for a test.
+    pub fn parents(&self, unique_id: &str) -> &[String] {
+        self.parents.get(unique_id).map_or(&[], Vec::as_slice)
     }
 
     /// For every node, what its ancestors contribute (`contribution` adds a parent's own
@@ -352,8 +332,6 @@ impl ProjectIndex {
     /// once, parents before children, so asking about every table costs one pass over the
     /// graph rather than a walk per table. A cycle, never valid in dbt, is cut where it closes.
     pub fn gather_upstream(&self, contribution: impl Fn(&str, &mut Vec<u32>)) -> HashMap<String, Vec<u32>> {
-        let no_parents: &[String] = &[];
-        let parents_of = |id: &str| self.parents.get(id).map_or(no_parents, Vec::as_slice);
         let mut of: HashMap<&str, Vec<u32>> = HashMap::with_capacity(self.parents.len());
         let mut on_path: HashSet<&str> = HashSet::new();
         for root in self.parents.keys() {
@@ -364,7 +342,7 @@ impl ProjectIndex {
             let mut path: Vec<(&str, usize)> = vec![(root.as_str(), 0)];
             on_path.insert(root.as_str());
             while let Some(&(node, next)) = path.last() {
-                let parents = parents_of(node);
+                let parents = self.parents(node);
                 if let Some(parent) = parents.get(next) {
                     path.last_mut().expect("not empty").1 += 1;
                     let parent = parent.as_str();

@@ -80,3 +80,20 @@ impl Drop for Reaped {
         }
     }
 }
+
+/// Every node upstream of `unique_id`, nearest first: the plain walk the rulebook's
+/// once-per-run pass over the graph is checked against.
+pub fn ancestors<'i>(index: &'i ProjectIndex, unique_id: &str) -> Vec<&'i str> {
+    let mut seen = std::collections::HashSet::new();
+    let mut order: Vec<&str> = Vec::new();
+    let mut queue = std::collections::VecDeque::from([unique_id.to_string()]);
+    while let Some(id) = queue.pop_front() {
+        for parent in index.parents(&id) {
+            if seen.insert(parent.as_str()) {
+                order.push(parent.as_str());
+                queue.push_back(parent.clone());
+            }
+        }
+    }
+    order
+}
