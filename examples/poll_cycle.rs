@@ -20,7 +20,7 @@ use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use chrono::Utc;
 use clap::Parser;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tablestat::config::Config;
 use tablestat::poller::{Engine, Prior};
 
@@ -40,11 +40,10 @@ struct Args {
     serve: bool,
 }
 
-fn dag_id(i: usize) -> String {
-    format!("fleet_{i:05}")
-}
+#[path = "../tests/common/fleet.rs"]
+mod fleet;
 
-const RUN_ID: &str = "scheduled__2026-11-24T00:00:00+00:00";
+use fleet::dag_id;
 
 #[derive(Clone)]
 struct Fleet {
@@ -53,48 +52,16 @@ struct Fleet {
 
 async fn dags(State(fleet): State<Fleet>, Query(q): Query<std::collections::HashMap<String, String>>) -> Json<Value> {
     let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100).min(100);
-    let page: Vec<Value> = (offset..(offset + limit).min(fleet.dags))
-        .map(|i| {
-            json!({
-                "dag_id": dag_id(i), "is_paused": false, "is_active": true, "has_import_errors": false,
-                "fileloc": format!("/opt/airflow/dags/{}.py", dag_id(i)),
-                "schedule_interval": {"__type": "CronExpression", "value": "@hourly"},
-                "timetable_description": "Every hour", "tags": [{"name": "dbt"}], "owners": ["data-eng"]
-            })
-        })
-        .collect();
-    Json(json!({"dags": page, "total_entries": fleet.dags}))
-}
-
-fn ids(body: &Value) -> impl Iterator<Item = &str> {
-    body["dag_ids"].as_array().into_iter().flatten().filter_map(Value::as_str)
+    let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
+    Json(fleet::dag_page(fleet.dags, offset, limit))
 }
 
 async fn runs(Json(body): Json<Value>) -> Json<Value> {
-    let runs: Vec<Value> = ids(&body)
-        .map(|d| {
-            json!({
-                "dag_id": d, "dag_run_id": RUN_ID, "state": "success",
-                "execution_date": "2026-11-24T00:00:00+00:00", "logical_date": "2026-11-24T00:00:00+00:00",
-                "data_interval_end": "2026-11-24T01:00:00+00:00", "run_type": "scheduled", "external_trigger": false,
-                "start_date": "2026-11-24T01:00:33.083642+00:00", "end_date": "2026-11-24T01:05:38.208374+00:00"
-            })
-        })
-        .collect();
-    Json(json!({"total_entries": runs.len(), "dag_runs": runs}))
+    Json(fleet::runs(&body))
 }
 
 async fn task_instances(Json(body): Json<Value>) -> Json<Value> {
-    let tis: Vec<Value> = ids(&body)
-        .map(|d| {
-            json!({
-                "dag_id": d, "dag_run_id": RUN_ID, "task_id": "dbt_build", "state": "success", "try_number": 1,
-                "map_index": -1, "start_date": "2026-11-24T01:01:00+00:00", "end_date": "2026-11-24T01:05:00+00:00"
-            })
-        })
-        .collect();
-    Json(json!({"total_entries": tis.len(), "task_instances": tis}))
+    Json(fleet::task_instances(&body))
 }
 
 async fn serve(args: Args) {

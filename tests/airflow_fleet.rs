@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use serde_json::{Value, json};
+use common::fleet::{self, dag_id};
+use serde_json::Value;
 use tablestat::config::Config;
 use tablestat::model::State;
 use tablestat::poller::{Engine, Prior};
@@ -17,65 +18,17 @@ struct Fleet {
     dags: usize,
 }
 
-fn dag_id(i: usize) -> String {
-    format!("fleet_{i:05}")
-}
-
 impl Respond for Fleet {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let path = request.url.path();
         let query: std::collections::HashMap<String, String> = request.url.query_pairs().into_owned().collect();
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let ids = |key: &str| -> Vec<String> {
-            body[key]
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-                .unwrap_or_default()
-        };
-        let answer = match path {
+        let answer = match request.url.path() {
             "/api/v1/dags" => {
-                let offset: usize = query["offset"].parse().unwrap();
-                let limit: usize = query["limit"].parse::<usize>().unwrap().min(100);
-                let dags: Vec<Value> = (offset..(offset + limit).min(self.dags))
-                    .map(|i| {
-                        json!({
-                            "dag_id": dag_id(i), "is_paused": false, "is_active": true, "has_import_errors": false,
-                            "fileloc": format!("/opt/airflow/dags/{}.py", dag_id(i)),
-                            "schedule_interval": {"__type": "CronExpression", "value": "@hourly"},
-                            "timetable_description": "Every hour", "tags": [{"name": "dbt"}], "owners": ["data-eng"]
-                        })
-                    })
-                    .collect();
-                json!({"dags": dags, "total_entries": self.dags})
+                fleet::dag_page(self.dags, query["offset"].parse().unwrap(), query["limit"].parse().unwrap())
             }
-            "/api/v1/dags/~/dagRuns/list" => {
-                let runs: Vec<Value> = ids("dag_ids")
-                    .iter()
-                    .map(|d| json!({
-                        "dag_id": d, "dag_run_id": "scheduled__2026-11-24T00:00:00+00:00", "state": "success",
-                        "execution_date": "2026-11-24T00:00:00+00:00", "logical_date": "2026-11-24T00:00:00+00:00",
-                        "data_interval_end": "2026-11-24T01:00:00+00:00", "run_type": "scheduled", "external_trigger": false,
-                        "start_date": "2026-11-24T01:00:33.083642+00:00", "end_date": "2026-11-24T01:05:38.208374+00:00"
-                    }))
-                    .collect();
-                json!({"dag_runs": runs, "total_entries": runs.len()})
-            }
-            "/api/v1/dags/~/dagRuns/~/taskInstances/list" => {
-                let tis: Vec<Value> = ids("dag_ids")
-                    .iter()
-                    .map(|d| {
-                        json!({
-                            "dag_id": d, "dag_run_id": "scheduled__2026-11-24T00:00:00+00:00", "task_id": "dbt_build",
-                            "state": "success", "try_number": 1, "map_index": -1,
-                            "start_date": "2026-11-24T01:01:00+00:00", "end_date": "2026-11-24T01:05:00+00:00"
-                        })
-                    })
-                    .collect();
-                json!({"task_instances": tis, "total_entries": tis.len()})
-            }
-            other => {
-                return ResponseTemplate::new(404).set_body_string(format!("unexpected {other}"));
-            }
+            "/api/v1/dags/~/dagRuns/list" => fleet::runs(&body),
+            "/api/v1/dags/~/dagRuns/~/taskInstances/list" => fleet::task_instances(&body),
+            other => return ResponseTemplate::new(404).set_body_string(format!("unexpected {other}")),
         };
         ResponseTemplate::new(200).set_body_json(answer)
     }

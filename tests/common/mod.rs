@@ -3,6 +3,7 @@
 
 pub mod board;
 pub mod fake;
+pub mod fleet;
 pub mod pipeline;
 pub mod proxy;
 pub mod story;
