@@ -141,3 +141,70 @@ fn insecure_skip_verify_is_warned_on_every_start() {
         );
     }
 }
+
+/// A webhook receiver inside the company, its certificate signed by an internal CA: with
+/// `ca_file` the events are delivered; without it each attempt records the untrusted
+/// certificate; a `ca_file` that cannot be read is said on each attempt and by `config check`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_behind_an_internal_ca_is_trusted_through_its_ca_file() {
+    use common::pipeline::Pipeline;
+    use common::story::{self, chapter};
+    use tablestat::notify::deliver::Deliverer;
+    use tablestat::store::Store;
+    use tablestat::store::worker::StoreHandle;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let receiver = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST")).respond_with(ResponseTemplate::new(200)).mount(&receiver).await;
+    let (url, ca_pem) = tls_front(*receiver.address()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("internal-ca.pem"), ca_pem).unwrap();
+    let db = dir.path().join("history.db");
+    let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
+    let hook = |name: &str, extra: &str| format!("\n[[notify]]\nname = \"{name}\"\nurl = \"{url}/hook\"\n{extra}");
+    let text = story::config(&server.uri(), &db)
+        + &hook("trusted", "ca_file = \"internal-ca.pem\"\n")
+        + &hook("untrusted", "")
+        + &hook("misconfigured", "ca_file = \"missing.pem\"\n");
+    let config = Arc::new(Config::parse(&dir.path().join("tablestat.toml"), &text).unwrap());
+    let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
+    let deliverer = Deliverer::new(config.notify.clone(), config.base_dir(), None);
+    let mut pipeline = Pipeline::new(Engine::new(Arc::clone(&config)).unwrap(), store.clone());
+    pipeline.poll(Utc.with_ymd_and_hms(2026, 11, 21, 1, 20, 0).unwrap()).await;
+    story.set(chapter(2, "failed", "test_failures"));
+    let now = Utc.with_ymd_and_hms(2026, 11, 22, 1, 20, 0).unwrap();
+    pipeline.poll(now).await;
+
+    deliverer.round(&store, now.timestamp()).await;
+    // Per webhook: deliveries made, and the last error of those not made.
+    let read = rusqlite::Connection::open(&db).unwrap();
+    let outcome = |name: &str| -> (usize, usize, String) {
+        read.query_row(
+            "SELECT count(delivered_at), count(*), coalesce(max(last_error), '') FROM delivery WHERE target = ?1",
+            [name],
+            |r| Ok((r.get::<_, i64>(0)? as usize, r.get::<_, i64>(1)? as usize, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    let (delivered, owed, error) = outcome("trusted");
+    assert!(owed > 0 && delivered == owed && error.is_empty(), "{delivered} of {owed} delivered: {error}");
+    assert_eq!(receiver.received_requests().await.unwrap().len(), delivered);
+    let (delivered, owed, error) = outcome("untrusted");
+    assert!(owed > 0 && delivered == 0 && error.contains("UnknownIssuer"), "{delivered} of {owed}: {error}");
+    let (delivered, _, error) = outcome("misconfigured");
+    assert!(delivered == 0 && error.contains("cannot read ca_file") && error.contains("missing.pem"), "{error}");
+
+    // `config check` names the webhook and its unreadable ca_file, and says the other read.
+    let path = dir.path().join("tablestat.toml");
+    std::fs::write(&path, &text).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::cargo_bin("tablestat").unwrap().args(["config", "check", "--config"]).arg(&path).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("FAILED webhook misconfigured: cannot read ca_file"), "{stdout}");
+    assert!(stdout.contains("webhook trusted:") && stdout.contains("its ca_file read"), "{stdout}");
+}

@@ -63,11 +63,19 @@ fn check_reach(config: &Config) -> Vec<String> {
             route.events.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
         };
         let scope = if scope.is_empty() { "all products".to_string() } else { scope.join(" and ") };
-        match target.url.resolve(config.base_dir()) {
-            Ok(_) => println!(
-                "webhook {}: {:?} payload, {events}, {scope} (URL readable; nothing sent)",
-                target.name, target.format
-            ),
+        let ready = target
+            .url
+            .resolve(config.base_dir())
+            .map_err(|e| e.to_string())
+            .and_then(|_| crate::notify::deliver::client_for(target));
+        match ready {
+            Ok(_) => {
+                let trust = if target.ca_file.is_some() { "; its ca_file read" } else { "" };
+                println!(
+                    "webhook {}: {:?} payload, {events}, {scope} (URL readable{trust}; nothing sent)",
+                    target.name, target.format
+                )
+            }
             Err(e) => failures.push(format!("webhook {}: {e}", target.name)),
         }
     }

@@ -48,6 +48,8 @@ pub struct NotifySection {
     pub url: Option<String>,
     pub url_env: Option<String>,
     pub url_file: Option<PathBuf>,
+    /// A PEM bundle of the CA that signed the receiver's certificate (an internal one).
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub format: crate::notify::Format,
     #[serde(default)]

@@ -303,7 +303,7 @@ impl Config {
                 })?
             }
         };
-        let notify = ctx.notify(file.notify)?;
+        let notify = ctx.notify(file.notify, base)?;
         let export = file
             .export
             .map(|e| {
@@ -393,6 +393,7 @@ impl Ctx<'_> {
     fn notify(
         &self,
         sections: Vec<toml::Spanned<file::NotifySection>>,
+        base: &Path,
     ) -> Result<Vec<crate::notify::Target>, ConfigError> {
         let mut names = HashSet::new();
         let mut targets = Vec::with_capacity(sections.len());
@@ -429,6 +430,7 @@ impl Ctx<'_> {
             targets.push(crate::notify::Target {
                 name,
                 url,
+                ca_file: n.ca_file.map(|p| base.join(p)),
                 format: n.format,
                 route: crate::notify::Route { products: n.products, groups: n.groups, events: n.events },
             });

@@ -29,8 +29,9 @@ const GIVE_UP_AFTER: i64 = 24 * 3600;
 /// What the deliverer needs besides the store.
 #[derive(Clone)]
 pub struct Deliverer {
-    client: reqwest::Client,
-    targets: Vec<Target>,
+    /// Each webhook with its own client (a receiver may trust an internal CA), or why its
+    /// client could not be built (its `ca_file`), said on each attempt.
+    targets: Vec<(Target, Result<reqwest::Client, String>)>,
     base_dir: std::path::PathBuf,
     /// The exported status page's public URL: events link to the product's entry there.
     page_url: Option<url::Url>,
@@ -38,12 +39,17 @@ pub struct Deliverer {
 
 impl Deliverer {
     pub fn new(targets: Vec<Target>, base_dir: &std::path::Path, page_url: Option<url::Url>) -> Deliverer {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
-            .timeout(TIMEOUT)
-            .build()
-            .unwrap_or_default();
-        Deliverer { client, targets, base_dir: base_dir.to_path_buf(), page_url }
+        let targets = targets
+            .into_iter()
+            .map(|target| {
+                let client = client_for(&target);
+                if let Err(e) = &client {
+                    tracing::warn!(target = target.name, "webhook cannot be sent: {e}");
+                }
+                (target, client)
+            })
+            .collect();
+        Deliverer { targets, base_dir: base_dir.to_path_buf(), page_url }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,7 +80,7 @@ impl Deliverer {
     /// Routes new events, sends what is due at `now` and records the outcomes. False when
     /// the store has gone (the process is stopping).
     pub async fn round(&self, store: &StoreHandle, now: i64) -> bool {
-        let routes: Vec<_> = self.targets.iter().map(|t| (t.name.clone(), t.route.clone())).collect();
+        let routes: Vec<_> = self.targets.iter().map(|(t, _)| (t.name.clone(), t.route.clone())).collect();
         let due = store.call(move |s| {
             s.route_events(&routes, now)?;
             s.due_deliveries(now, BATCH)
@@ -119,8 +125,12 @@ impl Deliverer {
             let backoff = (FIRST_BACKOFF << due.attempts.min(10)).min(MAX_BACKOFF);
             DeliveryOutcome::RetryAt { at: now + backoff.max(retry_after.unwrap_or(0)), error }
         };
-        let Some(target) = self.targets.iter().find(|t| t.name == due.target) else {
+        let Some((target, client)) = self.targets.iter().find(|(t, _)| t.name == due.target) else {
             return DeliveryOutcome::GaveUp { error: "this webhook is no longer in the config".into() };
+        };
+        let client = match client {
+            Ok(client) => client,
+            Err(e) => return failed(format!("{e}: fix it and restart tablestat"), None),
         };
         let url = match target.url.resolve(&self.base_dir) {
             Ok(url) => url,
@@ -132,7 +142,7 @@ impl Deliverer {
             link.set_fragment(event.product.as_ref().map(|p| crate::export::anchor(&p.id)).as_deref());
             event.link = Some(link.to_string());
         }
-        let sent = self.client.post(url.expose()).json(&event.payload(target.format)).send().await;
+        let sent = client.post(url.expose()).json(&event.payload(target.format)).send().await;
         let scrub = |text: String| text.replace(url.expose(), "<webhook URL>");
         match sent {
             Ok(response) if response.status().is_success() => DeliveryOutcome::Delivered,
@@ -151,6 +161,16 @@ impl Deliverer {
             Err(e) => failed(scrub(describe(&e.without_url())), None),
         }
     }
+}
+
+/// The HTTP client for one webhook: the system's CAs, and its `ca_file`'s when it names one.
+pub fn client_for(target: &Target) -> Result<reqwest::Client, String> {
+    let mut builder =
+        reqwest::Client::builder().user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION"))).timeout(TIMEOUT);
+    if let Some(path) = &target.ca_file {
+        builder = crate::sources::http::trust_ca_file(builder, path)?;
+    }
+    builder.build().map_err(|e| describe(&e))
 }
 
 /// "connection refused", "timed out after 10 s": the cause, never the URL.

@@ -117,6 +117,8 @@ pub struct Target {
     pub name: String,
     /// The URL is a secret (Slack's carry the credential in the path).
     pub url: SecretRef,
+    /// Trusted besides the system's CAs, for a receiver inside the company.
+    pub ca_file: Option<std::path::PathBuf>,
     pub format: Format,
     pub route: Route,
 }

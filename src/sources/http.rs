@@ -201,16 +201,7 @@ impl Http {
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90));
         if let Some(path) = &tls.ca_file {
-            let shown = path.display();
-            let pem = std::fs::read(path).map_err(|e| setup(format!("cannot read ca_file {shown}: {e}")))?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| setup(format!("ca_file {shown} is not a PEM bundle: {e}")))?;
-            if certificates.is_empty() {
-                return Err(setup(format!("ca_file {shown} holds no PEM certificate")));
-            }
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
+            builder = trust_ca_file(builder, path).map_err(setup)?;
         }
         if tls.insecure_skip_verify {
             tracing::warn!(source = %source, "insecure_skip_verify = true: TLS certificates are NOT checked");
@@ -477,6 +468,24 @@ pub fn error_detail(body: &[u8]) -> String {
     // Not cut to length here: `Http::scrub` blanks secrets first, then cuts.
     let line: String = found.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).collect();
     line
+}
+
+/// Trusts the certificates of a PEM bundle besides the system's: an internal CA.
+pub fn trust_ca_file(
+    mut builder: reqwest::ClientBuilder,
+    path: &std::path::Path,
+) -> Result<reqwest::ClientBuilder, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {shown}: {e}"))?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca_file {shown} is not a PEM bundle: {e}"))?;
+    if certificates.is_empty() {
+        return Err(format!("ca_file {shown} holds no PEM certificate"));
+    }
+    for certificate in certificates {
+        builder = builder.add_root_certificate(certificate);
+    }
+    Ok(builder)
 }
 
 /// Decodes a JSON body into `T`; errors name the JSON path that failed.
