@@ -1,6 +1,7 @@
 //! The rulebook over 5,000 products: on real dbt artifacts (the test_failures run: failing,
 //! warning, skipped and passing tests, six models), and on the generated project of 5,000
-//! models whose lineage is as deep as a real one's. Run: `cargo bench --bench rulebook`.
+//! models whose lineage is as deep as a real one's (500, 5,000 and 20,000 products). Run:
+//! `cargo bench --bench rulebook`.
 
 mod scale;
 
@@ -104,13 +105,15 @@ fn rulebook_5000_products(bencher: divan::Bencher) {
     evaluate_all(bencher, &products, &airflow("failed"), &dbt);
 }
 
-/// Each product a different model of the generated project, its run green, its sources'
-/// freshness checked: what a large project's poll evaluates.
-#[divan::bench(sample_count = 20)]
-fn rulebook_5000_products_generated_project(bencher: divan::Bencher) {
+/// Products over the models of the generated project (a different model each up to 5,000,
+/// then round again), its run green, its sources' freshness checked: what a large project's
+/// poll evaluates, and how that grows from 500 to 5,000 to 20,000 products.
+#[divan::bench(sample_count = 20, args = [500, 5000, 20_000])]
+fn rulebook_generated_project(bencher: divan::Bencher, products: usize) {
     let run = local_dbt::read_target(scale::target(), None, &BTreeMap::new()).unwrap();
     let mut models: Vec<String> = run.index.models().map(|m| m.name.clone()).collect();
     models.sort();
-    let products: Vec<Product> = models.iter().take(scale::MODELS).enumerate().map(|(i, m)| product(i, m)).collect();
+    models.truncate(scale::MODELS);
+    let products: Vec<Product> = models.iter().cycle().take(products).enumerate().map(|(i, m)| product(i, m)).collect();
     evaluate_all(bencher, &products, &airflow("success"), &DbtView::Run(Arc::new(run)));
 }

@@ -101,6 +101,14 @@ fn cpu_ns() -> u64 {
         .sum()
 }
 
+/// Minor page faults of this process so far: memory touched for the first time.
+fn page_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses); minflt is the 10th field.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after.split_whitespace().nth(7).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -128,30 +136,38 @@ async fn measure(args: Args) {
     let mut now = Utc::now();
     println!("{} DAGs, {} ms latency per request, concurrency {}", args.dags, args.latency_ms, 4);
     let target = 3 * args.dags.div_ceil(100) + 5;
-    let mut warm = (Vec::new(), Vec::new(), Vec::new());
+    let mut warm = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for poll in 0..=args.polls {
-        let (cpu, started) = (cpu_ns(), Instant::now());
+        let (cpu, faults, started) = (cpu_ns(), page_faults(), Instant::now());
         let result = engine.poll(&prior, now).await;
         let (wall, cpu) = (started.elapsed().as_secs_f64() * 1e3, (cpu_ns() - cpu) as f64 / 1e6);
+        let faults = page_faults() - faults;
         assert_eq!(result.airflow_error, None);
         assert_eq!(result.checked.len(), args.dags);
         let requests = result.airflow_requests;
         if poll == 0 {
-            println!("first poll: {requests} requests (target <= {target}), {wall:.0} ms wall, {cpu:.1} ms CPU");
+            println!(
+                "first poll: {requests} requests (target <= {target}), {wall:.0} ms wall, {cpu:.1} ms CPU, \
+                 {faults} page faults"
+            );
         } else {
             warm.0.push(requests as f64);
             warm.1.push(wall);
             warm.2.push(cpu);
+            warm.3.push(faults as f64);
         }
         now += chrono::Duration::minutes(5);
     }
-    println!(
-        "next polls (median of {}): {} requests, {:.0} ms wall, {:.1} ms CPU",
-        args.polls,
-        median(warm.0),
-        median(warm.1),
-        median(warm.2)
-    );
+    if args.polls > 0 {
+        println!(
+            "next polls (median of {}): {} requests, {:.0} ms wall, {:.1} ms CPU, {} page faults",
+            args.polls,
+            median(warm.0),
+            median(warm.1),
+            median(warm.2),
+            median(warm.3)
+        );
+    }
     drop(child.stdin.take());
     line.clear();
     out.read_line(&mut line).expect("the fake's connection count");
