@@ -23,22 +23,22 @@ fn main() {
 const MODELS: [&str; 6] =
     ["stg_customers", "stg_orders", "stg_payments", "fct_orders", "dim_customers", "fct_daily_revenue"];
 
-fn airflow(task_state: &str) -> AirflowView {
+fn airflow(task_state: &str) -> AirflowView<'_> {
     let t = at();
     AirflowView::Dag(Box::new(DagFacts {
-        dag_id: "shop".into(),
+        dag_id: "shop",
         is_paused: false,
         is_active: true,
         import_error: None,
         latest_finished: Some(DagRunFacts {
-            run_id: "scheduled__x".into(),
+            run_id: "scheduled__x",
             state: if task_state == "success" { RunState::Success } else { RunState::Failed },
             data_interval_end: Some(t),
             start_date: Some(t),
             end_date: Some(t),
             task: TaskLookup::Found(TaskFacts {
-                task_id: "dbt_build".into(),
-                state: Some(task_state.into()),
+                task_id: "dbt_build",
+                state: Some(task_state),
                 start_date: Some(t),
                 end_date: Some(t),
                 try_number: Some(1),

@@ -15,17 +15,17 @@ use tablestat::config::DbtConfig;
 use tablestat::facts::{DagRunFacts, DbtRun, DbtView, RunState, TaskFacts, TaskLookup};
 use tablestat::sources::dbt_evidence::DbtEvidence;
 
-fn run() -> DagRunFacts {
+fn run() -> DagRunFacts<'static> {
     let t = Utc.with_ymd_and_hms(2026, 11, 24, 1, 21, 0).unwrap();
     DagRunFacts {
-        run_id: "scheduled__2026-11-24T01:00:00+00:00".into(),
+        run_id: "scheduled__2026-11-24T01:00:00+00:00",
         state: RunState::Success,
         data_interval_end: Some(t),
         start_date: Some(t),
         end_date: Some(t),
         task: TaskLookup::Found(TaskFacts {
-            task_id: "dbt_build".into(),
-            state: Some("success".into()),
+            task_id: "dbt_build",
+            state: Some("success"),
             start_date: Some(t),
             end_date: Some(t),
             try_number: Some(1),

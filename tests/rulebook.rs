@@ -16,21 +16,21 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap()
 }
 
-fn dag_with_task(task_state: &str) -> AirflowView {
+fn dag_with_task(task_state: &str) -> AirflowView<'_> {
     AirflowView::Dag(Box::new(DagFacts {
-        dag_id: "shop_daily".into(),
+        dag_id: "shop_daily",
         is_paused: false,
         is_active: true,
         import_error: None,
         latest_finished: Some(DagRunFacts {
-            run_id: "scheduled__2026-11-23T00:00:00+00:00".into(),
+            run_id: "scheduled__2026-11-23T00:00:00+00:00",
             state: if task_state == "success" { RunState::Success } else { RunState::Failed },
             data_interval_end: Some(Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap()),
             start_date: Some(Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).unwrap()),
             end_date: Some(Utc.with_ymd_and_hms(2026, 11, 24, 1, 30, 0).unwrap()),
             task: TaskLookup::Found(TaskFacts {
-                task_id: "dbt_build".into(),
-                state: Some(task_state.into()),
+                task_id: "dbt_build",
+                state: Some(task_state),
                 start_date: Some(Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).unwrap()),
                 end_date: Some(Utc.with_ymd_and_hms(2026, 11, 24, 1, 30, 0).unwrap()),
                 try_number: Some(1),

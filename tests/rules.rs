@@ -19,16 +19,16 @@ fn t(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, h, m, 0).unwrap()
 }
 
-fn run(task_state: Option<&str>) -> DagRunFacts {
+fn run(task_state: Option<&'static str>) -> DagRunFacts<'static> {
     DagRunFacts {
-        run_id: "scheduled__2026-11-23T00:00:00+00:00".into(),
+        run_id: "scheduled__2026-11-23T00:00:00+00:00",
         state: if task_state == Some("success") { RunState::Success } else { RunState::Failed },
         data_interval_end: Some(t(0, 0)),
         start_date: Some(t(1, 0)),
         end_date: Some(t(1, 30)),
         task: TaskLookup::Found(TaskFacts {
-            task_id: "dbt_build".into(),
-            state: task_state.map(String::from),
+            task_id: "dbt_build",
+            state: task_state,
             start_date: Some(t(1, 0)),
             end_date: Some(t(1, 30)),
             try_number: Some(1),
@@ -36,9 +36,9 @@ fn run(task_state: Option<&str>) -> DagRunFacts {
     }
 }
 
-fn dag(edit: impl FnOnce(&mut DagFacts)) -> AirflowView {
+fn dag(edit: impl FnOnce(&mut DagFacts<'static>)) -> AirflowView<'static> {
     let mut facts = DagFacts {
-        dag_id: "shop_daily".into(),
+        dag_id: "shop_daily",
         is_paused: false,
         is_active: true,
         import_error: None,
@@ -51,7 +51,7 @@ fn dag(edit: impl FnOnce(&mut DagFacts)) -> AirflowView {
 
 struct Case {
     product: Product,
-    airflow: AirflowView,
+    airflow: AirflowView<'static>,
     dbt: DbtView,
     maintenance: Option<MaintenanceNotice>,
     previous: BTreeMap<Metric, Verdict>,
@@ -111,7 +111,7 @@ fn rule_1_maintenance_wins_over_everything() {
 #[test]
 fn rule_2_unreadable_airflow_is_unknown_never_down_or_up() {
     let mut case = Case::new("stg_orders");
-    case.airflow = AirflowView::Unreadable { reason: "connection refused".into(), since: t(1, 55) };
+    case.airflow = AirflowView::Unreadable { reason: "connection refused", since: t(1, 55) };
     case.dbt = dbt("test_failures");
     let e = case.eval();
     assert_eq!(e.state, State::Unknown);
@@ -126,7 +126,7 @@ fn rule_3_a_dag_that_cannot_run_blocks_every_metric() {
         (dag(|d| d.is_paused = true), "DAG shop_daily is paused"),
         (dag(|d| d.is_active = false), "DAG shop_daily is no longer active in Airflow (its file is gone or broken)"),
         (
-            dag(|d| d.import_error = Some("SyntaxError: invalid syntax".into())),
+            dag(|d| d.import_error = Some("SyntaxError: invalid syntax")),
             "DAG shop_daily cannot be loaded: import error: SyntaxError: invalid syntax",
         ),
     ];
@@ -279,7 +279,7 @@ fn rule_4_a_run_in_progress_is_noted_and_the_finished_one_decides() {
     let mut case = Case::new("stg_orders");
     case.airflow = dag(|d| {
         let mut running = run(None);
-        running.run_id = "manual__2026-11-24T01:50:00+00:00".into();
+        running.run_id = "manual__2026-11-24T01:50:00+00:00";
         running.state = RunState::Running;
         running.start_date = Some(t(1, 50));
         d.in_progress = Some(running);

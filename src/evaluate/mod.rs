@@ -33,7 +33,7 @@ pub struct Inputs<'a> {
     pub product: &'a Product,
     /// The active maintenance window covering this product, if any.
     pub maintenance: Option<&'a MaintenanceNotice>,
-    pub airflow: &'a AirflowView,
+    pub airflow: &'a AirflowView<'a>,
     pub dbt: &'a DbtView,
     /// The verdicts of the previous evaluation, per metric.
     pub previous: &'a BTreeMap<Metric, Verdict>,
@@ -112,7 +112,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         let reason = format!("DAG {} has not finished a run yet", dag.dag_id);
         return uniform(product, State::Unknown, &reason, evidence, note);
     };
-    evidence.dag_run_id = Some(run.run_id.clone());
+    evidence.dag_run_id = Some(run.run_id.to_string());
 
     let mut sheet = Sheet::new(&product.metrics);
     sheet.add(Metric::Availability, State::Up, format!("DAG {} is active", dag.dag_id));
@@ -132,7 +132,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
             let metrics = sheet.finish(inputs, &Fallback::Unknown(reason));
             return finish(metrics, evidence, note, None, run.end_date);
         }
-        TaskLookup::Found(task) => task.state.as_deref().unwrap_or("none").into(),
+        TaskLookup::Found(task) => task.state.unwrap_or("none").into(),
     };
 
     let mut refreshed_at = None;
@@ -204,7 +204,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
 
     let metrics = sheet.finish(inputs, &fallback);
     let refresh = refreshed_at.map(|finished_at| Refresh {
-        dag_run_id: run.run_id.clone(),
+        dag_run_id: run.run_id.to_string(),
         data_interval_end: run.data_interval_end,
         task_started: match &run.task {
             TaskLookup::Found(task) => task.start_date,

@@ -152,7 +152,7 @@ impl Engine {
         if let (Some(probe), Ok(observation)) = (&probe, &observed) {
             if let AirflowView::Dag(dag) = observation.view(probe) {
                 if let Some(run) = &dag.latest_finished {
-                    if let DbtView::Run(run) = self.dbt.for_run(self.airflow.as_ref(), probe, &dag.dag_id, run).await {
+                    if let DbtView::Run(run) = self.dbt.for_run(self.airflow.as_ref(), probe, dag.dag_id, run).await {
                         let rule = self.config.discover.as_ref().expect("probe implies a rule");
                         let discovered = discover::discover(rule, &run.index);
                         if discovered != self.discovered {
@@ -189,22 +189,22 @@ impl Engine {
         };
 
         let dbt_before = self.dbt.requests();
-        let mut views: HashMap<(String, String, Option<String>), DbtView> = HashMap::new();
+        let mut views: HashMap<(&str, &str, Option<&str>), DbtView> = HashMap::new();
         let mut checked = Vec::with_capacity(products.len());
         for product in products {
             let airflow_view = match (&observation, &airflow_error) {
                 (Some(obs), _) => obs.view(product),
-                (None, Some((reason, since))) => AirflowView::Unreadable { reason: reason.clone(), since: *since },
+                (None, Some((reason, since))) => AirflowView::Unreadable { reason, since: *since },
                 (None, None) => unreachable!("either observed or failed"),
             };
             let dbt_view = match &airflow_view {
                 AirflowView::Dag(dag) => match &dag.latest_finished {
                     Some(run) if product.model.is_some() => {
-                        let key = (dag.dag_id.clone(), run.run_id.clone(), product.task_id.clone());
+                        let key = (dag.dag_id, run.run_id, product.task_id.as_deref());
                         if let Some(view) = views.get(&key) {
                             view.clone()
                         } else {
-                            let view = self.dbt.for_run(self.airflow.as_ref(), product, &dag.dag_id, run).await;
+                            let view = self.dbt.for_run(self.airflow.as_ref(), product, dag.dag_id, run).await;
                             views.insert(key, view.clone());
                             view
                         }

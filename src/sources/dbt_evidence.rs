@@ -73,7 +73,7 @@ impl DbtEvidence {
         airflow: Option<&AirflowClient>,
         product: &Product,
         dag_id: &str,
-        run: &DagRunFacts,
+        run: &DagRunFacts<'_>,
     ) -> DbtView {
         if product.model.is_none() {
             return DbtView::NotConfigured;
@@ -89,7 +89,7 @@ impl DbtEvidence {
                 self.local_run(dir, task.start_date).await
             }
             Some(DbtSource::Cloud(_)) => {
-                let key = (dag_id.to_string(), run.run_id.clone(), task.task_id.clone());
+                let key = (dag_id.to_string(), run.run_id.to_string(), task.task_id.to_string());
                 let run_id = match self.links.get(&key) {
                     Some(id) => *id,
                     None => match self.find_cloud_run(airflow, product, &key, &task).await {
@@ -152,7 +152,7 @@ impl DbtEvidence {
         airflow: Option<&AirflowClient>,
         product: &Product,
         (dag_id, run_id, task_id): &(String, String, String),
-        task: &crate::facts::TaskFacts,
+        task: &crate::facts::TaskFacts<'_>,
     ) -> Result<Option<i64>, SourceError> {
         if let Some(airflow) = airflow {
             for key in ["job_run_id", "return_value"] {

@@ -296,14 +296,14 @@ fn map_import_errors(
 }
 
 impl Observation {
-    /// The normalized facts for one product's DAG and task.
-    pub fn view(&self, product: &Product) -> AirflowView {
+    /// The normalized facts for one product's DAG and task, borrowed from this observation.
+    pub fn view<'a>(&'a self, product: &'a Product) -> AirflowView<'a> {
         let Some(dag) = self.dags.get(&product.dag_id) else {
             return AirflowView::Missing;
         };
         let is_active = dag.is_active.unwrap_or(true) && !dag.is_stale.unwrap_or(false);
-        let run_facts = |run: &WireRun| DagRunFacts {
-            run_id: run.dag_run_id.clone(),
+        let run_facts = |run: &'a WireRun| DagRunFacts {
+            run_id: &run.dag_run_id,
             state: RunState::parse(run.state.as_deref().unwrap_or("")),
             data_interval_end: run.data_interval_end,
             start_date: run.start_date,
@@ -314,25 +314,21 @@ impl Observation {
             },
         };
         AirflowView::Dag(Box::new(DagFacts {
-            dag_id: dag.dag_id.clone(),
+            dag_id: &dag.dag_id,
             is_paused: dag.is_paused.unwrap_or(false),
             is_active,
-            import_error: self.import_errors.get(&dag.dag_id).cloned(),
+            import_error: self.import_errors.get(&dag.dag_id).map(String::as_str),
             latest_finished: self.latest_finished.get(&dag.dag_id).map(run_facts),
             in_progress: self.in_progress.get(&dag.dag_id).map(run_facts),
         }))
     }
 
     /// A task in a run; mapped tasks (several instances) are summed up by their worst state.
-    fn task(&self, dag_id: &str, run_id: &str, task_id: &str) -> TaskLookup {
+    fn task<'a>(&'a self, dag_id: &str, run_id: &str, task_id: &'a str) -> TaskLookup<'a> {
         let Some((_, instances)) = self.tasks.get(dag_id).and_then(|runs| runs.iter().find(|(run, _)| run == run_id))
         else {
             return TaskLookup::NotFound;
         };
-        let mine: Vec<&WireTaskInstance> = instances.iter().filter(|t| t.task_id == task_id).collect();
-        if mine.is_empty() {
-            return TaskLookup::NotFound;
-        }
         let rank = |s: Option<&str>| match s {
             Some("failed") => 0,
             Some("upstream_failed") => 1,
@@ -340,12 +336,15 @@ impl Observation {
             Some("skipped") => 8,
             _ => 5,
         };
-        let worst = mine.iter().min_by_key(|t| rank(t.state.as_deref())).expect("non-empty");
+        let mine = || instances.iter().filter(|t| t.task_id == task_id);
+        let Some(worst) = mine().min_by_key(|t| rank(t.state.as_deref())) else {
+            return TaskLookup::NotFound;
+        };
         TaskLookup::Found(TaskFacts {
-            task_id: task_id.to_string(),
-            state: worst.state.clone(),
-            start_date: mine.iter().filter_map(|t| t.start_date).min(),
-            end_date: mine.iter().filter_map(|t| t.end_date).max(),
+            task_id,
+            state: worst.state.as_deref(),
+            start_date: mine().filter_map(|t| t.start_date).min(),
+            end_date: mine().filter_map(|t| t.end_date).max(),
             try_number: worst.try_number,
         })
     }
