@@ -122,10 +122,11 @@ fn insecure_skip_verify_is_warned_on_every_start() {
         "timeout = \"2s\"\ninsecure_skip_verify = true\n",
         1,
     ) + "\n[dbt]\nsource = \"cloud\"\nurl = \"https://ab123.us1.dbt.com\"\naccount_id = 1\ntoken_env = \"T\"\n\
-           insecure_skip_verify = true\nca_file = \"ca.pem\"\n";
+           insecure_skip_verify = true\n";
     std::fs::write(&path, text).unwrap();
     let out = assert_cmd::Command::cargo_bin("tablestat")
         .unwrap()
+        .env("T", "a-token")
         .args(["config", "check", "--offline", "--config"])
         .arg(&path)
         .output()
@@ -205,6 +206,7 @@ async fn a_webhook_behind_an_internal_ca_is_trusted_through_its_ca_file() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
-    assert!(stdout.contains("FAILED webhook misconfigured: cannot read ca_file"), "{stdout}");
-    assert!(stdout.contains("webhook trusted:") && stdout.contains("its ca_file read"), "{stdout}");
+    assert!(stdout.contains("FAILED [[notify]] `misconfigured` ca_file: cannot read ca_file"), "{stdout}");
+    assert_eq!(out.status.code(), Some(78), "{stdout}");
+    assert!(!stdout.contains("`trusted`") && !stdout.contains("`untrusted`"), "{stdout}");
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{CliError, EXIT_UNAVAILABLE, load_config};
+use super::{CliError, EXIT_CONFIG, EXIT_UNAVAILABLE, load_config};
 use crate::config::{Config, DbtConfig};
 use crate::sources::airflow::{self, AirflowClient, RunMemory};
 use crate::sources::local_dbt;
@@ -23,6 +23,20 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
         if config.products.len() == 1 { "" } else { "s" },
         if config.discover.is_some() { ", plus products discovered from the dbt manifest" } else { "" }
     );
+    let unreadable = config.unreadable_references();
+    for failure in &unreadable {
+        println!("FAILED {failure}");
+    }
+    if !unreadable.is_empty() {
+        return Err(CliError::new(
+            EXIT_CONFIG,
+            format!(
+                "{} secret(s) or CA file(s) in {} cannot be read (see above)",
+                unreadable.len(),
+                config.path.display()
+            ),
+        ));
+    }
     if args.offline {
         return Ok(0);
     }

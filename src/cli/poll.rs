@@ -27,6 +27,13 @@ pub struct PollArgs {
 }
 
 pub async fn run(config: &Config, args: PollArgs) -> Result<u8, CliError> {
+    let unreadable = config.unreadable_references();
+    if !unreadable.is_empty() {
+        return Err(CliError::new(
+            super::EXIT_CONFIG,
+            format!("{}: run `tablestat config check` to see them all", unreadable.join("; ")),
+        ));
+    }
     let config = Arc::new(config.clone());
     let engine = Engine::new(config.clone()).map_err(|e| CliError::new(super::EXIT_CONFIG, e.to_string()))?;
     let store = super::open_store(&config.store_path)?;

@@ -90,6 +90,19 @@ pub enum AirflowAuth {
     },
 }
 
+/// The certificates of a PEM bundle named by `ca_file`: an internal CA, trusted besides
+/// the system's.
+pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {shown}: {e}"))?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca_file {shown} is not a PEM bundle: {e}"))?;
+    if certificates.is_empty() {
+        return Err(format!("ca_file {shown} holds no PEM certificate"));
+    }
+    Ok(certificates)
+}
+
 #[derive(Debug, Clone)]
 pub enum DbtConfig {
     Cloud {
@@ -353,6 +366,50 @@ impl Config {
         airflow || dbt || webhooks
     }
 
+    /// The secrets and CA files the config names that cannot be read now, each as
+    /// "[section] key: why". They are read when used (a rotated secret is read again), so a
+    /// file that loads can still point at something missing: `config check` and `poll` ask
+    /// first and stop with the config error exit code rather than poll blind.
+    pub fn unreadable_references(&self) -> Vec<String> {
+        let base = self.base_dir();
+        let mut found = Vec::new();
+        let mut secret = |section: &str, key: &str, reference: &SecretRef| {
+            if let Err(why) = reference.resolve(base) {
+                found.push(format!("{section} {key}{}: {why}", reference.key_suffix()));
+            }
+        };
+        if let Some(airflow) = &self.airflow {
+            match &airflow.auth {
+                AirflowAuth::Basic { password, .. } | AirflowAuth::Password { password, .. } => {
+                    secret("[airflow]", "password", password)
+                }
+                AirflowAuth::Bearer { token } => secret("[airflow]", "token", token),
+                AirflowAuth::None => {}
+            }
+        }
+        if let Some(DbtConfig::Cloud { token, .. }) = &self.dbt {
+            secret("[dbt]", "token", token);
+        }
+        for target in &self.notify {
+            secret(&format!("[[notify]] `{}`", target.name), "url", &target.url);
+        }
+        let ca_files = [
+            self.airflow.as_ref().and_then(|a| a.tls.ca_file.as_ref()).map(|p| ("[airflow]".to_string(), p)),
+            match &self.dbt {
+                Some(DbtConfig::Cloud { tls, .. }) => tls.ca_file.as_ref().map(|p| ("[dbt]".to_string(), p)),
+                _ => None,
+            },
+        ];
+        let webhook_ca_files =
+            self.notify.iter().filter_map(|t| Some((format!("[[notify]] `{}`", t.name), t.ca_file.as_ref()?)));
+        for (section, path) in ca_files.into_iter().flatten().chain(webhook_ca_files) {
+            if let Err(why) = read_ca_file(path) {
+                found.push(format!("{section} ca_file: {why}"));
+            }
+        }
+        found
+    }
+
     /// True when a source's TLS certificates are not checked (`insecure_skip_verify`).
     pub fn tls_unverified(&self) -> bool {
         self.airflow.as_ref().is_some_and(|a| a.tls.insecure_skip_verify)
@@ -386,6 +443,19 @@ impl Ctx<'_> {
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(self.error(span, format!("`{text}` must start with http:// or https://")));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            // URLs are printed in messages and logs: credentials must not ride in one.
+            let mut shown = url.clone();
+            let _ = shown.set_username("");
+            let _ = shown.set_password(None);
+            return Err(self.error(
+                span,
+                format!(
+                    "the URL holds a user name or password: write it as `{shown}` and give the credentials as \
+                     auth = \"basic\", username = \"...\", password_env = \"...\""
+                ),
+            ));
         }
         Ok(url)
     }

@@ -67,6 +67,15 @@ impl SecretRef {
     }
 
     /// Reads the secret now. Errors name the variable or file, never the value.
+    /// How the key is spelled in the file: `password`, `password_env` or `password_file`.
+    pub fn key_suffix(&self) -> &'static str {
+        match self {
+            SecretRef::Inline(_) => "",
+            SecretRef::Env(_) => "_env",
+            SecretRef::File(_) => "_file",
+        }
+    }
+
     pub fn resolve(&self, base_dir: &Path) -> Result<Secret, String> {
         match self {
             SecretRef::Inline(secret) => Ok(secret.clone()),

@@ -475,14 +475,7 @@ pub fn trust_ca_file(
     mut builder: reqwest::ClientBuilder,
     path: &std::path::Path,
 ) -> Result<reqwest::ClientBuilder, String> {
-    let shown = path.display();
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {shown}: {e}"))?;
-    let certificates =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca_file {shown} is not a PEM bundle: {e}"))?;
-    if certificates.is_empty() {
-        return Err(format!("ca_file {shown} holds no PEM certificate"));
-    }
-    for certificate in certificates {
+    for certificate in crate::config::read_ca_file(path)? {
         builder = builder.add_root_certificate(certificate);
     }
     Ok(builder)
