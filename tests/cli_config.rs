@@ -125,6 +125,11 @@ fn broken_configs_name_file_line_and_key() {
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[[notify]]\nname = \"ops\"\nurl_env = \"H\"\nformat = \"teams\"\n",
             ":10:10: [[notify]] #1 format: `teams` is not allowed here: write one of json, slack",
         ),
+        // credentials inside a URL, which would be printed with it (and the password is not)
+        (
+            "[airflow]\nurl = \"http://bot:pa55word@airflow.internal:8080\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n",
+            ":2:7: [airflow] url: the URL holds a user name or password: write it as `http://airflow.internal:8080/`",
+        ),
         // the flapping guard off its range
         (
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[incidents]\nopen_after_polls = 0\n",
@@ -141,6 +146,27 @@ fn broken_configs_name_file_line_and_key() {
         assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     }
+}
+
+/// A config that loads but names a secret or CA file that cannot be read: `config check`
+/// (offline too) and `poll` stop with 78 and name each key, rather than poll into `unknown`.
+#[test]
+fn an_unreadable_secret_or_ca_file_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "[airflow]\nurl = \"http://127.0.0.1:9\"\nauth = \"basic\"\nusername = \"bot\"\n\
+         password_env = \"TABLESTAT_TEST_UNSET\"\nca_file = \"missing-ca.pem\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n",
+    );
+    let check = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(78), "{stdout}");
+    assert!(stdout.contains("FAILED [airflow] password_env: environment variable TABLESTAT_TEST_UNSET is not set"));
+    assert!(stdout.contains("FAILED [airflow] ca_file: cannot read ca_file"), "{stdout}");
+    let poll = tablestat().args(["poll", "--once", "--config"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&poll.stderr);
+    assert_eq!(poll.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("[airflow] password_env: environment variable TABLESTAT_TEST_UNSET is not set"));
 }
 
 #[test]
