@@ -157,6 +157,14 @@ fn keys_move_sort_filter_and_navigate() {
     assert_eq!(ids(&app).as_deref(), Some("fct_orders"));
     app.update(Action::PageDown);
     assert!(app.offset + app.page > app.selected && app.selected >= app.offset, "selection stays in view");
+    // Rows move under the cursor when sorted, grouped or filtered; the cursor keeps its product.
+    let before = ids(&app);
+    for change in [Action::CycleSort, Action::ToggleGroups, Action::CycleSort, Action::ToggleGroups] {
+        app.update(change);
+        assert_eq!(ids(&app), before, "after {change:?}");
+    }
+    app.update(Action::CycleSort);
+    app.update(Action::CycleSort);
     app.update(Action::CycleSort);
     app.update(Action::ToggleGroups);
     app.update(Action::Top);

@@ -173,11 +173,21 @@ impl App {
 
     /// A new snapshot arrived: keep the cursor on the same product.
     pub fn set_snapshot(&mut self, snapshot: Arc<BoardSnapshot>) {
-        let keep = self.selected_product().map(|p| p.product.id.clone());
+        let keep = self.selected_id();
         self.snapshot = snapshot;
         self.derive();
-        self.rebuild_rows();
-        if let Some(id) = keep {
+        self.arrange_rows();
+        self.reselect(keep);
+    }
+
+    fn selected_id(&self) -> Option<String> {
+        self.selected_product().map(|p| p.product.id.clone())
+    }
+
+    /// Puts the cursor back on product `id` if it is still shown (rows move under it when
+    /// the list is sorted, filtered, grouped or refreshed).
+    fn reselect(&mut self, id: Option<String>) {
+        if let Some(id) = id {
             if let Some(at) = self
                 .rows
                 .iter()
@@ -408,8 +418,15 @@ impl App {
         self.checked_moments = moments;
     }
 
-    /// Recomputes the visible rows: filter, faults-only, sort, groups.
+    /// Recomputes the visible rows (filter, faults-only, sort, groups); the cursor stays on
+    /// its product while that product is shown.
     pub fn rebuild_rows(&mut self) {
+        let keep = self.selected_id();
+        self.arrange_rows();
+        self.reselect(keep);
+    }
+
+    fn arrange_rows(&mut self) {
         let filter = Filter::parse(&self.filter);
         let window = self.window;
         let products = &self.snapshot.products;
