@@ -73,6 +73,37 @@ fn detail_and_incident_timeline() {
     assert_eq!(*app.route(), Route::List);
 }
 
+/// A product with more incidents than fit under its metrics: the list follows the selection,
+/// so the incident `Enter` opens is always the one on screen, and the rule says there is more.
+#[test]
+fn the_detail_incident_list_follows_the_selection() {
+    let mut app = app();
+    app.update(Action::Open);
+    let store = prepared_store();
+    let (metrics, refreshes, incidents) =
+        store.product_detail("fct_orders", now(), chrono::FixedOffset::east_opt(0).unwrap()).unwrap();
+    app.detail = Some(std::sync::Arc::new(tablestat::tui::app::Detail {
+        product: "fct_orders".into(),
+        metrics,
+        refreshes,
+        incidents,
+    }));
+    let ids: Vec<i64> = app.detail_incidents().iter().map(|i| i.id).collect();
+    assert!(ids.len() >= 2, "the prepared store gives fct_orders several incidents: {ids:?}");
+    // At 80x24 all fit with a line to spare; this leaves room for one incident line.
+    let (width, height) = (80, 24 - ids.len() as u16);
+    let shows = |screen: &str, id: i64| screen.lines().any(|l| l.contains(&format!("#{id} ")));
+    let screen = text(&draw(&mut app, &color(), width, height));
+    assert!(screen.contains("j/k for more") && !shows(&screen, *ids.last().unwrap()), "{screen}");
+    for (at, id) in ids.iter().enumerate() {
+        let screen = text(&draw(&mut app, &color(), width, height));
+        assert!(shows(&screen, *id), "incident {at} (#{id}) selected but not shown:\n{screen}");
+        assert_eq!(app.update(Action::Open), Effect::LoadIncident(*id));
+        app.update(Action::Back);
+        app.update(Action::Down);
+    }
+}
+
 #[test]
 fn help_incidents_maintenance_and_filter() {
     let mut app = app();

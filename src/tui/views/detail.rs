@@ -183,7 +183,11 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
             crate::timefmt::span(resolved.iter().sum::<i64>() / resolved.len() as i64)
         )
     };
-    rule(theme, &format!("incidents ({}){mttr} · ⏎ opens", incidents.len()), Rect { y, height: 1, ..area }, buf);
+    // The lines left under the rule; when the incidents do not all fit, the list follows
+    // the selection (so `j` never moves it off screen) and the rule says there are more.
+    let room = remaining(y + 1) as usize;
+    let more = if incidents.len() > room { " · j/k for more" } else { "" };
+    rule(theme, &format!("incidents ({}){mttr}{more} · ⏎ opens", incidents.len()), Rect { y, height: 1, ..area }, buf);
     y += 1;
     if detail.is_none() {
         Line::from(Span::styled("  loading history…", theme.dim())).render(Rect { y, height: 1, ..area }, buf);
@@ -194,7 +198,8 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
             .render(Rect { y, height: 1, ..area }, buf);
         return;
     }
-    for (i, incident) in incidents.iter().enumerate() {
+    let first = app.sub_selected.saturating_sub(room.saturating_sub(1));
+    for (i, incident) in incidents.iter().enumerate().skip(first) {
         if remaining(y) == 0 {
             break;
         }
