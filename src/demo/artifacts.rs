@@ -32,3 +32,33 @@ pub fn file(scenario: &str, name: &str) -> Option<&'static [u8]> {
         _ => None,
     }
 }
+
+/// A run_results.json with its times moved so that the run ended at `at`: the artifacts
+/// were written by a real dbt run on another day, and the demo's reasons say when a table
+/// was refreshed.
+pub fn moved_to(bytes: &[u8], at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    use chrono::{DateTime, Utc};
+    use serde_json::Value;
+    let Ok(mut doc) = serde_json::from_slice::<Value>(bytes) else { return bytes.to_vec() };
+    let generated = doc["metadata"]["generated_at"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok());
+    let Some(shift) = generated.map(|g| at - g) else { return bytes.to_vec() };
+    fn shift_times(value: &mut Value, shift: chrono::Duration) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map.iter_mut() {
+                    let time = inner.as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok());
+                    match time {
+                        Some(t) if key.ends_with("_at") => {
+                            *inner = Value::String((t + shift).to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                        }
+                        _ => shift_times(inner, shift),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| shift_times(item, shift)),
+            _ => {}
+        }
+    }
+    shift_times(&mut doc, shift);
+    serde_json::to_vec(&doc).unwrap_or_else(|_| bytes.to_vec())
+}

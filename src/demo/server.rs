@@ -182,6 +182,7 @@ async fn xcom(
 
 pub fn dbt_cloud(shared: Shared) -> Router {
     Router::new()
+        .route("/api/v2/accounts/1/runs/", get(cloud_runs))
         .route("/api/v2/accounts/1/runs/{run}/", get(cloud_run))
         .route("/api/v2/accounts/1/runs/{run}/artifacts/{file}", get(artifact))
         .with_state(shared)
@@ -200,21 +201,46 @@ async fn cloud_run(State(shared): State<Shared>, headers: HeaderMap, Path(run): 
             .into_response();
     }
     let scenario = shared.world.lock().expect("world").dbt_runs.get(&run).copied();
-    let Some(scenario) = scenario else {
+    let Some((scenario, _)) = scenario else {
         return (StatusCode::NOT_FOUND, Json(json!({"status": {"code": 404, "user_message": "Run not found"}})))
             .into_response();
     };
-    let failed = matches!(scenario, "test_failures" | "model_error");
     Json(json!({"status": {"code": 200, "is_success": true, "user_message": "Success!", "developer_message": ""},
-    "data": {"id": run, "job_definition_id": 42, "status": if failed { 20 } else { 10 },
-        "status_humanized": if failed { "Error" } else { "Success" }, "is_complete": true,
-        "href": format!("https://cloud.getdbt.example/deploy/1/projects/7/runs/{run}/"),
-        "run_steps": [
-            {"index": 1, "name": "Clone git repository", "status": 10},
-            {"index": 2, "name": "Invoke dbt with `dbt build`", "status": if failed { 20 } else { 10 }},
-            {"index": 3, "name": "Invoke dbt with `dbt source freshness`", "status": 10}
-        ]}}))
+    "data": cloud_run_json(run, scenario)}))
     .into_response()
+}
+
+/// The job's runs, newest first (`?job_definition_id=42&order_by=-id&limit=N`).
+async fn cloud_runs(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !token_ok(&headers) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"status": {"code": 401, "user_message": "Invalid token."}})))
+            .into_response();
+    }
+    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
+    let mut runs: Vec<(i64, &'static str)> =
+        shared.world.lock().expect("world").dbt_runs.iter().map(|(id, (scenario, _))| (*id, *scenario)).collect();
+    runs.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+    let data: Vec<Value> = runs.into_iter().take(limit).map(|(id, scenario)| cloud_run_json(id, scenario)).collect();
+    Json(json!({"status": {"code": 200, "is_success": true, "user_message": "Success!", "developer_message": ""},
+        "data": data, "extra": {"pagination": {"count": data.len(), "total_count": data.len()}}}))
+    .into_response()
+}
+
+/// A run as dbt Cloud's API v2 describes it: a `dbt build` step, then `dbt source freshness`.
+fn cloud_run_json(run: i64, scenario: &str) -> Value {
+    let failed = matches!(scenario, "test_failures" | "model_error");
+    json!({"id": run, "job_definition_id": 42, "status": if failed { 20 } else { 10 },
+    "status_humanized": if failed { "Error" } else { "Success" }, "is_complete": true,
+    "href": format!("https://cloud.getdbt.example/deploy/1/projects/7/runs/{run}/"),
+    "run_steps": [
+        {"index": 1, "name": "Clone git repository", "status": 10},
+        {"index": 2, "name": "Invoke dbt with `dbt build`", "status": if failed { 20 } else { 10 }},
+        {"index": 3, "name": "Invoke dbt with `dbt source freshness`", "status": 10}
+    ]})
 }
 
 async fn artifact(
@@ -230,8 +256,11 @@ async fn artifact(
     let scenario = shared.world.lock().expect("world").dbt_runs.get(&run).copied();
     let step = q.get("step").map(String::as_str);
     let bytes = match (scenario, step, file.as_str()) {
-        (Some(s), Some("2"), "run_results.json" | "manifest.json") => super::artifacts::file(s, &file),
-        (Some(s), Some("3"), "sources.json") => super::artifacts::file(s, &file),
+        (Some((s, at)), Some("2"), "run_results.json") => {
+            super::artifacts::file(s, &file).map(|b| super::artifacts::moved_to(b, at))
+        }
+        (Some((s, _)), Some("2"), "manifest.json") => super::artifacts::file(s, &file).map(<[u8]>::to_vec),
+        (Some((s, _)), Some("3"), "sources.json") => super::artifacts::file(s, &file).map(<[u8]>::to_vec),
         _ => None,
     };
     match bytes {

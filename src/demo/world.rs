@@ -79,8 +79,9 @@ impl Step {
 
 pub struct World {
     pub dags: Vec<SimDag>,
-    /// dbt Cloud run id -> the scenario whose real artifacts it serves.
-    pub dbt_runs: HashMap<i64, &'static str>,
+    /// dbt Cloud run id -> the scenario whose real artifacts it serves, and when it ended
+    /// (the artifacts' times are moved there).
+    pub dbt_runs: HashMap<i64, (&'static str, DateTime<Utc>)>,
     next_dbt_run: i64,
     pub step: Step,
 }
@@ -177,7 +178,7 @@ impl World {
         let (shop_ok, scenario) = step.shop();
         let dbt_run = self.next_dbt_run;
         self.next_dbt_run += 1;
-        self.dbt_runs.insert(dbt_run, scenario);
+        self.dbt_runs.insert(dbt_run, (scenario, now - Duration::seconds(10)));
         for dag in &mut self.dags {
             let marketing = dag.dag_id == "marketing_daily";
             dag.paused = marketing && matches!(step, Step::DagPaused | Step::MaintenanceStarts);
