@@ -130,6 +130,13 @@ fn broken_configs_name_file_line_and_key() {
             "[airflow]\nurl = \"http://bot:pa55word@airflow.internal:8080\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n",
             ":2:7: [airflow] url: the URL holds a user name or password: write it as `http://airflow.internal:8080/`",
         ),
+        // a misspelt section is called a section
+        ("[airflw]\nurl = \"http://x\"\n", ":1:2: [airflw]: unknown section `airflw`: did you mean `airflow`?"),
+        // a value of the wrong type says what to write
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nslo = \"high\"\n",
+            ":7:7: [[product]] #1 slo: string \"high\" is not allowed here: write a number, e.g. 99.5",
+        ),
         // the flapping guard off its range
         (
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[incidents]\nopen_after_polls = 0\n",

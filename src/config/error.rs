@@ -59,7 +59,15 @@ impl ConfigError {
 
     /// Turns a `toml` parse or type error into one line with location and a suggestion.
     pub fn from_toml(path: &Path, source: &str, error: &toml::de::Error) -> ConfigError {
-        let message = humanize_toml_message(error.message());
+        let mut message = humanize_toml_message(error.message());
+        // An unknown key on a `[header]` line is a table name: say section.
+        let on_header = error.span().is_some_and(|span| {
+            let start = source[..span.start.min(source.len())].rfind('\n').map_or(0, |i| i + 1);
+            source[start..].trim_start().starts_with('[')
+        });
+        if on_header && message.starts_with("unknown key") {
+            message = message.replacen("unknown key", "unknown section", 1).replacen("valid keys", "valid sections", 1);
+        }
         match error.span() {
             Some(span) => ConfigError::at(path, source, span, message),
             None => ConfigError::whole_file(path, message),
@@ -131,6 +139,20 @@ fn humanize_toml_message(message: &str) -> String {
         let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
         return format!("`{value}` is not allowed here: write one of {}", choices.join(", "));
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        // `invalid type: string "high", expected f64`: say what to write instead.
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            let wanted = match expected.trim() {
+                "f64" | "f32" => "a number, e.g. 99.5",
+                "i64" | "i32" | "u64" | "u32" | "usize" | "an integer" => "a whole number, e.g. 3",
+                "a boolean" => "true or false",
+                "a string" => "a quoted string, e.g. \"orders\"",
+                "a sequence" => "a list, e.g. [\"a\", \"b\"]",
+                other => other,
+            };
+            return format!("{found} is not allowed here: write {wanted}");
+        }
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or(rest);
