@@ -181,6 +181,7 @@ pub fn footer(context: Context) -> Vec<(&'static str, &'static str)> {
         Action::ToggleFaults => Some((8, "faults")),
         Action::PollNow => Some((9, "poll")),
         Action::ShowIncidents => Some((10, "incidents")),
+        Action::ShowMaintenance => Some((11, "maintenance")),
         _ => None,
     };
     let mut items: Vec<(usize, &'static str, &'static str)> = BINDINGS

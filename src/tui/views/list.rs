@@ -126,7 +126,12 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         return;
     }
     if shown == 0 {
-        Line::from(Span::styled("  Nothing matches: Esc clears the filter, f shows all states.", theme.dim()))
+        let why = match (app.filter.is_empty(), app.faults_only) {
+            (true, true) => "  No faults: every product is up or in planned maintenance (f shows them all).",
+            (false, true) => "  Nothing matches: Esc clears the filter, f shows all states.",
+            _ => "  Nothing matches: Esc clears the filter.",
+        };
+        Line::from(Span::styled(why, theme.dim()))
             .render(Rect { y: area.y + CHROME, height: 1, ..area }, buf);
         return;
     }
