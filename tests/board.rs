@@ -47,6 +47,18 @@ fn list_at_80x24_and_160x48() {
     insta::assert_snapshot!("list_160x48", text(&draw(&mut app, &color(), 160, 48)));
 }
 
+/// What the store thread hands the board when a product's detail is opened.
+fn load_detail(app: &mut App, store: &tablestat::store::Store, product: &str) {
+    let (metrics, refreshes, incidents) =
+        store.product_detail(product, now(), chrono::FixedOffset::east_opt(0).unwrap()).unwrap();
+    app.detail = Some(std::sync::Arc::new(tablestat::tui::app::Detail {
+        product: product.into(),
+        metrics,
+        refreshes,
+        incidents,
+    }));
+}
+
 #[test]
 fn detail_and_incident_timeline() {
     let mut app = app();
@@ -54,14 +66,7 @@ fn detail_and_incident_timeline() {
     assert_eq!(app.selected_product().unwrap().product.id, "fct_orders");
     assert_eq!(app.update(Action::Open), Effect::LoadDetail("fct_orders".into()));
     let store = prepared_store();
-    let (metrics, refreshes, incidents) =
-        store.product_detail("fct_orders", now(), chrono::FixedOffset::east_opt(0).unwrap()).unwrap();
-    app.detail = Some(std::sync::Arc::new(tablestat::tui::app::Detail {
-        product: "fct_orders".into(),
-        metrics,
-        refreshes,
-        incidents,
-    }));
+    load_detail(&mut app, &store, "fct_orders");
     insta::assert_snapshot!("detail_80x24", text(&draw(&mut app, &color(), 80, 24)));
     insta::assert_snapshot!("detail_160x48", text(&draw(&mut app, &color(), 160, 48)));
     let id = app.detail_incidents()[0].id;
@@ -79,15 +84,7 @@ fn detail_and_incident_timeline() {
 fn the_detail_incident_list_follows_the_selection() {
     let mut app = app();
     app.update(Action::Open);
-    let store = prepared_store();
-    let (metrics, refreshes, incidents) =
-        store.product_detail("fct_orders", now(), chrono::FixedOffset::east_opt(0).unwrap()).unwrap();
-    app.detail = Some(std::sync::Arc::new(tablestat::tui::app::Detail {
-        product: "fct_orders".into(),
-        metrics,
-        refreshes,
-        incidents,
-    }));
+    load_detail(&mut app, &prepared_store(), "fct_orders");
     let ids: Vec<i64> = app.detail_incidents().iter().map(|i| i.id).collect();
     assert!(ids.len() >= 2, "the prepared store gives fct_orders several incidents: {ids:?}");
     // At 80x24 all fit with a line to spare; this leaves room for one incident line.

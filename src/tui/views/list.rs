@@ -131,8 +131,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             (false, true) => "  Nothing matches: Esc clears the filter, f shows all states.",
             _ => "  Nothing matches: Esc clears the filter.",
         };
-        Line::from(Span::styled(why, theme.dim()))
-            .render(Rect { y: area.y + CHROME, height: 1, ..area }, buf);
+        Line::from(Span::styled(why, theme.dim())).render(Rect { y: area.y + CHROME, height: 1, ..area }, buf);
         return;
     }
     let page = area.height.saturating_sub(CHROME) as usize;
