@@ -246,9 +246,7 @@ fn escape_sequences_from_sources_are_shown_inert() {
     // The detail of a product with failing tests: its DAG, description, test messages.
     let id = app.selected_product().unwrap().product.id.clone();
     assert_eq!(app.update(Action::Open), Effect::LoadDetail(id.clone()));
-    let (metrics, refreshes, incidents) =
-        store.product_detail(&id, now(), chrono::FixedOffset::east_opt(0).unwrap()).unwrap();
-    app.detail = Some(std::sync::Arc::new(tablestat::tui::app::Detail { product: id, metrics, refreshes, incidents }));
+    load_detail(&mut app, &store, &id);
     let screen = text(&draw(&mut app, &color(), 160, 48));
     assert!(!screen.chars().any(|c| c.is_control() && c != '\n'), "{screen:?}");
     for shown in ["DAG dag_", "about ", "0;pwned"] {
