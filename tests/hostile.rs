@@ -187,7 +187,7 @@ fn broken_configs_give_clear_errors() {
         (
             "wrong type",
             good.replace("dag = \"orders_daily\"", "dag = 7"),
-            "tablestat.toml:7:7: [[product]] #1 dag: invalid type: integer `7`, expected a string",
+            "tablestat.toml:7:7: [[product]] #1 dag: integer `7` is not allowed here: write a quoted string, e.g. \"orders\"",
         ),
         ("deep arrays", format!("{good}\n[metrics.map]\nx = {}", deep("[", 100_000)), "tablestat.toml:"),
         ("deep tables", format!("{good}\n[metrics.map]\nx = {}", deep("{a = ", 100_000)), "tablestat.toml:"),
