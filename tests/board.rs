@@ -106,6 +106,14 @@ fn help_incidents_maintenance_and_filter() {
     let mut app = app();
     app.update(Action::ShowHelp);
     insta::assert_snapshot!("help_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    // It does not all fit at 80x24: j scrolls down to the last line, k back to the first.
+    let last = "uptime leaves out maintenance";
+    assert!(!text(&draw(&mut app, &color(), 80, 24)).contains(last));
+    (0..30).for_each(|_| _ = app.update(Action::Down));
+    let bottom = text(&draw(&mut app, &color(), 80, 24));
+    assert!(bottom.contains(last) && !bottom.contains("move up"), "{bottom}");
+    app.update(Action::Top);
+    assert!(text(&draw(&mut app, &color(), 80, 24)).contains("move up"));
     app.update(Action::Back);
     app.update(Action::ShowIncidents);
     insta::assert_snapshot!("incidents_80x24", text(&draw(&mut app, &color(), 80, 24)));

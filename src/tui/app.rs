@@ -360,6 +360,8 @@ impl App {
                     Route::Product(_) => self.detail_incidents().len(),
                     Route::Incidents => self.snapshot.incidents.len(),
                     Route::Maintenance => self.snapshot.maintenance.len(),
+                    // The help scrolls a line at a time on a small terminal.
+                    Route::Help => crate::tui::views::help_line_count(),
                     _ => 0,
                 };
                 if len > 0 {

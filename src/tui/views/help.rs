@@ -10,8 +10,11 @@ use crate::model::State;
 use crate::tui::keys::BINDINGS;
 use crate::tui::theme::Theme;
 
-pub fn render(theme: &Theme, area: Rect, buf: &mut Buffer) {
-    rule(theme, "help · Esc goes back", area, buf);
+/// Lines of help after the key table: mouse, a blank, states, bars, the incident mark, uptime.
+pub const LEGEND_LINES: usize = 6;
+
+/// The help, scrolled down by `scroll` lines when it does not fit (a small terminal).
+pub fn render(theme: &Theme, scroll: usize, area: Rect, buf: &mut Buffer) {
     let mut lines: Vec<Line> = BINDINGS
         .iter()
         .map(|b| Line::from(vec![Span::styled(format!("  {:<10}", b.label), theme.key()), Span::raw(b.help)]))
@@ -41,5 +44,12 @@ pub fn render(theme: &Theme, area: Rect, buf: &mut Buffer) {
         "  uptime leaves out maintenance, unknown and no-data time; degraded counts as available.",
         theme.dim(),
     )));
-    Paragraph::new(lines).render(Rect { y: area.y + 1, height: area.height.saturating_sub(1), ..area }, buf);
+    debug_assert_eq!(lines.len(), BINDINGS.len() + LEGEND_LINES);
+    let room = area.height.saturating_sub(1) as usize;
+    let top = scroll.min(lines.len().saturating_sub(room));
+    let title = if lines.len() > room { "help · j/k scroll · Esc goes back" } else { "help · Esc goes back" };
+    rule(theme, title, area, buf);
+    Paragraph::new(lines)
+        .scroll((top as u16, 0))
+        .render(Rect { y: area.y + 1, height: area.height.saturating_sub(1), ..area }, buf);
 }

@@ -80,7 +80,7 @@ impl Widget for &Board<'_> {
             Route::Incident(id) => incident::render(self.app, self.theme, *id, areas.body, buf),
             Route::Incidents => lists::incidents(self.app, self.theme, areas.body, buf),
             Route::Maintenance => lists::maintenance(self.app, self.theme, areas.body, buf),
-            Route::Help => help::render(self.theme, areas.body, buf),
+            Route::Help => help::render(self.theme, self.app.sub_selected, areas.body, buf),
         }
         header::footer(self.app, self.theme, areas.footer, buf);
         defuse(area, buf);
@@ -131,6 +131,11 @@ fn to_ascii(area: Rect, buf: &mut Buffer) {
             cell.set_symbol(plain);
         }
     }
+}
+
+/// How many lines the help has: the key table and its legend.
+pub fn help_line_count() -> usize {
+    crate::tui::keys::BINDINGS.len() + help::LEGEND_LINES
 }
 
 /// `11-24 14:05` in the display zone.
