@@ -166,6 +166,8 @@ fn every_state_has_its_colour_and_its_symbol() {
     let ascii = Theme::new(false, true, false);
     let screen = text(&draw(&mut app, &ascii, 80, 24));
     assert!(screen.is_ascii(), "{screen}");
+    // `~` is maintenance's symbol; text cut off at the edge ends in `>` instead.
+    assert!(screen.lines().any(|l| l.ends_with('>')) && !screen.lines().any(|l| l.ends_with('~')), "{screen}");
 }
 
 #[test]

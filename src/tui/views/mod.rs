@@ -118,7 +118,7 @@ fn to_ascii(area: Rect, buf: &mut Buffer) {
             let plain = match cell.symbol() {
                 "·" => ".",
                 "—" | "–" | "─" => "-",
-                "…" => "~",
+                "…" => ">", // "~" is maintenance
                 "⏎" => ">",
                 "▏" => "|",
                 "→" => ">",
