@@ -221,11 +221,6 @@ impl DbtRun {
         Some((at, &self.results[at]))
     }
 
-    /// The node failed, errored or could not run in this run.
-    pub fn failed(&self, unique_id: &str) -> bool {
-        self.result(unique_id).is_some_and(|r| r.status.is_failure())
-    }
-
     /// What failed upstream of a table, first to fail first: its ancestors that failed and
     /// their tests that failed (not the table's own tests).
     pub fn failed_upstream(&self, model: &ModelInfo) -> impl ExactSizeIterator<Item = &str> {

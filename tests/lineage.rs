@@ -95,12 +95,13 @@ fn a_cycle_in_the_lineage_ends() {
 /// Every table's failed ancestors and failed tests of ancestors against a walk; returns the
 /// tables with any.
 fn check_failures_upstream(run: &DbtRun, what: &str) -> usize {
+    let failed = |id: &str| run.result(id).is_some_and(|r| r.status.is_failure());
     let mut with_failures = 0;
     for model in run.index.models() {
         let mut walked: Vec<&str> = Vec::new();
         for ancestor in common::ancestors(&run.index, &model.unique_id) {
-            walked.extend(Some(ancestor).filter(|id| run.failed(id)));
-            walked.extend(run.index.tests_of(ancestor).map(|t| t.unique_id.as_str()).filter(|id| run.failed(id)));
+            walked.extend(Some(ancestor).filter(|id| failed(id)));
+            walked.extend(run.index.tests_of(ancestor).map(|t| t.unique_id.as_str()).filter(|id| failed(id)));
         }
         walked.sort_by_key(|id| run.position(id));
         walked.dedup();

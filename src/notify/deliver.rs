@@ -164,7 +164,7 @@ impl Deliverer {
 }
 
 /// The HTTP client for one webhook: the system's CAs, and its `ca_file`'s when it names one.
-pub fn client_for(target: &Target) -> Result<reqwest::Client, String> {
+fn client_for(target: &Target) -> Result<reqwest::Client, String> {
     let mut builder =
         reqwest::Client::builder().user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION"))).timeout(TIMEOUT);
     if let Some(path) = &target.ca_file {
