@@ -372,6 +372,7 @@ impl Config {
     /// first and stop with the config error exit code rather than poll blind.
     pub fn unreadable_references(&self) -> Vec<String> {
         let base = self.base_dir();
+        let webhook = |target: &crate::notify::Target| format!("[[notify]] `{}`", target.name);
         let mut found = Vec::new();
         let mut secret = |section: &str, key: &str, reference: &SecretRef| {
             if let Err(why) = reference.resolve(base) {
@@ -391,7 +392,7 @@ impl Config {
             secret("[dbt]", "token", token);
         }
         for target in &self.notify {
-            secret(&format!("[[notify]] `{}`", target.name), "url", &target.url);
+            secret(&webhook(target), "url", &target.url);
         }
         let ca_files = [
             self.airflow.as_ref().and_then(|a| a.tls.ca_file.as_ref()).map(|p| ("[airflow]".to_string(), p)),
@@ -400,8 +401,7 @@ impl Config {
                 _ => None,
             },
         ];
-        let webhook_ca_files =
-            self.notify.iter().filter_map(|t| Some((format!("[[notify]] `{}`", t.name), t.ca_file.as_ref()?)));
+        let webhook_ca_files = self.notify.iter().filter_map(|t| Some((webhook(t), t.ca_file.as_ref()?)));
         for (section, path) in ca_files.into_iter().flatten().chain(webhook_ca_files) {
             if let Err(why) = read_ca_file(path) {
                 found.push(format!("{section} ca_file: {why}"));
