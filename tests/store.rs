@@ -132,6 +132,44 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
     assert_eq!(count(&path, "SELECT count(*) FROM coverage"), 1);
 }
 
+#[test]
+fn the_same_words_are_stored_once_across_restarts_and_a_changed_row_is_never_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let p = product("orders");
+    let ps = [p.clone()];
+    let failed = |ts: i64| {
+        checked(
+            &p,
+            ts,
+            &[(Metric::Freshness, State::Up, "refreshed"), (Metric::Uniqueness, State::Down, "unique test failed")],
+        )
+    };
+    let failed_rows = "SELECT count(*) FROM verdict WHERE text = 'unique test failed'";
+    let mut store = Store::open(&path).unwrap();
+    for i in 0..4 {
+        let ts = t0() + i * 600;
+        record(&mut store, &ps, &[if i % 2 == 0 { up(&p, ts) } else { failed(ts) }], ts);
+    }
+    assert_eq!(count(&path, failed_rows), 1, "found again by the writer's map");
+    drop(store);
+    // A new process reads the verdicts it has not seen from the table.
+    let mut store = Store::open(&path).unwrap();
+    record(&mut store, &ps, &[up(&p, t0() + 2400)], t0() + 2400);
+    record(&mut store, &ps, &[failed(t0() + 3000)], t0() + 3000);
+    assert_eq!(count(&path, failed_rows), 1, "found in the table after a restart");
+    assert_eq!(count(&path, "SELECT count(*) FROM verdict"), 5);
+    // Another connection changes the row the writer's map points at: the map is only a hint.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute("UPDATE verdict SET text = 'reworded elsewhere' WHERE text = 'unique test failed'", []).unwrap();
+    record(&mut store, &ps, &[up(&p, t0() + 3600)], t0() + 3600);
+    record(&mut store, &ps, &[failed(t0() + 4200)], t0() + 4200);
+    assert_eq!(count(&path, failed_rows), 1, "written anew, not taken from the changed row");
+    let snap = store.snapshot(t0() + 4200, FixedOffset::east_opt(0).unwrap()).unwrap();
+    let uniqueness = snap.products[0].metrics.iter().find(|m| m.metric == Metric::Uniqueness).unwrap();
+    assert_eq!((uniqueness.state, uniqueness.reason.as_str()), (State::Down, "unique test failed"));
+}
+
 /// A day, by hand: up 0–6 h, down 6–8 h, maintenance 8–10 h, unknown 10–11 h, then no
 /// poller 11–15 h (the state was up, but nobody watched), then up 15–24 h.
 /// Judged: up 6 + 9 = 15 h, down 2 h -> 15 / 17 = 88.235 %.
@@ -310,10 +348,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -323,8 +361,8 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     }
     rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 7).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 7, known: 4, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (4): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 7, known: 5, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (5): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -465,7 +503,7 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     let path = dir.path().join("history.db");
     std::fs::copy(common::fixture("store/history-v1.db"), &path).unwrap();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     assert_eq!(count(&path, CURRENT_MISKEPT), 0, "the current span of each series is found by the migration");
     assert_eq!(store.integrity_check().unwrap(), "ok");
     let now = t0() + 2 * D;

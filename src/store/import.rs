@@ -67,7 +67,7 @@ impl Store {
             let mut span =
                 tx.prepare("INSERT OR REPLACE INTO span (series, start, verdict) VALUES (?1, ?2, ?3)").map_err(wrap)?;
             let mut verdicts = super::series::Verdicts::new(&tx).map_err(wrap)?;
-            let mut verdict_ids = HashMap::new();
+            let mut verdict_ids = super::series::VerdictIds::default();
             let mut ids: HashMap<(&str, &str), i64> = HashMap::new();
             for s in &history.spans {
                 let metric = s.metric.as_ref().map_or("", Metric::as_str);

@@ -57,7 +57,7 @@ pub(super) struct WriteCache {
     /// so most are told equal by address).
     products: Vec<Arc<Product>>,
     /// Verdicts (state and words) and their interned ids.
-    verdicts: HashMap<(State, String), i64>,
+    verdicts: series::VerdictIds,
     /// Products down but not yet for long enough to open an incident.
     pending: HashSet<String>,
 }
@@ -85,6 +85,8 @@ impl Store {
             self.cache = WriteCache {
                 version: Some(version),
                 written: open_intervals(&self.conn).map_err(wrap)?,
+                // Checked before use, so still good after another connection wrote.
+                verdicts: std::mem::take(&mut self.cache.verdicts),
                 ..WriteCache::default()
             };
         }
@@ -127,7 +129,7 @@ struct IntervalWriter<'a, 't> {
     statements: &'a mut Statements<'t>,
     /// The product's current spans (a handful: scanned, not hashed).
     open: &'a mut Vec<OpenInterval>,
-    verdicts: &'a mut HashMap<(State, String), i64>,
+    verdicts: &'a mut series::VerdictIds,
     product: &'a str,
     at: i64,
     /// Metrics whose state changed.
