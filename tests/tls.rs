@@ -84,6 +84,11 @@ async fn an_internal_ca_is_trusted_through_ca_file_and_only_then() {
     // Trusted: the relative ca_file is found next to the config.
     let (state, reason) = poll(config(dir.path(), &url, "ca_file = \"internal-ca.pem\"\n")).await;
     assert_eq!((state, reason.as_str()), (State::Up, "DAG orders_daily is active"));
+    // The CA is trusted, but its certificate names localhost, not 127.0.0.1.
+    let by_address = url.replace("localhost", "127.0.0.1");
+    let (state, reason) = poll(config(dir.path(), &by_address, "ca_file = \"internal-ca.pem\"\n")).await;
+    assert_eq!(state, State::Unknown);
+    assert!(reason.contains("certificate not valid for name \"127.0.0.1\""), "{reason}");
 
     // Not trusted: unknown, and the reason says what to do.
     let trusting_nobody = config(dir.path(), &url, "");

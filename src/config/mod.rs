@@ -90,19 +90,6 @@ pub enum AirflowAuth {
     },
 }
 
-/// The certificates of a PEM bundle named by `ca_file`: an internal CA, trusted besides
-/// the system's.
-pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let shown = path.display();
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {shown}: {e}"))?;
-    let certificates =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca_file {shown} is not a PEM bundle: {e}"))?;
-    if certificates.is_empty() {
-        return Err(format!("ca_file {shown} holds no PEM certificate"));
-    }
-    Ok(certificates)
-}
-
 #[derive(Debug, Clone)]
 pub enum DbtConfig {
     Cloud {
@@ -403,7 +390,7 @@ impl Config {
         ];
         let webhook_ca_files = self.notify.iter().filter_map(|t| Some((webhook(t), t.ca_file.as_ref()?)));
         for (section, path) in ca_files.into_iter().flatten().chain(webhook_ca_files) {
-            if let Err(why) = read_ca_file(path) {
+            if let Err(why) = crate::sources::tls::read_ca_file(path) {
                 found.push(format!("{section} ca_file: {why}"));
             }
         }

@@ -165,12 +165,11 @@ impl Deliverer {
 
 /// The HTTP client for one webhook: the system's CAs, and its `ca_file`'s when it names one.
 fn client_for(target: &Target) -> Result<reqwest::Client, String> {
-    let mut builder =
-        reqwest::Client::builder().user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION"))).timeout(TIMEOUT);
-    if let Some(path) = &target.ca_file {
-        builder = crate::sources::http::trust_ca_file(builder, path)?;
-    }
-    builder.build().map_err(|e| describe(&e))
+    crate::sources::tls::client_builder(target.ca_file.as_deref(), false)?
+        .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
+        .timeout(TIMEOUT)
+        .build()
+        .map_err(|e| describe(&e))
 }
 
 /// "connection refused", "timed out after 10 s": the cause, never the URL.

@@ -195,17 +195,14 @@ pub struct Answer {
 impl Http {
     pub fn new(source: SourceName, base: Url, timeout: Duration, tls: &TlsConfig) -> Result<Http, SourceError> {
         let setup = |detail: String| SourceError::new(source, "client setup", ErrorKind::Tls(detail));
-        let mut builder = reqwest::Client::builder()
+        let builder = super::tls::client_builder(tls.ca_file.as_deref(), tls.insecure_skip_verify)
+            .map_err(setup)?
             .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90));
-        if let Some(path) = &tls.ca_file {
-            builder = trust_ca_file(builder, path).map_err(setup)?;
-        }
         if tls.insecure_skip_verify {
             tracing::warn!(source = %source, "insecure_skip_verify = true: TLS certificates are NOT checked");
-            builder = builder.danger_accept_invalid_certs(true);
         }
         let client = builder.build().map_err(|e| setup(error_chain(&e)))?;
         Ok(Http {
@@ -468,17 +465,6 @@ pub fn error_detail(body: &[u8]) -> String {
     // Not cut to length here: `Http::scrub` blanks secrets first, then cuts.
     let line: String = found.lines().next().unwrap_or("").chars().filter(|c| !c.is_control()).collect();
     line
-}
-
-/// Trusts the certificates of a PEM bundle besides the system's: an internal CA.
-pub fn trust_ca_file(
-    mut builder: reqwest::ClientBuilder,
-    path: &std::path::Path,
-) -> Result<reqwest::ClientBuilder, String> {
-    for certificate in crate::config::read_ca_file(path)? {
-        builder = builder.add_root_certificate(certificate);
-    }
-    Ok(builder)
 }
 
 /// Decodes a JSON body into `T`; errors name the JSON path that failed.

@@ -8,5 +8,6 @@ pub mod dbt_evidence;
 pub mod http;
 pub mod local_dbt;
 pub mod schedule;
+pub mod tls;
 
 pub use http::{ErrorKind, SourceError, SourceName};
