@@ -31,7 +31,9 @@ fn now() -> i64 {
 fn store() -> &'static Mutex<Store> {
     static STORE: OnceLock<Mutex<Store>> = OnceLock::new();
     STORE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("tablestat-bench-{}", std::process::id()));
+        // Under target/ and replaced each run: statics are never dropped, so a temporary
+        // directory per process would be left behind by every run.
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("board-bench");
         let _ = std::fs::remove_dir_all(&dir);
         let mut store = Store::open(&dir.join("history.db")).unwrap();
         let products = world::synthetic_products(PRODUCTS);

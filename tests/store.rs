@@ -448,6 +448,8 @@ fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll() {
     let row = &store.snapshot(t0() + 120, zone).unwrap().products[0];
     assert_eq!(row.state, State::Maintenance);
     assert!(row.metrics.iter().all(|m| m.state == State::Maintenance && m.reason.ends_with(": Reload")));
+    assert_eq!(row.since, Some(t0() + 60), "in maintenance since the window began, not up since the poll");
+    assert!(row.metrics.iter().all(|m| m.since == t0() + 60));
     // A poll during the window records maintenance; ending it early shows at once.
     let during = checked(
         &p,
@@ -459,6 +461,8 @@ fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll() {
     let row = &store.snapshot(t0() + 300, zone).unwrap().products[0];
     assert_eq!(row.state, State::Unknown);
     assert_eq!(row.metrics[0].reason, "maintenance has ended; waiting for the next poll");
+    assert_eq!(row.since, Some(t0() + 240), "unknown since the window was ended, not since it began");
+    assert!(row.metrics.iter().all(|m| m.since == t0() + 240));
     // And the next poll carries what was judged before the window, not "not checked".
     let prior = store.prior(std::slice::from_ref(&p), t0() + 300).unwrap();
     assert_eq!(prior.previous["orders"][&Metric::Uniqueness].reason, "1 test passed");

@@ -167,6 +167,9 @@ impl Store {
 
         let incidents = self.incidents(None, 200)?;
         let maintenance = self.maintenance_windows(now, false)?;
+        // Windows that have ended: a product still in maintenance shows since when.
+        let ended_windows: Vec<_> =
+            self.maintenance_windows(now, true)?.into_iter().filter(|w| w.ends_at <= now).collect();
         let days = history::day_bounds(now, BAR_DAYS, zone);
         let hours = history::hour_bounds(now, 24);
 
@@ -219,18 +222,30 @@ impl Store {
                         let until = DateTime::from_timestamp(window.ends_at, 0).unwrap_or_default();
                         let reason =
                             format!("planned maintenance until {}: {}", crate::timefmt::stamp(until), window.message);
+                        let began = since.map_or(window.starts_at, |s| s.max(window.starts_at));
                         for m in &mut metric_rows {
                             m.state = State::Maintenance;
                             m.reason = reason.clone();
+                            m.since = began;
                         }
                         state = State::Maintenance;
+                        since = Some(began);
                     }
                     (None, State::Maintenance) => {
+                        // Since the window ended (maybe early), not since it began.
+                        let ended = ended_windows
+                            .iter()
+                            .filter(|w| w.scope.covers(&product))
+                            .map(|w| w.ends_at)
+                            .max()
+                            .map_or(now, |end| end.max(since.unwrap_or(end)));
                         for m in metric_rows.iter_mut().filter(|m| m.state == State::Maintenance) {
                             m.state = State::Unknown;
                             m.reason = "maintenance has ended; waiting for the next poll".into();
+                            m.since = ended;
                         }
                         state = State::worst_of(metric_rows.iter().map(|m| m.state)).unwrap_or(State::Unknown);
+                        since = Some(ended);
                     }
                     _ => {}
                 }
