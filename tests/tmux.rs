@@ -66,6 +66,24 @@ async fn the_board_answers_keys_in_a_real_terminal() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn text_output_in_a_terminal_is_coloured_unless_no_color_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _db, _server) = prepared(dir.path()).await;
+    let status = format!("{} --config {} status", bin().display(), config.display());
+    let command = format!("sh -c '{status}; echo SPLIT; {status} --no-color; echo END; sleep 60'");
+    tokio::task::spawn_blocking(move || {
+        let s = Session::start(&command);
+        s.wait_for("END");
+        let screen = s.screen_with_escapes();
+        let (coloured, plain) = screen.split_once("SPLIT").unwrap();
+        assert!(coloured.contains("2 products down") && coloured.contains("\x1b["), "{coloured}");
+        assert!(plain.contains("2 products down") && !plain.contains("\x1b["), "{plain}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_killed_session_releases_the_lease_and_keeps_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let (config, db, _server) = prepared(dir.path()).await;

@@ -51,11 +51,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub ascii: bool,
 
-    /// No colour on the board (also when NO_COLOR is set); states keep their symbols.
+    /// No colour, on the board and in text output (also when NO_COLOR is set); states keep
+    /// their symbols.
     #[arg(long, global = true)]
     pub no_color: bool,
 
-    /// Colours for a light terminal background.
+    /// The board's colours for a light terminal background.
     #[arg(long, global = true)]
     pub light: bool,
 
@@ -125,6 +126,25 @@ pub enum ConfigCommand {
     Check(check::CheckArgs),
 }
 
+/// How text output is written: the global `--ascii` and `--no-color` (colour also needs a
+/// terminal and no NO_COLOR).
+#[derive(Debug, Clone, Copy)]
+pub struct TextStyle {
+    pub color: bool,
+    pub ascii: bool,
+}
+
+/// The status document on stdout: JSON for scripts, else text.
+fn print_doc(doc: &crate::report::StatusDocument, json: bool, style: TextStyle) -> Result<(), CliError> {
+    if json {
+        let text = serde_json::to_string_pretty(doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
+        emit(&format!("{text}\n"));
+    } else {
+        emit(&text::render(doc, style.color, style.ascii));
+    }
+    Ok(())
+}
+
 /// A command's failure: one line for people, and the exit code for scripts.
 #[derive(Debug)]
 pub struct CliError {
@@ -171,6 +191,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, CliError> {
     let color = !cli.no_color && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let theme = crate::tui::theme::Theme::new(color, cli.ascii, cli.light);
+    let style = TextStyle { color, ascii: cli.ascii };
     let Some(command) = cli.command else {
         let started = std::time::Instant::now();
         let config = load_config(cli.config.as_deref())?;
@@ -191,8 +212,8 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             };
             crate::demo::run(options).await.map_err(|e| CliError::new(EXIT_INTERNAL, e))
         }
-        Command::Poll(args) => poll::run(&load_config(cli.config.as_deref())?, args).await,
-        Command::Status(args) => status::run(&load_config(cli.config.as_deref())?, args).await,
+        Command::Poll(args) => poll::run(&load_config(cli.config.as_deref())?, args, style).await,
+        Command::Status(args) => status::run(&load_config(cli.config.as_deref())?, args, style).await,
         Command::Incident(command) => incident::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Maintenance(command) => maintenance::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Report(args) => report::run(&load_config(cli.config.as_deref())?, args, cli.ascii).await,

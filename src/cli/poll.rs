@@ -1,16 +1,15 @@
 //! `tablestat poll`: the poller as a service (until SIGINT/SIGTERM), or once for cron and
 //! scripts. Either way every poll is recorded in the history database.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 
-use super::{CliError, EXIT_INTERNAL, EXIT_IO, EXIT_TEMPFAIL, text};
+use super::{CliError, EXIT_INTERNAL, EXIT_IO, EXIT_TEMPFAIL};
 use crate::config::Config;
 use crate::poller::Engine;
 use crate::poller::run::{self, Control, Identity, PollerError, PollerStatus};
-use crate::report::{self, StatusDocument};
+use crate::report::{self};
 use crate::store::worker::StoreHandle;
 
 #[derive(Debug, clap::Args)]
@@ -21,12 +20,9 @@ pub struct PollArgs {
     /// With --once: print the status document as JSON (the shape of `status --json`).
     #[arg(long, requires = "once")]
     pub json: bool,
-    /// With --once: plain ASCII symbols in text output.
-    #[arg(long, requires = "once")]
-    pub ascii: bool,
 }
 
-pub async fn run(config: &Config, args: PollArgs) -> Result<u8, CliError> {
+pub async fn run(config: &Config, args: PollArgs, style: super::TextStyle) -> Result<u8, CliError> {
     let unreadable = config.unreadable_references();
     if !unreadable.is_empty() {
         return Err(CliError::new(
@@ -39,10 +35,16 @@ pub async fn run(config: &Config, args: PollArgs) -> Result<u8, CliError> {
     let store = super::open_store(&config.store_path)?;
     let store = StoreHandle::spawn(store).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
     let me = Identity::of_this_process();
-    if args.once { once(engine, &store, &me, &args).await } else { service(engine, store, me, config).await }
+    if args.once { once(engine, &store, &me, args.json, style).await } else { service(engine, store, me, config).await }
 }
 
-async fn once(mut engine: Engine, store: &StoreHandle, me: &Identity, args: &PollArgs) -> Result<u8, CliError> {
+async fn once(
+    mut engine: Engine,
+    store: &StoreHandle,
+    me: &Identity,
+    json: bool,
+    style: super::TextStyle,
+) -> Result<u8, CliError> {
     let result = run::poll_once(&mut engine, store, me).await.map_err(poller_error)?;
     if let Some(error) = &result.airflow_error {
         eprintln!("tablestat: warning: Airflow could not be read: {error}");
@@ -55,18 +57,8 @@ async fn once(mut engine: Engine, store: &StoreHandle, me: &Identity, args: &Pol
         .map_err(super::store_error)?;
     let polled: Vec<String> = result.checked.iter().map(|c| c.product.id.clone()).collect();
     let doc = report::from_snapshot(&snapshot, &polled);
-    print_doc(&doc, args.json, args.ascii)?;
+    super::print_doc(&doc, json, style)?;
     Ok(doc.exit_code() as u8)
-}
-
-pub fn print_doc(doc: &StatusDocument, json: bool, ascii: bool) -> Result<(), CliError> {
-    if json {
-        let text = serde_json::to_string_pretty(doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
-        super::emit(&format!("{text}\n"));
-    } else {
-        super::emit(&text::render(doc, crate::theme::color_wanted(std::io::stdout().is_terminal()), ascii));
-    }
-    Ok(())
 }
 
 async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<Config>) -> Result<u8, CliError> {

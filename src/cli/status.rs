@@ -1,8 +1,6 @@
 //! `tablestat status`: the stored state of every product (or some), for scripts and people.
 
-use std::io::IsTerminal;
-
-use super::{CliError, EXIT_INTERNAL, open_history, text};
+use super::{CliError, EXIT_INTERNAL, open_history};
 use crate::config::Config;
 use crate::report;
 
@@ -11,14 +9,11 @@ pub struct StatusArgs {
     /// Print the status document as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Plain ASCII symbols in text output.
-    #[arg(long)]
-    pub ascii: bool,
     /// Only these products (by id).
     pub products: Vec<String>,
 }
 
-pub async fn run(config: &Config, args: StatusArgs) -> Result<u8, CliError> {
+pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> Result<u8, CliError> {
     let store = open_history(config)?;
     let snapshot = tokio::task::spawn_blocking(move || {
         store.snapshot(chrono::Utc::now().timestamp(), super::display_zone()).map_err(super::store_error)
@@ -39,13 +34,6 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<u8, CliError> {
         ));
     }
     let doc = report::from_snapshot(&snapshot, &args.products);
-    if args.json {
-        super::emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?
-        ));
-    } else {
-        super::emit(&text::render(&doc, crate::theme::color_wanted(std::io::stdout().is_terminal()), args.ascii));
-    }
+    super::print_doc(&doc, args.json, style)?;
     Ok(doc.exit_code() as u8)
 }

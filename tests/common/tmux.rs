@@ -20,20 +20,40 @@ impl Session {
     }
 
     pub fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]).output().unwrap();
+        self.capture(&[])
+    }
+
+    /// The screen with its colours and attributes as escape sequences.
+    pub fn screen_with_escapes(&self) -> String {
+        self.capture(&["-e"])
+    }
+
+    fn capture(&self, flags: &[&str]) -> String {
+        let out =
+            Command::new("tmux").args(["capture-pane", "-p"]).args(flags).args(["-t", &self.pane()]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// This session's pane, matched exactly: a bare name also matches other sessions it is
+    /// a prefix of.
+    fn pane(&self) -> String {
+        format!("={}:", self.0)
     }
 
     pub fn keys(&self, keys: &[&str]) {
         for key in keys {
             // One key at a time: Esc followed at once by a letter reads as Alt+letter.
-            assert!(Command::new("tmux").args(["send-keys", "-t", &self.0, key]).status().unwrap().success());
+            assert!(Command::new("tmux").args(["send-keys", "-t", &self.pane(), key]).status().unwrap().success());
             std::thread::sleep(Duration::from_millis(150));
         }
     }
 
     pub fn alive(&self) -> bool {
-        Command::new("tmux").args(["has-session", "-t", &self.0]).output().map(|o| o.status.success()).unwrap_or(false)
+        Command::new("tmux")
+            .args(["has-session", "-t", &format!("={}", self.0)])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
     }
 
     /// Waits (with a deadline) until the screen shows `text`.
@@ -46,7 +66,10 @@ impl Session {
     }
 
     pub fn kill(&self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &format!("={}", self.0)])
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
