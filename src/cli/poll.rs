@@ -9,7 +9,7 @@ use super::{CliError, EXIT_INTERNAL, EXIT_IO, EXIT_TEMPFAIL};
 use crate::config::Config;
 use crate::poller::Engine;
 use crate::poller::run::{self, Control, Identity, PollerError, PollerStatus};
-use crate::report::{self};
+use crate::report;
 use crate::store::worker::StoreHandle;
 
 #[derive(Debug, clap::Args)]
