@@ -98,6 +98,24 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no incident #9999: `tablestat incident list` shows them"));
     let out = run(&["incident", "update", "1", "--status", "fixed", "-m", "x"]).await;
     assert_eq!(out.status.code(), Some(64));
+    // Words that would show as a blank line, and an ETA already past, are refused.
+    let out = run(&["incident", "update", &id, "--status", "identified", "-m", "  "]).await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the message is empty"));
+    let out = run(&["incident", "update", &id, "--status", "monitoring", "-m", "x", "--eta", "2020-01-01 10:00"]).await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has already passed: give a time ahead"));
+    // A product that is not there is named, not answered with an empty list.
+    let out = run(&["incident", "list", "--product", "no_such_table"]).await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no product no_such_table: known products are "));
+    // Resolving by hand while the table is still down says what will happen next.
+    let out = run(&["incident", "resolve", &id, "-m", "Fixed by hand."]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("stg_orders is still down, so the next poll opens a new incident")
+    );
 
     // Maintenance for everything: every product in maintenance, exit 0.
     let out = run(&["maintenance", "add", "all", "-m", "Reloading from the CRM", "--duration", "1h"]).await;

@@ -76,6 +76,11 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
     let now = Utc::now();
     match command {
         IncidentCommand::List { product, limit, json } => {
+            if let Some(product) = &product {
+                let current = store.current_snapshot(now.timestamp(), super::display_zone()).map_err(store_error)?;
+                let known = current.products.iter().map(|p| p.product.id.as_str());
+                super::known_products(std::slice::from_ref(product), known)?;
+            }
             let incidents = store.incidents(product.as_deref(), limit).map_err(store_error)?;
             if json {
                 super::emit(&format!("{}\n", serde_json::to_string_pretty(&incidents).unwrap_or_default()));
@@ -96,10 +101,20 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
             }
         }
         IncidentCommand::Update { id, status, message, eta, author } => {
+            said(&message)?;
             let eta = eta
                 .map(|t| super::when::parse_time(&t, now).map(|t| t.timestamp()))
                 .transpose()
                 .map_err(|e| CliError::new(EXIT_USAGE, e))?;
+            if let Some(eta) = eta.filter(|eta| *eta <= now.timestamp()) {
+                return Err(CliError::new(
+                    EXIT_USAGE,
+                    format!(
+                        "the ETA {} has already passed: give a time ahead, e.g. --eta +2h",
+                        timefmt::stamp(at(eta))
+                    ),
+                ));
+            }
             let author = author.or_else(|| std::env::var("USER").ok());
             store
                 .update_incident(id, status, &message, eta, author.as_deref(), now.timestamp())
@@ -107,14 +122,35 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
             println!("Incident #{id}: {status}.");
         }
         IncidentCommand::Resolve { id, message, author } => {
+            said(&message)?;
             let author = author.or_else(|| std::env::var("USER").ok());
             store
                 .update_incident(id, IncidentStatus::Resolved, &message, None, author.as_deref(), now.timestamp())
                 .map_err(store_error)?;
             println!("Incident #{id}: resolved.");
+            // Resolved by hand while the table is still down: the next poll opens another.
+            let product = store.incident(id).map_err(store_error)?.product;
+            let current = store.current_snapshot(now.timestamp(), super::display_zone()).map_err(store_error)?;
+            if current.products.iter().any(|p| p.product.id == product && p.state == crate::model::State::Down) {
+                eprintln!(
+                    "tablestat: warning: {product} is still down, so the next poll opens a new incident; \
+                     while it recovers, say so with `incident update {id} --status monitoring`"
+                );
+            }
         }
     }
     Ok(0)
+}
+
+/// An update with no words would show as a blank line in every timeline.
+fn said(message: &str) -> Result<(), CliError> {
+    if message.trim().is_empty() {
+        return Err(CliError::new(
+            EXIT_USAGE,
+            "the message is empty: say what users should know, e.g. -m \"Rerunning the load\"",
+        ));
+    }
+    Ok(())
 }
 
 fn at(t: i64) -> DateTime<Utc> {
@@ -164,8 +200,7 @@ fn show(i: &Incident, now: i64) -> String {
     }
     out.push_str("  timeline\n");
     for u in &i.updates {
-        let who =
-            if u.automatic { "tablestat".to_string() } else { u.author.clone().unwrap_or_else(|| "someone".into()) };
+        let who = u.said_by();
         let status = u.status.map(|s| format!("[{s}] ")).unwrap_or_default();
         let eta = u.eta.map(|e| format!(" (ETA {})", timefmt::stamp(at(e)))).unwrap_or_default();
         out.push_str(&format!("    {}  {who}: {status}{}{eta}\n", timefmt::stamp(at(u.at)), u.message));

@@ -134,6 +134,18 @@ pub struct TextStyle {
     pub ascii: bool,
 }
 
+/// Refuses product ids the history does not know (a typo would otherwise print nothing and
+/// succeed), naming the first few it does know.
+fn known_products<'a>(asked: &[String], known: impl Iterator<Item = &'a str> + Clone) -> Result<(), CliError> {
+    let unknown: Vec<&str> = asked.iter().map(String::as_str).filter(|id| !known.clone().any(|k| k == *id)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let some: Vec<&str> = known.take(20).collect();
+    let listed = if some.is_empty() { "none yet".to_string() } else { some.join(", ") };
+    Err(CliError::new(EXIT_USAGE, format!("no product {}: known products are {listed}", unknown.join(", "))))
+}
+
 /// The status document on stdout: JSON for scripts, else text.
 fn print_doc(doc: &crate::report::StatusDocument, json: bool, style: TextStyle) -> Result<(), CliError> {
     if json {

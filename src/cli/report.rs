@@ -37,14 +37,7 @@ pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, C
     let input = tokio::task::spawn_blocking(move || store.slo_input(since, now).map_err(super::store_error))
         .await
         .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))??;
-    let unknown: Vec<&str> =
-        args.products.iter().filter(|id| !input.products.iter().any(|p| &p.id == *id)).map(String::as_str).collect();
-    if !unknown.is_empty() {
-        return Err(CliError::new(
-            super::EXIT_USAGE,
-            format!("no product {}: `tablestat status` lists them", unknown.join(", ")),
-        ));
-    }
+    super::known_products(&args.products, input.products.iter().map(|p| p.id.as_str()))?;
     let rows: Vec<SloRow> = slo::report(&input, Span::new(since, now))
         .into_iter()
         .filter(|r| args.products.is_empty() || args.products.contains(&r.product))

@@ -20,19 +20,7 @@ pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> 
     })
     .await
     .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))??;
-    let unknown: Vec<&String> =
-        args.products.iter().filter(|id| !snapshot.products.iter().any(|r| &r.product.id == *id)).collect();
-    if !unknown.is_empty() {
-        let known: Vec<&str> = snapshot.products.iter().map(|r| r.product.id.as_str()).take(20).collect();
-        return Err(CliError::new(
-            super::EXIT_USAGE,
-            format!(
-                "no product {}: known products are {}",
-                unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-                known.join(", ")
-            ),
-        ));
-    }
+    super::known_products(&args.products, snapshot.products.iter().map(|r| r.product.id.as_str()))?;
     let doc = report::from_snapshot(&snapshot, &args.products);
     super::print_doc(&doc, args.json, style)?;
     Ok(doc.exit_code() as u8)

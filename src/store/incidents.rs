@@ -109,6 +109,18 @@ pub struct IncidentUpdate {
     pub author: Option<String>,
 }
 
+impl IncidentUpdate {
+    /// Who said it, as every timeline shows it: tablestat itself, the author, or the team
+    /// when a person left no name.
+    pub fn said_by(&self) -> &str {
+        match (&self.author, self.automatic) {
+            (_, true) => "tablestat",
+            (Some(author), false) => author,
+            (None, false) => "data team",
+        }
+    }
+}
+
 /// The flapping guard: an incident opens (and notifications fire) only after a metric has
 /// been down for `open_after` polls in a row. `pending` holds the products counting.
 pub(super) struct FlapGuard<'a> {

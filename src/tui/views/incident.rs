@@ -37,8 +37,7 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     lines.push(Line::from(Span::raw(facts.join(" · "))));
     lines.push(Line::from(""));
     for u in i.updates.iter().rev() {
-        let who =
-            if u.automatic { "tablestat".to_string() } else { u.author.clone().unwrap_or_else(|| "data team".into()) };
+        let who = u.said_by();
         let mut spans = vec![
             Span::styled(format!("{}  ", clock(u.at, zone)), theme.dim()),
             Span::styled(format!("{who:<10} "), if u.automatic { theme.dim() } else { theme.title() }),
