@@ -91,6 +91,11 @@ fn broken_configs_name_file_line_and_key() {
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nmetrics = [\"Fresh ness\"]\n",
             ":7:11: [[product]] #1 metrics: `Fresh ness` is not a metric name",
         ),
+        // a standard metric misspelt (a team's own metric is fed by tests, so it may be new)
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nmetrics = [\"availability\", \"freshnes\", \"timeliness\"]\n",
+            ":4:1: [[product]]: product `a` lists metric `freshnes`, which is not a standard one and no test is mapped to: did you mean `freshness`?",
+        ),
         // missing required key
         ("[airflow]\nauth = \"none\"\n", ":1:1: [airflow]: missing key `url`: add `url = …` to this table"),
         // auth without its credentials
@@ -170,6 +175,7 @@ fn an_unreadable_secret_or_ca_file_is_a_config_error() {
     assert_eq!(check.status.code(), Some(78), "{stdout}");
     assert!(stdout.contains("FAILED [airflow] password_env: environment variable TABLESTAT_TEST_UNSET is not set"));
     assert!(stdout.contains("FAILED [airflow] ca_file: cannot read ca_file"), "{stdout}");
+    assert!(!stdout.contains(": valid ("), "a config whose secrets cannot be read is not called valid: {stdout}");
     let poll = tablestat().args(["poll", "--once", "--config"]).arg(&path).output().unwrap();
     let stderr = String::from_utf8_lossy(&poll.stderr);
     assert_eq!(poll.status.code(), Some(78), "{stderr}");

@@ -16,13 +16,6 @@ pub struct CheckArgs {
 
 pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
     let config = load_config(flag)?;
-    println!(
-        "{}: valid ({} product{}{})",
-        config.path.display(),
-        config.products.len(),
-        if config.products.len() == 1 { "" } else { "s" },
-        if config.discover.is_some() { ", plus products discovered from the dbt manifest" } else { "" }
-    );
     let unreadable = config.unreadable_references();
     for failure in &unreadable {
         println!("FAILED {failure}");
@@ -37,6 +30,14 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
             ),
         ));
     }
+    // Valid only once every secret and CA file it names can be read.
+    println!(
+        "{}: valid ({} product{}{})",
+        config.path.display(),
+        config.products.len(),
+        if config.products.len() == 1 { "" } else { "s" },
+        if config.discover.is_some() { ", plus products discovered from the dbt manifest" } else { "" }
+    );
     if args.offline {
         return Ok(0);
     }

@@ -114,6 +114,16 @@ fn section_before(source: &str, offset: usize) -> Option<String> {
     }
 }
 
+/// "`task` or `tags`": the choices near enough to `word` to be what a typo meant, every one
+/// as near as the nearest (`taks` is one step from both).
+pub(super) fn nearest(word: &str, choices: &[&str]) -> Option<String> {
+    let near: Vec<(usize, &str)> =
+        choices.iter().map(|c| (edit_distance(word, c), *c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).collect();
+    let nearest = near.iter().map(|(d, _)| *d).min()?;
+    let best: Vec<String> = near.iter().filter(|(d, _)| *d == nearest).map(|(_, c)| format!("`{c}`")).collect();
+    Some(best.join(" or "))
+}
+
 /// toml says "unknown field `urll`, expected one of `url`, `api`"; add the likely fix.
 fn humanize_toml_message(message: &str) -> String {
     let joined = message.trim().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
@@ -121,15 +131,9 @@ fn humanize_toml_message(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let near: Vec<(usize, &str)> =
-            choices.iter().map(|c| (edit_distance(field, c), *c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).collect();
-        // Every key as near as the nearest: `taks` is one step from both `task` and `tags`.
-        let nearest = near.iter().map(|(d, _)| *d).min();
-        let best: Vec<String> =
-            near.iter().filter(|(d, _)| Some(*d) == nearest).map(|(_, c)| format!("`{c}`")).collect();
         let mut text = format!("unknown key `{field}`");
-        if !best.is_empty() {
-            text.push_str(&format!(": did you mean {}?", best.join(" or ")));
+        if let Some(best) = nearest(field, &choices) {
+            text.push_str(&format!(": did you mean {best}?"));
         } else if !choices.is_empty() {
             text.push_str(&format!("; valid keys here: {}", choices.join(", ")));
         }

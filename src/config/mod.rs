@@ -156,6 +156,22 @@ fn default_store_path() -> PathBuf {
     project_dirs().map(|d| d.data_dir().join("history.db")).unwrap_or_else(|| PathBuf::from("tablestat-history.db"))
 }
 
+/// A team's own metric is fed by tests that name it (their meta, or `[metrics.map]`), which
+/// the config cannot see; but one a letter or two from a standard metric, fed by no map entry,
+/// is a typo that would leave the real metric unchecked.
+fn misspelt_metric(metrics: &[Metric], map: &BTreeMap<String, Metric>) -> Option<String> {
+    let standard = Metric::standard();
+    let names: Vec<&str> = standard.iter().map(Metric::as_str).collect();
+    metrics.iter().find_map(|metric| {
+        let Metric::Custom(name) = metric else { return None };
+        if map.values().any(|fed| fed == metric) {
+            return None;
+        }
+        let best = error::nearest(name, &names)?;
+        Some(format!("metric `{name}`, which is not a standard one and no test is mapped to: did you mean {best}?"))
+    })
+}
+
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -249,6 +265,9 @@ impl Config {
                     span,
                     format!("product `{id}` lists no metrics: leave `metrics` out for the standard five"),
                 ));
+            }
+            if let Some(why) = misspelt_metric(&metrics, &file.metrics.map) {
+                return Err(ctx.error(span, format!("product `{id}` lists {why}")));
             }
             products.push(Product {
                 name: p.name.unwrap_or_else(|| id.clone()),
