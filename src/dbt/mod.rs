@@ -72,6 +72,16 @@ impl std::error::Error for ArtifactError {}
 pub fn parse_artifact<T: serde::de::DeserializeOwned>(kind: ArtifactKind, bytes: &[u8]) -> Result<T, ArtifactError> {
     match serde_json::from_slice::<T>(bytes) {
         Ok(value) => Ok(value),
+        Err(first) if first.classify() != serde_json::error::Category::Data => {
+            // Not JSON, or cut short: the schema version is beside the point.
+            let detail = match first.classify() {
+                serde_json::error::Category::Eof => {
+                    format!("the file ends too early ({first}): it is truncated, or dbt is still writing it")
+                }
+                _ => format!("not valid JSON ({first})"),
+            };
+            Err(ArtifactError { kind, schema_version: None, detail })
+        }
         Err(first) => {
             // Parse again, slowly, only to name the path that failed.
             let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -150,6 +160,20 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("cannot read dbt manifest.json (schema v9; this tablestat knows v10–v12)"), "{text}");
         assert!(text.contains("`nodes`"), "{text}");
+    }
+
+    #[test]
+    fn a_cut_short_or_broken_file_is_said_to_be_so_not_blamed_on_its_version() {
+        let whole =
+            br#"{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "nodes": {}}"#;
+        let cases: &[(&[u8], &str)] = &[
+            (&whole[..70], "cannot read dbt manifest.json: the file ends too early (EOF while parsing a string"),
+            (b"{\"metadata\": {} \"nodes\": {}}", "cannot read dbt manifest.json: not valid JSON (expected `,` or `}`"),
+        ];
+        for (doc, expected) in cases {
+            let text = parse_artifact::<Manifest>(ArtifactKind::Manifest, doc).unwrap_err().to_string();
+            assert!(text.starts_with(expected), "{text}");
+        }
     }
 
     #[test]
