@@ -56,12 +56,12 @@ fn broken_artifacts_give_clear_bounded_errors() {
         format!(r#"{{"metadata": {{"dbt_schema_version": "https://schemas.getdbt.com/dbt/{kind}/v{v}.json"}}"#)
     };
     let cases: Vec<(&str, ArtifactKind, Vec<u8>, Option<&str>)> = vec![
-        ("empty", Manifest, b"".to_vec(), Some("cannot read dbt manifest.json: EOF while parsing a value")),
+        ("empty", Manifest, b"".to_vec(), Some("cannot read dbt manifest.json: the file is empty")),
         (
             "not JSON",
             RunResults,
             b"<html>502</html>".to_vec(),
-            Some("cannot read dbt run_results.json: expected value at line 1 column 1"),
+            Some("cannot read dbt run_results.json: not valid JSON (expected value at line 1 column 1)"),
         ),
         (
             "truncated",

@@ -70,30 +70,27 @@ impl std::error::Error for ArtifactError {}
 
 /// Parses an artifact from bytes. On failure the error says where in the document it broke.
 pub fn parse_artifact<T: serde::de::DeserializeOwned>(kind: ArtifactKind, bytes: &[u8]) -> Result<T, ArtifactError> {
-    match serde_json::from_slice::<T>(bytes) {
-        Ok(value) => Ok(value),
-        Err(first) if first.classify() != serde_json::error::Category::Data => {
-            // Not JSON, or cut short: the schema version is beside the point.
-            let detail = match first.classify() {
-                serde_json::error::Category::Eof => {
-                    format!("the file ends too early ({first}): it is truncated, or dbt is still writing it")
-                }
-                _ => format!("not valid JSON ({first})"),
-            };
-            Err(ArtifactError { kind, schema_version: None, detail })
+    let first = match serde_json::from_slice::<T>(bytes) {
+        Ok(value) => return Ok(value),
+        Err(first) => first,
+    };
+    // Parse again, slowly, only to name the path that failed.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) if !e.path().to_string().is_empty() && e.path().to_string() != "." => format!(" at `{}`", e.path()),
+        _ => String::new(),
+    };
+    // Only a document of the wrong shape may be a schema change; one cut short or not JSON
+    // is not, and says so.
+    let (detail, schema_version) = match first.classify() {
+        serde_json::error::Category::Data => (format!("{first}{path}"), schema_version_of(bytes)),
+        _ if bytes.trim_ascii().is_empty() => ("the file is empty: dbt may still be writing it".to_string(), None),
+        serde_json::error::Category::Eof => {
+            (format!("the file ends too early ({first}){path}: it is truncated, or dbt is still writing it"), None)
         }
-        Err(first) => {
-            // Parse again, slowly, only to name the path that failed.
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-                Err(e) if !e.path().to_string().is_empty() && e.path().to_string() != "." => {
-                    format!(" at `{}`", e.path())
-                }
-                _ => String::new(),
-            };
-            Err(ArtifactError { kind, schema_version: schema_version_of(bytes), detail: format!("{first}{path}") })
-        }
-    }
+        _ => (format!("not valid JSON ({first}){path}"), None),
+    };
+    Err(ArtifactError { kind, schema_version, detail })
 }
 
 /// Reads an artifact file.
