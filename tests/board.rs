@@ -107,7 +107,7 @@ fn help_incidents_maintenance_and_filter() {
     app.update(Action::ShowHelp);
     insta::assert_snapshot!("help_80x24", text(&draw(&mut app, &color(), 80, 24)));
     // It does not all fit at 80x24: j scrolls down to the last line, k back to the first.
-    let last = "uptime leaves out maintenance";
+    let last = "degraded counts as available";
     assert!(!text(&draw(&mut app, &color(), 80, 24)).contains(last));
     (0..30).for_each(|_| _ = app.update(Action::Down));
     let bottom = text(&draw(&mut app, &color(), 80, 24));
@@ -168,6 +168,12 @@ fn every_state_has_its_colour_and_its_symbol() {
     assert!(screen.is_ascii(), "{screen}");
     // `~` is maintenance's symbol; text cut off at the edge ends in `>` instead.
     assert!(screen.lines().any(|l| l.ends_with('>')) && !screen.lines().any(|l| l.ends_with('~')), "{screen}");
+    // Keys are named in words, not drawn as a `>` that reads like a key of its own.
+    assert!(screen.contains(" Enter open "), "{screen}");
+    app.update(Action::ShowHelp);
+    let help = text(&draw(&mut app, &ascii, 80, 24));
+    assert!(help.contains("  Enter Right l  open") && help.contains("  Up k"), "{help}");
+    app.update(Action::Back);
 }
 
 #[test]

@@ -42,6 +42,20 @@ impl Theme {
         crate::theme::symbol(state, self.ascii)
     }
 
+    /// Key names as shown: with `--ascii` the arrows and ⏎ are words, since each would
+    /// otherwise become a one-cell `>` or `<` that reads like a key of its own.
+    pub fn keys<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        const WORDS: [(&str, &str); 5] = [("⏎", "Enter"), ("→", "Right"), ("←", "Left"), ("↑", "Up"), ("↓", "Down")];
+        if !self.ascii || !WORDS.iter().any(|(glyph, _)| text.contains(glyph)) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut plain = text.to_string();
+        for (glyph, word) in WORDS {
+            plain = plain.replace(glyph, word);
+        }
+        std::borrow::Cow::Owned(plain)
+    }
+
     /// One day of a bar sparkline: its height says the state as much as its colour.
     pub fn bar(&self, day: Option<State>) -> &'static str {
         match (day, self.ascii) {

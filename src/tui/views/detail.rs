@@ -83,7 +83,9 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
 
     let mut y = area.y;
     let header_h = (lines.len() as u16).min(area.height);
-    Paragraph::new(lines).render(Rect { y, height: header_h, ..area }, buf);
+    let width = area.width as usize;
+    Paragraph::new(lines.into_iter().map(|line| super::fit_line(line, width)).collect::<Vec<_>>())
+        .render(Rect { y, height: header_h, ..area }, buf);
     y += header_h;
 
     // Metrics.
@@ -187,7 +189,8 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
     // the selection (so `j` never moves it off screen) and the rule says there are more.
     let room = remaining(y + 1) as usize;
     let more = if incidents.len() > room { " · j/k for more" } else { "" };
-    rule(theme, &format!("incidents ({}){mttr}{more} · ⏎ opens", incidents.len()), Rect { y, height: 1, ..area }, buf);
+    let title = format!("incidents ({}){mttr}{more} · ⏎ opens", incidents.len());
+    rule(theme, &theme.keys(&title), Rect { y, height: 1, ..area }, buf);
     y += 1;
     if detail.is_none() {
         Line::from(Span::styled("  loading history…", theme.dim())).render(Rect { y, height: 1, ..area }, buf);
@@ -204,7 +207,8 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
             break;
         }
         let line_area = Rect { y, height: 1, ..area };
-        super::lists::incident_line(app, theme, incident).render(line_area, buf);
+        super::fit_line(super::lists::incident_line(app, theme, incident), line_area.width as usize)
+            .render(line_area, buf);
         if i == app.sub_selected {
             buf.set_style(line_area, theme.selected());
         }

@@ -119,7 +119,7 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             Span::styled(" / ", theme.key()),
             Span::raw(app.filter.clone()),
             Span::styled("▏", theme.key()),
-            Span::styled("  ⏎ keep · Esc clear · words, group, tag, state:down", theme.dim()),
+            Span::styled(theme.keys("  ⏎ keep · Esc clear · words, group, tag, state:down").into_owned(), theme.dim()),
         ]);
         line.render(area, buf);
         return;
@@ -135,6 +135,7 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
     let mut used: usize = spans.iter().map(Span::width).sum();
     for (key, what) in keys::footer(context) {
+        let key = theme.keys(key);
         let what = match what {
             "sort" => format!("sort:{}", app.sort.label()),
             "window" => format!("window:{}", app.window.label()),

@@ -6,18 +6,22 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::rule;
-use crate::model::State;
+use crate::model::{Metric, State};
 use crate::tui::keys::BINDINGS;
 use crate::tui::theme::Theme;
 
-/// Lines of help after the key table: mouse, a blank, states, bars, the incident mark, uptime.
-pub const LEGEND_LINES: usize = 6;
+/// Lines of help after the key table: mouse, a blank, states, bars, the incident mark, the
+/// metric columns (two lines), uptime (two lines).
+pub const LEGEND_LINES: usize = 9;
 
 /// The help, scrolled down by `scroll` lines when it does not fit (a small terminal).
 pub fn render(theme: &Theme, scroll: usize, area: Rect, buf: &mut Buffer) {
+    let labels: Vec<_> = BINDINGS.iter().map(|b| theme.keys(b.label)).collect();
+    let column = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(8) + 2;
     let mut lines: Vec<Line> = BINDINGS
         .iter()
-        .map(|b| Line::from(vec![Span::styled(format!("  {:<10}", b.label), theme.key()), Span::raw(b.help)]))
+        .zip(&labels)
+        .map(|(b, label)| Line::from(vec![Span::styled(format!("  {label:<column$}"), theme.key()), Span::raw(b.help)]))
         .collect();
     lines.push(Line::from(vec![
         Span::styled("  mouse     ", theme.key()),
@@ -40,16 +44,20 @@ pub fn render(theme: &Theme, scroll: usize, area: Rect, buf: &mut Buffer) {
         Span::styled(if theme.ascii { "*" } else { "⚑" }, theme.state(State::Down)),
         Span::raw("       an open incident (i lists them)"),
     ]));
-    lines.push(Line::from(Span::styled(
-        "  uptime leaves out maintenance, unknown and no-data time; degraded counts as available.",
-        theme.dim(),
-    )));
+    // The list's column headings, spelt out: three letters mean little to an analyst.
+    let spelt: Vec<String> =
+        Metric::standard().iter().map(|m| format!("{} {}", super::list::abbreviation(m), m.as_str())).collect();
+    lines.push(Line::from(format!("  columns {}", spelt[..4].join(" · "))));
+    lines.push(Line::from(format!("          {}; a team's own metric: its first letters", spelt[4..].join(" · "))));
+    lines.push(Line::from(Span::styled("  uptime  leaves out maintenance, unknown and no-data time;", theme.dim())));
+    lines.push(Line::from(Span::styled("          degraded counts as available.", theme.dim())));
     debug_assert_eq!(lines.len(), BINDINGS.len() + LEGEND_LINES);
     let room = area.height.saturating_sub(1) as usize;
     let top = scroll.min(lines.len().saturating_sub(room));
     let title = if lines.len() > room { "help · j/k scroll · Esc goes back" } else { "help · Esc goes back" };
     rule(theme, title, area, buf);
-    Paragraph::new(lines)
+    let width = area.width as usize;
+    Paragraph::new(lines.into_iter().map(|line| super::fit_line(line, width)).collect::<Vec<_>>())
         .scroll((top as u16, 0))
         .render(Rect { y: area.y + 1, height: area.height.saturating_sub(1), ..area }, buf);
 }

@@ -70,7 +70,8 @@ fn columns(width: usize, metric_count: usize, longest_name: usize) -> Columns {
     c
 }
 
-fn abbreviation(metric: &Metric) -> String {
+/// The list's column heading for a metric (the help spells the standard ones out).
+pub(super) fn abbreviation(metric: &Metric) -> String {
     match metric {
         Metric::Availability => "AVL".into(),
         Metric::Freshness => "FRS".into(),

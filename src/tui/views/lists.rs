@@ -40,7 +40,8 @@ pub fn incident_line<'a>(app: &App, theme: &Theme, i: &Incident) -> Line<'a> {
 pub fn incidents(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let all = &app.snapshot.incidents;
     let open = all.iter().filter(|i| i.resolved_at.is_none()).count();
-    rule(theme, &format!("incidents · {open} open, {} recent · ⏎ opens the timeline", all.len() - open), area, buf);
+    let title = format!("incidents · {open} open, {} recent · ⏎ opens the timeline", all.len() - open);
+    rule(theme, &theme.keys(&title), area, buf);
     if all.is_empty() {
         Line::from(Span::styled("  No incidents. They open by themselves when a metric goes down.", theme.dim()))
             .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
@@ -50,7 +51,7 @@ pub fn incidents(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let offset = app.sub_selected.saturating_sub(page.saturating_sub(1));
     for (line, (index, i)) in all.iter().enumerate().skip(offset).take(page).enumerate() {
         let r = Rect { y: area.y + 1 + line as u16, height: 1, ..area };
-        incident_line(app, theme, i).render(r, buf);
+        super::fit_line(incident_line(app, theme, i), r.width as usize).render(r, buf);
         if index == app.sub_selected {
             buf.set_style(r, theme.selected());
         }

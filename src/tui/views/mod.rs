@@ -168,6 +168,31 @@ pub fn fit(text: &str, width: usize) -> String {
     cut
 }
 
+/// A line of several spans cut to `width` columns, ending in `…` where anything was cut
+/// (`fit` does the same for one piece of text).
+pub fn fit_line(line: Line<'_>, width: usize) -> Line<'_> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut left = width;
+    let mut spans = Vec::with_capacity(line.spans.len());
+    for span in line.spans {
+        let span_width = span.width();
+        if span_width < left {
+            left -= span_width;
+            spans.push(span);
+            continue;
+        }
+        if left > 0 {
+            let mut cut: String = span.content.chars().take(left - 1).collect();
+            cut.push('…');
+            spans.push(Span::styled(cut, span.style));
+        }
+        break;
+    }
+    Line { spans, ..line }
+}
+
 /// A full-width rule with a title.
 pub fn rule(theme: &Theme, title: &str, area: Rect, buf: &mut Buffer) {
     if area.height == 0 {
