@@ -97,6 +97,7 @@ fn the_detail_incident_list_follows_the_selection() {
         assert!(shows(&screen, *id), "incident {at} (#{id}) selected but not shown:\n{screen}");
         assert_eq!(app.update(Action::Open), Effect::LoadIncident(*id));
         app.update(Action::Back);
+        assert_eq!(app.sub_selected, at, "back from an incident, the cursor is where it was");
         app.update(Action::Down);
     }
 }

@@ -106,6 +106,8 @@ pub struct App {
     pub incident: Option<Arc<Incident>>,
     /// Selection within the detail's incidents, the incidents view, the maintenance view.
     pub sub_selected: usize,
+    /// `sub_selected` of each screen under the current one, restored on the way back.
+    sub_selected_below: Vec<usize>,
     /// A short message for the footer ("poll requested").
     pub flash: Option<String>,
     /// A source's certificates are not checked (`insecure_skip_verify`): said in the header
@@ -146,6 +148,7 @@ impl App {
             detail: None,
             incident: None,
             sub_selected: 0,
+            sub_selected_below: Vec::new(),
             flash: None,
             tls_unverified: false,
             metric_columns: Vec::new(),
@@ -286,10 +289,16 @@ impl App {
         self.step(lines);
     }
 
+    /// Which keys apply here: the list's own, or those of the screens above it.
+    pub fn key_context(&self) -> crate::tui::keys::Context {
+        use crate::tui::keys::Context;
+        if *self.route() == Route::List { Context::List } else { Context::Detail }
+    }
+
     fn push(&mut self, route: Route) {
         if *self.route() != route {
             self.routes.push(route);
-            self.sub_selected = 0;
+            self.sub_selected_below.push(std::mem::take(&mut self.sub_selected));
         }
     }
 
@@ -300,7 +309,7 @@ impl App {
         }
         if self.routes.len() > 1 {
             self.routes.pop();
-            self.sub_selected = 0;
+            self.sub_selected = self.sub_selected_below.pop().unwrap_or(0);
         }
     }
 

@@ -153,11 +153,13 @@ pub const BINDINGS: &[Binding] = &[
     },
 ];
 
-/// The action for a key, if any.
-pub fn action_for(key: KeyEvent) -> Option<Action> {
+/// The action for a key where the board is, if any: the list's keys (sort, group, faults,
+/// filter) do nothing on other screens, rather than change a list no one can see.
+pub fn action_for(key: KeyEvent, context: Context) -> Option<Action> {
     let mods = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
     BINDINGS
         .iter()
+        .filter(|b| b.context == Context::Everywhere || b.context == context)
         .find(|b| {
             b.keys
                 .iter()
@@ -199,7 +201,7 @@ mod tests {
 
     #[test]
     fn every_documented_key_maps_to_its_action() {
-        let key = |c: KeyCode, m: KeyModifiers| action_for(KeyEvent::new(c, m));
+        let key = |c: KeyCode, m: KeyModifiers| action_for(KeyEvent::new(c, m), Context::List);
         assert_eq!(key(KeyCode::Char('j'), NONE), Some(Action::Down));
         assert_eq!(key(KeyCode::Down, NONE), Some(Action::Down));
         assert_eq!(key(KeyCode::Char('c'), KeyModifiers::CONTROL), Some(Action::Quit));
@@ -207,6 +209,13 @@ mod tests {
         assert_eq!(key(KeyCode::Char('G'), KeyModifiers::SHIFT), Some(Action::Bottom));
         assert_eq!(key(KeyCode::Char('g'), NONE), Some(Action::ToggleGroups));
         assert_eq!(key(KeyCode::Char('x'), NONE), None);
+        // The list's own keys do nothing elsewhere; moving and quitting work everywhere.
+        let elsewhere = |c: KeyCode| action_for(KeyEvent::new(c, NONE), Context::Detail);
+        for c in ['s', 'g', 'f', '/'] {
+            assert_eq!(elsewhere(KeyCode::Char(c)), None, "{c}");
+        }
+        assert_eq!(elsewhere(KeyCode::Char('j')), Some(Action::Down));
+        assert_eq!(elsewhere(KeyCode::Char('q')), Some(Action::Quit));
         // Every action a user can trigger has a line in the help.
         for b in BINDINGS {
             assert!(!b.help.is_empty() && !b.keys.is_empty());

@@ -215,7 +215,7 @@ async fn event_loop(
                         key_at = Some(std::time::Instant::now());
                         if app.filtering {
                             app.filter_input(key);
-                        } else if let Some(action) = keys::action_for(key) {
+                        } else if let Some(action) = keys::action_for(key, app.key_context()) {
                             let effect = app.update(action);
                             if carry_out(effect, app, store, poll_now, &loaded_tx) {
                                 return Ok(());

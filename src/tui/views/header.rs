@@ -10,7 +10,7 @@ use crate::model::State;
 use crate::poller::run::Role;
 use crate::report::verdict_line;
 use crate::tui::app::{App, Route};
-use crate::tui::keys::{self, Context};
+use crate::tui::keys;
 use crate::tui::theme::Theme;
 
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -128,7 +128,7 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Line::from(Span::styled(format!(" {flash}"), theme.warning())).render(area, buf);
         return;
     }
-    let context = if *app.route() == Route::List { Context::List } else { Context::Detail };
+    let context = app.key_context();
     let mut spans: Vec<Span> = Vec::new();
     if !app.filter.is_empty() && *app.route() == Route::List {
         spans.push(Span::styled(format!(" filter: {} ", app.filter), theme.warning()));
