@@ -128,7 +128,7 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
         // to two more lines under itself instead of being cut.
         let style = if m.state == State::Up { Style::new() } else { theme.state(m.state) };
         let indent = (area.width as usize).saturating_sub(reason_w);
-        let pieces = wrap(&m.reason, reason_w.max(10), if m.state == State::Up { 1 } else { 3 });
+        let pieces = super::wrap(&m.reason, reason_w.max(10), if m.state == State::Up { 1 } else { 3 });
         for (n, piece) in pieces.iter().enumerate() {
             if remaining(y) == 0 {
                 return;
@@ -225,29 +225,4 @@ fn sparkline(values: &[i64], ascii: bool, width: usize) -> String {
     let min = shown.iter().copied().min().unwrap_or(0);
     let range = (shown.iter().copied().max().unwrap_or(0) - min).max(1);
     shown.iter().map(|v| levels[((v - min) * (levels.len() as i64 - 1) / range) as usize]).collect()
-}
-
-/// Words into at most `lines` lines of `width` columns; the last line ends in `…` if cut.
-fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut current = String::new();
-    for word in text.split_whitespace() {
-        let needed = current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
-        if needed > width && !current.is_empty() {
-            out.push(std::mem::take(&mut current));
-        }
-        if !current.is_empty() {
-            current.push(' ');
-        }
-        current.push_str(word);
-    }
-    if !current.is_empty() || out.is_empty() {
-        out.push(current);
-    }
-    if out.len() > lines {
-        let rest = out[lines - 1..].join(" ");
-        out.truncate(lines - 1);
-        out.push(rest);
-    }
-    out.into_iter().map(|l| fit(&l, width)).collect()
 }

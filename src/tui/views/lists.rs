@@ -69,14 +69,19 @@ pub fn maintenance(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
         return;
     }
-    for (n, w) in windows.iter().enumerate().take(area.height.saturating_sub(1) as usize) {
+    // A notice is there to be read: its words wrap onto up to two more lines.
+    let bottom = area.y + area.height;
+    let mut y = area.y + 1;
+    for (n, w) in windows.iter().enumerate() {
+        if y >= bottom {
+            break;
+        }
         let active = w.is_active(app.now);
         let when = if active {
             format!("active, ends in {}", span(w.ends_at - app.now))
         } else {
             format!("starts in {}", span(w.starts_at - app.now))
         };
-        let r = Rect { y: area.y + 1 + n as u16, height: 1, ..area };
         let mut spans = vec![
             Span::styled(format!("{} ", theme.symbol(State::Maintenance)), theme.state(State::Maintenance)),
             Span::raw(format!("#{:<4} ", w.id)),
@@ -86,11 +91,23 @@ pub fn maintenance(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             ),
             Span::styled(format!("{when}  "), if active { theme.state(State::Maintenance) } else { theme.dim() }),
         ];
-        let used: usize = spans.iter().map(Span::width).sum();
-        spans.push(Span::raw(fit(&format!("{}: {}", w.scope, w.message), (area.width as usize).saturating_sub(used))));
-        Line::from(spans).render(r, buf);
+        let indent: usize = spans.iter().map(Span::width).sum();
+        let room = (area.width as usize).saturating_sub(indent).max(10);
+        let top = y;
+        for (line, piece) in super::wrap(&format!("{}: {}", w.scope, w.message), room, 3).into_iter().enumerate() {
+            if y >= bottom {
+                break;
+            }
+            if line > 0 {
+                spans = vec![Span::raw(" ".repeat(indent))];
+            }
+            spans.push(Span::raw(piece));
+            let r = Rect { y, height: 1, ..area };
+            super::fit_line(Line::from(std::mem::take(&mut spans)), area.width as usize).render(r, buf);
+            y += 1;
+        }
         if n == app.sub_selected {
-            buf.set_style(r, theme.selected());
+            buf.set_style(Rect { y: top, height: y - top, ..area }, theme.selected());
         }
     }
 }

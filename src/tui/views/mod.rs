@@ -168,6 +168,31 @@ pub fn fit(text: &str, width: usize) -> String {
     cut
 }
 
+/// Words into at most `lines` lines of `width` columns; the last line ends in `…` if cut.
+pub fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let needed = current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+        if needed > width && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() || out.is_empty() {
+        out.push(current);
+    }
+    if out.len() > lines {
+        let rest = out[lines - 1..].join(" ");
+        out.truncate(lines - 1);
+        out.push(rest);
+    }
+    out.into_iter().map(|l| fit(&l, width)).collect()
+}
+
 /// A line of several spans cut to `width` columns, ending in `…` where anything was cut
 /// (`fit` does the same for one piece of text).
 pub fn fit_line(line: Line<'_>, width: usize) -> Line<'_> {
