@@ -24,7 +24,7 @@ pub fn render(theme: &Theme, scroll: usize, area: Rect, buf: &mut Buffer) {
         .map(|(b, label)| Line::from(vec![Span::styled(format!("  {label:<column$}"), theme.key()), Span::raw(b.help)]))
         .collect();
     lines.push(Line::from(vec![
-        Span::styled("  mouse     ", theme.key()),
+        Span::styled(format!("  {:<column$}", "mouse"), theme.key()),
         Span::raw("click selects, click again opens, wheel scrolls"),
     ]));
     lines.push(Line::from(""));
