@@ -195,6 +195,13 @@ fn a_missing_config_says_where_it_looked_and_what_to_do() {
         .assert()
         .code(66)
         .stderr(predicate::str::contains("named by TABLESTAT_CONFIG"));
+    let dir = tempfile::tempdir().unwrap();
+    tablestat()
+        .args(["status", "--config"])
+        .arg(dir.path())
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("this is a folder, not a config file: name the file, e.g. --config "));
 }
 
 #[test]
@@ -222,6 +229,21 @@ fn a_world_readable_config_with_a_secret_gets_a_warning() {
         .stderr(predicate::str::contains("holds a secret and is readable by others (mode 644): run `chmod 600"))
         .stderr(predicate::str::contains("s3cr3t-value").not());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).assert().success().stderr("");
+    // The same for a secret kept in a file of its own.
+    let token = dir.path().join("airflow-token");
+    std::fs::write(&token, "s3cr3t-value\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&path, "[airflow]\nurl = \"http://x\"\nauth = \"bearer\"\ntoken_file = \"airflow-token\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n").unwrap();
+    tablestat()
+        .args(["config", "check", "--offline", "--config"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("[airflow] token_file: "))
+        .stderr(predicate::str::contains("airflow-token is readable by others (mode 644): run `chmod 600"))
+        .stderr(predicate::str::contains("s3cr3t-value").not());
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).assert().success().stderr("");
 }
 

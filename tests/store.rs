@@ -458,6 +458,8 @@ fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll() {
     );
     record(&mut store, std::slice::from_ref(&p), &[during], t0() + 180);
     store.end_maintenance(id, t0() + 240).unwrap();
+    let again = store.end_maintenance(id, t0() + 270).unwrap_err().to_string();
+    assert!(again.contains(&format!("maintenance window #{id} already ended at ")), "{again}");
     let row = &store.snapshot(t0() + 300, zone).unwrap().products[0];
     assert_eq!(row.state, State::Unknown);
     assert_eq!(row.metrics[0].reason, "maintenance has ended; waiting for the next poll");

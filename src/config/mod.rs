@@ -175,12 +175,21 @@ fn misspelt_metric(metrics: &[Metric], map: &BTreeMap<String, Metric>) -> Option
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if path.is_dir() {
+            let example = path.join("tablestat.toml");
+            return Err(ConfigError::whole_file(
+                path,
+                format!("this is a folder, not a config file: name the file, e.g. --config {}", example.display()),
+            ));
+        }
         let source = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::whole_file(path, format!("cannot read the config file: {e}")))?;
         let mut config = Config::parse(path, &source)?;
         if let Some(warning) = permission_warning(path, config.has_inline_secret()) {
             config.warnings.push(warning);
         }
+        let exposed = config.exposed_secret_files();
+        config.warnings.extend(exposed);
         Ok(config)
     }
 
@@ -380,25 +389,10 @@ impl Config {
         let base = self.base_dir();
         let webhook = |target: &crate::notify::Target| format!("[[notify]] `{}`", target.name);
         let mut found = Vec::new();
-        let mut secret = |section: &str, key: &str, reference: &SecretRef| {
+        for (section, key, reference) in self.secret_references() {
             if let Err(why) = reference.resolve(base) {
                 found.push(format!("{section} {key}{}: {why}", reference.key_suffix()));
             }
-        };
-        if let Some(airflow) = &self.airflow {
-            match &airflow.auth {
-                AirflowAuth::Basic { password, .. } | AirflowAuth::Password { password, .. } => {
-                    secret("[airflow]", "password", password)
-                }
-                AirflowAuth::Bearer { token } => secret("[airflow]", "token", token),
-                AirflowAuth::None => {}
-            }
-        }
-        if let Some(DbtConfig::Cloud { token, .. }) = &self.dbt {
-            secret("[dbt]", "token", token);
-        }
-        for target in &self.notify {
-            secret(&webhook(target), "url", &target.url);
         }
         let ca_files = [
             self.airflow.as_ref().and_then(|a| a.tls.ca_file.as_ref()).map(|p| ("[airflow]".to_string(), p)),
@@ -414,6 +408,55 @@ impl Config {
             }
         }
         found
+    }
+
+    /// Every secret the config names: (section, key, reference).
+    fn secret_references(&self) -> Vec<(String, &'static str, &SecretRef)> {
+        let mut all = Vec::new();
+        if let Some(airflow) = &self.airflow {
+            match &airflow.auth {
+                AirflowAuth::Basic { password, .. } | AirflowAuth::Password { password, .. } => {
+                    all.push(("[airflow]".to_string(), "password", password))
+                }
+                AirflowAuth::Bearer { token } => all.push(("[airflow]".to_string(), "token", token)),
+                AirflowAuth::None => {}
+            }
+        }
+        if let Some(DbtConfig::Cloud { token, .. }) = &self.dbt {
+            all.push(("[dbt]".to_string(), "token", token));
+        }
+        for target in &self.notify {
+            all.push((format!("[[notify]] `{}`", target.name), "url", &target.url));
+        }
+        all
+    }
+
+    /// Secret files others can read, each as a warning with the fix.
+    #[cfg(unix)]
+    fn exposed_secret_files(&self) -> Vec<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let base = self.base_dir();
+        let mut found = Vec::new();
+        for (section, key, reference) in self.secret_references() {
+            let SecretRef::File(path) = reference else { continue };
+            let full = base.join(path);
+            let Ok(meta) = std::fs::metadata(&full) else { continue };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                found.push(format!(
+                    "{section} {key}_file: {} is readable by others (mode {:o}): run `chmod 600 {}`",
+                    full.display(),
+                    mode & 0o777,
+                    full.display()
+                ));
+            }
+        }
+        found
+    }
+
+    #[cfg(not(unix))]
+    fn exposed_secret_files(&self) -> Vec<String> {
+        Vec::new()
     }
 
     /// True when a source's TLS certificates are not checked (`insecure_skip_verify`).

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Result, Store, StoreError};
@@ -146,6 +146,20 @@ impl Store {
 
     /// Ends a window now (or cancels one that has not started).
     pub fn end_maintenance(&mut self, id: i64, now: i64) -> Result<()> {
+        let ended: Option<i64> = self
+            .conn
+            .query_row("SELECT ends_at FROM maintenance WHERE id = ?1 AND ends_at <= ?2", params![id, now], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(at) = ended {
+            let at = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default();
+            return Err(StoreError::NotFound(format!(
+                "maintenance window #{id} already ended at {}: `tablestat maintenance list` shows the ones to come",
+                crate::timefmt::stamp(at)
+            )));
+        }
         let changed = self
             .conn
             .execute(
