@@ -156,6 +156,11 @@ fn default_store_path() -> PathBuf {
     project_dirs().map(|d| d.data_dir().join("history.db")).unwrap_or_else(|| PathBuf::from("tablestat-history.db"))
 }
 
+/// How messages name a webhook's section.
+fn webhook_label(target: &crate::notify::Target) -> String {
+    format!("[[notify]] `{}`", target.name)
+}
+
 /// A team's own metric is fed by tests that name it (their meta, or `[metrics.map]`), which
 /// the config cannot see; but one a letter or two from a standard metric, fed by no map entry,
 /// is a typo that would leave the real metric unchecked.
@@ -387,7 +392,6 @@ impl Config {
     /// first and stop with the config error exit code rather than poll blind.
     pub fn unreadable_references(&self) -> Vec<String> {
         let base = self.base_dir();
-        let webhook = |target: &crate::notify::Target| format!("[[notify]] `{}`", target.name);
         let mut found = Vec::new();
         for (section, key, reference) in self.secret_references() {
             if let Err(why) = reference.resolve(base) {
@@ -401,7 +405,7 @@ impl Config {
                 _ => None,
             },
         ];
-        let webhook_ca_files = self.notify.iter().filter_map(|t| Some((webhook(t), t.ca_file.as_ref()?)));
+        let webhook_ca_files = self.notify.iter().filter_map(|t| Some((webhook_label(t), t.ca_file.as_ref()?)));
         for (section, path) in ca_files.into_iter().flatten().chain(webhook_ca_files) {
             if let Err(why) = crate::sources::tls::read_ca_file(path) {
                 found.push(format!("{section} ca_file: {why}"));
@@ -426,7 +430,7 @@ impl Config {
             all.push(("[dbt]".to_string(), "token", token));
         }
         for target in &self.notify {
-            all.push((format!("[[notify]] `{}`", target.name), "url", &target.url));
+            all.push((webhook_label(target), "url", &target.url));
         }
         all
     }
