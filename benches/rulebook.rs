@@ -68,6 +68,7 @@ fn product(i: usize, model: &str) -> Product {
         max_age: Some(std::time::Duration::from_secs(26 * 3600)),
         slo: None,
         interval: None,
+        late_after: None,
     }
 }
 

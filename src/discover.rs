@@ -46,6 +46,7 @@ pub fn discover(rule: &DiscoverRule, index: &ProjectIndex) -> Vec<Product> {
                 interval: text("interval")
                     .and_then(|t| humantime::parse_duration(&t).ok())
                     .filter(|d| *d >= Duration::from_secs(10)),
+                late_after: text("late_after").and_then(|t| humantime::parse_duration(&t).ok()).or(rule.late_after),
             }
         })
         .collect();

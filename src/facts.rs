@@ -39,6 +39,21 @@ pub struct DagFacts<'a> {
     pub import_error: Option<&'a str>,
     pub latest_finished: Option<DagRunFacts<'a>>,
     pub in_progress: Option<DagRunFacts<'a>>,
+    /// When the schedule expects the next run, and how often; both `None` for a DAG with
+    /// no schedule (manual, asset-triggered).
+    pub schedule: Schedule,
+    /// The Airflow scheduler's own health, when its health endpoint answered.
+    pub scheduler: Option<&'a SchedulerHealth>,
+}
+
+/// What Airflow says of a DAG's schedule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// When the scheduler is to start the next run (`next_dagrun_create_after` in Airflow 2,
+    /// `next_dagrun_run_after` in 3): past it with no new run, the run is late.
+    pub next_due: Option<DateTime<Utc>>,
+    /// The period between runs, when the timetable has one.
+    pub period: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -277,4 +292,26 @@ pub struct MaintenanceNotice {
     pub message: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+}
+
+/// What one source said at a poll, for the board's header and the status document's
+/// `sources` list: whether it answered, which API, and (Airflow) the scheduler's health.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceHealth {
+    pub name: String,
+    /// `airflow`, `dbt_cloud` or `dbt_local`.
+    pub kind: String,
+    pub reachable: bool,
+    /// `v1` / `v2` for Airflow.
+    pub api: Option<String>,
+    pub scheduler: Option<SchedulerHealth>,
+    pub error: Option<String>,
+}
+
+/// Airflow's health endpoint on its scheduler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerHealth {
+    /// `healthy`, `unhealthy`, or whatever Airflow says.
+    pub status: Option<String>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
 }

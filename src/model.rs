@@ -171,6 +171,20 @@ impl Verdict {
     }
 }
 
+/// A metric's last judgment as history knows it, and when it was last seen to hold: what a
+/// metric whose tests did not run keeps (rule 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgment {
+    pub verdict: Verdict,
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Judgment {
+    pub fn new(verdict: Verdict, at: Option<chrono::DateTime<chrono::Utc>>) -> Judgment {
+        Judgment { verdict, at }
+    }
+}
+
 /// Which dbt run an evaluation read: a dbt Cloud run id, or a dbt Core invocation id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -247,6 +261,9 @@ pub struct Product {
     pub slo: Option<f64>,
     /// Poll interval override; otherwise derived from the DAG's schedule.
     pub interval: Option<std::time::Duration>,
+    /// How long a scheduled run may be overdue before freshness says late; by default
+    /// max(2 min, 10 % of the DAG's period).
+    pub late_after: Option<std::time::Duration>,
 }
 
 /// The group of products that have none.

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::model::{Evidence, Metric, State, Verdict, exit_code_for};
+use crate::evaluate::shown::PollerState;
+use crate::model::{Evidence, Metric, State, exit_code_for};
 use crate::timefmt::rfc3339;
 
 #[derive(Debug, Clone, Serialize)]
@@ -14,6 +15,38 @@ pub struct StatusDocument {
     pub overall: State,
     pub summary: Summary,
     pub products: Vec<ProductStatus>,
+    // Added fields (the contract allows adding):
+    pub poller: PollerStatus,
+    pub sources: Vec<SourceStatus>,
+}
+
+/// Whether anyone is polling: a status nobody refreshes says so.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PollerStatus {
+    pub state: PollerState,
+    pub pid: Option<i64>,
+    pub host: Option<String>,
+    pub last_poll_at: Option<String>,
+    pub last_poll_ok: Option<bool>,
+    pub heartbeat_at: Option<String>,
+}
+
+/// What one source said at the last poll.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SourceStatus {
+    pub name: String,
+    pub kind: String,
+    pub reachable: bool,
+    pub api: Option<String>,
+    pub scheduler: Option<SchedulerStatus>,
+    pub error: Option<String>,
+    pub checked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SchedulerStatus {
+    pub status: Option<String>,
+    pub heartbeat_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -112,31 +145,21 @@ pub struct MaintenanceRef {
     pub ends_at: String,
 }
 
-/// Builds one product's entry from its verdicts; history-derived fields are filled by the caller.
-pub fn metric_map(metrics: &[(Metric, Verdict)], since: impl Fn(&Metric) -> Option<DateTime<Utc>>) -> MetricMap {
-    MetricMap(
-        metrics
-            .iter()
-            .map(|(metric, verdict)| {
-                let status = MetricStatus {
-                    state: verdict.state,
-                    reason: verdict.reason.clone(),
-                    since: since(metric).map(rfc3339),
-                };
-                (metric.clone(), status)
-            })
-            .collect(),
-    )
-}
-
 impl StatusDocument {
-    pub fn new(generated_at: DateTime<Utc>, products: Vec<ProductStatus>) -> StatusDocument {
+    pub fn new(
+        generated_at: DateTime<Utc>,
+        products: Vec<ProductStatus>,
+        poller: PollerStatus,
+        sources: Vec<SourceStatus>,
+    ) -> StatusDocument {
         let summary = Summary::of(products.iter().map(|p| p.state));
         StatusDocument {
             generated_at: rfc3339(generated_at),
             overall: State::worst_of(products.iter().map(|p| p.state)).unwrap_or(State::Up),
             summary,
             products,
+            poller,
+            sources,
         }
     }
 
@@ -173,38 +196,9 @@ pub fn verdict_line(s: &Summary) -> String {
     parts.join(", ")
 }
 
-/// A product's entry from its latest evaluation. `since` says since when each metric has
-/// been in its state (from history); the other history fields start empty.
-pub fn product_status(
-    product: &crate::model::Product,
-    evaluation: &crate::evaluate::Evaluation,
-    checked_at: Option<DateTime<Utc>>,
-    since: impl Fn(&Metric) -> Option<DateTime<Utc>>,
-) -> ProductStatus {
-    ProductStatus {
-        id: product.id.clone(),
-        name: product.name.clone(),
-        group: product.group.clone(),
-        state: evaluation.state,
-        metrics: metric_map(&evaluation.metrics, since),
-        uptime: None,
-        incident: None,
-        maintenance: None,
-        checked_at: checked_at.map(rfc3339),
-        evidence: evaluation.evidence.clone(),
-        description: product.description.clone(),
-        owner: product.owner.clone(),
-        note: evaluation.note.clone(),
-        last_refreshed_at: evaluation.refresh.as_ref().map(|r| rfc3339(r.finished_at)),
-    }
-}
-
-/// After this long without a poll, the stored states are too old to claim anything.
-pub const STALE_AFTER: i64 = 2 * 3600;
-
 /// The status document from the store's snapshot; `only` picks products by id (all when
-/// empty). States older than [`STALE_AFTER`] turn `unknown`: a monitor that has not
-/// looked for hours cannot say up or down.
+/// empty). The snapshot's states are already as shown ([`crate::evaluate::shown`]): a
+/// product nobody checked lately is `unknown` here as on the board.
 pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) -> StatusDocument {
     use crate::store::WindowKind;
     let now = snapshot.generated_at;
@@ -214,41 +208,20 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
         .iter()
         .filter(|row| only.is_empty() || only.contains(&row.product.id))
         .map(|row| {
-            let stale = row.checked_at.is_none_or(|c| now - c > STALE_AFTER);
-            let stale_reason = match row.checked_at.and_then(|c| DateTime::from_timestamp(c, 0)) {
-                Some(c) => format!("not checked since {}: is `tablestat poll` running?", crate::timefmt::stamp(c)),
-                None => "not checked yet: start `tablestat poll`".to_string(),
-            };
-            let metrics: Vec<(Metric, MetricStatus)> = if stale {
-                row.product
-                    .metrics
-                    .iter()
-                    .map(|m| {
-                        (m.clone(), MetricStatus { state: State::Unknown, reason: stale_reason.clone(), since: None })
-                    })
-                    .collect()
-            } else {
-                row.metrics
-                    .iter()
-                    .map(|m| {
-                        (
-                            m.metric.clone(),
-                            MetricStatus { state: m.state, reason: m.reason.clone(), since: at(m.since) },
-                        )
-                    })
-                    .collect()
-            };
-            let state = if stale {
-                State::Unknown
-            } else {
-                State::worst_of(metrics.iter().map(|(_, m)| m.state)).unwrap_or(State::Unknown)
-            };
+            let metrics = row
+                .metrics
+                .iter()
+                .map(|m| {
+                    let status = MetricStatus { state: m.state, reason: m.reason.clone(), since: m.since.and_then(at) };
+                    (m.metric.clone(), status)
+                })
+                .collect();
             let uptime = WindowKind::ALL.map(|w| row.uptime(w));
             ProductStatus {
                 id: row.product.id.clone(),
                 name: row.product.name.clone(),
                 group: row.product.group.clone(),
-                state,
+                state: row.state,
                 metrics: MetricMap(metrics),
                 uptime: uptime.iter().any(Option::is_some).then(|| Uptime {
                     day: uptime[0].map(round2),
@@ -272,12 +245,38 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
                 evidence: row.evidence.clone(),
                 description: row.product.description.clone(),
                 owner: row.product.owner.clone(),
-                note: if stale { None } else { row.note.clone() },
+                note: row.note.clone(),
                 last_refreshed_at: row.last_refresh.and_then(at),
             }
         })
         .collect();
-    StatusDocument::new(DateTime::from_timestamp(now, 0).unwrap_or_default(), products)
+    let health = &snapshot.poller;
+    let seen = health.seen.as_ref();
+    let poller = PollerStatus {
+        state: health.state(now),
+        pid: seen.map(|p| p.pid),
+        host: seen.map(|p| p.host.clone()),
+        last_poll_at: health.last_poll.as_ref().and_then(|(t, _, _)| at(*t)),
+        last_poll_ok: health.last_poll.as_ref().map(|(_, ok, _)| *ok),
+        heartbeat_at: seen.and_then(|p| at(p.heartbeat)),
+    };
+    let sources = snapshot
+        .sources
+        .iter()
+        .map(|s| SourceStatus {
+            name: s.health.name.clone(),
+            kind: s.health.kind.clone(),
+            reachable: s.health.reachable,
+            api: s.health.api.clone(),
+            scheduler: s.health.scheduler.as_ref().map(|h| SchedulerStatus {
+                status: h.status.clone(),
+                heartbeat_at: h.heartbeat_at.map(rfc3339),
+            }),
+            error: s.health.error.clone(),
+            checked_at: at(s.checked_at),
+        })
+        .collect();
+    StatusDocument::new(DateTime::from_timestamp(now, 0).unwrap_or_default(), products, poller, sources)
 }
 
 /// Two decimals, rounded down: any downtime at all never reads 100.

@@ -144,6 +144,7 @@ mod tests {
             max_age: None,
             slo,
             interval: None,
+            late_after: None,
         }
     }
 

@@ -25,6 +25,7 @@ fn product(id: &str, name: &str, metrics: Vec<Metric>, slo: Option<f64>) -> Prod
         max_age: None,
         slo,
         interval: None,
+        late_after: None,
     }
 }
 

@@ -174,11 +174,14 @@ pub struct PollSection {
     pub concurrency: usize,
     #[serde(default, deserialize_with = "opt_duration")]
     pub retention: Option<Duration>,
+    /// The default of each product's `late_after`.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub late_after: Option<Duration>,
 }
 
 impl Default for PollSection {
     fn default() -> Self {
-        PollSection { interval: Interval::Auto, concurrency: default_concurrency(), retention: None }
+        PollSection { interval: Interval::Auto, concurrency: default_concurrency(), retention: None, late_after: None }
     }
 }
 
@@ -225,6 +228,10 @@ pub struct ProductSection {
     pub slo: Option<Spanned<f64>>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub interval: Option<Duration>,
+    /// How long past its due time a scheduled run may not have started before freshness
+    /// says late (default: max(2 min, 10 % of the DAG's period)).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub late_after: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

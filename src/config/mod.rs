@@ -105,6 +105,16 @@ pub enum DbtConfig {
     },
 }
 
+impl DbtConfig {
+    /// The source's kind, as the status document names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DbtConfig::Cloud { .. } => "dbt_cloud",
+            DbtConfig::Local { .. } => "dbt_local",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PollConfig {
     pub interval: Interval,
@@ -115,6 +125,8 @@ pub struct PollConfig {
 /// Products found in the dbt manifest rather than listed.
 #[derive(Debug, Clone)]
 pub struct DiscoverRule {
+    /// `[poll] late_after`, for the products discovered.
+    pub late_after: Option<Duration>,
     pub tag: Option<String>,
     pub dag: String,
     pub task: Option<String>,
@@ -226,6 +238,7 @@ impl Config {
                 )
             })
             .collect();
+        let poll_late_after = file.poll.late_after;
         let discover = file.discover.map(|d| {
             let d = d.into_inner();
             DiscoverRule {
@@ -235,6 +248,7 @@ impl Config {
                 group: d.group,
                 metrics: d.metrics.unwrap_or_else(Metric::standard),
                 max_age: d.max_age,
+                late_after: poll_late_after,
             }
         });
 
@@ -298,6 +312,7 @@ impl Config {
                 max_age: p.max_age,
                 slo: p.slo.map(|s| s.into_inner()),
                 interval: p.interval,
+                late_after: p.late_after.or(poll_late_after),
             });
         }
 

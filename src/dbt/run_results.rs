@@ -67,6 +67,8 @@ pub enum ResultStatus {
     Fail,
     Warn,
     RuntimeError,
+    /// dbt 1.12's state-aware runs: not rebuilt because nothing it depends on changed.
+    Reused,
     Other(String),
 }
 
@@ -87,6 +89,7 @@ impl ResultStatus {
             ResultStatus::Fail => "fail",
             ResultStatus::Warn => "warn",
             ResultStatus::RuntimeError => "runtime error",
+            ResultStatus::Reused => "reused",
             ResultStatus::Other(s) => s,
         }
     }
@@ -105,6 +108,7 @@ impl<'de> Deserialize<'de> for ResultStatus {
             "fail" => ResultStatus::Fail,
             "warn" => ResultStatus::Warn,
             "runtime error" => ResultStatus::RuntimeError,
+            "reused" | "REUSED" | "Reused" => ResultStatus::Reused,
             other => ResultStatus::Other(other.to_string()),
         })
     }

@@ -104,6 +104,7 @@ pub fn products() -> Vec<Product> {
         max_age: None,
         slo: Some(99.0),
         interval: None,
+        late_after: None,
     };
     let dag_only = |id: &str, name: &str, group: &str, dag: &str| Product {
         id: id.into(),
@@ -120,6 +121,7 @@ pub fn products() -> Vec<Product> {
         max_age: None,
         slo: Some(99.5),
         interval: None,
+        late_after: None,
     };
     let mut all = vec![
         dbt("fct_orders", "Orders", "Sales", "One row per order, with what was paid for it."),
@@ -245,6 +247,7 @@ pub fn synthetic_products(n: usize) -> Vec<Product> {
             max_age: None,
             slo: Some(99.5),
             interval: None,
+            late_after: None,
         })
         .collect()
 }

@@ -6,6 +6,7 @@
 
 mod phrases;
 mod sheet;
+pub mod shown;
 
 /// The telling line of a dbt message, control characters dropped.
 pub fn first_line(message: &str) -> String {
@@ -18,13 +19,20 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::dbt::{FreshnessStatus, ModelInfo, ResultStatus};
-use crate::facts::{AirflowView, DagRunFacts, DbtRun, DbtView, MaintenanceNotice, RunState, TaskLookup};
-use crate::model::{Evidence, FailingTest, Metric, Product, Refresh, State, Verdict};
+use crate::facts::{AirflowView, DagFacts, DagRunFacts, DbtRun, DbtView, MaintenanceNotice, RunState, TaskLookup};
+use crate::model::{Evidence, FailingTest, Judgment, Metric, Product, Refresh, State, Verdict};
 use crate::timefmt;
 use sheet::{Fallback, Sheet};
 
 /// How a metric blocked by its DAG's state begins its reason.
 const BLOCKED_PREFIX: &str = "blocked: ";
+
+/// Whether a verdict judged the data: not maintenance, not a monitor that could not see
+/// (`unknown`), not a block by the DAG (which says nothing of the data once the DAG is
+/// back). Only judgments are carried forward when a metric's tests do not run.
+pub fn is_judgment(verdict: &Verdict) -> bool {
+    !matches!(verdict.state, State::Maintenance | State::Unknown) && !verdict.reason.starts_with(BLOCKED_PREFIX)
+}
 
 /// Everything the rulebook looks at for one product.
 #[derive(Debug, Clone, Copy)]
@@ -35,8 +43,9 @@ pub struct Inputs<'a> {
     pub maintenance: Option<&'a MaintenanceNotice>,
     pub airflow: &'a AirflowView<'a>,
     pub dbt: &'a DbtView,
-    /// The verdicts of the previous evaluation, per metric.
-    pub previous: &'a BTreeMap<Metric, Verdict>,
+    /// Each metric's last judgment from history ([`is_judgment`]), skipping polls that
+    /// could not see, maintenance and DAG blocks.
+    pub previous: &'a BTreeMap<Metric, Judgment>,
     /// The last successful refresh known from history (for `max_age`).
     pub last_refresh: Option<DateTime<Utc>>,
 }
@@ -183,7 +192,13 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         }
     };
 
-    // 6. Freshness SLO: a table can go stale with nothing failing.
+    // 6. Freshness SLO: a table can go stale with nothing failing. Without `max_age`, the
+    // DAG's own schedule says when the next run is due.
+    if product.max_age.is_none() && dag.in_progress.is_none() {
+        if let Some(verdict) = overdue(dag, run, product, inputs.now) {
+            sheet.add(Metric::Freshness, verdict.state, verdict.reason);
+        }
+    }
     if let Some(max_age) = product.max_age {
         let last = refreshed_at.or(inputs.last_refresh);
         if let Some(last) = last {
@@ -301,6 +316,18 @@ fn apply_dbt_run(
             sheet.add(Metric::Freshness, State::Up, format!("refreshed{when} by dbt run {}", dbt.id));
             true
         }
+        Some((ResultStatus::Reused, result)) => {
+            // Nothing it depends on changed: the table is as current as the run.
+            let at = result.completed_at().or_else(|| task_end(run));
+            *refreshed_at = at;
+            let when = at.map(|t| format!(" as of {}", timefmt::stamp(t))).unwrap_or_default();
+            sheet.add(
+                Metric::Freshness,
+                State::Up,
+                format!("current{when}: dbt run {} reused it, nothing it depends on changed", dbt.id),
+            );
+            true
+        }
         Some((ResultStatus::Error, result)) => {
             sheet.add(
                 Metric::Freshness,
@@ -331,7 +358,7 @@ fn apply_dbt_run(
 
     apply_source_freshness(sheet, dbt, model);
     if rebuilt {
-        Fallback::UpWhenUntested(format!("no tests check this; refreshed by dbt run {}", dbt.id))
+        Fallback::UpWhenUntested(format!("no tests check this; current as of dbt run {}", dbt.id))
     } else {
         Fallback::Carry
     }
@@ -406,6 +433,73 @@ fn skip_cause(dbt: &DbtRun, model: &ModelInfo) -> String {
         },
     };
     if count == 1 { cause } else { format!("{cause} (and {} more)", count - 1) }
+}
+
+/// The smallest grace a due run gets before it is late.
+const MIN_LATE_AFTER: i64 = 120;
+
+/// A scheduler whose heartbeat is older than this is named in late reasons.
+const SCHEDULER_SILENT_AFTER: i64 = 120;
+
+/// Rule 6 without `max_age`: the run the schedule expected has not started. Late after a
+/// grace (`late_after`, default max(2 min, 10 % of the period)): `degraded`; a whole period
+/// more without a run, missed: `down`. A DAG with no schedule is never late.
+fn overdue(dag: &DagFacts<'_>, run: &DagRunFacts<'_>, product: &Product, now: DateTime<Utc>) -> Option<Verdict> {
+    let due = dag.schedule.next_due?;
+    let period = dag.schedule.period.map(|p| p.as_secs() as i64).filter(|p| *p > 0);
+    let grace = product
+        .late_after
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_else(|| period.map_or(MIN_LATE_AFTER, |p| (p / 10).max(MIN_LATE_AFTER)));
+    let overdue = (now - due).num_seconds();
+    if overdue < grace {
+        return None;
+    }
+    let scheduler = scheduler_silence(dag, now).map(|s| format!("; {s}")).unwrap_or_default();
+    if let Some(period) = period.filter(|p| overdue >= p + grace) {
+        let last = match run.start_date.or(run.end_date) {
+            Some(t) => format!("no run since {}", timefmt::stamp(t)),
+            None => "no run".to_string(),
+        };
+        let expected = match cadence(period) {
+            Some(word) => format!("expected {word}"),
+            None => format!("expected every {}", timefmt::span(period)),
+        };
+        return Some(Verdict::new(State::Down, format!("missed: {last}, {expected}{scheduler}")));
+    }
+    let which = match period.map(|p| (p, cadence(p))) {
+        Some((_, Some(word))) => format!("the {word} run"),
+        Some((p, None)) => format!("the run (every {})", timefmt::span(p)),
+        None => "the scheduled run".to_string(),
+    };
+    Some(Verdict::new(
+        State::Degraded,
+        format!("late: {which} due {} has not started ({}){scheduler}", timefmt::stamp(due), timefmt::span(overdue)),
+    ))
+}
+
+/// "hourly", "daily": the periods with a word.
+fn cadence(period: i64) -> Option<&'static str> {
+    match period {
+        3600 => Some("hourly"),
+        86_400 => Some("daily"),
+        604_800 => Some("weekly"),
+        _ => None,
+    }
+}
+
+/// "the Airflow scheduler has not sent a heartbeat since 06:02", when it has stopped.
+fn scheduler_silence(dag: &DagFacts<'_>, now: DateTime<Utc>) -> Option<String> {
+    let health = dag.scheduler?;
+    let silent = health.heartbeat_at.is_none_or(|t| (now - t).num_seconds() > SCHEDULER_SILENT_AFTER);
+    let unhealthy = health.status.as_deref().is_some_and(|s| s != "healthy");
+    if !silent && !unhealthy {
+        return None;
+    }
+    Some(match health.heartbeat_at {
+        Some(t) => format!("the Airflow scheduler has not sent a heartbeat since {}", timefmt::stamp(t)),
+        None => "the Airflow scheduler reports no heartbeat".to_string(),
+    })
 }
 
 fn task_end(run: &DagRunFacts) -> Option<DateTime<Utc>> {

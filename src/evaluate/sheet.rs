@@ -2,7 +2,7 @@
 //! of which wins, and what an unjudged metric becomes.
 
 use super::Inputs;
-use crate::model::{Metric, State, Verdict};
+use crate::model::{Judgment, Metric, State, Verdict};
 
 /// What a metric becomes when no rule spoke for it.
 #[derive(Debug, Clone)]
@@ -18,7 +18,6 @@ pub enum Fallback {
 }
 
 const NOT_CHECKED: &str = "not checked in the latest run";
-const CARRY_PREFIX: &str = "not checked in the latest run; last result: ";
 
 pub struct Sheet<'a> {
     metrics: &'a [Metric],
@@ -132,16 +131,19 @@ impl<'a> Sheet<'a> {
         }
     }
 
-    /// The table still holds the data its last tests judged: keep that state. Only a
-    /// judgment is kept: not maintenance, not a monitor that could not see (`unknown`),
-    /// not a block by the DAG, which says nothing of the data once the DAG is back.
+    /// The table still holds the data its last tests judged: keep that judgment, saying
+    /// when it was made. Only a judgment is kept ([`super::is_judgment`]).
     fn carry(&self, inputs: &Inputs<'_>, metric: &Metric) -> Verdict {
-        let judged = inputs.previous.get(metric).filter(|v| {
-            !matches!(v.state, State::Maintenance | State::Unknown) && !v.reason.starts_with(super::BLOCKED_PREFIX)
-        });
+        let judged = inputs.previous.get(metric).filter(|j| super::is_judgment(&j.verdict));
         match judged {
-            Some(previous) if previous.reason.starts_with(NOT_CHECKED) => previous.clone(),
-            Some(previous) => Verdict::new(previous.state, format!("{CARRY_PREFIX}{}", previous.reason)),
+            Some(previous) if previous.verdict.reason.starts_with(NOT_CHECKED) => previous.verdict.clone(),
+            Some(Judgment { verdict, at: Some(at) }) => Verdict::new(
+                verdict.state,
+                format!("{NOT_CHECKED}; last tested {}: {}", crate::timefmt::stamp(*at), verdict.reason),
+            ),
+            Some(Judgment { verdict, at: None }) => {
+                Verdict::new(verdict.state, format!("{NOT_CHECKED}; last result: {}", verdict.reason))
+            }
             None => {
                 let why = self.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
                 Verdict::new(State::Unknown, format!("{NOT_CHECKED}{why}"))

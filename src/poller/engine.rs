@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::discover;
 use crate::evaluate::{Evaluation, Inputs, evaluate};
-use crate::facts::{AirflowView, DbtView, MaintenanceNotice};
-use crate::model::{Metric, Product, Verdict};
+use crate::facts::{AirflowView, DbtView, MaintenanceNotice, SourceHealth};
+use crate::model::{Judgment, Metric, Product};
 use crate::sources::airflow::{self, AirflowClient, Observation, RunMemory};
 use crate::sources::dbt_evidence::DbtEvidence;
 use crate::sources::{SourceError, schedule};
@@ -20,7 +20,8 @@ use crate::sources::{SourceError, schedule};
 /// What history knows about the products, handed to a poll.
 #[derive(Debug, Default, Clone)]
 pub struct Prior {
-    pub previous: HashMap<String, BTreeMap<Metric, Verdict>>,
+    /// Each product's last judgment per metric ([`crate::evaluate::is_judgment`]).
+    pub previous: HashMap<String, BTreeMap<Metric, Judgment>>,
     pub last_refresh: HashMap<String, DateTime<Utc>>,
     pub maintenance: HashMap<String, MaintenanceNotice>,
 }
@@ -45,6 +46,8 @@ pub struct PollResult {
     pub airflow_api: Option<airflow::Api>,
     pub airflow_requests: u64,
     pub dbt_requests: u64,
+    /// What each source said this poll.
+    pub sources: Vec<SourceHealth>,
 }
 
 pub struct Engine {
@@ -117,6 +120,7 @@ impl Engine {
             max_age: None,
             slo: None,
             interval: None,
+            late_after: None,
         })
     }
 
@@ -130,6 +134,46 @@ impl Engine {
         let watched = airflow::watched_dags(products.iter().map(|p| &**p).chain(probe));
         let client = self.airflow.as_ref().expect("connected");
         airflow::observe(client, &watched, &mut self.memory, now, self.config.poll.concurrency).await
+    }
+
+    /// Each source's health this poll: Airflow as observed, dbt reachable unless every run
+    /// asked for could not be had.
+    fn source_health(
+        &self,
+        observation: Option<&Observation>,
+        airflow_error: Option<&str>,
+        views: &HashMap<(&str, &str, Option<&str>), DbtView>,
+    ) -> Vec<SourceHealth> {
+        let mut sources = Vec::new();
+        if self.config.airflow.is_some() {
+            sources.push(SourceHealth {
+                name: "airflow".to_string(),
+                kind: "airflow".to_string(),
+                reachable: airflow_error.is_none(),
+                api: observation.and_then(|o| o.api).map(|api| api.label().to_string()),
+                scheduler: observation.and_then(|o| o.scheduler.clone()),
+                error: airflow_error.map(str::to_string),
+            });
+        }
+        if let Some(dbt) = &self.config.dbt {
+            let failures: Vec<&str> = views
+                .values()
+                .filter_map(|v| match v {
+                    DbtView::Unavailable(why) => Some(why.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let reachable = failures.is_empty() || failures.len() < views.len();
+            sources.push(SourceHealth {
+                name: "dbt".to_string(),
+                kind: dbt.kind().to_string(),
+                reachable,
+                api: None,
+                scheduler: None,
+                error: (!reachable).then(|| failures[0].to_string()),
+            });
+        }
+        sources
     }
 
     /// Polls every product once. `now` is when the poll started.
@@ -235,7 +279,9 @@ impl Engine {
                 interval,
             });
         }
+        let sources = self.source_health(observation.as_ref(), airflow_error.as_ref().map(|(e, _)| e.as_str()), &views);
         PollResult {
+            sources,
             started_at: now,
             checked,
             airflow_error: airflow_error.map(|(reason, _)| reason),

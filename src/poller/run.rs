@@ -105,6 +105,7 @@ pub async fn record(
                 checked: &result.checked,
                 products: &products,
                 open_incident_after,
+                sources: &result.sources,
             })
         })
         .await??;

@@ -6,7 +6,11 @@ use rusqlite::{OptionalExtension, params};
 use super::{Result, Store};
 
 /// A lease not renewed for this long is free to take.
-pub const LEASE_TTL: i64 = 30;
+pub const LEASE_TTL: i64 = crate::evaluate::shown::HEARTBEAT_TTL;
+
+/// The holder of a lease given up on a clean exit. The row stays, so that readers can still
+/// say who polled last and when ("no poller is running (last heartbeat 06:05 on jump-1)").
+const RELEASED: &str = "";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -64,11 +68,14 @@ impl Store {
         let current = tx.query_row(LEASE_QUERY, [], lease_row).optional().map_err(wrap)?;
         let outcome = match current {
             Some(lease)
-                if lease.holder != holder && now - lease.heartbeat <= LEASE_TTL && !holder_gone(&lease, host) =>
+                if lease.holder != holder
+                    && lease.holder != RELEASED
+                    && now - lease.heartbeat <= LEASE_TTL
+                    && !holder_gone(&lease, host) =>
             {
                 LeaseOutcome::Taken(lease)
             }
-            Some(lease) if lease.holder == holder => {
+            Some(lease) if lease.holder == holder && holder != RELEASED => {
                 tx.execute("UPDATE lease SET heartbeat = ?1 WHERE id = 1", [now]).map_err(wrap)?;
                 LeaseOutcome::Held
             }
@@ -90,7 +97,7 @@ impl Store {
     /// Gives the lease up (on a clean exit), if it is ours.
     pub fn release_lease(&mut self, holder: &str) -> Result<()> {
         self.conn
-            .execute("DELETE FROM lease WHERE id = 1 AND holder = ?1", [holder])
+            .execute("UPDATE lease SET holder = ?2 WHERE id = 1 AND holder = ?1", [holder, RELEASED])
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
@@ -102,7 +109,22 @@ impl Store {
         self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(|e| self.err(e))
     }
 
+    /// The lease, unless it was given up.
     pub fn lease(&self) -> Result<Option<Lease>> {
+        Ok(self.lease_row()?.filter(|lease| lease.holder != RELEASED))
+    }
+
+    /// The last poller this database saw, held or given up.
+    pub fn poller_seen(&self) -> Result<Option<crate::evaluate::shown::PollerSeen>> {
+        Ok(self.lease_row()?.map(|lease| crate::evaluate::shown::PollerSeen {
+            pid: lease.pid,
+            host: lease.host,
+            heartbeat: lease.heartbeat,
+            released: lease.holder == RELEASED,
+        }))
+    }
+
+    fn lease_row(&self) -> Result<Option<Lease>> {
         self.conn.query_row(LEASE_QUERY, [], lease_row).optional().map_err(|e| self.err(e))
     }
 }

@@ -6,17 +6,21 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset};
-use rusqlite::{OptionalExtension, params};
+use chrono::FixedOffset;
+use rusqlite::params;
 
 use super::incidents::Incident;
-use super::lease::Lease;
 use super::maintenance::MaintenanceWindow;
 use super::series::{self, Which};
 use super::write::OVERALL;
 use super::{Result, Store};
+use crate::evaluate::{
+    self,
+    shown::{PollerSeen, PollerState, Shown, Stored, Watch},
+};
+use crate::facts::{MaintenanceNotice, SchedulerHealth, SourceHealth};
 use crate::history::{self, Span, StateSpan, Tally};
-use crate::model::{Evidence, Metric, Product, State};
+use crate::model::{Evidence, Judgment, Metric, Product, State, Verdict};
 
 /// The uptime windows the board switches between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,19 +67,39 @@ pub const BAR_DAYS: usize = 90;
 
 #[derive(Debug, Clone, Default)]
 pub struct PollerHealth {
-    pub lease: Option<Lease>,
+    /// The last poller the database saw, holding the lease or gone.
+    pub seen: Option<PollerSeen>,
     /// (started, ok, error) of the last poll.
     pub last_poll: Option<(i64, bool, Option<String>)>,
+}
+
+impl PollerHealth {
+    pub fn state(&self, now: i64) -> PollerState {
+        PollerState::of(self.seen.as_ref(), now)
+    }
+}
+
+/// What a source said at the last poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRow {
+    pub health: SourceHealth,
+    pub checked_at: i64,
 }
 
 #[derive(Debug, Clone)]
 pub struct ProductRow {
     pub product: Product,
+    /// As shown now ([`crate::evaluate::shown`]): stored states too old to trust are `unknown`.
     pub state: State,
     /// Since when the product has been in `state`.
     pub since: Option<i64>,
     pub metrics: Vec<MetricRow>,
     pub checked_at: Option<i64>,
+    /// How often the poller means to check it, in seconds.
+    pub poll_every: Option<i64>,
+    /// The stored states were too old to show (or there are none): the note and evidence
+    /// are the last poll's, not now's.
+    pub stale: bool,
     pub note: Option<String>,
     pub evidence: Evidence,
     /// Uptime % per window (24h, 7d, 30d, 90d), `None` without judged time.
@@ -100,7 +124,8 @@ pub struct MetricRow {
     pub metric: Metric,
     pub state: State,
     pub reason: String,
-    pub since: i64,
+    /// `None`: never judged.
+    pub since: Option<i64>,
     /// Filled by [`Store::product_detail`] only.
     pub uptime: [Option<f64>; 4],
     pub bars: Vec<Option<State>>,
@@ -134,22 +159,53 @@ pub struct BoardSnapshot {
     pub maintenance: Vec<MaintenanceWindow>,
     /// Webhook deliveries that are failing.
     pub notify: super::NotifyHealth,
+    /// What each source said at the last poll.
+    pub sources: Vec<SourceRow>,
+    /// When what is shown changes with no new write (a product goes stale, a maintenance
+    /// window begins or ends): an open board reads again then.
+    pub next_change: Option<i64>,
 }
 
 impl Store {
     /// Everything the board and `status` show, as of `now`.
     pub fn snapshot(&self, now: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
-        self.snapshot_of(now, zone, true)
+        self.snapshot_of(now, zone, true, &[])
+    }
+
+    /// The snapshot, with every product the config `named` in it: one no poll has
+    /// registered yet shows as `unknown` ("not checked yet") rather than not at all.
+    pub fn snapshot_naming(&self, now: i64, zone: FixedOffset, named: &[Product]) -> Result<BoardSnapshot> {
+        self.snapshot_of(now, zone, true, named)
     }
 
     /// The snapshot without history (no uptime, no bars) and without evidence: a product's
     /// current state only, for the board's first frame, while the full snapshot is read.
     pub fn current_snapshot(&self, now: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
-        self.snapshot_of(now, zone, false)
+        self.snapshot_of(now, zone, false, &[])
     }
 
-    fn snapshot_of(&self, now: i64, zone: FixedOffset, with_history: bool) -> Result<BoardSnapshot> {
-        let products = self.products(with_history)?;
+    fn snapshot_of(&self, now: i64, zone: FixedOffset, with_history: bool, named: &[Product]) -> Result<BoardSnapshot> {
+        let mut products = self.products(with_history)?;
+        let known: std::collections::HashSet<String> = products.iter().map(|p| p.product.id.clone()).collect();
+        let unregistered: Vec<StoredProduct> = named
+            .iter()
+            .filter(|p| !known.contains(&p.id))
+            .map(|p| StoredProduct {
+                product: p.clone(),
+                checked_at: None,
+                poll_every: None,
+                note: None,
+                evidence: Evidence::default(),
+                refreshed_at: None,
+            })
+            .collect();
+        if !unregistered.is_empty() {
+            products.extend(unregistered);
+            products.sort_by(|a, b| {
+                (&a.product.group, &a.product.name, &a.product.id).cmp(&(&b.product.group, &b.product.name, &b.product.id))
+            });
+        }
+        let poller = PollerHealth { seen: self.poller_seen()?, last_poll: self.last_poll()? };
         let coverage = self.coverage(now)?;
         let quarter = now - WindowKind::Quarter.seconds();
 
@@ -176,9 +232,18 @@ impl Store {
         // Found by product, not by scanning the incidents once per product.
         let open_incidents: HashMap<&str, &Incident> =
             incidents.iter().filter(|i| i.resolved_at.is_none()).map(|i| (i.product.as_str(), i)).collect();
+        let watch = Watch { now, poller: poller.seen.as_ref() };
+        let notices: Vec<(&MaintenanceWindow, MaintenanceNotice)> =
+            maintenance.iter().filter(|w| w.is_active(now)).map(|w| (w, w.notice())).collect();
+        // A window that begins or ends changes what is shown, with no poll needed.
+        let mut next_change = maintenance
+            .iter()
+            .flat_map(|w| [w.starts_at, w.ends_at])
+            .filter(|t| *t > now)
+            .min();
         let rows = products
             .into_iter()
-            .map(|StoredProduct { product, checked_at, note, evidence, refreshed_at }| {
+            .map(|StoredProduct { product, checked_at, poll_every, note, evidence, refreshed_at }| {
                 // Without history there is nothing to sum: 114 empty buckets a product add up.
                 let (uptime, bars, hour_bars) = match history.remove(&product.id) {
                     Some(spans) => {
@@ -192,76 +257,61 @@ impl Store {
                     }
                     None => ([None; 4], Vec::new(), Vec::new()),
                 };
-                let mut metric_rows: Vec<MetricRow> = Vec::new();
-                let mut state = State::Unknown;
-                let mut since = None;
-                for (metric, s, reason, start) in current.remove(&product.id).unwrap_or_default() {
+                let mut recorded = None;
+                let mut metrics: Vec<Shown> = Vec::new();
+                for (metric, state, reason, start) in current.remove(&product.id).unwrap_or_default() {
                     if metric == OVERALL {
-                        state = s;
-                        since = Some(start);
-                    } else if let Ok(m) = Metric::parse(&metric) {
-                        metric_rows.push(MetricRow {
-                            metric: m,
-                            state: s,
-                            reason,
-                            since: start,
-                            uptime: [None; 4],
-                            bars: Vec::new(),
-                        });
+                        recorded = Some((state, start));
+                    } else if let Ok(metric) = Metric::parse(&metric) {
+                        metrics.push(Shown { metric, state, reason, since: Some(start) });
                     }
                 }
-                let order = |m: &Metric| product.metrics.iter().position(|x| x == m).unwrap_or(usize::MAX);
-                metric_rows.retain(|r| order(&r.metric) != usize::MAX);
-                metric_rows.sort_by_key(|r| order(&r.metric));
                 let open_incident = open_incidents.get(product.id.as_str()).map(|i| (*i).clone());
-                let active = maintenance.iter().find(|w| w.is_active(now) && w.scope.covers(&product)).cloned();
-                // A window that started or ended since the last poll is shown now, not at the
-                // next poll (which may be an hour away for a daily DAG).
-                match (&active, state) {
-                    (Some(window), s) if s != State::Maintenance => {
-                        let until = DateTime::from_timestamp(window.ends_at, 0).unwrap_or_default();
-                        let reason =
-                            format!("planned maintenance until {}: {}", crate::timefmt::stamp(until), window.message);
-                        let began = since.map_or(window.starts_at, |s| s.max(window.starts_at));
-                        for m in &mut metric_rows {
-                            m.state = State::Maintenance;
-                            m.reason = reason.clone();
-                            m.since = began;
-                        }
-                        state = State::Maintenance;
-                        since = Some(began);
-                    }
-                    (None, State::Maintenance) => {
-                        // Since the window ended (maybe early), not since it began.
-                        let ended = ended_windows
-                            .iter()
-                            .filter(|w| w.scope.covers(&product))
-                            .map(|w| w.ends_at)
-                            .max()
-                            .map_or(now, |end| end.max(since.unwrap_or(end)));
-                        for m in metric_rows.iter_mut().filter(|m| m.state == State::Maintenance) {
-                            m.state = State::Unknown;
-                            m.reason = "maintenance has ended; waiting for the next poll".into();
-                            m.since = ended;
-                        }
-                        state = State::worst_of(metric_rows.iter().map(|m| m.state)).unwrap_or(State::Unknown);
-                        since = Some(ended);
-                    }
-                    _ => {}
-                }
+                let active = notices.iter().find(|(w, _)| w.scope.covers(&product));
+                let maintenance_ended = ended_windows.iter().filter(|w| w.scope.covers(&product)).map(|w| w.ends_at).max();
+                let shown = evaluate::shown::show(
+                    Stored {
+                        product: &product,
+                        recorded,
+                        metrics,
+                        checked_at,
+                        poll_every,
+                        maintenance: active.map(|(_, notice)| notice),
+                        maintenance_ended,
+                    },
+                    &watch,
+                );
+                next_change = match (next_change, shown.next_change) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let metrics = shown
+                    .metrics
+                    .into_iter()
+                    .map(|m| MetricRow {
+                        metric: m.metric,
+                        state: m.state,
+                        reason: m.reason,
+                        since: m.since,
+                        uptime: [None; 4],
+                        bars: Vec::new(),
+                    })
+                    .collect();
                 ProductRow {
                     last_refresh: refreshed_at,
-                    state,
-                    since,
-                    metrics: metric_rows,
+                    state: shown.state,
+                    since: shown.since,
+                    metrics,
                     checked_at,
-                    note,
+                    poll_every,
+                    stale: shown.stale,
+                    note: if shown.stale { None } else { note },
                     evidence,
                     uptime,
                     bars,
                     hour_bars,
                     open_incident,
-                    maintenance: active,
+                    maintenance: active.map(|(w, _)| (*w).clone()),
                     product,
                 }
             })
@@ -270,11 +320,13 @@ impl Store {
         Ok(BoardSnapshot {
             generated_at: now,
             zone,
-            poller: PollerHealth { lease: self.lease()?, last_poll: self.last_poll()? },
+            poller,
             products: rows,
             incidents,
             maintenance,
             notify: self.notify_health(now)?,
+            sources: self.sources()?,
+            next_change,
         })
     }
 
@@ -306,7 +358,7 @@ impl Store {
             .filter_map(|(metric, spans, current)| {
                 let (state, reason, since) = current?;
                 let (uptime, bars) = summarize(&spans, &coverage, now, &days);
-                Some(MetricRow { metric: Metric::parse(&metric).ok()?, state, reason, since, uptime, bars })
+                Some(MetricRow { metric: Metric::parse(&metric).ok()?, state, reason, since: Some(since), uptime, bars })
             })
             .collect();
         let mut stmt = self
@@ -364,7 +416,7 @@ impl Store {
             .prepare_cached(
                 "SELECT id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age,
                     nullif(max(coalesce(checked_at, 0), coalesce((SELECT value FROM meta WHERE key = 'all_checked_at'), 0)), 0),
-                    note, evidence, refreshed_at
+                    note, evidence, refreshed_at, poll_every
                  FROM product WHERE active = 1 ORDER BY grp, name, id",
             )
             .map_err(|e| self.err(e))?;
@@ -393,6 +445,7 @@ impl Store {
                     max_age: max_age.map(|s| Duration::from_secs(s.max(0) as u64)),
                     slo: r.get(10)?,
                     interval: None,
+                    late_after: None,
                 };
                 let evidence =
                     evidence.filter(|_| with_evidence).and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
@@ -402,6 +455,40 @@ impl Store {
                     note: r.get(13)?,
                     evidence,
                     refreshed_at: r.get(15)?,
+                    poll_every: r.get(16)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// What each source said at the last poll, by name.
+    pub fn sources(&self) -> Result<Vec<SourceRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at
+                 FROM source ORDER BY name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let status: Option<String> = r.get(4)?;
+                let heartbeat: Option<i64> = r.get(5)?;
+                let scheduler = (status.is_some() || heartbeat.is_some()).then(|| SchedulerHealth {
+                    status,
+                    heartbeat_at: heartbeat.and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+                });
+                Ok(SourceRow {
+                    health: SourceHealth {
+                        name: r.get(0)?,
+                        kind: r.get(1)?,
+                        reachable: r.get(2)?,
+                        api: r.get(3)?,
+                        scheduler,
+                        error: r.get(6)?,
+                    },
+                    checked_at: r.get(7)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -427,31 +514,48 @@ impl Store {
         Ok(spans)
     }
 
-    /// What history knows for a poll: previous verdicts, last refresh, maintenance.
+    /// What history knows for a poll: each metric's last judgment, last refresh, maintenance.
     pub fn prior<P: Borrow<Product>>(&self, products: &[P], now: i64) -> Result<crate::poller::Prior> {
         let mut prior = crate::poller::Prior::default();
-        // Maintenance judged nothing: a metric coming out of it keeps what was judged before.
+        let at = |t: i64| chrono::DateTime::from_timestamp(t, 0);
+        let checked: HashMap<String, i64> =
+            self.products(false)?.into_iter().filter_map(|p| Some((p.product.id, p.checked_at?))).collect();
+        // Polls that could not see, maintenance and DAG blocks judged nothing: behind them,
+        // the last judgment (newest first; a judgment held until the next span began).
         let mut before = self
             .conn
             .prepare_cached(
-                "SELECT v.state, v.text FROM span sp JOIN verdict v ON v.id = sp.verdict
-                 WHERE sp.series = ?1 AND v.state != ?2 ORDER BY sp.start DESC LIMIT 1",
+                "SELECT v.state, v.text, sp.start FROM span sp JOIN verdict v ON v.id = sp.verdict
+                 WHERE sp.series = ?1 AND sp.start < ?2 ORDER BY sp.start DESC LIMIT ?3",
             )
             .map_err(|e| self.err(e))?;
         for c in series::current(&self.conn, None).map_err(|e| self.err(e))? {
             let Ok(metric) = Metric::parse(&c.metric) else { continue };
-            let (state, reason) = if c.state == State::Maintenance {
-                let judged: Option<(i64, String)> = before
-                    .query_row(params![c.series, series::state_code(State::Maintenance)], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()
-                    .map_err(|e| self.err(e))?;
-                judged.map_or((c.state, c.reason), |(state, reason)| (series::state_of(state), reason))
+            let current = Verdict::new(c.state, c.reason);
+            let judgment = if evaluate::is_judgment(&current) {
+                Some(Judgment::new(current, checked.get(&c.product).and_then(|t| at(*t))))
             } else {
-                (c.state, c.reason)
+                let mut held_until = c.start;
+                let mut found = None;
+                let rows = before
+                    .query_map(params![c.series, c.start, LOOK_BACK], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                    })
+                    .map_err(|e| self.err(e))?;
+                for row in rows {
+                    let (state, text, start) = row.map_err(|e| self.err(e))?;
+                    let verdict = Verdict::new(series::state_of(state), text);
+                    if evaluate::is_judgment(&verdict) {
+                        found = Some(Judgment::new(verdict, at(held_until)));
+                        break;
+                    }
+                    held_until = start;
+                }
+                found
             };
-            prior.previous.entry(c.product).or_default().insert(metric, crate::model::Verdict::new(state, reason));
+            if let Some(judgment) = judgment {
+                prior.previous.entry(c.product).or_default().insert(metric, judgment);
+            }
         }
         let mut refreshed = self
             .conn
@@ -475,6 +579,10 @@ impl Store {
     }
 }
 
+/// How many spans a metric's history is read back for its last judgment: past that many
+/// changes without one (an outage that flapped for days), nothing is carried.
+const LOOK_BACK: i64 = 64;
+
 /// One metric's intervals in the window, and its current (state, reason, since).
 type MetricHistory = (String, Vec<StateSpan>, Option<(State, String, i64)>);
 
@@ -483,6 +591,7 @@ type MetricHistory = (String, Vec<StateSpan>, Option<(State, String, i64)>);
 struct StoredProduct {
     product: Product,
     checked_at: Option<i64>,
+    poll_every: Option<i64>,
     note: Option<String>,
     evidence: Evidence,
     refreshed_at: Option<i64>,

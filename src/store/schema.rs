@@ -222,4 +222,19 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX verdict_by_hash;
     ALTER TABLE verdict DROP COLUMN hash;
     "#,
+    // 6: what readers need to tell fresh from stale: how often each product is meant to be
+    // checked, and what each source said at the last poll (reachable, API, scheduler).
+    r#"
+    ALTER TABLE product ADD COLUMN poll_every INTEGER;    -- seconds, from the DAG's schedule
+    CREATE TABLE source (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,                       -- 'airflow', 'dbt_cloud', 'dbt_local'
+        reachable INTEGER NOT NULL,
+        api TEXT,
+        scheduler_status TEXT,
+        scheduler_heartbeat INTEGER,
+        error TEXT,
+        checked_at INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];

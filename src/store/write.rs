@@ -35,6 +35,8 @@ pub struct PollRecord<'a> {
     pub products: &'a [Arc<Product>],
     /// Polls in a row a metric must be down before an incident opens (the flapping guard).
     pub open_incident_after: u32,
+    /// What each source said this poll.
+    pub sources: &'a [crate::facts::SourceHealth],
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -68,8 +70,8 @@ struct Written {
     /// The current span of each metric and of the overall state (a handful: scanned, not
     /// hashed).
     open: Vec<OpenInterval>,
-    /// The note and evidence of the product row.
-    stamped: Option<(Option<String>, Evidence)>,
+    /// The note, evidence and poll interval of the product row.
+    stamped: Option<(Option<String>, Evidence, i64)>,
     /// The last refresh recorded (its finish time).
     refreshed: Option<i64>,
     /// Its incidents have been looked at since the cache was (re)loaded.
@@ -201,7 +203,8 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         )?,
         verdicts: series::Verdicts::new(tx)?,
     };
-    let mut stamp = tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3 WHERE id = ?1")?;
+    let mut stamp =
+        tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3, poll_every = ?4 WHERE id = ?1")?;
     let mut refresh = tx.prepare_cached(
         "INSERT OR IGNORE INTO refresh (product, dag_run_id, data_interval_end, task_started, finished, dbt_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
@@ -232,9 +235,12 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         intervals.apply(OVERALL, e.state, "")?;
         summary.changes += intervals.changes;
         let changed = intervals.changed;
-        if written.stamped.as_ref().is_none_or(|(note, evidence)| *note != e.note || *evidence != e.evidence) {
-            stamp.execute(params![id, e.note, serde_json::to_string(&e.evidence).ok()])?;
-            written.stamped = Some((e.note.clone(), e.evidence.clone()));
+        let every = checked.interval.as_secs() as i64;
+        if written.stamped.as_ref().is_none_or(|(note, evidence, was)| {
+            *note != e.note || *evidence != e.evidence || *was != every
+        }) {
+            stamp.execute(params![id, e.note, serde_json::to_string(&e.evidence).ok(), every])?;
+            written.stamped = Some((e.note.clone(), e.evidence.clone(), every));
         }
         if let Some(r) = &e.refresh {
             let finished = r.finished_at.timestamp();
@@ -260,6 +266,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         }
     }
     stamp_checked(tx, poll)?;
+    record_sources(tx, poll)?;
 
     heartbeat_coverage(tx, poll.finished)?;
     super::bump_generation(tx)?;
@@ -300,6 +307,28 @@ fn stamp_checked(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Resul
             "UPDATE product SET checked_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
             params![at, serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())],
         )?;
+    }
+    Ok(())
+}
+
+/// What each source said at this poll (one row per source, replaced each time).
+fn record_sources(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO source (name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for s in poll.sources {
+        let scheduler = s.scheduler.as_ref();
+        upsert.execute(params![
+            s.name,
+            s.kind,
+            s.reachable,
+            s.api,
+            scheduler.and_then(|h| h.status.as_deref()),
+            scheduler.and_then(|h| h.heartbeat_at).map(|t| t.timestamp()),
+            s.error,
+            poll.finished,
+        ])?;
     }
     Ok(())
 }

@@ -66,6 +66,7 @@ pub fn product(model: &str) -> Product {
         max_age: None,
         slo: None,
         interval: None,
+        late_after: None,
     }
 }
 

@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::wire::{
-    DagList, ImportErrorList, RunList, TaskInstanceList, TokenAnswer, Version, WireDag, WireImportError, WireRun,
+    DagList, ImportErrorList, RunList, TaskInstanceList, TokenAnswer, Version, WireDag, WireHealth, WireImportError,
+    WireRun,
     WireTaskInstance, XcomEntry,
 };
 use crate::config::{AirflowAuth, AirflowConfig, ApiVersion, Secret};
@@ -37,6 +38,14 @@ impl Api {
         match self {
             Api::V1 => "v1 (Airflow 2)",
             Api::V2 => "v2 (Airflow 3)",
+        }
+    }
+
+    /// `v1` / `v2`, as the status document says it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Api::V1 => "v1",
+            Api::V2 => "v2",
         }
     }
 }
@@ -126,6 +135,15 @@ impl AirflowClient {
     /// down rather than vanishing. Pages of 100, following `total_entries`: the first page
     /// says how many there are, and the rest are asked for `concurrency` at a time (2,000
     /// DAGs one page after another at 20 ms each would be 0.4 s of waiting alone).
+    /// The scheduler's health: one request a poll, read before the DAGs.
+    pub async fn health(&self) -> Result<WireHealth, SourceError> {
+        let path = match self.api {
+            Api::V1 => "/api/v1/health",
+            Api::V2 => "/api/v2/monitor/health",
+        };
+        self.get(path, &[]).await
+    }
+
     pub async fn list_dags(&self, concurrency: usize) -> Result<Vec<WireDag>, SourceError> {
         let first = self.dag_page(0).await?;
         let step = first.dags.len();

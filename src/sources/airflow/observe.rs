@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::client::{AirflowClient, Api};
 use super::wire::{WireDag, WireRun, WireTaskInstance};
-use crate::facts::{AirflowView, DagFacts, DagRunFacts, RunState, TaskFacts, TaskLookup};
+use crate::facts::{AirflowView, DagFacts, DagRunFacts, RunState, Schedule, SchedulerHealth, TaskFacts, TaskLookup};
 use crate::model::Product;
 use crate::sources::http::SourceError;
 use crate::sources::schedule;
@@ -75,6 +75,8 @@ pub fn watched_dags<'a>(products: impl IntoIterator<Item = &'a Product>) -> Vec<
 #[derive(Debug, Default)]
 pub struct Observation {
     pub api: Option<Api>,
+    /// The scheduler's health, when the health endpoint answered.
+    pub scheduler: Option<SchedulerHealth>,
     dags: HashMap<String, WireDag>,
     import_errors: HashMap<String, String>,
     latest_finished: Arc<HashMap<String, WireRun>>,
@@ -95,8 +97,16 @@ pub async fn observe(
 ) -> Result<Observation, SourceError> {
     let before = client.requests();
     let concurrency = concurrency.max(1);
-    let dags: HashMap<String, WireDag> =
-        client.list_dags(concurrency).await?.into_iter().map(|d| (d.dag_id.clone(), d)).collect();
+    let (health, dags) = futures::join!(client.health(), client.list_dags(concurrency));
+    let dags: HashMap<String, WireDag> = dags?.into_iter().map(|d| (d.dag_id.clone(), d)).collect();
+    // A health endpoint that fails (a proxy that hides it) says nothing of the DAGs.
+    let scheduler = match health {
+        Ok(health) => health.scheduler.map(|s| SchedulerHealth { status: s.status, heartbeat_at: s.latest_scheduler_heartbeat }),
+        Err(error) => {
+            tracing::debug!(%error, "Airflow's health endpoint did not answer");
+            None
+        }
+    };
     let present: Vec<&WatchedDag> = watched.iter().filter(|w| dags.contains_key(w.dag_id)).collect();
 
     let import_errors = if present.iter().any(|w| dags[w.dag_id].has_import_errors == Some(true)) {
@@ -215,6 +225,7 @@ pub async fn observe(
 
     Ok(Observation {
         api: Some(client.api()),
+        scheduler,
         dags,
         import_errors,
         latest_finished: Arc::clone(latest_finished),
@@ -320,6 +331,11 @@ impl Observation {
             import_error: self.import_errors.get(&dag.dag_id).map(String::as_str),
             latest_finished: self.latest_finished.get(&dag.dag_id).map(run_facts),
             in_progress: self.in_progress.get(&dag.dag_id).map(run_facts),
+            schedule: Schedule {
+                next_due: dag.next_dagrun_create_after.or(dag.next_dagrun_run_after),
+                period: dag_period(dag),
+            },
+            scheduler: self.scheduler.as_ref(),
         }))
     }
 

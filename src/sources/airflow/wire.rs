@@ -40,6 +40,29 @@ pub struct WireDag {
     /// Airflow 3.
     #[serde(default)]
     pub timetable_summary: Option<String>,
+    /// When the scheduler will create the next run (Airflow 2); `null` for DAGs with no
+    /// schedule. A time in the past with no new run means the run is late.
+    #[serde(default, deserialize_with = "time")]
+    pub next_dagrun_create_after: Option<DateTime<Utc>>,
+    /// The same for Airflow 3.
+    #[serde(default, deserialize_with = "time")]
+    pub next_dagrun_run_after: Option<DateTime<Utc>>,
+}
+
+/// Airflow's health endpoint (`/api/v1/health`, `/api/v2/monitor/health`); only the
+/// scheduler is read.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WireHealth {
+    #[serde(default)]
+    pub scheduler: Option<WireSchedulerHealth>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WireSchedulerHealth {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "time")]
+    pub latest_scheduler_heartbeat: Option<DateTime<Utc>>,
 }
 
 /// Airflow 2's `schedule_interval`: `{"__type": "CronExpression", "value": "@daily"}`,

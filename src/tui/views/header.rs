@@ -78,13 +78,17 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
         Some((at, false, None)) => format!("last poll failed, {}", clock(*at, app.snapshot.zone)),
         None => "no poll yet".to_string(),
     };
-    let stale = last.is_none_or(|(at, _, _)| app.now - at > crate::report::STALE_AFTER);
+    // A board that cannot poll says whether anyone does: nobody polling is why the table
+    // turns unknown.
+    let nobody = matches!(app.poller.role, Role::Starting)
+        && app.snapshot.poller.state(app.now) != crate::evaluate::shown::PollerState::Polling;
     let style =
-        if stale || last.is_some_and(|(_, ok, _)| !ok) { theme.warning() } else { ratatui::style::Style::new() };
+        if nobody || last.is_some_and(|(_, ok, _)| !ok) { theme.warning() } else { ratatui::style::Style::new() };
     let role = match &app.poller.role {
         Role::Polling if app.poller.polling_now => "polling now…".to_string(),
         Role::Polling => "polling".to_string(),
         Role::Following(lease) => format!("following pid {} on {}", lease.pid, lease.host),
+        Role::Starting if nobody && !app.can_poll => "no poller running (no credentials here)".to_string(),
         Role::Starting if !app.can_poll => "viewing only (no credentials)".to_string(),
         Role::Starting => "starting".to_string(),
     };
