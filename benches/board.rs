@@ -122,6 +122,7 @@ fn poll_write(bencher: divan::Bencher, every: usize) {
                     checked: polled,
                     products: &products,
                     open_incident_after: 1,
+                    sources: &[],
                 })
                 .unwrap()
         });

@@ -30,6 +30,8 @@ fn airflow(task_state: &str) -> AirflowView<'_> {
         is_paused: false,
         is_active: true,
         import_error: None,
+        schedule: Default::default(),
+        scheduler: None,
         latest_finished: Some(DagRunFacts {
             run_id: "scheduled__x",
             state: if task_state == "success" { RunState::Success } else { RunState::Failed },

@@ -268,10 +268,11 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
             kind: s.health.kind.clone(),
             reachable: s.health.reachable,
             api: s.health.api.clone(),
-            scheduler: s.health.scheduler.as_ref().map(|h| SchedulerStatus {
-                status: h.status.clone(),
-                heartbeat_at: h.heartbeat_at.map(rfc3339),
-            }),
+            scheduler: s
+                .health
+                .scheduler
+                .as_ref()
+                .map(|h| SchedulerStatus { status: h.status.clone(), heartbeat_at: h.heartbeat_at.map(rfc3339) }),
             error: s.health.error.clone(),
             checked_at: at(s.checked_at),
         })

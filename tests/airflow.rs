@@ -73,9 +73,9 @@ async fn airflow2_poll_reads_every_dag_state_in_bulk() {
         flaky.note.as_deref(),
         Some("refresh in progress: run scheduled__2026-11-24T00:30:00+00:00 started 9 min ago")
     );
-    // dags, importErrors, one runs batch, one task-instance batch, and a first-poll lookup
-    // for each of the two DAGs with no finished run in the window.
-    assert_eq!(result.airflow_requests, 6);
+    // dags, the scheduler's health, importErrors, one runs batch, one task-instance batch,
+    // and a first-poll lookup for each of the two DAGs with no finished run in the window.
+    assert_eq!(result.airflow_requests, 7);
     let requests = server.received_requests().await.unwrap();
     assert!(
         requests.iter().filter(|r| r.url.path().starts_with("/api/v1/dags")).all(|r| {
@@ -88,7 +88,7 @@ async fn airflow2_poll_reads_every_dag_state_in_bulk() {
     // The next poll asks only for what changed: no more single-DAG lookups, no task
     // instances for finished runs already read (only the run still going).
     let again = poll(&mut engine).await;
-    assert_eq!(again.airflow_requests, 4);
+    assert_eq!(again.airflow_requests, 5);
     assert_eq!(summary(&again), summary(&result));
 }
 

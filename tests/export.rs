@@ -46,7 +46,7 @@ fn browser_dom(page: &Path) -> String {
 
 fn written() -> (tempfile::TempDir, Page) {
     let store = prepared_store();
-    let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap()).unwrap();
+    let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap(), &[]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let site = Site { title: "Acme data status".into(), url: Some("https://status.acme.test/data/".parse().unwrap()) };
     let files = export::write(dir.path(), &page, &site).unwrap();
@@ -144,7 +144,7 @@ fn hostile_names_are_inert_on_the_page() {
             },
         )
         .unwrap();
-    let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap()).unwrap();
+    let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap(), &[]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     export::write(dir.path(), &page, &Site { title: "<b>x</b>".into(), url: None }).unwrap();
     let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();

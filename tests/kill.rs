@@ -47,7 +47,8 @@ fn polls(db: &Path) -> i64 {
 }
 
 fn lease_pid(db: &Path) -> Option<i64> {
-    open(db).query_row("SELECT pid FROM lease WHERE id = 1", [], |r| r.get(0)).ok()
+    // A lease given up keeps its row, holder emptied: who polled last stays known.
+    open(db).query_row("SELECT pid FROM lease WHERE id = 1 AND holder != ''", [], |r| r.get(0)).ok()
 }
 
 fn poller(config: &Path, log: &Path) -> Child {

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::{MODELS, product, scenario_run};
 use tablestat::evaluate::{Evaluation, Inputs, evaluate};
 use tablestat::facts::{AirflowView, DagFacts, DagRunFacts, DbtView, RunState, TaskFacts, TaskLookup};
-use tablestat::model::{Metric, Product, State, Verdict};
+use tablestat::model::{Judgment, Metric, Product, State, Verdict};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap()
@@ -22,6 +22,8 @@ fn dag_with_task(task_state: &str) -> AirflowView<'_> {
         is_paused: false,
         is_active: true,
         import_error: None,
+        schedule: Default::default(),
+        scheduler: None,
         latest_finished: Some(DagRunFacts {
             run_id: "scheduled__2026-11-23T00:00:00+00:00",
             state: if task_state == "success" { RunState::Success } else { RunState::Failed },
@@ -43,7 +45,7 @@ fn dag_with_task(task_state: &str) -> AirflowView<'_> {
 fn run_scenario(
     scenario: &str,
     task_state: &str,
-    previous: &BTreeMap<String, BTreeMap<Metric, Verdict>>,
+    previous: &BTreeMap<String, BTreeMap<Metric, Judgment>>,
 ) -> BTreeMap<String, Evaluation> {
     let dbt = DbtView::Run(Arc::new(scenario_run(scenario)));
     let airflow = dag_with_task(task_state);
@@ -66,8 +68,14 @@ fn run_scenario(
         .collect()
 }
 
-fn as_previous(evals: &BTreeMap<String, Evaluation>) -> BTreeMap<String, BTreeMap<Metric, Verdict>> {
-    evals.iter().map(|(id, e)| (id.clone(), e.metrics.iter().cloned().collect())).collect()
+/// The evaluations as history hands them back, without the time each was judged.
+fn as_previous(evals: &BTreeMap<String, Evaluation>) -> BTreeMap<String, BTreeMap<Metric, Judgment>> {
+    evals
+        .iter()
+        .map(|(id, e)| {
+            (id.clone(), e.metrics.iter().map(|(m, v)| (m.clone(), Judgment::new(v.clone(), None))).collect())
+        })
+        .collect()
 }
 
 /// One line per metric: `table metric state: reason`.
@@ -483,7 +491,7 @@ fn scenario_run_then_test() {
 /// that came back (found by tests/faults.rs).
 #[test]
 fn a_block_or_a_blind_spot_is_not_carried_as_a_test_result() {
-    let previous: BTreeMap<String, BTreeMap<Metric, Verdict>> = MODELS
+    let previous: BTreeMap<String, BTreeMap<Metric, Judgment>> = MODELS
         .iter()
         .map(|model| {
             let verdicts = Metric::standard()
@@ -495,7 +503,7 @@ fn a_block_or_a_blind_spot_is_not_carried_as_a_test_result() {
                     } else {
                         Verdict::new(State::Unknown, "Airflow could not be read since 2026-11-24 01:00 UTC: 503")
                     };
-                    (m, verdict)
+                    (m, Judgment::new(verdict, None))
                 })
                 .collect();
             (model.to_string(), verdicts)

@@ -13,7 +13,7 @@ use tablestat::evaluate::{Evaluation, Inputs, evaluate};
 use tablestat::facts::{
     AirflowView, DagFacts, DagRunFacts, DbtView, MaintenanceNotice, RunState, TaskFacts, TaskLookup,
 };
-use tablestat::model::{DbtRunId, Metric, Product, State, Verdict};
+use tablestat::model::{DbtRunId, Judgment, Metric, Product, State, Verdict};
 
 fn t(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, h, m, 0).unwrap()
@@ -44,6 +44,8 @@ fn dag(edit: impl FnOnce(&mut DagFacts<'static>)) -> AirflowView<'static> {
         import_error: None,
         latest_finished: Some(run(Some("success"))),
         in_progress: None,
+        schedule: Default::default(),
+        scheduler: None,
     };
     edit(&mut facts);
     AirflowView::Dag(Box::new(facts))
@@ -54,7 +56,7 @@ struct Case {
     airflow: AirflowView<'static>,
     dbt: DbtView,
     maintenance: Option<MaintenanceNotice>,
-    previous: BTreeMap<Metric, Verdict>,
+    previous: BTreeMap<Metric, Judgment>,
     last_refresh: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 }
@@ -232,7 +234,7 @@ fn rule_4_carried_states_do_not_grow_with_each_poll() {
     let mut case = Case::new("fct_orders");
     case.airflow = dag(|d| d.latest_finished = Some(run(Some("failed"))));
     case.dbt = dbt("test_failures");
-    case.previous.insert(Metric::Uniqueness, Verdict::new(State::Degraded, "1 test passed"));
+    case.previous.insert(Metric::Uniqueness, Judgment::new(Verdict::new(State::Degraded, "1 test passed"), None));
     let first = case.eval();
     assert_metric(
         &first,
@@ -240,7 +242,7 @@ fn rule_4_carried_states_do_not_grow_with_each_poll() {
         State::Degraded,
         "not checked in the latest run; last result: 1 test passed",
     );
-    case.previous = first.metrics.iter().cloned().collect();
+    case.previous = first.metrics.iter().map(|(m, v)| (m.clone(), Judgment::new(v.clone(), Some(t(1, 30))))).collect();
     assert_eq!(case.eval().metrics, first.metrics);
 }
 
@@ -263,7 +265,7 @@ fn rule_4_a_failed_task_without_artifacts_is_unknown_never_a_guess() {
 fn rule_4_upstream_failed_means_not_refreshed() {
     let mut case = Case::new("stg_orders");
     case.airflow = dag(|d| d.latest_finished = Some(run(Some("upstream_failed"))));
-    case.previous.insert(Metric::Uniqueness, Verdict::new(State::Up, "1 test passed"));
+    case.previous.insert(Metric::Uniqueness, Judgment::new(Verdict::new(State::Up, "1 test passed"), None));
     let e = case.eval();
     assert_metric(
         &e,
@@ -494,6 +496,7 @@ fn discovery_finds_tagged_models_and_meta_blocks() {
         group: Some("Warehouse".into()),
         metrics: Metric::standard(),
         max_age: None,
+        late_after: None,
     };
     let found = tablestat::discover::discover(&rule, &index);
     let summary: Vec<(String, String, String, Option<String>)> =

@@ -66,6 +66,7 @@ fn record_guarded(
             checked,
             products: &products,
             open_incident_after,
+            sources: &[],
         })
         .unwrap()
 }
@@ -348,10 +349,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), 6);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), 6);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -359,10 +360,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 7).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 8).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 7, known: 5, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (5): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 8, known: 6, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (6): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -449,7 +450,7 @@ fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll() {
     assert_eq!(row.state, State::Maintenance);
     assert!(row.metrics.iter().all(|m| m.state == State::Maintenance && m.reason.ends_with(": Reload")));
     assert_eq!(row.since, Some(t0() + 60), "in maintenance since the window began, not up since the poll");
-    assert!(row.metrics.iter().all(|m| m.since == t0() + 60));
+    assert!(row.metrics.iter().all(|m| m.since == Some(t0() + 60)));
     // A poll during the window records maintenance; ending it early shows at once.
     let during = checked(
         &p,
@@ -464,10 +465,10 @@ fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll() {
     assert_eq!(row.state, State::Unknown);
     assert_eq!(row.metrics[0].reason, "maintenance has ended; waiting for the next poll");
     assert_eq!(row.since, Some(t0() + 240), "unknown since the window was ended, not since it began");
-    assert!(row.metrics.iter().all(|m| m.since == t0() + 240));
+    assert!(row.metrics.iter().all(|m| m.since == Some(t0() + 240)));
     // And the next poll carries what was judged before the window, not "not checked".
     let prior = store.prior(std::slice::from_ref(&p), t0() + 300).unwrap();
-    assert_eq!(prior.previous["orders"][&Metric::Uniqueness].reason, "1 test passed");
+    assert_eq!(prior.previous["orders"][&Metric::Uniqueness].verdict.reason, "1 test passed");
 }
 
 #[test]
@@ -509,7 +510,7 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     let path = dir.path().join("history.db");
     std::fs::copy(common::fixture("store/history-v1.db"), &path).unwrap();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), 6);
     assert_eq!(count(&path, CURRENT_MISKEPT), 0, "the current span of each series is found by the migration");
     assert_eq!(store.integrity_check().unwrap(), "ok");
     let now = t0() + 2 * D;
@@ -519,7 +520,7 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     let uniqueness = orders.metrics.iter().find(|m| m.metric == Metric::Uniqueness).unwrap();
     assert_eq!(
         (uniqueness.state, uniqueness.reason.as_str(), uniqueness.since),
-        (State::Down, "unique test failed", t0() + D)
+        (State::Down, "unique test failed", Some(t0() + D))
     );
     // Up for a day, down for a day, watched throughout: 50 % over 48 h, and the day bars say so.
     assert_eq!(orders.uptime(WindowKind::Week), Some(50.0));
@@ -606,7 +607,8 @@ fn the_current_span_and_last_refresh_kept_beside_the_history_always_match_it() {
     };
     store.import(&ps, &history).unwrap();
     assert_eq!(count(&path, CURRENT_MISKEPT), 0, "after an import");
-    let row = &store.snapshot(t0() + D + 60, FixedOffset::east_opt(0).unwrap()).unwrap().products[0];
-    let uniqueness = row.metrics.iter().find(|m| m.metric == Metric::Uniqueness).unwrap();
-    assert_eq!((uniqueness.state, uniqueness.since), (State::Degraded, t0() + D));
+    // What is stored, not what is shown: a day after the last poll, the board says unknown.
+    let (metrics, _, _) = store.product_detail("orders", t0() + D + 60, FixedOffset::east_opt(0).unwrap()).unwrap();
+    let uniqueness = metrics.iter().find(|m| m.metric == Metric::Uniqueness).unwrap();
+    assert_eq!((uniqueness.state, uniqueness.since), (State::Degraded, Some(t0() + D)));
 }

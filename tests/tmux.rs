@@ -30,7 +30,7 @@ async fn prepared(dir: &Path) -> (PathBuf, PathBuf, wiremock::MockServer) {
 
 fn lease(db: &Path) -> Option<(String, i64)> {
     let conn = rusqlite::Connection::open(db).ok()?;
-    conn.query_row("SELECT holder, pid FROM lease", [], |r| Ok((r.get(0)?, r.get(1)?))).ok()
+    conn.query_row("SELECT holder, pid FROM lease WHERE holder != ''", [], |r| Ok((r.get(0)?, r.get(1)?))).ok()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -39,9 +39,10 @@ pub async fn run(config: &Config, ExportCommand::Html(args): ExportCommand) -> R
         url: args.url.or_else(|| configured.and_then(|e| e.url.clone())),
     };
     let store = open_history(config)?;
+    let named = config.products.clone();
     let written = tokio::task::spawn_blocking(move || {
-        let page =
-            Page::gather(&store, chrono::Utc::now().timestamp(), super::display_zone()).map_err(super::store_error)?;
+        let now = chrono::Utc::now().timestamp();
+        let page = Page::gather(&store, now, super::display_zone(), &named).map_err(super::store_error)?;
         crate::export::write(&dir, &page, &site)
             .map_err(|e| CliError::new(EXIT_IO, format!("cannot write the page into {}: {e}", dir.display())))
     })

@@ -77,7 +77,8 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
     match command {
         IncidentCommand::List { product, limit, json } => {
             if let Some(product) = &product {
-                let current = store.current_snapshot(now.timestamp(), super::display_zone()).map_err(store_error)?;
+                let current =
+                    store.current_snapshot(now.timestamp(), super::display_zone(), &[]).map_err(store_error)?;
                 let known = current.products.iter().map(|p| p.product.id.as_str());
                 super::known_products(std::slice::from_ref(product), known)?;
             }
@@ -130,7 +131,7 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
             println!("Incident #{id}: resolved.");
             // Resolved by hand while the table is still down: the next poll opens another.
             let product = store.incident(id).map_err(store_error)?.product;
-            let current = store.current_snapshot(now.timestamp(), super::display_zone()).map_err(store_error)?;
+            let current = store.current_snapshot(now.timestamp(), super::display_zone(), &[]).map_err(store_error)?;
             if current.products.iter().any(|p| p.product.id == product && p.state == crate::model::State::Down) {
                 eprintln!(
                     "tablestat: warning: {product} is still down, so the next poll opens a new incident; \

@@ -50,8 +50,9 @@ async fn once(
         eprintln!("tablestat: warning: Airflow could not be read: {error}");
     }
     let now = chrono::Utc::now().timestamp();
+    let named = engine.config().products.clone();
     let snapshot = store
-        .call(move |s| s.snapshot(now, super::display_zone()))
+        .call(move |s| s.snapshot_naming(now, super::display_zone(), &named))
         .await
         .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?
         .map_err(super::store_error)?;

@@ -15,8 +15,9 @@ pub struct StatusArgs {
 
 pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> Result<u8, CliError> {
     let store = open_history(config)?;
+    let named = config.products.clone();
     let snapshot = tokio::task::spawn_blocking(move || {
-        store.snapshot(chrono::Utc::now().timestamp(), super::display_zone()).map_err(super::store_error)
+        store.snapshot_naming(chrono::Utc::now().timestamp(), super::display_zone(), &named).map_err(super::store_error)
     })
     .await
     .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))??;

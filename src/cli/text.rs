@@ -13,6 +13,9 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
     };
     let mut out = String::new();
     let _ = writeln!(out, "{} {}", paint(doc.overall, theme::symbol(doc.overall, ascii)), doc.verdict());
+    for line in health_lines(doc) {
+        let _ = writeln!(out, "{} {line}", paint(State::Unknown, theme::symbol(State::Unknown, ascii)));
+    }
     let name_width = doc.products.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).min(40);
     // Worst first, as people read a status page; the JSON keeps the stable group order.
     let mut products: Vec<&crate::report::ProductStatus> = doc.products.iter().collect();
@@ -40,6 +43,54 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
         }
     }
     out
+}
+
+/// What a reader must know before trusting the lines below: nobody polling, a source
+/// that cannot be reached, a scheduler that stopped.
+fn health_lines(doc: &StatusDocument) -> Vec<String> {
+    use crate::evaluate::shown::PollerState;
+    let mut lines = Vec::new();
+    let poller = &doc.poller;
+    let at = |t: &Option<String>| checked(t.as_deref()).map(crate::timefmt::stamp);
+    match poller.state {
+        PollerState::Polling => {}
+        PollerState::Stale => lines.push(format!(
+            "the poller (pid {} on {}) stopped sending heartbeats at {}",
+            poller.pid.unwrap_or_default(),
+            poller.host.as_deref().unwrap_or("?"),
+            at(&poller.heartbeat_at).unwrap_or_else(|| "?".into())
+        )),
+        // `poll --once` from cron holds no lease between runs: only an old last poll is news.
+        PollerState::None if !doc.products.is_empty() => {
+            let last = checked(poller.last_poll_at.as_deref());
+            let now = checked(Some(&doc.generated_at));
+            let old = match (last, now) {
+                (Some(last), Some(now)) => (now - last).num_seconds() >= crate::evaluate::shown::MIN_STALE_AFTER,
+                _ => true,
+            };
+            if old {
+                lines.push(match last {
+                    Some(last) => format!(
+                        "no poller is running (last poll {}): start `tablestat poll`",
+                        crate::timefmt::stamp(last)
+                    ),
+                    None => "no poller has run yet: start `tablestat poll`".to_string(),
+                });
+            }
+        }
+        PollerState::None => {}
+    }
+    for source in &doc.sources {
+        if !source.reachable {
+            let why = source.error.as_deref().unwrap_or("no answer");
+            lines.push(format!("{} could not be read at the last poll: {why}", source.name));
+        } else if let Some(scheduler) = source.scheduler.as_ref().filter(|s| s.status.as_deref() != Some("healthy")) {
+            let since = at(&scheduler.heartbeat_at).map(|t| format!(", last heartbeat {t}")).unwrap_or_default();
+            let status = scheduler.status.as_deref().unwrap_or("unknown");
+            lines.push(format!("{}: the scheduler is {status}{since}", source.name));
+        }
+    }
+    lines
 }
 
 fn checked(at: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -79,14 +79,15 @@ impl Watch<'_> {
             (PollerState::Polling, Some(p)) => {
                 format!("the poller (pid {} on {}) has not checked it since: its polls may be stuck", p.pid, p.host)
             }
-            (PollerState::Stale, Some(p)) => format!(
-                "the poller (pid {} on {}) stopped sending heartbeats at {}",
-                p.pid,
-                p.host,
-                at(p.heartbeat)
-            ),
+            (PollerState::Stale, Some(p)) => {
+                format!("the poller (pid {} on {}) stopped sending heartbeats at {}", p.pid, p.host, at(p.heartbeat))
+            }
             (_, Some(p)) => {
-                format!("no poller is running (last heartbeat {} on {}): start `tablestat poll`", at(p.heartbeat), p.host)
+                format!(
+                    "no poller is running (last heartbeat {} on {}): start `tablestat poll`",
+                    at(p.heartbeat),
+                    p.host
+                )
             }
             (_, None) => "no poller has run yet: start `tablestat poll`".to_string(),
         }
@@ -143,11 +144,7 @@ pub fn show(stored: Stored<'_>, watch: &Watch<'_>) -> ShownProduct {
     let now = watch.now;
     let product = stored.product;
     let uniform = |state: State, reason: &str, since: Option<i64>| -> Vec<Shown> {
-        product
-            .metrics
-            .iter()
-            .map(|m| Shown { metric: m.clone(), state, reason: reason.to_string(), since })
-            .collect()
+        product.metrics.iter().map(|m| Shown { metric: m.clone(), state, reason: reason.to_string(), since }).collect()
     };
     let finish = |metrics: Vec<Shown>, since: Option<i64>, stale: bool, next_change: Option<i64>| ShownProduct {
         state: State::worst_of(metrics.iter().map(|m| m.state)).unwrap_or(State::Unknown),
@@ -254,7 +251,15 @@ mod tests {
         type Case<'a> = (&'a str, Option<i64>, Option<i64>, Option<PollerSeen>, i64, State, &'a str);
         let cases: &[Case] = &[
             ("just checked", Some(T), Some(300), hb(T), T + 60, State::Up, "fine"),
-            ("3 intervals of 5 min is 15 min: still fresh at 14", Some(T), Some(300), hb(T + 840), T + 840, State::Up, "fine"),
+            (
+                "3 intervals of 5 min is 15 min: still fresh at 14",
+                Some(T),
+                Some(300),
+                hb(T + 840),
+                T + 840,
+                State::Up,
+                "fine",
+            ),
             (
                 "15 min without a check while the poller beats",
                 Some(T),
@@ -283,7 +288,15 @@ mod tests {
                 State::Unknown,
                 "not checked since 2026-09-21 14:13 UTC: no poller is running (last heartbeat 2026-09-21 14:13 UTC on jump-1)",
             ),
-            ("never checked, nobody ever polled", None, None, None, T, State::Unknown, "not checked yet: no poller has run yet"),
+            (
+                "never checked, nobody ever polled",
+                None,
+                None,
+                None,
+                T,
+                State::Unknown,
+                "not checked yet: no poller has run yet",
+            ),
             (
                 "never checked, a poller runs",
                 None,

@@ -35,8 +35,14 @@ pub struct Site {
 }
 
 impl Page {
-    pub fn gather(store: &Store, now: i64, zone: chrono::FixedOffset) -> crate::store::Result<Page> {
-        let snapshot = store.snapshot(now, zone)?;
+    /// The page as of `now`, every product the config `named` on it (checked or not).
+    pub fn gather(
+        store: &Store,
+        now: i64,
+        zone: chrono::FixedOffset,
+        named: &[crate::model::Product],
+    ) -> crate::store::Result<Page> {
+        let snapshot = store.snapshot_naming(now, zone, named)?;
         let status = report::from_snapshot(&snapshot, &[]);
         let mut incidents = Vec::new();
         for i in &snapshot.incidents {

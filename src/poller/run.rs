@@ -294,7 +294,8 @@ async fn poll_loop(
 pub async fn refresh_page(store: &StoreHandle, export: &crate::config::ExportConfig) {
     let now = Utc::now().timestamp();
     let zone = crate::cli::display_zone();
-    let page = match store.call(move |s| Page::gather(s, now, zone)).await {
+    // Every product is registered by the poll just written.
+    let page = match store.call(move |s| Page::gather(s, now, zone, &[])).await {
         Ok(Ok(page)) => page,
         Ok(Err(e)) => {
             tracing::warn!("status page not refreshed: {e}");

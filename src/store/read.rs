@@ -180,8 +180,8 @@ impl Store {
 
     /// The snapshot without history (no uptime, no bars) and without evidence: a product's
     /// current state only, for the board's first frame, while the full snapshot is read.
-    pub fn current_snapshot(&self, now: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
-        self.snapshot_of(now, zone, false, &[])
+    pub fn current_snapshot(&self, now: i64, zone: FixedOffset, named: &[Product]) -> Result<BoardSnapshot> {
+        self.snapshot_of(now, zone, false, named)
     }
 
     fn snapshot_of(&self, now: i64, zone: FixedOffset, with_history: bool, named: &[Product]) -> Result<BoardSnapshot> {
@@ -202,7 +202,11 @@ impl Store {
         if !unregistered.is_empty() {
             products.extend(unregistered);
             products.sort_by(|a, b| {
-                (&a.product.group, &a.product.name, &a.product.id).cmp(&(&b.product.group, &b.product.name, &b.product.id))
+                (&a.product.group, &a.product.name, &a.product.id).cmp(&(
+                    &b.product.group,
+                    &b.product.name,
+                    &b.product.id,
+                ))
             });
         }
         let poller = PollerHealth { seen: self.poller_seen()?, last_poll: self.last_poll()? };
@@ -236,11 +240,7 @@ impl Store {
         let notices: Vec<(&MaintenanceWindow, MaintenanceNotice)> =
             maintenance.iter().filter(|w| w.is_active(now)).map(|w| (w, w.notice())).collect();
         // A window that begins or ends changes what is shown, with no poll needed.
-        let mut next_change = maintenance
-            .iter()
-            .flat_map(|w| [w.starts_at, w.ends_at])
-            .filter(|t| *t > now)
-            .min();
+        let mut next_change = maintenance.iter().flat_map(|w| [w.starts_at, w.ends_at]).filter(|t| *t > now).min();
         let rows = products
             .into_iter()
             .map(|StoredProduct { product, checked_at, poll_every, note, evidence, refreshed_at }| {
@@ -268,7 +268,8 @@ impl Store {
                 }
                 let open_incident = open_incidents.get(product.id.as_str()).map(|i| (*i).clone());
                 let active = notices.iter().find(|(w, _)| w.scope.covers(&product));
-                let maintenance_ended = ended_windows.iter().filter(|w| w.scope.covers(&product)).map(|w| w.ends_at).max();
+                let maintenance_ended =
+                    ended_windows.iter().filter(|w| w.scope.covers(&product)).map(|w| w.ends_at).max();
                 let shown = evaluate::shown::show(
                     Stored {
                         product: &product,
@@ -358,7 +359,14 @@ impl Store {
             .filter_map(|(metric, spans, current)| {
                 let (state, reason, since) = current?;
                 let (uptime, bars) = summarize(&spans, &coverage, now, &days);
-                Some(MetricRow { metric: Metric::parse(&metric).ok()?, state, reason, since: Some(since), uptime, bars })
+                Some(MetricRow {
+                    metric: Metric::parse(&metric).ok()?,
+                    state,
+                    reason,
+                    since: Some(since),
+                    uptime,
+                    bars,
+                })
             })
             .collect();
         let mut stmt = self

@@ -203,8 +203,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         )?,
         verdicts: series::Verdicts::new(tx)?,
     };
-    let mut stamp =
-        tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3, poll_every = ?4 WHERE id = ?1")?;
+    let mut stamp = tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3, poll_every = ?4 WHERE id = ?1")?;
     let mut refresh = tx.prepare_cached(
         "INSERT OR IGNORE INTO refresh (product, dag_run_id, data_interval_end, task_started, finished, dbt_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
@@ -236,9 +235,11 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         summary.changes += intervals.changes;
         let changed = intervals.changed;
         let every = checked.interval.as_secs() as i64;
-        if written.stamped.as_ref().is_none_or(|(note, evidence, was)| {
-            *note != e.note || *evidence != e.evidence || *was != every
-        }) {
+        if written
+            .stamped
+            .as_ref()
+            .is_none_or(|(note, evidence, was)| *note != e.note || *evidence != e.evidence || *was != every)
+        {
             stamp.execute(params![id, e.note, serde_json::to_string(&e.evidence).ok(), every])?;
             written.stamped = Some((e.note.clone(), e.evidence.clone(), every));
         }

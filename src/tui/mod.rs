@@ -37,16 +37,30 @@ pub struct BoardOptions {
     pub started: std::time::Instant,
 }
 
+/// The products the config names: each is on the board, checked or not.
+type Named = Arc<Vec<crate::model::Product>>;
+
 /// Loads the snapshot as of now.
-async fn load_snapshot(store: &StoreHandle, zone: chrono::FixedOffset) -> Option<Arc<BoardSnapshot>> {
-    load(store, zone, true).await
+async fn load_snapshot(store: &StoreHandle, zone: chrono::FixedOffset, named: &Named) -> Option<Arc<BoardSnapshot>> {
+    load(store, zone, true, named).await
 }
 
 /// Reads the board's data; without `history`, current states only (see
 /// [`crate::store::Store::current_snapshot`]).
-async fn load(store: &StoreHandle, zone: chrono::FixedOffset, history: bool) -> Option<Arc<BoardSnapshot>> {
+async fn load(
+    store: &StoreHandle,
+    zone: chrono::FixedOffset,
+    history: bool,
+    named: &Named,
+) -> Option<Arc<BoardSnapshot>> {
     let now = chrono::Utc::now().timestamp();
-    let read = store.call(move |s| if history { s.snapshot(now, zone) } else { s.current_snapshot(now, zone) });
+    let named = named.clone();
+    let read =
+        store.call(
+            move |s| {
+                if history { s.snapshot_naming(now, zone, &named) } else { s.current_snapshot(now, zone, &named) }
+            },
+        );
     match read.await {
         Ok(Ok(snapshot)) => Some(Arc::new(snapshot)),
         Ok(Err(e)) => {
@@ -58,12 +72,14 @@ async fn load(store: &StoreHandle, zone: chrono::FixedOffset, history: bool) -> 
 }
 
 /// Publishes a fresh snapshot whenever something people would see changed: after this
-/// process's poller wrote, or when another process committed (`data_version` moved) a change
-/// that moved the store's generation (lease heartbeats do not). Reads happen here, never in
-/// the UI loop.
+/// process's poller wrote, when another process committed (`data_version` moved) a change
+/// that moved the store's generation (lease heartbeats do not), or when time alone changes
+/// what is shown (a product goes stale, a maintenance window begins or ends: the snapshot's
+/// `next_change`). Reads happen here, never in the UI loop.
 async fn follow_store(
     store: StoreHandle,
     zone: chrono::FixedOffset,
+    named: Named,
     mut poller: watch::Receiver<PollerStatus>,
     out: watch::Sender<Arc<BoardSnapshot>>,
 ) {
@@ -72,7 +88,9 @@ async fn follow_store(
         async move { store.call(|s| (s.data_version().ok(), s.generation().ok())).await.unwrap_or((None, None)) }
     };
     let (mut seen_version, mut seen_generation) = stored(&store).await;
-    if let Some(full) = load_snapshot(&store, zone).await {
+    let mut next_change = None;
+    if let Some(full) = load_snapshot(&store, zone, &named).await {
+        next_change = full.next_change;
         if out.send(full).is_err() {
             return;
         }
@@ -107,13 +125,27 @@ async fn follow_store(
                 }
                 seen_generation = generation;
             }
+            _ = until(next_change) => {}
             _ = out.closed() => return,
         }
-        if let Some(snapshot) = load_snapshot(&store, zone).await {
+        if let Some(snapshot) = load_snapshot(&store, zone, &named).await {
+            next_change = snapshot.next_change;
             if out.send(snapshot).is_err() {
                 return;
             }
         }
+    }
+}
+
+/// Sleeps until the Unix time `at` (a second past it, so that the change has happened);
+/// never returns without one.
+async fn until(at: Option<i64>) {
+    match at {
+        Some(at) => {
+            let wait = (at + 1 - chrono::Utc::now().timestamp()).max(0) as u64;
+            tokio::time::sleep(Duration::from_secs(wait)).await
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -124,7 +156,8 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     let _ = store.call(|_| yield_to_the_screen()).await;
     // The first frame shows current states at once; uptime and bars follow (90 days of
     // 5,000 products take a few hundred milliseconds to sum).
-    let first = load(&store, zone, false).await.ok_or("cannot read the history database")?;
+    let named: Named = Arc::new(config.products.clone());
+    let first = load(&store, zone, false, &named).await.ok_or("cannot read the history database")?;
 
     // The poller: polls if it gets the lease, else follows and takes over when it can.
     let (stop, shutdown) = watch::channel(false);
@@ -146,7 +179,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     };
 
     let (snapshot_tx, mut snapshot_rx) = watch::channel(first.clone());
-    tokio::spawn(follow_store(store.clone(), zone, status_rx.clone(), snapshot_tx));
+    tokio::spawn(follow_store(store.clone(), zone, named, status_rx.clone(), snapshot_tx));
 
     let mut app = App::new(first, chrono::Utc::now().timestamp());
     app.can_poll = can_poll;

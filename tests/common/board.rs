@@ -151,6 +151,7 @@ pub fn prepared_store() -> Store {
                 checked: &checked,
                 products: &shared,
                 open_incident_after: 1,
+                sources: &[],
             })
             .unwrap();
         // The poller's heartbeat between polls keeps coverage continuous.

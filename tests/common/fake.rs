@@ -53,6 +53,11 @@ pub async fn airflow2() -> MockServer {
         .respond_with(json("airflow2/import_errors.json"))
         .mount(&server)
         .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/health"))
+        .respond_with(json("airflow2/health.json"))
+        .mount(&server)
+        .await;
     // A DAG with no run in the batch window: its newest runs, none finished.
     Mock::given(method("GET"))
         .and(path_regex(r"^/api/v1/dags/[^/]+/dagRuns$"))
@@ -101,6 +106,11 @@ pub async fn airflow3() -> MockServer {
     Mock::given(method("GET"))
         .and(path("/api/v2/importErrors"))
         .respond_with(json("airflow3/import_errors.json"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/monitor/health"))
+        .respond_with(json("airflow3/health.json"))
         .mount(&server)
         .await;
     Mock::given(method("GET"))

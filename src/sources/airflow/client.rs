@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use super::wire::{
     DagList, ImportErrorList, RunList, TaskInstanceList, TokenAnswer, Version, WireDag, WireHealth, WireImportError,
-    WireRun,
-    WireTaskInstance, XcomEntry,
+    WireRun, WireTaskInstance, XcomEntry,
 };
 use crate::config::{AirflowAuth, AirflowConfig, ApiVersion, Secret};
 use crate::sources::http::{self, ErrorKind, Http, MAX_API_BODY, SourceError, SourceName};

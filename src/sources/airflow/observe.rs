@@ -97,11 +97,15 @@ pub async fn observe(
 ) -> Result<Observation, SourceError> {
     let before = client.requests();
     let concurrency = concurrency.max(1);
-    let (health, dags) = futures::join!(client.health(), client.list_dags(concurrency));
-    let dags: HashMap<String, WireDag> = dags?.into_iter().map(|d| (d.dag_id.clone(), d)).collect();
+    let dags: HashMap<String, WireDag> =
+        client.list_dags(concurrency).await?.into_iter().map(|d| (d.dag_id.clone(), d)).collect();
+    // After the DAGs, not beside them: the first request of a poll may log in (Airflow 3).
+    let health = client.health().await;
     // A health endpoint that fails (a proxy that hides it) says nothing of the DAGs.
     let scheduler = match health {
-        Ok(health) => health.scheduler.map(|s| SchedulerHealth { status: s.status, heartbeat_at: s.latest_scheduler_heartbeat }),
+        Ok(health) => {
+            health.scheduler.map(|s| SchedulerHealth { status: s.status, heartbeat_at: s.latest_scheduler_heartbeat })
+        }
         Err(error) => {
             tracing::debug!(%error, "Airflow's health endpoint did not answer");
             None

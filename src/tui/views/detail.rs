@@ -114,7 +114,10 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
             Span::raw(format!("{:<13}", fit(m.metric.as_str(), 12))),
             Span::styled(format!("{:<14}", format!("{} {}", theme.symbol(m.state), m.state)), theme.state(m.state)),
             Span::styled(
-                format!("{:<7}", m.since.map_or_else(|| "-".to_string(), |s| ago(s, app.now).trim_end_matches(" ago").to_string())),
+                format!(
+                    "{:<7}",
+                    m.since.map_or_else(|| "-".to_string(), |s| ago(s, app.now).trim_end_matches(" ago").to_string())
+                ),
                 theme.dim(),
             ),
             Span::raw(format!("{:>7} ", uptime.map(percent).unwrap_or_else(|| "…".into()))),
