@@ -137,3 +137,70 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     assert!(incidents.as_array().unwrap().iter().all(|i| i["status"] == "resolved"), "{incidents}");
     assert!(!predicate::str::contains("dbt-token").eval(&String::from_utf8_lossy(&out.stdout)));
 }
+
+/// Green only when known, through the binary: a database another command created says
+/// nothing of the tables (every product the config names is `unknown`, exit 3), and states
+/// nobody refreshed turn `unknown` with the poller named, in text and JSON alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_never_says_up_without_fresh_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let config = dir.path().join("tablestat.toml");
+    let (server, _story) = story::start(chapter(1, "success", "all_pass")).await;
+    std::fs::write(&config, story::config(&server.uri(), &db)).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = tablestat(&config);
+        cmd.args(args);
+        async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
+    };
+
+    // `maintenance add` created the database; nobody has polled.
+    let out = run(&["maintenance", "add", "all", "-m", "later", "--start", "+1h", "--duration", "1h"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["status"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.starts_with("? 3 products unknown"), "{text}");
+    assert!(text.contains("not checked yet: no poller has run yet: start `tablestat poll`"), "{text}");
+    let doc = json_of(&run(&["status", "--json"]).await);
+    assert_eq!(doc["overall"], "unknown");
+    assert_eq!(doc["summary"]["unknown"], 3);
+    assert_eq!(doc["poller"]["state"], "none");
+    assert_eq!(doc["products"][0]["metrics"]["availability"]["since"], Value::Null);
+
+    // One poll: fresh, up, the poller and Airflow described.
+    let out = run(&["poll", "--once"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json_of(&run(&["status", "--json"]).await);
+    assert_eq!(doc["overall"], "up");
+    assert_eq!(doc["poller"]["state"], "none", "poll --once gave the lease up");
+    assert_eq!(doc["poller"]["last_poll_ok"], true);
+    assert!(doc["poller"]["host"].is_string() && doc["poller"]["heartbeat_at"].is_string());
+    let airflow = &doc["sources"][0];
+    assert_eq!(
+        (airflow["name"].as_str(), airflow["kind"].as_str(), airflow["reachable"].as_bool()),
+        (Some("airflow"), Some("airflow"), Some(true))
+    );
+
+    // Four hours pass with nobody polling (the database aged by hand): the daily DAG is
+    // checked hourly, so its states are too old after three.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "UPDATE product SET checked_at = checked_at - 14400;
+         UPDATE meta SET value = value - 14400 WHERE key = 'all_checked_at';
+         UPDATE poll SET started = started - 14400, finished = finished - 14400;
+         UPDATE lease SET heartbeat = heartbeat - 14400;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = run(&["status"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("no poller is running (last poll "), "{text}");
+    assert!(text.contains(": no poller is running (last heartbeat "), "{text}");
+    let doc = json_of(&run(&["status", "--json"]).await);
+    assert_eq!(doc["overall"], "unknown");
+    let reason = doc["products"][0]["metrics"]["freshness"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("not checked since "), "{reason}");
+    assert_eq!(doc["products"][0]["note"], Value::Null, "the last poll's note no longer speaks for now");
+}

@@ -139,3 +139,98 @@ async fn discovered_models_become_products_and_stay_put_while_the_project_is_unc
     poll(&mut pipeline, t + chrono::Duration::minutes(5)).await;
     assert!(Arc::ptr_eq(&before, &pipeline.engine.products()), "an unchanged project is not merged again");
 }
+
+/// The board and the status document are made from one snapshot and show the same states:
+/// for every dbt scenario of the fixtures, then with nobody polling for a day, and with a
+/// maintenance window begun since the last poll. The board is drawn on a `TestBackend` and
+/// read back: its verdict line and each product's symbol match the document.
+#[tokio::test]
+async fn the_board_and_the_status_document_agree_on_every_scenario() {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use tablestat::tui::app::App;
+    use tablestat::tui::theme::Theme;
+    use tablestat::tui::views::{self, Board};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
+    let config = Arc::new(Config::parse(Path::new("/tmp/story.toml"), &story::config(&server.uri(), &db)).unwrap());
+    let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
+    let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store.clone());
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
+    let theme = Theme::new(false, true, false);
+
+    let compare = |moment: &str, now: DateTime<Utc>| {
+        let store = store.clone();
+        let moment = moment.to_string();
+        async move {
+            let ts = now.timestamp();
+            let zone = chrono::FixedOffset::east_opt(0).unwrap();
+            let snapshot = Arc::new(store.call(move |s| s.snapshot(ts, zone)).await.unwrap().unwrap());
+            let doc = tablestat::report::from_snapshot(&snapshot, &[]);
+            let mut app = App::new(snapshot, ts);
+            assert_eq!((app.overall, &app.summary), (doc.overall, &doc.summary), "{moment}");
+            let area = ratatui::layout::Rect::new(0, 0, 120, 30);
+            app.set_page(views::list_page(area, &app));
+            let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+            terminal.draw(|f| f.render_widget(&Board { app: &app, theme: &theme }, f.area())).unwrap();
+            let buffer = terminal.backend().buffer().clone();
+            let lines: Vec<String> =
+                (0..30).map(|y| (0..120).map(|x| buffer[(x, y)].symbol()).collect::<String>()).collect();
+            assert!(lines[0].contains(&doc.verdict()), "{moment}: {}", lines[0]);
+            for product in &doc.products {
+                let row = lines
+                    .iter()
+                    .find(|l| l.contains(&format!(" {} ", product.name)))
+                    .unwrap_or_else(|| panic!("{moment}: {} not on the board:\n{}", product.name, lines.join("\n")));
+                let symbol = tablestat::theme::symbol(product.state, true);
+                assert!(
+                    row.trim_start().starts_with(symbol),
+                    "{moment}: {} is {} on the page: {row}",
+                    product.name,
+                    product.state
+                );
+            }
+            doc
+        }
+    };
+
+    let scenarios = [
+        ("all_pass", "success"),
+        ("test_failures", "failed"),
+        ("mart_test_failures", "failed"),
+        ("model_error", "failed"),
+        ("test_error", "failed"),
+        ("source_stale", "success"),
+        ("source_runtime_error", "success"),
+        ("partial_selection", "success"),
+        ("run_then_test", "failed"),
+        ("parse_error", "failed"),
+    ];
+    let mut now = t0;
+    let mut seen = std::collections::BTreeSet::new();
+    for (n, (scenario, task)) in scenarios.into_iter().enumerate() {
+        story.set(chapter(1 + (n as u32 % 9), task, scenario));
+        pipeline.poll(now).await;
+        let doc = compare(scenario, now + chrono::Duration::minutes(1)).await;
+        seen.extend(doc.products.iter().map(|p| p.state));
+        now += chrono::Duration::minutes(5);
+    }
+    assert!(seen.len() >= 3, "the scenarios reach several states: {seen:?}");
+
+    // Nobody polls for a day: every product unknown, on the board as in the document.
+    let doc = compare("a day without a poll", now + chrono::Duration::days(1)).await;
+    assert!(doc.products.iter().all(|p| p.state == State::Unknown), "{:?}", states(&doc));
+
+    // A maintenance window begun since the last poll.
+    pipeline.poll(now).await;
+    let ts = now.timestamp();
+    store
+        .call(move |s| s.add_maintenance(&tablestat::store::Scope::All, ts + 60, ts + 3600, "Reload", None, ts))
+        .await
+        .unwrap()
+        .unwrap();
+    let doc = compare("maintenance begun between polls", now + chrono::Duration::minutes(2)).await;
+    assert!(doc.products.iter().all(|p| p.state == State::Maintenance), "{:?}", states(&doc));
+}

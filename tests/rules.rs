@@ -11,7 +11,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::{product, scenario_run};
 use tablestat::evaluate::{Evaluation, Inputs, evaluate};
 use tablestat::facts::{
-    AirflowView, DagFacts, DagRunFacts, DbtView, MaintenanceNotice, RunState, TaskFacts, TaskLookup,
+    AirflowView, DagFacts, DagRunFacts, DbtView, MaintenanceNotice, RunState, Schedule, SchedulerHealth, TaskFacts,
+    TaskLookup,
 };
 use tablestat::model::{DbtRunId, Judgment, Metric, Product, State, Verdict};
 
@@ -371,6 +372,177 @@ fn rule_6_max_age_catches_a_dag_that_silently_stopped() {
         State::Down,
         "not refreshed: a task before dbt_build failed in run scheduled__2026-11-23T00:00:00+00:00; last refreshed 31 h ago, expected within 24 h",
     );
+}
+
+/// Rule 6 without `max_age`: the DAG's schedule says when the next run is due. The daily
+/// run of the 23rd's interval is due at 00:00 on the 25th; grace is 10 % of a day (2 h 24 min).
+#[test]
+fn rule_6_a_run_the_schedule_expected_that_has_not_started_is_late_then_missed() {
+    let day = Duration::from_secs(86_400);
+    let due = t(0, 0) + chrono::Duration::days(1);
+    let healthy = SchedulerHealth { status: Some("healthy".into()), heartbeat_at: None };
+    let silent =
+        SchedulerHealth { status: Some("unhealthy".into()), heartbeat_at: Some(due - chrono::Duration::minutes(3)) };
+    let after = |h: i64, m: i64| due + chrono::Duration::hours(h) + chrono::Duration::minutes(m);
+    let up = "refreshed at 2026-11-24 01:30 UTC: dbt_build succeeded in run scheduled__2026-11-23T00:00:00+00:00";
+    // (case, next due, period, late_after, a run in progress, scheduler, now) -> freshness
+    type Row<'a> = (
+        &'a str,
+        Option<DateTime<Utc>>,
+        Option<Duration>,
+        Option<Duration>,
+        bool,
+        Option<&'a SchedulerHealth>,
+        DateTime<Utc>,
+        State,
+        &'a str,
+    );
+    let rows: Vec<Row> = vec![
+        (
+            "not due yet",
+            Some(due),
+            Some(day),
+            None,
+            false,
+            Some(&healthy),
+            due - chrono::Duration::hours(1),
+            State::Up,
+            up,
+        ),
+        ("due, within the grace", Some(due), Some(day), None, false, Some(&healthy), after(2, 23), State::Up, up),
+        (
+            "past the grace",
+            Some(due),
+            Some(day),
+            None,
+            false,
+            Some(&healthy),
+            after(2, 24),
+            State::Degraded,
+            "late: the daily run due 2026-11-25 00:00 UTC has not started (2 h 24 min)",
+        ),
+        (
+            "the scheduler stopped: named",
+            Some(due),
+            Some(day),
+            None,
+            false,
+            Some(&silent),
+            after(3, 0),
+            State::Degraded,
+            "late: the daily run due 2026-11-25 00:00 UTC has not started (3 h); the Airflow scheduler has not sent a heartbeat since 2026-11-24 23:57 UTC",
+        ),
+        (
+            "a whole period more: missed",
+            Some(due),
+            Some(day),
+            None,
+            false,
+            Some(&healthy),
+            after(26, 24),
+            State::Down,
+            "missed: no run since 2026-11-24 01:00 UTC, expected daily",
+        ),
+        ("a run in progress is not late", Some(due), Some(day), None, true, Some(&healthy), after(5, 0), State::Up, up),
+        ("no schedule (manual, assets): never late", None, None, None, false, None, after(100, 0), State::Up, up),
+        (
+            "late_after set: 10 minutes",
+            Some(due),
+            Some(day),
+            Some(Duration::from_secs(600)),
+            false,
+            None,
+            after(0, 10),
+            State::Degraded,
+            "late: the daily run due 2026-11-25 00:00 UTC has not started (10 min)",
+        ),
+        (
+            "an unnamed period; the 2 min floor",
+            Some(due),
+            Some(Duration::from_secs(900)),
+            None,
+            false,
+            None,
+            after(0, 2),
+            State::Degraded,
+            "late: the run (every 15 min) due 2026-11-25 00:00 UTC has not started (2 min)",
+        ),
+        (
+            "an unnamed period, missed",
+            Some(due),
+            Some(Duration::from_secs(900)),
+            None,
+            false,
+            None,
+            after(0, 17),
+            State::Down,
+            "missed: no run since 2026-11-24 01:00 UTC, expected every 15 min",
+        ),
+    ];
+    for (case_name, next_due, period, late_after, running, scheduler, now, state, reason) in rows {
+        let mut case = Case::new("stg_orders");
+        case.product.late_after = late_after;
+        case.now = now;
+        case.airflow = dag(|d| {
+            d.schedule = Schedule { next_due, period };
+            d.scheduler = scheduler.cloned().map(|s| &*Box::leak(Box::new(s)));
+            if running {
+                d.in_progress = Some(DagRunFacts { state: RunState::Running, end_date: None, ..run(None) });
+            }
+        });
+        let e = case.eval();
+        let v = e.verdict(&Metric::Freshness).unwrap();
+        assert_eq!((v.state, v.reason.as_str()), (state, reason), "{case_name}");
+    }
+
+    // With max_age, the SLO decides instead: never both.
+    let mut case = Case::new("stg_orders");
+    case.product.max_age = Some(Duration::from_secs(48 * 3600));
+    case.now = after(3, 0);
+    case.airflow = dag(|d| d.schedule = Schedule { next_due: Some(due), period: Some(day) });
+    assert_metric(&case.eval(), Metric::Freshness, State::Up, up);
+}
+
+/// dbt 1.12's state-aware runs: a reused model counts as current, and its tests that did
+/// not run keep their last judgment.
+#[test]
+fn rule_4_a_reused_model_is_current_and_keeps_its_judgments() {
+    use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex, RunResults};
+    let dir = common::fixture("dbt/all_pass");
+    let manifest: Manifest = dbt::read_artifact(ArtifactKind::Manifest, &dir.join("manifest.json")).unwrap();
+    let index = Arc::new(ProjectIndex::new(manifest, &BTreeMap::new()));
+    let mut results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run_results.json")).unwrap()).unwrap();
+    // fct_orders reused; its tests not run (state-aware runs skip what did not change).
+    let list = results["results"].as_array_mut().unwrap();
+    list.retain(|r| {
+        let id = r["unique_id"].as_str().unwrap();
+        !(id.starts_with("test.") && id.contains("fct_orders"))
+    });
+    for r in list.iter_mut().filter(|r| r["unique_id"] == "model.shop.fct_orders") {
+        r["status"] = "reused".into();
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), results.to_string()).unwrap();
+    let steps = vec![dbt::read_artifact::<RunResults>(ArtifactKind::RunResults, file.path()).unwrap()];
+    let mut case = Case::new("fct_orders");
+    case.dbt = DbtView::Run(Arc::new(tablestat::facts::DbtRun::new(DbtRunId::Cloud(7), index, steps, None, None)));
+    case.previous.insert(
+        Metric::Uniqueness,
+        Judgment::new(Verdict::new(State::Down, "unique test on order_id failed"), Some(t(0, 30))),
+    );
+    let e = case.eval();
+    let freshness = e.verdict(&Metric::Freshness).unwrap();
+    assert_eq!(freshness.state, State::Up, "{}", freshness.reason);
+    assert!(freshness.reason.contains("dbt run 7 reused it, nothing it depends on changed"), "{}", freshness.reason);
+    assert_metric(
+        &e,
+        Metric::Uniqueness,
+        State::Down,
+        "not checked in the latest run; last tested 2026-11-24 00:30 UTC: unique test on order_id failed",
+    );
+    // Never judged: unknown, never up.
+    assert_eq!(e.verdict(&Metric::Completeness).unwrap().state, State::Unknown);
 }
 
 #[test]

@@ -612,3 +612,102 @@ fn the_current_span_and_last_refresh_kept_beside_the_history_always_match_it() {
     let uniqueness = metrics.iter().find(|m| m.metric == Metric::Uniqueness).unwrap();
     assert_eq!((uniqueness.state, uniqueness.since), (State::Degraded, Some(t0() + D)));
 }
+
+/// Rule 4's carry keeps the last *judgment*: polls that could not see (unknown), a
+/// maintenance window and a DAG block in between are skipped, and the time it held is
+/// kept, so the next partial dbt run says "last tested …" rather than "not checked".
+#[test]
+fn the_last_judgment_survives_blips_maintenance_and_blocks() {
+    let mut store = Store::in_memory().unwrap();
+    let p = product("orders");
+    let ps = std::slice::from_ref(&p);
+    let judged = |ts| {
+        checked(
+            &p,
+            ts,
+            &[(Metric::Freshness, State::Up, "refreshed"), (Metric::Uniqueness, State::Down, "unique test failed")],
+        )
+    };
+    let both = |ts, state, reason: &str| {
+        checked(&p, ts, &[(Metric::Freshness, state, reason), (Metric::Uniqueness, state, reason)])
+    };
+    // (what happened after the judgment at t0, the poll at t0 + 600)
+    let blips: Vec<(&str, Checked)> = vec![
+        ("Airflow unreachable", both(t0() + 600, State::Unknown, "Airflow could not be read since x: 503")),
+        ("a maintenance window", both(t0() + 600, State::Maintenance, "planned maintenance until x: m")),
+        ("the DAG paused", both(t0() + 600, State::Down, "blocked: DAG shop_daily is paused")),
+    ];
+    for (case, blip) in blips {
+        let mut store_case = Store::in_memory().unwrap();
+        record(&mut store_case, ps, &[judged(t0())], t0());
+        record(&mut store_case, ps, &[judged(t0() + 300)], t0() + 300);
+        record(&mut store_case, ps, &[blip], t0() + 600);
+        // A second blip of another kind in a row changes nothing.
+        record(
+            &mut store_case,
+            ps,
+            &[both(t0() + 900, State::Unknown, "Airflow could not be read since y: 401")],
+            t0() + 900,
+        );
+        let prior = store_case.prior(ps, t0() + 1200).unwrap();
+        let uniqueness = &prior.previous["orders"][&Metric::Uniqueness];
+        assert_eq!(
+            (uniqueness.verdict.state, uniqueness.verdict.reason.as_str(), uniqueness.at),
+            (State::Down, "unique test failed", Some(at(t0() + 600))),
+            "{case}: the judgment, held until the blip began"
+        );
+    }
+    // A judgment that is current is dated by the last check.
+    record(&mut store, ps, &[judged(t0())], t0());
+    record(&mut store, ps, &[judged(t0() + 300)], t0() + 300);
+    let prior = store.prior(ps, t0() + 400).unwrap();
+    assert_eq!(prior.previous["orders"][&Metric::Uniqueness].at, Some(at(t0() + 300)));
+    // Never judged: nothing to carry.
+    let mut fresh = Store::in_memory().unwrap();
+    record(&mut fresh, ps, &[both(t0(), State::Unknown, "Airflow could not be read since x: 503")], t0());
+    assert!(fresh.prior(ps, t0() + 60).unwrap().previous.get("orders").is_none_or(|m| m.is_empty()));
+}
+
+/// What every reader is shown ages: three poll intervals (at least 10 min) after the last
+/// check the stored `up` is `unknown`, naming why; the stored history is untouched.
+#[test]
+fn a_stored_state_nobody_refreshed_is_shown_unknown() {
+    let mut store = Store::in_memory().unwrap();
+    let p = product("orders");
+    record(&mut store, std::slice::from_ref(&p), &[up(&p, t0())], t0());
+    let zone = FixedOffset::east_opt(0).unwrap();
+    // Checked every 5 min: fresh for 15.
+    let fresh = store.snapshot(t0() + 899, zone).unwrap();
+    assert_eq!(fresh.products[0].state, State::Up);
+    assert_eq!(fresh.next_change, Some(t0() + 900), "the board looks again when it goes stale");
+    let stale = store.snapshot(t0() + 900, zone).unwrap();
+    let row = &stale.products[0];
+    assert_eq!((row.state, row.since, row.stale), (State::Unknown, Some(t0() + 900), true));
+    assert_eq!(
+        row.metrics[0].reason,
+        "not checked since 2026-11-01 00:00 UTC: no poller has run yet: start `tablestat poll`"
+    );
+    // A poller that held the lease and stopped beating is named.
+    store.acquire_lease("me", 4242, "jump-1", t0() + 100).unwrap();
+    let row = store.snapshot(t0() + 1000, zone).unwrap().products.remove(0);
+    assert_eq!(
+        row.metrics[1].reason,
+        "not checked since 2026-11-01 00:00 UTC: the poller (pid 4242 on jump-1) stopped sending heartbeats at 2026-11-01 00:01 UTC"
+    );
+    // Given up on a clean exit: nobody polls, and who did last is still said.
+    store.release_lease("me").unwrap();
+    let row = store.snapshot(t0() + 1000, zone).unwrap().products.remove(0);
+    assert!(
+        row.metrics[1]
+            .reason
+            .ends_with("no poller is running (last heartbeat 2026-11-01 00:01 UTC on jump-1): start `tablestat poll`"),
+        "{}",
+        row.metrics[1].reason
+    );
+    // A product the config names that no poll has registered yet is on the page, unknown.
+    let newcomer = product("payments");
+    let named = store.snapshot_naming(t0() + 60, zone, &[p.clone(), newcomer]).unwrap();
+    let row = named.products.iter().find(|r| r.product.id == "payments").unwrap();
+    assert_eq!(row.state, State::Unknown);
+    assert!(row.metrics.iter().all(|m| m.reason.starts_with("not checked yet") && m.since.is_none()));
+}

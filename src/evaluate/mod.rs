@@ -491,8 +491,8 @@ fn cadence(period: i64) -> Option<&'static str> {
 /// "the Airflow scheduler has not sent a heartbeat since 06:02", when it has stopped.
 fn scheduler_silence(dag: &DagFacts<'_>, now: DateTime<Utc>) -> Option<String> {
     let health = dag.scheduler?;
-    let silent = health.heartbeat_at.is_none_or(|t| (now - t).num_seconds() > SCHEDULER_SILENT_AFTER);
-    let unhealthy = health.status.as_deref().is_some_and(|s| s != "healthy");
+    let silent = health.heartbeat_at.is_some_and(|t| (now - t).num_seconds() > SCHEDULER_SILENT_AFTER);
+    let unhealthy = health.status.as_deref() != Some("healthy");
     if !silent && !unhealthy {
         return None;
     }

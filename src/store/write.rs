@@ -12,7 +12,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::incidents::{self, Severity};
 use super::series;
 use super::{Result, Store};
-use crate::model::{Evidence, Metric, Product, State};
+use crate::model::{Evidence, Metric, Product, State, Verdict};
 use crate::poller::Checked;
 
 /// A coverage span is extended while polls come this close together; a longer silence
@@ -149,8 +149,16 @@ impl IntervalWriter<'_, '_> {
                     return Ok(());
                 }
                 let verdict = self.statements.verdicts.id(self.verdicts, state, reason)?;
-                self.statements.reword.execute(params![open.series, open.start, verdict])?;
-                self.statements.current.execute(params![open.series, open.start, verdict])?;
+                let judges = |reason: &str| crate::evaluate::is_judgment(&Verdict::new(state, reason));
+                if judges(&open.reason) == judges(reason) {
+                    self.statements.reword.execute(params![open.series, open.start, verdict])?;
+                    self.statements.current.execute(params![open.series, open.start, verdict])?;
+                } else {
+                    // A judgment and a block (both down) are one state but not one span: the
+                    // judgment must stay in history for rule 4 to carry it after the block.
+                    open.start = self.at.max(open.start);
+                    self.statements.start_span(open.series, open.start, verdict)?;
+                }
                 open.reason = reason.to_string();
             }
             existing => {
