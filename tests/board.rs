@@ -300,3 +300,30 @@ fn failing_webhooks_show_in_the_header_until_delivered() {
     assert!(second.starts_with(" ✔ 2 up"), "{second}");
     assert!(second.contains("▲ 2"), "{second}");
 }
+
+/// A source in trouble at the last poll leads the header's health: the reason tables turn
+/// late or unknown is what stays on a narrow screen.
+#[test]
+fn the_header_names_a_scheduler_that_stopped() {
+    let store = prepared_store();
+    let mut snap = (*snapshot(&store)).clone();
+    snap.sources = vec![tablestat::store::SourceRow {
+        health: tablestat::facts::SourceHealth {
+            name: "airflow".into(),
+            kind: "airflow".into(),
+            reachable: true,
+            api: Some("v2".into()),
+            scheduler: Some(tablestat::facts::SchedulerHealth {
+                status: Some("unhealthy".into()),
+                heartbeat_at: chrono::DateTime::from_timestamp(now() - 3600, 0),
+            }),
+            error: None,
+        },
+        checked_at: now(),
+    }];
+    let mut app = App::new(std::sync::Arc::new(snap), now());
+    app.can_poll = true;
+    let screen = text(&draw(&mut app, &color(), 120, 24));
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("airflow scheduler silent since 11-24 11:00"), "{header}");
+}

@@ -26,7 +26,7 @@ pub use import::{History, ImportedIncident, ImportedRefresh, SpanRow};
 pub use incidents::{Incident, IncidentStatus, IncidentUpdate};
 pub use lease::{Lease, LeaseOutcome};
 pub use maintenance::{MaintenanceWindow, Scope};
-pub use read::{BAR_DAYS, BoardSnapshot, MetricRow, PollerHealth, ProductRow, RefreshRow, WindowKind};
+pub use read::{BAR_DAYS, BoardSnapshot, MetricRow, PollerHealth, ProductRow, RefreshRow, SourceRow, WindowKind};
 pub use write::{PollRecord, WriteSummary};
 
 /// A history database that could not be used, with the path and what to do.

@@ -95,7 +95,28 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
     if app.tls_unverified {
         return (format!("TLS NOT VERIFIED · {role} · {last_text} "), theme.warning());
     }
+    if let Some(trouble) = source_trouble(app) {
+        // What makes tables late or unknown comes first: on a narrow screen it stays.
+        return (format!("{trouble} · {role} · {last_text} "), theme.warning());
+    }
     (format!("{role} · {last_text} "), style)
+}
+
+/// "Airflow scheduler unhealthy since 06:02", "dbt unreachable": a source in trouble at the
+/// last poll.
+fn source_trouble(app: &App) -> Option<String> {
+    let zone = app.snapshot.zone;
+    app.snapshot.sources.iter().find_map(|s| {
+        let health = &s.health;
+        if !health.reachable {
+            return Some(format!("{} unreachable", health.name));
+        }
+        let scheduler = health.scheduler.as_ref().filter(|h| h.status.as_deref() != Some("healthy"))?;
+        Some(match scheduler.heartbeat_at {
+            Some(t) => format!("{} scheduler silent since {}", health.name, clock(t.timestamp(), zone)),
+            None => format!("{} scheduler {}", health.name, scheduler.status.as_deref().unwrap_or("unknown")),
+        })
+    })
 }
 
 pub fn banner(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
