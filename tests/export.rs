@@ -56,6 +56,7 @@ fn written() -> (tempfile::TempDir, Page) {
 }
 
 #[test]
+#[ignore = "needs chromium (apt-get install chromium; .ci/run installs it)"]
 fn the_page_in_a_browser_says_what_a_reader_needs() {
     let (dir, _) = written();
     let dom = browser_dom(&dir.path().join("index.html"));

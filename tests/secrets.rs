@@ -105,6 +105,7 @@ impl Run {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs tmux (apt-get install tmux; .ci/run installs it)"]
 async fn no_secret_reaches_logs_output_database_or_screen() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");

@@ -34,6 +34,7 @@ fn lease(db: &Path) -> Option<(String, i64)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs tmux (apt-get install tmux; .ci/run installs it)"]
 async fn the_board_answers_keys_in_a_real_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let (config, db, _server) = prepared(dir.path()).await;
@@ -66,6 +67,7 @@ async fn the_board_answers_keys_in_a_real_terminal() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs tmux (apt-get install tmux; .ci/run installs it)"]
 async fn text_output_in_a_terminal_is_coloured_unless_no_color_is_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _db, _server) = prepared(dir.path()).await;
@@ -84,6 +86,7 @@ async fn text_output_in_a_terminal_is_coloured_unless_no_color_is_asked_for() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs tmux (apt-get install tmux; .ci/run installs it)"]
 async fn a_killed_session_releases_the_lease_and_keeps_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let (config, db, _server) = prepared(dir.path()).await;
@@ -107,6 +110,7 @@ async fn a_killed_session_releases_the_lease_and_keeps_the_database() {
 }
 
 #[test]
+#[ignore = "needs tmux (apt-get install tmux; .ci/run installs it)"]
 fn the_demo_board_plays_its_story() {
     let s = Session::start(&format!("{} demo --speed 4", bin().display()));
     let first = s.wait_for("All data products operational");

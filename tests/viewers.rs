@@ -58,6 +58,7 @@ fn stored_states(db: &Path) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs tmux (apt-get install tmux; .ci/run installs it)"]
 async fn ten_viewers_and_one_poller_share_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");

@@ -87,6 +87,7 @@ start_bg() {
   shift 2
   setsid "$@" >"$dir/$name.log" 2>&1 </dev/null &
   echo "$!" >>"$dir/pids"
+  echo "$!" >"$dir/$name.pid"
   log "started $name (pid $!): $*"
 }
 
@@ -280,6 +281,62 @@ EOF
     return 3
   fi
   say "PASS airflow$M: Airflow $ver, tablestat states as expected (poll, poll again, status: exit $rc; history.db 0600)"
+  scheduler_stops "$M" "$d" "$port" "$url" || return 3
+}
+
+# scheduler_stops M DIR PORT URL: a DAG scheduled every minute runs; the scheduler is stopped
+# (API left up): no run starts and nothing fails, yet tablestat must say late, then missed,
+# naming the scheduler; restarted, the table is up again.
+scheduler_stops() {
+  local M=$1 d=$2 url=$4 cfg=$2/cfg/late.toml t0 seen line state reason
+  step "scheduler stop: minutely_e2e runs, then the scheduler is stopped"
+  # the main config's [airflow] and [store], another database, one product
+  sed -n '1,/^path = /p' "$d/cfg/tablestat.toml" | sed 's/^path = "history.db"/path = "late.db"/' >"$cfg"
+  printf '\n[[product]]\nid = "minutely"\nname = "Minutely table"\ndag = "minutely_e2e"\ntask = "dbt_build"\n' >>"$cfg"
+  "$E2E_PY" "$DRIVER" quiet --major "$M" --url "$url" --user "$AF_USER" --dag minutely_e2e --deadline 240 \
+    >>"$E2E_LOG" 2>&1
+  freshness() { # one poll; prints "state<TAB>reason" of the table's freshness
+    (cd "$d/cfg" && timeout 60 "$BIN" --config "$cfg" poll --once --json >"$d/late.json" 2>>"$d/late.err") || true
+    "$E2E_PY" -c 'import json,sys; m=json.load(open(sys.argv[1]))["products"][0]["metrics"]["freshness"]; print(m["state"] + "\t" + m["reason"])' "$d/late.json"
+  }
+  line=$(freshness)
+  log "before the stop: $line"
+  [[ $line == up* ]] || { say "FAIL airflow$M: minutely_e2e not up before the scheduler stopped: $line"; return 3; }
+  # shellcheck disable=SC2046
+  stop_tree $(cat "$d/scheduler.pid")
+  t0=$(now_s)
+  log "scheduler stopped"
+  seen=""
+  while :; do
+    line=$(freshness)
+    state=${line%%$'\t'*} reason=${line#*$'\t'}
+    log "$(($(now_s) - t0))s after the stop: $line"
+    if [[ $state == degraded && $reason == late:* && -z $seen ]]; then
+      seen="late after $(($(now_s) - t0))s"
+    elif [[ $state == down && $reason == missed:* ]]; then
+      [[ -n $seen ]] || { say "FAIL airflow$M: missed without being late first: $reason"; return 3; }
+      [[ $reason == *"scheduler has not sent a heartbeat since"* ]] \
+        || { say "FAIL airflow$M: the missed reason does not name the scheduler: $reason"; return 3; }
+      seen="$seen, missed after $(($(now_s) - t0))s"
+      break
+    elif [[ $state != up && $state != degraded ]]; then
+      say "FAIL airflow$M: freshness $state while the scheduler is stopped: $reason"
+      return 3
+    fi
+    (($(now_s) - t0 < 420)) || { say "FAIL airflow$M: not late then missed within 420 s; last: $line"; return 3; }
+    sleep 15
+  done
+  step "scheduler restarted"
+  start_bg "$d" scheduler-again airflow scheduler --skip-serve-logs
+  t0=$(now_s)
+  while :; do
+    sleep 15
+    line=$(freshness)
+    log "$(($(now_s) - t0))s after the restart: $line"
+    [[ $line == up* ]] && break
+    (($(now_s) - t0 < 300)) || { say "FAIL airflow$M: not up within 300 s of the restart; last: $line"; return 3; }
+  done
+  say "PASS airflow$M: scheduler stopped: $seen (scheduler named); up $(($(now_s) - t0))s after the restart"
 }
 
 failed=()

@@ -8,6 +8,10 @@ Standard library only. Subcommands:
               wait for the DAGs, pause/unpause, trigger one run of each non-paused DAG, wait
               until each run finished, break broken_daily, wait for its import error, then
               verify every DAG's state through the API and write what it saw to OBSERVED.json
+  quiet       --major N --url U --dag D
+              unpause D, then wait for a moment when its latest run succeeded, no run is
+              queued or running, and the minute is young (a scheduler stopped then leaves
+              no run half done: a run still "running" is never late)
   tree        PID...            print these PIDs and all their descendants
   listeners   PID...            fail if a process in these process trees listens on a
                                 non-loopback address (TCP or UDP)
@@ -387,16 +391,33 @@ def cmd_listeners(args):
     log(f"listeners: {len(seen)} socket(s) in {n} processes, all on loopback")
 
 
+def cmd_quiet(api, args):
+    dag = args.dag
+    api.call("PATCH", f"/dags/{dag}?update_mask=is_paused", {"is_paused": False})
+
+    def probe():
+        runs = runs_of(api, dag)
+        states = [r["state"] for r in runs]
+        active = [s for s in states if s in ("queued", "running")]
+        second = time.gmtime().tm_sec
+        done = bool(runs) and runs[0]["state"] == "success" and not active and 3 <= second <= 30
+        return done, f"runs {states[:5]}, second {second}"
+
+    wait_for(f"{dag}: a finished run and none active", args.deadline, probe, interval=0.5)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("freeport")
-    for name in ("wait-up", "prepare"):
+    for name in ("wait-up", "prepare", "quiet"):
         p = sub.add_parser(name)
         p.add_argument("--major", type=int, choices=(2, 3), required=True)
         p.add_argument("--url", required=True)
         p.add_argument("--user", default="admin")
         p.add_argument("--deadline", type=float, default=180)
+        if name == "quiet":
+            p.add_argument("--dag", required=True)
         if name == "prepare":
             p.add_argument("--dags-dir", required=True)
             p.add_argument("--broken-src", required=True)
@@ -423,7 +444,7 @@ def main():
             print(" ".join(str(p) for p in sorted(descendants(args.pids))))
         else:
             api = Api(args.major, args.url, args.user, os.environ["E2E_AIRFLOW_PASSWORD"])
-            (cmd_wait_up if args.cmd == "wait-up" else cmd_prepare)(api, args)
+            {"wait-up": cmd_wait_up, "prepare": cmd_prepare, "quiet": cmd_quiet}[args.cmd](api, args)
     except (Fail, Fatal) as e:
         log(f"FAIL: {e}")
         sys.exit(1)
