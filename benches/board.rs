@@ -123,6 +123,7 @@ fn poll_write(bencher: divan::Bencher, every: usize) {
                     products: &products,
                     open_incident_after: 1,
                     sources: &[],
+                    holder: None,
                 })
                 .unwrap()
         });

@@ -5,9 +5,25 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Readable panic reports; the terminal guard of the board chains onto this hook.
     let _ = color_eyre::install();
+    end_on_panic_elsewhere();
     match std::panic::catch_unwind(tablestat::cli::main) {
         Ok(code) => code,
         // The report is printed by the hook; the exit code is the documented one.
         Err(_) => ExitCode::from(tablestat::cli::EXIT_INTERNAL),
     }
+}
+
+/// A panic on any other thread (a runtime worker, the store's thread, the poller) ends the
+/// process once its report is out, rather than leaving a half-working process behind: a
+/// board spinning without its poller, holding the lease, ignoring `q`. The board's terminal
+/// guard, installed later, chains before this and restores the terminal first. A lease held
+/// by a process that has ended is taken over at once on the same host.
+fn end_on_panic_elsewhere() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        if std::thread::current().name() != Some("main") {
+            std::process::exit(i32::from(tablestat::cli::EXIT_INTERNAL));
+        }
+    }));
 }

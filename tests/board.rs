@@ -327,3 +327,14 @@ fn the_header_names_a_scheduler_that_stopped() {
     let header = screen.lines().next().unwrap();
     assert!(header.contains("airflow scheduler silent since 11-24 11:00"), "{header}");
 }
+
+/// Writes that fail are on screen, first: what the board shows is the last poll that could
+/// be written, not the latest.
+#[test]
+fn the_header_says_the_last_write_failed() {
+    let mut app = app();
+    app.poller.write_error = Some("history database: disk is full".into());
+    let screen = text(&draw(&mut app, &color(), 120, 24));
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("▲ last write failed: history database: disk is full"), "{header}");
+}

@@ -141,3 +141,80 @@ async fn the_poller_survives_kill_9_at_any_moment() {
     let flips = changes(&db).iter().filter(|c| c.0 == "stg_orders" && c.1 == "uniqueness").count();
     assert!(flips >= cycles.min(4), "{flips} uniqueness changes for stg_orders over {cycles} restarts");
 }
+
+/// A store that refuses every write (a full disk, a read-only file; simulated by a trigger
+/// that aborts every poll's insert): the service says so and exits non-zero after a bounded
+/// number of failed writes, so that systemd restarts it or alerts, rather than polling on
+/// while every reader sees the last poll that worked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_refuses_writes_ends_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let config = dir.path().join("tablestat.toml");
+    let (server, _story) = story::start(chapter(1, "success", "all_pass")).await;
+    std::fs::write(&config, story::config(&server.uri(), &db) + "\n[poll]\ninterval = \"1s\"\n").unwrap();
+    let log = dir.path().join("poller.log");
+    let exit = tokio::task::spawn_blocking(move || {
+        let mut child = poller(&config, &log);
+        wait_until("polled once", &log, || polls(&db) > 0);
+        open(&db)
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON poll BEGIN SELECT RAISE(ABORT, 'disk is full (simulated)'); END;",
+            )
+            .unwrap();
+        let mut exit = None;
+        wait_until("exited after failed writes", &log, || {
+            exit = child.try_wait().unwrap();
+            exit.is_some()
+        });
+        (exit.unwrap().code(), std::fs::read_to_string(&log).unwrap())
+    })
+    .await
+    .unwrap();
+    let (code, log) = exit;
+    assert_eq!(code, Some(74), "{log}");
+    assert!(log.contains("the poll could not be written") && log.contains("disk is full (simulated)"), "{log}");
+    assert_eq!(log.matches("the poll could not be written").count() as u32, tablestat::poller::run::MAX_FAILED_WRITES);
+}
+
+/// Every poll has a deadline: an Airflow that never answers (each request within its own
+/// timeout, but the poll as a whole too long) turns the products `unknown` naming the
+/// deadline, and the service polls on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_past_its_deadline_is_abandoned_and_says_so() {
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let config = dir.path().join("tablestat.toml");
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)).set_body_string("{}"))
+        .mount(&server)
+        .await;
+    let text = format!(
+        "[airflow]\nurl = \"{}\"\napi = \"v2\"\nauth = \"none\"\ntimeout = \"60s\"\n\n[store]\npath = \"{}\"\n\n[poll]\ndeadline = \"2s\"\n\n[[product]]\nid = \"orders\"\ndag = \"orders_daily\"\n",
+        server.uri(),
+        db.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let log = dir.path().join("poller.log");
+    let reason = tokio::task::spawn_blocking(move || {
+        let mut child = poller(&config, &log);
+        wait_until("abandoned a poll", &log, || polls(&db) > 0);
+        let reason: String = open(&db)
+            .query_row(
+                "SELECT v.text FROM series s JOIN verdict v ON v.id = s.verdict WHERE s.metric = 'freshness'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(child.try_wait().unwrap().is_none(), "the service polls on");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        reason
+    })
+    .await
+    .unwrap();
+    assert!(reason.contains("the poll did not finish within 2s (`[poll] deadline`)"), "{reason}");
+}

@@ -384,6 +384,8 @@ fn rule_6_a_run_the_schedule_expected_that_has_not_started_is_late_then_missed()
     let silent =
         SchedulerHealth { status: Some("unhealthy".into()), heartbeat_at: Some(due - chrono::Duration::minutes(3)) };
     let after = |h: i64, m: i64| due + chrono::Duration::hours(h) + chrono::Duration::minutes(m);
+    // Every 15 minutes: the run after the latest (its interval ended 00:00) is due 00:15.
+    let quarter = t(0, 15);
     let up = "refreshed at 2026-11-24 01:30 UTC: dbt_build succeeded in run scheduled__2026-11-23T00:00:00+00:00";
     // (case, next due, period, late_after, a run in progress, scheduler, now) -> freshness
     type Row<'a> = (
@@ -458,25 +460,47 @@ fn rule_6_a_run_the_schedule_expected_that_has_not_started_is_late_then_missed()
         ),
         (
             "an unnamed period; the 2 min floor",
-            Some(due),
+            Some(quarter),
             Some(Duration::from_secs(900)),
             None,
             false,
             None,
-            after(0, 2),
+            quarter + chrono::Duration::minutes(2),
             State::Degraded,
-            "late: the run (every 15 min) due 2026-11-25 00:00 UTC has not started (2 min)",
+            "late: the run (every 15 min) due 2026-11-24 00:15 UTC has not started (2 min)",
         ),
         (
             "an unnamed period, missed",
-            Some(due),
+            Some(quarter),
             Some(Duration::from_secs(900)),
             None,
             false,
             None,
-            after(0, 17),
+            quarter + chrono::Duration::minutes(17),
             State::Down,
             "missed: no run since 2026-11-24 01:00 UTC, expected every 15 min",
+        ),
+        (
+            "the scheduler stopped; Airflow moved its next run to the latest tick (catchup off)",
+            Some(after(24, 0)),
+            Some(day),
+            None,
+            false,
+            Some(&silent),
+            after(26, 30),
+            State::Down,
+            "missed: no run since 2026-11-24 01:00 UTC, expected daily; the Airflow scheduler has not sent a heartbeat since 2026-11-24 23:57 UTC",
+        ),
+        (
+            "a next run in the future (a weekday schedule over the weekend) is never late",
+            Some(after(48, 0)),
+            Some(day),
+            None,
+            false,
+            Some(&healthy),
+            after(30, 0),
+            State::Up,
+            up,
         ),
     ];
     for (case_name, next_due, period, late_after, running, scheduler, now, state, reason) in rows {

@@ -67,6 +67,7 @@ fn record_guarded(
             products: &products,
             open_incident_after,
             sources: &[],
+            holder: None,
         })
         .unwrap()
 }
@@ -710,4 +711,36 @@ fn a_stored_state_nobody_refreshed_is_shown_unknown() {
     let row = named.products.iter().find(|r| r.product.id == "payments").unwrap();
     assert_eq!(row.state, State::Unknown);
     assert!(row.metrics.iter().all(|m| m.reason.starts_with("not checked yet") && m.since.is_none()));
+}
+
+/// A poll is written only under the lease it was made under: if another poller took the
+/// lease during a slow poll, the older poll is dropped, never written after newer ones.
+#[test]
+fn a_poll_whose_lease_was_lost_is_not_written() {
+    let mut store = Store::in_memory().unwrap();
+    let p = product("orders");
+    store.acquire_lease("slow", 1, "jump-1", t0()).unwrap();
+    // The slow poller stopped beating; another takes over and polls.
+    store.acquire_lease("fast", 2, "jump-2", t0() + 40).unwrap();
+    let products = vec![std::sync::Arc::new(p.clone())];
+    let checked = [up(&p, t0() + 50)];
+    let record = |store: &mut Store, holder| {
+        store.record_poll(&PollRecord {
+            started: t0(),
+            finished: t0() + 50,
+            error: None,
+            airflow_requests: 3,
+            dbt_requests: 0,
+            checked: &checked,
+            products: &products,
+            open_incident_after: 1,
+            sources: &[],
+            holder: Some(holder),
+        })
+    };
+    let err = record(&mut store, "slow").unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { pid: 2, ref host } if host == "jump-2"), "{err}");
+    assert_eq!(store.last_poll().unwrap(), None, "nothing of the lost poll was written");
+    record(&mut store, "fast").unwrap();
+    assert!(store.last_poll().unwrap().is_some());
 }

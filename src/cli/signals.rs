@@ -1,5 +1,6 @@
-//! Waiting for the signals that mean "stop": Ctrl-C, SIGTERM (service managers) and
-//! SIGHUP (a dropped SSH session).
+//! Waiting for the signals that mean "stop": Ctrl-C, SIGTERM (service managers), SIGHUP (a
+//! dropped SSH session) and SIGQUIT (Ctrl-\\, which would otherwise leave the board's
+//! terminal in the alternate screen with mouse reporting on).
 
 #[cfg(unix)]
 pub async fn wait_for_shutdown() {
@@ -14,10 +15,12 @@ pub async fn wait_for_shutdown() {
     }
     let mut term = signal(SignalKind::terminate()).ok();
     let mut hup = signal(SignalKind::hangup()).ok();
+    let mut quit = signal(SignalKind::quit()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = next(&mut term) => {}
         _ = next(&mut hup) => {}
+        _ = next(&mut quit) => {}
     }
 }
 

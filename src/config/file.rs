@@ -177,11 +177,20 @@ pub struct PollSection {
     /// The default of each product's `late_after`.
     #[serde(default, deserialize_with = "opt_duration")]
     pub late_after: Option<Duration>,
+    /// How long one poll may run before it is abandoned.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub deadline: Option<Duration>,
 }
 
 impl Default for PollSection {
     fn default() -> Self {
-        PollSection { interval: Interval::Auto, concurrency: default_concurrency(), retention: None, late_after: None }
+        PollSection {
+            interval: Interval::Auto,
+            concurrency: default_concurrency(),
+            retention: None,
+            late_after: None,
+            deadline: None,
+        }
     }
 }
 

@@ -120,7 +120,13 @@ pub struct PollConfig {
     pub interval: Interval,
     pub concurrency: usize,
     pub retention: Duration,
+    /// A poll still running after this long is abandoned: its products turn `unknown`
+    /// naming the deadline, and the next poll starts afresh.
+    pub deadline: Duration,
 }
+
+/// `[poll] deadline` when the file does not say.
+pub const DEFAULT_POLL_DEADLINE: Duration = Duration::from_secs(10 * 60);
 
 /// Products found in the dbt manifest rather than listed.
 #[derive(Debug, Clone)]
@@ -377,6 +383,7 @@ impl Config {
                 interval: file.poll.interval,
                 concurrency: file.poll.concurrency,
                 retention: file.poll.retention.unwrap_or(DEFAULT_RETENTION),
+                deadline: file.poll.deadline.unwrap_or(DEFAULT_POLL_DEADLINE),
             },
             store_path: file.store.path.map(|p| base.join(p)).unwrap_or_else(default_store_path),
             discover,

@@ -435,6 +435,9 @@ fn skip_cause(dbt: &DbtRun, model: &ModelInfo) -> String {
     if count == 1 { cause } else { format!("{cause} (and {} more)", count - 1) }
 }
 
+/// How Airflow names the runs its scheduler creates (manual runs start `manual__`).
+const SCHEDULED_RUN_PREFIX: &str = "scheduled__";
+
 /// The smallest grace a due run gets before it is late.
 const MIN_LATE_AFTER: i64 = 120;
 
@@ -444,9 +447,22 @@ const SCHEDULER_SILENT_AFTER: i64 = 120;
 /// Rule 6 without `max_age`: the run the schedule expected has not started. Late after a
 /// grace (`late_after`, default max(2 min, 10 % of the period)): `degraded`; a whole period
 /// more without a run, missed: `down`. A DAG with no schedule is never late.
+///
+/// Airflow's own next run time is due only once it has passed: a future one (a weekday-only
+/// schedule over the weekend) is never late. Once passed, the run after the latest scheduled
+/// one is due if it is earlier, because with `catchup=False` Airflow 3's DAG processor moves
+/// the next run time forward to the latest tick while the scheduler is stopped (seen on
+/// 3.3.2): it alone would never say more than "late by under a period".
 fn overdue(dag: &DagFacts<'_>, run: &DagRunFacts<'_>, product: &Product, now: DateTime<Utc>) -> Option<Verdict> {
-    let due = dag.schedule.next_due?;
+    let next = dag.schedule.next_due.filter(|next| *next <= now)?;
     let period = dag.schedule.period.map(|p| p.as_secs() as i64).filter(|p| *p > 0);
+    let after_latest = match (period, run.data_interval_end) {
+        (Some(period), Some(end)) if run.run_id.starts_with(SCHEDULED_RUN_PREFIX) => {
+            Some(end + chrono::Duration::seconds(period))
+        }
+        _ => None,
+    };
+    let due = after_latest.filter(|at| *at < next).unwrap_or(next);
     let grace = product
         .late_after
         .map(|d| d.as_secs() as i64)

@@ -136,6 +136,52 @@ impl Engine {
         airflow::observe(client, &watched, &mut self.memory, now, self.config.poll.concurrency).await
     }
 
+    /// A poll abandoned at its deadline: every due product is evaluated as unable to see
+    /// (rule 2, or maintenance by rule 1), with `reason`.
+    pub fn blind(
+        &mut self,
+        prior: &Prior,
+        now: DateTime<Utc>,
+        due: &(dyn Fn(&Product) -> bool + Sync),
+        reason: &str,
+    ) -> PollResult {
+        let since = *self.airflow_failing_since.get_or_insert(now);
+        let view = AirflowView::Unreadable { reason, since };
+        let empty = BTreeMap::new();
+        let checked = self
+            .products
+            .iter()
+            .filter(|p| due(p))
+            .map(|product| {
+                let inputs = Inputs {
+                    now,
+                    product,
+                    maintenance: prior.maintenance.get(&product.id),
+                    airflow: &view,
+                    dbt: &DbtView::NotConfigured,
+                    previous: prior.previous.get(&product.id).unwrap_or(&empty),
+                    last_refresh: prior.last_refresh.get(&product.id).copied(),
+                };
+                Checked {
+                    product: Arc::clone(product),
+                    evaluation: evaluate(&inputs),
+                    checked_at: now,
+                    interval: product.interval.unwrap_or(schedule::UNSCHEDULED_INTERVAL),
+                }
+            })
+            .collect();
+        let sources = self.source_health(None, Some(reason), &HashMap::new());
+        PollResult {
+            started_at: now,
+            checked,
+            airflow_error: Some(reason.to_string()),
+            airflow_api: None,
+            airflow_requests: 0,
+            dbt_requests: 0,
+            sources,
+        }
+    }
+
     /// Each source's health this poll: Airflow as observed, dbt reachable unless every run
     /// asked for could not be had.
     fn source_health(

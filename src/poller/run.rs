@@ -22,6 +22,9 @@ const TICK: Duration = Duration::from_secs(10);
 const HEARTBEAT: i64 = 60;
 /// Poll records are pruned this often.
 const PRUNE_EVERY: i64 = 3600;
+/// Writes that fail in a row before the poller gives up (a full disk, a read-only file): a
+/// service then exits non-zero, so that systemd restarts it or alerts.
+pub const MAX_FAILED_WRITES: u32 = 5;
 
 /// What the poller is doing, for the board's header.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,6 +44,9 @@ pub struct PollerStatus {
     pub last_poll: Option<DateTime<Utc>>,
     /// Why the last poll could not read a source, or the store failed.
     pub last_error: Option<String>,
+    /// Why the last poll could not be written, while writes fail: every reader of the file
+    /// would otherwise see the last poll that worked as if it were the latest.
+    pub write_error: Option<String>,
     pub polling_now: bool,
 }
 
@@ -84,12 +90,14 @@ pub enum PollerError {
     LeaseTaken { pid: i64, host: String, since: String },
 }
 
-/// Writes one poll's result, finished at `finished`, in one transaction.
+/// Writes one poll's result, finished at `finished`, in one transaction; with a `holder`,
+/// only if the lease is still theirs.
 pub async fn record(
     store: &StoreHandle,
     result: PollResult,
     engine: &Engine,
     finished: DateTime<Utc>,
+    holder: Option<String>,
 ) -> Result<(), PollerError> {
     let finished = finished.timestamp().max(result.started_at.timestamp());
     let products = engine.products();
@@ -106,6 +114,7 @@ pub async fn record(
                 products: &products,
                 open_incident_after,
                 sources: &result.sources,
+                holder: holder.as_deref(),
             })
         })
         .await??;
@@ -131,7 +140,7 @@ pub async fn poll_once(engine: &mut Engine, store: &StoreHandle, me: &Identity) 
         let listed = products.clone();
         let prior = store.call(move |s| s.prior(&listed, now.timestamp())).await??;
         let result = engine.poll(&prior, now).await;
-        record(store, result.clone(), engine, Utc::now()).await?;
+        record(store, result.clone(), engine, Utc::now(), Some(me.holder.clone())).await?;
         if let Some(export) = &engine.config().export {
             refresh_page(store, export).await;
         }
@@ -182,6 +191,7 @@ async fn poll_loop(
     let mut last_heartbeat = 0i64;
     let mut last_prune = 0i64;
     let mut first = true;
+    let mut failed_writes = 0u32;
     loop {
         if *control.shutdown.borrow() {
             break Ok(());
@@ -227,8 +237,28 @@ async fn poll_loop(
                 Err(gone) => break Err(gone.into()),
             };
             let mut shutdown = control.shutdown.clone();
+            let deadline = config.poll.deadline;
+            // The lease is renewed while the poll runs: a slow poll must not let another
+            // poller take over and then be written after its newer polls.
             let result = tokio::select! {
-                result = engine.poll_due(&prior, now, &due) => result,
+                result = tokio::time::timeout(deadline, engine.poll_due(&prior, now, &due)) => match result {
+                    Ok(result) => result,
+                    Err(_) => {
+                        let reason = format!(
+                            "the poll did not finish within {} (`[poll] deadline`); the next poll starts afresh",
+                            humantime::format_duration(deadline)
+                        );
+                        tracing::warn!("{reason}");
+                        engine.blind(&prior, now, &due, &reason)
+                    }
+                },
+                lease = keep_lease(store, me) => {
+                    tracing::warn!("lease lost during a poll: its result is dropped");
+                    set_role(&control, Role::Following(lease));
+                    holding.send_if_modified(|h| std::mem::replace(h, false));
+                    control.status.send_modify(|s| s.polling_now = false);
+                    continue;
+                }
                 _ = shutdown.wait_for(|stop| *stop) => break Ok(()),
             };
             for c in &result.checked {
@@ -243,7 +273,7 @@ async fn poll_loop(
                 error = error.as_deref().unwrap_or(""),
                 "poll"
             );
-            let write = record(store, result, &engine, Utc::now()).await;
+            let write = record(store, result, &engine, Utc::now(), Some(me.holder.clone())).await;
             // New incident events go out now, not at the deliverer's next round.
             wake.notify_one();
             if write.is_ok() {
@@ -261,9 +291,21 @@ async fn poll_loop(
                     Err(e) => Some(e.to_string()),
                     Ok(()) => error.clone(),
                 };
+                s.write_error = write.as_ref().err().map(ToString::to_string);
             });
-            if let Err(PollerError::Gone(gone)) = write {
-                break Err(gone.into());
+            match write {
+                Ok(()) => failed_writes = 0,
+                Err(PollerError::Gone(gone)) => break Err(gone.into()),
+                Err(PollerError::Store(StoreError::LeaseLost { .. })) => {
+                    tracing::warn!("lease lost during a poll: its result is dropped");
+                }
+                Err(e) => {
+                    failed_writes += 1;
+                    tracing::error!(failed_writes, "the poll could not be written: {e}");
+                    if failed_writes >= MAX_FAILED_WRITES {
+                        break Err(e);
+                    }
+                }
             }
         } else if now.timestamp() - last_heartbeat >= HEARTBEAT
             && store.call(move |s| s.heartbeat(now.timestamp())).await.is_ok()
@@ -286,6 +328,21 @@ async fn poll_loop(
         let sleep = soonest.map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO)).unwrap_or(TICK).min(TICK);
         if wait(&mut control, sleep).await {
             break Ok(());
+        }
+    }
+}
+
+/// Renews the lease every [`TICK`] until another process holds it; returns who does.
+async fn keep_lease(store: &StoreHandle, me: &Identity) -> Lease {
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let (holder, pid, host) = (me.holder.clone(), me.pid, me.host.clone());
+        let now = Utc::now().timestamp();
+        if let Ok(Ok(LeaseOutcome::Taken(lease))) = store.call(move |s| s.acquire_lease(&holder, pid, &host, now)).await
+        {
+            return lease;
         }
     }
 }

@@ -46,6 +46,10 @@ pub enum StoreError {
     Io { path: String, message: String },
     #[error("{0}")]
     NotFound(String),
+    /// The poll was made under a lease another process has since taken: writing it would
+    /// put an older poll after newer ones.
+    #[error("the poller lease passed to pid {pid} on {host} during this poll: its result was dropped")]
+    LeaseLost { pid: i64, host: String },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -37,6 +37,10 @@ pub struct PollRecord<'a> {
     pub open_incident_after: u32,
     /// What each source said this poll.
     pub sources: &'a [crate::facts::SourceHealth],
+    /// The lease the poll was made under: checked in the writing transaction, so that a
+    /// poll whose lease passed to another poller is dropped, never written after newer
+    /// ones. `None` writes whoever holds it (imports, tests).
+    pub holder: Option<&'a str>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -94,6 +98,19 @@ impl Store {
         }
         let mut cache = std::mem::take(&mut self.cache);
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
+        if let Some(holder) = poll.holder {
+            let lease: Option<(String, i64, String)> = tx
+                .query_row("SELECT holder, pid, host FROM lease WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+                .map_err(wrap)?;
+            if let Some((other, pid, host)) = lease.filter(|(h, _, _)| h != holder) {
+                tracing::warn!(holder = other, "lease lost during the poll");
+                self.cache = cache;
+                return Err(super::StoreError::LeaseLost { pid, host });
+            }
+        }
         let written = write_poll(&tx, poll, &mut cache).and_then(|summary| tx.commit().map(|()| summary));
         match written {
             Ok(summary) => {

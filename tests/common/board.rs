@@ -152,6 +152,7 @@ pub fn prepared_store() -> Store {
                 products: &shared,
                 open_incident_after: 1,
                 sources: &[],
+                holder: None,
             })
             .unwrap();
         // The poller's heartbeat between polls keeps coverage continuous.

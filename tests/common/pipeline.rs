@@ -28,7 +28,7 @@ impl Pipeline {
         let result = self.engine.poll(&prior, now).await;
         self.airflow_error = result.airflow_error.clone();
         // The poll finishes at `now` too, as far as the store knows.
-        record(&self.store, result, &self.engine, now).await.unwrap();
+        record(&self.store, result, &self.engine, now, None).await.unwrap();
         self.status(now).await
     }
 

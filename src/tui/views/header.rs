@@ -92,6 +92,10 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
         Role::Starting if !app.can_poll => "viewing only (no credentials)".to_string(),
         Role::Starting => "starting".to_string(),
     };
+    if let Some(error) = &app.poller.write_error {
+        // What is on screen is the last poll that could be written, not the latest.
+        return (format!("{} last write failed: {error} · {role} ", theme.symbol(State::Degraded)), theme.warning());
+    }
     if app.tls_unverified {
         return (format!("TLS NOT VERIFIED · {role} · {last_text} "), theme.warning());
     }
