@@ -14,7 +14,9 @@ pub fn first_line(message: &str) -> String {
 }
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -48,6 +50,28 @@ pub struct Inputs<'a> {
     pub previous: &'a BTreeMap<Metric, Judgment>,
     /// The last successful refresh known from history (for `max_age`).
     pub last_refresh: Option<DateTime<Utc>>,
+}
+
+/// What history knows about the products, handed to a poll: the rulebook's inputs from
+/// the store.
+#[derive(Debug, Default, Clone)]
+pub struct Prior {
+    /// Each product's last judgment per metric ([`is_judgment`]).
+    pub previous: HashMap<String, BTreeMap<Metric, Judgment>>,
+    pub last_refresh: HashMap<String, DateTime<Utc>>,
+    pub maintenance: HashMap<String, MaintenanceNotice>,
+}
+
+/// One product after a poll: what the rulebook decided, and when to look again. The store
+/// records it.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// Shared with the engine's product list: a poll copies no product.
+    pub product: Arc<Product>,
+    pub evaluation: Evaluation,
+    pub checked_at: DateTime<Utc>,
+    /// How long until this product is due again, from its DAG's schedule.
+    pub interval: Duration,
 }
 
 /// The rulebook's answer for one product.

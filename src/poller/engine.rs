@@ -4,38 +4,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::discover;
-use crate::evaluate::{Evaluation, Inputs, evaluate};
-use crate::facts::{AirflowView, DbtView, MaintenanceNotice, SourceHealth};
-use crate::model::{Judgment, Metric, Product};
+use crate::evaluate::{Checked, Inputs, Prior, evaluate};
+use crate::facts::{AirflowView, DbtView, SourceHealth};
+use crate::model::Product;
 use crate::sources::airflow::{self, AirflowClient, Observation, RunMemory};
 use crate::sources::dbt_evidence::DbtEvidence;
 use crate::sources::{SourceError, schedule};
-
-/// What history knows about the products, handed to a poll.
-#[derive(Debug, Default, Clone)]
-pub struct Prior {
-    /// Each product's last judgment per metric ([`crate::evaluate::is_judgment`]).
-    pub previous: HashMap<String, BTreeMap<Metric, Judgment>>,
-    pub last_refresh: HashMap<String, DateTime<Utc>>,
-    pub maintenance: HashMap<String, MaintenanceNotice>,
-}
-
-/// One product after a poll.
-#[derive(Debug, Clone)]
-pub struct Checked {
-    /// Shared with the engine's product list: a poll copies no product.
-    pub product: Arc<Product>,
-    pub evaluation: Evaluation,
-    pub checked_at: DateTime<Utc>,
-    /// How long until this product is due again, from its DAG's schedule.
-    pub interval: Duration,
-}
 
 #[derive(Debug, Clone)]
 pub struct PollResult {

@@ -4,4 +4,5 @@
 mod engine;
 pub mod run;
 
-pub use engine::{Checked, Engine, PollResult, Prior};
+pub use crate::evaluate::{Checked, Prior};
+pub use engine::{Engine, PollResult};

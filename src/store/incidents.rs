@@ -12,7 +12,7 @@ use super::write::WriteSummary;
 use super::{Result, Store, StoreError};
 use crate::model::{Metric, State};
 use crate::notify::{Event, EventIncident, EventKind};
-use crate::poller::Checked;
+use crate::evaluate::Checked;
 use crate::timefmt::rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

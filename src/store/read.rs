@@ -523,8 +523,8 @@ impl Store {
     }
 
     /// What history knows for a poll: each metric's last judgment, last refresh, maintenance.
-    pub fn prior<P: Borrow<Product>>(&self, products: &[P], now: i64) -> Result<crate::poller::Prior> {
-        let mut prior = crate::poller::Prior::default();
+    pub fn prior<P: Borrow<Product>>(&self, products: &[P], now: i64) -> Result<crate::evaluate::Prior> {
+        let mut prior = crate::evaluate::Prior::default();
         let at = |t: i64| chrono::DateTime::from_timestamp(t, 0);
         let checked: HashMap<String, i64> =
             self.products(false)?.into_iter().filter_map(|p| Some((p.product.id, p.checked_at?))).collect();

@@ -13,7 +13,7 @@ use super::incidents::{self, Severity};
 use super::series;
 use super::{Result, Store};
 use crate::model::{Evidence, Metric, Product, State, Verdict};
-use crate::poller::Checked;
+use crate::evaluate::Checked;
 
 /// A coverage span is extended while polls come this close together; a longer silence
 /// is a gap ("no data").
