@@ -59,6 +59,11 @@ pub enum ErrorKind {
     },
     /// The answer is not what the API promises (HTML, truncated or mistyped JSON, too big).
     BadBody(String),
+    /// The answer asks for more than a poll reads (a `total_entries` of 10¹², pages
+    /// without end): which bound, in words.
+    Bound(String),
+    /// A redirect to another origin, not followed: credentials go only to the configured URL.
+    Redirect(String),
     Io(String),
 }
 
@@ -114,6 +119,11 @@ impl SourceError {
                 format!("unexpected status {status}{}", paren(detail))
             }
             ErrorKind::BadBody(d) => format!("unreadable answer: {d}"),
+            ErrorKind::Bound(d) => format!("too much to read: {d}"),
+            ErrorKind::Redirect(to) => format!(
+                "redirected to another origin ({to}), not followed: credentials are sent only to the configured \
+                 URL; if the server moved, set `url` to it"
+            ),
             ErrorKind::Io(d) => d.clone(),
         }
     }
@@ -329,6 +339,8 @@ impl Http {
             | ErrorKind::Forbidden(t)
             | ErrorKind::NotFound(t)
             | ErrorKind::BadBody(t)
+            | ErrorKind::Bound(t)
+            | ErrorKind::Redirect(t)
             | ErrorKind::Io(t)
             | ErrorKind::Server { detail: t, .. }
             | ErrorKind::Status { detail: t, .. } => clean(t),
