@@ -152,3 +152,52 @@ fn hostile_names_are_inert_on_the_page() {
     assert!(!html.contains('\u{1b}'));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;\u{fffd}[2J"));
 }
+
+/// A dbt model named to break out of an attribute is not made a product (discovered ids are
+/// held to the listed ids' rule), and an id that reached the store anyway is escaped in
+/// `id="…"` and `href="#…"`.
+#[test]
+fn discovered_ids_are_checked_and_attributes_are_escaped() {
+    use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex};
+    let hostile = "fct\"><script>alert(1)</script>";
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&common::fake::body("dbt/test_failures/manifest.json")).unwrap();
+    manifest["nodes"]["model.shop.fct_orders"]["name"] = hostile.into();
+    let manifest: Manifest = dbt::parse_artifact(ArtifactKind::Manifest, manifest.to_string().as_bytes()).unwrap();
+    let index = ProjectIndex::new(manifest, &Default::default());
+    let rule = tablestat::config::DiscoverRule {
+        tag: None,
+        dag: "shop_daily".into(),
+        task: Some("dbt_build".into()),
+        group: None,
+        metrics: tablestat::model::Metric::standard(),
+        max_age: None,
+    };
+    let ids: Vec<String> = tablestat::discover::discover(&rule, &index).into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, ["dim_customers", "fct_daily_revenue", "stg_customers", "stg_orders", "stg_payments"]);
+
+    // Past the check (an older database, an import): escaped all the same.
+    let mut store = prepared_store();
+    let evil = common::board::product(hostile, "Evil", "Sales");
+    store
+        .import(
+            std::slice::from_ref(&evil),
+            &tablestat::store::History {
+                spans: vec![tablestat::store::SpanRow {
+                    product: hostile.into(),
+                    metric: None,
+                    state: tablestat::model::State::Up,
+                    reason: "all metrics up".into(),
+                    start: now() - 3600,
+                }],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    export::write(dir.path(), &page, &Site { title: "t".into(), url: None }).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(!html.contains("<script"), "no script");
+    assert!(html.contains("id=\"product-fct&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""), "escaped id");
+}

@@ -194,7 +194,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Not eprintln!: stderr may be a terminal that hung up, and that must not panic.
-            let _ = writeln!(std::io::stderr(), "tablestat: {}", e.message);
+            let _ = writeln!(std::io::stderr(), "tablestat: {}", crate::text::inert(&e.message));
             ExitCode::from(e.code)
         }
     }
@@ -284,7 +284,7 @@ pub fn load_config(flag: Option<&Path>) -> Result<Config, CliError> {
     }
     let config = Config::load(&path).map_err(|e| CliError::new(EXIT_CONFIG, e.to_string()))?;
     for warning in &config.warnings {
-        eprintln!("tablestat: warning: {warning}");
+        eprintln!("tablestat: warning: {}", crate::text::inert(warning));
     }
     Ok(config)
 }

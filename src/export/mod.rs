@@ -87,8 +87,11 @@ pub fn anchor(product_id: &str) -> String {
     format!("product-{product_id}")
 }
 
-/// Escapes text for HTML and XML, in content and in quoted attributes.
+/// Escapes text for HTML and XML, in content and in quoted attributes. Control
+/// characters, escapes and bidi controls are first shown inert by the same filter as the
+/// terminal's ([`crate::text::inert`]; control characters are invalid in XML too).
 fn escape(text: &str) -> String {
+    let text = crate::text::inert(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -97,8 +100,6 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // Control characters have no business in a page (and are invalid in XML).
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
