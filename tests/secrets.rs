@@ -203,3 +203,45 @@ fn basic_auth_on_the_wire() -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(format!("admin:{PASSWORD}"))
 }
+
+/// The Airflow 3 login redirected (307 and 308 re-send the body, the password) to another
+/// origin: not followed, nothing reaches the other host, and the products are `unknown`
+/// with a reason that says where the redirect pointed.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_never_follow_a_redirect_to_another_origin() {
+    use common::proxy::{Fault, FaultProxy};
+    let airflow = common::fake::airflow3().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_raw(common::fake::body("airflow3/auth_token_201.json"), "application/json"),
+        )
+        .mount(&elsewhere)
+        .await;
+    for status in [307, 308, 302] {
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = FaultProxy::start(&airflow.uri()).await;
+        let location = format!("{}/auth/token", elsewhere.uri());
+        proxy.arm_path("/auth/token", Fault::Redirect { status, location: location.clone() });
+        let config = dir.path().join("tablestat.toml");
+        let text = common::fake::config_text(&proxy.uri(), "v2", "password", &[("p", "customers_hourly", None)])
+            + &format!("\n[store]\npath = \"{}\"\n", dir.path().join("history.db").display());
+        std::fs::write(&config, text).unwrap();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(bin()).arg("--config").arg(&config).args(["poll", "--once", "--json"]).output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("redirected to another origin ({location}), not followed")),
+            "{status}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["products"][0]["state"], "unknown", "{status}");
+        let leaked = elsewhere.received_requests().await.unwrap_or_default();
+        assert!(leaked.is_empty(), "{status}: the other origin got {} request(s)", leaked.len());
+    }
+}
