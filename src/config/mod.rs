@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use error::ConfigError;
 pub use file::{ApiVersion, AuthKind, DbtSource, Interval, parse_duration};
-pub use secret::{Secret, SecretRef};
+pub use secret::{Secret, SecretRef, basic_auth_form, blank_secrets, echo_forms};
 
 use crate::model::{DEFAULT_GROUP, Metric, Product};
 use file::ConfigFile;

@@ -308,12 +308,15 @@ impl Http {
         .await
     }
 
-    /// Registers a secret (a password, a token) to be blanked out of every error.
+    /// Registers a secret (a password, a token) to be blanked out of every error, in each
+    /// form a server may echo it in ([`crate::config::echo_forms`]).
     pub fn add_secret(&self, secret: &str) {
         if secret.len() >= 4 {
             let mut secrets = self.secrets.lock().expect("secrets lock");
-            if !secrets.iter().any(|s| s == secret) {
-                secrets.push(secret.to_string());
+            for form in crate::config::echo_forms(secret) {
+                if !secrets.contains(&form) {
+                    secrets.push(form);
+                }
             }
         }
     }
@@ -322,16 +325,7 @@ impl Http {
     /// [`MAX_DETAIL`] characters: cut after blanking, so no secret is cut in half and missed.
     pub fn scrub(&self, mut error: SourceError) -> SourceError {
         let secrets = self.secrets.lock().expect("secrets lock").clone();
-        let clean = |text: &mut String| {
-            for secret in &secrets {
-                if text.contains(secret.as_str()) {
-                    *text = text.replace(secret.as_str(), "***");
-                }
-            }
-            if let Some((cut, _)) = text.char_indices().nth(MAX_DETAIL) {
-                text.truncate(cut);
-            }
-        };
+        let clean = |text: &mut String| *text = crate::config::blank_secrets(text, &secrets, MAX_DETAIL);
         clean(&mut error.endpoint);
         match &mut error.kind {
             ErrorKind::Dns(t)

@@ -159,11 +159,9 @@ impl AirflowClient {
             http.add_secret(secret.expose());
         }
         // Basic auth travels as base64 of `username:password`: a server that echoes the
-        // request's headers echoes that.
-        if let Auth::Basic { username, password } = &auth {
-            use base64::Engine;
-            let wire = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{}", password.expose()));
-            http.add_secret(&wire);
+        // request's headers echoes that (and a login's user and password, should it).
+        if let Auth::Basic { username, password } | Auth::Jwt { username, password, .. } = &auth {
+            http.add_secret(&crate::config::basic_auth_form(username, password.expose()));
         }
         let api = match config.api {
             ApiVersion::V1 => Api::V1,
