@@ -201,3 +201,40 @@ fn discovered_ids_are_checked_and_attributes_are_escaped() {
     assert!(!html.contains("<script"), "no script");
     assert!(html.contains("id=\"product-fct&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""), "escaped id");
 }
+
+/// Someone who can write the export folder plants symlinks where the temporary files used
+/// to be (`.index.html.<pid>.tmp`, predictable) pointing at a file of theirs to overwrite:
+/// the export writes around them, the target is untouched. A write that fails (here a
+/// folder stands where `status.json` goes) leaves no temporary file behind.
+#[cfg(unix)]
+#[test]
+fn the_export_never_follows_a_planted_symlink_and_leaves_no_temporary_file() {
+    let store = prepared_store();
+    let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap()).unwrap();
+    let site = Site { title: "t".into(), url: None };
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let public = dir.path().join("public");
+    std::fs::create_dir(&public).unwrap();
+    for name in ["index.html", "status.json", "feed.atom"] {
+        let planted = public.join(format!(".{name}.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, planted).unwrap();
+    }
+    export::write(&public, &page, &site).unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(std::fs::read_to_string(public.join("index.html")).unwrap().starts_with("<!DOCTYPE html>"));
+    let temporaries = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp") && !n.contains(&std::process::id().to_string()))
+            .collect()
+    };
+    assert_eq!(temporaries(&public), Vec::<String>::new());
+
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(broken.join("status.json/occupied")).unwrap();
+    assert!(export::write(&broken, &page, &site).is_err());
+    assert_eq!(temporaries(&broken), Vec::<String>::new(), "the failed write cleaned up");
+}
