@@ -214,3 +214,66 @@ fn broken_configs_give_clear_errors() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A `target/` whose manifest is a FIFO (no writer: opening it to read used to block the
+/// poll forever) or `/dev/zero` (it used to grow to gigabytes): `poll --once` ends, and the
+/// products are `unknown` saying the file is not a regular file.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_or_a_device_as_an_artifact_is_unknown_and_never_blocks_the_poll() {
+    use common::story::{self, chapter};
+    // A failed dbt task: its artifacts are what says which tests failed.
+    let (server, _story) = story::start(chapter(1, "failed", "test_failures")).await;
+    for (name, plant) in [("manifest.json", "fifo"), ("manifest.json", "/dev/zero"), ("run_results.json", "fifo")] {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::create_dir(&target).unwrap();
+        for file in ["manifest.json", "run_results.json", "sources.json"] {
+            std::fs::copy(common::fixture(&format!("dbt/test_failures/{file}")), target.join(file)).unwrap();
+        }
+        let planted = target.join(name);
+        std::fs::remove_file(&planted).unwrap();
+        if plant == "fifo" {
+            let path = std::ffi::CString::new(planted.to_str().unwrap()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+        } else {
+            std::os::unix::fs::symlink(plant, &planted).unwrap();
+        }
+        let config = dir.path().join("tablestat.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[airflow]\nurl = \"{}\"\napi = \"v2\"\nauth = \"password\"\nusername = \"admin\"\npassword = \"admin\"\n\
+                 [dbt]\nsource = \"local\"\ntarget_dir = \"{}\"\n[store]\npath = \"{}\"\n\
+                 [[product]]\nid = \"stg_orders\"\ndag = \"shop_daily\"\ntask = \"dbt_build\"\nmodel = \"stg_orders\"\n",
+                server.uri(),
+                target.display(),
+                dir.path().join("history.db").display()
+            ),
+        )
+        .unwrap();
+        // Waited for with a deadline: a blocked poll fails the test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut command = std::process::Command::new(common::tmux::bin());
+        command.arg("--config").arg(&config).args(["poll", "--once", "--json"]);
+        let child = common::Reaped(Some(command.stdout(std::process::Stdio::piped()).spawn().unwrap()));
+        let pid = child.0.as_ref().unwrap().id();
+        std::thread::spawn(move || {
+            let mut child = child;
+            let out = child.0.take().unwrap().wait_with_output();
+            let _ = tx.send(out);
+        });
+        let out = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                panic!("{name} as {plant}: poll --once did not end within 60 s");
+            }
+        };
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let product = &doc["products"][0];
+        let reasons = product["metrics"].to_string();
+        assert_eq!(product["state"], "unknown", "{name} as {plant}: {reasons}");
+        assert!(reasons.contains(&format!("{name}: is not a regular file")), "{name} as {plant}: {reasons}");
+    }
+}

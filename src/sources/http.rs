@@ -177,8 +177,8 @@ pub const MAX_DETAIL: usize = 200;
 /// Bodies larger than this are refused: no answer of these APIs is legitimately bigger,
 /// and a runaway body must not eat the jump host's memory.
 pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
-/// dbt artifacts (manifests) can be hundreds of MB.
-pub const MAX_ARTIFACT_BODY: usize = 1024 * 1024 * 1024;
+/// dbt artifacts (manifests) can be hundreds of MB: the same cap as for a `target/` file.
+pub const MAX_ARTIFACT_BODY: usize = crate::dbt::MAX_ARTIFACT_BYTES;
 
 /// One base URL, one reqwest client (connections reused), a request counter.
 #[derive(Clone)]
