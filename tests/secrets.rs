@@ -167,6 +167,11 @@ async fn no_secret_reaches_logs_output_database_or_screen() {
     .unwrap();
     let mut run = screens;
     run.keep("board log", std::fs::read_to_string(&board_log).unwrap_or_default());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&board_log).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the board's log holds what the sources said: private like the database");
+    }
     for suffix in ["", "-wal", "-shm"] {
         let path = PathBuf::from(format!("{}{suffix}", db.display()));
         if let Ok(bytes) = std::fs::read(&path) {
