@@ -417,7 +417,7 @@ async fn hostile_strings_in_source_answers_never_reach_a_reader_raw() {
                 poisoned_outputs += 1;
             }
             if let Some((at, c)) = text.char_indices().find(|(_, c)| unsafe_char(*c)) {
-                let start = text.floor_char_boundary(at.saturating_sub(80));
+                let start = (0..=at.saturating_sub(80)).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
                 failures.push(format!("seed {seed}, {what}: {c:?} in …{:?}…", &text[start..at]));
             }
         }
