@@ -202,6 +202,13 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+impl Answer {
+    /// A 200 answer with a JSON body, as a server sends it (for fuzz targets and tests).
+    pub fn json(body: Vec<u8>) -> Answer {
+        Answer { status: StatusCode::OK, content_type: "application/json".into(), retry_after: None, body }
+    }
+}
+
 impl Http {
     pub fn new(source: SourceName, base: Url, timeout: Duration, tls: &TlsConfig) -> Result<Http, SourceError> {
         let setup = |detail: String| SourceError::new(source, "client setup", ErrorKind::Tls(detail));
