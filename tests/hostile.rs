@@ -360,10 +360,11 @@ impl wiremock::Respond for Poisoned {
     }
 }
 
-/// Property: whatever hostile strings the captured Airflow and dbt answers carry, the text
-/// a person reads — `poll --once`, `status`, `config check`, `maintenance list`, `incident
-/// list` and `show`, and the exported page and feed — holds no control character but a line
-/// break, no escape sequence and no bidi control. Seeds vary where and how much is poisoned.
+/// Property: whatever hostile strings the Airflow answers (the story's, in the captured
+/// shapes) and the captured dbt artifacts carry, the text a person reads — `poll --once`,
+/// `status`, `report`, `config check`, `maintenance list`, `incident list` and `show`, and
+/// the exported page and feed — holds no control character but a line break, no escape
+/// sequence and no bidi control. Seeds vary where and how much is poisoned.
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_strings_in_source_answers_never_reach_a_reader_raw() {
     use common::story::{self, chapter};
@@ -398,6 +399,7 @@ async fn hostile_strings_in_source_answers_never_reach_a_reader_raw() {
                 run(&["poll", "--once"]),
                 run(&["poll", "--once"]),
                 run(&["status"]),
+                run(&["report"]),
                 run(&["config", "check"]),
                 run(&["maintenance", "add", "all", "-m", &message, "--duration", "1h", "--author", "\u{1b}[2Jmallory"]),
                 run(&["maintenance", "list"]),
