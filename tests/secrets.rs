@@ -253,7 +253,8 @@ async fn credentials_never_follow_a_redirect_to_another_origin() {
 
 /// A webhook receiver that echoes the request: the path ("Cannot POST /services/…/<secret>"),
 /// or the whole URL placed so that the 120-character cut falls inside the secret. Neither
-/// the secret nor a piece of it reaches the delivery's error, the database or the board.
+/// the secret nor a piece of it reaches the delivery's error, the database or the board. A
+/// receiver that redirects to another origin is not followed.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_echoing_webhook_receiver_never_gets_its_secret_stored() {
     use chrono::{FixedOffset, TimeZone, Utc};
@@ -289,6 +290,21 @@ async fn an_echoing_webhook_receiver_never_gets_its_secret_stored() {
         ));
         receivers.push(receiver);
     }
+    // A third receiver redirects (307: the payload would be sent again) to another origin.
+    let elsewhere = MockServer::start().await;
+    Mock::given(any()).respond_with(ResponseTemplate::new(200)).mount(&elsewhere).await;
+    let redirecting = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/services/T000/B000/{TOKEN}", elsewhere.uri())),
+        )
+        .mount(&redirecting)
+        .await;
+    hooks.push_str(&format!(
+        "\n[[notify]]\nname = \"redirecting\"\nurl = \"{}/services/T000/B000/{TOKEN}\"\n",
+        redirecting.uri()
+    ));
     let text = story::config(&server.uri(), &db) + &hooks;
     let config = Arc::new(tablestat::config::Config::parse(&dir.path().join("t.toml"), &text).unwrap());
     let store = tablestat::store::worker::StoreHandle::spawn(tablestat::store::Store::open(&db).unwrap()).unwrap();
@@ -302,13 +318,29 @@ async fn an_echoing_webhook_receiver_never_gets_its_secret_stored() {
     for receiver in &receivers {
         assert!(!receiver.received_requests().await.unwrap().is_empty(), "the receivers were asked");
     }
+    assert!(elsewhere.received_requests().await.unwrap().is_empty(), "a webhook is never sent to another origin");
     let ts = t(4).timestamp();
     let snapshot = store.call(move |s| s.snapshot(ts, FixedOffset::east_opt(0).unwrap())).await.unwrap().unwrap();
-    let (_, error) = snapshot.notify.last_failure.clone().expect("the deliveries failed");
-    assert!(error.starts_with("HTTP 404: ") && error.contains("***"), "the echo shows, blanked: {error}");
+    let (_, shown) = snapshot.notify.last_failure.clone().expect("the deliveries failed");
     drop((pipeline, store));
+    let errors: Vec<(String, String)> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT target, last_error FROM delivery ORDER BY target")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     let piece = &TOKEN[..8];
-    assert!(!error.contains(piece), "{error}");
+    for (target, error) in errors.iter().chain([&("board header".to_string(), shown)]) {
+        assert!(!error.contains(piece), "{target}: {error}");
+        let expected = if target == "redirecting" { "redirected to another origin (" } else { "HTTP 404: " };
+        if target != "board header" {
+            assert!(error.starts_with(expected) && error.contains("***"), "{target}: the echo shows, blanked: {error}");
+        }
+    }
+    let targets: std::collections::BTreeSet<&str> = errors.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(targets.len(), 3, "{errors:?}");
     for suffix in ["", "-wal"] {
         let bytes = std::fs::read(format!("{}{suffix}", db.display())).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
