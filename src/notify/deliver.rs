@@ -208,7 +208,7 @@ fn client_for(target: &Target) -> Result<reqwest::Client, String> {
     crate::sources::tls::client_builder(target.ca_file.as_deref(), false)?
         .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
         // The URL is the secret: never sent on as a Referer, nor the payload to another origin.
-        .redirect(crate::sources::http::same_origin_redirects())
+        .redirect(crate::sources::redirect::same_origin_redirects())
         .referer(false)
         .timeout(TIMEOUT)
         .build()

@@ -215,7 +215,7 @@ impl Http {
         let builder = super::tls::client_builder(tls.ca_file.as_deref(), tls.insecure_skip_verify)
             .map_err(setup)?
             .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
-            .redirect(same_origin_redirects())
+            .redirect(super::redirect::same_origin_redirects())
             .referer(false)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
@@ -385,7 +385,7 @@ impl Http {
         if error.is_timeout() {
             return ErrorKind::Timeout(self.timeout);
         }
-        if let Some(CrossOrigin(to)) = cross_origin(error) {
+        if let Some(super::redirect::CrossOrigin(to)) = super::redirect::cross_origin(error) {
             return ErrorKind::Redirect(to.clone());
         }
         let chain = error_chain(error);
@@ -409,58 +409,6 @@ impl Http {
             ErrorKind::Io(last_cause(&chain))
         }
     }
-}
-
-/// The redirect rule of every client (Airflow, dbt Cloud, webhooks): followed within the
-/// origin it started from, refused to another. A 307/308 re-sends the body, and the Airflow 3
-/// login's body is the password; headers may carry a token and a `Referer` the previous URL
-/// (a webhook's secret path). Refused with [`CrossOrigin`], which says where it pointed.
-pub fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let started = attempt.previous().first().map(Url::origin);
-        if started.is_some_and(|origin| origin != attempt.url().origin()) {
-            let to = shown_url(attempt.url());
-            return attempt.error(CrossOrigin(to));
-        }
-        if attempt.previous().len() >= 10 {
-            return attempt.error("more than 10 redirects");
-        }
-        attempt.follow()
-    })
-}
-
-/// A redirect to another origin, not followed: where it pointed (scheme, host, port, path).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrossOrigin(pub String);
-
-impl fmt::Display for CrossOrigin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "redirected to another origin ({}), not followed", self.0)
-    }
-}
-
-impl std::error::Error for CrossOrigin {}
-
-/// The refused redirect somewhere in `error`'s causes.
-pub fn cross_origin<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e CrossOrigin> {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if let Some(found) = e.downcast_ref::<CrossOrigin>() {
-            return Some(found);
-        }
-        cause = e.source();
-    }
-    None
-}
-
-/// A URL as shown in a reason: no user, password, query or fragment (they may hold secrets).
-fn shown_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
 }
 
 /// Runs `op` until it succeeds, fails for good, or runs out of attempts. Waits between
