@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # fuzz/run.sh SECONDS: runs each fuzz target for SECONDS, from a corpus seeded with the
-# real dbt artifacts in tests/fixtures and the example configs in config/. Works on the
+# real dbt artifacts and Airflow answers in tests/fixtures and the example configs in config/. Works on the
 # stable toolchain (RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its -Z flags). A crash leaves
 # its input in fuzz/artifacts/TARGET/ and fails the script: turn it into a regression test.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:?usage: fuzz/run.sh SECONDS}
 export RUSTC_BOOTSTRAP=1
-targets=(manifest run_results sources config)
+targets=(manifest run_results sources config airflow_dags airflow_runs airflow_task_instances)
 
 seed() {
   local target=$1
@@ -21,6 +21,9 @@ seed manifest ../tests/fixtures/dbt/*/manifest.json
 seed run_results ../tests/fixtures/dbt/*/run_results*.json
 seed sources ../tests/fixtures/dbt/*/sources.json
 seed config ../config/*.toml
+seed airflow_dags ../tests/fixtures/airflow*/dags_list*.json
+seed airflow_runs ../tests/fixtures/airflow*/dagruns*.json
+seed airflow_task_instances ../tests/fixtures/airflow*/taskinstances*.json
 
 # No sanitizer: the parsers are safe Rust, so the findings are panics, stack overflows,
 # runaway memory and hangs, which libFuzzer catches without one (and twice as fast).

@@ -18,6 +18,17 @@ pub fn discover(rule: &DiscoverRule, index: &ProjectIndex) -> Vec<Product> {
         .filter(|m| m.resource_type == "model")
         .filter(|m| m.package_name.is_none() || m.package_name == index.project_name)
         .filter(|m| m.tablestat_meta().is_some() || rule.tag.as_ref().is_some_and(|t| m.tags.contains(t)))
+        // The model's name becomes the product's id: held to the rule listed ids follow.
+        .filter(|m| {
+            let valid = crate::config::is_valid_product_id(&m.name);
+            if !valid {
+                tracing::warn!(
+                    "dbt model {} is not made a product: its name is not a valid product id (letters, digits, `_`, `-`, `.`)",
+                    crate::text::inert(&m.name)
+                );
+            }
+            valid
+        })
         .map(|model| {
             let meta = model.tablestat_meta();
             let text = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str).map(String::from);

@@ -25,6 +25,8 @@
 //! - [`notify`]: events (incidents, maintenance) and the webhooks that hear them.
 //! - [`tui`]: the board; [`theme`] the symbols and colours it shares with the text output.
 //! - [`demo`]: simulated Airflow and dbt Cloud for `tablestat demo`.
+//! - [`text`]: the one output filter: control characters, escapes and bidi controls from
+//!   sources shown inert on the terminal, the board and the page.
 //! - [`cli`]: the commands; `main.rs` only dispatches to them.
 
 pub mod cli;
@@ -43,6 +45,7 @@ pub mod report;
 pub mod slo;
 pub mod sources;
 pub mod store;
+pub mod text;
 pub mod theme;
 pub mod timefmt;
 pub mod tui;

@@ -3,8 +3,13 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Readable panic reports; the terminal guard of the board chains onto this hook.
-    let _ = color_eyre::install();
+    // Readable panic reports; the terminal guard of the board chains onto this hook. In
+    // colour only where the text output would be (a terminal, no NO_COLOR, no --no-color):
+    // a report written into a file or a pipe stays plain text.
+    let color = !std::env::args_os().any(|a| a == "--no-color")
+        && tablestat::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let theme = if color { color_eyre::config::Theme::dark() } else { color_eyre::config::Theme::new() };
+    let _ = color_eyre::config::HookBuilder::default().theme(theme).install();
     end_on_panic_elsewhere();
     match std::panic::catch_unwind(tablestat::cli::main) {
         Ok(code) => code,

@@ -253,3 +253,23 @@ fn a_valid_config_checks_offline() {
     let path = write(&dir, VALID);
     tablestat().args(["config", "check", "--offline", "-c"]).arg(&path).assert().success();
 }
+
+/// The panic report is plain text where colour is not wanted: into a pipe or a file, with
+/// NO_COLOR, with --no-color (it was coloured into log files). The exit code is 70.
+#[test]
+fn the_panic_report_is_not_coloured_into_a_pipe() {
+    for (args, no_color) in
+        [(&["debug-panic"][..], false), (&["--no-color", "debug-panic"][..], false), (&["debug-panic"][..], true)]
+    {
+        let mut command = tablestat();
+        command.args(args).env_remove("NO_COLOR");
+        if no_color {
+            command.env("NO_COLOR", "1");
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(70), "{stderr}");
+        assert!(stderr.contains("a panic asked for with `tablestat debug-panic`"), "{stderr}");
+        assert!(!stderr.contains('\u{1b}'), "no escape sequences in a piped report: {stderr:?}");
+    }
+}

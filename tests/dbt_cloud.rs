@@ -150,6 +150,25 @@ async fn the_run_behind_the_task_is_found_by_xcom_and_read_from_the_right_steps(
         requests.iter().filter(|r| r.url.path().contains("/artifacts/")).map(|r| r.url.to_string()).collect();
     assert!(steps.iter().all(|u| u.contains("step=3") || u.contains("sources.json?step=4")), "{steps:?}");
 
+    // The cached artifacts hold the project's names and results: readable by their owner alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = Vec::new();
+        let mut dirs = vec![cache.path().to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() { dirs.push(path) } else { files.push(path) }
+            }
+        }
+        assert_eq!(files.len(), 3, "{files:?}");
+        for file in files {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+    }
+
     // The next poll reads the same run: nothing is fetched again.
     let again = poll(&mut engine).await;
     assert_eq!(again.dbt_requests, 0);

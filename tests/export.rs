@@ -153,3 +153,90 @@ fn hostile_names_are_inert_on_the_page() {
     assert!(!html.contains('\u{1b}'));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;\u{fffd}[2J"));
 }
+
+/// A dbt model named to break out of an attribute is not made a product (discovered ids are
+/// held to the listed ids' rule), and an id that reached the store anyway is escaped in
+/// `id="…"` and `href="#…"`.
+#[test]
+fn discovered_ids_are_checked_and_attributes_are_escaped() {
+    use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex};
+    let hostile = "fct\"><script>alert(1)</script>";
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&common::fake::body("dbt/test_failures/manifest.json")).unwrap();
+    manifest["nodes"]["model.shop.fct_orders"]["name"] = hostile.into();
+    let manifest: Manifest = dbt::parse_artifact(ArtifactKind::Manifest, manifest.to_string().as_bytes()).unwrap();
+    let index = ProjectIndex::new(manifest, &Default::default());
+    let rule = tablestat::config::DiscoverRule {
+        tag: None,
+        dag: "shop_daily".into(),
+        task: Some("dbt_build".into()),
+        group: None,
+        metrics: tablestat::model::Metric::standard(),
+        max_age: None,
+        late_after: None,
+    };
+    let ids: Vec<String> = tablestat::discover::discover(&rule, &index).into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, ["dim_customers", "fct_daily_revenue", "stg_customers", "stg_orders", "stg_payments"]);
+
+    // Past the check (an older database, an import): escaped all the same.
+    let mut store = prepared_store();
+    let evil = common::board::product(hostile, "Evil", "Sales");
+    store
+        .import(
+            std::slice::from_ref(&evil),
+            &tablestat::store::History {
+                spans: vec![tablestat::store::SpanRow {
+                    product: hostile.into(),
+                    metric: None,
+                    state: tablestat::model::State::Up,
+                    reason: "all metrics up".into(),
+                    start: now() - 3600,
+                }],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap(), &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    export::write(dir.path(), &page, &Site { title: "t".into(), url: None }).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(!html.contains("<script"), "no script");
+    assert!(html.contains("id=\"product-fct&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""), "escaped id");
+}
+
+/// Someone who can write the export folder plants symlinks where the temporary files used
+/// to be (`.index.html.<pid>.tmp`, predictable) pointing at a file of theirs to overwrite:
+/// the export writes around them, the target is untouched. A write that fails (here a
+/// folder stands where `status.json` goes) leaves no temporary file behind.
+#[cfg(unix)]
+#[test]
+fn the_export_never_follows_a_planted_symlink_and_leaves_no_temporary_file() {
+    let store = prepared_store();
+    let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap(), &[]).unwrap();
+    let site = Site { title: "t".into(), url: None };
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let public = dir.path().join("public");
+    std::fs::create_dir(&public).unwrap();
+    for name in ["index.html", "status.json", "feed.atom"] {
+        let planted = public.join(format!(".{name}.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, planted).unwrap();
+    }
+    export::write(&public, &page, &site).unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(std::fs::read_to_string(public.join("index.html")).unwrap().starts_with("<!DOCTYPE html>"));
+    let temporaries = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp") && !n.contains(&std::process::id().to_string()))
+            .collect()
+    };
+    assert_eq!(temporaries(&public), Vec::<String>::new());
+
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(broken.join("status.json/occupied")).unwrap();
+    assert!(export::write(&broken, &page, &site).is_err());
+    assert_eq!(temporaries(&broken), Vec::<String>::new(), "the failed write cleaned up");
+}

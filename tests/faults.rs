@@ -181,6 +181,27 @@ fn cases() -> Vec<Case> {
         expect: Unchanged,
     });
     cases.push(Case {
+        name: "a lying total_entries (10^12 DAGs)",
+        source: Airflow,
+        fault: Path(
+            "/api/v2/dags",
+            Fault::status(
+                200,
+                r#"{"dags": [{"dag_id": "shop_daily", "is_paused": false}], "total_entries": 1000000000000}"#,
+            ),
+        ),
+        expect: Unknown("too much to read: the server says there are 1000000000000 DAGs"),
+    });
+    cases.push(Case {
+        name: "a lying total_entries (u64::MAX runs)",
+        source: Airflow,
+        fault: Path(
+            "/api/v2/dags/~/dagRuns/list",
+            Fault::status(200, r#"{"dag_runs": [], "total_entries": 18446744073709551615}"#),
+        ),
+        expect: Unknown("more than the 50000 tablestat reads in one poll"),
+    });
+    cases.push(Case {
         name: "404 DAG (gone from Airflow)",
         source: Airflow,
         fault: Path("/api/v2/dags", Fault::status(200, r#"{"dags": [], "total_entries": 0}"#)),

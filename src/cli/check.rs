@@ -6,6 +6,7 @@ use super::{CliError, EXIT_CONFIG, EXIT_UNAVAILABLE, load_config};
 use crate::config::{Config, DbtConfig};
 use crate::sources::airflow::{self, AirflowClient, RunMemory};
 use crate::sources::local_dbt;
+use crate::text::inert;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -18,7 +19,7 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
     let config = load_config(flag)?;
     let unreadable = config.unreadable_references();
     for failure in &unreadable {
-        println!("FAILED {failure}");
+        println!("FAILED {}", inert(failure));
     }
     if !unreadable.is_empty() {
         return Err(CliError::new(
@@ -51,7 +52,7 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, CliError> {
     }
     failures.extend(check_reach(&config));
     for failure in &failures {
-        println!("FAILED {failure}");
+        println!("FAILED {}", inert(failure));
     }
     if failures.is_empty() {
         Ok(0)
@@ -104,6 +105,7 @@ async fn check_airflow(config: &Config) -> Result<(), String> {
     };
     let client = AirflowClient::connect(airflow_config, config.base_dir()).await.map_err(|e| e.to_string())?;
     let version = client.version().await.map_err(|e| e.to_string())?;
+    let version = inert(&version);
     let watched = airflow::watched_dags(&config.products);
     let mut memory = RunMemory::default();
     let observation = airflow::observe(&client, &watched, &mut memory, chrono::Utc::now(), config.poll.concurrency)
@@ -142,7 +144,7 @@ async fn check_dbt(config: &Config) -> Result<(), String> {
             println!(
                 "dbt target {}: invocation {}, {} results, {} tables, {} tests; {matched} of {wanted} product models found",
                 target_dir.display(),
-                run.id,
+                inert(&run.id.to_string()),
                 run.results().len(),
                 run.index.model_count(),
                 run.index.test_count()
@@ -181,7 +183,7 @@ async fn check_dbt(config: &Config) -> Result<(), String> {
                     Some(run) => println!(
                         "dbt Cloud {url}: job {job}: latest run {} ({})",
                         run.id,
-                        run.status_humanized.as_deref().unwrap_or("status unknown")
+                        inert(run.status_humanized.as_deref().unwrap_or("status unknown"))
                     ),
                     None => println!("dbt Cloud {url}: job {job}: no runs yet"),
                 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{CliError, EXIT_USAGE, open_store, store_error};
 use crate::config::Config;
 use crate::store::{Incident, IncidentStatus};
+use crate::text::inert;
 use crate::timefmt;
 
 #[derive(Debug, clap::Subcommand)]
@@ -164,24 +165,24 @@ fn list_line(i: &Incident, now: i64) -> String {
         "#{:<4} {:<13} {:<8} {:<20} opened {} ({}), {} {}  {}",
         i.id,
         i.status.as_str(),
-        i.severity,
-        i.product,
+        inert(&i.severity),
+        inert(&i.product),
         timefmt::ago(at(i.opened_at), at(now)),
         timefmt::stamp(at(i.opened_at)),
         if i.resolved_at.is_some() { "lasted" } else { "open for" },
         timefmt::span(duration),
-        i.title
+        inert(&i.title)
     )
 }
 
 fn show(i: &Incident, now: i64) -> String {
-    let mut out = format!("#{} {}\n", i.id, i.title);
+    let mut out = format!("#{} {}\n", i.id, inert(&i.title));
     out.push_str(&format!(
         "  product   {}\n  status    {}\n  severity  {}\n  metrics   {}\n",
-        i.product,
+        inert(&i.product),
         i.status,
-        i.severity,
-        i.metrics.join(", ")
+        inert(&i.severity),
+        inert(&i.metrics.join(", "))
     ));
     out.push_str(&format!(
         "  opened    {} (time to detect: {})\n",
@@ -201,10 +202,10 @@ fn show(i: &Incident, now: i64) -> String {
     }
     out.push_str("  timeline\n");
     for u in &i.updates {
-        let who = u.said_by();
+        let who = inert(u.said_by());
         let status = u.status.map(|s| format!("[{s}] ")).unwrap_or_default();
         let eta = u.eta.map(|e| format!(" (ETA {})", timefmt::stamp(at(e)))).unwrap_or_default();
-        out.push_str(&format!("    {}  {who}: {status}{}{eta}\n", timefmt::stamp(at(u.at)), u.message));
+        out.push_str(&format!("    {}  {who}: {status}{}{eta}\n", timefmt::stamp(at(u.at)), inert(&u.message)));
     }
     out
 }

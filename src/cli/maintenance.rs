@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{CliError, EXIT_USAGE, open_store, store_error};
 use crate::config::Config;
 use crate::store::Scope;
+use crate::text::inert;
 use crate::timefmt;
 
 #[derive(Debug, clap::Subcommand)]
@@ -94,7 +95,12 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
                     now.timestamp(),
                 )
                 .map_err(store_error)?;
-            println!("Maintenance #{id} for {scope}: {} to {}.", timefmt::stamp(starts), timefmt::stamp(ends));
+            println!(
+                "Maintenance #{id} for {}: {} to {}.",
+                inert(&scope.to_string()),
+                timefmt::stamp(starts),
+                timefmt::stamp(ends)
+            );
         }
         MaintenanceCommand::List { all, json } => {
             let windows = store.maintenance_windows(now.timestamp(), all).map_err(store_error)?;
@@ -117,8 +123,8 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
                         w.id,
                         timefmt::stamp(at(w.starts_at)),
                         timefmt::stamp(at(w.ends_at)),
-                        w.scope,
-                        w.message
+                        inert(&w.scope.to_string()),
+                        inert(&w.message)
                     );
                 }
             }

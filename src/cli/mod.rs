@@ -102,6 +102,10 @@ pub enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+    /// Panics on purpose: shows the panic report as a real one would look (plain text
+    /// without colour, exit code 70), for tests and for checking a terminal setup.
+    #[command(hide = true)]
+    DebugPanic,
 }
 
 #[derive(Debug, clap::Args)]
@@ -194,7 +198,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Not eprintln!: stderr may be a terminal that hung up, and that must not panic.
-            let _ = writeln!(std::io::stderr(), "tablestat: {}", e.message);
+            let _ = writeln!(std::io::stderr(), "tablestat: {}", crate::text::inert(&e.message));
             ExitCode::from(e.code)
         }
     }
@@ -250,6 +254,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             );
             Ok(0)
         }
+        Command::DebugPanic => panic!("a panic asked for with `tablestat debug-panic`"),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "tablestat", &mut script);
@@ -284,7 +289,7 @@ pub fn load_config(flag: Option<&Path>) -> Result<Config, CliError> {
     }
     let config = Config::load(&path).map_err(|e| CliError::new(EXIT_CONFIG, e.to_string()))?;
     for warning in &config.warnings {
-        eprintln!("tablestat: warning: {warning}");
+        eprintln!("tablestat: warning: {}", crate::text::inert(warning));
     }
     Ok(config)
 }
@@ -334,6 +339,26 @@ pub fn display_zone() -> chrono::FixedOffset {
     *chrono::Local::now().offset()
 }
 
+/// Opens a file for appending, readable by its owner alone (0600, as the database): a log
+/// holds names, reasons and errors from the sources. A file left 0644 by an older version
+/// is made private too.
+fn private_append(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
 /// Logs go to stderr for headless commands, and to a file in the XDG state dir for the
 /// board (never to its screen); filtered by `TABLESTAT_LOG` (default: info for the board,
 /// warnings otherwise).
@@ -344,8 +369,7 @@ fn init_logging(board: bool) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     if board {
         let dir = config::state_dir();
-        let file = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(dir.join("tablestat.log")));
+        let file = std::fs::create_dir_all(&dir).and_then(|()| private_append(&dir.join("tablestat.log")));
         match file {
             Ok(file) => {
                 let _ = builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init();

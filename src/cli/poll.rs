@@ -47,7 +47,7 @@ async fn once(
 ) -> Result<u8, CliError> {
     let result = run::poll_once(&mut engine, store, me).await.map_err(poller_error)?;
     if let Some(error) = &result.airflow_error {
-        eprintln!("tablestat: warning: Airflow could not be read: {error}");
+        eprintln!("tablestat: warning: Airflow could not be read: {}", crate::text::inert(error));
     }
     let now = chrono::Utc::now().timestamp();
     let named = engine.config().products.clone();

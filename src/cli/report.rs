@@ -109,7 +109,8 @@ fn table(rows: &[SloRow], since: i64, now: i64, ascii: bool) -> String {
     );
     let time = |t: Option<i64>| t.map_or("-".to_string(), crate::timefmt::span);
     for r in rows {
-        let label = if r.metric == "overall" { r.name.clone() } else { format!("  {}", r.metric) };
+        let label =
+            if r.metric == "overall" { crate::text::inert(&r.name).into_owned() } else { format!("  {}", r.metric) };
         let mark = match r.met {
             Some(true) => crate::theme::symbol(crate::model::State::Up, ascii),
             Some(false) => crate::theme::symbol(crate::model::State::Down, ascii),

@@ -1,10 +1,12 @@
 //! The status document as text for people: a verdict, then one line per product and one
-//! per metric that is not up. Colour only on a terminal and without `NO_COLOR`.
+//! per metric that is not up. Colour only on a terminal and without `NO_COLOR`. Every
+//! text from a source passes [`inert`]: a name or reason never drives the reader's terminal.
 
 use std::fmt::Write;
 
 use crate::model::State;
 use crate::report::StatusDocument;
+use crate::text::inert;
 use crate::theme;
 
 pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
@@ -12,9 +14,9 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
         if color { format!("\x1b[{}m{text}\x1b[0m", theme::ansi(state)) } else { text.to_string() }
     };
     let mut out = String::new();
-    let _ = writeln!(out, "{} {}", paint(doc.overall, theme::symbol(doc.overall, ascii)), doc.verdict());
+    let _ = writeln!(out, "{} {}", paint(doc.overall, theme::symbol(doc.overall, ascii)), inert(&doc.verdict()));
     for line in health_lines(doc) {
-        let _ = writeln!(out, "{} {line}", paint(State::Unknown, theme::symbol(State::Unknown, ascii)));
+        let _ = writeln!(out, "{} {}", paint(State::Unknown, theme::symbol(State::Unknown, ascii)), inert(&line));
     }
     let name_width = doc.products.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).min(40);
     // Worst first, as people read a status page; the JSON keeps the stable group order.
@@ -26,7 +28,13 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
             (Some(at), Some(now)) => format!("  checked {}", crate::timefmt::ago(at, now)),
             _ => "  never checked".to_string(),
         };
-        let _ = writeln!(out, "{} {:<name_width$}  {:<12}{checked}", paint(p.state, &label), p.name, p.group);
+        let _ = writeln!(
+            out,
+            "{} {:<name_width$}  {:<12}{checked}",
+            paint(p.state, &label),
+            inert(&p.name),
+            inert(&p.group)
+        );
         for (metric, status) in &p.metrics.0 {
             if status.state != State::Up {
                 let _ = writeln!(
@@ -34,12 +42,12 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
                     "    {:<13} {} {}",
                     metric.as_str(),
                     paint(status.state, &format!("{:<11}", status.state.as_str())),
-                    status.reason
+                    inert(&status.reason)
                 );
             }
         }
         if let Some(note) = &p.note {
-            let _ = writeln!(out, "    {note}");
+            let _ = writeln!(out, "    {}", inert(note));
         }
     }
     out

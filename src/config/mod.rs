@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use error::ConfigError;
 pub use file::{ApiVersion, AuthKind, DbtSource, Interval, parse_duration};
-pub use secret::{Secret, SecretRef};
+pub use secret::{Secret, SecretRef, basic_auth_form, blank_secrets, echo_forms};
 
 use crate::model::{DEFAULT_GROUP, Metric, Product};
 use file::ConfigFile;
@@ -265,9 +265,7 @@ impl Config {
             let p = spanned.into_inner();
             let id_span = p.id.span();
             let id = p.id.into_inner();
-            let valid_id =
-                !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-            if !valid_id {
+            if !is_valid_product_id(&id) {
                 return Err(ctx.error(
                     id_span,
                     format!("product id `{id}` must be letters, digits, `_`, `-` or `.` (it is typed on command lines): e.g. \"fct_orders\""),
@@ -692,4 +690,11 @@ fn permission_warning(path: &Path, holds_secret: bool) -> Option<String> {
 #[cfg(not(unix))]
 fn permission_warning(_path: &Path, _holds_secret: bool) -> Option<String> {
     None
+}
+
+/// Whether `id` may be a product id: letters, digits, `_`, `-` and `.`. Ids are typed on
+/// command lines and land in the page's `id="…"` and `href="#…"`; ids from discovery (a
+/// dbt model's name) are held to the same rule as listed ones.
+pub fn is_valid_product_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }

@@ -102,6 +102,82 @@ impl SecretRef {
     }
 }
 
+/// The forms a secret may come back in when a server echoes a request: as sent (raw),
+/// JSON-escaped (a login body; also with non-ASCII as `\u00e9`, as Python writes it),
+/// URL-encoded with `%20` or `+` for a space (either hex case). Blanking only the raw form
+/// let a password holding `"`, `\`, `@` or a space through.
+pub fn echo_forms(secret: &str) -> Vec<String> {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json[1..json.len().saturating_sub(1).max(1)].to_string();
+    let json_ascii: String = json
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                c.encode_utf16(&mut [0; 2]).iter().map(|u| format!("\\u{u:04x}")).collect()
+            }
+        })
+        .collect();
+    let percent = utf8_percent_encode(secret, UNRESERVED).to_string();
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let lower = |encoded: &str| -> String {
+        // `%2F` as `%2f`: only the two hex digits after each `%`.
+        let mut out = String::with_capacity(encoded.len());
+        let mut hex = 0;
+        for c in encoded.chars() {
+            if hex > 0 {
+                out.push(c.to_ascii_lowercase());
+                hex -= 1;
+            } else {
+                hex = if c == '%' { 2 } else { 0 };
+                out.push(c);
+            }
+        }
+        out
+    };
+    let mut forms = vec![secret.to_string(), json, json_ascii, lower(&percent), percent, lower(&form), form];
+    forms.sort();
+    forms.dedup();
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+/// Basic auth on the wire: base64 of `user:password` (echoed by servers that echo headers).
+pub fn basic_auth_form(username: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+}
+
+/// `text` with every form in `forms` blanked to `***` (longest first, so no part of a
+/// longer form is left), then cut to `max` characters, then a form cut short at the very
+/// end (by the server, or by the cut) blanked too when at least 8 of its characters show.
+/// Blanking runs before the cut: a cut first left half a secret that no longer matched.
+pub fn blank_secrets(text: &str, forms: &[String], max: usize) -> String {
+    let mut ordered: Vec<&String> = forms.iter().filter(|f| !f.is_empty()).collect();
+    ordered.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    let mut out = text.to_string();
+    for form in &ordered {
+        if out.contains(form.as_str()) {
+            out = out.replace(form.as_str(), "***");
+        }
+    }
+    if let Some((cut, _)) = out.char_indices().nth(max) {
+        out.truncate(cut);
+    }
+    for form in &ordered {
+        let ends = (8..form.len()).rev().filter(|k| form.is_char_boundary(*k)).find(|k| out.ends_with(&form[..*k]));
+        if let Some(k) = ends {
+            out.truncate(out.len() - k);
+            out.push_str("***");
+            break;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +202,30 @@ mod tests {
         std::fs::write(dir.path().join("tok"), "s3cret\n").unwrap();
         let secret = SecretRef::File("tok".into()).resolve(dir.path()).unwrap();
         assert_eq!(secret.expose(), "s3cret");
+    }
+
+    #[test]
+    fn every_echoed_form_is_blanked_before_the_cut() {
+        let password = "pa ss\"w\\o@rd+é";
+        let forms = echo_forms(password);
+        let echoes = [
+            password.to_string(),
+            r#"pa ss\"w\\o@rd+é"#.to_string(),
+            r#"pa ss\"w\\o@rd+\u00e9"#.to_string(),
+            "pa%20ss%22w%5Co%40rd%2B%C3%A9".to_string(),
+            "pa+ss%22w%5Co%40rd%2B%C3%A9".to_string(),
+            "pa%20ss%22w%5co%40rd%2b%c3%a9".to_string(),
+        ];
+        for echo in &echoes {
+            let text = format!("login refused for {echo}, try again");
+            assert_eq!(blank_secrets(&text, &forms, 200), "login refused for ***, try again", "{echo}");
+        }
+        // Cut short at the end, by the server or by the cut: blanked all the same.
+        let url = "https://hooks.example/services/T000/B000/abcdefghijklmnop".to_string();
+        let text = format!("Cannot POST {url}");
+        assert_eq!(blank_secrets(&text, std::slice::from_ref(&url), 40), "Cannot POST ***");
+        assert_eq!(blank_secrets(&text[..50], std::slice::from_ref(&url), 200), "Cannot POST ***");
+        assert_eq!(basic_auth_form("admin", "pw"), "YWRtaW46cHc=");
     }
 
     #[test]

@@ -93,14 +93,55 @@ pub fn parse_artifact<T: serde::de::DeserializeOwned>(kind: ArtifactKind, bytes:
     Err(ArtifactError { kind, schema_version, detail })
 }
 
-/// Reads an artifact file.
+/// The largest artifact read, from dbt Cloud or a `target/` folder: manifests can be
+/// hundreds of MB; `/dev/zero` or a runaway file must not eat the jump host's memory.
+pub const MAX_ARTIFACT_BYTES: usize = 1024 * 1024 * 1024;
+
+/// Reads an artifact file: a regular file (a FIFO would block the poll forever, a device
+/// like `/dev/zero` never ends) of at most [`MAX_ARTIFACT_BYTES`].
 pub fn read_artifact<T: serde::de::DeserializeOwned>(kind: ArtifactKind, path: &Path) -> Result<T, ArtifactError> {
-    let bytes = std::fs::read(path).map_err(|e| ArtifactError {
+    let bytes = read_bounded(path, MAX_ARTIFACT_BYTES).map_err(|detail| ArtifactError {
         kind,
         schema_version: None,
-        detail: format!("{}: {e}", path.display()),
+        detail: format!("{}: {detail}", path.display()),
     })?;
     parse_artifact(kind, &bytes)
+}
+
+/// A regular file's bytes, at most `max` of them. Checked before opening (symlinks
+/// followed), opened without blocking (a FIFO swapped in meanwhile does not wait for a
+/// writer), and checked again on the open file.
+fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let regular = |meta: &std::fs::Metadata| -> Result<(), String> {
+        if meta.is_file() {
+            return Ok(());
+        }
+        let what = if meta.is_dir() { "a folder" } else { "not a regular file (a FIFO, socket or device?)" };
+        Err(format!("is {what}: dbt writes plain files there"))
+    };
+    let too_big = |len: u64| format!("is {len} bytes, more than the {max}-byte limit for a dbt artifact");
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    regular(&meta)?;
+    if meta.len() > max as u64 {
+        return Err(too_big(meta.len()));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    regular(&meta)?;
+    let mut bytes = Vec::with_capacity((meta.len() as usize).min(max));
+    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// `v12` out of `https://schemas.getdbt.com/dbt/manifest/v12.json`, found near the start.

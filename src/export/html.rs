@@ -138,7 +138,7 @@ fn incidents(out: &mut String, page: &Page) {
                 .products
                 .iter()
                 .find(|p| p.product.id == i.product)
-                .map_or(String::new(), |p| anchor(&p.product.id))
+                .map_or(String::new(), |p| escape(&anchor(&p.product.id)))
         );
     }
     out.push_str("</section>\n");
@@ -167,7 +167,7 @@ fn products(out: &mut String, page: &Page) {
         let _ = write!(
             out,
             "<article class=\"card product\" id=\"{}\"><header><h3>{}</h3><span class=\"state s-{}\">{} {}</span></header>",
-            anchor(&row.product.id),
+            escape(&anchor(&row.product.id)),
             escape(&row.product.name),
             state.as_str(),
             symbol(state, false),
@@ -253,8 +253,12 @@ fn bars(out: &mut String, bars: &[Option<State>], day_names: &[String]) {
     );
     for (bar, day) in bars.iter().zip(day_names) {
         let class = bar.map_or("none", State::as_str);
-        let _ =
-            write!(out, "<span class=\"b-{class}\" title=\"{day}: {}\"></span>", bar.map_or("no data", State::as_str));
+        let _ = write!(
+            out,
+            "<span class=\"b-{class}\" title=\"{}: {}\"></span>",
+            escape(day),
+            bar.map_or("no data", State::as_str)
+        );
     }
     out.push_str("</div><div class=\"scale muted\"><span>90 days ago</span><span>today</span></div>");
 }

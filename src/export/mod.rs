@@ -79,11 +79,33 @@ pub fn write(dir: &Path, page: &Page, site: &Site) -> std::io::Result<Written> {
 }
 
 /// Writes beside the file, then renames over it: readers see the old file or the new one.
+///
+/// The export folder may be writable by others (a shared web root): the temporary file has
+/// a random name and is created exclusively (`O_CREAT | O_EXCL`, which never follows a
+/// symlink, and `O_NOFOLLOW`), so a symlink planted there cannot redirect the write; and it
+/// is removed when anything fails (a full disk leaves no half file in the published folder).
 fn replace(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("export");
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&temporary, content)?;
-    std::fs::rename(&temporary, path).inspect_err(|_| {
+    let mut attempts = 0;
+    let (temporary, mut file) = loop {
+        let temporary = path.with_file_name(format!(".{name}.{:016x}.tmp", fastrand::u64(..)));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o644).custom_flags(libc::O_NOFOLLOW);
+        }
+        match options.open(&temporary) {
+            Ok(file) => break (temporary, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 16 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let written = file.write_all(content).and_then(|()| file.sync_data());
+    drop(file);
+    written.and_then(|()| std::fs::rename(&temporary, path)).inspect_err(|_| {
         let _ = std::fs::remove_file(&temporary);
     })
 }
@@ -93,8 +115,11 @@ pub fn anchor(product_id: &str) -> String {
     format!("product-{product_id}")
 }
 
-/// Escapes text for HTML and XML, in content and in quoted attributes.
+/// Escapes text for HTML and XML, in content and in quoted attributes. Control
+/// characters, escapes and bidi controls are first shown inert by the same filter as the
+/// terminal's ([`crate::text::inert`]; control characters are invalid in XML too).
 fn escape(text: &str) -> String {
+    let text = crate::text::inert(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -103,8 +128,6 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // Control characters have no business in a page (and are invalid in XML).
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }

@@ -143,30 +143,73 @@ impl Deliverer {
             event.link = Some(link.to_string());
         }
         let sent = client.post(url.expose()).json(&event.payload(target.format)).send().await;
-        let scrub = |text: String| text.replace(url.expose(), "<webhook URL>");
+        let secrets = url_secrets(url.expose());
+        // Blanked first, then cut: a URL cut at the limit no longer matched and was kept.
+        let scrub = |text: String, max: usize| crate::config::blank_secrets(&text, &secrets, max);
         match sent {
-            Ok(response) if response.status().is_success() => DeliveryOutcome::Delivered,
-            Ok(response) => {
+            Ok(mut response) if response.status().is_success() => {
+                let _ = response.chunk().await;
+                DeliveryOutcome::Delivered
+            }
+            Ok(mut response) => {
                 let status = response.status();
                 let retry_after = response
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<i64>().ok());
-                let body = response.text().await.unwrap_or_default();
-                let body: String = body.chars().filter(|c| !c.is_control()).take(120).collect();
-                let detail = if body.trim().is_empty() { String::new() } else { format!(": {}", body.trim()) };
-                failed(scrub(format!("HTTP {}{detail}", status.as_u16())), retry_after)
+                // Only the start of the body is kept: a receiver may answer with anything.
+                let mut body = Vec::new();
+                while body.len() < MAX_ERROR_BODY {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                        _ => break,
+                    }
+                }
+                let body: String = String::from_utf8_lossy(&body).chars().filter(|c| !c.is_control()).collect();
+                let body = scrub(body.trim().to_string(), 120);
+                let detail = if body.is_empty() { String::new() } else { format!(": {body}") };
+                failed(format!("HTTP {}{detail}", status.as_u16()), retry_after)
             }
-            Err(e) => failed(scrub(describe(&e.without_url())), None),
+            Err(e) => failed(scrub(describe(&e.without_url()), 300), None),
         }
     }
+}
+
+/// Bytes of a failed delivery's answer read for its error message.
+const MAX_ERROR_BODY: usize = 4096;
+
+/// What of a webhook URL is secret, in each form a receiver may echo: the whole URL, its
+/// path and query (echoed as "Cannot POST /services/T000/B000/…"), and each long path
+/// segment or query value (Slack's and Teams' credentials).
+fn url_secrets(url: &str) -> Vec<String> {
+    let mut parts = vec![url.to_string()];
+    if let Ok(parsed) = url::Url::parse(url) {
+        let path_and_query = match parsed.query() {
+            Some(q) => format!("{}?{q}", parsed.path()),
+            None => parsed.path().to_string(),
+        };
+        parts.push(path_and_query);
+        parts.extend(parsed.path_segments().into_iter().flatten().map(String::from));
+        parts.extend(parsed.query_pairs().map(|(_, v)| v.into_owned()));
+    }
+    let mut forms: Vec<String> = parts
+        .iter()
+        .filter(|p| p.len() >= 12 || p.starts_with('/') && p.len() > 1)
+        .flat_map(|p| crate::config::echo_forms(p))
+        .collect();
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 /// The HTTP client for one webhook: the system's CAs, and its `ca_file`'s when it names one.
 fn client_for(target: &Target) -> Result<reqwest::Client, String> {
     crate::sources::tls::client_builder(target.ca_file.as_deref(), false)?
         .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
+        // The URL is the secret: never sent on as a Referer, nor the payload to another origin.
+        .redirect(crate::sources::redirect::same_origin_redirects())
+        .referer(false)
         .timeout(TIMEOUT)
         .build()
         .map_err(|e| describe(&e))

@@ -268,9 +268,21 @@ impl DbtCloudClient {
             return;
         };
         let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+            let mut folder = std::fs::DirBuilder::new();
+            folder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+            folder.create(path.parent().expect("has a parent"))?;
             let tmp = path.with_extension("partial");
-            std::fs::write(&tmp, bytes)?;
+            // Private (0600): an artifact holds the project's SQL, names and test results.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+            }
+            std::io::Write::write_all(&mut options.open(&tmp)?, bytes)?;
             std::fs::rename(&tmp, &path)
         };
         if let Err(e) = write() {

@@ -16,6 +16,8 @@ use crate::sources::local_dbt;
 
 /// Parsed runs kept in memory: enough for every DAG a board watches to share its run.
 const RUNS_KEPT: usize = 64;
+/// The longest a local `target/` read (files up to 1 GB, parsed) may take.
+const LOCAL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// DAG run -> dbt Cloud run links kept in memory.
 const LINKS_KEPT: usize = 20_000;
 
@@ -133,7 +135,17 @@ impl DbtEvidence {
             }
         }
         let metrics = self.test_metrics.clone();
-        let read = tokio::task::spawn_blocking(move || local_dbt::read_target(&dir, task_started, &metrics)).await;
+        let read = tokio::task::spawn_blocking(move || local_dbt::read_target(&dir, task_started, &metrics));
+        // A hung mount blocks the reading thread, never the poll.
+        let read = match tokio::time::timeout(LOCAL_READ_TIMEOUT, read).await {
+            Ok(read) => read,
+            Err(_) => {
+                return DbtView::Unavailable(format!(
+                    "reading the dbt artifacts took longer than {} s (a hung network mount?)",
+                    LOCAL_READ_TIMEOUT.as_secs()
+                ));
+            }
+        };
         match read {
             Ok(Ok(run)) => {
                 let run = Arc::new(run);

@@ -59,6 +59,11 @@ pub enum ErrorKind {
     },
     /// The answer is not what the API promises (HTML, truncated or mistyped JSON, too big).
     BadBody(String),
+    /// The answer asks for more than a poll reads (a `total_entries` of 10¹², pages
+    /// without end): which bound, in words.
+    Bound(String),
+    /// A redirect to another origin, not followed: credentials go only to the configured URL.
+    Redirect(String),
     Io(String),
 }
 
@@ -114,6 +119,11 @@ impl SourceError {
                 format!("unexpected status {status}{}", paren(detail))
             }
             ErrorKind::BadBody(d) => format!("unreadable answer: {d}"),
+            ErrorKind::Bound(d) => format!("too much to read: {d}"),
+            ErrorKind::Redirect(to) => format!(
+                "redirected to another origin ({to}), not followed: credentials are sent only to the configured \
+                 URL; if the server moved, set `url` to it"
+            ),
             ErrorKind::Io(d) => d.clone(),
         }
     }
@@ -167,8 +177,8 @@ pub const MAX_DETAIL: usize = 200;
 /// Bodies larger than this are refused: no answer of these APIs is legitimately bigger,
 /// and a runaway body must not eat the jump host's memory.
 pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
-/// dbt artifacts (manifests) can be hundreds of MB.
-pub const MAX_ARTIFACT_BODY: usize = 1024 * 1024 * 1024;
+/// dbt artifacts (manifests) can be hundreds of MB: the same cap as for a `target/` file.
+pub const MAX_ARTIFACT_BODY: usize = crate::dbt::MAX_ARTIFACT_BYTES;
 
 /// One base URL, one reqwest client (connections reused), a request counter.
 #[derive(Clone)]
@@ -192,12 +202,21 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+impl Answer {
+    /// A 200 answer with a JSON body, as a server sends it (for fuzz targets and tests).
+    pub fn json(body: Vec<u8>) -> Answer {
+        Answer { status: StatusCode::OK, content_type: "application/json".into(), retry_after: None, body }
+    }
+}
+
 impl Http {
     pub fn new(source: SourceName, base: Url, timeout: Duration, tls: &TlsConfig) -> Result<Http, SourceError> {
         let setup = |detail: String| SourceError::new(source, "client setup", ErrorKind::Tls(detail));
         let builder = super::tls::client_builder(tls.ca_file.as_deref(), tls.insecure_skip_verify)
             .map_err(setup)?
             .user_agent(concat!("tablestat/", env!("CARGO_PKG_VERSION")))
+            .redirect(super::redirect::same_origin_redirects())
+            .referer(false)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90));
@@ -296,12 +315,15 @@ impl Http {
         .await
     }
 
-    /// Registers a secret (a password, a token) to be blanked out of every error.
+    /// Registers a secret (a password, a token) to be blanked out of every error, in each
+    /// form a server may echo it in ([`crate::config::echo_forms`]).
     pub fn add_secret(&self, secret: &str) {
         if secret.len() >= 4 {
             let mut secrets = self.secrets.lock().expect("secrets lock");
-            if !secrets.iter().any(|s| s == secret) {
-                secrets.push(secret.to_string());
+            for form in crate::config::echo_forms(secret) {
+                if !secrets.contains(&form) {
+                    secrets.push(form);
+                }
             }
         }
     }
@@ -310,16 +332,7 @@ impl Http {
     /// [`MAX_DETAIL`] characters: cut after blanking, so no secret is cut in half and missed.
     pub fn scrub(&self, mut error: SourceError) -> SourceError {
         let secrets = self.secrets.lock().expect("secrets lock").clone();
-        let clean = |text: &mut String| {
-            for secret in &secrets {
-                if text.contains(secret.as_str()) {
-                    *text = text.replace(secret.as_str(), "***");
-                }
-            }
-            if let Some((cut, _)) = text.char_indices().nth(MAX_DETAIL) {
-                text.truncate(cut);
-            }
-        };
+        let clean = |text: &mut String| *text = crate::config::blank_secrets(text, &secrets, MAX_DETAIL);
         clean(&mut error.endpoint);
         match &mut error.kind {
             ErrorKind::Dns(t)
@@ -329,6 +342,8 @@ impl Http {
             | ErrorKind::Forbidden(t)
             | ErrorKind::NotFound(t)
             | ErrorKind::BadBody(t)
+            | ErrorKind::Bound(t)
+            | ErrorKind::Redirect(t)
             | ErrorKind::Io(t)
             | ErrorKind::Server { detail: t, .. }
             | ErrorKind::Status { detail: t, .. } => clean(t),
@@ -369,6 +384,9 @@ impl Http {
     fn classify(&self, error: &reqwest::Error) -> ErrorKind {
         if error.is_timeout() {
             return ErrorKind::Timeout(self.timeout);
+        }
+        if let Some(super::redirect::CrossOrigin(to)) = super::redirect::cross_origin(error) {
+            return ErrorKind::Redirect(to.clone());
         }
         let chain = error_chain(error);
         let lower = chain.to_lowercase();

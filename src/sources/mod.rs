@@ -7,6 +7,7 @@ pub mod dbt_cloud;
 pub mod dbt_evidence;
 pub mod http;
 pub mod local_dbt;
+pub mod redirect;
 pub mod schedule;
 pub mod tls;
 

@@ -10,9 +10,9 @@ use serde::Serialize;
 use super::events;
 use super::write::WriteSummary;
 use super::{Result, Store, StoreError};
+use crate::evaluate::Checked;
 use crate::model::{Metric, State};
 use crate::notify::{Event, EventIncident, EventKind};
-use crate::evaluate::Checked;
 use crate::timefmt::rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

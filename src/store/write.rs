@@ -12,8 +12,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::incidents::{self, Severity};
 use super::series;
 use super::{Result, Store};
-use crate::model::{Evidence, Metric, Product, State, Verdict};
 use crate::evaluate::Checked;
+use crate::model::{Evidence, Metric, Product, State, Verdict};
 
 /// A coverage span is extended while polls come this close together; a longer silence
 /// is a gap ("no data").

@@ -26,6 +26,8 @@ pub enum Fault {
     BrokenOff,
     /// 200 with a body of this many bytes, streamed without a length.
     Huge(usize),
+    /// A redirect (301, 302, 307, 308) to this URL.
+    Redirect { status: u16, location: String },
 }
 
 impl Fault {
@@ -196,6 +198,11 @@ async fn broken(fault: Fault) -> Response {
             let mut response = Body::from_stream(futures::stream::iter(parts)).into_response();
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("10000"));
+            response
+        }
+        Fault::Redirect { status, location } => {
+            let mut response = StatusCode::from_u16(status).unwrap().into_response();
+            response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).unwrap());
             response
         }
         Fault::Huge(total) => {

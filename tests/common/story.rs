@@ -61,15 +61,21 @@ impl Story {
 
 impl Respond for Story {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let (status, body) = self.reply(request);
+        ResponseTemplate::new(status).set_body_raw(body, "application/json")
+    }
+}
+
+impl Story {
+    /// The status and JSON body the story answers `request` with (for fakes that change it).
+    pub fn reply(&self, request: &Request) -> (u16, String) {
         let c = self.now.lock().unwrap().clone();
         let p = request.url.path();
         let finished = (chrono::DateTime::parse_from_rfc3339(&c.started).unwrap() + chrono::Duration::minutes(5))
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
+        let ok = |v: Value| (200, v.to_string());
         match p {
-            "/auth/token" => {
-                ResponseTemplate::new(201).set_body_raw(body("airflow3/auth_token_201.json"), "application/json")
-            }
+            "/auth/token" => (201, body("airflow3/auth_token_201.json")),
             "/api/v2/version" => ok(json!({"version": "3.3.2", "git_version": null})),
             "/api/v2/dags" => ok(json!({"dags": [{
                 "dag_id": "shop_daily", "is_paused": c.paused, "is_stale": false, "has_import_errors": false,
@@ -91,10 +97,8 @@ impl Respond for Story {
                 let step = request.url.query_pairs().find(|(k, _)| k == "step").map(|(_, v)| v.to_string());
                 let path = super::fixture(&format!("dbt/{}/{file}", c.scenario));
                 match (step.as_deref(), std::fs::read_to_string(path)) {
-                    (Some("2") | Some("3"), Ok(text)) => {
-                        ResponseTemplate::new(200).set_body_raw(text, "application/json")
-                    }
-                    _ => ResponseTemplate::new(404).set_body_json(json!({"status": {"code": 404}})),
+                    (Some("2") | Some("3"), Ok(text)) => (200, text),
+                    _ => (404, json!({"status": {"code": 404}}).to_string()),
                 }
             }
             p if p.starts_with("/api/v2/accounts/1/runs/") => {
@@ -107,7 +111,7 @@ impl Respond for Story {
                     {"index": 3, "name": "Invoke dbt with `dbt source freshness`", "status": 10}
                 ]}}))
             }
-            other => ResponseTemplate::new(404).set_body_json(json!({"detail": format!("no fake for {other}")})),
+            other => (404, json!({"detail": format!("no fake for {other}")}).to_string()),
         }
     }
 }

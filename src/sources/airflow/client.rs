@@ -74,6 +74,77 @@ pub struct AirflowClient {
 const PAGE: usize = 100;
 /// Batch POSTs have no server-side cap; this keeps one answer to a few MB.
 const BATCH_PAGE: usize = 1000;
+/// The most DAGs (and import errors) one poll reads: 25 times the 2,000-DAG fleet tested.
+pub const MAX_DAGS: usize = 50_000;
+/// The most runs, or task instances, one batch call reads (50 full pages).
+pub const MAX_BATCH_ITEMS: usize = 50_000;
+/// The most pages one list reads in a poll: endless pages must end.
+pub const MAX_PAGES: usize = 500;
+
+/// What one paged list may still hold. A server's `total_entries` and its pages are
+/// checked against it before they are used; past a bound the call fails with a
+/// [`ErrorKind::Bound`] that names it, and the poll's products turn `unknown` saying so.
+struct Budget {
+    endpoint: String,
+    what: &'static str,
+    max_items: usize,
+    max_pages: usize,
+    items: usize,
+    pages: usize,
+}
+
+impl Budget {
+    fn new(endpoint: String, what: &'static str, max_items: usize, max_pages: usize) -> Budget {
+        Budget { endpoint, what, max_items, max_pages, items: 0, pages: 0 }
+    }
+
+    fn fail(&self, detail: String) -> SourceError {
+        SourceError::new(SourceName::Airflow, self.endpoint.clone(), ErrorKind::Bound(detail))
+    }
+
+    /// The server's total, when it is one tablestat would read.
+    fn total(&self, total: Option<u64>) -> Result<Option<u64>, SourceError> {
+        match total {
+            Some(t) if t > self.max_items as u64 => Err(self.fail(format!(
+                "the server says there are {t} {} (total_entries), more than the {} tablestat reads in one poll",
+                self.what, self.max_items
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    /// `count` more pages planned of `size` items each.
+    fn planned(&self, count: usize, size: usize) -> Result<(), SourceError> {
+        if self.pages + count > self.max_pages {
+            return Err(self.fail(format!(
+                "listing the {} would take {} pages of {size}, more than the {} tablestat reads in one poll",
+                self.what,
+                self.pages + count,
+                self.max_pages
+            )));
+        }
+        Ok(())
+    }
+
+    /// One page of `items` received.
+    fn page(&mut self, items: usize) -> Result<(), SourceError> {
+        self.pages += 1;
+        self.items = self.items.saturating_add(items);
+        if self.items > self.max_items {
+            return Err(self.fail(format!(
+                "the {} did not end within {} (tablestat reads at most that many in one poll)",
+                self.what, self.max_items
+            )));
+        }
+        if self.pages > self.max_pages {
+            return Err(self.fail(format!(
+                "the {} did not end within {} pages (tablestat reads at most that many in one poll)",
+                self.what, self.max_pages
+            )));
+        }
+        Ok(())
+    }
+}
 
 impl AirflowClient {
     /// Builds the client, reads secrets, and settles the API version (probing on `auto`).
@@ -96,11 +167,9 @@ impl AirflowClient {
             http.add_secret(secret.expose());
         }
         // Basic auth travels as base64 of `username:password`: a server that echoes the
-        // request's headers echoes that.
-        if let Auth::Basic { username, password } = &auth {
-            use base64::Engine;
-            let wire = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{}", password.expose()));
-            http.add_secret(&wire);
+        // request's headers echoes that (and a login's user and password, should it).
+        if let Auth::Basic { username, password } | Auth::Jwt { username, password, .. } = &auth {
+            http.add_secret(&crate::config::basic_auth_form(username, password.expose()));
         }
         let api = match config.api {
             ApiVersion::V1 => Api::V1,
@@ -130,11 +199,7 @@ impl AirflowClient {
         Ok(self.http.decode::<Version>(&endpoint, &answer)?.version)
     }
 
-    /// Every DAG, stale and inactive ones included, so a DAG whose file broke reads as
-    /// down rather than vanishing. Pages of 100, following `total_entries`: the first page
-    /// says how many there are, and the rest are asked for `concurrency` at a time (2,000
-    /// DAGs one page after another at 20 ms each would be 0.4 s of waiting alone).
-    /// The scheduler's health: one request a poll, read before the DAGs.
+    /// The scheduler's health: one request a poll, read after the DAGs.
     pub async fn health(&self) -> Result<WireHealth, SourceError> {
         let path = match self.api {
             Api::V1 => "/api/v1/health",
@@ -143,20 +208,34 @@ impl AirflowClient {
         self.get(path, &[]).await
     }
 
+    /// Every DAG, stale and inactive ones included, so a DAG whose file broke reads as
+    /// down rather than vanishing. Pages of 100, following `total_entries`: the first page
+    /// says how many there are, and the rest are asked for `concurrency` at a time (2,000
+    /// DAGs one page after another at 20 ms each would be 0.4 s of waiting alone).
+    ///
+    /// `total_entries` is the server's word, not a fact: the pages are planned from the
+    /// page size it actually sent, and a total or a page count past [`MAX_DAGS`] /
+    /// [`MAX_PAGES`] fails the poll naming the bound (10¹² planned pages once aborted the
+    /// process on allocation).
     pub async fn list_dags(&self, concurrency: usize) -> Result<Vec<WireDag>, SourceError> {
+        let mut budget = Budget::new(format!("GET {}/dags", self.api.prefix()), "DAGs", MAX_DAGS, MAX_PAGES);
         let first = self.dag_page(0).await?;
         let step = first.dags.len();
-        let mut total = first.total_entries;
+        let mut total = budget.total(first.total_entries)?;
+        budget.page(step)?;
         let mut dags = first.dags;
         if let Some(planned) = total.filter(|_| step > 0) {
+            // `planned` is at most MAX_DAGS here, so the offsets are few.
             let offsets: Vec<usize> = (step..planned as usize).step_by(step).collect();
+            budget.planned(offsets.len(), step)?;
             let pages: Vec<DagList> = futures::stream::iter(offsets)
                 .map(|offset| self.dag_page(offset))
                 .buffered(concurrency.max(1))
                 .try_collect()
                 .await?;
             for page in pages {
-                total = page.total_entries.or(total);
+                total = budget.total(page.total_entries)?.or(total);
+                budget.page(page.dags.len())?;
                 dags.extend(page.dags);
             }
         }
@@ -166,7 +245,8 @@ impl AirflowClient {
             if page.dags.is_empty() {
                 break;
             }
-            total = page.total_entries;
+            total = budget.total(page.total_entries)?;
+            budget.page(page.dags.len())?;
             dags.extend(page.dags);
         }
         Ok(dags)
@@ -191,6 +271,7 @@ impl AirflowClient {
         started_since: DateTime<Utc>,
     ) -> Result<Vec<WireRun>, SourceError> {
         let path = format!("{}/dags/~/dagRuns/list", self.api.prefix());
+        let mut budget = Budget::new(format!("POST {path}"), "DAG runs", MAX_BATCH_ITEMS, MAX_PAGES);
         let mut runs: Vec<WireRun> = Vec::new();
         loop {
             let body = json!({
@@ -201,7 +282,9 @@ impl AirflowClient {
                 "page_limit": BATCH_PAGE,
             });
             let page: RunList = self.post(&path, &body).await?;
+            budget.total(page.total_entries)?;
             let got = page.dag_runs.len();
+            budget.page(got)?;
             runs.extend(page.dag_runs);
             if got < BATCH_PAGE || page.total_entries.is_none_or(|t| runs.len() as u64 >= t) {
                 return Ok(runs);
@@ -218,9 +301,14 @@ impl AirflowClient {
             Api::V1 => "-id",
             Api::V2 => "-run_after",
         };
+        let limit_n = limit;
         let limit = limit.to_string();
         match self.get::<RunList>(&path, &[("order_by", order), ("limit", &limit)]).await {
-            Ok(list) => Ok(list.dag_runs),
+            // Asked for `limit`; a server that sends more is not believed beyond it.
+            Ok(mut list) => {
+                list.dag_runs.truncate(limit_n);
+                Ok(list.dag_runs)
+            }
             // Airflow 3 answers 404 for the runs of a DAG it does not know.
             Err(e) if matches!(e.kind, ErrorKind::NotFound(_)) => Ok(Vec::new()),
             Err(e) => Err(e),
@@ -236,6 +324,7 @@ impl AirflowClient {
         task_ids: &[String],
     ) -> Result<Vec<WireTaskInstance>, SourceError> {
         let path = format!("{}/dags/~/dagRuns/~/taskInstances/list", self.api.prefix());
+        let mut budget = Budget::new(format!("POST {path}"), "task instances", MAX_BATCH_ITEMS, MAX_PAGES);
         let mut found: Vec<WireTaskInstance> = Vec::new();
         loop {
             let body = json!({
@@ -246,7 +335,9 @@ impl AirflowClient {
                 "page_limit": BATCH_PAGE,
             });
             let page: TaskInstanceList = self.post(&path, &body).await?;
+            budget.total(page.total_entries)?;
             let got = page.task_instances.len();
+            budget.page(got)?;
             found.extend(page.task_instances);
             if got < BATCH_PAGE || page.total_entries.is_none_or(|t| found.len() as u64 >= t) {
                 return Ok(found);
@@ -256,13 +347,16 @@ impl AirflowClient {
 
     pub async fn import_errors(&self) -> Result<Vec<WireImportError>, SourceError> {
         let path = format!("{}/importErrors", self.api.prefix());
+        let mut budget = Budget::new(format!("GET {path}"), "import errors", MAX_DAGS, MAX_PAGES);
         let mut errors = Vec::new();
         loop {
             let offset = errors.len().to_string();
             let limit = PAGE.to_string();
             let page: ImportErrorList =
                 self.get(&path, &[("limit", limit.as_str()), ("offset", offset.as_str())]).await?;
+            budget.total(page.total_entries)?;
             let got = page.import_errors.len();
+            budget.page(got)?;
             errors.extend(page.import_errors);
             if got == 0 || page.total_entries.is_none_or(|t| errors.len() as u64 >= t) {
                 return Ok(errors);

@@ -7,3 +7,5 @@ mod wire;
 pub use client::{AirflowClient, Api};
 pub use observe::{Observation, RunMemory, WatchedDag, dag_period, observe, watched_dags};
 pub use wire::ScheduleV1;
+/// The list answers as decoded, for the fuzz targets (`fuzz/`) and tests.
+pub use wire::{DagList, ImportErrorList, RunList, TaskInstanceList};

@@ -90,21 +90,30 @@ impl Widget for &Board<'_> {
     }
 }
 
-/// Text from sources (DAG ids, names, test messages) may carry control characters and
-/// escape sequences; whatever path drew them, no cell sends one to the terminal.
+/// Text from sources (DAG ids, names, test messages) may carry control characters,
+/// escape sequences and bidi controls; [`fit`] shows them inert, and whatever other path
+/// drew them, no cell sends one to the terminal (the same test as the text output's and
+/// the page's: [`crate::text::is_unsafe`]).
 fn defuse(area: Rect, buf: &mut Buffer) {
-    // C0, DEL and C1 (8-bit CSI is U+009B): all `char::is_control`.
-    let dangerous = |cell: &ratatui::buffer::Cell| cell.symbol().chars().any(char::is_control);
+    let dangerous = |cell: &ratatui::buffer::Cell| cell.symbol().chars().any(crate::text::is_unsafe);
+    let clean = |cell: &mut ratatui::buffer::Cell| {
+        let kept: String = cell.symbol().chars().filter(|c| !crate::text::is_unsafe(*c)).collect();
+        if kept.is_empty() {
+            cell.set_char(crate::text::SHOWN);
+        } else {
+            cell.set_symbol(&kept);
+        }
+    };
     if area == buf.area {
         for cell in buf.content.iter_mut().filter(|c| dangerous(c)) {
-            cell.set_symbol(" ");
+            clean(cell);
         }
         return;
     }
     for y in area.top()..area.bottom() {
         for x in area.left()..area.right() {
             if dangerous(&buf[(x, y)]) {
-                buf[(x, y)].set_symbol(" ");
+                clean(&mut buf[(x, y)]);
             }
         }
     }
@@ -153,10 +162,11 @@ pub fn ago(ts: i64, now: i64) -> String {
     }
 }
 
-/// Text cut to `width` columns with an ellipsis; control characters dropped so that text
-/// from sources (DAG ids, test messages) can never drive the terminal.
+/// Text cut to `width` columns with an ellipsis; control characters, escapes and bidi
+/// controls shown inert ([`crate::text::inert`], as in the text output and on the page) so
+/// that text from sources (DAG ids, test messages) can never drive the terminal.
 pub fn fit(text: &str, width: usize) -> String {
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let clean = crate::text::inert(text).into_owned();
     if clean.chars().count() <= width {
         return clean;
     }
