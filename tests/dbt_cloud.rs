@@ -250,3 +250,51 @@ async fn a_wrong_token_or_host_is_unknown_with_a_hint() {
     );
     assert!(!reason.contains("dbt-cloud-test-token"));
 }
+
+/// Per-run bounds: a run of more steps than tablestat reads (a 5,000-step run once made one
+/// poll last an hour and a half) is refused naming the bound, and remembered: the next poll
+/// asks dbt Cloud nothing for it.
+#[tokio::test]
+async fn a_run_past_the_bounds_is_refused_and_not_fetched_again() {
+    use tablestat::sources::dbt_cloud::MAX_RUN_STEPS;
+    let cache = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    let steps: Vec<serde_json::Value> = (1..=MAX_RUN_STEPS + 1)
+        .map(|i| json!({"run_id": RUN, "account_id": 1, "index": i, "name": "Invoke dbt with `dbt build`", "status": 10}))
+        .collect();
+    let run = json!({"status": {"code": 200, "is_success": true},
+        "data": {"id": RUN, "job_definition_id": 42, "status": 10, "is_complete": true, "run_steps": steps}});
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v2/accounts/1/runs/{RUN}/")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(run))
+        .mount(&server)
+        .await;
+    let airflow = airflow_with_xcom(Some(json!(RUN))).await;
+    let mut engine = Engine::new(config(&airflow, &server, false, cache.path())).unwrap();
+    let result = poll(&mut engine).await;
+    // The task succeeded: up all the same, with the reason the details are missing.
+    let note = |result: &PollResult| {
+        result
+            .checked
+            .iter()
+            .find(|c| c.product.id == "stg_orders")
+            .unwrap()
+            .evaluation
+            .note
+            .clone()
+            .unwrap_or_default()
+    };
+    let reason = note(&result);
+    assert!(
+        reason.contains(&format!(
+            "has {} steps, more than the {MAX_RUN_STEPS} tablestat reads for one run",
+            MAX_RUN_STEPS + 1
+        )),
+        "{reason}"
+    );
+    let asked = server.received_requests().await.unwrap().len();
+    assert_eq!(asked, 1, "the run only: no artifact of it");
+    let again = poll(&mut engine).await;
+    assert_eq!(note(&again), reason);
+    assert_eq!(server.received_requests().await.unwrap().len(), asked, "remembered: nothing asked again");
+}

@@ -207,47 +207,77 @@ impl DbtCloudClient {
     }
 
     /// One artifact file of one step; `None` when that step wrote no such file (404).
-    pub async fn artifact(&self, run_id: i64, file: &str, step: Option<u32>) -> Result<Option<Vec<u8>>, SourceError> {
-        if let Some(bytes) = self.cached(run_id, file, step) {
-            return Ok(Some(bytes));
-        }
+    /// Counted against the run's `budget`: what is left of it bounds the body.
+    async fn artifact(
+        &self,
+        run_id: i64,
+        file: &str,
+        step: Option<u32>,
+        budget: &mut RunBudget,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
         let path = format!("/api/v2/accounts/{}/runs/{run_id}/artifacts/{file}", self.account_id);
-        let step_text = step.map(|s| s.to_string());
-        let query: Vec<(&str, &str)> = step_text.iter().map(|s| ("step", s.as_str())).collect();
-        match self.get(&path, &query, MAX_ARTIFACT_BODY).await {
-            Ok(answer) => {
-                self.store(run_id, file, step, &answer.body);
-                Ok(Some(answer.body))
+        let bytes = match self.cached(run_id, file, step) {
+            Some(bytes) => bytes,
+            None => {
+                let step_text = step.map(|s| s.to_string());
+                let query: Vec<(&str, &str)> = step_text.iter().map(|s| ("step", s.as_str())).collect();
+                match self.get(&path, &query, budget.left().min(MAX_ARTIFACT_BODY)).await {
+                    Ok(answer) => {
+                        budget.spend(answer.body.len(), &path)?;
+                        self.store(run_id, file, step, &answer.body);
+                        return Ok(Some(answer.body));
+                    }
+                    Err(e) if matches!(e.kind, ErrorKind::NotFound(_)) => return Ok(None),
+                    Err(e) if matches!(e.kind, ErrorKind::BadBody(_)) && budget.left() < MAX_ARTIFACT_BODY => {
+                        return Err(budget.exceeded(&path));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            Err(e) if matches!(e.kind, ErrorKind::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        };
+        budget.spend(bytes.len(), &path)?;
+        Ok(Some(bytes))
     }
 
-    /// The artifacts of a finished run, from the steps that wrote them.
+    /// The artifacts of a finished run, from the steps that wrote them, within
+    /// [`MAX_RUN_BYTES`] and [`MAX_RUN_STEPS`]: 20 steps of 200 MB once took 4 GB of
+    /// memory, and a run of 5,000 steps an hour and a half of one poll.
     pub async fn run_artifacts(&self, run: &CloudRun) -> Result<RunArtifacts, SourceError> {
         let mut steps: Vec<&RunStep> = run.run_steps.iter().collect();
         steps.sort_by_key(|s| s.index);
+        let mut budget = RunBudget { run: run.id, left: MAX_RUN_BYTES };
+        let endpoint = || format!("GET /api/v2/accounts/{}/runs/{}/", self.account_id, run.id);
+        if steps.len() > MAX_RUN_STEPS {
+            return Err(SourceError::new(
+                SourceName::DbtCloud,
+                endpoint(),
+                ErrorKind::Bound(format!(
+                    "dbt Cloud run {} has {} steps, more than the {MAX_RUN_STEPS} tablestat reads for one run",
+                    run.id,
+                    steps.len()
+                )),
+            ));
+        }
         let results_steps: Vec<u32> = steps.iter().filter(|s| s.kind() == StepKind::Results).map(|s| s.index).collect();
         let freshness_step = steps.iter().rev().find(|s| s.kind() == StepKind::Freshness).map(|s| s.index);
         let mut artifacts = RunArtifacts::default();
         if results_steps.is_empty() && freshness_step.is_none() {
             // No steps listed: the run's default (last step) artifacts are all there is.
-            artifacts.run_results.extend(self.artifact(run.id, "run_results.json", None).await?);
-            artifacts.manifest = self.artifact(run.id, "manifest.json", None).await?;
+            artifacts.run_results.extend(self.artifact(run.id, "run_results.json", None, &mut budget).await?);
+            artifacts.manifest = self.artifact(run.id, "manifest.json", None, &mut budget).await?;
             return Ok(artifacts);
         }
         for &step in &results_steps {
-            artifacts.run_results.extend(self.artifact(run.id, "run_results.json", Some(step)).await?);
+            artifacts.run_results.extend(self.artifact(run.id, "run_results.json", Some(step), &mut budget).await?);
         }
         for &step in results_steps.iter().rev().chain(freshness_step.iter()) {
-            if let Some(manifest) = self.artifact(run.id, "manifest.json", Some(step)).await? {
+            if let Some(manifest) = self.artifact(run.id, "manifest.json", Some(step), &mut budget).await? {
                 artifacts.manifest = Some(manifest);
                 break;
             }
         }
         if let Some(step) = freshness_step {
-            artifacts.sources = self.artifact(run.id, "sources.json", Some(step)).await?;
+            artifacts.sources = self.artifact(run.id, "sources.json", Some(step), &mut budget).await?;
         }
         Ok(artifacts)
     }
@@ -296,8 +326,45 @@ impl DbtCloudClient {
 
 /// Runs kept in the disk cache.
 const CACHED_RUNS: usize = 32;
+/// Bytes the disk cache keeps at most: the newest runs that fit (a run alone may be up to
+/// [`MAX_RUN_BYTES`]).
+const CACHE_BYTES: u64 = 3 * 1024 * 1024 * 1024;
+/// The artifacts of one run tablestat reads at most, every step together: a manifest at its
+/// largest and room for the results.
+pub const MAX_RUN_BYTES: usize = MAX_ARTIFACT_BODY + MAX_ARTIFACT_BODY / 4;
+/// The steps of one run tablestat reads at most.
+pub const MAX_RUN_STEPS: usize = 100;
 
-/// Keeps the newest `keep` run folders.
+/// What is left of [`MAX_RUN_BYTES`] while a run's artifacts are read.
+struct RunBudget {
+    run: i64,
+    left: usize,
+}
+
+impl RunBudget {
+    fn left(&self) -> usize {
+        self.left
+    }
+
+    fn spend(&mut self, bytes: usize, path: &str) -> Result<(), SourceError> {
+        self.left = self.left.checked_sub(bytes).ok_or_else(|| self.exceeded(path))?;
+        Ok(())
+    }
+
+    fn exceeded(&self, path: &str) -> SourceError {
+        SourceError::new(
+            SourceName::DbtCloud,
+            format!("GET {path}"),
+            ErrorKind::Bound(format!(
+                "the artifacts of dbt Cloud run {} are larger than the {} MB tablestat reads for one run",
+                self.run,
+                MAX_RUN_BYTES / (1024 * 1024)
+            )),
+        )
+    }
+}
+
+/// Keeps the newest `keep` run folders, and of those the newest that fit in [`CACHE_BYTES`].
 fn prune_cache(dir: &std::path::Path, keep: usize) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -307,12 +374,19 @@ fn prune_cache(dir: &std::path::Path, keep: usize) {
         .filter(|e| e.path().is_dir())
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    if runs.len() <= keep {
-        return;
-    }
-    runs.sort();
-    for (_, path) in &runs[..runs.len() - keep] {
-        let _ = std::fs::remove_dir_all(path);
+    runs.sort_by(|a, b| b.cmp(a));
+    let size = |path: &PathBuf| -> u64 {
+        std::fs::read_dir(path)
+            .map(|files| files.filter_map(Result::ok).filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0)
+    };
+    let mut kept_bytes = 0u64;
+    for (at, (_, path)) in runs.iter().enumerate() {
+        kept_bytes += size(path);
+        // The newest run stays whatever its size: it is the one being read.
+        if at > 0 && (at >= keep || kept_bytes > CACHE_BYTES) {
+            let _ = std::fs::remove_dir_all(path);
+        }
     }
 }
 

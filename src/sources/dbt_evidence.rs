@@ -33,6 +33,9 @@ pub struct DbtEvidence {
     runs: VecDeque<(i64, Arc<DbtRun>)>,
     /// (dag_id, dag_run_id, task_id) -> dbt Cloud run id, once found.
     links: HashMap<(String, String, String), i64>,
+    /// dbt Cloud runs whose artifacts will never be read (past a bound, or not parseable),
+    /// and why: a finished run does not change, so they are not fetched again every poll.
+    refused: HashMap<i64, String>,
     local: Option<LocalRead>,
 }
 
@@ -59,7 +62,14 @@ impl DbtEvidence {
                 Some(DbtSource::Cloud(Box::new(client)))
             }
         };
-        Ok(DbtEvidence { source, test_metrics, runs: VecDeque::new(), links: HashMap::new(), local: None })
+        Ok(DbtEvidence {
+            source,
+            test_metrics,
+            runs: VecDeque::new(),
+            links: HashMap::new(),
+            refused: HashMap::new(),
+            local: None,
+        })
     }
 
     pub fn requests(&self) -> u64 {
@@ -197,11 +207,18 @@ impl DbtEvidence {
         let Some(DbtSource::Cloud(client)) = &self.source else {
             return Err("no dbt Cloud source".into());
         };
+        if let Some(reason) = self.refused.get(&run_id) {
+            return Err(reason.clone());
+        }
         let cloud_run: CloudRun = client.run(run_id).await.map_err(|e| e.to_string())?;
         if cloud_run.status.is_some_and(|s| s < 10) {
             return Err(format!("dbt Cloud run {run_id} has not finished yet"));
         }
-        let artifacts = client.run_artifacts(&cloud_run).await.map_err(|e| e.to_string())?;
+        let artifacts = match client.run_artifacts(&cloud_run).await {
+            Ok(artifacts) => artifacts,
+            Err(e) if matches!(e.kind, ErrorKind::Bound(_)) => return Err(self.refuse(run_id, e.to_string())),
+            Err(e) => return Err(e.to_string()),
+        };
         let metrics = self.test_metrics.clone();
         let href = cloud_run.href.clone();
         let parsed = tokio::task::spawn_blocking(move || -> Result<DbtRun, String> {
@@ -232,13 +249,28 @@ impl DbtEvidence {
             Ok(DbtRun::new(DbtRunId::Cloud(run_id), index, steps, sources, href))
         })
         .await
-        .map_err(|e| format!("parsing dbt Cloud run {run_id} failed: {e}"))??;
+        .map_err(|e| format!("parsing dbt Cloud run {run_id} failed: {e}"))?;
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(reason) => return Err(self.refuse(run_id, reason)),
+        };
         let run = Arc::new(parsed);
         self.runs.push_back((run_id, run.clone()));
         while self.runs.len() > RUNS_KEPT {
             self.runs.pop_front();
         }
         Ok(run)
+    }
+}
+
+impl DbtEvidence {
+    /// Remembers that a finished run's artifacts will not be read, and says why.
+    fn refuse(&mut self, run_id: i64, reason: String) -> String {
+        if self.refused.len() >= RUNS_KEPT {
+            self.refused.clear();
+        }
+        self.refused.insert(run_id, reason.clone());
+        reason
     }
 }
 
