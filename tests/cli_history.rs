@@ -204,3 +204,30 @@ async fn status_never_says_up_without_fresh_evidence() {
     assert!(reason.starts_with("not checked since "), "{reason}");
     assert_eq!(doc["products"][0]["note"], Value::Null, "the last poll's note no longer speaks for now");
 }
+
+/// A damaged history database: the board says what `status` says (which file, what SQLite
+/// found), not less.
+#[test]
+fn a_damaged_database_is_named_alike_by_the_board_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tablestat.toml");
+    std::fs::write(
+        &config,
+        "[airflow]\nurl = \"http://127.0.0.1:9\"\nauth = \"none\"\ntimeout = \"1s\"\n\n[store]\npath = \"h.db\"\n\n[[product]]\nid = \"orders\"\ndag = \"orders_daily\"\n",
+    )
+    .unwrap();
+    tablestat(&config).args(["poll", "--once"]).output().unwrap();
+    let db = dir.path().join("h.db");
+    rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in bytes.iter_mut().skip(2 * 4096) {
+        *b = 0xff;
+    }
+    std::fs::write(&db, bytes).unwrap();
+    let status = tablestat(&config).arg("status").output().unwrap();
+    let board = tablestat(&config).output().unwrap();
+    let said = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).trim().to_string();
+    assert_eq!(status.status.code(), Some(74), "{}", said(&status));
+    assert!(said(&status).contains("h.db: database disk image is malformed"), "{}", said(&status));
+    assert_eq!((board.status.code(), said(&board)), (Some(74), said(&status)));
+}

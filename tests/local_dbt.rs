@@ -60,3 +60,17 @@ fn a_broken_artifact_names_the_file_and_where_it_broke() {
     );
     assert!(err.contains("at `results[0].unique_id`"), "{err}");
 }
+
+/// A symlink loop where run_results.json should be is said as it is, not as "missing".
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_is_not_called_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("run_results.json");
+    let b = dir.path().join("loop.json");
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let err = read_target(dir.path(), None, &BTreeMap::new()).unwrap_err();
+    assert!(err.contains("run_results.json cannot be read") && err.contains("symbolic links"), "{err}");
+    assert!(!err.contains("does not exist"), "{err}");
+}

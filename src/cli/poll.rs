@@ -65,6 +65,7 @@ async fn once(
 async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<Config>) -> Result<u8, CliError> {
     let (stop, shutdown) = watch::channel(false);
     let (status, mut watch_status) = watch::channel(PollerStatus::default());
+    let held = status.subscribe();
     let control = Control { shutdown, poll_now: Arc::new(Notify::new()), status };
     tokio::spawn(async move {
         super::signals::wait_for_shutdown().await;
@@ -99,7 +100,12 @@ async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<C
     report_loop.abort();
     match outcome {
         Ok(()) => {
-            eprintln!("tablestat: stopped; lease released");
+            // Only a poller that held the lease has one to give up.
+            if held.borrow().role == run::Role::Polling {
+                eprintln!("tablestat: stopped; lease released");
+            } else {
+                eprintln!("tablestat: stopped");
+            }
             Ok(0)
         }
         Err(e) => Err(poller_error(e)),

@@ -37,6 +37,14 @@ impl ArtifactKind {
         }
     }
 
+    /// Whether `v12`-style `version` is one this build was not written for.
+    fn is_unfamiliar(self, version: &str) -> bool {
+        version
+            .strip_prefix('v')
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_none_or(|n| !self.known_versions().contains(&n))
+    }
+
     /// Schema versions this build was written against; others are tried anyway.
     fn known_versions(self) -> std::ops::RangeInclusive<u32> {
         match self {
@@ -83,7 +91,10 @@ pub fn parse_artifact<T: serde::de::DeserializeOwned>(kind: ArtifactKind, bytes:
     // Only a document of the wrong shape may be a schema change; one cut short or not JSON
     // is not, and says so.
     let (detail, schema_version) = match first.classify() {
-        serde_json::error::Category::Data => (format!("{first}{path}"), schema_version_of(bytes)),
+        // A version this build was written for is not the cause: it is not named.
+        serde_json::error::Category::Data => {
+            (format!("{first}{path}"), schema_version_of(bytes).filter(|v| kind.is_unfamiliar(v)))
+        }
         _ if bytes.trim_ascii().is_empty() => ("the file is empty: dbt may still be writing it".to_string(), None),
         serde_json::error::Category::Eof => {
             (format!("the file ends too early ({first}){path}: it is truncated, or dbt is still writing it"), None)
@@ -175,16 +186,6 @@ pub struct ArtifactMetadata {
     pub project_name: Option<String>,
 }
 
-impl ArtifactMetadata {
-    /// The schema version number, when it is one this build was not written for.
-    pub fn unfamiliar_version(&self, kind: ArtifactKind) -> Option<String> {
-        let url = self.dbt_schema_version.as_deref()?;
-        let v = version_from_url(url)?;
-        let n: u32 = v.strip_prefix('v')?.parse().ok()?;
-        (!kind.known_versions().contains(&n)).then(|| v.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +199,13 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("cannot read dbt manifest.json (schema v9; this tablestat knows v10–v12)"), "{text}");
         assert!(text.contains("`nodes`"), "{text}");
+    }
+
+    #[test]
+    fn a_known_version_is_not_blamed_for_a_missing_field() {
+        let doc = br#"{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json"}}"#;
+        let text = parse_artifact::<RunResults>(ArtifactKind::RunResults, doc).unwrap_err().to_string();
+        assert!(text.starts_with("cannot read dbt run_results.json: missing field `results`"), "{text}");
     }
 
     #[test]

@@ -25,8 +25,13 @@ pub fn read_target(
     test_metrics: &std::collections::BTreeMap<String, crate::model::Metric>,
 ) -> Result<DbtRun, String> {
     let run_results_path = dir.join("run_results.json");
-    if !run_results_path.exists() {
-        return Err(format!("{} does not exist: has dbt run in {}?", run_results_path.display(), dir.display()));
+    match std::fs::metadata(&run_results_path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("{} does not exist: has dbt run in {}?", run_results_path.display(), dir.display()));
+        }
+        // A symlink loop, a folder that cannot be entered: said as it is, not as "missing".
+        Err(e) => return Err(format!("{} cannot be read: {e}", run_results_path.display())),
     }
     let results: RunResults =
         dbt::read_artifact(ArtifactKind::RunResults, &run_results_path).map_err(|e| e.to_string())?;

@@ -42,7 +42,7 @@ type Named = Arc<Vec<crate::model::Product>>;
 
 /// Loads the snapshot as of now.
 async fn load_snapshot(store: &StoreHandle, zone: chrono::FixedOffset, named: &Named) -> Option<Arc<BoardSnapshot>> {
-    load(store, zone, true, named).await
+    load(store, zone, true, named).await.ok()
 }
 
 /// Reads the board's data; without `history`, current states only (see
@@ -52,7 +52,7 @@ async fn load(
     zone: chrono::FixedOffset,
     history: bool,
     named: &Named,
-) -> Option<Arc<BoardSnapshot>> {
+) -> Result<Arc<BoardSnapshot>, String> {
     let now = chrono::Utc::now().timestamp();
     let named = named.clone();
     let read =
@@ -62,12 +62,12 @@ async fn load(
             },
         );
     match read.await {
-        Ok(Ok(snapshot)) => Some(Arc::new(snapshot)),
+        Ok(Ok(snapshot)) => Ok(Arc::new(snapshot)),
         Ok(Err(e)) => {
             tracing::error!("cannot read the history database: {e}");
-            None
+            Err(e.to_string())
         }
-        Err(_) => None,
+        Err(gone) => Err(gone.to_string()),
     }
 }
 
@@ -157,7 +157,8 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Strin
     // The first frame shows current states at once; uptime and bars follow (90 days of
     // 5,000 products take a few hundred milliseconds to sum).
     let named: Named = Arc::new(config.products.clone());
-    let first = load(&store, zone, false, &named).await.ok_or("cannot read the history database")?;
+    // Said in full, as `status` says it: which file, and what SQLite found.
+    let first = load(&store, zone, false, &named).await?;
 
     // The poller: polls if it gets the lease, else follows and takes over when it can.
     let (stop, shutdown) = watch::channel(false);
