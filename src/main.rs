@@ -10,25 +10,19 @@ fn main() -> ExitCode {
         && tablestat::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let theme = if color { color_eyre::config::Theme::dark() } else { color_eyre::config::Theme::new() };
     let _ = color_eyre::config::HookBuilder::default().theme(theme).install();
-    end_on_panic_elsewhere();
-    match std::panic::catch_unwind(tablestat::cli::main) {
-        Ok(code) => code,
-        // The report is printed by the hook; the exit code is the documented one.
-        Err(_) => ExitCode::from(tablestat::cli::EXIT_INTERNAL),
-    }
+    end_on_panic();
+    tablestat::cli::main()
 }
 
-/// A panic on any other thread (a runtime worker, the store's thread, the poller) ends the
-/// process once its report is out, rather than leaving a half-working process behind: a
-/// board spinning without its poller, holding the lease, ignoring `q`. The board's terminal
-/// guard, installed later, chains before this and restores the terminal first. A lease held
-/// by a process that has ended is taken over at once on the same host.
-fn end_on_panic_elsewhere() {
+/// A panic anywhere ends the process once its report is out, the exit code the documented
+/// one. Tasks run on one thread and tokio would catch a task's panic and carry on: a board
+/// without its poller, holding the lease, ignoring `q`. The board's terminal guard, installed
+/// later, chains before this and restores the terminal first; a lease held by a process that
+/// has ended is taken over at once on the same host.
+fn end_on_panic() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);
-        if std::thread::current().name() != Some("main") {
-            std::process::exit(i32::from(tablestat::cli::EXIT_INTERNAL));
-        }
+        std::process::exit(i32::from(tablestat::cli::EXIT_INTERNAL));
     }));
 }

@@ -2,6 +2,11 @@
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
+/// The zone day bars and typed times use: the machine's local offset (`TZ` honoured).
+pub fn display_zone() -> chrono::FixedOffset {
+    *chrono::Local::now().offset()
+}
+
 /// A compact duration: `45 s`, `12 min`, `31 h`, `3 d`.
 pub fn span(seconds: i64) -> String {
     let s = seconds.max(0);

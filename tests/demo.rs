@@ -44,3 +44,27 @@ fn the_demo_story_plays_in_order() {
     assert_eq!(docs[6]["summary"]["up"], 20);
     assert!(docs[6]["products"][0]["uptime"]["90d"].as_f64().unwrap() > 90.0);
 }
+
+/// `demo --headless | head -1`: the reader goes away, the demo ends quietly (exit 0) and its
+/// scratch folder goes with it: nothing below `main` exits the process, so its cleanup runs.
+#[test]
+fn a_closed_pipe_ends_the_demo_quietly_and_cleanly() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
+        .args(["demo", "--headless", "--speed", "20"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("{\"generated_at\""), "{first}");
+    // The reader (head -1) is gone: the next line the demo writes meets a closed pipe.
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("cannot write"));
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "the scratch folder is removed: {left:?}");
+}

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{CliError, EXIT_INTERNAL, EXIT_IO, open_history};
+use super::{EXIT_INTERNAL, EXIT_IO, Failure, open_history};
 use crate::config::Config;
 use crate::export::{Page, Site};
 
@@ -26,10 +26,10 @@ pub struct HtmlArgs {
     pub url: Option<url::Url>,
 }
 
-pub async fn run(config: &Config, ExportCommand::Html(args): ExportCommand) -> Result<u8, CliError> {
+pub async fn run(config: &Config, ExportCommand::Html(args): ExportCommand) -> Result<u8, Failure> {
     let configured = config.export.as_ref();
     let Some(dir) = args.dir.or_else(|| configured.map(|e| e.dir.clone())) else {
-        return Err(CliError::new(
+        return Err(Failure::new(
             super::EXIT_USAGE,
             "where to? give a folder (`tablestat export html public/`) or set [export] dir in the config",
         ));
@@ -42,14 +42,14 @@ pub async fn run(config: &Config, ExportCommand::Html(args): ExportCommand) -> R
     let named = config.products.clone();
     let written = tokio::task::spawn_blocking(move || {
         let now = chrono::Utc::now().timestamp();
-        let page = Page::gather(&store, now, super::display_zone(), &named).map_err(super::store_error)?;
+        let page = Page::gather(&store, now, crate::timefmt::display_zone(), &named).map_err(super::store_error)?;
         crate::export::write(&dir, &page, &site)
-            .map_err(|e| CliError::new(EXIT_IO, format!("cannot write the page into {}: {e}", dir.display())))
+            .map_err(|e| Failure::new(EXIT_IO, format!("cannot write the page into {}: {e}", dir.display())))
     })
     .await
-    .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))??;
+    .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
     for file in &written.files {
-        super::emit(&format!("{}\n", file.display()));
+        super::emit(&format!("{}\n", file.display()))?;
     }
     Ok(0)
 }

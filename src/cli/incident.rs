@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{CliError, EXIT_USAGE, open_store, store_error};
+use super::{EXIT_USAGE, Failure, open_store, store_error};
 use crate::config::Config;
 use crate::store::{Incident, IncidentStatus};
 use crate::text::inert;
@@ -65,41 +65,42 @@ fn parse_status(text: &str) -> Result<IncidentStatus, String> {
         .ok_or_else(|| format!("`{text}` is not a status: use investigating, identified, monitoring or resolved"))
 }
 
-pub async fn run(config: &Config, command: IncidentCommand) -> Result<u8, CliError> {
+pub async fn run(config: &Config, command: IncidentCommand) -> Result<u8, Failure> {
     let path = config.store_path.clone();
     tokio::task::spawn_blocking(move || run_blocking(&path, command))
         .await
-        .map_err(|e| CliError::new(super::EXIT_INTERNAL, e.to_string()))?
+        .map_err(|e| Failure::new(super::EXIT_INTERNAL, e.to_string()))?
 }
 
-fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, CliError> {
+fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, Failure> {
     let mut store = open_store(path)?;
     let now = Utc::now();
     match command {
         IncidentCommand::List { product, limit, json } => {
             if let Some(product) = &product {
-                let current =
-                    store.current_snapshot(now.timestamp(), super::display_zone(), &[]).map_err(store_error)?;
+                let current = store
+                    .current_snapshot(now.timestamp(), crate::timefmt::display_zone(), &[])
+                    .map_err(store_error)?;
                 let known = current.products.iter().map(|p| p.product.id.as_str());
                 super::known_products(std::slice::from_ref(product), known)?;
             }
             let incidents = store.incidents(product.as_deref(), limit).map_err(store_error)?;
             if json {
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&incidents).unwrap_or_default()));
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&incidents).unwrap_or_default()))?;
             } else if incidents.is_empty() {
-                println!("No incidents.");
+                crate::output::line(format!("No incidents."))?;
             } else {
                 for i in &incidents {
-                    super::emit(&format!("{}\n", list_line(i, now.timestamp())));
+                    super::emit(&format!("{}\n", list_line(i, now.timestamp())))?;
                 }
             }
         }
         IncidentCommand::Show { id, json } => {
             let incident = store.incident(id).map_err(store_error)?;
             if json {
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&incident).unwrap_or_default()));
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&incident).unwrap_or_default()))?;
             } else {
-                super::emit(&show(&incident, now.timestamp()));
+                super::emit(&show(&incident, now.timestamp()))?;
             }
         }
         IncidentCommand::Update { id, status, message, eta, author } => {
@@ -107,9 +108,9 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
             let eta = eta
                 .map(|t| super::when::parse_time(&t, now).map(|t| t.timestamp()))
                 .transpose()
-                .map_err(|e| CliError::new(EXIT_USAGE, e))?;
+                .map_err(|e| Failure::new(EXIT_USAGE, e))?;
             if let Some(eta) = eta.filter(|eta| *eta <= now.timestamp()) {
-                return Err(CliError::new(
+                return Err(Failure::new(
                     EXIT_USAGE,
                     format!(
                         "the ETA {} has already passed: give a time ahead, e.g. --eta +2h",
@@ -121,7 +122,7 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
             store
                 .update_incident(id, status, &message, eta, author.as_deref(), now.timestamp())
                 .map_err(store_error)?;
-            println!("Incident #{id}: {status}.");
+            crate::output::line(format!("Incident #{id}: {status}."))?;
         }
         IncidentCommand::Resolve { id, message, author } => {
             said(&message)?;
@@ -129,10 +130,11 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
             store
                 .update_incident(id, IncidentStatus::Resolved, &message, None, author.as_deref(), now.timestamp())
                 .map_err(store_error)?;
-            println!("Incident #{id}: resolved.");
+            crate::output::line(format!("Incident #{id}: resolved."))?;
             // Resolved by hand while the table is still down: the next poll opens another.
             let product = store.incident(id).map_err(store_error)?.product;
-            let current = store.current_snapshot(now.timestamp(), super::display_zone(), &[]).map_err(store_error)?;
+            let current =
+                store.current_snapshot(now.timestamp(), crate::timefmt::display_zone(), &[]).map_err(store_error)?;
             if current.products.iter().any(|p| p.product.id == product && p.state == crate::model::State::Down) {
                 eprintln!(
                     "tablestat: warning: {product} is still down, so the next poll opens a new incident; \
@@ -145,9 +147,9 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
 }
 
 /// An update with no words would show as a blank line in every timeline.
-fn said(message: &str) -> Result<(), CliError> {
+fn said(message: &str) -> Result<(), Failure> {
     if message.trim().is_empty() {
-        return Err(CliError::new(
+        return Err(Failure::new(
             EXIT_USAGE,
             "the message is empty: say what users should know, e.g. -m \"Rerunning the load\"",
         ));

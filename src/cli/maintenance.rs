@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{CliError, EXIT_USAGE, open_store, store_error};
+use super::{EXIT_USAGE, Failure, open_store, store_error};
 use crate::config::Config;
 use crate::store::Scope;
 use crate::text::inert;
@@ -46,17 +46,17 @@ pub enum MaintenanceCommand {
     },
 }
 
-pub async fn run(config: &Config, command: MaintenanceCommand) -> Result<u8, CliError> {
+pub async fn run(config: &Config, command: MaintenanceCommand) -> Result<u8, Failure> {
     let path = config.store_path.clone();
     tokio::task::spawn_blocking(move || run_blocking(&path, command))
         .await
-        .map_err(|e| CliError::new(super::EXIT_INTERNAL, e.to_string()))?
+        .map_err(|e| Failure::new(super::EXIT_INTERNAL, e.to_string()))?
 }
 
-fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u8, CliError> {
+fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u8, Failure> {
     let mut store = open_store(path)?;
     let now = Utc::now();
-    let usage = |e: String| CliError::new(EXIT_USAGE, e);
+    let usage = |e: String| Failure::new(EXIT_USAGE, e);
     match command {
         MaintenanceCommand::Add { scope, message, start, end, duration, author } => {
             let starts = super::when::parse_time(&start, now).map_err(usage)?;
@@ -95,19 +95,19 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
                     now.timestamp(),
                 )
                 .map_err(store_error)?;
-            println!(
+            crate::output::line(format!(
                 "Maintenance #{id} for {}: {} to {}.",
                 inert(&scope.to_string()),
                 timefmt::stamp(starts),
                 timefmt::stamp(ends)
-            );
+            ))?;
         }
         MaintenanceCommand::List { all, json } => {
             let windows = store.maintenance_windows(now.timestamp(), all).map_err(store_error)?;
             if json {
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&windows).unwrap_or_default()));
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&windows).unwrap_or_default()))?;
             } else if windows.is_empty() {
-                println!("No maintenance planned.");
+                crate::output::line(format!("No maintenance planned."))?;
             } else {
                 let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
                 for w in windows {
@@ -118,20 +118,20 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
                     } else {
                         "ended   "
                     };
-                    println!(
+                    crate::output::line(format!(
                         "#{:<4} {when} {} to {}  {}: {}",
                         w.id,
                         timefmt::stamp(at(w.starts_at)),
                         timefmt::stamp(at(w.ends_at)),
                         inert(&w.scope.to_string()),
                         inert(&w.message)
-                    );
+                    ))?;
                 }
             }
         }
         MaintenanceCommand::End { id } => {
             store.end_maintenance(id, now.timestamp()).map_err(store_error)?;
-            println!("Maintenance #{id} ended.");
+            crate::output::line(format!("Maintenance #{id} ended."))?;
         }
     }
     Ok(0)

@@ -1,5 +1,5 @@
 //! The commands. `main.rs` calls [`main`]; each command lives in its own module and
-//! returns an exit code or a [`CliError`] that says what failed and what to do.
+//! returns an exit code or a [`Failure`] that says what failed and what to do.
 //!
 //! Exit codes: 0 ok, 1 degraded, 2 down, 3 unknown (status and poll, after the
 //! monitoring-plugin convention); 64 usage, 66 no config file or history, 69 a source
@@ -12,7 +12,6 @@ mod incident;
 mod maintenance;
 mod poll;
 mod report;
-pub mod signals;
 mod status;
 mod text;
 mod when;
@@ -25,13 +24,10 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{self, Config, ConfigOrigin};
 
-pub const EXIT_USAGE: u8 = 64;
-pub const EXIT_NO_CONFIG: u8 = 66;
-pub const EXIT_UNAVAILABLE: u8 = 69;
-pub const EXIT_INTERNAL: u8 = 70;
-pub const EXIT_IO: u8 = 74;
-pub const EXIT_TEMPFAIL: u8 = 75;
-pub const EXIT_CONFIG: u8 = 78;
+pub use crate::failure::{
+    EXIT_CONFIG, EXIT_INTERNAL, EXIT_IO, EXIT_NO_CONFIG, EXIT_TEMPFAIL, EXIT_UNAVAILABLE, EXIT_USAGE, Failure,
+};
+pub use crate::output::emit;
 
 /// A status page for data products, in the terminal.
 ///
@@ -140,38 +136,25 @@ pub struct TextStyle {
 
 /// Refuses product ids the history does not know (a typo would otherwise print nothing and
 /// succeed), naming the first few it does know.
-fn known_products<'a>(asked: &[String], known: impl Iterator<Item = &'a str> + Clone) -> Result<(), CliError> {
+fn known_products<'a>(asked: &[String], known: impl Iterator<Item = &'a str> + Clone) -> Result<(), Failure> {
     let unknown: Vec<&str> = asked.iter().map(String::as_str).filter(|id| !known.clone().any(|k| k == *id)).collect();
     if unknown.is_empty() {
         return Ok(());
     }
     let some: Vec<&str> = known.take(20).collect();
     let listed = if some.is_empty() { "none yet".to_string() } else { some.join(", ") };
-    Err(CliError::new(EXIT_USAGE, format!("no product {}: known products are {listed}", unknown.join(", "))))
+    Err(Failure::new(EXIT_USAGE, format!("no product {}: known products are {listed}", unknown.join(", "))))
 }
 
 /// The status document on stdout: JSON for scripts, else text.
-fn print_doc(doc: &crate::report::StatusDocument, json: bool, style: TextStyle) -> Result<(), CliError> {
+fn print_doc(doc: &crate::report::StatusDocument, json: bool, style: TextStyle) -> Result<(), Failure> {
     if json {
-        let text = serde_json::to_string_pretty(doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
-        emit(&format!("{text}\n"));
+        let text = serde_json::to_string_pretty(doc).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?;
+        emit(&format!("{text}\n"))?;
     } else {
-        emit(&text::render(doc, style.color, style.ascii));
+        emit(&text::render(doc, style.color, style.ascii))?;
     }
     Ok(())
-}
-
-/// A command's failure: one line for people, and the exit code for scripts.
-#[derive(Debug)]
-pub struct CliError {
-    pub code: u8,
-    pub message: String,
-}
-
-impl CliError {
-    pub fn new(code: u8, message: impl Into<String>) -> CliError {
-        CliError { code, message: message.into() }
-    }
 }
 
 pub fn main() -> ExitCode {
@@ -196,6 +179,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if e.is_quiet() => ExitCode::from(e.code),
         Err(e) => {
             // Not eprintln!: stderr may be a terminal that hung up, and that must not panic.
             let _ = writeln!(std::io::stderr(), "tablestat: {}", crate::text::inert(&e.message));
@@ -204,7 +188,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<u8, CliError> {
+async fn run(cli: Cli) -> Result<u8, Failure> {
     let color = !cli.no_color && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let theme = crate::tui::theme::Theme::new(color, cli.ascii, cli.light);
     let style = TextStyle { color, ascii: cli.ascii };
@@ -212,10 +196,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         let started = std::time::Instant::now();
         let config = load_config(cli.config.as_deref())?;
         let options = crate::tui::BoardOptions { theme, started };
-        return crate::tui::run(std::sync::Arc::new(config), options)
-            .await
-            .map(|()| 0)
-            .map_err(|e| CliError::new(EXIT_IO, e));
+        return crate::tui::run(std::sync::Arc::new(config), options).await.map(|()| 0);
     };
     match command {
         Command::Demo(args) => {
@@ -226,7 +207,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
                 export: args.export,
                 theme,
             };
-            crate::demo::run(options).await.map_err(|e| CliError::new(EXIT_INTERNAL, e))
+            crate::demo::run(options).await
         }
         Command::Poll(args) => poll::run(&load_config(cli.config.as_deref())?, args, style).await,
         Command::Status(args) => status::run(&load_config(cli.config.as_deref())?, args, style).await,
@@ -245,29 +226,29 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             };
             let mut store = open_store(&db)?;
             store.import(&products, &history).map_err(store_error)?;
-            println!(
+            crate::output::line(format!(
                 "{}: {} products, {} intervals, {} incidents",
                 db.display(),
                 products.len(),
                 history.spans.len(),
                 history.incidents.len()
-            );
+            ))?;
             Ok(0)
         }
         Command::DebugPanic => panic!("a panic asked for with `tablestat debug-panic`"),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "tablestat", &mut script);
-            emit(&String::from_utf8_lossy(&script));
+            emit(&String::from_utf8_lossy(&script))?;
             Ok(0)
         }
     }
 }
 
 /// Finds and loads the config, printing its warnings to stderr.
-pub fn load_config(flag: Option<&Path>) -> Result<Config, CliError> {
+pub fn load_config(flag: Option<&Path>) -> Result<Config, Failure> {
     let Some((path, origin)) = config::locate(flag) else {
-        return Err(CliError::new(
+        return Err(Failure::new(
             EXIT_NO_CONFIG,
             "cannot tell where the config lives (no home directory): pass --config PATH",
         ));
@@ -278,7 +259,7 @@ pub fn load_config(flag: Option<&Path>) -> Result<Config, CliError> {
             ConfigOrigin::EnvVar => "named by TABLESTAT_CONFIG",
             ConfigOrigin::Default => "the default location",
         };
-        return Err(CliError::new(
+        return Err(Failure::new(
             EXIT_NO_CONFIG,
             format!(
                 "no config file at {} ({how}): write one (examples in the repository's config/ folder), \
@@ -287,31 +268,18 @@ pub fn load_config(flag: Option<&Path>) -> Result<Config, CliError> {
             ),
         ));
     }
-    let config = Config::load(&path).map_err(|e| CliError::new(EXIT_CONFIG, e.to_string()))?;
+    let config = Config::load(&path).map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
     for warning in &config.warnings {
         eprintln!("tablestat: warning: {}", crate::text::inert(warning));
     }
     Ok(config)
 }
 
-/// Writes to stdout. A reader that went away (`tablestat status --json | head`) ends the
-/// command quietly, as other command-line tools do, instead of a panic.
-pub fn emit(text: &str) {
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        let _ = writeln!(std::io::stderr(), "tablestat: cannot write the output: {e}");
-        std::process::exit(i32::from(EXIT_IO));
-    }
-}
-
 /// Opens the history database the config names, which must exist already (a command that
 /// reads history before any poll has nothing to say).
-pub fn open_history(config: &Config) -> Result<crate::store::Store, CliError> {
+pub fn open_history(config: &Config) -> Result<crate::store::Store, Failure> {
     if !config.store_path.exists() {
-        return Err(CliError::new(
+        return Err(Failure::new(
             EXIT_NO_CONFIG,
             format!(
                 "no history yet at {}: run `tablestat poll` (or `tablestat poll --once`) first",
@@ -323,20 +291,15 @@ pub fn open_history(config: &Config) -> Result<crate::store::Store, CliError> {
 }
 
 /// Opens the history database, or says why it cannot be.
-pub fn open_store(path: &Path) -> Result<crate::store::Store, CliError> {
+pub fn open_store(path: &Path) -> Result<crate::store::Store, Failure> {
     crate::store::Store::open(path).map_err(store_error)
 }
 
-pub fn store_error(e: crate::store::StoreError) -> CliError {
+pub fn store_error(e: crate::store::StoreError) -> Failure {
     match e {
-        crate::store::StoreError::NotFound(message) => CliError::new(EXIT_USAGE, message),
-        other => CliError::new(EXIT_IO, other.to_string()),
+        crate::store::StoreError::NotFound(message) => Failure::new(EXIT_USAGE, message),
+        other => Failure::new(EXIT_IO, other.to_string()),
     }
-}
-
-/// The zone day bars and typed times use: the machine's local offset (`TZ` honoured).
-pub fn display_zone() -> chrono::FixedOffset {
-    *chrono::Local::now().offset()
 }
 
 /// Opens a file for appending, readable by its owner alone (0600, as the database): a log

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 
-use super::{CliError, EXIT_INTERNAL, EXIT_IO, EXIT_TEMPFAIL};
+use super::{EXIT_INTERNAL, EXIT_IO, EXIT_TEMPFAIL, Failure};
 use crate::config::Config;
 use crate::poller::Engine;
 use crate::poller::run::{self, Control, Identity, PollerError, PollerStatus};
@@ -22,18 +22,18 @@ pub struct PollArgs {
     pub json: bool,
 }
 
-pub async fn run(config: &Config, args: PollArgs, style: super::TextStyle) -> Result<u8, CliError> {
+pub async fn run(config: &Config, args: PollArgs, style: super::TextStyle) -> Result<u8, Failure> {
     let unreadable = config.unreadable_references();
     if !unreadable.is_empty() {
-        return Err(CliError::new(
+        return Err(Failure::new(
             super::EXIT_CONFIG,
             format!("{}: run `tablestat config check` to see them all", unreadable.join("; ")),
         ));
     }
     let config = Arc::new(config.clone());
-    let engine = Engine::new(config.clone()).map_err(|e| CliError::new(super::EXIT_CONFIG, e.to_string()))?;
+    let engine = Engine::new(config.clone()).map_err(|e| Failure::new(super::EXIT_CONFIG, e.to_string()))?;
     let store = super::open_store(&config.store_path)?;
-    let store = StoreHandle::spawn(store).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
+    let store = StoreHandle::spawn(store).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?;
     let me = Identity::of_this_process();
     if args.once { once(engine, &store, &me, args.json, style).await } else { service(engine, store, me, config).await }
 }
@@ -44,7 +44,7 @@ async fn once(
     me: &Identity,
     json: bool,
     style: super::TextStyle,
-) -> Result<u8, CliError> {
+) -> Result<u8, Failure> {
     let result = run::poll_once(&mut engine, store, me).await.map_err(poller_error)?;
     if let Some(error) = &result.airflow_error {
         eprintln!("tablestat: warning: Airflow could not be read: {}", crate::text::inert(error));
@@ -52,9 +52,9 @@ async fn once(
     let now = chrono::Utc::now().timestamp();
     let named = engine.config().products.clone();
     let snapshot = store
-        .call(move |s| s.snapshot_naming(now, super::display_zone(), &named))
+        .call(move |s| s.snapshot_naming(now, crate::timefmt::display_zone(), &named))
         .await
-        .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?
+        .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?
         .map_err(super::store_error)?;
     let polled: Vec<String> = result.checked.iter().map(|c| c.product.id.clone()).collect();
     let doc = report::from_snapshot(&snapshot, &polled);
@@ -62,13 +62,13 @@ async fn once(
     Ok(doc.exit_code() as u8)
 }
 
-async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<Config>) -> Result<u8, CliError> {
+async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<Config>) -> Result<u8, Failure> {
     let (stop, shutdown) = watch::channel(false);
     let (status, mut watch_status) = watch::channel(PollerStatus::default());
     let held = status.subscribe();
     let control = Control { shutdown, poll_now: Arc::new(Notify::new()), status };
     tokio::spawn(async move {
-        super::signals::wait_for_shutdown().await;
+        crate::signals::wait_for_shutdown().await;
         let _ = stop.send(true);
     });
     eprintln!(
@@ -112,10 +112,10 @@ async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<C
     }
 }
 
-fn poller_error(e: PollerError) -> CliError {
+fn poller_error(e: PollerError) -> Failure {
     match e {
-        PollerError::LeaseTaken { .. } => CliError::new(EXIT_TEMPFAIL, e.to_string()),
+        PollerError::LeaseTaken { .. } => Failure::new(EXIT_TEMPFAIL, e.to_string()),
         PollerError::Store(e) => super::store_error(e),
-        PollerError::Gone(_) => CliError::new(EXIT_IO, e.to_string()),
+        PollerError::Gone(_) => Failure::new(EXIT_IO, e.to_string()),
     }
 }

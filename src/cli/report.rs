@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{CliError, EXIT_INTERNAL, open_history};
+use super::{EXIT_INTERNAL, Failure, open_history};
 use crate::config::Config;
 use crate::history::Span;
 use crate::slo::{self, SloRow};
@@ -30,13 +30,13 @@ fn parse_window(text: &str) -> Result<std::time::Duration, String> {
     crate::config::parse_duration(text)
 }
 
-pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, CliError> {
+pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, Failure> {
     let store = open_history(config)?;
     let now = chrono::Utc::now().timestamp();
     let since = now - args.since.as_secs() as i64;
     let input = tokio::task::spawn_blocking(move || store.slo_input(since, now).map_err(super::store_error))
         .await
-        .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))??;
+        .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
     super::known_products(&args.products, input.products.iter().map(|p| p.id.as_str()))?;
     let rows: Vec<SloRow> = slo::report(&input, Span::new(since, now))
         .into_iter()
@@ -46,12 +46,12 @@ pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, C
     let text = match args.format {
         ReportFormat::Json => {
             let doc = serde_json::json!({"since": at(since), "until": at(now), "rows": rows});
-            serde_json::to_string_pretty(&doc).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))? + "\n"
+            serde_json::to_string_pretty(&doc).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))? + "\n"
         }
         ReportFormat::Csv => csv(&rows),
         ReportFormat::Table => table(&rows, since, now, ascii),
     };
-    super::emit(&text);
+    super::emit(&text)?;
     Ok(0)
 }
 

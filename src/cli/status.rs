@@ -1,6 +1,6 @@
 //! `tablestat status`: the stored state of every product (or some), for scripts and people.
 
-use super::{CliError, EXIT_INTERNAL, open_history};
+use super::{EXIT_INTERNAL, Failure, open_history};
 use crate::config::Config;
 use crate::report;
 
@@ -13,14 +13,16 @@ pub struct StatusArgs {
     pub products: Vec<String>,
 }
 
-pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> Result<u8, CliError> {
+pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> Result<u8, Failure> {
     let store = open_history(config)?;
     let named = config.products.clone();
     let snapshot = tokio::task::spawn_blocking(move || {
-        store.snapshot_naming(chrono::Utc::now().timestamp(), super::display_zone(), &named).map_err(super::store_error)
+        store
+            .snapshot_naming(chrono::Utc::now().timestamp(), crate::timefmt::display_zone(), &named)
+            .map_err(super::store_error)
     })
     .await
-    .map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))??;
+    .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
     super::known_products(&args.products, snapshot.products.iter().map(|r| r.product.id.as_str()))?;
     let doc = report::from_snapshot(&snapshot, &args.products);
     super::print_doc(&doc, args.json, style)?;

@@ -17,7 +17,7 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
     }
     for format in ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
-            if let Some(t) = super::display_zone().from_local_datetime(&naive).single() {
+            if let Some(t) = crate::timefmt::display_zone().from_local_datetime(&naive).single() {
                 return Ok(t.with_timezone(&Utc));
             }
         }

@@ -15,6 +15,7 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::failure::{EXIT_CONFIG, EXIT_INTERNAL, EXIT_IO, EXIT_UNAVAILABLE, EXIT_USAGE, Failure};
 use crate::poller::Engine;
 use crate::poller::run::{Identity, poll_once};
 use crate::store::worker::StoreHandle;
@@ -43,9 +44,16 @@ impl Drop for Scratch {
     }
 }
 
-async fn serve(router: axum::Router) -> Result<String, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
-    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+/// A failure of the demo's own set-up (a folder, a port, the store): an I/O error.
+fn io(e: impl std::fmt::Display) -> Failure {
+    Failure::new(EXIT_IO, e.to_string())
+}
+
+async fn serve(router: axum::Router) -> Result<String, Failure> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Failure::new(EXIT_UNAVAILABLE, format!("cannot listen on 127.0.0.1: {e}")))?;
+    let url = format!("http://{}", listener.local_addr().map_err(io)?);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!("demo server stopped: {e}");
@@ -60,7 +68,7 @@ fn write_config(
     dbt: &str,
     poll: Duration,
     export: Option<&Path>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, Failure> {
     let mut text = format!(
         "# Written by `tablestat demo`: a simulated Airflow 3 and dbt Cloud on loopback.\n\
          [airflow]\nurl = \"{airflow}\"\napi = \"auto\"\nauth = \"password\"\nusername = \"demo\"\npassword = \"demo\"\ntimeout = \"5s\"\n\n\
@@ -69,7 +77,8 @@ fn write_config(
         poll.as_millis().max(500)
     );
     if let Some(export) = export {
-        let export = std::path::absolute(export).map_err(|e| format!("--export {}: {e}", export.display()))?;
+        let export = std::path::absolute(export)
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("--export {}: {e}", export.display())))?;
         text.push_str(&format!("\n[export]\ndir = {:?}\ntitle = \"Demo data status\"\n", export.display().to_string()));
     }
     for p in world::products() {
@@ -94,8 +103,7 @@ fn write_config(
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(&path).map_err(|e| e.to_string())?, text.as_bytes())
-        .map_err(|e| e.to_string())?;
+    std::io::Write::write_all(&mut options.open(&path).map_err(io)?, text.as_bytes()).map_err(io)?;
     Ok(path)
 }
 
@@ -134,22 +142,22 @@ async fn play(step: Step, shared: &server::Shared, store: &StoreHandle) {
     let _ = store.call(move |s| s.request_poll(now, "demo story")).await;
 }
 
-pub async fn run(options: DemoOptions) -> Result<u8, String> {
+pub async fn run(options: DemoOptions) -> Result<u8, Failure> {
     let speed = if options.speed.is_finite() && options.speed > 0.0 { options.speed } else { 1.0 };
     let step_len = STEP.div_f64(speed);
     let dir = std::env::temp_dir().join(format!("tablestat-demo-{}-{:x}", std::process::id(), fastrand::u32(..)));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| io(format!("cannot create {}: {e}", dir.display())))?;
     let scratch = Scratch(dir.clone());
 
     let shared = server::Shared::new(World::new(Utc::now()));
     let airflow = serve(server::airflow(shared.clone())).await?;
     let dbt = serve(server::dbt_cloud(shared.clone())).await?;
     let config_path = write_config(&dir, &airflow, &dbt, step_len / 4, options.export.as_deref())?;
-    let config = Arc::new(Config::load(&config_path).map_err(|e| e.to_string())?);
+    let config = Arc::new(Config::load(&config_path).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?);
 
-    let mut store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
+    let mut store = Store::open(&config.store_path).map_err(io)?;
     let history = seed::history(&world::products(), Utc::now().timestamp(), options.seed);
-    store.import(&world::products(), &history).map_err(|e| e.to_string())?;
+    store.import(&world::products(), &history).map_err(io)?;
 
     let outcome = if options.headless {
         headless(config, store, &shared, step_len).await
@@ -167,23 +175,21 @@ async fn headless(
     store: Store,
     shared: &server::Shared,
     step_len: Duration,
-) -> Result<u8, String> {
-    let store = StoreHandle::spawn(store).map_err(|e| e.to_string())?;
-    let mut engine = Engine::new(config).map_err(|e| e.to_string())?;
+) -> Result<u8, Failure> {
+    let store = StoreHandle::spawn(store).map_err(io)?;
+    let mut engine = Engine::new(config).map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
     let me = Identity::of_this_process();
     for step in Step::STORY {
         play(step, shared, &store).await;
         eprintln!("tablestat demo: {}", step.caption());
-        let result = poll_once(&mut engine, &store, &me).await.map_err(|e| e.to_string())?;
+        let result = poll_once(&mut engine, &store, &me).await.map_err(io)?;
         let now = Utc::now().timestamp();
-        let snapshot = store
-            .call(move |s| s.snapshot(now, crate::cli::display_zone()))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let snapshot =
+            store.call(move |s| s.snapshot(now, crate::timefmt::display_zone())).await.map_err(io)?.map_err(io)?;
         let polled: Vec<String> = result.checked.iter().map(|c| c.product.id.clone()).collect();
         let doc = crate::report::from_snapshot(&snapshot, &polled);
-        crate::cli::emit(&format!("{}\n", serde_json::to_string(&doc).map_err(|e| e.to_string())?));
+        let line = serde_json::to_string(&doc).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?;
+        crate::output::line(line)?;
         tokio::time::sleep(step_len).await;
     }
     Ok(0)
@@ -195,9 +201,8 @@ async fn interactive(
     theme: crate::tui::theme::Theme,
     shared: server::Shared,
     step_len: Duration,
-) -> Result<u8, String> {
-    let store =
-        StoreHandle::spawn(Store::open(&config.store_path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+) -> Result<u8, Failure> {
+    let store = StoreHandle::spawn(Store::open(&config.store_path).map_err(io)?).map_err(io)?;
     let story = tokio::spawn(async move {
         loop {
             for step in Step::STORY.into_iter().skip(1) {

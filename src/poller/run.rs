@@ -350,7 +350,7 @@ async fn keep_lease(store: &StoreHandle, me: &Identity) -> Lease {
 /// Rewrites the static status page; a failure is logged, never a reason to stop polling.
 pub async fn refresh_page(store: &StoreHandle, export: &crate::config::ExportConfig) {
     let now = Utc::now().timestamp();
-    let zone = crate::cli::display_zone();
+    let zone = crate::timefmt::display_zone();
     // Every product is registered by the poll just written.
     let page = match store.call(move |s| Page::gather(s, now, zone, &[])).await {
         Ok(Ok(page)) => page,

@@ -370,7 +370,7 @@ impl App {
                     Route::Incidents => self.snapshot.incidents.len(),
                     Route::Maintenance => self.snapshot.maintenance.len(),
                     // The help scrolls a line at a time on a small terminal.
-                    Route::Help => crate::tui::views::help_line_count(),
+                    Route::Help => crate::tui::keys::help_line_count(),
                     _ => 0,
                 };
                 if len > 0 {

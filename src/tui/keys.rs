@@ -195,6 +195,16 @@ pub fn footer(context: Context) -> Vec<(&'static str, &'static str)> {
     items.into_iter().map(|(_, key, what)| (key, what)).collect()
 }
 
+/// Lines of help after the key table: mouse, a blank, states, bars, the incident mark, the
+/// metric columns (two lines), uptime (two lines). The help view draws them; scrolling it
+/// needs the count.
+pub const HELP_LEGEND_LINES: usize = 9;
+
+/// How many lines the help has: the key table and its legend.
+pub fn help_line_count() -> usize {
+    BINDINGS.len() + HELP_LEGEND_LINES
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ use ratatui::layout::Rect;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::config::Config;
+use crate::failure::{EXIT_IO, Failure};
 use crate::poller::Engine;
 use crate::poller::run::{self, Control, Identity, PollerStatus};
 use crate::store::worker::StoreHandle;
@@ -149,16 +150,17 @@ async fn until(at: Option<i64>) {
     }
 }
 
-pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), String> {
-    let zone = crate::cli::display_zone();
-    let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
-    let store = StoreHandle::spawn(store).map_err(|e| e.to_string())?;
+pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failure> {
+    let zone = crate::timefmt::display_zone();
+    let io = |e: String| Failure::new(EXIT_IO, e);
+    let store = Store::open(&config.store_path).map_err(|e| io(e.to_string()))?;
+    let store = StoreHandle::spawn(store).map_err(|e| io(e.to_string()))?;
     let _ = store.call(|_| yield_to_the_screen()).await;
     // The first frame shows current states at once; uptime and bars follow (90 days of
     // 5,000 products take a few hundred milliseconds to sum).
     let named: Named = Arc::new(config.products.clone());
     // Said in full, as `status` says it: which file, and what SQLite found.
-    let first = load(&store, zone, false, &named).await?;
+    let first = load(&store, zone, false, &named).await.map_err(io)?;
 
     // The poller: polls if it gets the lease, else follows and takes over when it can.
     let (stop, shutdown) = watch::channel(false);
@@ -202,16 +204,24 @@ async fn event_loop(
     poll_now: &Arc<Notify>,
     snapshots: &mut watch::Receiver<Arc<BoardSnapshot>>,
     mut status: watch::Receiver<PollerStatus>,
-) -> Result<(), String> {
-    let (_guard, terminal) = terminal::TerminalGuard::enter().map_err(|e| format!("cannot open the terminal: {e}"))?;
+) -> Result<(), Failure> {
+    let (_guard, terminal) = terminal::TerminalGuard::enter().map_err(|e| {
+        Failure::new(
+            EXIT_IO,
+            format!(
+                "cannot open the terminal: {e}: the board needs one (over SSH: ssh -t); for scripts and cron, use `tablestat status`"
+            ),
+        )
+    })?;
     // ratatui's Terminal prints to stderr when it cannot show the cursor on drop, and
     // printing to a terminal that hung up panics; the guard restores the terminal instead.
     let mut terminal = std::mem::ManuallyDrop::new(terminal);
     let mut events = EventStream::new();
     let (loaded_tx, mut loaded) = mpsc::unbounded_channel::<Loaded>();
-    let shutdown = crate::cli::signals::wait_for_shutdown();
+    let shutdown = crate::signals::wait_for_shutdown();
     tokio::pin!(shutdown);
-    let mut size = terminal.size().map_err(|e| e.to_string())?;
+    let mut size =
+        terminal.size().map_err(|e| Failure::new(EXIT_IO, format!("cannot read the terminal's size: {e}")))?;
     let area = |size: ratatui::layout::Size| Rect::new(0, 0, size.width, size.height);
     app.set_page(views::list_page(area(size), app));
     let mut dirty = true;

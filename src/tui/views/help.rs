@@ -10,9 +10,7 @@ use crate::model::{Metric, State};
 use crate::tui::keys::BINDINGS;
 use crate::tui::theme::Theme;
 
-/// Lines of help after the key table: mouse, a blank, states, bars, the incident mark, the
-/// metric columns (two lines), uptime (two lines).
-pub const LEGEND_LINES: usize = 9;
+use crate::tui::keys::HELP_LEGEND_LINES as LEGEND_LINES;
 
 /// The help, scrolled down by `scroll` lines when it does not fit (a small terminal).
 pub fn render(theme: &Theme, scroll: usize, area: Rect, buf: &mut Buffer) {

@@ -142,11 +142,6 @@ fn to_ascii(area: Rect, buf: &mut Buffer) {
     }
 }
 
-/// How many lines the help has: the key table and its legend.
-pub fn help_line_count() -> usize {
-    crate::tui::keys::BINDINGS.len() + help::LEGEND_LINES
-}
-
 /// `11-24 14:05` in the display zone.
 pub fn clock(ts: i64, zone: FixedOffset) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0)
