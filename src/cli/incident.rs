@@ -88,7 +88,7 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
             if json {
                 super::emit(&format!("{}\n", serde_json::to_string_pretty(&incidents).unwrap_or_default()))?;
             } else if incidents.is_empty() {
-                crate::output::line(format!("No incidents."))?;
+                crate::output::line("No incidents.")?;
             } else {
                 for i in &incidents {
                     super::emit(&format!("{}\n", list_line(i, now.timestamp())))?;

@@ -107,7 +107,7 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
             if json {
                 super::emit(&format!("{}\n", serde_json::to_string_pretty(&windows).unwrap_or_default()))?;
             } else if windows.is_empty() {
-                crate::output::line(format!("No maintenance planned."))?;
+                crate::output::line("No maintenance planned.")?;
             } else {
                 let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
                 for w in windows {
