@@ -4,6 +4,7 @@
 //! input too, because a metric whose tests did not run keeps the state it had.
 //! Every rule of DESIGN.md ("The metric processing unit") lives here, in that order.
 
+pub mod incidents;
 mod phrases;
 mod sheet;
 pub mod shown;

@@ -7,11 +7,12 @@ use std::fmt;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
+use super::WriteSummary;
 use super::events;
-use super::write::WriteSummary;
 use super::{Result, Store, StoreError};
 use crate::evaluate::Checked;
-use crate::model::{Metric, State};
+use crate::evaluate::incidents::{IncidentInput, IncidentStep, next_step};
+use crate::model::State;
 use crate::notify::{Event, EventIncident, EventKind};
 use crate::timefmt::rfc3339;
 
@@ -49,24 +50,6 @@ impl IncidentStatus {
 impl fmt::Display for IncidentStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Minor,
-    Major,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Minor => "minor",
-            Severity::Major => "major",
-            Severity::Critical => "critical",
-        }
     }
 }
 
@@ -128,9 +111,10 @@ pub(super) struct FlapGuard<'a> {
     pub pending: &'a mut HashSet<String>,
 }
 
-/// Automatic incident work for one checked product, inside the poll's transaction.
-/// `changed` holds the metrics whose state changed this poll.
-pub(super) fn follow(
+/// Automatic incident work for one checked product, inside the poll's transaction: the
+/// rulebook decides the step ([`next_step`]), this applies it. `changed` holds the metrics
+/// whose state changed this poll.
+pub(super) fn apply_incident_rules(
     tx: &Transaction<'_>,
     checked: &Checked,
     changed: &[String],
@@ -155,6 +139,26 @@ pub(super) fn follow(
             })
         })
         .optional()?;
+    let open_metrics: Option<Vec<String>> = open.as_ref().map(|o| serde_json::from_str(&o.metrics).unwrap_or_default());
+    let any_down = e.metrics.iter().any(|(_, v)| v.state == State::Down);
+    // The guard's count is read only when it can matter.
+    let down_polls: i64 = if open.is_none() && any_down && guard.open_after > 1 {
+        tx.prepare_cached("SELECT down_polls FROM product WHERE id = ?1")?
+            .query_row([&product.id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let step = next_step(&IncidentInput {
+        product,
+        evaluation: e,
+        at: now,
+        changed,
+        open: open_metrics.as_deref(),
+        down_polls,
+        open_after: guard.open_after,
+    });
     // The event's product and state are what this poll wrote: no need to read them back.
     let event_product = || {
         Some(crate::notify::EventProduct {
@@ -163,84 +167,62 @@ pub(super) fn follow(
             group: product.group.clone(),
         })
     };
-    let down: Vec<&Metric> = e.metrics.iter().filter(|(_, v)| v.state == State::Down).map(|(m, _)| m).collect();
-    let changes = said_once(e.metrics.iter().filter(|(m, _)| changed.iter().any(|c| c == m.as_str())));
     let link = e.evidence.dbt_run_url.clone();
-    match open {
-        None if !down.is_empty() => {
-            if guard.open_after > 1 {
-                let streak: i64 = tx
-                    .prepare_cached(
-                        "UPDATE product SET down_polls = down_polls + 1 WHERE id = ?1 RETURNING down_polls",
-                    )?
-                    .query_row([&product.id], |r| r.get(0))
-                    .optional()?
-                    .unwrap_or(i64::MAX);
-                if streak < i64::from(guard.open_after) {
-                    guard.pending.insert(product.id.clone());
-                    return Ok(());
-                }
-                guard.pending.remove(&product.id);
-                tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1")?.execute([&product.id])?;
+    match (step, open) {
+        (IncidentStep::Nothing, _) => {}
+        (IncidentStep::Count { down_polls }, _) => {
+            guard.pending.insert(product.id.clone());
+            tx.prepare_cached("UPDATE product SET down_polls = ?2 WHERE id = ?1")?
+                .execute(params![product.id, down_polls])?;
+        }
+        (IncidentStep::ResetCount, _) => {
+            guard.pending.remove(&product.id);
+            tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0")?
+                .execute([&product.id])?;
+        }
+        (IncidentStep::Open { title, severity, metrics, began_at, message }, _) => {
+            if guard.pending.remove(&product.id) || guard.open_after > 1 {
+                tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0")?
+                    .execute([&product.id])?;
             }
-            let names: Vec<&str> = down.iter().map(|m| m.as_str()).collect();
-            let title = format!("{} is down: {}", product.name, names.join(", "));
-            let began = e.run_finished_at.map_or(now, |t| t.timestamp().min(now));
-            let severity = Severity::of(&down).as_str();
             tx.prepare_cached("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6)")?.execute(
-                params![product.id, title, severity, serde_json::to_string(&names).unwrap_or_default(), began, now],
+                params![product.id, title, severity.as_str(), serde_json::to_string(&metrics).unwrap_or_default(), began_at, now],
             )?;
             let id = tx.last_insert_rowid();
-            let detail = said_once(e.metrics.iter().filter(|(_, v)| v.state == State::Down));
-            let message = format!("Detected. {}", detail.join("; "));
             auto_update(tx, id, now, Some(IncidentStatus::Investigating), &message)?;
             let about = EventIncident {
                 id,
                 title,
                 status: IncidentStatus::Investigating.as_str().to_string(),
-                severity: severity.to_string(),
-                metrics: names.iter().map(|n| n.to_string()).collect(),
+                severity: severity.as_str().to_string(),
+                metrics,
                 eta: None,
             };
             let happened = Happened { kind: EventKind::IncidentOpened, at: now, message: &message, link };
             write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
             summary.incidents_opened.push(id);
         }
-        None => {
-            // Up again before the guard let an incident open: the count starts over.
-            if guard.pending.remove(&product.id) || (down.is_empty() && guard.open_after > 1) {
-                tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0")?
-                    .execute([&product.id])?;
-            }
-        }
-        Some(open) if e.state == State::Up => {
+        (IncidentStep::Resolve { message }, Some(open)) => {
             let id = open.id;
             tx.prepare_cached("UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1")?
                 .execute(params![id, now])?;
-            let message = "Recovered: every metric is up again.";
-            auto_update(tx, id, now, Some(IncidentStatus::Resolved), message)?;
+            auto_update(tx, id, now, Some(IncidentStatus::Resolved), &message)?;
             let about = open.about(IncidentStatus::Resolved.as_str().to_string(), None);
-            let happened = Happened { kind: EventKind::IncidentResolved, at: now, message, link };
+            let happened = Happened { kind: EventKind::IncidentResolved, at: now, message: &message, link };
             write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
             summary.incidents_resolved.push(id);
         }
-        Some(open) if !changes.is_empty() => {
+        (IncidentStep::Update { metrics, message }, Some(open)) => {
             let id = open.id;
-            let mut affected: Vec<String> = serde_json::from_str(&open.metrics).unwrap_or_default();
-            for m in &down {
-                if !affected.iter().any(|a| a == m.as_str()) {
-                    affected.push(m.to_string());
-                }
-            }
             tx.prepare_cached("UPDATE incident SET metrics = ?2 WHERE id = ?1")?
-                .execute(params![id, serde_json::to_string(&affected).unwrap_or_default()])?;
-            let message = format!("Changed: {}", changes.join("; "));
+                .execute(params![id, serde_json::to_string(&metrics).unwrap_or_default()])?;
             auto_update(tx, id, now, None, &message)?;
-            let about = open.about(open.status.clone(), Some(affected));
+            let about = open.about(open.status.clone(), Some(metrics));
             let happened = Happened { kind: EventKind::IncidentUpdated, at: now, message: &message, link };
             write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
         }
-        Some(_) => {}
+        // A step about an open incident when none is open cannot come from the rule.
+        (IncidentStep::Resolve { .. } | IncidentStep::Update { .. }, None) => {}
     }
     Ok(())
 }
@@ -268,19 +250,6 @@ impl OpenIncident {
             eta: self.eta.map(stamp),
         }
     }
-}
-
-/// "availability, freshness maintenance: planned maintenance until …": metrics that moved
-/// to the same state for the same reason are named together, the reason said once.
-fn said_once<'a>(metrics: impl Iterator<Item = &'a (Metric, crate::model::Verdict)>) -> Vec<String> {
-    let mut groups: Vec<(Vec<&str>, State, &str)> = Vec::new();
-    for (metric, verdict) in metrics {
-        match groups.iter_mut().find(|(_, state, reason)| *state == verdict.state && *reason == verdict.reason) {
-            Some(group) => group.0.push(metric.as_str()),
-            None => groups.push((vec![metric.as_str()], verdict.state, &verdict.reason)),
-        }
-    }
-    groups.into_iter().map(|(names, state, reason)| format!("{} {state}: {reason}", names.join(", "))).collect()
 }
 
 /// Writes the event of a change people made to an incident, with the incident and its

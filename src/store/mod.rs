@@ -27,7 +27,16 @@ pub use incidents::{Incident, IncidentStatus, IncidentUpdate};
 pub use lease::{Lease, LeaseOutcome};
 pub use maintenance::{MaintenanceWindow, Scope};
 pub use read::{BAR_DAYS, BoardSnapshot, MetricRow, PollerHealth, ProductRow, RefreshRow, SourceRow, WindowKind};
-pub use write::{PollRecord, WriteSummary};
+pub use write::PollRecord;
+
+/// What a poll's write changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Intervals opened because a state changed (or appeared).
+    pub changes: usize,
+    pub incidents_opened: Vec<i64>,
+    pub incidents_resolved: Vec<i64>,
+}
 
 /// A history database that could not be used, with the path and what to do.
 #[derive(Debug, thiserror::Error)]

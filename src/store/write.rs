@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::incidents::{self, Severity};
+use super::WriteSummary;
+use super::incidents;
 use super::series;
 use super::{Result, Store};
 use crate::evaluate::Checked;
@@ -41,14 +42,6 @@ pub struct PollRecord<'a> {
     /// poll whose lease passed to another poller is dropped, never written after newer
     /// ones. `None` writes whoever holds it (imports, tests).
     pub holder: Option<&'a str>,
-}
-
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct WriteSummary {
-    /// Intervals opened because a state changed (or appeared).
-    pub changes: usize,
-    pub incidents_opened: Vec<i64>,
-    pub incidents_resolved: Vec<i64>,
 }
 
 /// What the writer remembers between polls so that a quiet poll touches few rows: the open
@@ -288,7 +281,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         let first_look = !std::mem::replace(&mut written.seen, true);
         if !changed.is_empty() || first_look || (!cache.pending.is_empty() && cache.pending.contains(id)) {
             let mut guard = incidents::FlapGuard { open_after: poll.open_incident_after, pending: &mut cache.pending };
-            incidents::follow(tx, checked, &changed, &mut guard, &mut summary)?;
+            incidents::apply_incident_rules(tx, checked, &changed, &mut guard, &mut summary)?;
         }
     }
     stamp_checked(tx, poll)?;
@@ -440,18 +433,5 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         heartbeat_coverage(&tx, now).map_err(wrap)?;
         tx.commit().map_err(wrap)
-    }
-}
-
-impl Severity {
-    /// Availability down is critical; several metrics down, major; one, minor.
-    pub fn of(down: &[&Metric]) -> Severity {
-        if down.contains(&&Metric::Availability) {
-            Severity::Critical
-        } else if down.len() > 1 {
-            Severity::Major
-        } else {
-            Severity::Minor
-        }
     }
 }
