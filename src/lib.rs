@@ -35,6 +35,7 @@ pub mod dbt;
 pub mod demo;
 pub mod discover;
 pub mod evaluate;
+pub mod event;
 pub mod export;
 pub mod facts;
 pub mod failure;

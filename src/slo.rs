@@ -4,27 +4,13 @@
 
 use serde::Serialize;
 
-use crate::history::{self, Span, StateSpan, Tally};
+use crate::history::{self, Span, Tally};
 use crate::model::Product;
 use crate::store::Incident;
+pub use crate::store::{MetricSpans, SloInput};
 
 /// The SLO of a product that does not declare one (`slo = …` in its `[[product]]`).
 pub const DEFAULT_SLO: f64 = 99.0;
-
-/// One metric's state spans, sorted by start; metric "" is the product overall.
-pub type MetricSpans = (String, Vec<StateSpan>);
-
-/// What the report reads, for one window.
-#[derive(Debug, Clone, Default)]
-pub struct SloInput {
-    pub products: Vec<Product>,
-    /// When a poller was watching; time outside is "no data" and left out.
-    pub coverage: Vec<Span>,
-    /// Per product id, its metrics' spans.
-    pub history: Vec<(String, Vec<MetricSpans>)>,
-    /// Incidents opened in the window.
-    pub incidents: Vec<Incident>,
-}
 
 /// One line of the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -123,6 +109,7 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::StateSpan;
     use crate::model::{Metric, State};
     use crate::store::IncidentStatus;
 

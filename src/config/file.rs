@@ -51,13 +51,13 @@ pub struct NotifySection {
     /// A PEM bundle of the CA that signed the receiver's certificate (an internal one).
     pub ca_file: Option<PathBuf>,
     #[serde(default)]
-    pub format: crate::notify::Format,
+    pub format: crate::event::Format,
     #[serde(default)]
     pub products: Vec<String>,
     #[serde(default)]
     pub groups: Vec<String>,
     #[serde(default)]
-    pub events: Vec<crate::notify::EventKind>,
+    pub events: Vec<crate::event::EventKind>,
 }
 
 /// The static status page the poller refreshes after each poll: `[export]`.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use error::ConfigError;
 pub use file::{ApiVersion, AuthKind, DbtSource, Interval, parse_duration};
-pub use secret::{Secret, SecretRef, basic_auth_form, blank_secrets, echo_forms};
+pub use secret::{Secret, SecretRef, basic_auth_form, blank_secrets, echo_forms, read_ca_file};
 
 use crate::model::{DEFAULT_GROUP, Metric, Product};
 use file::ConfigFile;
@@ -42,11 +42,23 @@ pub struct Config {
     /// The flapping guard: polls in a row a metric must be down before an incident opens.
     pub open_incident_after: u32,
     /// Webhooks, from `[[notify]]`.
-    pub notify: Vec<crate::notify::Target>,
+    pub notify: Vec<Webhook>,
     pub export: Option<ExportConfig>,
 }
 
 /// The static status page, from `[export]`.
+/// A webhook from `[[notify]]`: where, in what shape, and for which products and events.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub name: String,
+    /// The URL is a secret (Slack's carry the credential in the path).
+    pub url: SecretRef,
+    /// Trusted besides the system's CAs, for a receiver inside the company.
+    pub ca_file: Option<std::path::PathBuf>,
+    pub format: crate::event::Format,
+    pub route: crate::event::Route,
+}
+
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
     pub dir: PathBuf,
@@ -175,7 +187,7 @@ fn default_store_path() -> PathBuf {
 }
 
 /// How messages name a webhook's section.
-fn webhook_label(target: &crate::notify::Target) -> String {
+fn webhook_label(target: &Webhook) -> String {
     format!("[[notify]] `{}`", target.name)
 }
 
@@ -427,7 +439,7 @@ impl Config {
         ];
         let webhook_ca_files = self.notify.iter().filter_map(|t| Some((webhook_label(t), t.ca_file.as_ref()?)));
         for (section, path) in ca_files.into_iter().flatten().chain(webhook_ca_files) {
-            if let Err(why) = crate::sources::tls::read_ca_file(path) {
+            if let Err(why) = read_ca_file(path) {
                 found.push(format!("{section} ca_file: {why}"));
             }
         }
@@ -537,7 +549,7 @@ impl Ctx<'_> {
         &self,
         sections: Vec<toml::Spanned<file::NotifySection>>,
         base: &Path,
-    ) -> Result<Vec<crate::notify::Target>, ConfigError> {
+    ) -> Result<Vec<Webhook>, ConfigError> {
         let mut names = HashSet::new();
         let mut targets = Vec::with_capacity(sections.len());
         for section in sections {
@@ -570,12 +582,12 @@ impl Ctx<'_> {
                         format!("webhook `{name}` needs `url_env` (or `url_file`): the webhook URL is a secret"),
                     )
                 })?;
-            targets.push(crate::notify::Target {
+            targets.push(Webhook {
                 name,
                 url,
                 ca_file: n.ca_file.map(|p| base.join(p)),
                 format: n.format,
-                route: crate::notify::Route { products: n.products, groups: n.groups, events: n.events },
+                route: crate::event::Route { products: n.products, groups: n.groups, events: n.events },
             });
         }
         Ok(targets)

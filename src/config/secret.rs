@@ -178,6 +178,22 @@ pub fn blank_secrets(text: &str, forms: &[String], max: usize) -> String {
     out
 }
 
+/// The certificates of a PEM bundle (an internal CA), each checked to be usable as a root.
+pub fn read_ca_file(path: &Path) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {shown}: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        let certificate = certificate.map_err(|e| format!("ca_file {shown} is not a PEM bundle: {e}"))?;
+        roots.add(certificate).map_err(|e| format!("ca_file {shown} holds a certificate that cannot be a CA: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("ca_file {shown} holds no PEM certificate"));
+    }
+    Ok(roots)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{Notify, watch};
 
-use super::Target;
+use crate::config::Webhook as Target;
 use crate::store::worker::StoreHandle;
 use crate::store::{DeliveryOutcome, DueDelivery};
 

@@ -10,7 +10,6 @@ use std::sync::{Arc, OnceLock};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -33,20 +32,7 @@ pub fn client_builder(ca_file: Option<&Path>, insecure: bool) -> Result<reqwest:
     Ok(reqwest::Client::builder().use_preconfigured_tls(config))
 }
 
-/// The certificates of a PEM bundle (an internal CA), each checked to be usable as a root.
-pub fn read_ca_file(path: &Path) -> Result<RootCertStore, String> {
-    let shown = path.display();
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {shown}: {e}"))?;
-    let mut roots = RootCertStore::empty();
-    for certificate in CertificateDer::pem_slice_iter(&pem) {
-        let certificate = certificate.map_err(|e| format!("ca_file {shown} is not a PEM bundle: {e}"))?;
-        roots.add(certificate).map_err(|e| format!("ca_file {shown} holds a certificate that cannot be a CA: {e}"))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("ca_file {shown} holds no PEM certificate"));
-    }
-    Ok(roots)
-}
+pub use crate::config::read_ca_file;
 
 fn provider() -> &'static Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();

@@ -1,4 +1,4 @@
-//! The event log and webhook deliveries (see [`crate::notify`]).
+//! The event log and webhook deliveries (see [`crate::event`]).
 //!
 //! Events are inserted inside the transaction of the change they describe. Routing gives
 //! each new event one delivery row per matching webhook; the deliverer takes due rows,
@@ -8,7 +8,7 @@ use chrono::DateTime;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{Result, Store};
-use crate::notify::{Event, EventKind, EventMaintenance, Route};
+use crate::event::{Event, EventKind, EventMaintenance, Route};
 use crate::timefmt::rfc3339;
 
 /// Maintenance that started or ended longer ago than this is history, not news: a poller
@@ -220,8 +220,8 @@ fn notify_health_in(conn: &Connection, now: i64) -> rusqlite::Result<NotifyHealt
 }
 
 /// The product as events name it, if it exists.
-pub(super) fn product_ref(conn: &Connection, id: &str) -> rusqlite::Result<Option<crate::notify::EventProduct>> {
+pub(super) fn product_ref(conn: &Connection, id: &str) -> rusqlite::Result<Option<crate::event::EventProduct>> {
     conn.prepare_cached("SELECT id, name, grp FROM product WHERE id = ?1")?
-        .query_row([id], |r| Ok(crate::notify::EventProduct { id: r.get(0)?, name: r.get(1)?, group: r.get(2)? }))
+        .query_row([id], |r| Ok(crate::event::EventProduct { id: r.get(0)?, name: r.get(1)?, group: r.get(2)? }))
         .optional()
 }

@@ -12,8 +12,8 @@ use super::events;
 use super::{Result, Store, StoreError};
 use crate::evaluate::Checked;
 use crate::evaluate::incidents::{IncidentInput, IncidentStep, next_step};
+use crate::event::{Event, EventIncident, EventKind};
 use crate::model::State;
-use crate::notify::{Event, EventIncident, EventKind};
 use crate::timefmt::rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -161,7 +161,7 @@ pub(super) fn apply_incident_rules(
     });
     // The event's product and state are what this poll wrote: no need to read them back.
     let event_product = || {
-        Some(crate::notify::EventProduct {
+        Some(crate::event::EventProduct {
             id: product.id.clone(),
             name: product.name.clone(),
             group: product.group.clone(),
@@ -295,7 +295,7 @@ struct Happened<'m> {
 fn write_incident_event(
     conn: &Connection,
     happened: Happened<'_>,
-    product: Option<crate::notify::EventProduct>,
+    product: Option<crate::event::EventProduct>,
     state: Option<State>,
     incident: EventIncident,
 ) -> rusqlite::Result<()> {

@@ -26,7 +26,10 @@ pub use import::{History, ImportedIncident, ImportedRefresh, SpanRow};
 pub use incidents::{Incident, IncidentStatus, IncidentUpdate};
 pub use lease::{Lease, LeaseOutcome};
 pub use maintenance::{MaintenanceWindow, Scope};
-pub use read::{BAR_DAYS, BoardSnapshot, MetricRow, PollerHealth, ProductRow, RefreshRow, SourceRow, WindowKind};
+pub use read::{
+    BAR_DAYS, BoardSnapshot, MetricRow, MetricSpans, PollerHealth, ProductRow, RefreshRow, SloInput, SourceRow,
+    WindowKind,
+};
 pub use write::PollRecord;
 
 /// What a poll's write changed.

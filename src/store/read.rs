@@ -394,9 +394,9 @@ impl Store {
 
     /// What the SLO report needs for the window `since..now`: products, coverage, every
     /// metric's spans in the window, and the incidents opened in it.
-    pub fn slo_input(&self, since: i64, now: i64) -> Result<crate::slo::SloInput> {
+    pub fn slo_input(&self, since: i64, now: i64) -> Result<SloInput> {
         let products: Vec<Product> = self.products(false)?.into_iter().map(|p| p.product).collect();
-        let mut history: Vec<(String, Vec<crate::slo::MetricSpans>)> = Vec::new();
+        let mut history: Vec<(String, Vec<MetricSpans>)> = Vec::new();
         for h in series::history(&self.conn, Which::All, since, now).map_err(|e| self.err(e))? {
             if history.last().is_none_or(|(p, _)| *p != h.product) {
                 history.push((h.product.clone(), Vec::new()));
@@ -407,12 +407,7 @@ impl Store {
             }
             metrics.last_mut().expect("pushed").1.push(h.span);
         }
-        Ok(crate::slo::SloInput {
-            products,
-            coverage: self.coverage(now)?,
-            history,
-            incidents: self.incidents_opened(since, now)?,
-        })
+        Ok(SloInput { products, coverage: self.coverage(now)?, history, incidents: self.incidents_opened(since, now)? })
     }
 
     /// Active products with their latest poll data, sorted by group then name; the evidence
@@ -590,6 +585,21 @@ impl Store {
 /// How many spans a metric's history is read back for its last judgment: past that many
 /// changes without one (an outage that flapped for days), nothing is carried.
 const LOOK_BACK: i64 = 64;
+
+/// One metric's state spans, sorted by start; metric "" is the product overall.
+pub type MetricSpans = (String, Vec<StateSpan>);
+
+/// What the report reads, for one window.
+#[derive(Debug, Clone, Default)]
+pub struct SloInput {
+    pub products: Vec<Product>,
+    /// When a poller was watching; time outside is "no data" and left out.
+    pub coverage: Vec<Span>,
+    /// Per product id, its metrics' spans.
+    pub history: Vec<(String, Vec<MetricSpans>)>,
+    /// Incidents opened in the window.
+    pub incidents: Vec<Incident>,
+}
 
 /// One metric's intervals in the window, and its current (state, reason, since).
 type MetricHistory = (String, Vec<StateSpan>, Option<(State, String, i64)>);

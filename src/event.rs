@@ -1,0 +1,130 @@
+//! What happened, as the store records it and webhooks hear it: incidents opened, updated,
+//! resolved; maintenance started, ended. The payload shapes and which webhook hears what;
+//! sending them is [`crate::notify`]'s.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::State;
+
+/// What happened. The names are the `event` field of the generic payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    IncidentOpened,
+    IncidentUpdated,
+    IncidentResolved,
+    MaintenanceStarted,
+    MaintenanceEnded,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::IncidentOpened,
+        EventKind::IncidentUpdated,
+        EventKind::IncidentResolved,
+        EventKind::MaintenanceStarted,
+        EventKind::MaintenanceEnded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::IncidentOpened => "incident_opened",
+            EventKind::IncidentUpdated => "incident_updated",
+            EventKind::IncidentResolved => "incident_resolved",
+            EventKind::MaintenanceStarted => "maintenance_started",
+            EventKind::MaintenanceEnded => "maintenance_ended",
+        }
+    }
+
+    /// "Incident opened", for people.
+    pub fn title(self) -> &'static str {
+        match self {
+            EventKind::IncidentOpened => "Incident opened",
+            EventKind::IncidentUpdated => "Incident updated",
+            EventKind::IncidentResolved => "Incident resolved",
+            EventKind::MaintenanceStarted => "Maintenance started",
+            EventKind::MaintenanceEnded => "Maintenance ended",
+        }
+    }
+}
+
+/// One event: the generic webhook payload, as stored. Times are RFC 3339.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event: EventKind,
+    pub at: String,
+    /// The product concerned; `None` for maintenance of a group or of everything.
+    pub product: Option<EventProduct>,
+    /// The group a group-wide maintenance covers.
+    pub group: Option<String>,
+    /// The product's state when the event was written.
+    pub state: Option<State>,
+    pub incident: Option<EventIncident>,
+    pub maintenance: Option<EventMaintenance>,
+    /// What changed, in words: the reasons, or the human update's message.
+    pub message: String,
+    /// Where to look: the status page when exported with a URL, else the dbt run.
+    pub link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventProduct {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventIncident {
+    pub id: i64,
+    pub title: String,
+    pub status: String,
+    pub severity: String,
+    pub metrics: Vec<String>,
+    pub eta: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventMaintenance {
+    pub id: i64,
+    /// "all products", "group Finance", "product fct_orders".
+    pub scope: String,
+    pub starts_at: String,
+    pub ends_at: String,
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The event as JSON (see [`Event`]).
+    #[default]
+    Json,
+    /// Slack's incoming-webhook shape: a text fallback and blocks.
+    Slack,
+}
+
+/// Which events a webhook hears. Empty lists mean "all".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Route {
+    pub products: Vec<String>,
+    pub groups: Vec<String>,
+    pub events: Vec<EventKind>,
+}
+
+impl Route {
+    pub fn matches(&self, event: &Event) -> bool {
+        if !self.events.is_empty() && !self.events.contains(&event.event) {
+            return false;
+        }
+        if self.products.is_empty() && self.groups.is_empty() {
+            return true;
+        }
+        match (&event.product, &event.group) {
+            (Some(p), _) => self.products.contains(&p.id) || self.groups.contains(&p.group),
+            (None, Some(group)) => self.groups.contains(group),
+            // Maintenance of everything concerns every route.
+            (None, None) => true,
+        }
+    }
+}
