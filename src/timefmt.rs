@@ -64,6 +64,16 @@ fn push_digits(text: &mut String, n: u32, width: u32) {
 }
 
 /// RFC 3339 with a `Z`, seconds precision: the JSON contract's time format.
+/// Seconds since the epoch as [`stamp`] does it.
+pub fn stamp_at(ts: i64) -> String {
+    stamp(DateTime::from_timestamp(ts, 0).unwrap_or_default())
+}
+
+/// Seconds since the epoch as RFC 3339; empty for a time chrono cannot hold.
+pub fn rfc3339_at(ts: i64) -> String {
+    DateTime::from_timestamp(ts, 0).map(rfc3339).unwrap_or_default()
+}
+
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -42,7 +42,7 @@ pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, F
         .into_iter()
         .filter(|r| args.products.is_empty() || args.products.contains(&r.product))
         .collect();
-    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(crate::timefmt::rfc3339).unwrap_or_default();
+    let at = crate::timefmt::rfc3339_at;
     let text = match args.format {
         ReportFormat::Json => {
             let doc = serde_json::json!({"since": at(since), "until": at(now), "rows": rows});
@@ -96,8 +96,8 @@ fn csv(rows: &[SloRow]) -> String {
 fn table(rows: &[SloRow], since: i64, now: i64, ascii: bool) -> String {
     let mut out = format!(
         "SLO report, {} to {} ({})\n\n",
-        chrono::DateTime::from_timestamp(since, 0).map(crate::timefmt::stamp).unwrap_or_default(),
-        chrono::DateTime::from_timestamp(now, 0).map(crate::timefmt::stamp).unwrap_or_default(),
+        crate::timefmt::stamp_at(since),
+        crate::timefmt::stamp_at(now),
         crate::timefmt::span(now - since),
     );
     let name_width =

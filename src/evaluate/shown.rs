@@ -8,8 +8,6 @@
 //!
 //! Pure: the stored rows, the poller's heartbeat and `now` in; the shown states out.
 
-use chrono::DateTime;
-
 use crate::facts::MaintenanceNotice;
 use crate::model::{Metric, Product, State};
 use crate::timefmt;
@@ -74,7 +72,7 @@ pub struct Watch<'a> {
 impl Watch<'_> {
     /// Why nothing was checked lately, for a reason's tail.
     fn why_unchecked(&self) -> String {
-        let at = |t: i64| timefmt::stamp(DateTime::from_timestamp(t, 0).unwrap_or_default());
+        let at = |t: i64| timefmt::stamp_at(t);
         match (PollerState::of(self.poller, self.now), self.poller) {
             (PollerState::Polling, Some(p)) => {
                 format!("the poller (pid {} on {}) has not checked it since: its polls may be stuck", p.pid, p.host)
@@ -173,7 +171,7 @@ pub fn show(stored: Stored<'_>, watch: &Watch<'_>) -> ShownProduct {
 
     let stale_at = checked_at + stale_after(stored.poll_every);
     if now >= stale_at {
-        let when = timefmt::stamp(DateTime::from_timestamp(checked_at, 0).unwrap_or_default());
+        let when = timefmt::stamp_at(checked_at);
         let reason = format!("not checked since {when}: {}", watch.why_unchecked());
         return finish(uniform(State::Unknown, &reason, Some(stale_at)), Some(stale_at), true, None);
     }
@@ -333,8 +331,8 @@ mod tests {
         let notice = MaintenanceNotice {
             id: 1,
             message: "reload".into(),
-            starts_at: DateTime::from_timestamp(T + 100, 0).unwrap(),
-            ends_at: DateTime::from_timestamp(T + 3700, 0).unwrap(),
+            starts_at: chrono::DateTime::from_timestamp(T + 100, 0).unwrap(),
+            ends_at: chrono::DateTime::from_timestamp(T + 3700, 0).unwrap(),
         };
         fn stored<'a>(
             product: &'a Product,

@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use super::{Page, Site, escape, rfc3339, stamp};
+use super::{Page, Site, escape};
+use crate::timefmt::{rfc3339_at as rfc3339, stamp_at as stamp};
 
 pub fn render(page: &Page, site: &Site) -> String {
     let base = site.url.as_ref().map(|u| u.to_string());

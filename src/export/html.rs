@@ -5,10 +5,11 @@ use std::fmt::Write;
 
 use chrono::TimeZone;
 
-use super::{Page, Site, anchor, escape, stamp};
+use super::{Page, Site, anchor, escape};
 use crate::model::State;
 use crate::store::{BAR_DAYS, Incident, MaintenanceWindow};
 use crate::theme::symbol;
+use crate::timefmt::stamp_at as stamp;
 
 const STYLE: &str = r#"
 :root { --up: #1a7f37; --degraded: #9a6700; --down: #cf222e; --maintenance: #0969da; --unknown: #8250df;

@@ -134,14 +134,6 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn stamp(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(crate::timefmt::stamp).unwrap_or_default()
-}
-
-fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(crate::timefmt::rfc3339).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

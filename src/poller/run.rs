@@ -131,7 +131,7 @@ pub async fn poll_once(engine: &mut Engine, store: &StoreHandle, me: &Identity) 
             return Err(PollerError::LeaseTaken {
                 pid: lease.pid,
                 host: lease.host,
-                since: crate::timefmt::stamp(DateTime::from_timestamp(lease.acquired_at, 0).unwrap_or_default()),
+                since: crate::timefmt::stamp_at(lease.acquired_at),
             });
         }
     }

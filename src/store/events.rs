@@ -4,12 +4,12 @@
 //! each new event one delivery row per matching webhook; the deliverer takes due rows,
 //! sends them, and records the outcome. Undelivered rows are what the board warns about.
 
-use chrono::DateTime;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::InStore;
 use super::{Result, Store};
 use crate::event::{Event, EventKind, EventMaintenance, Route};
-use crate::timefmt::rfc3339;
+use crate::timefmt::rfc3339_at;
 
 /// Maintenance that started or ended longer ago than this is history, not news: a poller
 /// started after a long stop does not announce old windows.
@@ -71,16 +71,16 @@ impl Store {
                  WHERE d.delivered_at IS NULL AND d.gave_up_at IS NULL AND d.next_at <= ?1
                  ORDER BY d.event, d.target LIMIT ?2",
             )
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map(params![now, limit as i64], |r| {
                 let payload: String = r.get(4)?;
                 Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?, r.get(3)?, payload))
             })
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         let mut due = Vec::new();
         for row in rows {
-            let (event_id, target, attempts, created_at, payload) = row.map_err(|e| self.err(e))?;
+            let (event_id, target, attempts, created_at, payload) = row.in_store(self)?;
             // An event this version cannot read is skipped, not a reason to stop notifying.
             if let Ok(event) = serde_json::from_str(&payload) {
                 due.push(DueDelivery { event_id, target, attempts: attempts.max(0) as u32, created_at, event });
@@ -117,7 +117,7 @@ impl Store {
 
     /// Failed deliveries still owed (being retried, or given up on in the last day).
     pub fn notify_health(&self, now: i64) -> Result<NotifyHealth> {
-        notify_health_in(&self.conn, now).map_err(|e| self.err(e))
+        notify_health_in(&self.conn, now).in_store(self)
     }
 
     /// Writes "maintenance started" and "maintenance ended" events for windows that began
@@ -130,7 +130,7 @@ impl Store {
         let mut new = 0;
         // A window cancelled before it began (start = end) never happened.
         for w in windows.iter().filter(|w| w.starts_at < w.ends_at) {
-            let at = |t: i64| DateTime::from_timestamp(t, 0).map(rfc3339).unwrap_or_default();
+            let at = rfc3339_at;
             let (product, group) = match &w.scope {
                 super::Scope::All => (None, None),
                 super::Scope::Group(g) => (None, Some(g.clone())),
@@ -173,7 +173,7 @@ impl Store {
                  AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.event = event.id AND d.delivered_at IS NULL AND d.gave_up_at IS NULL)",
                 [before],
             )
-            .map_err(|e| self.err(e))
+            .in_store(self)
     }
 }
 

@@ -7,6 +7,7 @@ use std::fmt;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
+use super::InStore;
 use super::WriteSummary;
 use super::events;
 use super::{Result, Store, StoreError};
@@ -14,7 +15,7 @@ use crate::evaluate::Checked;
 use crate::evaluate::incidents::{IncidentInput, IncidentStep, next_step};
 use crate::event::{Event, EventIncident, EventKind};
 use crate::model::State;
-use crate::timefmt::rfc3339;
+use crate::timefmt::rfc3339_at;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -247,7 +248,7 @@ impl OpenIncident {
             status,
             severity: self.severity.clone(),
             metrics: metrics.unwrap_or_else(|| serde_json::from_str(&self.metrics).unwrap_or_default()),
-            eta: self.eta.map(stamp),
+            eta: self.eta.map(rfc3339_at),
         }
     }
 }
@@ -279,7 +280,7 @@ fn incident_event(
         status: incident.status.as_str().to_string(),
         severity: incident.severity,
         metrics: incident.metrics,
-        eta: incident.eta.map(stamp),
+        eta: incident.eta.map(rfc3339_at),
     };
     write_incident_event(conn, happened, product, state.map(super::series::state_of), about)
 }
@@ -301,7 +302,7 @@ fn write_incident_event(
 ) -> rusqlite::Result<()> {
     let event = Event {
         event: happened.kind,
-        at: stamp(happened.at),
+        at: rfc3339_at(happened.at),
         product,
         group: None,
         state,
@@ -311,10 +312,6 @@ fn write_incident_event(
         link: happened.link,
     };
     events::record(conn, &event, happened.at, None)
-}
-
-fn stamp(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(rfc3339).unwrap_or_default()
 }
 
 fn auto_update(
@@ -358,9 +355,9 @@ impl Store {
             "SELECT {INCIDENT_COLUMNS} FROM incident WHERE (?1 IS NULL OR product = ?1)
              ORDER BY resolved_at IS NOT NULL, opened_at DESC, id DESC LIMIT ?2"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![product, limit as i64], incident_row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
+        let rows = stmt.query_map(params![product, limit as i64], incident_row).in_store(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
     }
 
     /// Incidents opened in `since..until`, oldest first, without timelines.
@@ -368,22 +365,22 @@ impl Store {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incident WHERE opened_at >= ?1 AND opened_at < ?2 ORDER BY opened_at, id"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![since, until], incident_row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
+        let rows = stmt.query_map(params![since, until], incident_row).in_store(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
     }
 
     /// One incident with its timeline, oldest update first.
     pub fn incident(&self, id: i64) -> Result<Incident> {
         let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1");
         let mut incident =
-            self.conn.query_row(&sql, [id], incident_row).optional().map_err(|e| self.err(e))?.ok_or_else(|| {
+            self.conn.query_row(&sql, [id], incident_row).optional().in_store(self)?.ok_or_else(|| {
                 StoreError::NotFound(format!("no incident #{id}: `tablestat incident list` shows them"))
             })?;
         let mut stmt = self
             .conn
             .prepare_cached("SELECT at, automatic, status, message, eta, author FROM incident_update WHERE incident = ?1 ORDER BY at, id")
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         incident.updates = stmt
             .query_map([id], |r| {
                 let status: Option<String> = r.get(2)?;
@@ -396,9 +393,9 @@ impl Store {
                     author: r.get(5)?,
                 })
             })
-            .map_err(|e| self.err(e))?
+            .in_store(self)?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         Ok(incident)
     }
 
@@ -448,6 +445,6 @@ impl Store {
                 [product],
                 |r| r.get(0),
             )
-            .map_err(|e| self.err(e))
+            .in_store(self)
     }
 }

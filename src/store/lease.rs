@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::InStore;
 use super::{Result, Store};
 
 /// A lease not renewed for this long is free to take.
@@ -99,14 +100,14 @@ impl Store {
         self.conn
             .execute("UPDATE lease SET holder = ?2 WHERE id = 1 AND holder = ?1", [holder, RELEASED])
             .map(|_| ())
-            .map_err(|e| self.err(e))
+            .in_store(self)
     }
 
     /// Folds the write-ahead log into the database and empties it (when no reader is in
     /// the way): the writer leaving does it so that the next process opens a compact file
     /// instead of reading through megabytes of log.
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).in_store(self)
     }
 
     /// The lease, unless it was given up.
@@ -125,6 +126,6 @@ impl Store {
     }
 
     fn lease_row(&self) -> Result<Option<Lease>> {
-        self.conn.query_row(LEASE_QUERY, [], lease_row).optional().map_err(|e| self.err(e))
+        self.conn.query_row(LEASE_QUERY, [], lease_row).optional().in_store(self)
     }
 }

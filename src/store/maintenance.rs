@@ -5,6 +5,7 @@ use std::fmt;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::InStore;
 use super::{Result, Store, StoreError};
 use crate::facts::MaintenanceNotice;
 use crate::model::Product;
@@ -91,7 +92,7 @@ impl Store {
             Scope::Group(g) => ("SELECT count(*) FROM product WHERE active = 1 AND grp = ?1", g),
             Scope::Product(p) => ("SELECT count(*) FROM product WHERE active = 1 AND id = ?1", p),
         };
-        let n: i64 = self.conn.query_row(sql, [name], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let n: i64 = self.conn.query_row(sql, [name], |r| r.get(0)).in_store(self)?;
         Ok(n > 0)
     }
 
@@ -112,9 +113,9 @@ impl Store {
                 "INSERT INTO maintenance (scope, starts_at, ends_at, message, created_at, author) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![scope.stored(), starts_at, ends_at, message, now, author],
             )
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         let id = self.conn.last_insert_rowid();
-        super::bump_generation(&self.conn).map_err(|e| self.err(e))?;
+        super::bump_generation(&self.conn).in_store(self)?;
         Ok(id)
     }
 
@@ -126,7 +127,7 @@ impl Store {
         } else {
             "SELECT id, scope, starts_at, ends_at, message, created_at, author FROM maintenance WHERE ends_at > ?1 ORDER BY starts_at"
         };
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let mut stmt = self.conn.prepare_cached(sql).in_store(self)?;
         let rows = stmt
             .query_map([now], |r| {
                 let scope: String = r.get(1)?;
@@ -140,8 +141,8 @@ impl Store {
                     author: r.get(6)?,
                 })
             })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+            .in_store(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
     }
 
     /// Ends a window now (or cancels one that has not started).
@@ -152,7 +153,7 @@ impl Store {
                 r.get(0)
             })
             .optional()
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         if let Some(at) = ended {
             let at = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default();
             return Err(StoreError::NotFound(format!(
@@ -166,12 +167,12 @@ impl Store {
                 "UPDATE maintenance SET ends_at = min(ends_at, ?2), starts_at = min(starts_at, ?2) WHERE id = ?1",
                 params![id, now],
             )
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         if changed == 0 {
             return Err(StoreError::NotFound(format!(
                 "no maintenance window #{id}: `tablestat maintenance list` shows them"
             )));
         }
-        super::bump_generation(&self.conn).map_err(|e| self.err(e))
+        super::bump_generation(&self.conn).in_store(self)
     }
 }

@@ -124,7 +124,20 @@ impl Store {
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite { path: self.path.clone(), source }
     }
+}
 
+/// SQLite's errors said with the database they happened in: `.in_store(self)?`.
+trait InStore<T> {
+    fn in_store(self, store: &Store) -> Result<T>;
+}
+
+impl<T> InStore<T> for rusqlite::Result<T> {
+    fn in_store(self, store: &Store) -> Result<T> {
+        self.map_err(|e| store.err(e))
+    }
+}
+
+impl Store {
     /// Applies the migrations this database lacks, all in one exclusive transaction.
     fn migrate(&mut self) -> Result<()> {
         let known = schema::MIGRATIONS.len() as i64;
@@ -147,34 +160,30 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).in_store(self)
     }
 
     /// Moves with every change people would see; viewers reload when it moves.
     pub fn generation(&self) -> Result<i64> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0)).in_store(self)
     }
 
     /// Changes whenever another connection commits: cheap to ask, for viewers to follow.
     pub fn data_version(&self) -> Result<i64> {
-        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).in_store(self)
     }
 
     pub fn integrity_check(&self) -> Result<String> {
-        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).in_store(self)
     }
 
     /// Deletes poll records and settled events older than `before`, and reasons nothing
     /// refers to; history and incidents are kept.
     pub fn prune_polls(&mut self, before: i64) -> Result<usize> {
-        let polls = self.conn.execute("DELETE FROM poll WHERE started < ?1", [before]).map_err(|e| self.err(e))?;
+        let polls = self.conn.execute("DELETE FROM poll WHERE started < ?1", [before]).in_store(self)?;
         // Verdicts no span speaks with any more (reworded in place, or durations that moved on).
-        let reasons = self
-            .conn
-            .execute("DELETE FROM verdict WHERE id NOT IN (SELECT verdict FROM span)", [])
-            .map_err(|e| self.err(e))?;
+        let reasons =
+            self.conn.execute("DELETE FROM verdict WHERE id NOT IN (SELECT verdict FROM span)", []).in_store(self)?;
         if reasons > 0 {
             self.cache = write::WriteCache::default();
         }
@@ -186,12 +195,12 @@ impl Store {
         self.conn
             .execute("INSERT INTO poll_request (at, by) VALUES (?1, ?2)", rusqlite::params![now, by])
             .map(|_| ())
-            .map_err(|e| self.err(e))
+            .in_store(self)
     }
 
     /// Takes pending "poll now" requests; true if there were any.
     pub fn take_poll_requests(&mut self) -> Result<bool> {
-        let n = self.conn.execute("DELETE FROM poll_request", []).map_err(|e| self.err(e))?;
+        let n = self.conn.execute("DELETE FROM poll_request", []).in_store(self)?;
         Ok(n > 0)
     }
 
@@ -202,7 +211,7 @@ impl Store {
                 Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?))
             })
             .optional()
-            .map_err(|e| self.err(e))
+            .in_store(self)
     }
 }
 

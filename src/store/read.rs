@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use rusqlite::params;
 
+use super::InStore;
 use super::incidents::Incident;
 use super::maintenance::MaintenanceWindow;
 use super::series::{self, Which};
@@ -215,12 +216,12 @@ impl Store {
 
         // Current state of every metric, and the overall history over 90 days, per product.
         let mut current: HashMap<String, Vec<(String, State, String, i64)>> = HashMap::new();
-        for c in series::current(&self.conn, None).map_err(|e| self.err(e))? {
+        for c in series::current(&self.conn, None).in_store(self)? {
             current.entry(c.product).or_default().push((c.metric, c.state, c.reason, c.start));
         }
         let mut history: HashMap<String, Vec<StateSpan>> = HashMap::new();
         if with_history {
-            for h in series::history(&self.conn, Which::Overall, quarter, now).map_err(|e| self.err(e))? {
+            for h in series::history(&self.conn, Which::Overall, quarter, now).in_store(self)? {
                 history.entry(h.product).or_default().push(h.span);
             }
         }
@@ -342,14 +343,14 @@ impl Store {
         let days = history::day_bounds(now, BAR_DAYS, zone);
         let mut per_metric: Vec<MetricHistory> = Vec::new();
         let spans = series::history(&self.conn, Which::MetricsOf(id), now - WindowKind::Quarter.seconds(), now)
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         for h in spans {
             if per_metric.last().is_none_or(|(m, _, _)| *m != h.metric) {
                 per_metric.push((h.metric.clone(), Vec::new(), None));
             }
             per_metric.last_mut().expect("pushed").1.push(h.span);
         }
-        for c in series::current(&self.conn, Some(id)).map_err(|e| self.err(e))? {
+        for c in series::current(&self.conn, Some(id)).in_store(self)? {
             if let Some(entry) = per_metric.iter_mut().find(|(m, _, _)| *m == c.metric) {
                 entry.2 = Some((c.state, c.reason, c.start));
             }
@@ -374,7 +375,7 @@ impl Store {
             .prepare_cached(
                 "SELECT dag_run_id, data_interval_end, task_started, finished, dbt_run_id FROM refresh WHERE product = ?1 AND finished > ?2 ORDER BY finished",
             )
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         let refreshes = stmt
             .query_map(params![id, now - WindowKind::Month.seconds()], |r| {
                 Ok(RefreshRow {
@@ -385,9 +386,9 @@ impl Store {
                     dbt_run_id: r.get(4)?,
                 })
             })
-            .map_err(|e| self.err(e))?
+            .in_store(self)?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         let incidents = self.incidents(Some(id), 50)?;
         Ok((metrics, refreshes, incidents))
     }
@@ -397,7 +398,7 @@ impl Store {
     pub fn slo_input(&self, since: i64, now: i64) -> Result<SloInput> {
         let products: Vec<Product> = self.products(false)?.into_iter().map(|p| p.product).collect();
         let mut history: Vec<(String, Vec<MetricSpans>)> = Vec::new();
-        for h in series::history(&self.conn, Which::All, since, now).map_err(|e| self.err(e))? {
+        for h in series::history(&self.conn, Which::All, since, now).in_store(self)? {
             if history.last().is_none_or(|(p, _)| *p != h.product) {
                 history.push((h.product.clone(), Vec::new()));
             }
@@ -422,7 +423,7 @@ impl Store {
                     note, evidence, refreshed_at, poll_every
                  FROM product WHERE active = 1 ORDER BY grp, name, id",
             )
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map([], |r| {
                 let tags: String = r.get(5)?;
@@ -461,8 +462,8 @@ impl Store {
                     poll_every: r.get(16)?,
                 })
             })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+            .in_store(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
     }
 
     /// What each source said at the last poll, by name.
@@ -473,7 +474,7 @@ impl Store {
                 "SELECT name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at
                  FROM source ORDER BY name",
             )
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map([], |r| {
                 let status: Option<String> = r.get(4)?;
@@ -494,21 +495,19 @@ impl Store {
                     checked_at: r.get(7)?,
                 })
             })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+            .in_store(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
     }
 
     /// Coverage spans, the current one reaching `now` while the poller is alive.
     fn coverage(&self, now: i64) -> Result<Vec<Span>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT start, last_seen FROM coverage ORDER BY start")
-            .map_err(|e| self.err(e))?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT start, last_seen FROM coverage ORDER BY start").in_store(self)?;
         let mut spans: Vec<Span> = stmt
             .query_map([], |r| Ok(Span::new(r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err(e))?
+            .in_store(self)?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
+            .in_store(self)?;
         if let Some(last) = spans.last_mut() {
             if now - last.end <= super::write::COVERAGE_GRACE {
                 last.end = now;
@@ -531,8 +530,8 @@ impl Store {
                 "SELECT v.state, v.text, sp.start FROM span sp JOIN verdict v ON v.id = sp.verdict
                  WHERE sp.series = ?1 AND sp.start < ?2 ORDER BY sp.start DESC LIMIT ?3",
             )
-            .map_err(|e| self.err(e))?;
-        for c in series::current(&self.conn, None).map_err(|e| self.err(e))? {
+            .in_store(self)?;
+        for c in series::current(&self.conn, None).in_store(self)? {
             let Ok(metric) = Metric::parse(&c.metric) else { continue };
             let current = Verdict::new(c.state, c.reason);
             let judgment = if evaluate::is_judgment(&current) {
@@ -544,9 +543,9 @@ impl Store {
                     .query_map(params![c.series, c.start, LOOK_BACK], |r| {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
                     })
-                    .map_err(|e| self.err(e))?;
+                    .in_store(self)?;
                 for row in rows {
-                    let (state, text, start) = row.map_err(|e| self.err(e))?;
+                    let (state, text, start) = row.in_store(self)?;
                     let verdict = Verdict::new(series::state_of(state), text);
                     if evaluate::is_judgment(&verdict) {
                         found = Some(Judgment::new(verdict, at(held_until)));
@@ -563,11 +562,10 @@ impl Store {
         let mut refreshed = self
             .conn
             .prepare_cached("SELECT id, refreshed_at FROM product WHERE refreshed_at IS NOT NULL")
-            .map_err(|e| self.err(e))?;
-        let rows =
-            refreshed.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(|e| self.err(e))?;
+            .in_store(self)?;
+        let rows = refreshed.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).in_store(self)?;
         for row in rows {
-            let (product, at) = row.map_err(|e| self.err(e))?;
+            let (product, at) = row.in_store(self)?;
             if let Some(t) = chrono::DateTime::from_timestamp(at, 0) {
                 prior.last_refresh.insert(product, t);
             }
