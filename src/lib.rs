@@ -15,19 +15,23 @@
 //!   a manifest into products.
 //! - [`sources`]: the Airflow 2/3 and dbt Cloud clients, the local `target/` reader.
 //! - [`facts`]: what the sources observed, normalized across Airflow 2 and 3.
-//! - [`evaluate`]: the rulebook, a pure function of facts, previous states and `now`.
+//! - [`evaluate`]: the rulebook, a pure function of facts, previous states and `now`; what
+//!   every reader is shown ([`evaluate::shown`]); when incidents open and resolve.
+//! - [`event`]: what happened (incidents, maintenance), as stored and as webhooks hear it.
 //! - [`poller`]: one poll of everything ([`poller::Engine`]) and the service under the lease.
 //! - [`store`]: SQLite history (intervals, incidents, maintenance, lease) on its own thread;
-//!   [`history`] is the pure uptime and bar arithmetic it reads with.
-//! - [`report`]: the `status --json` document, the one machine-readable shape.
+//!   [`uptime`] is the pure uptime and bar arithmetic it reads with.
+//! - [`status_doc`]: the `status --json` document, the one machine-readable shape.
 //! - [`slo`]: the SLO report (uptime against each product's SLO, error budget, MTTD/MTTR).
 //! - [`export`]: the static status page (HTML, `status.json`, Atom feed).
-//! - [`notify`]: events (incidents, maintenance) and the webhooks that hear them.
+//! - [`notify`]: sending events to the webhooks that hear them.
 //! - [`tui`]: the board; [`theme`] the symbols and colours it shares with the text output.
 //! - [`demo`]: simulated Airflow and dbt Cloud for `tablestat demo`.
 //! - [`text`]: the one output filter: control characters, escapes and bidi controls from
 //!   sources shown inert on the terminal, the board and the page.
-//! - [`cli`]: the commands; `main.rs` only dispatches to them.
+//! - [`cli`]: the commands; `main.rs` only dispatches to them. Beneath everything, small
+//!   leaves: [`timefmt`] (times and the display zone), [`signals`], [`output`] and
+//!   [`failure`] (what a command prints, and why it failed, carried to `main`).
 
 pub mod cli;
 pub mod config;
@@ -39,17 +43,17 @@ pub mod event;
 pub mod export;
 pub mod facts;
 pub mod failure;
-pub mod history;
 pub mod model;
 pub mod notify;
 pub mod output;
 pub mod poller;
-pub mod report;
 pub mod signals;
 pub mod slo;
 pub mod sources;
+pub mod status_doc;
 pub mod store;
 pub mod text;
 pub mod theme;
 pub mod timefmt;
 pub mod tui;
+pub mod uptime;

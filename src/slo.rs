@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use crate::history::{self, Span, Tally};
 use crate::model::Product;
 use crate::store::Incident;
 pub use crate::store::{MetricSpans, SloInput};
+use crate::uptime::{self, Span, Tally};
 
 /// The SLO of a product that does not declare one (`slo = …` in its `[[product]]`).
 pub const DEFAULT_SLO: f64 = 99.0;
@@ -52,7 +52,7 @@ pub fn report(input: &SloInput, window: Span) -> Vec<SloRow> {
         let metrics = std::iter::once(("", "overall")).chain(product.metrics.iter().map(|m| (m.as_str(), m.as_str())));
         for (key, label) in metrics {
             let spans = history.iter().find(|(m, _)| m == key).map(|(_, s)| s.as_slice()).unwrap_or(&[]);
-            let tally = history::tally(&history::covered(spans, &input.coverage), window);
+            let tally = uptime::tally(&uptime::covered(spans, &input.coverage), window);
             let incidents: Vec<&Incident> = input
                 .incidents
                 .iter()
@@ -109,9 +109,9 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::StateSpan;
     use crate::model::{Metric, State};
     use crate::store::IncidentStatus;
+    use crate::uptime::StateSpan;
 
     const DAY: i64 = 86_400;
 

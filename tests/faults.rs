@@ -14,7 +14,7 @@ use common::story::{self, Story, chapter};
 use tablestat::config::Config;
 use tablestat::model::State;
 use tablestat::poller::Engine;
-use tablestat::report::StatusDocument;
+use tablestat::status_doc::StatusDocument;
 use tablestat::store::Store;
 use tablestat::store::worker::StoreHandle;
 use wiremock::MockServer;

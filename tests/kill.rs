@@ -174,7 +174,10 @@ async fn a_store_that_refuses_writes_ends_the_service() {
     let (code, log) = exit;
     assert_eq!(code, Some(74), "{log}");
     assert!(log.contains("the poll could not be written") && log.contains("disk is full (simulated)"), "{log}");
-    assert_eq!(log.matches("the poll could not be written").count() as u32, tablestat::poller::run::MAX_FAILED_WRITES);
+    assert_eq!(
+        log.matches("the poll could not be written").count() as u32,
+        tablestat::poller::service::MAX_FAILED_WRITES
+    );
 }
 
 /// Every poll has a deadline: an Airflow that never answers (each request within its own

@@ -13,7 +13,7 @@ use common::story::{self, chapter};
 use tablestat::config::Config;
 use tablestat::model::State;
 use tablestat::poller::Engine;
-use tablestat::report::StatusDocument;
+use tablestat::status_doc::StatusDocument;
 use tablestat::store::Store;
 use tablestat::store::worker::StoreHandle;
 
@@ -168,7 +168,7 @@ async fn the_board_and_the_status_document_agree_on_every_scenario() {
             let ts = now.timestamp();
             let zone = chrono::FixedOffset::east_opt(0).unwrap();
             let snapshot = Arc::new(store.call(move |s| s.snapshot(ts, zone)).await.unwrap().unwrap());
-            let doc = tablestat::report::from_snapshot(&snapshot, &[]);
+            let doc = tablestat::status_doc::from_snapshot(&snapshot, &[]);
             let mut app = App::new(snapshot, ts);
             assert_eq!((app.overall, &app.summary), (doc.overall, &doc.summary), "{moment}");
             let area = ratatui::layout::Rect::new(0, 0, 120, 30);

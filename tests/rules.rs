@@ -1,4 +1,4 @@
-//! Every rule of DESIGN.md ("The metric processing unit"), one case each, so that
+//! Every rule of the README's "The rules, in plain words", one case each, so that
 //! breaking a rule breaks a test. Real artifacts where dbt is involved.
 
 mod common;

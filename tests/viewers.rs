@@ -157,8 +157,8 @@ async fn ten_viewers_and_one_poller_share_the_database() {
         // Almost always all up; a poll in flight at the stop, slowed past its timeouts on a
         // loaded machine, may have said otherwise. Either way it is what every viewer must show.
         let final_states = stored_states(&db);
-        let summary = tablestat::report::Summary::of(final_states.iter().filter_map(|(_, s)| State::parse(s)));
-        let final_verdict = tablestat::report::verdict_line(&summary);
+        let summary = tablestat::status_doc::Summary::of(final_states.iter().filter_map(|(_, s)| State::parse(s)));
+        let final_verdict = tablestat::status_doc::verdict_line(&summary);
         settled.store(true, Ordering::SeqCst);
         let mut troubles = Vec::new();
         let mut converged = 0;

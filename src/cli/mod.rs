@@ -147,7 +147,7 @@ fn known_products<'a>(asked: &[String], known: impl Iterator<Item = &'a str> + C
 }
 
 /// The status document on stdout: JSON for scripts, else text.
-fn print_doc(doc: &crate::report::StatusDocument, json: bool, style: TextStyle) -> Result<(), Failure> {
+fn print_doc(doc: &crate::status_doc::StatusDocument, json: bool, style: TextStyle) -> Result<(), Failure> {
     if json {
         let text = serde_json::to_string_pretty(doc).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?;
         emit(&format!("{text}\n"))?;
@@ -297,7 +297,7 @@ pub fn open_store(path: &Path) -> Result<crate::store::Store, Failure> {
 
 pub fn store_error(e: crate::store::StoreError) -> Failure {
     match e {
-        crate::store::StoreError::NotFound(message) => Failure::new(EXIT_USAGE, message),
+        crate::store::StoreError::Refused(message) => Failure::new(EXIT_USAGE, message),
         other => Failure::new(EXIT_IO, other.to_string()),
     }
 }

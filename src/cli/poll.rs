@@ -8,8 +8,8 @@ use tokio::sync::{Notify, watch};
 use super::{EXIT_INTERNAL, EXIT_IO, EXIT_TEMPFAIL, Failure};
 use crate::config::Config;
 use crate::poller::Engine;
-use crate::poller::run::{self, Control, Identity, PollerError, PollerStatus};
-use crate::report;
+use crate::poller::service::{self, Control, Identity, PollerError, PollerStatus};
+use crate::status_doc;
 use crate::store::worker::StoreHandle;
 
 #[derive(Debug, clap::Args)]
@@ -45,7 +45,7 @@ async fn once(
     json: bool,
     style: super::TextStyle,
 ) -> Result<u8, Failure> {
-    let result = run::poll_once(&mut engine, store, me).await.map_err(poller_error)?;
+    let result = service::poll_once(&mut engine, store, me).await.map_err(poller_error)?;
     if let Some(error) = &result.airflow_error {
         eprintln!("tablestat: warning: Airflow could not be read: {}", crate::text::inert(error));
     }
@@ -57,7 +57,7 @@ async fn once(
         .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?
         .map_err(super::store_error)?;
     let polled: Vec<String> = result.checked.iter().map(|c| c.product.id.clone()).collect();
-    let doc = report::from_snapshot(&snapshot, &polled);
+    let doc = status_doc::from_snapshot(&snapshot, &polled);
     super::print_doc(&doc, json, style)?;
     Ok(doc.exit_code() as u8)
 }
@@ -83,25 +83,25 @@ async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<C
             let now = format!("{:?}", s.role);
             if role.as_ref() != Some(&now) {
                 match &s.role {
-                    run::Role::Following(lease) => {
+                    service::Role::Following(lease) => {
                         eprintln!(
                             "tablestat: another poller holds the lease (pid {} on {}); following it",
                             lease.pid, lease.host
                         )
                     }
-                    run::Role::Polling => eprintln!("tablestat: holding the lease; polling"),
-                    run::Role::Starting => {}
+                    service::Role::Polling => eprintln!("tablestat: holding the lease; polling"),
+                    service::Role::Starting => {}
                 }
                 role = Some(now);
             }
         }
     });
-    let outcome = run::run(engine, store, me, control).await;
+    let outcome = service::serve(engine, store, me, control).await;
     report_loop.abort();
     match outcome {
         Ok(()) => {
             // Only a poller that held the lease has one to give up.
-            if held.borrow().role == run::Role::Polling {
+            if held.borrow().role == service::Role::Polling {
                 eprintln!("tablestat: stopped; lease released");
             } else {
                 eprintln!("tablestat: stopped");

@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use super::{EXIT_INTERNAL, Failure, open_history};
 use crate::config::Config;
-use crate::history::Span;
 use crate::slo::{self, SloRow};
+use crate::uptime::Span;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {

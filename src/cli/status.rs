@@ -2,7 +2,7 @@
 
 use super::{EXIT_INTERNAL, Failure, open_history};
 use crate::config::Config;
-use crate::report;
+use crate::status_doc;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -24,7 +24,7 @@ pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> 
     .await
     .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
     super::known_products(&args.products, snapshot.products.iter().map(|r| r.product.id.as_str()))?;
-    let doc = report::from_snapshot(&snapshot, &args.products);
+    let doc = status_doc::from_snapshot(&snapshot, &args.products);
     super::print_doc(&doc, args.json, style)?;
     Ok(doc.exit_code() as u8)
 }

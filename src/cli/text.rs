@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::model::State;
-use crate::report::StatusDocument;
+use crate::status_doc::StatusDocument;
 use crate::text::inert;
 use crate::theme;
 
@@ -20,7 +20,7 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
     }
     let name_width = doc.products.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).min(40);
     // Worst first, as people read a status page; the JSON keeps the stable group order.
-    let mut products: Vec<&crate::report::ProductStatus> = doc.products.iter().collect();
+    let mut products: Vec<&crate::status_doc::ProductStatus> = doc.products.iter().collect();
     products.sort_by(|a, b| a.state.cmp(&b.state).then_with(|| a.name.cmp(&b.name)));
     for p in products {
         let label = format!("{} {:<11}", theme::symbol(p.state, ascii), p.state.as_str());

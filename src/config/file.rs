@@ -1,7 +1,7 @@
 //! The config file as written: serde structs that mirror the TOML one to one.
 //!
 //! Unknown keys are errors (`deny_unknown_fields`) so a typo is caught with its line,
-//! not silently ignored. Checks that span several keys live in `super::validate`.
+//! not silently ignored. Checks that span several keys live in `Config::parse` (`super`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

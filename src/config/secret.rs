@@ -66,7 +66,6 @@ impl SecretRef {
         Ok(inline.map(|v| SecretRef::Inline(Secret::new(v))).or(env.map(SecretRef::Env)).or(file.map(SecretRef::File)))
     }
 
-    /// Reads the secret now. Errors name the variable or file, never the value.
     /// How the key is spelled in the file: `password`, `password_env` or `password_file`.
     pub fn key_suffix(&self) -> &'static str {
         match self {
@@ -76,6 +75,7 @@ impl SecretRef {
         }
     }
 
+    /// Reads the secret now. Errors name the variable or file, never the value.
     pub fn resolve(&self, base_dir: &Path) -> Result<Secret, String> {
         match self {
             SecretRef::Inline(secret) => Ok(secret.clone()),

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::failure::{EXIT_CONFIG, EXIT_INTERNAL, EXIT_IO, EXIT_UNAVAILABLE, EXIT_USAGE, Failure};
 use crate::poller::Engine;
-use crate::poller::run::{Identity, poll_once};
+use crate::poller::service::{Identity, poll_once};
 use crate::store::worker::StoreHandle;
 use crate::store::{Scope, Store};
 use world::{Step, World};
@@ -187,7 +187,7 @@ async fn headless(
         let snapshot =
             store.call(move |s| s.snapshot(now, crate::timefmt::display_zone())).await.map_err(io)?.map_err(io)?;
         let polled: Vec<String> = result.checked.iter().map(|c| c.product.id.clone()).collect();
-        let doc = crate::report::from_snapshot(&snapshot, &polled);
+        let doc = crate::status_doc::from_snapshot(&snapshot, &polled);
         let line = serde_json::to_string(&doc).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?;
         crate::output::line(line)?;
         tokio::time::sleep(step_len).await;

@@ -2,7 +2,7 @@
 //!
 //! Pure: no I/O, no clock (`now` is an input), no async. The previous states are an
 //! input too, because a metric whose tests did not run keeps the state it had.
-//! Every rule of DESIGN.md ("The metric processing unit") lives here, in that order.
+//! Every rule of the README's "The rules, in plain words" lives here, in that order.
 
 pub mod incidents;
 mod phrases;

@@ -147,7 +147,7 @@ fn incidents(out: &mut String, page: &Page) {
 
 fn products(out: &mut String, page: &Page) {
     let snapshot = &page.snapshot;
-    let days = crate::history::day_bounds(snapshot.generated_at, BAR_DAYS, snapshot.zone);
+    let days = crate::uptime::day_bounds(snapshot.generated_at, BAR_DAYS, snapshot.zone);
     let day_names: Vec<String> = days
         .iter()
         .map(|d| {

@@ -11,7 +11,7 @@ mod html;
 
 use std::path::{Path, PathBuf};
 
-use crate::report::{self, StatusDocument};
+use crate::status_doc::{self, StatusDocument};
 use crate::store::{BoardSnapshot, Incident, Store};
 
 /// Resolved incidents of the last this-many days are listed on the page and in the feed.
@@ -43,7 +43,7 @@ impl Page {
         named: &[crate::model::Product],
     ) -> crate::store::Result<Page> {
         let snapshot = store.snapshot_naming(now, zone, named)?;
-        let status = report::from_snapshot(&snapshot, &[]);
+        let status = status_doc::from_snapshot(&snapshot, &[]);
         let mut incidents = Vec::new();
         for i in &snapshot.incidents {
             let recent = i.resolved_at.is_none_or(|r| now - r <= PAST_DAYS * 86_400);

@@ -375,7 +375,7 @@ impl Store {
         let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1");
         let mut incident =
             self.conn.query_row(&sql, [id], incident_row).optional().in_store(self)?.ok_or_else(|| {
-                StoreError::NotFound(format!("no incident #{id}: `tablestat incident list` shows them"))
+                StoreError::Refused(format!("no incident #{id}: `tablestat incident list` shows them"))
             })?;
         let mut stmt = self
             .conn
@@ -411,7 +411,7 @@ impl Store {
     ) -> Result<()> {
         let current = self.incident(id)?;
         if current.resolved_at.is_some() && status != IncidentStatus::Resolved {
-            return Err(StoreError::NotFound(format!("incident #{id} is already resolved")));
+            return Err(StoreError::Refused(format!("incident #{id} is already resolved")));
         }
         let path = self.path.clone();
         let wrap = |source| StoreError::Sqlite { path: path.clone(), source };

@@ -106,7 +106,7 @@ impl Store {
         now: i64,
     ) -> Result<i64> {
         if ends_at <= starts_at {
-            return Err(StoreError::NotFound("a maintenance window must end after it starts".into()));
+            return Err(StoreError::Refused("a maintenance window must end after it starts".into()));
         }
         self.conn
             .execute(
@@ -156,7 +156,7 @@ impl Store {
             .in_store(self)?;
         if let Some(at) = ended {
             let at = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default();
-            return Err(StoreError::NotFound(format!(
+            return Err(StoreError::Refused(format!(
                 "maintenance window #{id} already ended at {}: `tablestat maintenance list` shows the ones to come",
                 crate::timefmt::stamp(at)
             )));
@@ -169,7 +169,7 @@ impl Store {
             )
             .in_store(self)?;
         if changed == 0 {
-            return Err(StoreError::NotFound(format!(
+            return Err(StoreError::Refused(format!(
                 "no maintenance window #{id}: `tablestat maintenance list` shows them"
             )));
         }

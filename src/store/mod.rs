@@ -56,8 +56,10 @@ pub enum StoreError {
     TooNew { path: String, found: i64, known: i64 },
     #[error("history database {path}: {message}")]
     Io { path: String, message: String },
+    /// The request itself is wrong (no such incident, a window that ends before it
+    /// starts): said to the person who asked.
     #[error("{0}")]
-    NotFound(String),
+    Refused(String),
     /// The poll was made under a lease another process has since taken: writing it would
     /// put an older poll after newer ones.
     #[error("the poller lease passed to pid {pid} on {host} during this poll: its result was dropped")]

@@ -20,8 +20,8 @@ use crate::evaluate::{
     shown::{PollerSeen, PollerState, Shown, Stored, Watch},
 };
 use crate::facts::{MaintenanceNotice, SchedulerHealth, SourceHealth};
-use crate::history::{self, Span, StateSpan, Tally};
 use crate::model::{Evidence, Judgment, Metric, Product, State, Verdict};
+use crate::uptime::{self, Span, StateSpan, Tally};
 
 /// The uptime windows the board switches between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -231,8 +231,8 @@ impl Store {
         // Windows that have ended: a product still in maintenance shows since when.
         let ended_windows: Vec<_> =
             self.maintenance_windows(now, true)?.into_iter().filter(|w| w.ends_at <= now).collect();
-        let days = history::day_bounds(now, BAR_DAYS, zone);
-        let hours = history::hour_bounds(now, 24);
+        let days = uptime::day_bounds(now, BAR_DAYS, zone);
+        let hours = uptime::hour_bounds(now, 24);
 
         // Found by product, not by scanning the incidents once per product.
         let open_incidents: HashMap<&str, &Incident> =
@@ -248,13 +248,13 @@ impl Store {
                 // Without history there is nothing to sum: 114 empty buckets a product add up.
                 let (uptime, bars, hour_bars) = match history.remove(&product.id) {
                     Some(spans) => {
-                        let pieces = history::covered(&spans, &coverage);
+                        let pieces = uptime::covered(&spans, &coverage);
                         let (uptime, bars) = summarize_pieces(&pieces, now, &days);
-                        (uptime, bars, history::buckets(&pieces, &hours).iter().map(Tally::worst).collect())
+                        (uptime, bars, uptime::buckets(&pieces, &hours).iter().map(Tally::worst).collect())
                     }
                     None if with_history => {
                         let (uptime, bars) = summarize_pieces(&[], now, &days);
-                        (uptime, bars, history::buckets(&[], &hours).iter().map(Tally::worst).collect())
+                        (uptime, bars, uptime::buckets(&[], &hours).iter().map(Tally::worst).collect())
                     }
                     None => ([None; 4], Vec::new(), Vec::new()),
                 };
@@ -340,7 +340,7 @@ impl Store {
         zone: FixedOffset,
     ) -> Result<(Vec<MetricRow>, Vec<RefreshRow>, Vec<Incident>)> {
         let coverage = self.coverage(now)?;
-        let days = history::day_bounds(now, BAR_DAYS, zone);
+        let days = uptime::day_bounds(now, BAR_DAYS, zone);
         let mut per_metric: Vec<MetricHistory> = Vec::new();
         let spans = series::history(&self.conn, Which::MetricsOf(id), now - WindowKind::Quarter.seconds(), now)
             .in_store(self)?;
@@ -620,12 +620,12 @@ fn summarize(
     now: i64,
     days: &[Span],
 ) -> ([Option<f64>; 4], Vec<Option<State>>) {
-    summarize_pieces(&history::covered(spans, coverage), now, days)
+    summarize_pieces(&uptime::covered(spans, coverage), now, days)
 }
 
 /// Uptime for the four windows and day bars, from covered pieces.
 fn summarize_pieces(pieces: &[StateSpan], now: i64, days: &[Span]) -> ([Option<f64>; 4], Vec<Option<State>>) {
-    let uptime = WindowKind::ALL.map(|w| history::tally(pieces, Span::new(now - w.seconds(), now)).uptime());
-    let bars = history::buckets(pieces, days).iter().map(Tally::worst).collect();
+    let uptime = WindowKind::ALL.map(|w| uptime::tally(pieces, Span::new(now - w.seconds(), now)).uptime());
+    let bars = uptime::buckets(pieces, days).iter().map(Tally::worst).collect();
     (uptime, bars)
 }

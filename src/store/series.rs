@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::history::{Span, StateSpan};
 use crate::model::State;
+use crate::uptime::{Span, StateSpan};
 
 /// The number a state is stored as: its place in `State::ALL` (worst first).
 pub(super) fn state_code(state: State) -> i64 {

@@ -1,12 +1,14 @@
-//! The board's model: the latest snapshot, and the UI state around it. `update` is the
-//! only place state changes; views borrow the model and never change it. I/O is asked
+//! The board's model: the latest snapshot, and the UI state around it. State changes only
+//! through `App`'s own methods — `update` for an [`Action`], `filter_input`, `click` and
+//! `scroll` for raw input, and the setters the loop calls with background results — so a
+//! test can drive the whole board; views borrow the model and never change it. I/O is asked
 //! for through the returned [`Effect`], which the event loop carries out.
 
 use std::sync::Arc;
 
 use super::action::Action;
 use crate::model::State;
-use crate::poller::run::{PollerStatus, Role};
+use crate::poller::service::{PollerStatus, Role};
 use crate::store::{BoardSnapshot, Incident, MetricRow, RefreshRow, WindowKind};
 
 /// A screen on the navigation stack.
@@ -119,7 +121,7 @@ pub struct App {
     pub longest_name: usize,
     /// Products per state, and the worst: for the header, derived once per snapshot too
     /// (a pass over 5,000 rows each frame cost milliseconds in cache misses).
-    pub summary: crate::report::Summary,
+    pub summary: crate::status_doc::Summary,
     pub overall: State,
     /// The distinct moments products were last checked (a full poll stamps one): what
     /// [`App::next_tick`] looks at.
@@ -153,7 +155,7 @@ impl App {
             tls_unverified: false,
             metric_columns: Vec::new(),
             longest_name: 0,
-            summary: crate::report::Summary::default(),
+            summary: crate::status_doc::Summary::default(),
             overall: State::Up,
             checked_moments: Vec::new(),
         };
@@ -421,7 +423,7 @@ impl App {
         }
         self.metric_columns = columns;
         self.longest_name = products.iter().map(|p| p.product.name.chars().count()).max().unwrap_or(0);
-        self.summary = crate::report::Summary::of(products.iter().map(|p| p.state));
+        self.summary = crate::status_doc::Summary::of(products.iter().map(|p| p.state));
         self.overall = State::worst_of(products.iter().map(|p| p.state)).unwrap_or(State::Up);
         let mut moments: Vec<i64> = products.iter().filter_map(|p| p.checked_at).collect();
         moments.sort_unstable();

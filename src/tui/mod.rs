@@ -2,7 +2,7 @@
 //! else follows the poller that holds it; either way it shows what the store holds.
 //!
 //! Background work hands finished data to the UI: the poller and a snapshot loader publish
-//! on watch channels; the loop handles input, drains what is queued, and draws once when
+//! on watch channels; the loop handles one input or result at a time, and draws when
 //! something changed. No fixed frame rate: idle means no redraws.
 
 pub mod action;
@@ -23,7 +23,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::config::Config;
 use crate::failure::{EXIT_IO, Failure};
 use crate::poller::Engine;
-use crate::poller::run::{self, Control, Identity, PollerStatus};
+use crate::poller::service::{self, Control, Identity, PollerStatus};
 use crate::store::worker::StoreHandle;
 use crate::store::{BoardSnapshot, Store};
 use app::{App, Detail, Effect};
@@ -327,7 +327,7 @@ fn spawn_poller(engine: Engine, store: StoreHandle, control: Control) -> tokio::
         yield_to_the_screen();
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => {
-                if let Err(e) = runtime.block_on(run::run(engine, store, Identity::of_this_process(), control)) {
+                if let Err(e) = runtime.block_on(service::serve(engine, store, Identity::of_this_process(), control)) {
                     tracing::error!("the poller stopped: {e}");
                 }
             }

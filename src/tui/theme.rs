@@ -127,7 +127,7 @@ impl Theme {
         if self.color { style.fg(self.state_color(State::Degraded)) } else { style }
     }
 
-    pub fn rule(&self) -> &'static str {
+    pub fn line_char(&self) -> &'static str {
         if self.ascii { "-" } else { "─" }
     }
 }

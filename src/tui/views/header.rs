@@ -7,8 +7,8 @@ use ratatui::widgets::{Paragraph, Widget};
 
 use super::{clock, fit};
 use crate::model::State;
-use crate::poller::run::Role;
-use crate::report::verdict_line;
+use crate::poller::service::Role;
+use crate::status_doc::verdict_line;
 use crate::tui::app::{App, Route};
 use crate::tui::keys;
 use crate::tui::theme::Theme;

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::rule;
+use super::title_line;
 use crate::model::{Metric, State};
 use crate::tui::keys::BINDINGS;
 use crate::tui::theme::Theme;
@@ -53,7 +53,7 @@ pub fn render(theme: &Theme, scroll: usize, area: Rect, buf: &mut Buffer) {
     let room = area.height.saturating_sub(1) as usize;
     let top = scroll.min(lines.len().saturating_sub(room));
     let title = if lines.len() > room { "help · j/k scroll · Esc goes back" } else { "help · Esc goes back" };
-    rule(theme, title, area, buf);
+    title_line(theme, title, area, buf);
     let width = area.width as usize;
     Paragraph::new(lines.into_iter().map(|line| super::fit_line(line, width)).collect::<Vec<_>>())
         .scroll((top as u16, 0))

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use super::{clock, rule};
+use super::{clock, title_line};
 use crate::model::State;
 use crate::timefmt::span;
 use crate::tui::app::App;
@@ -13,12 +13,12 @@ use crate::tui::theme::Theme;
 
 pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     let Some(i) = app.incident.as_ref().filter(|i| i.id == id) else {
-        rule(theme, &format!("incident #{id}"), area, buf);
+        title_line(theme, &format!("incident #{id}"), area, buf);
         Line::from(Span::styled("  loading…", theme.dim())).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
         return;
     };
     let zone = app.snapshot.zone;
-    rule(theme, &format!("incident #{} · {}", i.id, i.title), area, buf);
+    title_line(theme, &format!("incident #{} · {}", i.id, i.title), area, buf);
     let open = i.resolved_at.is_none();
     let state = if open { State::Down } else { State::Up };
     let mut lines = vec![Line::from(vec![

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::{ago, fit, percent, rule};
+use super::{ago, fit, percent, title_line};
 use crate::model::{Metric, State};
 use crate::store::{ProductRow, WindowKind};
 use crate::tui::app::{App, Row};
@@ -91,7 +91,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     } else {
         format!("{} of {} products", app.shown_products, app.snapshot.products.len())
     };
-    rule(theme, &title, area, buf);
+    title_line(theme, &title, area, buf);
     if area.height < 2 {
         return;
     }
@@ -231,10 +231,10 @@ fn empty_state(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         "No data products have been polled yet.".to_string(),
         String::new(),
         match &app.poller.role {
-            crate::poller::run::Role::Polling => {
+            crate::poller::service::Role::Polling => {
                 "The first poll is running: products appear as soon as it ends.".to_string()
             }
-            crate::poller::run::Role::Following(l) => {
+            crate::poller::service::Role::Following(l) => {
                 format!("Another tablestat (pid {} on {}) polls this database; waiting for it.", l.pid, l.host)
             }
             _ => "Starting the poller…".to_string(),

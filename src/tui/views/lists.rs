@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::{clock, fit, rule};
+use super::{clock, fit, title_line};
 use crate::model::State;
 use crate::store::{Incident, IncidentStatus};
 use crate::timefmt::span;
@@ -41,7 +41,7 @@ pub fn incidents(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let all = &app.snapshot.incidents;
     let open = all.iter().filter(|i| i.resolved_at.is_none()).count();
     let title = format!("incidents · {open} open, {} recent · ⏎ opens the timeline", all.len() - open);
-    rule(theme, &theme.keys(&title), area, buf);
+    title_line(theme, &theme.keys(&title), area, buf);
     if all.is_empty() {
         Line::from(Span::styled("  No incidents. They open by themselves when a metric goes down.", theme.dim()))
             .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
@@ -60,7 +60,7 @@ pub fn incidents(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
 
 pub fn maintenance(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let windows = &app.snapshot.maintenance;
-    rule(theme, "maintenance · active and upcoming", area, buf);
+    title_line(theme, "maintenance · active and upcoming", area, buf);
     if windows.is_empty() {
         Line::from(Span::styled(
             "  No maintenance planned. Announce one with `tablestat maintenance add`.",

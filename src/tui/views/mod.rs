@@ -223,17 +223,17 @@ pub fn fit_line(line: Line<'_>, width: usize) -> Line<'_> {
     Line { spans, ..line }
 }
 
-/// A full-width rule with a title.
-pub fn rule(theme: &Theme, title: &str, area: Rect, buf: &mut Buffer) {
+/// A full-width line with a title: the head of a section.
+pub fn title_line(theme: &Theme, title: &str, area: Rect, buf: &mut Buffer) {
     if area.height == 0 {
         return;
     }
-    let mut spans = vec![Span::styled(theme.rule().repeat(2), theme.dim())];
+    let mut spans = vec![Span::styled(theme.line_char().repeat(2), theme.dim())];
     if !title.is_empty() {
         spans.push(Span::styled(format!(" {title} "), theme.title()));
     }
     let used: usize = spans.iter().map(|s| s.width()).sum();
-    spans.push(Span::styled(theme.rule().repeat((area.width as usize).saturating_sub(used)), theme.dim()));
+    spans.push(Span::styled(theme.line_char().repeat((area.width as usize).saturating_sub(used)), theme.dim()));
     Line::from(spans).render(Rect { height: 1, ..area }, buf);
 }
 

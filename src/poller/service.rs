@@ -155,7 +155,7 @@ pub async fn poll_once(engine: &mut Engine, store: &StoreHandle, me: &Identity) 
 /// Polls until shut down. Returns when `control.shutdown` turns true, releasing the lease.
 /// Beside the polls: webhooks are delivered (by a task of their own, while we hold the
 /// lease), maintenance events written, and the status page refreshed after each poll.
-pub async fn run(engine: Engine, store: StoreHandle, me: Identity, control: Control) -> Result<(), PollerError> {
+pub async fn serve(engine: Engine, store: StoreHandle, me: Identity, control: Control) -> Result<(), PollerError> {
     let config = engine.config().clone();
     let (holding_tx, holding) = watch::channel(false);
     let wake = Arc::new(Notify::new());

@@ -1,5 +1,6 @@
-//! The machine-readable status document of DESIGN.md: `status --json`, `poll --once
-//! --json`, `status.json`. Scripts outside the repo read it: change it only by adding fields.
+//! The machine-readable status document: `status --json`, `poll --once --json`, `status.json`
+//! (the README's "On a jump host" shows it). Scripts outside the repo read it: change it
+//! only by adding fields.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
