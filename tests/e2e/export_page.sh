@@ -65,9 +65,16 @@ assert len(ids) == len(entries), "entry ids are unique"
 doc = json.load(open(f"{root}/status.json"))
 for key in ("generated_at", "overall", "summary", "products"):
     assert key in doc, key
-assert len(doc["products"]) == 40
-# Nobody polls a generated history: every state is too old to claim anything.
-assert doc["summary"]["unknown"] == 40, doc["summary"]
+# The 40 generated products, and the one the config names that nothing has checked.
+assert len(doc["products"]) == 41, len(doc["products"])
+unused = [p for p in doc["products"] if p["id"] == "unused"][0]
+assert unused["state"] == "unknown" and unused["checked_at"] is None, unused
+# Nobody polls a generated history: every state is too old to claim anything, but the
+# maintenance announced for Finance shows as soon as it begins.
+s = doc["summary"]
+assert s["up"] == s["degraded"] == s["down"] == 0 and s["maintenance"] > 0, s
+assert s["unknown"] + s["maintenance"] == 41, s
+assert doc["poller"]["state"] == "none", doc["poller"]
 html = open(f"{root}/index.html").read()
 assert "Ledger migration: &quot;new&quot; warehouse &lt;v2&gt;" in html
 assert "<script" not in html
