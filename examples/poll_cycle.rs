@@ -40,7 +40,7 @@ struct Args {
     serve: bool,
 }
 
-#[path = "../tests/common/fleet.rs"]
+#[path = "../tests/suite/common/fleet.rs"]
 mod fleet;
 
 use fleet::dag_id;

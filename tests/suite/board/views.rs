@@ -1,0 +1,338 @@
+//! The board on a `TestBackend`: snapshots of every view at 80x24 and 160x48 with a fixed
+//! clock, colour and symbol checks per state, and key handling as plain `update` calls.
+
+use crate::common::board::{now, prepared_store, snapshot};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use tablestat::model::State;
+use tablestat::tui::action::Action;
+use tablestat::tui::app::{App, Effect, Route};
+use tablestat::tui::theme::Theme;
+use tablestat::tui::views::{self, Board};
+
+fn app() -> App {
+    let store = prepared_store();
+    let mut app = App::new(snapshot(&store), now());
+    app.can_poll = true;
+    app
+}
+
+fn draw(app: &mut App, theme: &Theme, width: u16, height: u16) -> Buffer {
+    let area = ratatui::layout::Rect::new(0, 0, width, height);
+    app.set_page(views::list_page(area, app));
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| f.render_widget(&Board { app, theme }, f.area())).unwrap();
+    terminal.backend().buffer().clone()
+}
+
+fn text(buffer: &Buffer) -> String {
+    let area = buffer.area;
+    (0..area.height)
+        .map(|y| (0..area.width).map(|x| buffer[(x, y)].symbol()).collect::<String>().trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn color() -> Theme {
+    Theme::new(true, false, false)
+}
+
+#[test]
+fn list_at_80x24_and_160x48() {
+    let mut app = app();
+    insta::assert_snapshot!("list_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    insta::assert_snapshot!("list_160x48", text(&draw(&mut app, &color(), 160, 48)));
+}
+
+/// What the store thread hands the board when a product's detail is opened.
+fn load_detail(app: &mut App, store: &tablestat::store::Store, product: &str) {
+    let (metrics, refreshes, incidents) =
+        store.product_detail(product, now(), chrono::FixedOffset::east_opt(0).unwrap()).unwrap();
+    app.detail = Some(std::sync::Arc::new(tablestat::tui::app::Detail {
+        product: product.into(),
+        metrics,
+        refreshes,
+        incidents,
+    }));
+}
+
+#[test]
+fn detail_and_incident_timeline() {
+    let mut app = app();
+    // Orders is first: the worst group (Sales) sorts first, its worst product first.
+    assert_eq!(app.selected_product().unwrap().product.id, "fct_orders");
+    assert_eq!(app.update(Action::Open), Effect::LoadDetail("fct_orders".into()));
+    let store = prepared_store();
+    load_detail(&mut app, &store, "fct_orders");
+    insta::assert_snapshot!("detail_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    insta::assert_snapshot!("detail_160x48", text(&draw(&mut app, &color(), 160, 48)));
+    let id = app.detail_incidents()[0].id;
+    assert_eq!(app.update(Action::Open), Effect::LoadIncident(id));
+    app.incident = Some(std::sync::Arc::new(store.incident(id).unwrap()));
+    insta::assert_snapshot!("incident_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    assert_eq!(app.update(Action::Back), Effect::None);
+    assert_eq!(app.update(Action::Back), Effect::None);
+    assert_eq!(*app.route(), Route::List);
+}
+
+/// A product with more incidents than fit under its metrics: the list follows the selection,
+/// so the incident `Enter` opens is always the one on screen, and the rule says there is more.
+#[test]
+fn the_detail_incident_list_follows_the_selection() {
+    let mut app = app();
+    app.update(Action::Open);
+    load_detail(&mut app, &prepared_store(), "fct_orders");
+    let ids: Vec<i64> = app.detail_incidents().iter().map(|i| i.id).collect();
+    assert!(ids.len() >= 2, "the prepared store gives fct_orders several incidents: {ids:?}");
+    // At 80x24 all fit with a line to spare; this leaves room for one incident line.
+    let (width, height) = (80, 24 - ids.len() as u16);
+    let shows = |screen: &str, id: i64| screen.lines().any(|l| l.contains(&format!("#{id} ")));
+    let screen = text(&draw(&mut app, &color(), width, height));
+    assert!(screen.contains("j/k for more") && !shows(&screen, *ids.last().unwrap()), "{screen}");
+    for (at, id) in ids.iter().enumerate() {
+        let screen = text(&draw(&mut app, &color(), width, height));
+        assert!(shows(&screen, *id), "incident {at} (#{id}) selected but not shown:\n{screen}");
+        assert_eq!(app.update(Action::Open), Effect::LoadIncident(*id));
+        app.update(Action::Back);
+        assert_eq!(app.sub_selected, at, "back from an incident, the cursor is where it was");
+        app.update(Action::Down);
+    }
+}
+
+#[test]
+fn help_incidents_maintenance_and_filter() {
+    let mut app = app();
+    app.update(Action::ShowHelp);
+    insta::assert_snapshot!("help_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    // It does not all fit at 80x24: j scrolls down to the last line, k back to the first.
+    let last = "degraded counts as available";
+    assert!(!text(&draw(&mut app, &color(), 80, 24)).contains(last));
+    (0..30).for_each(|_| _ = app.update(Action::Down));
+    let bottom = text(&draw(&mut app, &color(), 80, 24));
+    assert!(bottom.contains(last) && !bottom.contains("move up"), "{bottom}");
+    app.update(Action::Top);
+    assert!(text(&draw(&mut app, &color(), 80, 24)).contains("move up"));
+    app.update(Action::Back);
+    app.update(Action::ShowIncidents);
+    insta::assert_snapshot!("incidents_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    app.update(Action::Back);
+    app.update(Action::ShowMaintenance);
+    insta::assert_snapshot!("maintenance_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    app.update(Action::Back);
+    app.update(Action::StartFilter);
+    for c in "state:down".chars() {
+        app.filter_input(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c)));
+    }
+    insta::assert_snapshot!("filter_80x24", text(&draw(&mut app, &color(), 80, 24)));
+}
+
+#[test]
+fn an_empty_first_run_says_what_is_happening() {
+    let store = tablestat::store::Store::in_memory().unwrap();
+    let mut app = App::new(snapshot(&store), now());
+    insta::assert_snapshot!("empty_80x24", text(&draw(&mut app, &color(), 80, 24)));
+}
+
+#[test]
+fn every_state_has_its_colour_and_its_symbol() {
+    let theme = color();
+    let mut app = app();
+    let buffer = draw(&mut app, &theme, 160, 48);
+    // Find each product's row and check the state cell: symbol and colour.
+    let expect = [
+        ("Orders ", State::Down),
+        ("Customers", State::Degraded),
+        ("Daily revenue", State::Maintenance),
+        ("Payments (staging)", State::Up),
+    ];
+    for (name, state) in expect {
+        let y = (0..48)
+            .find(|&y| (0..160).map(|x| buffer[(x, y)].symbol()).collect::<String>().contains(&format!(" {name}")))
+            .unwrap_or_else(|| panic!("{name}"));
+        let cell = &buffer[(0, y)];
+        assert_eq!(cell.symbol(), theme.symbol(state), "{name}");
+        assert_eq!(cell.fg, theme.state_color(state), "{name}");
+    }
+    // Without colour the symbols stay, and no cell is coloured.
+    let plain = Theme::new(false, false, false);
+    let buffer = draw(&mut app, &plain, 80, 24);
+    assert!(
+        buffer.content.iter().all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
+    assert!(text(&buffer).contains('✖'));
+    // ASCII: no Unicode blocks or symbols anywhere.
+    let ascii = Theme::new(false, true, false);
+    let screen = text(&draw(&mut app, &ascii, 80, 24));
+    assert!(screen.is_ascii(), "{screen}");
+    // `~` is maintenance's symbol; text cut off at the edge ends in `>` instead.
+    assert!(screen.lines().any(|l| l.ends_with('>')) && !screen.lines().any(|l| l.ends_with('~')), "{screen}");
+    // Keys are named in words, not drawn as a `>` that reads like a key of its own.
+    assert!(screen.contains(" Enter open "), "{screen}");
+    app.update(Action::ShowHelp);
+    let help = text(&draw(&mut app, &ascii, 80, 24));
+    assert!(help.contains("  Enter Right l  open") && help.contains("  Up k"), "{help}");
+    app.update(Action::Back);
+}
+
+#[test]
+fn tiny_terminals_never_panic() {
+    let mut app = app();
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (30, 8), (40, 10), (60, 15), (79, 23), (200, 60)] {
+        for route in [Action::Back, Action::Open, Action::ShowHelp, Action::ShowIncidents, Action::ShowMaintenance] {
+            app.update(route);
+            draw(&mut app, &color(), w, h);
+        }
+    }
+}
+
+#[test]
+fn keys_move_sort_filter_and_navigate() {
+    let mut app = app();
+    app.set_page(5);
+    let ids = |app: &App| app.selected_product().map(|p| p.product.id.clone());
+    assert_eq!(ids(&app).as_deref(), Some("fct_orders"));
+    app.update(Action::Down);
+    assert_eq!(ids(&app).as_deref(), Some("dim_customers"), "skips group headers");
+    app.update(Action::Bottom);
+    assert_eq!(ids(&app).as_deref(), Some("stg_payments"));
+    app.update(Action::Top);
+    assert_eq!(ids(&app).as_deref(), Some("fct_orders"));
+    app.update(Action::PageDown);
+    assert!(app.offset + app.page > app.selected && app.selected >= app.offset, "selection stays in view");
+    // Rows move under the cursor when sorted, grouped or filtered; the cursor keeps its product.
+    let before = ids(&app);
+    for change in [Action::CycleSort, Action::ToggleGroups, Action::CycleSort, Action::ToggleGroups] {
+        app.update(change);
+        assert_eq!(ids(&app), before, "after {change:?}");
+    }
+    app.update(Action::CycleSort);
+    app.update(Action::CycleSort);
+    app.update(Action::CycleSort);
+    app.update(Action::ToggleGroups);
+    app.update(Action::Top);
+    assert_eq!(ids(&app).as_deref(), Some("dim_customers"), "by name, flat");
+    app.update(Action::ToggleFaults);
+    assert_eq!(app.rows.len(), 2, "down and degraded; maintenance is planned, not a fault");
+    app.update(Action::ToggleFaults);
+    app.update(Action::CycleWindow);
+    assert_eq!(app.window.label(), "30d");
+    assert_eq!(app.update(Action::PollNow), Effect::PollNow);
+    assert_eq!(app.update(Action::Quit), Effect::Quit);
+    // The filter: words, groups, states.
+    app.update(Action::StartFilter);
+    for c in "staging".chars() {
+        app.filter_input(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c)));
+    }
+    assert_eq!(app.rows.len(), 2);
+    app.filter_input(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Esc));
+    assert_eq!(app.rows.len(), 5);
+    // Mouse: a click selects, a second click on the same row opens.
+    app.update(Action::Top);
+    assert_eq!(app.click(1), Effect::None);
+    let selected = ids(&app).unwrap();
+    assert_eq!(app.click(1), Effect::LoadDetail(selected));
+}
+
+/// Text from sources (names, DAG ids, descriptions, test messages, reasons) can hold
+/// terminal escape sequences; the board shows them inert, in the list and the detail.
+#[test]
+fn escape_sequences_from_sources_are_shown_inert() {
+    let store = prepared_store();
+    let mut snapshot = (*snapshot(&store)).clone();
+    let hostile = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{1b}[31mred\u{202e}\u{2066}\u{9b}";
+    for row in &mut snapshot.products {
+        row.product.name = format!("Orders {hostile}");
+        row.product.dag_id = format!("dag_{hostile}");
+        row.evidence.dag_id = Some(row.product.dag_id.clone());
+        row.product.description = Some(format!("about {hostile}"));
+        for m in &mut row.metrics {
+            m.reason = format!("test failed: {hostile}");
+        }
+        for t in &mut row.evidence.failing_tests {
+            t.message = Some(hostile.to_string());
+        }
+    }
+    let mut app = App::new(std::sync::Arc::new(snapshot), now());
+    let screen = text(&draw(&mut app, &color(), 120, 40));
+    assert!(!screen.chars().any(|c| tablestat::text::is_unsafe(c) && c != '\n'), "{screen:?}");
+    assert!(screen.contains("[2J"), "the text stays readable, only inert: {screen}");
+
+    // The detail of a product with failing tests: its DAG, description, test messages.
+    let id = app.selected_product().unwrap().product.id.clone();
+    assert_eq!(app.update(Action::Open), Effect::LoadDetail(id.clone()));
+    load_detail(&mut app, &store, &id);
+    let screen = text(&draw(&mut app, &color(), 160, 48));
+    assert!(!screen.chars().any(|c| tablestat::text::is_unsafe(c) && c != '\n'), "{screen:?}");
+    for shown in ["DAG dag_", "about ", "0;pwned"] {
+        assert!(screen.contains(shown), "{shown:?} should be on screen, inert: {screen}");
+    }
+    let messages = screen.lines().filter(|l| l.contains("[31mred")).count();
+    assert!(messages >= 4, "name, DAG, description and failing tests: {screen}");
+}
+
+/// `insecure_skip_verify` is said in the header for as long as it is set.
+#[test]
+fn unverified_tls_is_said_in_the_header() {
+    let mut app = app();
+    app.tls_unverified = true;
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    assert!(screen.lines().take(2).any(|l| l.contains("TLS NOT VERIFIED")), "{screen}");
+}
+
+#[test]
+fn failing_webhooks_show_in_the_header_until_delivered() {
+    let store = prepared_store();
+    let mut snap = (*snapshot(&store)).clone();
+    snap.notify = tablestat::store::NotifyHealth {
+        undelivered: 2,
+        last_failure: Some(("sales-slack".into(), "HTTP 500: internal error".into())),
+    };
+    let mut app = App::new(std::sync::Arc::new(snap), now());
+    let screen = text(&draw(&mut app, &color(), 160, 48));
+    let header: Vec<&str> = screen.lines().take(2).collect();
+    assert!(header[1].ends_with("▲ 2 notifications undelivered (sales-slack: HTTP 500: internal error)"), "{header:?}");
+    // At 80 columns the counts keep their place; the warning gets what is left.
+    let narrow = text(&draw(&mut app, &color(), 80, 24));
+    let second = narrow.lines().nth(1).unwrap();
+    assert!(second.starts_with(" ✔ 2 up"), "{second}");
+    assert!(second.contains("▲ 2"), "{second}");
+}
+
+/// A source in trouble at the last poll leads the header's health: the reason tables turn
+/// late or unknown is what stays on a narrow screen.
+#[test]
+fn the_header_names_a_scheduler_that_stopped() {
+    let store = prepared_store();
+    let mut snap = (*snapshot(&store)).clone();
+    snap.sources = vec![tablestat::store::SourceRow {
+        health: tablestat::facts::SourceHealth {
+            name: "airflow".into(),
+            kind: "airflow".into(),
+            reachable: true,
+            api: Some("v2".into()),
+            scheduler: Some(tablestat::facts::SchedulerHealth {
+                status: Some("unhealthy".into()),
+                heartbeat_at: chrono::DateTime::from_timestamp(now() - 3600, 0),
+            }),
+            error: None,
+        },
+        checked_at: now(),
+    }];
+    let mut app = App::new(std::sync::Arc::new(snap), now());
+    app.can_poll = true;
+    let screen = text(&draw(&mut app, &color(), 120, 24));
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("airflow scheduler silent since 11-24 11:00"), "{header}");
+}
+
+/// Writes that fail are on screen, first: what the board shows is the last poll that could
+/// be written, not the latest.
+#[test]
+fn the_header_says_the_last_write_failed() {
+    let mut app = app();
+    app.poller.write_error = Some("history database: disk is full".into());
+    let screen = text(&draw(&mut app, &color(), 120, 24));
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("▲ last write failed: history database: disk is full"), "{header}");
+}

@@ -1,0 +1,6 @@
+//! The binary from the command line: configs, history commands, the demo, the SLO report.
+
+mod config;
+mod demo;
+mod history;
+mod slo_report;
