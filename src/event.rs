@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::State;
+use crate::model::{IncidentStatus, Severity, State};
 
 /// What happened. The names are the `event` field of the generic payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,8 +78,8 @@ pub struct EventProduct {
 pub struct EventIncident {
     pub id: i64,
     pub title: String,
-    pub status: String,
-    pub severity: String,
+    pub status: IncidentStatus,
+    pub severity: Severity,
     pub metrics: Vec<String>,
     pub eta: Option<String>,
 }

@@ -268,3 +268,80 @@ pub struct Product {
 
 /// The group of products that have none.
 pub const DEFAULT_GROUP: &str = "Ungrouped";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Investigating => "investigating",
+            IncidentStatus::Identified => "identified",
+            IncidentStatus::Monitoring => "monitoring",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<IncidentStatus> {
+        [
+            IncidentStatus::Investigating,
+            IncidentStatus::Identified,
+            IncidentStatus::Monitoring,
+            IncidentStatus::Resolved,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for IncidentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How bad an incident is, from the metrics that are down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Minor,
+    Major,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Minor => "minor",
+            Severity::Major => "major",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        [Severity::Minor, Severity::Major, Severity::Critical].into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Availability down is critical; several metrics down, major; one, minor.
+    pub fn of(down: &[&Metric]) -> Severity {
+        if down.contains(&&Metric::Availability) {
+            Severity::Critical
+        } else if down.len() > 1 {
+            Severity::Major
+        } else {
+            Severity::Minor
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

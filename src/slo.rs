@@ -145,7 +145,7 @@ mod tests {
             product: "fct_orders".into(),
             title: "Orders is down".into(),
             status: if resolved.is_some() { IncidentStatus::Resolved } else { IncidentStatus::Investigating },
-            severity: "minor".into(),
+            severity: crate::model::Severity::Minor,
             metrics: metrics.iter().map(|m| m.to_string()).collect(),
             began_at: began,
             opened_at: opened,

@@ -167,7 +167,7 @@ fn list_line(i: &Incident, now: i64) -> String {
         "#{:<4} {:<13} {:<8} {:<20} opened {} ({}), {} {}  {}",
         i.id,
         i.status.as_str(),
-        inert(&i.severity),
+        i.severity,
         inert(&i.product),
         timefmt::ago(at(i.opened_at), at(now)),
         timefmt::stamp(at(i.opened_at)),
@@ -183,7 +183,7 @@ fn show(i: &Incident, now: i64) -> String {
         "  product   {}\n  status    {}\n  severity  {}\n  metrics   {}\n",
         inert(&i.product),
         i.status,
-        inert(&i.severity),
+        i.severity,
         inert(&i.metrics.join(", "))
     ));
     out.push_str(&format!(

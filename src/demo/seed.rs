@@ -2,7 +2,7 @@
 //! incident and timeline), warning episodes, a maintenance window, a night without a
 //! poller, daily refreshes with varying lag. Pure: products and a clock in, rows out.
 
-use crate::model::{Metric, Product, State};
+use crate::model::{Metric, Product, Severity, State};
 use crate::store::{History, ImportedIncident, ImportedRefresh, SpanRow};
 
 const H: i64 = 3600;
@@ -146,7 +146,7 @@ pub fn history(products: &[Product], now: i64, seed: u64) -> History {
             history.incidents.push(ImportedIncident {
                 product: product.id.clone(),
                 title: format!("{} is down: {}", product.name, e.metric),
-                severity: if e.metric == Metric::Availability { "critical".into() } else { "minor".into() },
+                severity: if e.metric == Metric::Availability { Severity::Critical } else { Severity::Minor },
                 metrics: vec![e.metric.to_string()],
                 began_at: e.start - rng.i64(1..10) * 60,
                 opened_at: opened,

@@ -2,40 +2,10 @@
 //! product's evaluation, what changed at this poll, its open incident and the flapping
 //! guard's count. The store applies the step in the poll's transaction.
 
-use serde::Serialize;
-
 use super::Evaluation;
 use crate::model::{Metric, Product, State, Verdict};
 
-/// How bad an incident is, from the metrics that are down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Minor,
-    Major,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Minor => "minor",
-            Severity::Major => "major",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// Availability down is critical; several metrics down, major; one, minor.
-    pub fn of(down: &[&Metric]) -> Severity {
-        if down.contains(&&Metric::Availability) {
-            Severity::Critical
-        } else if down.len() > 1 {
-            Severity::Major
-        } else {
-            Severity::Minor
-        }
-    }
-}
+pub use crate::model::Severity;
 
 /// What the rule looks at for one product at one poll.
 #[derive(Debug, Clone, Copy)]

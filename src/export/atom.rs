@@ -36,7 +36,7 @@ pub fn render(page: &Page, site: &Site) -> String {
     for i in &page.incidents {
         let last = i.updates.last().map_or(i.opened_at, |u| u.at);
         let state = if i.resolved_at.is_some() { "Resolved" } else { "Open" };
-        let mut content = format!("<p>{} · {} · opened {}</p><ul>", i.status, escape(&i.severity), stamp(i.opened_at));
+        let mut content = format!("<p>{} · {} · opened {}</p><ul>", i.status, i.severity, stamp(i.opened_at));
         for u in &i.updates {
             let _ = write!(content, "<li>{}: {}</li>", stamp(u.at), escape(&u.message));
         }

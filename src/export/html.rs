@@ -119,7 +119,7 @@ fn incidents(out: &mut String, page: &Page) {
             escape(&i.title),
             i.id,
             i.status,
-            escape(&i.severity),
+            i.severity,
             stamp(i.opened_at),
             i.eta.map(|eta| format!(" · <strong>expected fixed by {}</strong>", stamp(eta))).unwrap_or_default(),
         );

@@ -104,8 +104,8 @@ mod tests {
             incident: Some(EventIncident {
                 id: 12,
                 title: "Orders is down: uniqueness".into(),
-                status: "investigating".into(),
-                severity: "minor".into(),
+                status: crate::model::IncidentStatus::Investigating,
+                severity: crate::model::Severity::Minor,
                 metrics: vec!["uniqueness".into()],
                 eta: None,
             }),

@@ -32,7 +32,7 @@ pub struct ImportedRefresh {
 pub struct ImportedIncident {
     pub product: String,
     pub title: String,
-    pub severity: String,
+    pub severity: crate::model::Severity,
     pub metrics: Vec<String>,
     pub began_at: i64,
     pub opened_at: i64,
@@ -106,7 +106,7 @@ impl Store {
                     .execute(params![
                         i.product,
                         i.title,
-                        i.severity,
+                        i.severity.as_str(),
                         serde_json::to_string(&i.metrics).unwrap_or_default(),
                         i.began_at,
                         i.opened_at,

@@ -2,7 +2,6 @@
 //! when it is all up again; the data team adds human updates with a status and an ETA.
 
 use std::collections::HashSet;
-use std::fmt;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -14,45 +13,10 @@ use super::{Result, Store, StoreError};
 use crate::evaluate::Checked;
 use crate::evaluate::incidents::{IncidentInput, IncidentStep, next_step};
 use crate::event::{Event, EventIncident, EventKind};
-use crate::model::State;
+use crate::model::{Severity, State};
 use crate::timefmt::rfc3339_at;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IncidentStatus {
-    Investigating,
-    Identified,
-    Monitoring,
-    Resolved,
-}
-
-impl IncidentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IncidentStatus::Investigating => "investigating",
-            IncidentStatus::Identified => "identified",
-            IncidentStatus::Monitoring => "monitoring",
-            IncidentStatus::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<IncidentStatus> {
-        [
-            IncidentStatus::Investigating,
-            IncidentStatus::Identified,
-            IncidentStatus::Monitoring,
-            IncidentStatus::Resolved,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-}
-
-impl fmt::Display for IncidentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::model::IncidentStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Incident {
@@ -60,7 +24,7 @@ pub struct Incident {
     pub product: String,
     pub title: String,
     pub status: IncidentStatus,
-    pub severity: String,
+    pub severity: Severity,
     pub metrics: Vec<String>,
     /// When the evidence says the table broke (the failing run's end).
     pub began_at: i64,
@@ -134,8 +98,8 @@ pub(super) fn apply_incident_rules(
                 id: r.get(0)?,
                 metrics: r.get(1)?,
                 title: r.get(2)?,
-                status: r.get(3)?,
-                severity: r.get(4)?,
+                status: IncidentStatus::parse(&r.get::<_, String>(3)?).unwrap_or(IncidentStatus::Investigating),
+                severity: severity_of(&r.get::<_, String>(4)?),
                 eta: r.get(5)?,
             })
         })
@@ -191,14 +155,8 @@ pub(super) fn apply_incident_rules(
             )?;
             let id = tx.last_insert_rowid();
             auto_update(tx, id, now, Some(IncidentStatus::Investigating), &message)?;
-            let about = EventIncident {
-                id,
-                title,
-                status: IncidentStatus::Investigating.as_str().to_string(),
-                severity: severity.as_str().to_string(),
-                metrics,
-                eta: None,
-            };
+            let about =
+                EventIncident { id, title, status: IncidentStatus::Investigating, severity, metrics, eta: None };
             let happened = Happened { kind: EventKind::IncidentOpened, at: now, message: &message, link };
             write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
             summary.incidents_opened.push(id);
@@ -208,7 +166,7 @@ pub(super) fn apply_incident_rules(
             tx.prepare_cached("UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1")?
                 .execute(params![id, now])?;
             auto_update(tx, id, now, Some(IncidentStatus::Resolved), &message)?;
-            let about = open.about(IncidentStatus::Resolved.as_str().to_string(), None);
+            let about = open.about(IncidentStatus::Resolved, None);
             let happened = Happened { kind: EventKind::IncidentResolved, at: now, message: &message, link };
             write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
             summary.incidents_resolved.push(id);
@@ -218,7 +176,7 @@ pub(super) fn apply_incident_rules(
             tx.prepare_cached("UPDATE incident SET metrics = ?2 WHERE id = ?1")?
                 .execute(params![id, serde_json::to_string(&metrics).unwrap_or_default()])?;
             auto_update(tx, id, now, None, &message)?;
-            let about = open.about(open.status.clone(), Some(metrics));
+            let about = open.about(open.status, Some(metrics));
             let happened = Happened { kind: EventKind::IncidentUpdated, at: now, message: &message, link };
             write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
         }
@@ -234,19 +192,19 @@ struct OpenIncident {
     /// JSON list.
     metrics: String,
     title: String,
-    status: String,
-    severity: String,
+    status: IncidentStatus,
+    severity: Severity,
     eta: Option<i64>,
 }
 
 impl OpenIncident {
     /// The incident as its event tells it, with its status (and metrics) after the change.
-    fn about(&self, status: String, metrics: Option<Vec<String>>) -> EventIncident {
+    fn about(&self, status: IncidentStatus, metrics: Option<Vec<String>>) -> EventIncident {
         EventIncident {
             id: self.id,
             title: self.title.clone(),
             status,
-            severity: self.severity.clone(),
+            severity: self.severity,
             metrics: metrics.unwrap_or_else(|| serde_json::from_str(&self.metrics).unwrap_or_default()),
             eta: self.eta.map(rfc3339_at),
         }
@@ -277,7 +235,7 @@ fn incident_event(
     let about = EventIncident {
         id,
         title: incident.title,
-        status: incident.status.as_str().to_string(),
+        status: incident.status,
         severity: incident.severity,
         metrics: incident.metrics,
         eta: incident.eta.map(rfc3339_at),
@@ -328,6 +286,11 @@ fn auto_update(
     Ok(())
 }
 
+/// A stored severity; one this build does not know reads as the mildest.
+fn severity_of(text: &str) -> Severity {
+    Severity::parse(text).unwrap_or(Severity::Minor)
+}
+
 const INCIDENT_COLUMNS: &str = "id, product, title, status, severity, metrics, began_at, opened_at, resolved_at, eta";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
@@ -338,7 +301,7 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         product: r.get(1)?,
         title: r.get(2)?,
         status: IncidentStatus::parse(&status).unwrap_or(IncidentStatus::Investigating),
-        severity: r.get(4)?,
+        severity: severity_of(&r.get::<_, String>(4)?),
         metrics: serde_json::from_str(&metrics).unwrap_or_default(),
         began_at: r.get(6)?,
         opened_at: r.get(7)?,

@@ -61,7 +61,7 @@ fn prepare(dir: &std::path::Path) -> std::path::PathBuf {
         incidents: vec![ImportedIncident {
             product: "fct_orders".into(),
             title: "Orders is down: freshness".into(),
-            severity: "minor".into(),
+            severity: tablestat::model::Severity::Minor,
             metrics: vec!["freshness".into()],
             began_at: base + 5 * D - 600,
             opened_at: base + 5 * D,

@@ -293,7 +293,7 @@ fn incidents_open_update_and_resolve_by_themselves() {
     assert_eq!(incident.title, "orders is down: uniqueness");
     assert_eq!(incident.status, IncidentStatus::Resolved);
     assert_eq!(incident.metrics, ["uniqueness", "freshness"]);
-    assert_eq!(incident.severity, "minor");
+    assert_eq!(incident.severity, tablestat::model::Severity::Minor);
     assert_eq!(incident.eta, Some(t0() + 4 * H));
     assert_eq!(incident.time_to_detect(), 120);
     assert_eq!(incident.time_to_resolve(), Some(1500));
