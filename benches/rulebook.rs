@@ -13,7 +13,7 @@ use chrono::{TimeZone, Utc};
 use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex, RunResults, SourcesFile};
 use tablestat::evaluate::{Inputs, evaluate};
 use tablestat::facts::{AirflowView, DagFacts, DagRunFacts, DbtRun, DbtView, RunState, TaskFacts, TaskLookup};
-use tablestat::model::{DbtRunId, Metric, Product};
+use tablestat::model::{DbtRunId, Product};
 use tablestat::sources::local_dbt;
 
 fn main() {
@@ -56,21 +56,11 @@ fn at() -> chrono::DateTime<Utc> {
 
 fn product(i: usize, model: &str) -> Product {
     Product {
-        id: format!("p{i}"),
-        name: format!("p{i}"),
-        description: None,
-        owner: None,
         group: "g".into(),
-        tags: vec![],
-        dag_id: "shop".into(),
         task_id: Some("dbt_build".into()),
         model: Some(model.into()),
-        dbt_job: None,
-        metrics: Metric::standard(),
         max_age: Some(std::time::Duration::from_secs(26 * 3600)),
-        slo: None,
-        interval: None,
-        late_after: None,
+        ..Product::new(&format!("p{i}"), "shop")
     }
 }
 

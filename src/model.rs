@@ -266,6 +266,30 @@ pub struct Product {
     pub late_after: Option<std::time::Duration>,
 }
 
+impl Product {
+    /// A DAG-only product with the standard metrics, named by its id: a start that a config,
+    /// a discovery or a test fills in.
+    pub fn new(id: &str, dag_id: &str) -> Product {
+        Product {
+            id: id.to_string(),
+            name: id.to_string(),
+            description: None,
+            owner: None,
+            group: DEFAULT_GROUP.to_string(),
+            tags: Vec::new(),
+            dag_id: dag_id.to_string(),
+            task_id: None,
+            model: None,
+            dbt_job: None,
+            metrics: Metric::standard(),
+            max_age: None,
+            slo: None,
+            interval: None,
+            late_after: None,
+        }
+    }
+}
+
 /// The group of products that have none.
 pub const DEFAULT_GROUP: &str = "Ungrouped";
 

@@ -117,21 +117,11 @@ mod tests {
 
     fn product(slo: Option<f64>) -> Product {
         Product {
-            id: "fct_orders".into(),
             name: "Orders".into(),
-            description: None,
-            owner: None,
             group: "Sales".into(),
-            tags: Vec::new(),
-            dag_id: "orders_daily".into(),
-            task_id: None,
-            model: None,
-            dbt_job: None,
             metrics: vec![Metric::Freshness],
-            max_age: None,
             slo,
-            interval: None,
-            late_after: None,
+            ..Product::new("fct_orders", "orders_daily")
         }
     }
 

@@ -90,38 +90,26 @@ pub struct World {
 /// tables whose DAGs carry no dbt model. Four groups.
 pub fn products() -> Vec<Product> {
     let dbt = |id: &str, name: &str, group: &str, description: &str| Product {
-        id: id.into(),
         name: name.into(),
         description: Some(description.into()),
         owner: Some(format!("{}-data@example.com", group.to_lowercase())),
         group: group.into(),
         tags: vec!["dbt".into()],
-        dag_id: SHOP_DAG.into(),
         task_id: Some("dbt_build".into()),
         model: Some(id.into()),
         dbt_job: Some(42),
-        metrics: Metric::standard(),
-        max_age: None,
         slo: Some(99.0),
-        interval: None,
-        late_after: None,
+        ..Product::new(id, SHOP_DAG)
     };
     let dag_only = |id: &str, name: &str, group: &str, dag: &str| Product {
-        id: id.into(),
         name: name.into(),
         description: Some(format!("{name}, loaded by the {dag} DAG.")),
         owner: Some(format!("{}-data@example.com", group.to_lowercase())),
         group: group.into(),
-        tags: vec![],
-        dag_id: dag.into(),
         task_id: Some("load".into()),
-        model: None,
-        dbt_job: None,
         metrics: vec![Metric::Availability, Metric::Freshness],
-        max_age: None,
         slo: Some(99.5),
-        interval: None,
-        late_after: None,
+        ..Product::new(id, dag)
     };
     let mut all = vec![
         dbt("fct_orders", "Orders", "Sales", "One row per order, with what was paid for it."),
@@ -233,21 +221,14 @@ pub fn synthetic_products(n: usize) -> Vec<Product> {
     ];
     (0..n)
         .map(|i| Product {
-            id: format!("table_{i:05}"),
             name: format!("{} table {i}", DOMAINS[i % DOMAINS.len()]),
             description: Some(format!("Synthetic table {i} of a scale run.")),
             owner: Some("scale@example.com".into()),
             group: DOMAINS[i % DOMAINS.len()].into(),
-            tags: vec![],
-            dag_id: format!("dag_{:04}", i / 10),
             task_id: Some("dbt_build".into()),
             model: Some(format!("model_{i:05}")),
-            dbt_job: None,
-            metrics: Metric::standard(),
-            max_age: None,
             slo: Some(99.5),
-            interval: None,
-            late_after: None,
+            ..Product::new(&format!("table_{i:05}"), &format!("dag_{:04}", i / 10))
         })
         .collect()
 }

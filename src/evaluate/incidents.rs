@@ -128,23 +128,7 @@ mod tests {
     fn incidents_open_count_update_and_resolve_by_rule() {
         use Metric::{Availability as A, Freshness as F, Uniqueness as U};
         use State::{Degraded, Down, Up};
-        let product = Product {
-            id: "orders".into(),
-            name: "Orders".into(),
-            description: None,
-            owner: None,
-            group: "Sales".into(),
-            tags: vec![],
-            dag_id: "orders_daily".into(),
-            task_id: None,
-            model: None,
-            dbt_job: None,
-            metrics: vec![A, F, U],
-            max_age: None,
-            slo: None,
-            interval: None,
-            late_after: None,
-        };
+        let product = Product { name: "Orders".into(), ..Product::new("orders", "orders_daily") };
         let open_u = vec!["uniqueness".to_string()];
         type Case<'a> = (&'a str, Vec<(Metric, State)>, Vec<&'a str>, Option<&'a [String]>, i64, u32, IncidentStep);
         let cases: Vec<Case> = vec![

@@ -214,21 +214,9 @@ mod tests {
 
     fn product() -> Product {
         Product {
-            id: "fct_orders".into(),
             name: "Orders".into(),
-            description: None,
-            owner: None,
-            group: "Sales".into(),
-            tags: vec![],
-            dag_id: "orders_daily".into(),
-            task_id: None,
-            model: None,
-            dbt_job: None,
             metrics: vec![Metric::Availability, Metric::Freshness],
-            max_age: None,
-            slo: None,
-            interval: None,
-            late_after: None,
+            ..Product::new("fct_orders", "orders_daily")
         }
     }
 

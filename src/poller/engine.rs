@@ -85,21 +85,12 @@ impl Engine {
     fn discovery_probe(&self) -> Option<Product> {
         let rule = self.config.discover.as_ref()?;
         Some(Product {
-            id: String::new(),
-            name: String::new(),
-            description: None,
-            owner: None,
             group: String::new(),
-            tags: Vec::new(),
-            dag_id: rule.dag.clone(),
+            name: String::new(),
             task_id: rule.task.clone(),
             model: Some(String::new()),
-            dbt_job: None,
             metrics: Vec::new(),
-            max_age: None,
-            slo: None,
-            interval: None,
-            late_after: None,
+            ..Product::new("", &rule.dag)
         })
     }
 

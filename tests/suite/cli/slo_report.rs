@@ -10,23 +10,7 @@ const H: i64 = 3600;
 const D: i64 = 86_400;
 
 fn product(id: &str, name: &str, metrics: Vec<Metric>, slo: Option<f64>) -> Product {
-    Product {
-        id: id.into(),
-        name: name.into(),
-        description: None,
-        owner: None,
-        group: "Sales".into(),
-        tags: Vec::new(),
-        dag_id: "shop_daily".into(),
-        task_id: None,
-        model: None,
-        dbt_job: None,
-        metrics,
-        max_age: None,
-        slo,
-        interval: None,
-        late_after: None,
-    }
+    Product { name: name.into(), group: "Sales".into(), metrics, slo, ..Product::new(id, "shop_daily") }
 }
 
 fn span(product: &str, metric: Option<Metric>, state: State, start: i64) -> SpanRow {

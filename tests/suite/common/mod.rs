@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex, RunResults, SourcesFile};
 use tablestat::facts::DbtRun;
-use tablestat::model::{DbtRunId, Metric, Product};
+use tablestat::model::{DbtRunId, Product};
 
 pub fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
@@ -51,21 +51,11 @@ pub const MODELS: [&str; 6] =
 
 pub fn product(model: &str) -> Product {
     Product {
-        id: model.to_string(),
-        name: model.to_string(),
-        description: None,
-        owner: None,
         group: "Shop".to_string(),
-        tags: vec![],
-        dag_id: "shop_daily".to_string(),
         task_id: Some("dbt_build".to_string()),
         model: Some(model.to_string()),
         dbt_job: Some(42),
-        metrics: Metric::standard(),
-        max_age: None,
-        slo: None,
-        interval: None,
-        late_after: None,
+        ..Product::new(model, "shop_daily")
     }
 }
 

@@ -123,30 +123,31 @@ fn the_feed_has_one_entry_per_incident_with_its_timeline() {
     );
 }
 
-#[test]
-fn hostile_names_are_inert_on_the_page() {
-    let mut store = prepared_store();
-    let mut evil = crate::common::board::product("evil", "<script>alert(1)</script>\u{1b}[2J", "Sales");
-    evil.description = Some("\"><img src=x onerror=alert(1)>".into());
-    store
-        .import(
-            std::slice::from_ref(&evil),
-            &tablestat::store::History {
-                spans: vec![tablestat::store::SpanRow {
-                    product: "evil".into(),
-                    metric: None,
-                    state: tablestat::model::State::Up,
-                    reason: "all metrics up".into(),
-                    start: now() - 3600,
-                }],
-                ..Default::default()
-            },
-        )
-        .unwrap();
+/// The page of the prepared store with `product` added (up for an hour), titled `title`.
+fn page_with(mut store: tablestat::store::Store, product: &tablestat::model::Product, title: &str) -> String {
+    let history = tablestat::store::History {
+        spans: vec![tablestat::store::SpanRow {
+            product: product.id.clone(),
+            metric: None,
+            state: tablestat::model::State::Up,
+            reason: "all metrics up".into(),
+            start: now() - 3600,
+        }],
+        ..Default::default()
+    };
+    store.import(std::slice::from_ref(product), &history).unwrap();
     let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap(), &[]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    export::write(dir.path(), &page, &Site { title: "<b>x</b>".into(), url: None }).unwrap();
-    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    export::write(dir.path(), &page, &Site { title: title.into(), url: None }).unwrap();
+    std::fs::read_to_string(dir.path().join("index.html")).unwrap()
+}
+
+#[test]
+fn hostile_names_are_inert_on_the_page() {
+    let store = prepared_store();
+    let mut evil = crate::common::board::product("evil", "<script>alert(1)</script>\u{1b}[2J", "Sales");
+    evil.description = Some("\"><img src=x onerror=alert(1)>".into());
+    let html = page_with(store, &evil, "<b>x</b>");
     assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<b>x</b>"));
     assert!(!html.contains('\u{1b}'));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;\u{fffd}[2J"));
@@ -177,27 +178,9 @@ fn discovered_ids_are_checked_and_attributes_are_escaped() {
     assert_eq!(ids, ["dim_customers", "fct_daily_revenue", "stg_customers", "stg_orders", "stg_payments"]);
 
     // Past the check (an older database, an import): escaped all the same.
-    let mut store = prepared_store();
+    let store = prepared_store();
     let evil = crate::common::board::product(hostile, "Evil", "Sales");
-    store
-        .import(
-            std::slice::from_ref(&evil),
-            &tablestat::store::History {
-                spans: vec![tablestat::store::SpanRow {
-                    product: hostile.into(),
-                    metric: None,
-                    state: tablestat::model::State::Up,
-                    reason: "all metrics up".into(),
-                    start: now() - 3600,
-                }],
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let page = Page::gather(&store, now(), FixedOffset::east_opt(0).unwrap(), &[]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    export::write(dir.path(), &page, &Site { title: "t".into(), url: None }).unwrap();
-    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    let html = page_with(store, &evil, "t");
     assert!(!html.contains("<script"), "no script");
     assert!(html.contains("id=\"product-fct&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""), "escaped id");
 }

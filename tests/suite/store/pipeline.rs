@@ -26,14 +26,21 @@ fn states(doc: &StatusDocument) -> Vec<(String, State)> {
     doc.products.iter().map(|p| (p.id.clone(), p.state)).collect()
 }
 
-#[tokio::test]
-async fn a_day_in_the_life_of_three_tables() {
+/// The story's fake pipeline, a history database in a temporary folder, and the engine
+/// polling one into the other (the folder and the server live as long as the tuple).
+async fn story_pipeline() -> (tempfile::TempDir, wiremock::MockServer, story::Story, StoreHandle, Pipeline) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
     let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
     let config = Arc::new(Config::parse(Path::new("/tmp/story.toml"), &story::config(&server.uri(), &db)).unwrap());
     let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
-    let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store.clone());
+    let pipeline = Pipeline::new(Engine::new(config).unwrap(), store.clone());
+    (dir, server, story, store, pipeline)
+}
+
+#[tokio::test]
+async fn a_day_in_the_life_of_three_tables() {
+    let (_dir, _server, story, store, mut pipeline) = story_pipeline().await;
     let t = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, m, 0).unwrap();
 
     // 02:00 healthy; polled every 4 minutes until 04:00.
@@ -150,12 +157,7 @@ async fn the_board_and_the_status_document_agree_on_every_scenario() {
     use tablestat::tui::theme::Theme;
     use tablestat::tui::views::{self, Board};
 
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
-    let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
-    let config = Arc::new(Config::parse(Path::new("/tmp/story.toml"), &story::config(&server.uri(), &db)).unwrap());
-    let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
-    let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store.clone());
+    let (_dir, _server, story, store, mut pipeline) = story_pipeline().await;
     let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
     let theme = Theme::new(false, true, false);
 
