@@ -17,19 +17,27 @@ fn json_of(output: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
+/// The story's fake pipeline and a config for it (`tablestat.toml`, `history.db`) in a
+/// temporary folder.
+async fn story_config() -> (tempfile::TempDir, wiremock::MockServer, story::Story) {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
+    let db = dir.path().join("history.db");
+    std::fs::write(dir.path().join("tablestat.toml"), story::config(&server.uri(), &db)).unwrap();
+    (dir, server, story)
+}
+
+/// Runs the binary off the runtime, on which the fake server lives.
+fn run_off_runtime(mut cmd: Command, args: &[&str]) -> impl std::future::Future<Output = std::process::Output> + use<> {
+    cmd.args(args);
+    async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn poll_status_incident_and_maintenance_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
+    let (dir, _server, story) = story_config().await;
     let config = dir.path().join("tablestat.toml");
-    let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
-    std::fs::write(&config, story::config(&server.uri(), &db)).unwrap();
-    // The fake server lives on this runtime: run the binary off it.
-    let run = |args: &[&str]| {
-        let mut cmd = tablestat(&config);
-        cmd.args(args);
-        async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
-    };
+    let run = |args: &[&str]| run_off_runtime(tablestat(&config), args);
 
     // No history yet: status says what to do.
     let out = run(&["status"]).await;
@@ -141,16 +149,9 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
 /// nobody refreshed turn `unknown` with the poller named, in text and JSON alike.
 #[tokio::test(flavor = "multi_thread")]
 async fn status_never_says_up_without_fresh_evidence() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
-    let config = dir.path().join("tablestat.toml");
-    let (server, _story) = story::start(chapter(1, "success", "all_pass")).await;
-    std::fs::write(&config, story::config(&server.uri(), &db)).unwrap();
-    let run = |args: &[&str]| {
-        let mut cmd = tablestat(&config);
-        cmd.args(args);
-        async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
-    };
+    let (dir, _server, _story) = story_config().await;
+    let (db, config) = (dir.path().join("history.db"), dir.path().join("tablestat.toml"));
+    let run = |args: &[&str]| run_off_runtime(tablestat(&config), args);
 
     // `maintenance add` created the database; nobody has polled.
     let out = run(&["maintenance", "add", "all", "-m", "later", "--start", "+1h", "--duration", "1h"]).await;
