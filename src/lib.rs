@@ -50,6 +50,7 @@ pub mod poller;
 pub mod signals;
 pub mod slo;
 pub mod sources;
+pub mod spelling;
 pub mod status_doc;
 pub mod store;
 pub mod text;

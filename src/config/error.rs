@@ -4,6 +4,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::spelling::nearest;
+
 /// A config problem, located in the file when the position is known.
 #[derive(Debug)]
 pub struct ConfigError {
@@ -114,16 +116,6 @@ fn section_before(source: &str, offset: usize) -> Option<String> {
     }
 }
 
-/// "`task` or `tags`": the choices near enough to `word` to be what a typo meant, every one
-/// as near as the nearest (`taks` is one step from both).
-pub(super) fn nearest(word: &str, choices: &[&str]) -> Option<String> {
-    let near: Vec<(usize, &str)> =
-        choices.iter().map(|c| (edit_distance(word, c), *c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).collect();
-    let nearest = near.iter().map(|(d, _)| *d).min()?;
-    let best: Vec<String> = near.iter().filter(|(d, _)| *d == nearest).map(|(_, c)| format!("`{c}`")).collect();
-    Some(best.join(" or "))
-}
-
 /// toml says "unknown field `urll`, expected one of `url`, `api`"; add the likely fix.
 fn humanize_toml_message(message: &str) -> String {
     let joined = message.trim().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
@@ -165,31 +157,6 @@ fn humanize_toml_message(message: &str) -> String {
     message.to_string()
 }
 
-/// Edits from `a` to `b`, where swapping two neighbouring letters is one edit (the commonest
-/// typo: `taks` for `task`), as are an insertion, a deletion and a substitution.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    // d[i][j]: edits from a[..i] to b[..j].
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let substitution = d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]);
-            let mut best = substitution.min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,14 +180,5 @@ mod tests {
         assert_eq!(msg, "unknown key `taks`: did you mean `task` or `tags`?");
         let msg = humanize_toml_message("unknown field `modle`, expected one of `id`, `model`, `metrics`");
         assert_eq!(msg, "unknown key `modle`: did you mean `model`?");
-    }
-
-    #[test]
-    fn a_swap_of_neighbours_is_one_edit() {
-        let cases = [("taks", "task", 1), ("taks", "tags", 1), ("", "url", 3), ("url", "url", 0), ("ab", "ba", 1)];
-        for (a, b, edits) in cases {
-            assert_eq!(edit_distance(a, b), edits, "{a} -> {b}");
-        }
-        assert_eq!(edit_distance("abc", "ca"), 3, "no edit of a swapped pair");
     }
 }

@@ -202,7 +202,7 @@ fn misspelt_metric(metrics: &[Metric], map: &BTreeMap<String, Metric>) -> Option
         if map.values().any(|fed| fed == metric) {
             return None;
         }
-        let best = error::nearest(name, &names)?;
+        let best = crate::spelling::nearest(name, &names)?;
         Some(format!("metric `{name}`, which is not a standard one and no test is mapped to: did you mean {best}?"))
     })
 }
