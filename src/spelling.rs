@@ -7,7 +7,13 @@ pub fn nearest(word: &str, choices: &[&str]) -> Option<String> {
     let near: Vec<(usize, &str)> =
         choices.iter().map(|c| (edit_distance(word, c), *c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).collect();
     let nearest = near.iter().map(|(d, _)| *d).min()?;
-    let best: Vec<String> = near.iter().filter(|(d, _)| *d == nearest).map(|(_, c)| format!("`{c}`")).collect();
+    let mut best: Vec<String> = Vec::new();
+    for (_, c) in near.iter().filter(|(d, _)| *d == nearest) {
+        let said = format!("`{c}`");
+        if !best.contains(&said) {
+            best.push(said);
+        }
+    }
     Some(best.join(" or "))
 }
 
@@ -53,5 +59,6 @@ mod tests {
     fn the_nearest_choices_are_named_together() {
         assert_eq!(nearest("taks", &["task", "tags", "model"]).as_deref(), Some("`task` or `tags`"));
         assert_eq!(nearest("zzzz", &["task"]), None);
+        assert_eq!(nearest("Stagin", &["Staging", "Staging"]).as_deref(), Some("`Staging`"), "said once");
     }
 }

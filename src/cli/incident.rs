@@ -24,7 +24,8 @@ pub enum IncidentCommand {
     },
     /// One incident and its timeline.
     Show {
-        /// The incident's number (`incident list` shows them).
+        /// The incident's number (`incident list` shows them; `61` or `#61`).
+        #[arg(value_parser = super::parse_number)]
         id: i64,
         /// Print JSON (times in seconds since the epoch).
         #[arg(long)]
@@ -32,7 +33,8 @@ pub enum IncidentCommand {
     },
     /// Add an update: what you know, with a status and an optional ETA.
     Update {
-        /// The incident's number.
+        /// The incident's number (`61` or `#61`).
+        #[arg(value_parser = super::parse_number)]
         id: i64,
         /// investigating, identified, monitoring or resolved.
         #[arg(long, value_parser = parse_status)]
@@ -49,7 +51,8 @@ pub enum IncidentCommand {
     },
     /// Resolve an incident by hand (it also resolves itself when the table is back up).
     Resolve {
-        /// The incident's number.
+        /// The incident's number (`61` or `#61`).
+        #[arg(value_parser = super::parse_number)]
         id: i64,
         /// What users should know.
         #[arg(long, short, default_value = "Resolved.")]
@@ -77,13 +80,16 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
     let now = Utc::now();
     match command {
         IncidentCommand::List { product, limit, json } => {
-            if let Some(product) = &product {
-                let current = store
-                    .current_snapshot(now.timestamp(), crate::timefmt::display_zone(), &[])
-                    .map_err(store_error)?;
-                let known = current.products.iter().map(|p| p.product.id.as_str());
-                super::known_products(std::slice::from_ref(product), known)?;
-            }
+            let product = match &product {
+                Some(product) => {
+                    let current = store
+                        .current_snapshot(now.timestamp(), crate::timefmt::display_zone(), &[])
+                        .map_err(store_error)?;
+                    let known = current.products.iter().map(|p| (p.product.id.as_str(), p.product.name.as_str()));
+                    super::resolve_products(std::slice::from_ref(product), known)?.pop()
+                }
+                None => None,
+            };
             let incidents = store.incidents(product.as_deref(), limit).map_err(store_error)?;
             if json {
                 super::emit(&format!("{}\n", serde_json::to_string_pretty(&incidents).unwrap_or_default()))?;

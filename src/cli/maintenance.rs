@@ -41,7 +41,8 @@ pub enum MaintenanceCommand {
     },
     /// End a window now (or cancel one not started).
     End {
-        /// The window's number (`maintenance list` shows them).
+        /// The window's number (`maintenance list` shows them; `3` or `#3`).
+        #[arg(value_parser = super::parse_number)]
         id: i64,
     },
 }
@@ -53,12 +54,48 @@ pub async fn run(config: &Config, command: MaintenanceCommand) -> Result<u8, Fai
         .map_err(|e| Failure::new(super::EXIT_INTERNAL, e.to_string()))?
 }
 
+/// A scope as people type it: a product by id or name, a group in any case, as the products
+/// stored know them.
+fn by_names(store: &crate::store::Store, scope: Scope, now: i64) -> Result<Scope, Failure> {
+    let current = store.current_snapshot(now, crate::timefmt::display_zone(), &[]).map_err(store_error)?;
+    let products = || current.products.iter().map(|p| (p.product.id.as_str(), p.product.name.as_str()));
+    Ok(match scope {
+        Scope::Product(word) => Scope::Product(super::resolve_product(&word, products())?),
+        Scope::Group(word) => {
+            let groups = || current.products.iter().map(|p| (p.product.group.as_str(), p.product.group.as_str()));
+            Scope::Group(super::resolve_product(&word, groups()).map_err(|_| {
+                let names = distinct(&groups().map(|(g, _)| g).collect::<Vec<_>>());
+                let hint = match crate::spelling::nearest(&word, &names) {
+                    Some(best) => format!(": did you mean {best}?"),
+                    None => format!(": the groups are {}", names.join(", ")),
+                };
+                Failure::new(EXIT_USAGE, format!("no group `{}`{hint}", inert(&word)))
+            })?)
+        }
+        Scope::All => Scope::All,
+    })
+}
+
+/// Each word once, in order.
+fn distinct<'a>(words: &[&'a str]) -> Vec<&'a str> {
+    let mut seen = Vec::new();
+    for w in words {
+        if !seen.contains(w) {
+            seen.push(*w);
+        }
+    }
+    seen
+}
+
 fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u8, Failure> {
     let mut store = open_store(path)?;
     let now = Utc::now();
     let usage = |e: String| Failure::new(EXIT_USAGE, e);
     match command {
         MaintenanceCommand::Add { scope, message, start, end, duration, author } => {
+            if message.trim().is_empty() {
+                return Err(usage("say what users should know: -m \"Warehouse upgrade\"".into()));
+            }
             let starts = super::when::parse_time(&start, now).map_err(usage)?;
             let ends = match (end, duration) {
                 (Some(end), _) => super::when::parse_time(&end, now).map_err(usage)?,
@@ -78,7 +115,7 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
                     timefmt::stamp(starts)
                 )));
             }
-            let scope = Scope::parse(&scope);
+            let scope = by_names(&store, Scope::parse(&scope), now.timestamp())?;
             if !store.scope_exists(&scope).map_err(store_error)? {
                 return Err(usage(format!(
                     "no {scope} in the history yet: use `all`, `group:NAME` or `product:ID` as `tablestat status` lists them (a poll registers products)"

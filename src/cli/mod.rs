@@ -136,14 +136,58 @@ pub struct TextStyle {
 
 /// Refuses product ids the history does not know (a typo would otherwise print nothing and
 /// succeed), naming the first few it does know.
-fn known_products<'a>(asked: &[String], known: impl Iterator<Item = &'a str> + Clone) -> Result<(), Failure> {
-    let unknown: Vec<&str> = asked.iter().map(String::as_str).filter(|id| !known.clone().any(|k| k == *id)).collect();
-    if unknown.is_empty() {
-        return Ok(());
+/// The products asked for, by id or by the name people see (`Orders`), as ids: an exact id
+/// or name first, then either without regard to case where only one product fits. One that
+/// fits none is refused with the likely ones.
+fn resolve_products<'a>(
+    asked: &[String],
+    known: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+) -> Result<Vec<String>, Failure> {
+    asked.iter().map(|word| resolve_product(word, known.clone())).collect()
+}
+
+fn resolve_product<'a>(word: &str, known: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Result<String, Failure> {
+    let word = word.trim();
+    let ids = |fits: &dyn Fn(&str, &str) -> bool| -> Vec<&'a str> {
+        let mut found: Vec<&str> = known.clone().filter(|(id, name)| fits(id, name)).map(|(id, _)| id).collect();
+        found.dedup();
+        found
+    };
+    let exact = ids(&|id, name| id == word || name == word);
+    let found = if exact.is_empty() {
+        ids(&|id, name| id.eq_ignore_ascii_case(word) || name.to_lowercase() == word.to_lowercase())
+    } else {
+        exact
+    };
+    match found[..] {
+        [id] => Ok(id.to_string()),
+        [] => {
+            let choices: Vec<&str> = known.clone().flat_map(|(id, name)| [id, name]).collect();
+            let lowered: Vec<String> = choices.iter().map(|c| c.to_lowercase()).collect();
+            let lowered: Vec<&str> = lowered.iter().map(String::as_str).collect();
+            let hint = match crate::spelling::nearest(&word.to_lowercase(), &lowered) {
+                Some(best) => format!(": did you mean {best}?"),
+                None if choices.is_empty() => ": no product has been polled yet".to_string(),
+                None => ": `tablestat status` lists them (ids and names both work)".to_string(),
+            };
+            Err(Failure::new(EXIT_USAGE, format!("no product `{}`{hint}", crate::text::inert(word))))
+        }
+        _ => Err(Failure::new(
+            EXIT_USAGE,
+            format!(
+                "`{}` names {} products ({}): give the id",
+                crate::text::inert(word),
+                found.len(),
+                found.join(", ")
+            ),
+        )),
     }
-    let some: Vec<&str> = known.take(20).collect();
-    let listed = if some.is_empty() { "none yet".to_string() } else { some.join(", ") };
-    Err(Failure::new(EXIT_USAGE, format!("no product {}: known products are {listed}", unknown.join(", "))))
+}
+
+/// An incident's or a maintenance window's number as people see it printed: `61` or `#61`.
+fn parse_number(text: &str) -> Result<i64, String> {
+    let digits = text.trim().trim_start_matches('#');
+    digits.parse().map_err(|_| format!("`{text}` is not a number like 61 or #61"))
 }
 
 /// The status document on stdout: JSON for scripts, else text.

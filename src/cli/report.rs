@@ -37,10 +37,10 @@ pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, F
     let input = tokio::task::spawn_blocking(move || store.slo_input(since, now).map_err(super::store_error))
         .await
         .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
-    super::known_products(&args.products, input.products.iter().map(|p| p.id.as_str()))?;
+    let ids = super::resolve_products(&args.products, input.products.iter().map(|p| (p.id.as_str(), p.name.as_str())))?;
     let rows: Vec<SloRow> = slo::report(&input, Span::new(since, now))
         .into_iter()
-        .filter(|r| args.products.is_empty() || args.products.contains(&r.product))
+        .filter(|r| ids.is_empty() || ids.contains(&r.product))
         .collect();
     let at = crate::timefmt::rfc3339_at;
     let text = match args.format {

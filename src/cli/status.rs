@@ -9,7 +9,7 @@ pub struct StatusArgs {
     /// Print the status document as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Only these products (by id).
+    /// Only these products, by id or by name (`Orders`, any case where that is unambiguous).
     pub products: Vec<String>,
 }
 
@@ -23,8 +23,9 @@ pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> 
     })
     .await
     .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
-    super::known_products(&args.products, snapshot.products.iter().map(|r| r.product.id.as_str()))?;
-    let doc = status_doc::from_snapshot(&snapshot, &args.products);
+    let known = snapshot.products.iter().map(|r| (r.product.id.as_str(), r.product.name.as_str()));
+    let ids = super::resolve_products(&args.products, known)?;
+    let doc = status_doc::from_snapshot(&snapshot, &ids);
     super::print_doc(&doc, args.json, style)?;
     Ok(doc.exit_code() as u8)
 }

@@ -18,7 +18,11 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
     for line in health_lines(doc) {
         let _ = writeln!(out, "{} {}", paint(State::Unknown, theme::symbol(State::Unknown, ascii)), inert(&line));
     }
-    let name_width = doc.products.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).min(40);
+    // "Orders (fct_orders)": the name people see and the id commands take.
+    let title = |p: &crate::status_doc::ProductStatus| {
+        if p.name == p.id { inert(&p.name).into_owned() } else { format!("{} ({})", inert(&p.name), inert(&p.id)) }
+    };
+    let name_width = doc.products.iter().map(|p| title(p).chars().count()).max().unwrap_or(0).min(48);
     // Worst first, as people read a status page; the JSON keeps the stable group order.
     let mut products: Vec<&crate::status_doc::ProductStatus> = doc.products.iter().collect();
     products.sort_by(|a, b| a.state.cmp(&b.state).then_with(|| a.name.cmp(&b.name)));
@@ -28,13 +32,7 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
             (Some(at), Some(now)) => format!("  checked {}", crate::timefmt::ago(at, now)),
             _ => "  never checked".to_string(),
         };
-        let _ = writeln!(
-            out,
-            "{} {:<name_width$}  {:<12}{checked}",
-            paint(p.state, &label),
-            inert(&p.name),
-            inert(&p.group)
-        );
+        let _ = writeln!(out, "{} {:<name_width$}  {:<12}{checked}", paint(p.state, &label), title(p), inert(&p.group));
         for (metric, status) in &p.metrics.0 {
             if status.state != State::Up {
                 let _ = writeln!(

@@ -76,6 +76,16 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("✔ All data products operational"));
     let out = run(&["status", "no_such_table"]).await;
     assert_eq!(out.status.code(), Some(64));
+    // By the names people see, in any case; ids shown beside them; did-you-mean for a typo.
+    let out = run(&["status", "payments (STAGING)"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Payments (staging) (stg_payments)"), "{text}");
+    let out = run(&["status", "Orders", "--json"]).await;
+    assert_eq!(json_of(&out)["products"][0]["id"], "fct_orders", "the exact name wins over a near one");
+    let out = run(&["status", "stg_paymnets"]).await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `stg_payments`?"));
 
     // The data team speaks.
     let id = incident_id.to_string();
@@ -114,7 +124,10 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     // A product that is not there is named, not answered with an empty list.
     let out = run(&["incident", "list", "--product", "no_such_table"]).await;
     assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no product no_such_table: known products are "));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no product `no_such_table`: `tablestat status` lists them"));
+    // Numbers as they are printed: `#61` works wherever an incident's number does.
+    let out = run(&["incident", "show", &format!("#{id}")]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     // Resolving by hand while the table is still down says what will happen next.
     let out = run(&["incident", "resolve", &id, "-m", "Fixed by hand."]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -131,8 +144,31 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     assert_eq!(json_of(&out)["summary"]["maintenance"], 3);
     let out = run(&["maintenance", "list"]).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("active"));
-    let out = run(&["maintenance", "end", "1"]).await;
-    assert!(out.status.success());
+    let out = run(&["maintenance", "end", "#1"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A group in any case, a product by its name; an empty message and an unknown group refused.
+    let out = run(&["maintenance", "add", "group:staging", "-m", "Reload", "--start", "+1h", "--duration", "1h"]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("for group Staging"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out =
+        run(&["maintenance", "add", "product:orders", "-m", "Reload", "--start", "+1h", "--duration", "1h"]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("for product fct_orders"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["maintenance", "add", "group:Stagin", "-m", "Reload", "--duration", "1h"]).await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no group `Stagin`: did you mean `Staging`?"));
+    let out = run(&["maintenance", "add", "all", "-m", " ", "--duration", "1h"]).await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("say what users should know"));
+    for id in ["2", "3"] {
+        assert!(run(&["maintenance", "end", id]).await.status.success());
+    }
 
     // Recovery: the incidents resolve by themselves.
     story.set(chapter(3, "success", "all_pass"));

@@ -156,5 +156,8 @@ fn csv_and_table_carry_the_same_figures() {
     let out =
         Command::cargo_bin("tablestat").unwrap().arg("-c").arg(&config).args(["report", "nope"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no product nope"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no product `nope`"));
+    // By the name people see, in any case.
+    let by_name = report(&config, &["orders"]);
+    assert!(by_name.contains("✖ 99.14"), "{by_name}");
 }
