@@ -30,14 +30,52 @@ pub fn ansi(state: State) -> &'static str {
     }
 }
 
-/// Colour is used only on a terminal, and never when `NO_COLOR` is set (no-color.org).
+/// Colour is used only on a terminal, never when `NO_COLOR` is set (no-color.org), and not
+/// on a terminal that says it has none (`TERM=dumb`).
 pub fn color_wanted(is_terminal: bool) -> bool {
-    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    is_terminal && var("NO_COLOR").is_empty() && var("TERM") != "dumb"
+}
+
+/// Whether the locale can show UTF-8 (the first of `LC_ALL`, `LC_CTYPE`, `LANG` that is set
+/// decides, as the C library does): without it, symbols are ASCII as with `--ascii`.
+pub fn utf8_locale() -> bool {
+    let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .map(|name| std::env::var(name).unwrap_or_default())
+        .find(|value| !value.is_empty());
+    locale_is_utf8(locale.as_deref())
+}
+
+/// `en_US.UTF-8`, `C.utf8` are; `C`, `POSIX`, `en_US.ISO-8859-1` are not. No locale at all
+/// (a bare environment, most CI runners) is taken as UTF-8, today's default.
+fn locale_is_utf8(locale: Option<&str>) -> bool {
+    match locale {
+        None => true,
+        Some(l) => {
+            let l = l.to_ascii_lowercase();
+            l.contains("utf-8") || l.contains("utf8")
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locales_that_show_utf8() {
+        for (locale, utf8) in [
+            (None, true),
+            (Some("en_US.UTF-8"), true),
+            (Some("C.utf8"), true),
+            (Some("C"), false),
+            (Some("POSIX"), false),
+            (Some("de_DE.ISO-8859-1"), false),
+        ] {
+            assert_eq!(locale_is_utf8(locale), utf8, "{locale:?}");
+        }
+    }
 
     #[test]
     fn every_state_has_a_distinct_symbol_in_both_sets() {

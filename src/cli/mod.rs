@@ -234,8 +234,9 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
     let color = !cli.no_color && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    let theme = crate::tui::theme::Theme::new(color, cli.ascii, cli.light);
-    let style = TextStyle { color, ascii: cli.ascii };
+    let ascii = cli.ascii || !crate::theme::utf8_locale();
+    let theme = crate::tui::theme::Theme::new(color, ascii, cli.light);
+    let style = TextStyle { color, ascii };
     let Some(command) = cli.command else {
         let started = std::time::Instant::now();
         let config = load_config(cli.config.as_deref())?;
@@ -257,7 +258,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Status(args) => status::run(&load_config(cli.config.as_deref())?, args, style).await,
         Command::Incident(command) => incident::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Maintenance(command) => maintenance::run(&load_config(cli.config.as_deref())?, command).await,
-        Command::Report(args) => report::run(&load_config(cli.config.as_deref())?, args, cli.ascii).await,
+        Command::Report(args) => report::run(&load_config(cli.config.as_deref())?, args, ascii).await,
         Command::Export(command) => export::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Config(ConfigCommand::Check(args)) => check::run(cli.config.as_deref(), args).await,
         Command::GenerateHistory { db, products, seed, dense } => {

@@ -211,6 +211,11 @@ async fn status_never_says_up_without_fresh_evidence() {
     assert_eq!(doc["poller"]["state"], "none", "poll --once gave the lease up");
     assert_eq!(doc["poller"]["last_poll_ok"], true);
     assert!(doc["poller"]["host"].is_string() && doc["poller"]["heartbeat_at"].is_string());
+    // A locale without UTF-8 (LANG=C) gets ASCII symbols, as --ascii does.
+    let mut plain = tablestat(&config);
+    plain.env("LANG", "C").env_remove("LC_ALL").env_remove("LC_CTYPE");
+    let out = run_off_runtime(plain, &["status"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("+ All data products operational"));
     let airflow = &doc["sources"][0];
     assert_eq!(
         (airflow["name"].as_str(), airflow["kind"].as_str(), airflow["reachable"].as_bool()),
