@@ -16,7 +16,7 @@ use crate::store::{DeliveryOutcome, DueDelivery};
 const ROUND: Duration = Duration::from_secs(5);
 /// Per request; a webhook that takes longer is treated as failed and retried.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// Deliveries in flight at once.
+/// Webhooks delivered to side by side (each one's events one after another).
 const PARALLEL: usize = 4;
 /// Deliveries taken per round.
 const BATCH: usize = 32;
@@ -93,12 +93,26 @@ impl Deliverer {
             }
             Err(_) => return false,
         };
-        let outcomes: Vec<(DueDelivery, DeliveryOutcome)> = futures::stream::iter(due)
-            .map(|d| async move {
-                let outcome = self.attempt(&d, now).await;
-                (d, outcome)
+        // In order within a webhook (a receiver hears "opened" before "resolved", as they
+        // happened), webhooks side by side.
+        let mut by_target: Vec<Vec<DueDelivery>> = Vec::new();
+        for d in due {
+            match by_target.iter_mut().find(|group| group[0].target == d.target) {
+                Some(group) => group.push(d),
+                None => by_target.push(vec![d]),
+            }
+        }
+        let outcomes: Vec<(DueDelivery, DeliveryOutcome)> = futures::stream::iter(by_target)
+            .map(|group| async move {
+                let mut outcomes = Vec::with_capacity(group.len());
+                for d in group {
+                    let outcome = self.attempt(&d, now).await;
+                    outcomes.push((d, outcome));
+                }
+                outcomes
             })
             .buffer_unordered(PARALLEL)
+            .flat_map(futures::stream::iter)
             .collect()
             .await;
         for (d, outcome) in outcomes {
