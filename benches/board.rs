@@ -1,6 +1,7 @@
 //! The board's costs at scale: the full query (uptime for four windows and 90-day bars for
-//! every product), one poll's write with 1 % of metrics changing, and drawing the list of
-//! 5,000 products into a 200x50 frame. Run: `cargo bench --bench board`.
+//! every product), one poll's write with 1 % of metrics changing, drawing the list of 5,000
+//! products into a 200x50 frame, and what a poll reads first (each metric's last judgment).
+//! Run: `cargo bench --bench board`.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -137,4 +138,51 @@ fn poll_write_5000_products_1_percent_changed(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 20)]
 fn poll_write_5000_products_nothing_changed(bencher: divan::Bencher) {
     poll_write(bencher, 0);
+}
+
+/// What the poller reads before each poll: every metric's last judgment. Most are current.
+#[divan::bench(sample_count = 10)]
+fn prior_5000_products(bencher: divan::Bencher) {
+    let products = world::synthetic_products(PRODUCTS);
+    let store = store().lock().unwrap();
+    bencher.bench_local(|| store.prior(&products, now()).unwrap());
+}
+
+/// The same after a poll that could not see (Airflow down): every metric's current span is
+/// `unknown`, so each last judgment is read back behind it.
+#[divan::bench(sample_count = 10)]
+fn prior_5000_products_after_an_outage(bencher: divan::Bencher) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("prior-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut store = Store::open(&dir.join("history.db")).unwrap();
+    let plain = world::synthetic_products(PRODUCTS);
+    store.import(&plain, &seed::history(&plain, now(), 1)).unwrap();
+    let products: Vec<Arc<_>> = plain.iter().cloned().map(Arc::new).collect();
+    let at = now() + 60;
+    let blind: Vec<Checked> = products
+        .iter()
+        .map(|p| {
+            let mut c = checked(p, at, false);
+            for (_, v) in &mut c.evaluation.metrics {
+                *v = Verdict::new(State::Unknown, "Airflow could not be read since x: 503");
+            }
+            c.evaluation.state = State::Unknown;
+            c
+        })
+        .collect();
+    store
+        .record_poll(&PollRecord {
+            started: at,
+            finished: at,
+            error: Some("503"),
+            airflow_requests: 1,
+            dbt_requests: 0,
+            checked: &blind,
+            products: &products,
+            open_incident_after: 1,
+            sources: &[],
+            holder: None,
+        })
+        .unwrap();
+    bencher.bench_local(|| store.prior(&plain, at + 60).unwrap());
 }
