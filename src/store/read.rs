@@ -237,7 +237,7 @@ impl Store {
         // Found by product, not by scanning the incidents once per product.
         let open_incidents: HashMap<&str, &Incident> =
             incidents.iter().filter(|i| i.resolved_at.is_none()).map(|i| (i.product.as_str(), i)).collect();
-        let watch = Watch { now, poller: poller.seen.as_ref() };
+        let watch = Watch::new(now, poller.seen.as_ref());
         let notices: Vec<(&MaintenanceWindow, MaintenanceNotice)> =
             maintenance.iter().filter(|w| w.is_active(now)).map(|w| (w, w.notice())).collect();
         // A window that begins or ends changes what is shown, with no poll needed.
