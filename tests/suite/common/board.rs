@@ -6,7 +6,7 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use tablestat::evaluate::Evaluation;
 use tablestat::model::{DbtRunId, Evidence, FailingTest, Metric, Product, Refresh, State, Verdict};
 use tablestat::poller::Checked;
-use tablestat::store::{BoardSnapshot, PollRecord, Scope, Store};
+use tablestat::store::{BoardSnapshot, Scope, Store};
 
 pub const H: i64 = 3600;
 pub const D: i64 = 86_400;
@@ -140,20 +140,7 @@ pub fn prepared_store() -> Store {
         });
         checked.push(evaluation(&stg, ts, &[], vec![]));
         checked.push(evaluation(&payments, ts, &[], vec![]));
-        store
-            .record_poll(&PollRecord {
-                started: ts,
-                finished: ts,
-                error: None,
-                airflow_requests: 3,
-                dbt_requests: 0,
-                checked: &checked,
-                products: &shared,
-                open_incident_after: 1,
-                sources: &[],
-                holder: None,
-            })
-            .unwrap();
+        store.record_poll(&super::poll_at(ts, &checked, &shared, 1)).unwrap();
         // The poller's heartbeat between polls keeps coverage continuous.
         for beat in (1..8).map(|i| ts + i * 4 * 60).filter(|b| *b <= now()) {
             store.heartbeat(beat).unwrap();

@@ -88,3 +88,24 @@ pub fn ancestors<'i>(index: &'i ProjectIndex, unique_id: &str) -> Vec<&'i str> {
     }
     order
 }
+
+/// A poll at `ts` that read every source, as the poller records it (no lease checked).
+pub fn poll_at<'a>(
+    ts: i64,
+    checked: &'a [tablestat::poller::Checked],
+    products: &'a [std::sync::Arc<Product>],
+    open_incident_after: u32,
+) -> tablestat::store::PollRecord<'a> {
+    tablestat::store::PollRecord {
+        started: ts,
+        finished: ts,
+        error: None,
+        airflow_requests: 3,
+        dbt_requests: 0,
+        checked,
+        products,
+        open_incident_after,
+        sources: &[],
+        holder: None,
+    }
+}

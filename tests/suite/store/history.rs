@@ -54,20 +54,7 @@ fn record_guarded(
     open_incident_after: u32,
 ) -> tablestat::store::WriteSummary {
     let products: Vec<std::sync::Arc<Product>> = products.iter().cloned().map(std::sync::Arc::new).collect();
-    store
-        .record_poll(&PollRecord {
-            started: ts,
-            finished: ts,
-            error: None,
-            airflow_requests: 3,
-            dbt_requests: 0,
-            checked,
-            products: &products,
-            open_incident_after,
-            sources: &[],
-            holder: None,
-        })
-        .unwrap()
+    store.record_poll(&crate::common::poll_at(ts, checked, &products, open_incident_after)).unwrap()
 }
 
 fn up(p: &Product, ts: i64) -> Checked {
