@@ -520,8 +520,19 @@ impl Store {
     pub fn prior<P: Borrow<Product>>(&self, products: &[P], now: i64) -> Result<crate::evaluate::Prior> {
         let mut prior = crate::evaluate::Prior::default();
         let at = |t: i64| chrono::DateTime::from_timestamp(t, 0);
-        let checked: HashMap<String, i64> =
-            self.products(false)?.into_iter().filter_map(|p| Some((p.product.id, p.checked_at?))).collect();
+        // When each product was last checked: the id and the stamp only, not whole products.
+        let mut stamps = self
+            .conn
+            .prepare_cached(
+                "SELECT id, max(coalesce(checked_at, 0), coalesce((SELECT value FROM meta WHERE key = 'all_checked_at'), 0))
+                 FROM product WHERE active = 1",
+            )
+            .in_store(self)?;
+        let checked: HashMap<String, i64> = stamps
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .in_store(self)?
+            .filter_map(|row| row.ok().filter(|(_, at)| *at > 0))
+            .collect();
         // Polls that could not see, maintenance and DAG blocks judged nothing: behind them,
         // the last judgment (newest first; a judgment held until the next span began).
         let mut before = self
