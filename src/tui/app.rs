@@ -96,6 +96,9 @@ pub struct App {
     pub selected: usize,
     /// First row shown.
     pub offset: usize,
+    /// The user moved the cursor: until then it stays on the first (worst, sorted by state)
+    /// row as rows re-sort, so the worst rows are the first screen.
+    moved: bool,
     /// Rows that fit in the list (from the terminal size).
     pub page: usize,
     pub filter: String,
@@ -119,13 +122,15 @@ pub struct App {
     /// drawing touches only the rows on screen.
     pub metric_columns: Vec<crate::model::Metric>,
     pub longest_name: usize,
+    /// Some product is not up: the list makes room for reasons.
+    pub any_reason: bool,
     /// Products per state, and the worst: for the header, derived once per snapshot too
     /// (a pass over 5,000 rows each frame cost milliseconds in cache misses).
     pub summary: crate::status_doc::Summary,
     pub overall: State,
-    /// The distinct moments products were last checked (a full poll stamps one): what
-    /// [`App::next_tick`] looks at.
-    checked_moments: Vec<i64>,
+    /// The distinct moments products entered their states: the list shows their ages, so
+    /// [`App::next_tick`] looks at them.
+    state_moments: Vec<i64>,
 }
 
 impl App {
@@ -140,6 +145,7 @@ impl App {
             shown_products: 0,
             selected: 0,
             offset: 0,
+            moved: false,
             page: 20,
             filter: String::new(),
             filtering: false,
@@ -155,9 +161,10 @@ impl App {
             tls_unverified: false,
             metric_columns: Vec::new(),
             longest_name: 0,
+            any_reason: false,
             summary: crate::status_doc::Summary::default(),
             overall: State::Up,
-            checked_moments: Vec::new(),
+            state_moments: Vec::new(),
         };
         app.derive();
         app.rebuild_rows();
@@ -190,9 +197,13 @@ impl App {
     }
 
     /// Puts the cursor back on product `id` if it is still shown (rows move under it when
-    /// the list is sorted, filtered, grouped or refreshed).
+    /// the list is sorted, filtered, grouped or refreshed) — or on the first row while the
+    /// user has not moved.
     fn reselect(&mut self, id: Option<String>) {
-        if let Some(id) = id {
+        if !self.moved {
+            self.selected = 0;
+            self.offset = 0;
+        } else if let Some(id) = id {
             if let Some(at) = self
                 .rows
                 .iter()
@@ -217,7 +228,11 @@ impl App {
             Action::Down => self.step(1),
             Action::PageUp => self.step(-(self.page as isize)),
             Action::PageDown => self.step(self.page as isize),
-            Action::Top => self.step(isize::MIN / 2),
+            Action::Top => {
+                self.step(isize::MIN / 2);
+                // Back at the top, the list keeps the worst rows in view again.
+                self.moved = *self.route() != Route::List;
+            }
             Action::Bottom => self.step(isize::MAX / 2),
             Action::Open => return self.open(),
             Action::Back => self.back(),
@@ -284,6 +299,7 @@ impl App {
             return self.open();
         }
         self.selected = at;
+        self.moved = true;
         Effect::None
     }
 
@@ -364,6 +380,7 @@ impl App {
                 let here = products.iter().position(|&i| i >= self.selected).unwrap_or(products.len() - 1);
                 let to = (here as isize).saturating_add(by).clamp(0, products.len() as isize - 1) as usize;
                 self.selected = products[to];
+                self.moved = true;
                 self.clamp();
             }
             route => {
@@ -381,6 +398,20 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Rows above and below the screen: how many products, and the worst of them.
+    pub fn hidden(&self) -> [(usize, Option<State>); 2] {
+        let end = (self.offset + self.page).min(self.rows.len());
+        let count = |rows: &[Row]| {
+            let products = rows.iter().filter_map(|r| match r {
+                Row::Product(i) => Some(self.snapshot.products[*i].state),
+                Row::Group { .. } => None,
+            });
+            let states: Vec<State> = products.collect();
+            (states.len(), states.iter().copied().min())
+        };
+        [count(&self.rows[..self.offset.min(end)]), count(&self.rows[end..])]
     }
 
     /// Keeps the selection on a product row and in view.
@@ -422,13 +453,14 @@ impl App {
             }
         }
         self.metric_columns = columns;
-        self.longest_name = products.iter().map(|p| p.product.name.chars().count()).max().unwrap_or(0);
+        self.longest_name = products.iter().map(|p| crate::tui::views::columns(&p.product.name)).max().unwrap_or(0);
         self.summary = crate::status_doc::Summary::of(products.iter().map(|p| p.state));
+        self.any_reason = products.iter().any(|p| p.metrics.iter().any(|m| m.state != State::Up));
         self.overall = State::worst_of(products.iter().map(|p| p.state)).unwrap_or(State::Up);
-        let mut moments: Vec<i64> = products.iter().filter_map(|p| p.checked_at).collect();
+        let mut moments: Vec<i64> = products.iter().filter_map(|p| p.since).collect();
         moments.sort_unstable();
         moments.dedup();
-        self.checked_moments = moments;
+        self.state_moments = moments;
     }
 
     /// Recomputes the visible rows (filter, faults-only, sort, groups); the cursor stays on
@@ -493,12 +525,14 @@ impl App {
 
     /// How long until a relative time on screen changes its text; `None` when none is shown.
     pub fn next_tick(&self) -> Option<std::time::Duration> {
-        let ages = self.checked_moments.iter().map(|t| (self.now - t).max(0));
+        let ages = self.state_moments.iter().map(|t| (self.now - t).max(0));
+        // The units of the list's ages: seconds, minutes, hours, days.
         let wait = ages
             .map(|age| match age {
                 0..60 => 1,
                 60..3600 => 60 - age % 60,
-                _ => 3600 - age % 3600,
+                3600..172_800 => 3600 - age % 3600,
+                _ => 86_400 - age % 86_400,
             })
             .min()?;
         Some(std::time::Duration::from_secs(wait.max(1) as u64))

@@ -5,53 +5,52 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::{clock, fit};
+use super::{clock, clock_near, fit};
 use crate::model::State;
 use crate::poller::service::Role;
-use crate::status_doc::verdict_line;
 use crate::tui::app::{App, Route};
 use crate::tui::keys;
 use crate::tui::theme::Theme;
 
+/// Line 1: the verdict as counts, worst first, only the states that have products. Line 2:
+/// the poller's health and last poll (what says whether line 1 can be trusted), then
+/// undelivered notifications in what is left. At 80 columns both fit.
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let (s, overall) = (&app.summary, app.overall);
-    let verdict = if app.snapshot.products.is_empty() { "No data products yet".to_string() } else { verdict_line(s) };
-    let left = Line::from(vec![
-        Span::styled(" tablestat ", theme.title()),
-        Span::styled(format!("{} {verdict}", theme.symbol(overall)), theme.state(overall)),
-    ]);
-    let left_width = left.width() as u16;
-    left.render(Rect { height: 1, ..area }, buf);
-    let health = poller_health(app, theme);
-    let width = area.width.saturating_sub(left_width + 2) as usize;
-    Paragraph::new(Line::from(Span::styled(fit(&health.0, width), health.1)))
-        .alignment(Alignment::Right)
-        .render(Rect { height: 1, ..area }, buf);
+    let mut left: Vec<Span> = vec![Span::styled(" tablestat ", theme.title()), Span::raw(" ")];
+    if app.snapshot.products.is_empty() {
+        left.push(Span::styled("No data products yet", theme.dim()));
+    } else if overall == State::Up {
+        left.push(Span::styled(
+            format!("{} {}", theme.symbol(State::Up), crate::status_doc::verdict_line(s)),
+            theme.state(State::Up),
+        ));
+    } else {
+        for (state, n) in [
+            (State::Down, s.down),
+            (State::Degraded, s.degraded),
+            (State::Unknown, s.unknown),
+            (State::Maintenance, s.maintenance),
+            (State::Up, s.up),
+        ] {
+            if n > 0 {
+                left.push(Span::styled(format!("{} {n} {}", theme.symbol(state), state.as_str()), theme.state(state)));
+                left.push(Span::raw("  "));
+            }
+        }
+    }
+    super::fit_line(Line::from(left), area.width as usize).render(Rect { height: 1, ..area }, buf);
     if area.height < 2 {
         return;
     }
-    let mut counts: Vec<Span> = vec![Span::raw(" ")];
-    for (state, n) in [
-        (State::Up, s.up),
-        (State::Degraded, s.degraded),
-        (State::Down, s.down),
-        (State::Unknown, s.unknown),
-        (State::Maintenance, s.maintenance),
-    ] {
-        counts.push(Span::styled(
-            format!("{} {n} {}", theme.symbol(state), state.as_str()),
-            if n > 0 { theme.state(state) } else { theme.dim() },
-        ));
-        counts.push(Span::raw("  "));
-    }
-    counts.push(Span::styled(format!("uptime {}", app.window.label()), theme.dim()));
-    let counts = Line::from(counts);
-    let counts_width = counts.width() as u16;
     let second = Rect { y: area.y + 1, height: 1, ..area };
-    counts.render(second, buf);
-    if let Some(warning) = notify_warning(app, theme) {
-        let width = area.width.saturating_sub(counts_width + 2) as usize;
-        Paragraph::new(Line::from(Span::styled(fit(&warning, width), theme.warning())))
+    let (health, style) = poller_health(app, theme);
+    let health = Line::from(Span::styled(format!(" {}", fit(&health, (area.width as usize).saturating_sub(1))), style));
+    let health_width = health.width() as u16;
+    health.render(second, buf);
+    let room = area.width.saturating_sub(health_width + 2) as usize;
+    if let Some(warning) = notify_warning(app, theme).filter(|_| room >= 16) {
+        Paragraph::new(Line::from(Span::styled(fit(&warning, room), theme.warning())))
             .alignment(Alignment::Right)
             .render(second, buf);
     }
@@ -65,7 +64,7 @@ fn notify_warning(app: &App, theme: &Theme) -> Option<String> {
     }
     let noun = if health.undelivered == 1 { "notification" } else { "notifications" };
     let cause = health.last_failure.as_ref().map(|(target, error)| format!(" ({target}: {error})")).unwrap_or_default();
-    Some(format!("{} {} {noun} undelivered{cause} ", theme.symbol(State::Degraded), health.undelivered))
+    Some(format!("{} {} {noun} undelivered{cause}", theme.symbol(State::Degraded), health.undelivered))
 }
 
 /// "polling · last poll 14:05 ok", "following pid 4242 on jump1", "no poll since …".
@@ -73,9 +72,11 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
     let last = app.snapshot.poller.last_poll.as_ref();
     let last_text = match last {
         // The verdict first: on a narrow screen the time is what gets cut.
-        Some((at, true, _)) => format!("last poll ok, {}", clock(*at, app.snapshot.zone)),
-        Some((at, false, Some(error))) => format!("last poll failed, {}: {error}", clock(*at, app.snapshot.zone)),
-        Some((at, false, None)) => format!("last poll failed, {}", clock(*at, app.snapshot.zone)),
+        Some((at, true, _)) => format!("last poll ok, {}", clock_near(*at, app.now, app.snapshot.zone)),
+        Some((at, false, Some(error))) => {
+            format!("last poll failed, {}: {error}", clock_near(*at, app.now, app.snapshot.zone))
+        }
+        Some((at, false, None)) => format!("last poll failed, {}", clock_near(*at, app.now, app.snapshot.zone)),
         None => "no poll yet".to_string(),
     };
     // A board that cannot poll says whether anyone does: nobody polling is why the table
@@ -97,13 +98,13 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
         return (format!("{} last write failed: {error} · {role} ", theme.symbol(State::Degraded)), theme.warning());
     }
     if app.tls_unverified {
-        return (format!("TLS NOT VERIFIED · {role} · {last_text} "), theme.warning());
+        return (format!("TLS NOT VERIFIED · {role} · {last_text}"), theme.warning());
     }
     if let Some(trouble) = source_trouble(app) {
         // What makes tables late or unknown comes first: on a narrow screen it stays.
-        return (format!("{trouble} · {role} · {last_text} "), theme.warning());
+        return (format!("{trouble} · {role} · {last_text}"), theme.warning());
     }
-    (format!("{role} · {last_text} "), style)
+    (format!("{role} · {last_text}"), style)
 }
 
 /// "Airflow scheduler unhealthy since 06:02", "dbt unreachable": a source in trouble at the
@@ -117,7 +118,7 @@ fn source_trouble(app: &App) -> Option<String> {
         }
         let scheduler = health.scheduler.as_ref().filter(|h| h.status.as_deref() != Some("healthy"))?;
         Some(match scheduler.heartbeat_at {
-            Some(t) => format!("{} scheduler silent since {}", health.name, clock(t.timestamp(), zone)),
+            Some(t) => format!("{} scheduler silent since {}", health.name, clock_near(t.timestamp(), app.now, zone)),
             None => format!("{} scheduler {}", health.name, scheduler.status.as_deref().unwrap_or("unknown")),
         })
     })

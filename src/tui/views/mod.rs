@@ -149,6 +149,14 @@ pub fn clock(ts: i64, zone: FixedOffset) -> String {
         .unwrap_or_default()
 }
 
+/// `14:05` today, `11-24 14:05` another day (in the display zone): the header's times,
+/// short enough for 80 columns.
+pub fn clock_near(ts: i64, now: i64, zone: FixedOffset) -> String {
+    let day = |t: i64| DateTime::<Utc>::from_timestamp(t, 0).map(|t| t.with_timezone(&zone).date_naive());
+    let full = clock(ts, zone);
+    if day(ts) == day(now) { full.split_once(' ').map_or(full.clone(), |(_, time)| time.to_string()) } else { full }
+}
+
 /// `12 min ago`.
 pub fn ago(ts: i64, now: i64) -> String {
     match (DateTime::from_timestamp(ts, 0), DateTime::from_timestamp(now, 0)) {
@@ -157,20 +165,50 @@ pub fn ago(ts: i64, now: i64) -> String {
     }
 }
 
-/// Text cut to `width` columns with an ellipsis; control characters, escapes and bidi
-/// controls shown inert ([`crate::text::inert`], as in the text output and on the page) so
-/// that text from sources (DAG ids, test messages) can never drive the terminal.
+/// Text cut to `width` terminal columns with an ellipsis; control characters, escapes and
+/// bidi controls shown inert ([`crate::text::inert`], as in the text output and on the page)
+/// so that text from sources (DAG ids, test messages) can never drive the terminal. Widths
+/// are display widths: a CJK character or an emoji takes two columns, a combining mark none.
 pub fn fit(text: &str, width: usize) -> String {
     let clean = crate::text::inert(text).into_owned();
-    if clean.chars().count() <= width {
+    if columns(&clean) <= width {
         return clean;
     }
+    with_ellipsis(&clean, width)
+}
+
+/// The start of `text` that fits `width - 1` columns, and `…`.
+fn with_ellipsis(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
     if width == 0 {
         return String::new();
     }
-    let mut cut: String = clean.chars().take(width - 1).collect();
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width - 1 {
+            break;
+        }
+        used += w;
+        cut.push(c);
+    }
     cut.push('…');
     cut
+}
+
+/// `text` cut to `width` columns and padded with spaces to exactly `width` (`format!`'s
+/// `{:<w$}` counts chars, which misaligns columns after a wide character).
+pub fn pad(text: &str, width: usize) -> String {
+    let mut cut = fit(text, width);
+    let used = columns(&cut);
+    cut.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    cut
+}
+
+/// How many terminal columns `text` takes.
+pub fn columns(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
 }
 
 /// Words into at most `lines` lines of `width` columns; the last line ends in `…` if cut.
@@ -178,7 +216,7 @@ pub fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut current = String::new();
     for word in text.split_whitespace() {
-        let needed = current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+        let needed = columns(&current) + usize::from(!current.is_empty()) + columns(word);
         if needed > width && !current.is_empty() {
             out.push(std::mem::take(&mut current));
         }
@@ -214,9 +252,7 @@ pub fn fit_line(line: Line<'_>, width: usize) -> Line<'_> {
             continue;
         }
         if left > 0 {
-            let mut cut: String = span.content.chars().take(left - 1).collect();
-            cut.push('…');
-            spans.push(Span::styled(cut, span.style));
+            spans.push(Span::styled(with_ellipsis(&span.content, left), span.style));
         }
         break;
     }

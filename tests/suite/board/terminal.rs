@@ -40,7 +40,7 @@ async fn the_board_answers_keys_in_a_real_terminal() {
     tokio::task::spawn_blocking(move || {
         let s = Session::start(&command);
         let list = s.wait_for("Orders (staging)");
-        assert!(list.contains("2 products down"), "{list}");
+        assert!(list.contains("✖ 2 down"), "{list}");
         // The first frame comes from the database at once; the header says "starting" until
         // the board's poller holds the lease and reports in.
         s.wait_for("polling");
@@ -114,7 +114,7 @@ fn the_demo_board_plays_its_story() {
     let first = s.wait_for("All data products operational");
     assert!(first.contains("20 of 20 products"), "{first}");
     // The story moves on by itself: a unique test fails.
-    let later = s.wait_for("products down");
+    let later = s.wait_for(" down  ");
     assert!(later.contains("Orders (raw)"), "{later}");
     s.keys(&["i"]);
     s.wait_for("incidents ·");

@@ -156,7 +156,19 @@ async fn ten_viewers_and_one_poller_share_the_database() {
         // loaded machine, may have said otherwise. Either way it is what every viewer must show.
         let final_states = stored_states(&db);
         let summary = tablestat::status_doc::Summary::of(final_states.iter().filter_map(|(_, s)| State::parse(s)));
-        let final_verdict = tablestat::status_doc::verdict_line(&summary);
+        // The board's header: every product up in words, else the count of the worst state.
+        let final_verdict = match [
+            (summary.down, "down"),
+            (summary.degraded, "degraded"),
+            (summary.unknown, "unknown"),
+            (summary.maintenance, "maintenance"),
+        ]
+        .into_iter()
+        .find(|(n, _)| *n > 0)
+        {
+            Some((n, state)) => format!("{n} {state}"),
+            None => tablestat::status_doc::verdict_line(&summary),
+        };
         settled.store(true, Ordering::SeqCst);
         let mut troubles = Vec::new();
         let mut converged = 0;

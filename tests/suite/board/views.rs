@@ -292,11 +292,11 @@ fn failing_webhooks_show_in_the_header_until_delivered() {
     let screen = text(&draw(&mut app, &color(), 160, 48));
     let header: Vec<&str> = screen.lines().take(2).collect();
     assert!(header[1].ends_with("▲ 2 notifications undelivered (sales-slack: HTTP 500: internal error)"), "{header:?}");
-    // At 80 columns the counts keep their place; the warning gets what is left.
+    // At 80 columns the poller's health keeps its place; the warning gets what is left.
     let narrow = text(&draw(&mut app, &color(), 80, 24));
     let second = narrow.lines().nth(1).unwrap();
-    assert!(second.starts_with(" ✔ 2 up"), "{second}");
-    assert!(second.contains("▲ 2"), "{second}");
+    assert!(second.starts_with(" starting · last poll ok, 12:00"), "{second}");
+    assert!(second.contains("▲ 2 notifications undelivered"), "{second}");
 }
 
 /// A source in trouble at the last poll leads the header's health: the reason tables turn
@@ -321,9 +321,10 @@ fn the_header_names_a_scheduler_that_stopped() {
     }];
     let mut app = App::new(std::sync::Arc::new(snap), now());
     app.can_poll = true;
-    let screen = text(&draw(&mut app, &color(), 120, 24));
-    let header = screen.lines().next().unwrap();
-    assert!(header.contains("airflow scheduler silent since 11-24 11:00"), "{header}");
+    // At 80 columns, whole: the cause, the role and the last poll's time.
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    let health = screen.lines().nth(1).unwrap();
+    assert_eq!(health, " airflow scheduler silent since 11:00 · starting · last poll ok, 12:00");
 }
 
 /// Writes that fail are on screen, first: what the board shows is the last poll that could
@@ -332,7 +333,86 @@ fn the_header_names_a_scheduler_that_stopped() {
 fn the_header_says_the_last_write_failed() {
     let mut app = app();
     app.poller.write_error = Some("history database: disk is full".into());
-    let screen = text(&draw(&mut app, &color(), 120, 24));
-    let header = screen.lines().next().unwrap();
-    assert!(header.contains("▲ last write failed: history database: disk is full"), "{header}");
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    let health = screen.lines().nth(1).unwrap();
+    assert!(health.contains("▲ last write failed: history database: disk is full"), "{health}");
+}
+
+/// A snapshot with `extra` more healthy products in a group that sorts after the others.
+fn crowded(extra: usize) -> tablestat::store::BoardSnapshot {
+    let store = prepared_store();
+    let mut snap = (*snapshot(&store)).clone();
+    let healthy = snap.products.iter().find(|p| p.state == State::Up).unwrap().clone();
+    for n in 0..extra {
+        let mut row = healthy.clone();
+        row.product.id = format!("zz_{n:02}");
+        row.product.name = format!("Zebra {n:02}");
+        row.product.group = "Zoo".into();
+        snap.products.push(row);
+    }
+    snap
+}
+
+/// On call at 80x24: untouched, the worst rows are the first screen however rows re-sort;
+/// rows off screen are counted in the list's title, with the worst state among them.
+#[test]
+fn the_worst_rows_are_the_first_screen_and_hidden_rows_are_counted() {
+    let mut app = App::new(std::sync::Arc::new(crowded(30)), now());
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    let title = screen.lines().nth(3).unwrap();
+    assert!(title.contains("35 of 35 products · ↓ 21 more"), "{title}");
+    assert!(!title.contains('↑'), "{title}");
+    assert!(screen.lines().nth(6).unwrap().contains("Orders"), "{screen}");
+    // A product far down the list goes down: untouched, the cursor stays at the top, so
+    // the new worst row is on screen.
+    let mut next = crowded(30);
+    let last = next.products.iter_mut().find(|p| p.product.id == "zz_29").unwrap();
+    last.state = State::Down;
+    last.product.group = "Aardvark".into();
+    app.set_snapshot(std::sync::Arc::new(next));
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    assert!(screen.contains("Zebra 29"), "{screen}");
+    assert_eq!(app.offset, 0);
+    // Moved down a page and more, the rows above are counted and the worst of them named.
+    for _ in 0..25 {
+        app.update(Action::Down);
+    }
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    let title = screen.lines().nth(3).unwrap();
+    assert!(title.contains("↑") && title.contains("more (✖ down)"), "{title}");
+    // Moved, the cursor keeps its product across snapshots; Home gives the top back.
+    let kept = app.selected_product().unwrap().product.id.clone();
+    app.set_snapshot(std::sync::Arc::new(crowded(30)));
+    assert_eq!(app.selected_product().unwrap().product.id, kept);
+    app.update(Action::Top);
+    app.set_snapshot(std::sync::Arc::new(crowded(30)));
+    assert_eq!(app.offset, 0);
+    // In ASCII the arrows stay arrows of a kind.
+    let ascii = Theme::new(false, true, false);
+    app.update(Action::Bottom);
+    let screen = text(&draw(&mut app, &ascii, 80, 24));
+    assert!(screen.lines().nth(3).unwrap().contains("^ "), "{screen}");
+}
+
+/// Names in CJK or with emoji take two columns a character: cut by display width, the
+/// columns after them stay in line.
+#[test]
+fn wide_names_keep_the_columns_in_line() {
+    let mut snap = crowded(0);
+    snap.products[0].product.name = "売上データ 📊 日次の受注と返品の一覧表".into();
+    let mut app = App::new(std::sync::Arc::new(snap), now());
+    let buffer = draw(&mut app, &color(), 80, 24);
+    // Where the header's first metric column starts, every product row has its cell.
+    let header_y = 4;
+    let column = (0..80u16).find(|&x| buffer[(x, header_y)].symbol() == "A").expect("AVL heading");
+    for y in 5..12u16 {
+        let line: String = (0..80u16).map(|x| buffer[(x, y)].symbol()).collect();
+        if line.starts_with("✖  ") || line.starts_with("▲  ") || line.starts_with("✔  ") {
+            let cell = buffer[(column + 1, y)].symbol().to_string();
+            assert!(["✔", "✖", "▲", "◆", "·"].contains(&cell.as_str()), "line {y}: {line:?} has {cell:?}");
+        }
+    }
+    // The second column of a wide character is an empty cell in the text.
+    let screen = text(&buffer).replace(' ', "");
+    assert!(screen.contains("◆売上データ📊日次の…◆"), "{screen}");
 }

@@ -10,7 +10,7 @@ impl Session {
     pub fn start(command: &str) -> Session {
         let name = format!("tablestat-test-{}-{:x}", std::process::id(), fastrand_u32());
         let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "100", "-y", "30", command])
+            .args(["new-session", "-d", "-s", &name, "-x", "80", "-y", "24", command])
             .env_remove("TMUX")
             .status()
             .expect("tmux must be installed (.ci/run installs it)");
@@ -22,9 +22,9 @@ impl Session {
         self.capture(&[])
     }
 
-    /// The screen with its colours and attributes as escape sequences.
+    /// The screen and what scrolled off it, with colours and attributes as escape sequences.
     pub fn screen_with_escapes(&self) -> String {
-        self.capture(&["-e"])
+        self.capture(&["-e", "-S", "-"])
     }
 
     fn capture(&self, flags: &[&str]) -> String {
