@@ -60,6 +60,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The states that have products, worst first, with how many: the board's header.
+    pub fn nonzero(&self) -> Vec<(State, usize)> {
+        [
+            (State::Down, self.down),
+            (State::Degraded, self.degraded),
+            (State::Unknown, self.unknown),
+            (State::Maintenance, self.maintenance),
+            (State::Up, self.up),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+
     /// How many products are in each state.
     pub fn of(states: impl Iterator<Item = State>) -> Summary {
         let mut summary = Summary::default();

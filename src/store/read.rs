@@ -165,7 +165,23 @@ pub struct BoardSnapshot {
     /// When what is shown changes with no new write (a product goes stale, a maintenance
     /// window begins or ends): an open board reads again then.
     pub next_change: Option<i64>,
+    /// Products that changed state over the last day, newest first (history snapshots only).
+    pub changes: Vec<Change>,
 }
+
+/// A product's recorded state changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub product: String,
+    pub at: i64,
+    /// `None`: the product's first check.
+    pub from: Option<State>,
+    pub to: State,
+}
+
+/// How far back the board's change list looks, and how many it keeps.
+pub const CHANGES_SINCE: i64 = 86_400;
+const CHANGES_KEPT: i64 = 200;
 
 impl Store {
     /// Everything the board and `status` show, as of `now`.
@@ -329,7 +345,39 @@ impl Store {
             notify: self.notify_health(now)?,
             sources: self.sources()?,
             next_change,
+            changes: if with_history { self.changes(now - CHANGES_SINCE)? } else { Vec::new() },
         })
+    }
+
+    /// Products' state changes since `since`, newest first: what changed, for the board's
+    /// change list and its marks.
+    pub fn changes(&self, since: i64) -> Result<Vec<Change>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.product, sp.start, v.state,
+                    (SELECT pv.state FROM span p JOIN verdict pv ON pv.id = p.verdict
+                     WHERE p.series = s.id AND p.start < sp.start ORDER BY p.start DESC LIMIT 1)
+                 FROM series s
+                 JOIN span sp ON sp.series = s.id AND sp.start >= ?1
+                 JOIN verdict v ON v.id = sp.verdict
+                 WHERE s.metric = ''
+                 ORDER BY sp.start DESC, s.product
+                 LIMIT ?2",
+            )
+            .in_store(self)?;
+        let rows = stmt
+            .query_map(rusqlite::params![since, CHANGES_KEPT], |r| {
+                Ok(Change {
+                    product: r.get(0)?,
+                    at: r.get(1)?,
+                    to: super::series::state_of(r.get(2)?),
+                    from: r.get::<_, Option<i64>>(3)?.map(super::series::state_of),
+                })
+            })
+            .in_store(self)?;
+        // A span that starts with the same state (a new reason) is not a change of state.
+        rows.filter(|c| !matches!(c, Ok(c) if c.from == Some(c.to))).collect::<rusqlite::Result<_>>().in_store(self)
     }
 
     /// One product in full: every metric's uptime and bars, refreshes over 30 days, incidents.

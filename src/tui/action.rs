@@ -18,6 +18,11 @@ pub enum Action {
     PollNow,
     ShowIncidents,
     ShowMaintenance,
+    ShowChanges,
     ShowHelp,
+    /// Hold the snapshot on screen while reading; again to catch up.
+    Pause,
+    /// The selected id, or a dbt run's address, to the terminal's clipboard (OSC 52).
+    Copy,
     Quit,
 }

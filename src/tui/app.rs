@@ -11,6 +11,9 @@ use crate::model::State;
 use crate::poller::service::{PollerStatus, Role};
 use crate::store::{BoardSnapshot, Incident, MetricRow, RefreshRow, WindowKind};
 
+/// How long a product that changed state is marked as changed in the list, in seconds.
+pub const RECENT: i64 = 15 * 60;
+
 /// A screen on the navigation stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -19,6 +22,7 @@ pub enum Route {
     Incident(i64),
     Incidents,
     Maintenance,
+    Changes,
     Help,
 }
 
@@ -70,6 +74,8 @@ pub enum Effect {
     PollNow,
     LoadDetail(String),
     LoadIncident(i64),
+    /// Put this text on the terminal's clipboard.
+    Copy(String),
 }
 
 /// One product's history, loaded when its detail opens.
@@ -103,6 +109,15 @@ pub struct App {
     pub page: usize,
     pub filter: String,
     pub filtering: bool,
+    /// Where typing goes in the filter being edited, in chars.
+    pub filter_cursor: usize,
+    /// The incident list's own filter (product, status, metric, #id).
+    pub incident_filter: String,
+    /// Updates held while the user reads (`p`): the latest snapshot that arrived.
+    pub paused_at: Option<i64>,
+    held: Option<Arc<BoardSnapshot>>,
+    /// Per product (by index), whether it changed state in the last [`RECENT`] seconds.
+    pub recent: Vec<bool>,
     pub sort: Sort,
     pub window: WindowKind,
     pub grouped: bool,
@@ -149,6 +164,11 @@ impl App {
             page: 20,
             filter: String::new(),
             filtering: false,
+            filter_cursor: 0,
+            incident_filter: String::new(),
+            paused_at: None,
+            held: None,
+            recent: Vec::new(),
             sort: Sort::State,
             window: WindowKind::Week,
             grouped: true,
@@ -183,8 +203,18 @@ impl App {
         }
     }
 
-    /// A new snapshot arrived: keep the cursor on the same product.
-    pub fn set_snapshot(&mut self, snapshot: Arc<BoardSnapshot>) {
+    /// A new snapshot arrived: keep the cursor on the same product. Paused, it is held
+    /// until the pause ends; false then.
+    pub fn set_snapshot(&mut self, snapshot: Arc<BoardSnapshot>) -> bool {
+        if self.paused_at.is_some() {
+            self.held = Some(snapshot);
+            return false;
+        }
+        self.show_snapshot(snapshot);
+        true
+    }
+
+    fn show_snapshot(&mut self, snapshot: Arc<BoardSnapshot>) {
         let keep = self.selected_id();
         self.snapshot = snapshot;
         self.derive();
@@ -237,8 +267,9 @@ impl App {
             Action::Open => return self.open(),
             Action::Back => self.back(),
             Action::StartFilter => {
-                if *self.route() == Route::List {
+                if matches!(self.route(), Route::List | Route::Incidents) {
                     self.filtering = true;
+                    self.filter_cursor = self.filter_text().chars().count();
                 }
             }
             Action::CycleSort => {
@@ -265,27 +296,158 @@ impl App {
             }
             Action::ShowIncidents => self.push(Route::Incidents),
             Action::ShowMaintenance => self.push(Route::Maintenance),
+            Action::ShowChanges => self.push(Route::Changes),
             Action::ShowHelp => self.push(Route::Help),
+            Action::Pause => match self.paused_at.take() {
+                Some(_) => {
+                    if let Some(held) = self.held.take() {
+                        self.show_snapshot(held);
+                    }
+                    self.flash = Some("caught up".into());
+                }
+                None => self.paused_at = Some(self.now),
+            },
+            Action::Copy => return self.copy(),
         }
         Effect::None
     }
 
-    /// A key typed while the filter line is open.
+    /// A newer snapshot waits for the pause to end.
+    pub fn held_snapshot(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// What `y` copies where the board is: the product's id (its dbt run's address in the
+    /// detail, when there is one), an incident's or a window's number.
+    fn copy(&mut self) -> Effect {
+        let text = match self.route() {
+            Route::List => self.selected_product().map(|p| p.product.id.clone()),
+            Route::Product(id) => {
+                let row = self.snapshot.products.iter().find(|p| p.product.id == *id);
+                Some(row.and_then(|r| r.evidence.dbt_run_url.clone()).unwrap_or_else(|| id.clone()))
+            }
+            Route::Incident(id) => Some(id.to_string()),
+            Route::Incidents => self.shown_incidents().get(self.sub_selected).map(|i| i.id.to_string()),
+            Route::Maintenance => self.snapshot.maintenance.get(self.sub_selected).map(|w| w.id.to_string()),
+            Route::Changes => self.snapshot.changes.get(self.sub_selected).map(|c| c.product.clone()),
+            Route::Help => None,
+        };
+        match text {
+            Some(text) => {
+                self.flash = Some(format!("copied {} (if the terminal allows OSC 52)", crate::text::inert(&text)));
+                Effect::Copy(text)
+            }
+            None => Effect::None,
+        }
+    }
+
+    /// The filter the open list uses: the products', or the incidents'.
+    fn filter_text(&mut self) -> &mut String {
+        if *self.route() == Route::Incidents { &mut self.incident_filter } else { &mut self.filter }
+    }
+
+    /// The incidents the incident list shows: all, or those its filter matches.
+    pub fn shown_incidents(&self) -> Vec<&Incident> {
+        let words: Vec<String> = self.incident_filter.split_whitespace().map(str::to_lowercase).collect();
+        let name = |id: &str| {
+            self.snapshot.products.iter().find(|p| p.product.id == id).map(|p| p.product.name.to_lowercase())
+        };
+        self.snapshot
+            .incidents
+            .iter()
+            .filter(|i| {
+                words.is_empty() || {
+                    let name = name(&i.product).unwrap_or_default();
+                    words.iter().all(|w| {
+                        let number = w.trim_start_matches('#');
+                        i.product.to_lowercase().contains(w)
+                            || name.contains(w)
+                            || i.status.as_str().contains(w.as_str())
+                            || i.metrics.iter().any(|m| m.contains(w.as_str()))
+                            || (!number.is_empty() && i.id.to_string() == number)
+                            || (w == "open" && i.resolved_at.is_none())
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// What the filter line says about what was typed: a `state:` nobody has, and what
+    /// was probably meant.
+    pub fn filter_hint(&self) -> Option<String> {
+        if *self.route() != Route::List {
+            return None;
+        }
+        let names: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
+        Filter::parse(&self.filter).unknown_states.first().map(|s| {
+            let guess = crate::spelling::nearest(s, &names).map(|g| format!("did you mean {g}? ")).unwrap_or_default();
+            format!("no state `{s}`: {guess}states are {}", names.join(", "))
+        })
+    }
+
+    /// A key typed while the filter line is open: typing inserts at the cursor; the
+    /// editing keys of a shell (←/→, Home/End, ^A/^E, ^U, ^K, ^W, Delete) work.
     pub fn filter_input(&mut self, key: crossterm::event::KeyEvent) {
-        use crossterm::event::KeyCode;
+        use crossterm::event::{KeyCode, KeyModifiers};
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let at = self.filter_cursor;
+        let mut chars: Vec<char> = self.filter_text().chars().collect();
+        let at = at.min(chars.len());
+        let mut cursor = at;
         match key.code {
             KeyCode::Esc => {
-                self.filter.clear();
+                chars.clear();
+                cursor = 0;
                 self.filtering = false;
             }
             KeyCode::Enter => self.filtering = false,
-            KeyCode::Backspace => {
-                self.filter.pop();
+            KeyCode::Left if at > 0 => cursor = at - 1,
+            KeyCode::Right => cursor = (at + 1).min(chars.len()),
+            KeyCode::Home => cursor = 0,
+            KeyCode::End => cursor = chars.len(),
+            KeyCode::Char('a') if ctrl => cursor = 0,
+            KeyCode::Char('e') if ctrl => cursor = chars.len(),
+            KeyCode::Char('u') if ctrl => {
+                chars.drain(..at);
+                cursor = 0;
             }
-            KeyCode::Char(c) if !c.is_control() && self.filter.chars().count() < 64 => self.filter.push(c),
+            KeyCode::Char('k') if ctrl => chars.truncate(at),
+            KeyCode::Char('w') if ctrl => {
+                // The word before the cursor and the spaces after it, as a shell does.
+                let mut start = at;
+                while start > 0 && chars[start - 1] == ' ' {
+                    start -= 1;
+                }
+                while start > 0 && chars[start - 1] != ' ' {
+                    start -= 1;
+                }
+                chars.drain(start..at);
+                cursor = start;
+            }
+            KeyCode::Backspace if at > 0 => {
+                chars.remove(at - 1);
+                cursor = at - 1;
+            }
+            KeyCode::Delete if at < chars.len() => {
+                chars.remove(at);
+            }
+            KeyCode::Char(c) if !ctrl && !c.is_control() && chars.len() < 64 => {
+                chars.insert(at, c);
+                cursor = at + 1;
+            }
             _ => return,
         }
-        self.rebuild_rows();
+        self.filter_cursor = cursor;
+        let text: String = chars.into_iter().collect();
+        if *self.filter_text() == text {
+            return;
+        }
+        *self.filter_text() = text;
+        if *self.route() == Route::Incidents {
+            self.sub_selected = 0;
+        } else {
+            self.rebuild_rows();
+        }
     }
 
     /// A click on list line `row` (0 = first shown line): select it; a click on the
@@ -343,7 +505,16 @@ impl App {
                 None => Effect::None,
             },
             Route::Product(_) => self.open_incident(self.detail_incidents().get(self.sub_selected).map(|i| i.id)),
-            Route::Incidents => self.open_incident(self.snapshot.incidents.get(self.sub_selected).map(|i| i.id)),
+            Route::Incidents => self.open_incident(self.shown_incidents().get(self.sub_selected).map(|i| i.id)),
+            Route::Changes => match self.snapshot.changes.get(self.sub_selected) {
+                Some(change) => {
+                    let id = change.product.clone();
+                    self.detail = None;
+                    self.push(Route::Product(id.clone()));
+                    Effect::LoadDetail(id)
+                }
+                None => Effect::None,
+            },
             _ => Effect::None,
         }
     }
@@ -386,8 +557,9 @@ impl App {
             route => {
                 let len = match route {
                     Route::Product(_) => self.detail_incidents().len(),
-                    Route::Incidents => self.snapshot.incidents.len(),
+                    Route::Incidents => self.shown_incidents().len(),
                     Route::Maintenance => self.snapshot.maintenance.len(),
+                    Route::Changes => self.snapshot.changes.len(),
                     // The help scrolls a line at a time on a small terminal.
                     Route::Help => crate::tui::keys::help_line_count(),
                     _ => 0,
@@ -457,6 +629,14 @@ impl App {
         self.summary = crate::status_doc::Summary::of(products.iter().map(|p| p.state));
         self.any_reason = products.iter().any(|p| p.metrics.iter().any(|m| m.state != State::Up));
         self.overall = State::worst_of(products.iter().map(|p| p.state)).unwrap_or(State::Up);
+        let recent: std::collections::HashSet<&str> = self
+            .snapshot
+            .changes
+            .iter()
+            .filter(|c| c.from.is_some() && self.snapshot.generated_at - c.at < RECENT)
+            .map(|c| c.product.as_str())
+            .collect();
+        self.recent = products.iter().map(|p| recent.contains(p.product.id.as_str())).collect();
         let mut moments: Vec<i64> = products.iter().filter_map(|p| p.since).collect();
         moments.sort_unstable();
         moments.dedup();
@@ -543,26 +723,31 @@ impl App {
 struct Filter {
     words: Vec<String>,
     states: Vec<State>,
+    /// `state:` words that name no state: they match nothing, and the filter line says so.
+    unknown_states: Vec<String>,
 }
 
 impl Filter {
     fn parse(text: &str) -> Filter {
         let mut words = Vec::new();
         let mut states = Vec::new();
+        let mut unknown_states = Vec::new();
         for token in text.split_whitespace() {
             let lower = token.to_lowercase();
             match lower.split_once(':') {
-                Some(("state" | "is", s)) if State::parse(s).is_some() => {
-                    states.push(State::parse(s).expect("checked"))
-                }
+                Some(("state" | "is", s)) => match State::parse(s) {
+                    Some(state) => states.push(state),
+                    None if !s.is_empty() => unknown_states.push(s.to_string()),
+                    None => {}
+                },
                 _ => words.push(lower),
             }
         }
-        Filter { words, states }
+        Filter { words, states, unknown_states }
     }
 
     fn matches(&self, row: &crate::store::ProductRow) -> bool {
-        if !self.states.is_empty() && !self.states.contains(&row.state) {
+        if !self.unknown_states.is_empty() || (!self.states.is_empty() && !self.states.contains(&row.state)) {
             return false;
         }
         let p = &row.product;

@@ -85,8 +85,8 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[(KeyCode::Char('/'), NONE)],
         label: "/",
         action: Action::StartFilter,
-        help: "filter by name, group, tag, state (state:down)",
-        context: Context::List,
+        help: "filter: products (name, group, tag, state:down), incidents",
+        context: Context::Everywhere,
     },
     Binding {
         keys: &[(KeyCode::Char('s'), NONE)],
@@ -138,6 +138,27 @@ pub const BINDINGS: &[Binding] = &[
         context: Context::Everywhere,
     },
     Binding {
+        keys: &[(KeyCode::Char('e'), NONE)],
+        label: "e",
+        action: Action::ShowChanges,
+        help: "what changed over the last day",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('y'), NONE)],
+        label: "y",
+        action: Action::Copy,
+        help: "copy the id (a dbt run's address in a product) to the clipboard",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('p'), NONE)],
+        label: "p",
+        action: Action::Pause,
+        help: "pause updates while reading; p again catches up",
+        context: Context::Everywhere,
+    },
+    Binding {
         keys: &[(KeyCode::Char('?'), NONE), (KeyCode::F(1), NONE)],
         label: "?",
         action: Action::ShowHelp,
@@ -177,13 +198,17 @@ pub fn footer(context: Context) -> Vec<(&'static str, &'static str)> {
         Action::Open => Some((2, "open")),
         Action::Back if context != Context::List => Some((3, "back")),
         Action::StartFilter => Some((4, "filter")),
-        Action::CycleSort => Some((5, "sort")),
-        Action::CycleWindow => Some((6, "window")),
-        Action::ToggleGroups => Some((7, "group")),
-        Action::ToggleFaults => Some((8, "faults")),
-        Action::PollNow => Some((9, "poll")),
-        Action::ShowIncidents => Some((10, "incidents")),
-        Action::ShowMaintenance => Some((11, "maintenance")),
+        // Then what on call needs: poll, incidents, changes, maintenance; the list's
+        // arrangement last (the help has them all).
+        Action::PollNow => Some((5, "poll")),
+        Action::ShowIncidents => Some((6, "incidents")),
+        Action::ShowChanges => Some((7, "changes")),
+        Action::ShowMaintenance => Some((8, "maint")),
+        Action::CycleSort => Some((9, "sort")),
+        Action::CycleWindow => Some((10, "window")),
+        Action::ToggleFaults => Some((11, "faults")),
+        Action::ToggleGroups => Some((12, "group")),
+        Action::Pause => Some((13, "pause")),
         _ => None,
     };
     let mut items: Vec<(usize, &'static str, &'static str)> = BINDINGS
@@ -196,9 +221,9 @@ pub fn footer(context: Context) -> Vec<(&'static str, &'static str)> {
 }
 
 /// Lines of help after the key table: mouse, a blank, states, bars, the incident mark, the
-/// metric columns (two lines), uptime (two lines). The help view draws them; scrolling it
-/// needs the count.
-pub const HELP_LEGEND_LINES: usize = 9;
+/// change mark, the metric columns (two lines), uptime (two lines), refresh lag (two
+/// lines). The help view draws them; scrolling it needs the count.
+pub const HELP_LEGEND_LINES: usize = 12;
 
 /// How many lines the help has: the key table and its legend.
 pub fn help_line_count() -> usize {
@@ -221,7 +246,7 @@ mod tests {
         assert_eq!(key(KeyCode::Char('x'), NONE), None);
         // The list's own keys do nothing elsewhere; moving and quitting work everywhere.
         let elsewhere = |c: KeyCode| action_for(KeyEvent::new(c, NONE), Context::Detail);
-        for c in ['s', 'g', 'f', '/'] {
+        for c in ['s', 'g', 'f'] {
             assert_eq!(elsewhere(KeyCode::Char(c)), None, "{c}");
         }
         assert_eq!(elsewhere(KeyCode::Char('j')), Some(Action::Down));

@@ -288,10 +288,10 @@ async fn event_loop(
             }
             Ok(()) = snapshots.changed() => {
                 let snapshot = snapshots.borrow_and_update().clone();
-                app.set_snapshot(snapshot);
+                let shown = app.set_snapshot(snapshot);
                 app.set_page(views::list_page(area(size), app));
-                // A detail on screen is reloaded with the new data.
-                if let app::Route::Product(id) = app.route().clone() {
+                // A detail on screen is reloaded with the new data (unless paused).
+                if let (true, app::Route::Product(id)) = (shown, app.route().clone()) {
                     carry_out(Effect::LoadDetail(id), app, store, poll_now, &loaded_tx);
                 }
                 dirty = true;
@@ -390,6 +390,11 @@ fn carry_out(
                     let _ = loaded.send(Loaded::Detail(Detail { product: id, metrics, refreshes, incidents }));
                 }
             });
+        }
+        Effect::Copy(text) => {
+            if let Err(e) = terminal::copy_to_clipboard(&text) {
+                tracing::warn!("cannot write to the terminal: {e}");
+            }
         }
         Effect::LoadIncident(id) => {
             let (store, loaded) = (store.clone(), loaded.clone());

@@ -23,7 +23,10 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
     let detail = app.detail.as_ref().filter(|d| d.product == id);
     let zone = app.snapshot.zone;
     let mut lines: Vec<Line> = Vec::new();
-    let since = row.since.map(|s| format!(" for {}", ago(s, app.now).trim_end_matches(" ago"))).unwrap_or_default();
+    let since = row
+        .since
+        .map(|s| format!(" for {}, since {}", crate::timefmt::span(app.now - s), super::clock_near(s, app.now, zone)))
+        .unwrap_or_default();
     lines.push(Line::from(vec![
         Span::styled(format!("{}  ", p.name), theme.title()),
         Span::styled(format!("{} {}", theme.symbol(row.state), row.state), theme.state(row.state)),

@@ -20,23 +20,13 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let mut left: Vec<Span> = vec![Span::styled(" tablestat ", theme.title()), Span::raw(" ")];
     if app.snapshot.products.is_empty() {
         left.push(Span::styled("No data products yet", theme.dim()));
-    } else if overall == State::Up {
-        left.push(Span::styled(
-            format!("{} {}", theme.symbol(State::Up), crate::status_doc::verdict_line(s)),
-            theme.state(State::Up),
-        ));
     } else {
-        for (state, n) in [
-            (State::Down, s.down),
-            (State::Degraded, s.degraded),
-            (State::Unknown, s.unknown),
-            (State::Maintenance, s.maintenance),
-            (State::Up, s.up),
-        ] {
-            if n > 0 {
-                left.push(Span::styled(format!("{} {n} {}", theme.symbol(state), state.as_str()), theme.state(state)));
-                left.push(Span::raw("  "));
-            }
+        for (state, n) in s.nonzero() {
+            left.push(Span::styled(format!("{} {n} {}", theme.symbol(state), state.as_str()), theme.state(state)));
+            left.push(Span::raw("  "));
+        }
+        if overall == State::Up {
+            left.push(Span::styled(crate::status_doc::verdict_line(s), theme.state(State::Up)));
         }
     }
     super::fit_line(Line::from(left), area.width as usize).render(Rect { height: 1, ..area }, buf);
@@ -93,6 +83,14 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
         Role::Starting if !app.can_poll => "viewing only (no credentials)".to_string(),
         Role::Starting => "starting".to_string(),
     };
+    if let Some(at) = app.paused_at {
+        // Nothing on screen moves: that comes before anything else said about the poller.
+        let held = if app.held_snapshot() { ", newer data waiting" } else { "" };
+        return (
+            format!("PAUSED since {}{held} · {role} · {last_text}", clock_near(at, app.now, app.snapshot.zone)),
+            theme.warning(),
+        );
+    }
     if let Some(error) = &app.poller.write_error {
         // What is on screen is the last poll that could be written, not the latest.
         return (format!("{} last write failed: {error} · {role} ", theme.symbol(State::Degraded)), theme.warning());
@@ -144,14 +142,32 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     if area.height == 0 {
         return;
     }
+    let incidents = *app.route() == Route::Incidents;
+    let filter = if incidents { &app.incident_filter } else { &app.filter };
     if app.filtering {
+        let (before, after): (String, String) = {
+            let at = app.filter_cursor.min(filter.chars().count());
+            (filter.chars().take(at).collect(), filter.chars().skip(at).collect())
+        };
+        let help = match app.filter_hint() {
+            Some(hint) => Span::styled(format!("  {hint}"), theme.warning()),
+            None if incidents => Span::styled(
+                theme.keys("  ⏎ keep · Esc clear · product, status, metric, #id, open").into_owned(),
+                theme.dim(),
+            ),
+            None => Span::styled(
+                theme.keys("  ⏎ keep · Esc clear · words, group, tag, state:down").into_owned(),
+                theme.dim(),
+            ),
+        };
         let line = Line::from(vec![
             Span::styled(" / ", theme.key()),
-            Span::raw(app.filter.clone()),
+            Span::raw(fit(&before, 64)),
             Span::styled("▏", theme.key()),
-            Span::styled(theme.keys("  ⏎ keep · Esc clear · words, group, tag, state:down").into_owned(), theme.dim()),
+            Span::raw(fit(&after, 64)),
+            help,
         ]);
-        line.render(area, buf);
+        super::fit_line(line, area.width as usize).render(area, buf);
         return;
     }
     if let Some(flash) = &app.flash {
@@ -160,10 +176,18 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
     let context = app.key_context();
     let mut spans: Vec<Span> = Vec::new();
-    if !app.filter.is_empty() && *app.route() == Route::List {
-        spans.push(Span::styled(format!(" filter: {} ", app.filter), theme.warning()));
+    if !filter.is_empty() && matches!(app.route(), Route::List | Route::Incidents) {
+        spans.push(Span::styled(format!(" filter: {} ", fit(filter, 24)), theme.warning()));
+        if let Some(hint) = app.filter_hint() {
+            spans.push(Span::styled(format!("{hint} "), theme.warning()));
+        }
     }
     let mut used: usize = spans.iter().map(Span::width).sum();
+    if app.paused_at.is_some() {
+        // Said in the header too; here, how to leave it.
+        spans.push(Span::styled(" p resume ", theme.warning()));
+        used += 10;
+    }
     for (key, what) in keys::footer(context) {
         let key = theme.keys(key);
         let what = match what {
@@ -171,13 +195,15 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             "window" => format!("window:{}", app.window.label()),
             "faults" if app.faults_only => "faults:on".to_string(),
             "group" if !app.grouped => "group:off".to_string(),
+            "pause" if app.paused_at.is_some() => continue,
+            "filter" if !matches!(app.route(), Route::List | Route::Incidents) => continue,
             other => other.to_string(),
         };
         let piece = format!(" {key} {what} ");
-        if used + piece.chars().count() > area.width as usize {
+        if used + super::columns(&piece) > area.width as usize {
             break;
         }
-        used += piece.chars().count();
+        used += super::columns(&piece);
         spans.push(Span::styled(format!(" {key}"), theme.key()));
         spans.push(Span::raw(format!(" {what} ")));
     }

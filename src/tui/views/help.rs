@@ -42,6 +42,14 @@ pub fn render(theme: &Theme, scroll: usize, area: Rect, buf: &mut Buffer) {
         Span::styled(if theme.ascii { "*" } else { "⚑" }, theme.state(State::Down)),
         Span::raw("       an open incident (i lists them)"),
     ]));
+    lines.push(Line::from(vec![
+        Span::raw("  "),
+        Span::styled(if theme.ascii { "+" } else { "•" }, theme.title()),
+        Span::raw(format!(
+            "       changed state in the last {} min (e lists the changes); FOR: how long in its state",
+            crate::tui::app::RECENT / 60
+        )),
+    ]));
     // The list's column headings, spelt out: three letters mean little to an analyst.
     let spelt: Vec<String> =
         Metric::standard().iter().map(|m| format!("{} {}", super::list::abbreviation(m), m.as_str())).collect();
@@ -49,6 +57,11 @@ pub fn render(theme: &Theme, scroll: usize, area: Rect, buf: &mut Buffer) {
     lines.push(Line::from(format!("          {}; a team's own metric: its first letters", spelt[4..].join(" · "))));
     lines.push(Line::from(Span::styled("  uptime  leaves out maintenance, unknown and no-data time;", theme.dim())));
     lines.push(Line::from(Span::styled("          degraded counts as available.", theme.dim())));
+    lines.push(Line::from(Span::styled(
+        "  refresh lag (a product's detail): how long after its data interval ended each run",
+        theme.dim(),
+    )));
+    lines.push(Line::from(Span::styled("          finished; one bar a run, the newest at the right.", theme.dim())));
     debug_assert_eq!(lines.len(), BINDINGS.len() + LEGEND_LINES);
     let room = area.height.saturating_sub(1) as usize;
     let top = scroll.min(lines.len().saturating_sub(room));

@@ -200,8 +200,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
                 .render(row_area, buf);
             }
             Row::Product(i) => {
-                let row = &app.snapshot.products[*i];
-                render_product(app, theme, row, metrics, &cols, row_area, buf);
+                render_product(app, theme, *i, metrics, &cols, row_area, buf);
                 if index == app.selected {
                     buf.set_style(row_area, theme.selected());
                 }
@@ -216,12 +215,13 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
 fn render_product(
     app: &App,
     theme: &Theme,
-    row: &ProductRow,
+    index: usize,
     metrics: &[Metric],
     cols: &Columns,
     area: Rect,
     buf: &mut Buffer,
 ) {
+    let row = &app.snapshot.products[index];
     let indent = if app.grouped { " " } else { "" };
     let name_w = cols.name.saturating_sub(indent.len());
     let mut spans: Vec<Span> = vec![
@@ -271,7 +271,16 @@ fn render_product(
     let style = if row.state == State::Up { theme.dim() } else { theme.state(row.state) };
     if cols.age {
         let since = row.since.map_or_else(|| "—".to_string(), |t| age(app.now - t));
-        right.push(Span::styled(format!("{since:<AGE$}"), style));
+        // A state entered in the last minutes is marked: what changed is seen at a glance.
+        if app.recent.get(index).copied().unwrap_or(false) {
+            let mark = if theme.ascii { "+" } else { "•" };
+            right.push(Span::styled(
+                format!("{mark}{since:<w$}", w = AGE - 1),
+                style.add_modifier(ratatui::style::Modifier::BOLD),
+            ));
+        } else {
+            right.push(Span::styled(format!("{since:<AGE$}"), style));
+        }
     }
     if cols.reason > 0 {
         if let Some((state, reason)) = short_reason(row) {

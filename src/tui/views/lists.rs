@@ -38,18 +38,27 @@ pub fn incident_line<'a>(app: &App, theme: &Theme, i: &Incident) -> Line<'a> {
 }
 
 pub fn incidents(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let all = &app.snapshot.incidents;
+    let everything = &app.snapshot.incidents;
+    let all = app.shown_incidents();
     let open = all.iter().filter(|i| i.resolved_at.is_none()).count();
-    let title = format!("incidents · {open} open, {} recent · ⏎ opens the timeline", all.len() - open);
+    let title = if app.incident_filter.is_empty() {
+        format!("incidents · {open} open, {} recent · ⏎ opens the timeline · / filters", all.len() - open)
+    } else {
+        format!("incidents · {} of {} match · {open} open", all.len(), everything.len())
+    };
     title_line(theme, &theme.keys(&title), area, buf);
     if all.is_empty() {
-        Line::from(Span::styled("  No incidents. They open by themselves when a metric goes down.", theme.dim()))
-            .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
+        let why = if everything.is_empty() {
+            "  No incidents. They open by themselves when a metric goes down."
+        } else {
+            "  No incident matches: Esc clears the filter."
+        };
+        Line::from(Span::styled(why, theme.dim())).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
         return;
     }
     let page = area.height.saturating_sub(1) as usize;
     let offset = app.sub_selected.saturating_sub(page.saturating_sub(1));
-    for (line, (index, i)) in all.iter().enumerate().skip(offset).take(page).enumerate() {
+    for (line, (index, i)) in all.into_iter().enumerate().skip(offset).take(page).enumerate() {
         let r = Rect { y: area.y + 1 + line as u16, height: 1, ..area };
         super::fit_line(incident_line(app, theme, i), r.width as usize).render(r, buf);
         if index == app.sub_selected {
@@ -108,6 +117,46 @@ pub fn maintenance(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         }
         if n == app.sub_selected {
             buf.set_style(Rect { y: top, height: y - top, ..area }, theme.selected());
+        }
+    }
+}
+
+/// What changed over the last day, newest first: `11-24 11:02  ✔ → ✖  Orders  up → down  12 min ago`.
+pub fn changes(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let changes = &app.snapshot.changes;
+    let hours = crate::store::CHANGES_SINCE / 3600;
+    title_line(theme, &theme.keys(&format!("changes · last {hours} h, newest first · ⏎ opens the product")), area, buf);
+    if changes.is_empty() {
+        Line::from(Span::styled(format!("  No product changed state in the last {hours} hours."), theme.dim()))
+            .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
+        return;
+    }
+    let page = area.height.saturating_sub(1) as usize;
+    let offset = app.sub_selected.saturating_sub(page.saturating_sub(1));
+    let name = |id: &str| {
+        app.snapshot.products.iter().find(|p| p.product.id == id).map_or(id.to_string(), |p| p.product.name.clone())
+    };
+    for (line, (index, c)) in changes.iter().enumerate().skip(offset).take(page).enumerate() {
+        let r = Rect { y: area.y + 1 + line as u16, height: 1, ..area };
+        let mut spans = vec![Span::styled(format!("{}  ", clock(c.at, app.snapshot.zone)), theme.dim())];
+        match c.from {
+            Some(from) => {
+                spans.push(Span::styled(theme.symbol(from).to_string(), theme.state(from)));
+                spans.push(Span::raw(" → "));
+            }
+            None => spans.push(Span::raw("    ")),
+        }
+        spans.push(Span::styled(format!("{}  ", theme.symbol(c.to)), theme.state(c.to)));
+        spans.push(Span::raw(format!("{} ", super::pad(&name(&c.product), 19))));
+        let what = match c.from {
+            Some(from) => format!("{from} → {}", c.to),
+            None => format!("first checked: {}", c.to),
+        };
+        spans.push(Span::styled(format!("{what:<22} "), theme.state(c.to)));
+        spans.push(Span::styled(super::ago(c.at, app.now), theme.dim()));
+        super::fit_line(Line::from(spans), r.width as usize).render(r, buf);
+        if index == app.sub_selected {
+            buf.set_style(r, theme.selected());
         }
     }
 }

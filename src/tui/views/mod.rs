@@ -80,6 +80,7 @@ impl Widget for &Board<'_> {
             Route::Incident(id) => incident::render(self.app, self.theme, *id, areas.body, buf),
             Route::Incidents => lists::incidents(self.app, self.theme, areas.body, buf),
             Route::Maintenance => lists::maintenance(self.app, self.theme, areas.body, buf),
+            Route::Changes => lists::changes(self.app, self.theme, areas.body, buf),
             Route::Help => help::render(self.theme, self.app.sub_selected, areas.body, buf),
         }
         header::footer(self.app, self.theme, areas.footer, buf);

@@ -157,17 +157,9 @@ async fn ten_viewers_and_one_poller_share_the_database() {
         let final_states = stored_states(&db);
         let summary = tablestat::status_doc::Summary::of(final_states.iter().filter_map(|(_, s)| State::parse(s)));
         // The board's header: every product up in words, else the count of the worst state.
-        let final_verdict = match [
-            (summary.down, "down"),
-            (summary.degraded, "degraded"),
-            (summary.unknown, "unknown"),
-            (summary.maintenance, "maintenance"),
-        ]
-        .into_iter()
-        .find(|(n, _)| *n > 0)
-        {
-            Some((n, state)) => format!("{n} {state}"),
-            None => tablestat::status_doc::verdict_line(&summary),
+        let final_verdict = match summary.nonzero().first() {
+            Some((state, n)) if *state != State::Up => format!("{n} {state}"),
+            _ => tablestat::status_doc::verdict_line(&summary),
         };
         settled.store(true, Ordering::SeqCst);
         let mut troubles = Vec::new();

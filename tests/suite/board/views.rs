@@ -416,3 +416,145 @@ fn wide_names_keep_the_columns_in_line() {
     let screen = text(&buffer).replace(' ', "");
     assert!(screen.contains("◆売上データ📊日次の…◆"), "{screen}");
 }
+
+fn key(code: crossterm::event::KeyCode) -> crossterm::event::KeyEvent {
+    crossterm::event::KeyEvent::from(code)
+}
+
+fn ctrl(c: char) -> crossterm::event::KeyEvent {
+    crossterm::event::KeyEvent::new(crossterm::event::KeyCode::Char(c), crossterm::event::KeyModifiers::CONTROL)
+}
+
+fn type_in(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.filter_input(key(crossterm::event::KeyCode::Char(c)));
+    }
+}
+
+/// The filter line edits like a shell's: the cursor moves, ^W takes a word, ^U the start;
+/// a `state:` nobody has says so, with what was probably meant.
+#[test]
+fn the_filter_line_edits_like_a_shell_and_names_unknown_states() {
+    use crossterm::event::KeyCode;
+    let mut app = app();
+    app.update(Action::StartFilter);
+    type_in(&mut app, "sales staging");
+    assert_eq!(app.filter, "sales staging");
+    app.filter_input(ctrl('w'));
+    assert_eq!(app.filter, "sales ");
+    type_in(&mut app, "orders");
+    app.filter_input(key(KeyCode::Home));
+    app.filter_input(key(KeyCode::Delete));
+    type_in(&mut app, "S");
+    assert_eq!(app.filter, "Sales orders");
+    for _ in 0..5 {
+        app.filter_input(key(KeyCode::Right));
+    }
+    app.filter_input(ctrl('u'));
+    assert_eq!(app.filter, "orders");
+    app.filter_input(ctrl('e'));
+    app.filter_input(key(KeyCode::Left));
+    app.filter_input(key(KeyCode::Backspace));
+    assert_eq!(app.filter, "ordes");
+    app.filter_input(ctrl('a'));
+    app.filter_input(ctrl('k'));
+    assert_eq!(app.filter, "");
+    // An unknown state matches nothing and the line says why.
+    type_in(&mut app, "state:dwn");
+    assert_eq!(app.shown_products, 0);
+    let screen = text(&draw(&mut app, &color(), 100, 24));
+    let footer = screen.lines().last().unwrap();
+    assert!(footer.contains("no state `dwn`: did you mean `down`?"), "{footer}");
+    app.filter_input(key(KeyCode::Enter));
+    let screen = text(&draw(&mut app, &color(), 100, 24));
+    assert!(screen.lines().last().unwrap().contains("did you mean `down`"), "{screen}");
+}
+
+/// `/` in the incident list filters incidents: by product, status, metric or number.
+#[test]
+fn the_incident_list_has_its_own_filter() {
+    use crossterm::event::KeyCode;
+    let mut app = app();
+    app.update(Action::ShowIncidents);
+    let all = app.shown_incidents().len();
+    assert!(all >= 2);
+    app.update(Action::StartFilter);
+    type_in(&mut app, "open");
+    let open: Vec<i64> = app.shown_incidents().iter().map(|i| i.id).collect();
+    assert!(!open.is_empty() && open.len() < all, "{open:?}");
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    assert!(screen.contains(&format!("{} of {all} match", open.len())), "{screen}");
+    // Enter opens the incident the filtered list shows, not the unfiltered one.
+    app.filter_input(key(KeyCode::Enter));
+    assert_eq!(app.update(Action::Open), Effect::LoadIncident(open[0]));
+    app.update(Action::Back);
+    // The products' filter is untouched.
+    assert!(app.filter.is_empty());
+    app.update(Action::StartFilter);
+    app.filter_input(ctrl('u'));
+    type_in(&mut app, "#999999");
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    assert!(screen.contains("No incident matches"), "{screen}");
+}
+
+/// `p` holds what is on screen; snapshots that arrive wait; `p` again shows the latest.
+#[test]
+fn pause_holds_the_screen_until_resumed() {
+    let mut app = app();
+    app.update(Action::Pause);
+    let before = app.snapshot.products.len();
+    assert!(!app.set_snapshot(std::sync::Arc::new(crowded(3))), "held while paused");
+    assert_eq!(app.snapshot.products.len(), before);
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    assert!(screen.lines().nth(1).unwrap().starts_with(" PAUSED since 12:00, newer data waiting"), "{screen}");
+    assert!(screen.lines().last().unwrap().contains("p resume"), "{screen}");
+    app.update(Action::Pause);
+    assert_eq!(app.snapshot.products.len(), before + 3);
+    assert!(app.set_snapshot(std::sync::Arc::new(crowded(4))));
+}
+
+/// `y` copies what the cursor is on: a product's id, its dbt run's address in the detail,
+/// an incident's number.
+#[test]
+fn copy_takes_what_the_cursor_is_on() {
+    let mut app = app();
+    assert_eq!(app.update(Action::Copy), Effect::Copy("fct_orders".into()));
+    assert!(app.flash.as_deref().unwrap().starts_with("copied fct_orders"));
+    app.update(Action::Open);
+    assert_eq!(app.update(Action::Copy), Effect::Copy("https://cloud.getdbt.example/runs/70002/".into()));
+    app.update(Action::Back);
+    app.update(Action::ShowIncidents);
+    let first = app.shown_incidents()[0].id;
+    assert_eq!(app.update(Action::Copy), Effect::Copy(first.to_string()));
+}
+
+/// What changed: the list marks products that changed state lately, and `e` lists the
+/// day's changes, newest first; Enter opens the product.
+#[test]
+fn what_changed_is_marked_and_listed() {
+    let mut app = app();
+    let changes = app.snapshot.changes.clone();
+    assert!(!changes.is_empty(), "the prepared history changes within the day");
+    assert!(changes.windows(2).all(|w| w[0].at >= w[1].at), "newest first");
+    assert!(changes.iter().all(|c| c.from != Some(c.to)), "changes of state only");
+    app.update(Action::ShowChanges);
+    insta::assert_snapshot!("changes_80x24", text(&draw(&mut app, &color(), 80, 24)));
+    assert_eq!(app.update(Action::Open), Effect::LoadDetail(changes[0].product.clone()));
+    // A change minutes ago is marked in the list.
+    let mut snap = (*app.snapshot).clone();
+    let orders = snap.products.iter_mut().find(|p| p.product.id == "fct_orders").unwrap();
+    orders.since = Some(now() - 120);
+    snap.changes.insert(
+        0,
+        tablestat::store::Change {
+            product: "fct_orders".into(),
+            at: now() - 120,
+            from: Some(State::Degraded),
+            to: State::Down,
+        },
+    );
+    let mut app = App::new(std::sync::Arc::new(snap), now());
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    let orders = screen.lines().find(|l| l.contains("Orders ")).unwrap();
+    assert!(orders.contains("•2 min"), "{orders}");
+}
