@@ -148,12 +148,14 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
             } else {
                 let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
                 for w in windows {
-                    let when = if w.is_active(now.timestamp()) {
-                        "active  "
+                    let when = if w.cancelled_at.is_some() {
+                        "cancelled"
+                    } else if w.is_active(now.timestamp()) {
+                        "active   "
                     } else if w.starts_at > now.timestamp() {
-                        "upcoming"
+                        "upcoming "
                     } else {
-                        "ended   "
+                        "ended    "
                     };
                     crate::output::line(format!(
                         "#{:<4} {when} {} to {}  {}: {}",
@@ -167,8 +169,13 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
             }
         }
         MaintenanceCommand::End { id } => {
-            store.end_maintenance(id, now.timestamp()).map_err(store_error)?;
-            crate::output::line(format!("Maintenance #{id} ended."))?;
+            let said = match store.end_maintenance(id, now.timestamp()).map_err(store_error)? {
+                crate::store::Ended::Ended => format!("Maintenance #{id} ended."),
+                crate::store::Ended::Cancelled => {
+                    format!("Maintenance #{id} cancelled: it had not begun, so it never happens (its plan is kept).")
+                }
+            };
+            crate::output::line(said)?;
         }
     }
     Ok(0)

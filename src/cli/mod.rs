@@ -240,7 +240,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let Some(command) = cli.command else {
         let started = std::time::Instant::now();
         let config = load_config(cli.config.as_deref())?;
-        let options = crate::tui::BoardOptions { theme, started };
+        let options = crate::tui::BoardOptions { theme, started, story: None };
         return crate::tui::run(std::sync::Arc::new(config), options).await.map(|()| 0);
     };
     match command {

@@ -108,13 +108,14 @@ fn write_config(
 }
 
 /// Moves the world to `step`; the maintenance step announces a window for Finance, and
-/// the step after the next ends it early, as teams do when the work is done.
-async fn play(step: Step, shared: &server::Shared, store: &StoreHandle) {
+/// the step after the next ends it early, as teams do when the work is done. Only the
+/// story's own window: one a user added meanwhile is theirs.
+async fn play(step: Step, shared: &server::Shared, store: &StoreHandle, own_window: &mut Option<i64>) {
     shared.world.lock().expect("world").apply(step, Utc::now());
     let now = Utc::now().timestamp();
     match step {
         Step::MaintenanceStarts => {
-            let _ = store
+            let added = store
                 .call(move |s| {
                     s.add_maintenance(
                         &Scope::Group("Finance".into()),
@@ -126,16 +127,12 @@ async fn play(step: Step, shared: &server::Shared, store: &StoreHandle) {
                     )
                 })
                 .await;
+            *own_window = added.ok().and_then(Result::ok);
         }
         Step::ModelError => {
-            let _ = store
-                .call(move |s| -> crate::store::Result<()> {
-                    for w in s.maintenance_windows(now, false)? {
-                        s.end_maintenance(w.id, now)?;
-                    }
-                    Ok(())
-                })
-                .await;
+            if let Some(id) = own_window.take() {
+                let _ = store.call(move |s| s.end_maintenance(id, now)).await;
+            }
         }
         _ => {}
     }
@@ -160,7 +157,11 @@ pub async fn run(options: DemoOptions) -> Result<u8, Failure> {
     store.import(&world::products(), &history).map_err(io)?;
 
     let outcome = if options.headless {
-        headless(config, store, &shared, step_len).await
+        // Ctrl-C, SIGTERM or a hang-up stop the story cleanly, so the scratch folder goes too.
+        tokio::select! {
+            outcome = headless(config, store, &shared, step_len) => outcome,
+            () = crate::signals::wait_for_shutdown() => Ok(0),
+        }
     } else {
         drop(store);
         interactive(config, options.theme, shared, step_len).await
@@ -179,8 +180,9 @@ async fn headless(
     let store = StoreHandle::spawn(store).map_err(io)?;
     let mut engine = Engine::new(config).map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
     let me = Identity::of_this_process();
+    let mut own_window = None;
     for step in Step::STORY {
-        play(step, shared, &store).await;
+        play(step, shared, &store, &mut own_window).await;
         eprintln!("tablestat demo: {}", step.caption());
         let result = poll_once(&mut engine, &store, &me).await.map_err(io)?;
         let now = Utc::now().timestamp();
@@ -203,16 +205,53 @@ async fn interactive(
     step_len: Duration,
 ) -> Result<u8, Failure> {
     let store = StoreHandle::spawn(Store::open(&config.store_path).map_err(io)?).map_err(io)?;
+    let (caption, captions) = tokio::sync::watch::channel(Step::STORY[0].caption().to_string());
     let story = tokio::spawn(async move {
+        let mut own_window = None;
         loop {
             for step in Step::STORY.into_iter().skip(1) {
                 tokio::time::sleep(step_len).await;
-                play(step, &shared, &store).await;
+                play(step, &shared, &store, &mut own_window).await;
+                let _ = caption.send(step.caption().to_string());
             }
             tokio::time::sleep(step_len * 2).await;
         }
     });
-    let outcome = crate::tui::run(config, crate::tui::BoardOptions { theme, started: std::time::Instant::now() }).await;
+    let options = crate::tui::BoardOptions { theme, started: std::time::Instant::now(), story: Some(captions) };
+    let outcome = crate::tui::run(config, options).await;
     story.abort();
     outcome.map(|()| 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The story ends the maintenance window it announced, and only that one: a window a
+    /// user added to the demo's database meanwhile is theirs to end.
+    #[tokio::test]
+    async fn the_story_ends_only_its_own_window() {
+        let store = StoreHandle::spawn(Store::in_memory().unwrap()).unwrap();
+        let shared = server::Shared::new(World::new(Utc::now()));
+        let now = Utc::now().timestamp();
+        let theirs = store
+            .call(move |s| s.add_maintenance(&Scope::All, now - 60, now + 7200, "mine", Some("someone"), now))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut own = None;
+        play(Step::MaintenanceStarts, &shared, &store, &mut own).await;
+        let ours = own.expect("the story remembers its window");
+        play(Step::ModelError, &shared, &store, &mut own).await;
+        let open: Vec<i64> = store
+            .call(move |s| s.maintenance_windows(now + 1, false))
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .filter(|w| w.is_active(Utc::now().timestamp()))
+            .map(|w| w.id)
+            .collect();
+        assert_eq!(open, [theirs], "ours (#{ours}) ended, theirs kept");
+    }
 }

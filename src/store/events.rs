@@ -128,8 +128,7 @@ impl Store {
         let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         let mut new = 0;
-        // A window cancelled before it began (start = end) never happened.
-        for w in windows.iter().filter(|w| w.starts_at < w.ends_at) {
+        for w in &windows {
             let at = rfc3339_at;
             let (product, group) = match &w.scope {
                 super::Scope::All => (None, None),

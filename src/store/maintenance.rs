@@ -66,11 +66,13 @@ pub struct MaintenanceWindow {
     pub message: String,
     pub created_at: i64,
     pub author: Option<String>,
+    /// Cancelled before it began: it never happened; the plan is kept.
+    pub cancelled_at: Option<i64>,
 }
 
 impl MaintenanceWindow {
     pub fn is_active(&self, now: i64) -> bool {
-        self.starts_at <= now && now < self.ends_at
+        self.cancelled_at.is_none() && self.starts_at <= now && now < self.ends_at
     }
 
     pub fn notice(&self) -> MaintenanceNotice {
@@ -123,9 +125,11 @@ impl Store {
     /// `include_past`, every window, newest first.
     pub fn maintenance_windows(&self, now: i64, include_past: bool) -> Result<Vec<MaintenanceWindow>> {
         let sql = if include_past {
-            "SELECT id, scope, starts_at, ends_at, message, created_at, author FROM maintenance WHERE ?1 = ?1 ORDER BY starts_at DESC"
+            "SELECT id, scope, starts_at, ends_at, message, created_at, author, cancelled_at FROM maintenance
+             WHERE ?1 = ?1 ORDER BY starts_at DESC"
         } else {
-            "SELECT id, scope, starts_at, ends_at, message, created_at, author FROM maintenance WHERE ends_at > ?1 ORDER BY starts_at"
+            "SELECT id, scope, starts_at, ends_at, message, created_at, author, cancelled_at FROM maintenance
+             WHERE ends_at > ?1 AND cancelled_at IS NULL ORDER BY starts_at"
         };
         let mut stmt = self.conn.prepare_cached(sql).in_store(self)?;
         let rows = stmt
@@ -139,40 +143,65 @@ impl Store {
                     message: r.get(4)?,
                     created_at: r.get(5)?,
                     author: r.get(6)?,
+                    cancelled_at: r.get(7)?,
                 })
             })
             .in_store(self)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
     }
 
-    /// Ends a window now (or cancels one that has not started).
-    pub fn end_maintenance(&mut self, id: i64, now: i64) -> Result<()> {
-        let ended: Option<i64> = self
+    /// Ends a window now, or cancels one that has not started (its plan is kept). Says
+    /// which it did.
+    pub fn end_maintenance(&mut self, id: i64, now: i64) -> Result<Ended> {
+        let window: Option<(i64, i64, Option<i64>)> = self
             .conn
-            .query_row("SELECT ends_at FROM maintenance WHERE id = ?1 AND ends_at <= ?2", params![id, now], |r| {
-                r.get(0)
+            .query_row("SELECT starts_at, ends_at, cancelled_at FROM maintenance WHERE id = ?1", params![id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()
             .in_store(self)?;
-        if let Some(at) = ended {
-            let at = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default();
-            return Err(StoreError::Refused(format!(
-                "maintenance window #{id} already ended at {}: `tablestat maintenance list` shows the ones to come",
-                crate::timefmt::stamp(at)
-            )));
-        }
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE maintenance SET ends_at = min(ends_at, ?2), starts_at = min(starts_at, ?2) WHERE id = ?1",
-                params![id, now],
-            )
-            .in_store(self)?;
-        if changed == 0 {
-            return Err(StoreError::Refused(format!(
-                "no maintenance window #{id}: `tablestat maintenance list` shows them"
-            )));
-        }
-        super::bump_generation(&self.conn).in_store(self)
+        let stamp = |t: i64| crate::timefmt::stamp(chrono::DateTime::from_timestamp(t, 0).unwrap_or_default());
+        let ended = match window {
+            None => {
+                return Err(StoreError::Refused(format!(
+                    "no maintenance window #{id}: `tablestat maintenance list` shows them"
+                )));
+            }
+            Some((_, _, Some(cancelled))) => {
+                return Err(StoreError::Refused(format!(
+                    "maintenance window #{id} was already cancelled at {}: `tablestat maintenance list` shows the ones to come",
+                    stamp(cancelled)
+                )));
+            }
+            Some((_, ends_at, None)) if ends_at <= now => {
+                return Err(StoreError::Refused(format!(
+                    "maintenance window #{id} already ended at {}: `tablestat maintenance list` shows the ones to come",
+                    stamp(ends_at)
+                )));
+            }
+            Some((starts_at, _, None)) if starts_at > now => {
+                self.conn
+                    .execute("UPDATE maintenance SET cancelled_at = ?2 WHERE id = ?1", params![id, now])
+                    .in_store(self)?;
+                Ended::Cancelled
+            }
+            Some(_) => {
+                self.conn
+                    .execute("UPDATE maintenance SET ends_at = ?2 WHERE id = ?1", params![id, now])
+                    .in_store(self)?;
+                Ended::Ended
+            }
+        };
+        super::bump_generation(&self.conn).in_store(self)?;
+        Ok(ended)
     }
+}
+
+/// What ending a window did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It was under way: it ends now.
+    Ended,
+    /// It had not begun: it never happens.
+    Cancelled,
 }

@@ -25,7 +25,7 @@ pub use events::{DeliveryOutcome, DueDelivery, NotifyHealth};
 pub use import::{History, ImportedIncident, ImportedRefresh, SpanRow};
 pub use incidents::{Incident, IncidentStatus, IncidentUpdate};
 pub use lease::{Lease, LeaseOutcome};
-pub use maintenance::{MaintenanceWindow, Scope};
+pub use maintenance::{Ended, MaintenanceWindow, Scope};
 pub use read::{
     BAR_DAYS, BoardSnapshot, CHANGES_SINCE, Change, MetricRow, MetricSpans, PollerHealth, ProductRow, RefreshRow,
     SloInput, SourceRow, WindowKind,

@@ -245,8 +245,11 @@ impl Store {
         let incidents = self.incidents(None, 200)?;
         let maintenance = self.maintenance_windows(now, false)?;
         // Windows that have ended: a product still in maintenance shows since when.
-        let ended_windows: Vec<_> =
-            self.maintenance_windows(now, true)?.into_iter().filter(|w| w.ends_at <= now).collect();
+        let ended_windows: Vec<_> = self
+            .maintenance_windows(now, true)?
+            .into_iter()
+            .filter(|w| w.ends_at <= now && w.cancelled_at.is_none())
+            .collect();
         let days = uptime::day_bounds(now, BAR_DAYS, zone);
         let hours = uptime::hour_bounds(now, 24);
 

@@ -237,4 +237,10 @@ pub const MIGRATIONS: &[&str] = &[
         checked_at INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 7: a window cancelled before it began keeps its plan ("was planned for 14:00–15:00,
+    // cancelled at 13:10"); until now cancelling moved both ends to the moment of cancelling.
+    r#"
+    ALTER TABLE maintenance ADD COLUMN cancelled_at INTEGER;
+    UPDATE maintenance SET cancelled_at = ends_at WHERE starts_at = ends_at;
+    "#,
 ];

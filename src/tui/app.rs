@@ -116,6 +116,8 @@ pub struct App {
     /// Updates held while the user reads (`p`): the latest snapshot that arrived.
     pub paused_at: Option<i64>,
     held: Option<Arc<BoardSnapshot>>,
+    /// A demo's story, now: the board says it is a demo, and what is happening.
+    pub story: Option<String>,
     /// Per product (by index), whether it changed state in the last [`RECENT`] seconds.
     pub recent: Vec<bool>,
     pub sort: Sort,
@@ -169,6 +171,7 @@ impl App {
             paused_at: None,
             held: None,
             recent: Vec::new(),
+            story: None,
             sort: Sort::State,
             window: WindowKind::Week,
             grouped: true,

@@ -36,6 +36,8 @@ pub struct BoardOptions {
     pub theme: Theme,
     /// When the command started (config read included): the first frame is logged against it.
     pub started: std::time::Instant,
+    /// A demo's story: what it is doing now, said on the board so nobody takes it for real.
+    pub story: Option<watch::Receiver<String>>,
 }
 
 /// The products the config names: each is on the board, checked or not.
@@ -187,7 +189,11 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failu
     let mut app = App::new(first, chrono::Utc::now().timestamp());
     app.can_poll = can_poll;
     app.tls_unverified = config.tls_unverified();
-    let outcome = event_loop(&mut app, &options, &store, &poll_now, &mut snapshot_rx, status_rx).await;
+    let mut story = options.story.clone();
+    if let Some(story) = &mut story {
+        app.story = Some(story.borrow_and_update().clone());
+    }
+    let outcome = event_loop(&mut app, &options, &store, &poll_now, &mut snapshot_rx, status_rx, story).await;
 
     let _ = stop.send(true);
     if let Some(poller) = poller {
@@ -204,6 +210,7 @@ async fn event_loop(
     poll_now: &Arc<Notify>,
     snapshots: &mut watch::Receiver<Arc<BoardSnapshot>>,
     mut status: watch::Receiver<PollerStatus>,
+    mut story: Option<watch::Receiver<String>>,
 ) -> Result<(), Failure> {
     let (_guard, terminal) = terminal::TerminalGuard::enter().map_err(|e| {
         Failure::new(
@@ -312,10 +319,25 @@ async fn event_loop(
                 }
                 dirty = true;
             }
+            Some(caption) = next_caption(&mut story) => {
+                app.story = Some(caption);
+                dirty = true;
+            }
             _ = tokio::time::sleep(tick) => dirty = true,
             _ = &mut shutdown => return Ok(()),
         }
     }
+}
+
+/// The demo story's next caption; never, without a story (or once it has ended).
+async fn next_caption(story: &mut Option<watch::Receiver<String>>) -> Option<String> {
+    if let Some(rx) = story {
+        if rx.changed().await.is_ok() {
+            return Some(rx.borrow_and_update().clone());
+        }
+        *story = None;
+    }
+    std::future::pending().await
 }
 
 /// The poller on a thread and runtime of its own, so that polling (and parsing large

@@ -18,6 +18,9 @@ use crate::tui::theme::Theme;
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let (s, overall) = (&app.summary, app.overall);
     let mut left: Vec<Span> = vec![Span::styled(" tablestat ", theme.title()), Span::raw(" ")];
+    if app.story.is_some() {
+        left.insert(1, Span::styled("DEMO", theme.banner()));
+    }
     if app.snapshot.products.is_empty() {
         left.push(Span::styled("No data products yet", theme.dim()));
     } else {

@@ -140,6 +140,9 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
                 }
             }
         }
+        if let Some(story) = &app.story {
+            title.push_str(&format!(" · demo: {story}"));
+        }
         title
     };
     title_line(theme, &title, area, buf);

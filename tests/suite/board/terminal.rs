@@ -113,6 +113,8 @@ fn the_demo_board_plays_its_story() {
     let s = Session::start(&format!("{} demo --speed 4", bin().display()));
     let first = s.wait_for("All data products operational");
     assert!(first.contains("20 of 20 products"), "{first}");
+    // It says it is a demo, and what the story is doing.
+    assert!(first.contains("DEMO") && first.contains("demo: all healthy"), "{first}");
     // The story moves on by itself: a unique test fails.
     let later = s.wait_for(" down  ");
     assert!(later.contains("Orders (raw)"), "{later}");

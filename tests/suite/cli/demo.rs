@@ -68,3 +68,29 @@ fn a_closed_pipe_ends_the_demo_quietly_and_cleanly() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "the scratch folder is removed: {left:?}");
 }
+
+/// Ctrl-C, SIGTERM and a hang-up stop `demo --headless` cleanly: its scratch folder goes.
+#[test]
+fn signals_end_the_headless_demo_and_remove_its_folder() {
+    use std::io::BufRead;
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
+            .args(["demo", "--headless", "--speed", "1"])
+            .env("TMPDIR", tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The first document is out: the demo is under way, its folder exists.
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+        // SAFETY: kill sends a signal to our own child; no memory is involved.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "signal {signal}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "signal {signal}: the scratch folder is removed: {left:?}");
+    }
+}

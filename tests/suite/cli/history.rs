@@ -166,9 +166,22 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     let out = run(&["maintenance", "add", "all", "-m", " ", "--duration", "1h"]).await;
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("say what users should know"));
+    // Cancelling a window that has not begun keeps its plan: the list says "cancelled"
+    // with the times it was planned for.
     for id in ["2", "3"] {
-        assert!(run(&["maintenance", "end", id]).await.status.success());
+        let out = run(&["maintenance", "end", id]).await;
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Maintenance #{id} cancelled")));
     }
+    let out = run(&["maintenance", "list", "--all"]).await;
+    let list = String::from_utf8_lossy(&out.stdout);
+    let cancelled = list.lines().find(|l| l.starts_with("#2 ")).unwrap();
+    assert!(cancelled.contains("cancelled"), "{list}");
+    let planned: Vec<&str> = cancelled.split(" to ").collect();
+    assert_ne!(planned[0].split_whitespace().nth(3), planned[1].split_whitespace().nth(1), "{cancelled}");
+    let out = run(&["maintenance", "end", "2"]).await;
+    assert_eq!(out.status.code(), Some(64), "cancelled twice");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already cancelled"));
+    assert!(!String::from_utf8_lossy(&run(&["maintenance", "list"]).await.stdout).contains("#2 "));
 
     // Recovery: the incidents resolve by themselves.
     story.set(chapter(3, "success", "all_pass"));
