@@ -78,6 +78,21 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Unix times written as RFC 3339 in JSON, as the status document writes them
+/// (`#[serde(serialize_with = "crate::timefmt::json::at")]`).
+pub mod json {
+    pub fn at<S: serde::Serializer>(ts: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::rfc3339_at(*ts))
+    }
+
+    pub fn maybe_at<S: serde::Serializer>(ts: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match ts {
+            Some(ts) => at(ts, s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,10 +27,14 @@ pub struct Incident {
     pub severity: Severity,
     pub metrics: Vec<String>,
     /// When the evidence says the table broke (the failing run's end).
+    #[serde(serialize_with = "crate::timefmt::json::at")]
     pub began_at: i64,
     /// When tablestat saw it.
+    #[serde(serialize_with = "crate::timefmt::json::at")]
     pub opened_at: i64,
+    #[serde(serialize_with = "crate::timefmt::json::maybe_at")]
     pub resolved_at: Option<i64>,
+    #[serde(serialize_with = "crate::timefmt::json::maybe_at")]
     pub eta: Option<i64>,
     pub updates: Vec<IncidentUpdate>,
 }
@@ -49,10 +53,12 @@ impl Incident {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IncidentUpdate {
+    #[serde(serialize_with = "crate::timefmt::json::at")]
     pub at: i64,
     pub automatic: bool,
     pub status: Option<IncidentStatus>,
     pub message: String,
+    #[serde(serialize_with = "crate::timefmt::json::maybe_at")]
     pub eta: Option<i64>,
     pub author: Option<String>,
 }
@@ -373,8 +379,12 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let current = self.incident(id)?;
-        if current.resolved_at.is_some() && status != IncidentStatus::Resolved {
-            return Err(StoreError::Refused(format!("incident #{id} is already resolved")));
+        if let Some(at) = current.resolved_at {
+            // Resolving twice would write a second resolution into the timeline.
+            let at = crate::timefmt::stamp(chrono::DateTime::from_timestamp(at, 0).unwrap_or_default());
+            return Err(StoreError::Refused(format!(
+                "incident #{id} is already resolved (at {at}): `tablestat incident show {id}` has its timeline"
+            )));
         }
         let path = self.path.clone();
         let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
@@ -383,7 +393,7 @@ impl Store {
             params![id, now, status.as_str(), message, eta, author],
         )
         .map_err(wrap)?;
-        let resolved_at = (status == IncidentStatus::Resolved).then_some(current.resolved_at.unwrap_or(now));
+        let resolved_at = (status == IncidentStatus::Resolved).then_some(now);
         tx.execute(
             "UPDATE incident SET status = ?2, eta = coalesce(?3, eta), resolved_at = ?4 WHERE id = ?1",
             params![id, status.as_str(), eta, resolved_at],

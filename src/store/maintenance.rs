@@ -61,12 +61,16 @@ impl fmt::Display for Scope {
 pub struct MaintenanceWindow {
     pub id: i64,
     pub scope: Scope,
+    #[serde(serialize_with = "crate::timefmt::json::at")]
     pub starts_at: i64,
+    #[serde(serialize_with = "crate::timefmt::json::at")]
     pub ends_at: i64,
     pub message: String,
+    #[serde(serialize_with = "crate::timefmt::json::at")]
     pub created_at: i64,
     pub author: Option<String>,
     /// Cancelled before it began: it never happened; the plan is kept.
+    #[serde(serialize_with = "crate::timefmt::json::maybe_at")]
     pub cancelled_at: Option<i64>,
 }
 

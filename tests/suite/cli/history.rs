@@ -190,6 +190,13 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     let out = run(&["incident", "list", "--json"]).await;
     let incidents = json_of(&out);
     assert!(incidents.as_array().unwrap().iter().all(|i| i["status"] == "resolved"), "{incidents}");
+    // Times as `status --json` writes them: RFC 3339, in UTC.
+    for i in incidents.as_array().unwrap() {
+        for field in [&i["began_at"], &i["opened_at"], &i["resolved_at"]] {
+            let text = field.as_str().unwrap_or_else(|| panic!("{i}"));
+            assert!(chrono::DateTime::parse_from_rfc3339(text).is_ok() && text.ends_with('Z'), "{text}");
+        }
+    }
     assert!(!predicate::str::contains("dbt-token").eval(&String::from_utf8_lossy(&out.stdout)));
 }
 

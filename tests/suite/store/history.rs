@@ -303,7 +303,11 @@ fn incidents_open_update_and_resolve_by_themselves() {
     assert!(store.incidents(None, 10).unwrap()[0].resolved_at.is_some());
     // Updating a resolved incident is refused with a reason.
     let err = store.update_incident(id, IncidentStatus::Monitoring, "x", None, None, t0() + 2000).unwrap_err();
-    assert_eq!(err.to_string(), format!("incident #{id} is already resolved"));
+    assert!(err.to_string().starts_with(&format!("incident #{id} is already resolved (at ")), "{err}");
+    // Resolving again too: the timeline keeps one resolution.
+    let updates = store.incident(id).unwrap().updates.len();
+    assert!(store.update_incident(id, IncidentStatus::Resolved, "again", None, None, t0() + 2100).is_err());
+    assert_eq!(store.incident(id).unwrap().updates.len(), updates);
 }
 
 #[test]
@@ -335,10 +339,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -346,10 +350,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 8).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 9).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 8, known: 6, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (6): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 9, known: 7, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (7): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -496,7 +500,7 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     let path = dir.path().join("history.db");
     std::fs::copy(crate::common::fixture("store/history-v1.db"), &path).unwrap();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     assert_eq!(count(&path, CURRENT_MISKEPT), 0, "the current span of each series is found by the migration");
     assert_eq!(store.integrity_check().unwrap(), "ok");
     let now = t0() + 2 * D;
