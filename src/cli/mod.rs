@@ -226,7 +226,11 @@ pub fn main() -> ExitCode {
         Err(e) if e.is_quiet() => ExitCode::from(e.code),
         Err(e) => {
             // Not eprintln!: stderr may be a terminal that hung up, and that must not panic.
-            let _ = writeln!(std::io::stderr(), "tablestat: {}", crate::text::inert(&e.message));
+            // Several problems (a config's) are a line each.
+            let mut err = std::io::stderr().lock();
+            for line in e.message.lines() {
+                let _ = writeln!(err, "tablestat: {}", crate::text::inert(line));
+            }
             ExitCode::from(e.code)
         }
     }

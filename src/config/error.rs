@@ -15,6 +15,8 @@ pub struct ConfigError {
     /// The key as a reader finds it: `[airflow] url`, `[[product]] #2 max_age`.
     pub key: Option<String>,
     pub message: String,
+    /// The other problems found in the same file: a config is fixed in one round.
+    pub also: Vec<ConfigError>,
 }
 
 impl fmt::Display for ConfigError {
@@ -26,7 +28,11 @@ impl fmt::Display for ConfigError {
         if let Some(key) = &self.key {
             write!(f, ": {}", bounded(key))?;
         }
-        write!(f, ": {}", bounded(&self.message))
+        write!(f, ": {}", bounded(&self.message))?;
+        for other in &self.also {
+            write!(f, "\n{other}")?;
+        }
+        Ok(())
     }
 }
 
@@ -45,7 +51,7 @@ impl std::error::Error for ConfigError {}
 impl ConfigError {
     /// An error about the file as a whole (cannot read it, no products...).
     pub fn whole_file(path: &Path, message: impl Into<String>) -> ConfigError {
-        ConfigError { path: path.to_path_buf(), line_col: None, key: None, message: message.into() }
+        ConfigError { path: path.to_path_buf(), line_col: None, key: None, message: message.into(), also: Vec::new() }
     }
 
     /// An error at a byte span of the source.
@@ -56,7 +62,19 @@ impl ConfigError {
             line_col: Some((line, col)),
             key: key_at(source, span.start),
             message: message.into(),
+            also: Vec::new(),
         }
+    }
+
+    /// Every problem found, as one error (the first, with the others after it); `None` when
+    /// there were none.
+    pub fn all(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
+        if errors.is_empty() {
+            return None;
+        }
+        let mut first = errors.remove(0);
+        first.also.extend(errors);
+        Some(first)
     }
 
     /// Turns a `toml` parse or type error into one line with location and a suggestion.
@@ -92,7 +110,8 @@ fn key_at(source: &str, offset: usize) -> Option<String> {
     let line = source[line_start..line_end].trim();
     let section = section_before(source, line_start);
     if line.starts_with('[') {
-        return Some(line.to_string());
+        // The header itself: numbered, for an array's ("[[product]] #3").
+        return section_before(source, line_end).or_else(|| Some(line.to_string()));
     }
     let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_string()).filter(|k| !k.is_empty());
     match (section, key) {

@@ -234,8 +234,11 @@ impl Config {
         let ctx = Ctx { path, source };
         let base = path.parent().unwrap_or(Path::new("."));
 
-        let airflow = file.airflow.map(|a| ctx.airflow(a, base)).transpose()?;
-        let dbt = file.dbt.map(|d| ctx.dbt(d, base)).transpose()?;
+        // Every problem is collected, so that one round of edits fixes them all.
+        let mut errors: Vec<ConfigError> = Vec::new();
+        let (airflow_given, dbt_given) = (file.airflow.is_some(), file.dbt.is_some());
+        let airflow = keep(&mut errors, file.airflow.map(|a| ctx.airflow(a, base)).transpose()).flatten();
+        let dbt = keep(&mut errors, file.dbt.map(|d| ctx.dbt(d, base)).transpose()).flatten();
         let insecure = [
             ("airflow", airflow.as_ref().map(|a| &a.tls)),
             (
@@ -278,40 +281,46 @@ impl Config {
             let id_span = p.id.span();
             let id = p.id.into_inner();
             if !is_valid_product_id(&id) {
-                return Err(ctx.error(
+                errors.push(ctx.error(
                     id_span,
                     format!("product id `{id}` must be letters, digits, `_`, `-` or `.` (it is typed on command lines): e.g. \"fct_orders\""),
                 ));
+                continue;
             }
             if !seen.insert(id.clone()) {
-                return Err(
-                    ctx.error(id_span, format!("product id `{id}` is used twice: give each [[product]] its own id"))
+                errors.push(
+                    ctx.error(id_span, format!("product id `{id}` is used twice: give each [[product]] its own id")),
                 );
+                continue;
             }
             if let Some(slo) = &p.slo {
                 let value = *slo.get_ref();
                 if !(0.0..=100.0).contains(&value) {
-                    return Err(ctx.error(
+                    errors.push(ctx.error(
                         slo.span(),
                         format!("slo = {value} is not a percentage: write a number from 0 to 100, e.g. 99.5"),
                     ));
+                    continue;
                 }
             }
-            if p.model.is_some() && dbt.is_none() {
-                return Err(ctx.error(
+            if p.model.is_some() && !dbt_given {
+                errors.push(ctx.error(
                     span,
                     format!("product `{id}` names a dbt model but there is no [dbt] section: add one (source = \"cloud\" or \"local\")"),
                 ));
+                continue;
             }
             let metrics = p.metrics.unwrap_or_else(Metric::standard);
             if metrics.is_empty() {
-                return Err(ctx.error(
+                errors.push(ctx.error(
                     span,
                     format!("product `{id}` lists no metrics: leave `metrics` out for the standard five"),
                 ));
+                continue;
             }
             if let Some(why) = misspelt_metric(&metrics, &file.metrics.map) {
-                return Err(ctx.error(span, format!("product `{id}` lists {why}")));
+                errors.push(ctx.error(span, format!("product `{id}` lists {why}")));
+                continue;
             }
             products.push(Product {
                 name: p.name.unwrap_or_else(|| id.clone()),
@@ -332,58 +341,60 @@ impl Config {
             });
         }
 
-        if airflow.is_none() && (!products.is_empty() || discover.is_some()) {
-            return Err(ConfigError::whole_file(
-                path,
-                "products need an [airflow] section (url and auth) to be polled: add one",
-            ));
+        let whole = |errors: &mut Vec<ConfigError>, message: &str| errors.push(ConfigError::whole_file(path, message));
+        if !airflow_given && (!products.is_empty() || discover.is_some()) {
+            whole(&mut errors, "products need an [airflow] section (url and auth) to be polled: add one");
         }
-        if discover.is_some() && dbt.is_none() {
-            return Err(ConfigError::whole_file(
-                path,
-                "[discover] reads the dbt manifest, so it needs a [dbt] section: add one",
-            ));
+        if discover.is_some() && !dbt_given {
+            whole(&mut errors, "[discover] reads the dbt manifest, so it needs a [dbt] section: add one");
         }
-        if products.is_empty() && discover.is_none() {
-            return Err(ConfigError::whole_file(
-                path,
+        if products.is_empty() && discover.is_none() && seen.is_empty() {
+            whole(
+                &mut errors,
                 "no products: add a [[product]] table, or a [discover] section to find them in the dbt manifest",
-            ));
+            );
         }
         if file.poll.concurrency == 0 {
-            return Err(ConfigError::whole_file(path, "[poll] concurrency must be at least 1"));
+            whole(&mut errors, "[poll] concurrency must be at least 1");
         }
         let open_incident_after = match file.incidents.open_after_polls {
             None => 1,
             Some(n) => {
                 let value = *n.get_ref();
-                u32::try_from(value).ok().filter(|v| (1..=1000).contains(v)).ok_or_else(|| {
+                let checked = u32::try_from(value).ok().filter(|v| (1..=1000).contains(v)).ok_or_else(|| {
                     ctx.error(
                         n.span(),
                         format!(
                             "open_after_polls = {value}: give the number of polls in a row, from 1 (no guard) to 1000"
                         ),
                     )
-                })?
+                });
+                keep(&mut errors, checked).unwrap_or(1)
             }
         };
-        let notify = ctx.notify(file.notify, base)?;
-        let export = file
-            .export
-            .map(|e| {
-                let span = e.span();
-                let e = e.into_inner();
-                let url = e.url.map(|u| ctx.url(u)).transpose()?;
-                if e.dir.as_os_str().is_empty() {
-                    return Err(ctx.error(span, "[export] dir is empty: name the folder the page is written to"));
-                }
-                Ok(ExportConfig {
-                    dir: base.join(e.dir),
-                    url,
-                    title: e.title.unwrap_or_else(|| "Data status".to_string()),
+        let notify = keep(&mut errors, ctx.notify(file.notify, base)).unwrap_or_default();
+        let export = keep(
+            &mut errors,
+            file.export
+                .map(|e| {
+                    let span = e.span();
+                    let e = e.into_inner();
+                    let url = e.url.map(|u| ctx.url(u)).transpose()?;
+                    if e.dir.as_os_str().is_empty() {
+                        return Err(ctx.error(span, "[export] dir is empty: name the folder the page is written to"));
+                    }
+                    Ok(ExportConfig {
+                        dir: base.join(e.dir),
+                        url,
+                        title: e.title.unwrap_or_else(|| "Data status".to_string()),
+                    })
                 })
-            })
-            .transpose()?;
+                .transpose(),
+        )
+        .flatten();
+        if let Some(error) = ConfigError::all(errors) {
+            return Err(error);
+        }
 
         Ok(Config {
             path: path.to_path_buf(),
@@ -702,6 +713,11 @@ fn permission_warning(path: &Path, holds_secret: bool) -> Option<String> {
 #[cfg(not(unix))]
 fn permission_warning(_path: &Path, _holds_secret: bool) -> Option<String> {
     None
+}
+
+/// The value, or `None` with the error kept: parsing goes on to find the others.
+fn keep<T>(errors: &mut Vec<ConfigError>, result: Result<T, ConfigError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
 }
 
 /// Whether `id` may be a product id: letters, digits, `_`, `-` and `.`. Ids are typed on

@@ -80,6 +80,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 impl Store {
     /// Opens (creating if needed, mode 0600) and migrates a history database.
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_file(path).map_err(|e| match permission_hint(path) {
+            // SQLite only says "unable to open database file": say whose file it is and what to do.
+            Some(hint) => StoreError::Io { path: path.display().to_string(), message: format!("{e}; {hint}") },
+            None => e,
+        })
+    }
+
+    fn open_file(path: &Path) -> Result<Store> {
         let display = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
@@ -223,6 +231,45 @@ pub(crate) fn bump_generation(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Creates the file readable by its owner only, before SQLite opens it.
+/// Why this user cannot use the database at `path`, when that is the cause: a viewer on a
+/// shared host needs to read and write the file, its `-wal` and `-shm` files, and its
+/// folder (SQLite creates those files there).
+fn permission_hint(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let can = |p: &Path, mode: libc::c_int| {
+            let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else { return true };
+            // SAFETY: access reads the NUL-terminated path we own and touches nothing else.
+            unsafe { libc::access(c.as_ptr(), mode) == 0 }
+        };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let wal = path.with_extension("db-wal");
+        let blocked = [
+            (path, path.exists() && !can(path, libc::R_OK | libc::W_OK)),
+            (wal.as_path(), wal.exists() && !can(&wal, libc::R_OK | libc::W_OK)),
+            (dir, dir.exists() && !can(dir, libc::W_OK | libc::X_OK)),
+        ];
+        let (what, _) = blocked.iter().find(|(_, blocked)| *blocked)?;
+        let meta = std::fs::metadata(what).ok()?;
+        Some(format!(
+            "this user cannot write {} (owner uid {}, group gid {}, mode {:o}): viewers need read and write \
+             access to the database, its -wal and -shm files and its folder; on a shared host give them to a \
+             group the team shares (`install -d -g datateam -m 2770 {}`, `chmod 660` the files)",
+            what.display(),
+            meta.uid(),
+            meta.gid(),
+            meta.permissions().mode() & 0o7777,
+            dir.display()
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 fn create_private(path: &Path) -> std::io::Result<()> {
     if path.exists() {
         return Ok(());

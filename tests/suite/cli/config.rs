@@ -94,7 +94,7 @@ fn broken_configs_name_file_line_and_key() {
         // a standard metric misspelt (a team's own metric is fed by tests, so it may be new)
         (
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nmetrics = [\"availability\", \"freshnes\", \"timeliness\"]\n",
-            ":4:1: [[product]]: product `a` lists metric `freshnes`, which is not a standard one and no test is mapped to: did you mean `freshness`?",
+            ":4:1: [[product]] #1: product `a` lists metric `freshnes`, which is not a standard one and no test is mapped to: did you mean `freshness`?",
         ),
         // missing required key
         ("[airflow]\nauth = \"none\"\n", ":1:1: [airflow]: missing key `url`: add `url = …` to this table"),
@@ -118,7 +118,7 @@ fn broken_configs_name_file_line_and_key() {
         // a webhook without its URL
         (
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[[notify]]\nname = \"ops\"\n",
-            ":7:1: [[notify]]: webhook `ops` needs `url_env` (or `url_file`): the webhook URL is a secret",
+            ":7:1: [[notify]] #1: webhook `ops` needs `url_env` (or `url_file`): the webhook URL is a secret",
         ),
         // an event that does not exist
         (
@@ -157,6 +157,32 @@ fn broken_configs_name_file_line_and_key() {
         assert!(stderr.starts_with(&format!("tablestat: {}", path.display())), "names the file: {stderr}");
         assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    }
+}
+
+/// Three mistakes in one file are three lines, each with its line and key: one round of
+/// edits fixes them all.
+#[test]
+fn every_error_in_a_config_is_reported_at_once() {
+    let text = "[airflow]\nurl = \"airflow.example.com\"\nauth = \"none\"\n\
+                [[product]]\nid = \"a b\"\ndag = \"d\"\n\
+                [[product]]\nid = \"c\"\ndag = \"d\"\nslo = 120\n\
+                [[product]]\nid = \"e\"\ndag = \"d\"\nmetrics = []\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, text);
+    let output = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    let expected = [
+        ":2:7: [airflow] url: `airflow.example.com` is not a URL",
+        ":5:6: [[product]] #1 id: product id `a b` must be",
+        ":10:7: [[product]] #2 slo: slo = 120 is not a percentage",
+        ":11:1: [[product]] #3: product `e` lists no metrics",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(line.contains(&path.display().to_string()) && line.contains(want), "{want:?} in {line:?}");
     }
 }
 
@@ -272,4 +298,38 @@ fn the_panic_report_is_not_coloured_into_a_pipe() {
         assert!(stderr.contains("a panic asked for with `tablestat debug-panic`"), "{stderr}");
         assert!(!stderr.contains('\u{1b}'), "no escape sequences in a piped report: {stderr:?}");
     }
+}
+
+/// A viewer who may not write the shared database is told whose it is and what to change,
+/// not only SQLite's "unable to open database file".
+#[test]
+fn a_database_this_user_cannot_write_gets_the_permission_hint() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let db = shared.join("history.db");
+    tablestat::store::Store::open(&db).unwrap();
+    let config = shared.join("config.toml");
+    std::fs::write(&config, format!("{VALID}\n[store]\npath = {:?}\n", db.display().to_string())).unwrap();
+    for p in [dir.path(), shared.as_path(), config.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(if p.is_dir() { 0o755 } else { 0o644 })).unwrap();
+    }
+    // The database stays its owner's (0600). Root reads anything, so as root the viewer is
+    // another user; otherwise the file is made unreadable to its owner.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut command = if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "nobody", "--"]).arg(assert_cmd::cargo::cargo_bin("tablestat"));
+        c
+    } else {
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o200)).unwrap();
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
+    };
+    let output = command.args(["status", "--config"]).arg(&config).env("NO_COLOR", "1").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("this user cannot write {}", db.display())), "{stderr}");
+    let mode = if root { "mode 600" } else { "mode 200" };
+    assert!(stderr.contains(mode) && stderr.contains("install -d -g datateam -m 2770"), "{stderr}");
 }
