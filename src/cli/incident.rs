@@ -208,8 +208,8 @@ fn show(i: &Incident, now: i64) -> String {
     if let Some(eta) = i.eta {
         out.push_str(&format!("  eta       {}\n", timefmt::stamp(at(eta))));
     }
-    out.push_str("  timeline\n");
-    for u in &i.updates {
+    out.push_str("  timeline (newest first)\n");
+    for u in i.timeline() {
         let who = inert(u.said_by());
         let status = u.status.map(|s| format!("[{s}] ")).unwrap_or_default();
         let eta = u.eta.map(|e| format!(" (ETA {})", timefmt::stamp(at(e)))).unwrap_or_default();

@@ -290,7 +290,7 @@ fn past_incidents(out: &mut String, page: &Page) {
 
 fn timeline(i: &Incident) -> String {
     let mut out = String::from("<ul class=\"timeline\">");
-    for u in &i.updates {
+    for u in i.timeline() {
         let _ = write!(
             out,
             "<li><span class=\"muted\">{}</span>{} {}</li>",

@@ -40,6 +40,12 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// The timeline as every view shows it (board, `incident show`, the page): newest
+    /// first, as status pages do, so the latest word is read first.
+    pub fn timeline(&self) -> impl Iterator<Item = &IncidentUpdate> {
+        self.updates.iter().rev()
+    }
+
     /// Time to detect: from the break to the incident.
     pub fn time_to_detect(&self) -> i64 {
         (self.opened_at - self.began_at).max(0)

@@ -36,7 +36,7 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     }
     lines.push(Line::from(Span::raw(facts.join(" · "))));
     lines.push(Line::from(""));
-    for u in i.updates.iter().rev() {
+    for u in i.timeline() {
         let who = u.said_by();
         let mut spans = vec![
             Span::styled(format!("{}  ", clock(u.at, zone)), theme.dim()),

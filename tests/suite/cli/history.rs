@@ -109,6 +109,8 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     assert!(text.contains("status    identified"), "{text}");
     assert!(text.contains("ana: [identified] A duplicate CRM load. (ETA "), "{text}");
     assert!(text.contains("tablestat: [investigating] Detected. "), "{text}");
+    // Newest first, as on the board and the page.
+    assert!(text.find("[identified]").unwrap() < text.find("[investigating]").unwrap(), "{text}");
     let out = run(&["incident", "update", "9999", "--status", "identified", "-m", "x"]).await;
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no incident #9999: `tablestat incident list` shows them"));
