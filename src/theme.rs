@@ -59,9 +59,37 @@ fn locale_is_utf8(locale: Option<&str>) -> bool {
     }
 }
 
+/// Whether the terminal says its background is light: `COLORFGBG` (set by rxvt, Konsole,
+/// iTerm2 and others as `fg;bg`, e.g. `0;15`) names a light background colour (7 or 15).
+/// `--light` says so by hand where the terminal does not.
+pub fn light_background() -> bool {
+    background_is_light(std::env::var("COLORFGBG").ok().as_deref())
+}
+
+fn background_is_light(colorfgbg: Option<&str>) -> bool {
+    let background = colorfgbg.and_then(|v| v.rsplit(';').next()).and_then(|bg| bg.trim().parse::<u8>().ok());
+    matches!(background, Some(7 | 15))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colorfgbg_names_the_background() {
+        for (value, light) in [
+            (None, false),
+            (Some("15;0"), false),
+            (Some("0;15"), true),
+            (Some("0;7"), true),
+            (Some("0;default;15"), true),
+            (Some("7;8"), false),
+            (Some("default;default"), false),
+            (Some(""), false),
+        ] {
+            assert_eq!(background_is_light(value), light, "{value:?}");
+        }
+    }
 
     #[test]
     fn locales_that_show_utf8() {

@@ -52,7 +52,8 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_color: bool,
 
-    /// The board's colours for a light terminal background.
+    /// The board's colours for a light terminal background (found by itself when the
+    /// terminal sets COLORFGBG).
     #[arg(long, global = true)]
     pub light: bool,
 
@@ -239,7 +240,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, Failure> {
     let color = !cli.no_color && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let ascii = cli.ascii || !crate::theme::utf8_locale();
-    let theme = crate::tui::theme::Theme::new(color, ascii, cli.light);
+    let theme = crate::tui::theme::Theme::new(color, ascii, cli.light || crate::theme::light_background());
     let style = TextStyle { color, ascii };
     let Some(command) = cli.command else {
         let started = std::time::Instant::now();

@@ -89,9 +89,10 @@ impl Theme {
         Style::new().add_modifier(Modifier::BOLD)
     }
 
+    /// Column headings: bold in the terminal's own foreground, which is legible on any
+    /// background (white headings vanished on a light one).
     pub fn header_row(&self) -> Style {
-        let style = Style::new().add_modifier(Modifier::BOLD);
-        if self.color { style.fg(if self.light { Color::Black } else { Color::White }) } else { style }
+        Style::new().add_modifier(Modifier::BOLD)
     }
 
     pub fn group(&self) -> Style {
