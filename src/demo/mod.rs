@@ -35,13 +35,46 @@ pub struct DemoOptions {
 /// A step lasts this long at speed 1.
 const STEP: Duration = Duration::from_secs(20);
 
-/// A throw-away folder for the demo's config and database, removed at the end.
+/// A throw-away folder for the demo's config and database, removed at the end, and the
+/// link other commands reach its config by (see [`latest_link`]).
 struct Scratch(PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        // The link goes too, unless a newer demo has taken it over.
+        let link = latest_link();
+        if std::fs::read_link(&link).is_ok_and(|to| to.starts_with(&self.0)) {
+            let _ = std::fs::remove_file(link);
+        }
     }
+}
+
+/// `/tmp/tablestat-demo-UID.toml`: the running demo's config, for commands in a second
+/// terminal (`tablestat -c /tmp/tablestat-demo-$(id -u).toml status`): one name per user,
+/// where a glob over the scratch folders could match several.
+pub fn latest_link() -> PathBuf {
+    #[cfg(unix)]
+    // SAFETY: getuid has no arguments and cannot fail.
+    let user = unsafe { libc::getuid() };
+    #[cfg(not(unix))]
+    let user = 0;
+    std::env::temp_dir().join(format!("tablestat-demo-{user}.toml"))
+}
+
+/// Points [`latest_link`] at this demo's config; a link that cannot be made (another
+/// user's file in its place) only costs the shortcut.
+fn link_latest(config: &Path) {
+    #[cfg(unix)]
+    {
+        let link = latest_link();
+        let _ = std::fs::remove_file(&link);
+        if let Err(e) = std::os::unix::fs::symlink(config, &link) {
+            tracing::warn!("cannot link {} to the demo's config: {e}", link.display());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = config;
 }
 
 /// A failure of the demo's own set-up (a folder, a port, the store): an I/O error.
@@ -72,9 +105,12 @@ fn write_config(
     let mut text = format!(
         "# Written by `tablestat demo`: a simulated Airflow 3 and dbt Cloud on loopback.\n\
          [airflow]\nurl = \"{airflow}\"\napi = \"auto\"\nauth = \"password\"\nusername = \"demo\"\npassword = \"demo\"\ntimeout = \"5s\"\n\n\
-         [dbt]\nsource = \"cloud\"\nurl = \"{dbt}\"\naccount_id = 1\ntoken = \"demo-dbt-cloud-token\"\ncache_dir = \"dbt-cache\"\n\n\
-         [poll]\ninterval = \"{}ms\"\n\n[store]\npath = \"history.db\"\n",
-        poll.as_millis().max(500)
+         [dbt]\nsource = \"cloud\"\nurl = \"{dbt}\"\naccount_id = 1\ntoken = \"demo-dbt-cloud-token\"\ncache_dir = {:?}\n\n\
+         [poll]\ninterval = \"{}ms\"\n\n[store]\npath = {:?}\n",
+        // Absolute: the config is also reached through a link in another folder.
+        dir.join("dbt-cache").display().to_string(),
+        poll.as_millis().max(500),
+        dir.join("history.db").display().to_string(),
     );
     if let Some(export) = export {
         let export = std::path::absolute(export)
@@ -150,6 +186,7 @@ pub async fn run(options: DemoOptions) -> Result<u8, Failure> {
     let airflow = serve(server::airflow(shared.clone())).await?;
     let dbt = serve(server::dbt_cloud(shared.clone())).await?;
     let config_path = write_config(&dir, &airflow, &dbt, step_len / 4, options.export.as_deref())?;
+    link_latest(&config_path);
     let config = Arc::new(Config::load(&config_path).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?);
 
     let mut store = Store::open(&config.store_path).map_err(io)?;

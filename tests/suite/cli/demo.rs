@@ -82,10 +82,19 @@ fn signals_end_the_headless_demo_and_remove_its_folder() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // The first document is out: the demo is under way, its folder exists.
+        // The first document is out: the demo is under way, its folder exists, and one
+        // name per user leads other commands to its config.
         let mut first = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 2);
+        let link = tmp.path().join(format!("tablestat-demo-{}.toml", unsafe { libc::getuid() }));
+        let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
+            .arg("-c")
+            .arg(&link)
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&status.stdout).contains("\"products\""), "{status:?}");
         // SAFETY: kill sends a signal to our own child; no memory is involved.
         unsafe { libc::kill(child.id() as i32, signal) };
         let status = child.wait().unwrap();
