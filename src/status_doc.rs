@@ -19,6 +19,10 @@ pub struct StatusDocument {
     // Added fields (the contract allows adding):
     pub poller: PollerStatus,
     pub sources: Vec<SourceStatus>,
+    /// `status --at`: the moment of the past this document shows (then `generated_at` is
+    /// that moment too); absent for now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 /// Whether anyone is polling: a status nobody refreshes says so.
@@ -175,6 +179,7 @@ impl StatusDocument {
             products,
             poller,
             sources,
+            as_of: None,
         }
     }
 
@@ -292,7 +297,9 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
             checked_at: at(s.checked_at),
         })
         .collect();
-    StatusDocument::new(DateTime::from_timestamp(now, 0).unwrap_or_default(), products, poller, sources)
+    let mut doc = StatusDocument::new(DateTime::from_timestamp(now, 0).unwrap_or_default(), products, poller, sources);
+    doc.as_of = snapshot.as_of.and_then(|t| DateTime::from_timestamp(t, 0)).map(rfc3339);
+    doc
 }
 
 /// Two decimals, rounded down: any downtime at all never reads 100.

@@ -57,6 +57,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub light: bool,
 
+    /// The board on a moment of the past, from history (`2026-11-20 06:00`, `-3h`); `[`
+    /// and `]` step through the changes from there.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub at: Option<String>,
+
     /// Without a command: the board, the interactive status page.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -245,9 +250,16 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let Some(command) = cli.command else {
         let started = std::time::Instant::now();
         let config = load_config(cli.config.as_deref())?;
-        let options = crate::tui::BoardOptions { theme, started, story: None };
+        let at = cli.at.as_deref().map(|t| when::past_moment(t, chrono::Utc::now())).transpose()?;
+        let options = crate::tui::BoardOptions { theme, started, story: None, at };
         return crate::tui::run(std::sync::Arc::new(config), options).await.map(|()| 0);
     };
+    if cli.at.is_some() {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "--at goes with the board (`tablestat --at TIME`) or with status (`tablestat status --at TIME`)",
+        ));
+    }
     match command {
         Command::Demo(args) => {
             let options = crate::demo::DemoOptions {

@@ -14,8 +14,14 @@ pub fn render(doc: &StatusDocument, color: bool, ascii: bool) -> String {
         if color { format!("\x1b[{}m{text}\x1b[0m", theme::ansi(state)) } else { text.to_string() }
     };
     let mut out = String::new();
+    if let Some(at) = &doc.as_of {
+        let at =
+            chrono::DateTime::parse_from_rfc3339(at).map(|t| crate::timefmt::stamp(t.to_utc())).unwrap_or_default();
+        let _ = writeln!(out, "As of {at}, from history: the states as they were then, not now.");
+    }
     let _ = writeln!(out, "{} {}", paint(doc.overall, theme::symbol(doc.overall, ascii)), inert(&doc.verdict()));
-    for line in health_lines(doc) {
+    // Who polls now says nothing about the past.
+    for line in health_lines(doc).into_iter().filter(|_| doc.as_of.is_none()) {
         let _ = writeln!(out, "{} {}", paint(State::Unknown, theme::symbol(State::Unknown, ascii)), inert(&line));
     }
     // "Orders (fct_orders)": the name people see and the id commands take.

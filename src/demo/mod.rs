@@ -254,7 +254,8 @@ async fn interactive(
             tokio::time::sleep(step_len * 2).await;
         }
     });
-    let options = crate::tui::BoardOptions { theme, started: std::time::Instant::now(), story: Some(captions) };
+    let options =
+        crate::tui::BoardOptions { theme, started: std::time::Instant::now(), story: Some(captions), at: None };
     let outcome = crate::tui::run(config, options).await;
     story.abort();
     outcome.map(|()| 0)

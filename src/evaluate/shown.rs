@@ -74,6 +74,12 @@ impl Watch {
     pub fn new(now: i64, poller: Option<&PollerSeen>) -> Watch {
         Watch { now, why_unchecked: why_unchecked(now, poller) }
     }
+
+    /// A moment of the past, read back from history: who polled then is not kept, only
+    /// that no poll had checked the product lately.
+    pub fn past(at: i64) -> Watch {
+        Watch { now: at, why_unchecked: "no poll had checked it for a while by then".to_string() }
+    }
 }
 
 /// Why nothing was checked lately, for a reason's tail.

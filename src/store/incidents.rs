@@ -335,6 +335,32 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
     }
 
+    /// The incidents as they stood at `at`, open ones first: opened by then; one resolved
+    /// later is open, with the status of its last update by then.
+    pub fn incidents_at(&self, at: i64) -> Result<Vec<Incident>> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incident WHERE opened_at <= ?1
+             ORDER BY (resolved_at IS NOT NULL AND resolved_at <= ?1), opened_at DESC, id DESC LIMIT 200"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
+        let mut then =
+            stmt.query_map([at], incident_row).in_store(self)?.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
+        let mut status = self
+            .conn
+            .prepare_cached(
+                "SELECT status FROM incident_update WHERE incident = ?1 AND at <= ?2 AND status IS NOT NULL
+                 ORDER BY at DESC, id DESC LIMIT 1",
+            )
+            .in_store(self)?;
+        for incident in then.iter_mut().filter(|i| i.resolved_at.is_some_and(|r| r > at)) {
+            incident.resolved_at = None;
+            let said: Option<String> =
+                status.query_row(params![incident.id, at], |r| r.get(0)).optional().in_store(self)?;
+            incident.status = said.as_deref().and_then(IncidentStatus::parse).unwrap_or(IncidentStatus::Investigating);
+        }
+        Ok(then)
+    }
+
     /// Incidents opened in `since..until`, oldest first, without timelines.
     pub fn incidents_opened(&self, since: i64, until: i64) -> Result<Vec<Incident>> {
         let sql = format!(

@@ -167,6 +167,15 @@ pub struct BoardSnapshot {
     pub next_change: Option<i64>,
     /// Products that changed state over the last day, newest first (history snapshots only).
     pub changes: Vec<Change>,
+    /// A snapshot of the past ([`Store::snapshot_at`]): the moment it shows.
+    pub as_of: Option<i64>,
+}
+
+/// The moment a snapshot shows.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    Now(i64),
+    Past(i64),
 }
 
 /// A product's recorded state changed.
@@ -186,23 +195,53 @@ const CHANGES_KEPT: i64 = 200;
 impl Store {
     /// Everything the board and `status` show, as of `now`.
     pub fn snapshot(&self, now: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
-        self.snapshot_of(now, zone, true, &[])
+        self.snapshot_of(Moment::Now(now), zone, true, &[])
     }
 
     /// The snapshot, with every product the config `named` in it: one no poll has
     /// registered yet shows as `unknown` ("not checked yet") rather than not at all.
     pub fn snapshot_naming(&self, now: i64, zone: FixedOffset, named: &[Product]) -> Result<BoardSnapshot> {
-        self.snapshot_of(now, zone, true, named)
+        self.snapshot_of(Moment::Now(now), zone, true, named)
+    }
+
+    /// The states as they were at `at`, read from the stored spans: uptime and bars up to
+    /// then, incidents open then, windows active then, the day's changes before it. What a
+    /// poll kept only for now (evidence, notes, source health) is left out; a product first
+    /// checked after `at` is not listed, and one no poll had checked lately then is
+    /// `unknown`, as it was shown then.
+    pub fn snapshot_at(&self, at: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
+        self.snapshot_of(Moment::Past(at), zone, true, &[])
+    }
+
+    /// The moment of the last product state change before `at` (`earlier`) or after it;
+    /// `None` when there is none: the board's keys step through history by these.
+    pub fn change_next_to(&self, at: i64, earlier: bool) -> Result<Option<i64>> {
+        let sql = if earlier {
+            "SELECT max(sp.start) FROM series s JOIN span sp ON sp.series = s.id AND sp.start < ?1 WHERE s.metric = ''"
+        } else {
+            "SELECT min(sp.start) FROM series s JOIN span sp ON sp.series = s.id AND sp.start > ?1 WHERE s.metric = ''"
+        };
+        self.conn.query_row(sql, [at], |r| r.get(0)).in_store(self)
     }
 
     /// The snapshot without history (no uptime, no bars) and without evidence: a product's
     /// current state only, for the board's first frame, while the full snapshot is read.
     pub fn current_snapshot(&self, now: i64, zone: FixedOffset, named: &[Product]) -> Result<BoardSnapshot> {
-        self.snapshot_of(now, zone, false, named)
+        self.snapshot_of(Moment::Now(now), zone, false, named)
     }
 
-    fn snapshot_of(&self, now: i64, zone: FixedOffset, with_history: bool, named: &[Product]) -> Result<BoardSnapshot> {
-        let mut products = self.products(with_history)?;
+    fn snapshot_of(
+        &self,
+        moment: Moment,
+        zone: FixedOffset,
+        with_history: bool,
+        named: &[Product],
+    ) -> Result<BoardSnapshot> {
+        let (now, past) = match moment {
+            Moment::Now(now) => (now, false),
+            Moment::Past(at) => (at, true),
+        };
+        let mut products = self.products(with_history && !past)?;
         let known: std::collections::HashSet<String> = products.iter().map(|p| p.product.id.clone()).collect();
         let unregistered: Vec<StoredProduct> = named
             .iter()
@@ -226,14 +265,30 @@ impl Store {
                 ))
             });
         }
-        let poller = PollerHealth { seen: self.poller_seen()?, last_poll: self.last_poll()? };
+        let poller = if past {
+            // Who polled then is not kept; when the last poll before it ran is.
+            PollerHealth { seen: None, last_poll: self.last_poll_before(now)? }
+        } else {
+            PollerHealth { seen: self.poller_seen()?, last_poll: self.last_poll()? }
+        };
         let coverage = self.coverage(now)?;
         let quarter = now - WindowKind::Quarter.seconds();
 
         // Current state of every metric, and the overall history over 90 days, per product.
         let mut current: HashMap<String, Vec<(String, State, String, i64)>> = HashMap::new();
-        for c in series::current(&self.conn, None).in_store(self)? {
+        let spans = if past { series::at(&self.conn, now) } else { series::current(&self.conn, None) };
+        for c in spans.in_store(self)? {
             current.entry(c.product).or_default().push((c.metric, c.state, c.reason, c.start));
+        }
+        if past {
+            // Products first checked later were not there yet. Whether anyone was checking
+            // then is what coverage keeps: a moment a poller covered counts as checked; else
+            // the end of the last covered stretch before it.
+            products.retain(|p| current.contains_key(&p.product.id));
+            let checked = coverage.iter().filter(|c| c.start <= now).map(|c| c.end.min(now)).max();
+            for p in &mut products {
+                p.checked_at = checked;
+            }
         }
         let mut history: HashMap<String, Vec<StateSpan>> = HashMap::new();
         if with_history {
@@ -242,8 +297,19 @@ impl Store {
             }
         }
 
-        let incidents = self.incidents(None, 200)?;
-        let maintenance = self.maintenance_windows(now, false)?;
+        let incidents = if past { self.incidents_at(now)? } else { self.incidents(None, 200)? };
+        let maintenance = if past {
+            // Windows announced by then and not yet over, as they stood then.
+            let mut then: Vec<MaintenanceWindow> = self
+                .maintenance_windows(now, true)?
+                .into_iter()
+                .filter(|w| w.created_at <= now && w.ends_at > now && w.cancelled_at.is_none_or(|c| c > now))
+                .collect();
+            then.sort_by_key(|w| w.starts_at);
+            then
+        } else {
+            self.maintenance_windows(now, false)?
+        };
         // Windows that have ended: a product still in maintenance shows since when.
         let ended_windows: Vec<_> = self
             .maintenance_windows(now, true)?
@@ -256,11 +322,12 @@ impl Store {
         // Found by product, not by scanning the incidents once per product.
         let open_incidents: HashMap<&str, &Incident> =
             incidents.iter().filter(|i| i.resolved_at.is_none()).map(|i| (i.product.as_str(), i)).collect();
-        let watch = Watch::new(now, poller.seen.as_ref());
+        let watch = if past { Watch::past(now) } else { Watch::new(now, poller.seen.as_ref()) };
         let notices: Vec<(&MaintenanceWindow, MaintenanceNotice)> =
             maintenance.iter().filter(|w| w.is_active(now)).map(|w| (w, w.notice())).collect();
         // A window that begins or ends changes what is shown, with no poll needed.
-        let mut next_change = maintenance.iter().flat_map(|w| [w.starts_at, w.ends_at]).filter(|t| *t > now).min();
+        let mut next_change =
+            maintenance.iter().flat_map(|w| [w.starts_at, w.ends_at]).filter(|t| *t > now && !past).min();
         let rows = products
             .into_iter()
             .map(|StoredProduct { product, checked_at, poll_every, note, evidence, refreshed_at }| {
@@ -302,7 +369,7 @@ impl Store {
                     },
                     &watch,
                 );
-                next_change = match (next_change, shown.next_change) {
+                next_change = match (next_change, shown.next_change.filter(|_| !past)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
@@ -319,14 +386,14 @@ impl Store {
                     })
                     .collect();
                 ProductRow {
-                    last_refresh: refreshed_at,
+                    last_refresh: if past { None } else { refreshed_at },
                     state: shown.state,
                     since: shown.since,
                     metrics,
                     checked_at,
                     poll_every,
                     stale: shown.stale,
-                    note: if shown.stale { None } else { note },
+                    note: if shown.stale || past { None } else { note },
                     evidence,
                     uptime,
                     bars,
@@ -345,16 +412,30 @@ impl Store {
             products: rows,
             incidents,
             maintenance,
-            notify: self.notify_health(now)?,
-            sources: self.sources()?,
+            notify: if past { Default::default() } else { self.notify_health(now)? },
+            sources: if past { Vec::new() } else { self.sources()? },
             next_change,
-            changes: if with_history { self.changes(now - CHANGES_SINCE)? } else { Vec::new() },
+            changes: if with_history { self.changes(now - CHANGES_SINCE, now)? } else { Vec::new() },
+            as_of: past.then_some(now),
         })
     }
 
-    /// Products' state changes since `since`, newest first: what changed, for the board's
-    /// change list and its marks.
-    pub fn changes(&self, since: i64) -> Result<Vec<Change>> {
+    /// The last poll that had started by `at`.
+    fn last_poll_before(&self, at: i64) -> Result<Option<(i64, bool, Option<String>)>> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row(
+                "SELECT started, ok, error FROM poll WHERE started <= ?1 ORDER BY started DESC LIMIT 1",
+                [at],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
+            )
+            .optional()
+            .in_store(self)
+    }
+
+    /// Products' state changes in `since..=until`, newest first: what changed, for the
+    /// board's change list and its marks.
+    pub fn changes(&self, since: i64, until: i64) -> Result<Vec<Change>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -362,7 +443,7 @@ impl Store {
                     (SELECT pv.state FROM span p JOIN verdict pv ON pv.id = p.verdict
                      WHERE p.series = s.id AND p.start < sp.start ORDER BY p.start DESC LIMIT 1)
                  FROM series s
-                 JOIN span sp ON sp.series = s.id AND sp.start >= ?1
+                 JOIN span sp ON sp.series = s.id AND sp.start >= ?1 AND sp.start <= ?3
                  JOIN verdict v ON v.id = sp.verdict
                  WHERE s.metric = ''
                  ORDER BY sp.start DESC, s.product
@@ -370,7 +451,7 @@ impl Store {
             )
             .in_store(self)?;
         let rows = stmt
-            .query_map(rusqlite::params![since, CHANGES_KEPT], |r| {
+            .query_map(rusqlite::params![since, CHANGES_KEPT, until], |r| {
                 Ok(Change {
                     product: r.get(0)?,
                     at: r.get(1)?,

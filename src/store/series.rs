@@ -123,6 +123,29 @@ pub(super) fn current(conn: &Connection, product: Option<&str>) -> rusqlite::Res
     rows.collect()
 }
 
+/// Every series' span at `at` (the one that had begun by then), as [`current`] reads
+/// today's: the state of everything at a moment of the past.
+pub(super) fn at(conn: &Connection, at: i64) -> rusqlite::Result<Vec<Current>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.id, s.product, s.metric, sp.start, v.state, v.text
+         FROM series s
+         JOIN span sp ON sp.series = s.id
+            AND sp.start = (SELECT max(start) FROM span WHERE series = s.id AND start <= ?1)
+         JOIN verdict v ON v.id = sp.verdict",
+    )?;
+    let rows = stmt.query_map([at], |r| {
+        Ok(Current {
+            series: r.get(0)?,
+            product: r.get(1)?,
+            metric: r.get(2)?,
+            start: r.get(3)?,
+            state: state_of(r.get(4)?),
+            reason: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
 /// Which series a history read covers.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Which<'a> {

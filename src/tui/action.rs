@@ -20,6 +20,10 @@ pub enum Action {
     ShowMaintenance,
     ShowChanges,
     ShowHelp,
+    /// History: the product state change before the moment shown, or after it (past the
+    /// newest: now).
+    Earlier,
+    Later,
     /// Hold the snapshot on screen while reading; again to catch up.
     Pause,
     /// The selected id, or a dbt run's address, to the terminal's clipboard (OSC 52).

@@ -76,6 +76,11 @@ pub enum Effect {
     LoadIncident(i64),
     /// Put this text on the terminal's clipboard.
     Copy(String),
+    /// Show the states at the product change before (or after) `from`.
+    Travel {
+        from: i64,
+        earlier: bool,
+    },
 }
 
 /// One product's history, loaded when its detail opens.
@@ -206,15 +211,41 @@ impl App {
         }
     }
 
-    /// A new snapshot arrived: keep the cursor on the same product. Paused, it is held
-    /// until the pause ends; false then.
+    /// A new snapshot arrived: keep the cursor on the same product. Paused, or showing the
+    /// past, it is held until the user comes back; false then.
     pub fn set_snapshot(&mut self, snapshot: Arc<BoardSnapshot>) -> bool {
-        if self.paused_at.is_some() {
+        if self.paused_at.is_some() || self.as_of().is_some() {
             self.held = Some(snapshot);
             return false;
         }
         self.show_snapshot(snapshot);
         true
+    }
+
+    /// The moment of the past on screen; `None`: now.
+    pub fn as_of(&self) -> Option<i64> {
+        self.snapshot.as_of
+    }
+
+    /// A step through history ended: the states at that change (the live snapshot is held
+    /// meanwhile), or, with `None`, no change that way: back to now going later, a notice
+    /// going earlier.
+    pub fn travelled(&mut self, past: Option<Arc<BoardSnapshot>>, earlier: bool) {
+        match past {
+            Some(past) => {
+                if self.as_of().is_none() {
+                    self.held = Some(self.snapshot.clone());
+                }
+                self.show_snapshot(past);
+            }
+            None if earlier => self.flash = Some("no earlier change in the history".into()),
+            None => {
+                if let Some(now) = self.held.take() {
+                    self.show_snapshot(now);
+                }
+                self.flash = Some("back to now".into());
+            }
+        }
     }
 
     fn show_snapshot(&mut self, snapshot: Arc<BoardSnapshot>) {
@@ -301,10 +332,17 @@ impl App {
             Action::ShowMaintenance => self.push(Route::Maintenance),
             Action::ShowChanges => self.push(Route::Changes),
             Action::ShowHelp => self.push(Route::Help),
+            Action::Earlier => return Effect::Travel { from: self.as_of().unwrap_or(self.now), earlier: true },
+            Action::Later => match self.as_of() {
+                Some(from) => return Effect::Travel { from, earlier: false },
+                None => self.flash = Some("this is now: [ steps back through the changes".into()),
+            },
             Action::Pause => match self.paused_at.take() {
                 Some(_) => {
-                    if let Some(held) = self.held.take() {
-                        self.show_snapshot(held);
+                    if self.as_of().is_none() {
+                        if let Some(held) = self.held.take() {
+                            self.show_snapshot(held);
+                        }
                     }
                     self.flash = Some("caught up".into());
                 }

@@ -145,6 +145,20 @@ pub const BINDINGS: &[Binding] = &[
         context: Context::Everywhere,
     },
     Binding {
+        keys: &[(KeyCode::Char('['), NONE)],
+        label: "[",
+        action: Action::Earlier,
+        help: "history: the states at the change before (the header says it is the past)",
+        context: Context::Everywhere,
+    },
+    Binding {
+        keys: &[(KeyCode::Char(']'), NONE)],
+        label: "]",
+        action: Action::Later,
+        help: "history: the change after; past the newest, back to now",
+        context: Context::Everywhere,
+    },
+    Binding {
         keys: &[(KeyCode::Char('y'), NONE)],
         label: "y",
         action: Action::Copy,
@@ -209,6 +223,7 @@ pub fn footer(context: Context) -> Vec<(&'static str, &'static str)> {
         Action::ToggleFaults => Some((11, "faults")),
         Action::ToggleGroups => Some((12, "group")),
         Action::Pause => Some((13, "pause")),
+        Action::Earlier => Some((14, "history")),
         _ => None,
     };
     let mut items: Vec<(usize, &'static str, &'static str)> = BINDINGS

@@ -38,6 +38,8 @@ pub struct BoardOptions {
     pub started: std::time::Instant,
     /// A demo's story: what it is doing now, said on the board so nobody takes it for real.
     pub story: Option<watch::Receiver<String>>,
+    /// `tablestat --at TIME`: open on the states of that moment of the past.
+    pub at: Option<i64>,
 }
 
 /// The products the config names: each is on the board, checked or not.
@@ -186,7 +188,11 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failu
     let (snapshot_tx, mut snapshot_rx) = watch::channel(first.clone());
     tokio::spawn(follow_store(store.clone(), zone, named, status_rx.clone(), snapshot_tx));
 
-    let mut app = App::new(first, chrono::Utc::now().timestamp());
+    let mut app = App::new(first.clone(), chrono::Utc::now().timestamp());
+    if let Some(at) = options.at {
+        let past = store.call(move |s| s.snapshot_at(at, zone)).await.map_err(|e| io(e.to_string()))?;
+        app.travelled(Some(Arc::new(past.map_err(|e| io(e.to_string()))?)), true);
+    }
     app.can_poll = can_poll;
     app.tls_unverified = config.tls_unverified();
     let mut story = options.story.clone();
@@ -316,6 +322,13 @@ async fn event_loop(
                 match done {
                     Loaded::Detail(detail) => app.detail = Some(Arc::new(detail)),
                     Loaded::Incident(incident) => app.incident = Some(Arc::new(incident)),
+                    Loaded::Travel(past, earlier) => {
+                        app.travelled(past, earlier);
+                        app.set_page(views::list_page(area(size), app));
+                        if let app::Route::Product(id) = app.route().clone() {
+                            carry_out(Effect::LoadDetail(id), app, store, poll_now, &loaded_tx);
+                        }
+                    }
                 }
                 dirty = true;
             }
@@ -378,6 +391,8 @@ fn yield_to_the_screen() {
 enum Loaded {
     Detail(Detail),
     Incident(crate::store::Incident),
+    /// A step through history: the snapshot of that change, or none that way.
+    Travel(Option<Arc<BoardSnapshot>>, bool),
 }
 
 /// Carries out an effect in the background. True to quit.
@@ -401,10 +416,30 @@ fn carry_out(
                 let _ = store.call(move |s| s.request_poll(now, &format!("board pid {me}"))).await;
             });
         }
-        Effect::LoadDetail(id) => {
+        Effect::Travel { from, earlier } => {
             let (store, loaded) = (store.clone(), loaded.clone());
             tokio::spawn(async move {
-                let now = chrono::Utc::now().timestamp();
+                let past = store
+                    .call(move |s| match s.change_next_to(from, earlier)? {
+                        Some(at) => s.snapshot_at(at, zone).map(Some),
+                        None => Ok(None),
+                    })
+                    .await;
+                match past {
+                    Ok(Ok(past)) => {
+                        let _ = loaded.send(Loaded::Travel(past.map(Arc::new), earlier));
+                    }
+                    Ok(Err(e)) => tracing::error!("cannot read the history database: {e}"),
+                    Err(gone) => tracing::error!("{gone}"),
+                }
+            });
+        }
+        Effect::LoadDetail(id) => {
+            let (store, loaded) = (store.clone(), loaded.clone());
+            // In the past, the product's history up to that moment.
+            let moment = app.as_of();
+            tokio::spawn(async move {
+                let now = moment.unwrap_or_else(|| chrono::Utc::now().timestamp());
                 let key = id.clone();
                 if let Ok(Ok((metrics, refreshes, incidents))) =
                     store.call(move |s| s.product_detail(&key, now, zone)).await

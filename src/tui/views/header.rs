@@ -86,6 +86,13 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
         Role::Starting if !app.can_poll => "viewing only (no credentials)".to_string(),
         Role::Starting => "starting".to_string(),
     };
+    if let Some(at) = app.as_of() {
+        // The past is said first and plainly: none of this is now.
+        let when = super::clock(at, app.snapshot.zone);
+        let ago = super::ago(at, app.now);
+        let keys = theme.keys("[ earlier · ] later, past the newest back to now");
+        return (format!("HISTORY, not now: the states at {when} ({ago}) · {keys}"), theme.warning());
+    }
     if let Some(at) = app.paused_at {
         // Nothing on screen moves: that comes before anything else said about the poller.
         let held = if app.held_snapshot() { ", newer data waiting" } else { "" };

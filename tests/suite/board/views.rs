@@ -558,3 +558,41 @@ fn what_changed_is_marked_and_listed() {
     let orders = screen.lines().find(|l| l.contains("Orders ")).unwrap();
     assert!(orders.contains("•2 min"), "{orders}");
 }
+
+/// History: the states as they were at a moment of the past, from the stored spans, with
+/// the header saying plainly that it is the past; `[` and `]` step through the changes.
+#[test]
+fn the_past_is_read_from_history_and_said_plainly() {
+    let store = prepared_store();
+    let zone = chrono::FixedOffset::east_opt(0).unwrap();
+    // 09:00: Customers had gone degraded at 06:00; Orders (down at 10:00) and Daily revenue
+    // (maintenance from 11:00) were up.
+    let past = store.snapshot_at(now() - 3 * 3600, zone).unwrap();
+    assert_eq!(past.as_of, Some(now() - 3 * 3600));
+    let state = |id: &str| past.products.iter().find(|p| p.product.id == id).map(|p| p.state);
+    assert_eq!(state("dim_customers"), Some(State::Degraded));
+    assert_eq!(state("fct_orders"), Some(State::Up));
+    assert_eq!(state("fct_daily_revenue"), Some(State::Up));
+    assert!(past.changes.iter().all(|c| c.at <= now() - 3 * 3600), "no change from after it");
+    assert!(past.maintenance.iter().all(|w| w.created_at <= now() - 3 * 3600));
+    // The changes around 10:30 are 10:00 before it and 11:00 after it.
+    let half_past = now() - 90 * 60;
+    assert_eq!(store.change_next_to(half_past, true).unwrap(), Some(now() - 2 * 3600));
+    assert_eq!(store.change_next_to(half_past, false).unwrap(), Some(now() - 3600));
+    assert_eq!(store.change_next_to(now(), false).unwrap(), None);
+
+    // On the board: the past is held, live snapshots wait, `]` past the newest is now.
+    let mut app = app();
+    assert_eq!(app.update(Action::Later), Effect::None, "now is as late as it gets");
+    assert_eq!(app.update(Action::Earlier), Effect::Travel { from: now(), earlier: true });
+    app.travelled(Some(std::sync::Arc::new(past)), true);
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    let health = screen.lines().nth(1).unwrap();
+    assert!(health.starts_with(" HISTORY, not now: the states at 11-24 09:00 (3 h ago)"), "{screen}");
+    assert!(screen.lines().next().unwrap().contains("▲ 1 degraded"), "{screen}");
+    assert!(!app.set_snapshot(snapshot(&store)), "live data waits while the past is shown");
+    assert_eq!(app.update(Action::Later), Effect::Travel { from: now() - 3 * 3600, earlier: false });
+    app.travelled(None, false);
+    assert_eq!(app.as_of(), None);
+    assert!(text(&draw(&mut app, &color(), 80, 24)).contains("✖ 1 down"));
+}

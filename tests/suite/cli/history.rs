@@ -70,6 +70,23 @@ async fn poll_status_incident_and_maintenance_from_the_command_line() {
     assert_eq!(stg["evidence"]["failing_tests"][1]["failures"], 2);
     let incident_id = stg["incident"]["id"].as_i64().unwrap();
 
+    // The same moment read back from history: `as_of` says it is not now.
+    let out = run(&["status", "--json", "--at", "now"]).await;
+    let then = json_of(&out);
+    assert!(then["as_of"].is_string(), "{then}");
+    let state_of = |doc: &serde_json::Value| {
+        doc["products"].as_array().unwrap().iter().find(|p| p["id"] == "stg_orders").unwrap()["state"].clone()
+    };
+    assert_eq!(state_of(&then), "down");
+    let out = run(&["status", "--at", "now"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("As of "), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(&["status", "--at", "-30d"]).await;
+    assert_eq!(out.status.code(), Some(66), "nothing known then is not all up");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no history at "));
+    let out = run(&["status", "--at", "+1h"]).await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("that is in the future"));
+
     // status of one product, as text and JSON.
     let out = run(&["status", "stg_payments"]).await;
     assert_eq!(out.status.code(), Some(0));
