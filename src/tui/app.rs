@@ -301,7 +301,7 @@ impl App {
             Action::Open => return self.open(),
             Action::Back => self.back(),
             Action::StartFilter => {
-                if matches!(self.route(), Route::List | Route::Incidents) {
+                if matches!(self.route(), Route::List | Route::Incidents | Route::Maintenance) {
                     self.filtering = true;
                     self.filter_cursor = self.filter_text().chars().count();
                 }
@@ -364,12 +364,18 @@ impl App {
         let text = match self.route() {
             Route::List => self.selected_product().map(|p| p.product.id.clone()),
             Route::Product(id) => {
+                // What an engineer pastes next: the dbt run's page, else the DAG run's id.
                 let row = self.snapshot.products.iter().find(|p| p.product.id == *id);
-                Some(row.and_then(|r| r.evidence.dbt_run_url.clone()).unwrap_or_else(|| id.clone()))
+                let evidence = row.map(|r| &r.evidence);
+                Some(
+                    evidence
+                        .and_then(|e| e.dbt_run_url.clone().or_else(|| e.dag_run_id.clone()))
+                        .unwrap_or_else(|| id.clone()),
+                )
             }
             Route::Incident(id) => Some(id.to_string()),
             Route::Incidents => self.shown_incidents().get(self.sub_selected).map(|i| i.id.to_string()),
-            Route::Maintenance => self.snapshot.maintenance.get(self.sub_selected).map(|w| w.id.to_string()),
+            Route::Maintenance => self.shown_windows().get(self.sub_selected).map(|w| w.id.to_string()),
             Route::Changes => self.snapshot.changes.get(self.sub_selected).map(|c| c.product.clone()),
             Route::Help => None,
         };
@@ -382,9 +388,30 @@ impl App {
         }
     }
 
-    /// The filter the open list uses: the products', or the incidents'.
+    /// The filter the open list uses: the products', or the incidents' and windows' (one
+    /// line for both: they are never on screen together).
     fn filter_text(&mut self) -> &mut String {
-        if *self.route() == Route::Incidents { &mut self.incident_filter } else { &mut self.filter }
+        if matches!(self.route(), Route::Incidents | Route::Maintenance) {
+            &mut self.incident_filter
+        } else {
+            &mut self.filter
+        }
+    }
+
+    /// The maintenance windows the maintenance list shows: all, or those whose scope or
+    /// message has every word of its filter, or `#id`.
+    pub fn shown_windows(&self) -> Vec<&crate::store::MaintenanceWindow> {
+        let words: Vec<String> = self.incident_filter.split_whitespace().map(str::to_lowercase).collect();
+        self.snapshot
+            .maintenance
+            .iter()
+            .filter(|w| {
+                let text = format!("{} {}", w.scope, w.message).to_lowercase();
+                words.iter().all(|word| {
+                    text.contains(word.as_str()) || word.strip_prefix('#').is_some_and(|n| n == w.id.to_string())
+                })
+            })
+            .collect()
     }
 
     /// The incidents the incident list shows: all, or those its filter matches.
@@ -484,10 +511,10 @@ impl App {
             return;
         }
         *self.filter_text() = text;
-        if *self.route() == Route::Incidents {
-            self.sub_selected = 0;
-        } else {
+        if *self.route() == Route::List {
             self.rebuild_rows();
+        } else {
+            self.sub_selected = 0;
         }
     }
 
@@ -518,6 +545,10 @@ impl App {
 
     fn push(&mut self, route: Route) {
         if *self.route() != route {
+            if matches!(route, Route::Incidents | Route::Maintenance) {
+                // The two lists share one filter line: each opens unfiltered.
+                self.incident_filter.clear();
+            }
             self.routes.push(route);
             self.sub_selected_below.push(std::mem::take(&mut self.sub_selected));
         }
@@ -599,7 +630,7 @@ impl App {
                 let len = match route {
                     Route::Product(_) => self.detail_incidents().len(),
                     Route::Incidents => self.shown_incidents().len(),
-                    Route::Maintenance => self.snapshot.maintenance.len(),
+                    Route::Maintenance => self.shown_windows().len(),
                     Route::Changes => self.snapshot.changes.len(),
                     // The help scrolls a line at a time on a small terminal.
                     Route::Help => crate::tui::keys::help_line_count(),

@@ -152,7 +152,7 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     if area.height == 0 {
         return;
     }
-    let incidents = *app.route() == Route::Incidents;
+    let incidents = matches!(app.route(), Route::Incidents | Route::Maintenance);
     let filter = if incidents { &app.incident_filter } else { &app.filter };
     if app.filtering {
         let (before, after): (String, String) = {
@@ -162,7 +162,13 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         let help = match app.filter_hint() {
             Some(hint) => Span::styled(format!("  {hint}"), theme.warning()),
             None if incidents => Span::styled(
-                theme.keys("  ⏎ keep · Esc clear · product, status, metric, #id, open").into_owned(),
+                theme
+                    .keys(if *app.route() == Route::Incidents {
+                        "  ⏎ keep · Esc clear · product, status, metric, #id, open"
+                    } else {
+                        "  ⏎ keep · Esc clear · scope, words of the notice, #id"
+                    })
+                    .into_owned(),
                 theme.dim(),
             ),
             None => Span::styled(
@@ -186,7 +192,7 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
     let context = app.key_context();
     let mut spans: Vec<Span> = Vec::new();
-    if !filter.is_empty() && matches!(app.route(), Route::List | Route::Incidents) {
+    if !filter.is_empty() && matches!(app.route(), Route::List | Route::Incidents | Route::Maintenance) {
         spans.push(Span::styled(format!(" filter: {} ", fit(filter, 24)), theme.warning()));
         if let Some(hint) = app.filter_hint() {
             spans.push(Span::styled(format!("{hint} "), theme.warning()));
@@ -206,7 +212,7 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             "faults" if app.faults_only => "faults:on".to_string(),
             "group" if !app.grouped => "group:off".to_string(),
             "pause" if app.paused_at.is_some() => continue,
-            "filter" if !matches!(app.route(), Route::List | Route::Incidents) => continue,
+            "filter" if !matches!(app.route(), Route::List | Route::Incidents | Route::Maintenance) => continue,
             other => other.to_string(),
         };
         let piece = format!(" {key} {what} ");

@@ -68,20 +68,26 @@ pub fn incidents(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
 }
 
 pub fn maintenance(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let windows = &app.snapshot.maintenance;
-    title_line(theme, "maintenance · active and upcoming", area, buf);
+    let windows = app.shown_windows();
+    let title = if app.incident_filter.is_empty() {
+        "maintenance · active and upcoming · / filters".to_string()
+    } else {
+        format!("maintenance · {} of {} match", windows.len(), app.snapshot.maintenance.len())
+    };
+    title_line(theme, &title, area, buf);
     if windows.is_empty() {
-        Line::from(Span::styled(
-            "  No maintenance planned. Announce one with `tablestat maintenance add`.",
-            theme.dim(),
-        ))
-        .render(Rect { y: area.y + 1, height: 1, ..area }, buf);
+        let why = if app.snapshot.maintenance.is_empty() {
+            "  No maintenance planned. Announce one with `tablestat maintenance add`."
+        } else {
+            "  No window matches: Esc clears the filter."
+        };
+        Line::from(Span::styled(why, theme.dim())).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
         return;
     }
     // A notice is there to be read: its words wrap onto up to two more lines.
     let bottom = area.y + area.height;
     let mut y = area.y + 1;
-    for (n, w) in windows.iter().enumerate() {
+    for (n, w) in windows.into_iter().enumerate() {
         if y >= bottom {
             break;
         }

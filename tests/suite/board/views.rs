@@ -596,3 +596,23 @@ fn the_past_is_read_from_history_and_said_plainly() {
     assert_eq!(app.as_of(), None);
     assert!(text(&draw(&mut app, &color(), 80, 24)).contains("✖ 1 down"));
 }
+
+/// `/` in the maintenance list filters windows by scope, notice or number; each list
+/// opens unfiltered.
+#[test]
+fn the_maintenance_list_filters_too() {
+    let mut app = app();
+    app.update(Action::ShowMaintenance);
+    assert_eq!(app.shown_windows().len(), 1);
+    app.update(Action::StartFilter);
+    type_in(&mut app, "warehouse");
+    assert_eq!(app.shown_windows().len(), 1);
+    type_in(&mut app, " nothing-like-it");
+    assert!(app.shown_windows().is_empty());
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    assert!(screen.contains("No window matches"), "{screen}");
+    app.filter_input(key(crossterm::event::KeyCode::Enter));
+    app.update(Action::Back);
+    app.update(Action::ShowIncidents);
+    assert!(app.incident_filter.is_empty(), "the incident list opens unfiltered");
+}
