@@ -61,6 +61,9 @@ pub enum Row {
         name: String,
         count: usize,
         worst: State,
+        /// How many of the group's `count` products are under this heading, when the
+        /// group is split (its faults first, its healthy rows further down).
+        part: Option<usize>,
     },
     /// Index into `snapshot.products`.
     Product(usize),
@@ -280,7 +283,12 @@ impl App {
     }
 
     pub fn set_page(&mut self, rows: usize) {
-        self.page = rows.max(1);
+        let page = rows.max(1);
+        if page != self.page {
+            self.page = page;
+            // Whether groups split to keep the worst rows on screen depends on the height.
+            self.rebuild_rows();
+        }
         self.clamp();
     }
 
@@ -754,21 +762,48 @@ impl App {
                     None => groups.push((g, vec![i])),
                 }
             }
+            let worst = |members: &[usize]| members.iter().map(|i| products[*i].state).min().unwrap_or(State::Up);
             if self.sort == Sort::State {
-                groups.sort_by_key(|(name, members)| {
-                    (members.iter().map(|i| products[*i].state).min(), name.to_lowercase())
-                });
+                groups.sort_by_key(|(name, members)| (worst(members), name.to_lowercase()));
             } else {
                 groups.sort_by_key(|(name, _)| name.to_lowercase());
             }
-            groups
-                .into_iter()
-                .flat_map(|(name, members)| {
-                    let worst = members.iter().map(|i| products[*i].state).min().unwrap_or(State::Up);
-                    std::iter::once(Row::Group { name: name.to_string(), count: members.len(), worst })
-                        .chain(members.into_iter().map(Row::Product))
-                })
-                .collect()
+            // A heading over `members` of a group of `count`.
+            let heading = |name: &str, members: &[usize], count: usize, part: Option<usize>| Row::Group {
+                name: name.to_string(),
+                count,
+                worst: worst(members),
+                part,
+            };
+            let rows_needed = groups.len() + self.shown_products;
+            if self.sort == Sort::State && rows_needed > self.page {
+                // More rows than the screen: the groups' faults come first, their healthy
+                // rows after, so that the worst rows are the first screen however the
+                // faults are spread over the groups.
+                let (mut faults, mut healthy) = (Vec::new(), Vec::new());
+                for (name, members) in &groups {
+                    let (up, not_up): (Vec<usize>, Vec<usize>) =
+                        members.iter().partition(|i| products[**i].state == State::Up);
+                    let split = !up.is_empty() && !not_up.is_empty();
+                    if !not_up.is_empty() {
+                        faults.push(heading(name, &not_up, members.len(), split.then_some(not_up.len())));
+                        faults.extend(not_up.iter().map(|i| Row::Product(*i)));
+                    }
+                    if !up.is_empty() {
+                        healthy.push(heading(name, &up, members.len(), split.then_some(up.len())));
+                        healthy.extend(up.iter().map(|i| Row::Product(*i)));
+                    }
+                }
+                faults.into_iter().chain(healthy).collect()
+            } else {
+                groups
+                    .iter()
+                    .flat_map(|(name, members)| {
+                        std::iter::once(heading(name, members, members.len(), None))
+                            .chain(members.iter().map(|i| Row::Product(*i)))
+                    })
+                    .collect()
+            }
         } else {
             shown.into_iter().map(Row::Product).collect()
         };

@@ -195,10 +195,16 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         let y = area.y + CHROME + line as u16;
         let row_area = Rect { x: area.x, y, width: area.width, height: 1 };
         match &app.rows[index] {
-            Row::Group { name, count, worst } => {
+            Row::Group { name, count, worst, part } => {
+                let count = match part {
+                    // A split group: its faults here, its healthy rows further down.
+                    Some(part) if *worst == State::Up => format!("{part} of {count} up"),
+                    Some(part) => format!("{part} of {count}; the rest below"),
+                    None => count.to_string(),
+                };
                 Line::from(vec![
                     Span::styled(format!("{} ", theme.symbol(*worst)), theme.state(*worst)),
-                    Span::styled(format!("{name} ({count})"), theme.group()),
+                    Span::styled(format!("{} ({count})", fit(name, 40)), theme.group()),
                 ])
                 .render(row_area, buf);
             }

@@ -616,3 +616,22 @@ fn the_maintenance_list_filters_too() {
     app.update(Action::ShowIncidents);
     assert!(app.incident_filter.is_empty(), "the incident list opens unfiltered");
 }
+
+/// Grouped, with more rows than the screen: each group's faults come first and its healthy
+/// rows after, so faults spread over groups are all on the first screen.
+#[test]
+fn split_groups_keep_faults_from_every_group_on_the_first_screen() {
+    let mut snap = crowded(30);
+    for id in ["zz_03", "zz_17"] {
+        snap.products.iter_mut().find(|p| p.product.id == id).unwrap().state = State::Down;
+    }
+    let mut app = App::new(std::sync::Arc::new(snap), now());
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    for name in ["Orders ", "Zebra 03", "Zebra 17", "Customers"] {
+        assert!(screen.contains(name), "{name} on the first screen:\n{screen}");
+    }
+    assert!(screen.contains("✖ Zoo (2 of 30; the rest below)"), "{screen}");
+    // Tall enough for everything: the groups stay whole.
+    let screen = text(&draw(&mut app, &color(), 80, 60));
+    assert!(screen.contains("✖ Zoo (30)") && !screen.contains("the rest below"), "{screen}");
+}
