@@ -43,6 +43,9 @@ fn list_at_80x24_and_160x48() {
     let mut app = app();
     insta::assert_snapshot!("list_80x24", text(&draw(&mut app, &color(), 80, 24)));
     insta::assert_snapshot!("list_160x48", text(&draw(&mut app, &color(), 160, 48)));
+    // Reasons and ages at the widths people have: the bars grow, the reason keeps its room.
+    insta::assert_snapshot!("list_120x30", text(&draw(&mut app, &color(), 120, 30)));
+    insta::assert_snapshot!("list_200x30", text(&draw(&mut app, &color(), 200, 30)));
 }
 
 /// What the store thread hands the board when a product's detail is opened.
