@@ -42,7 +42,7 @@ keys() { for k in "$@"; do tmux send-keys -t "$SESSION" "$k"; sleep 0.3; done; }
 
 # The story at speed 3 reaches "a unique test fails" after ~7 s, maintenance after ~20 s.
 tmux new-session -d -s "$SESSION" -x 120 -y 32 "TERM=xterm-256color $BIN demo --speed 3 --seed 7 --export $WORK/page"
-wait_for "products down"
+wait_for "WHY"
 wait_for "Maintenance until"
 sleep 1
 shot list 120 32

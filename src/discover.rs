@@ -58,6 +58,8 @@ pub fn discover(rule: &DiscoverRule, index: &ProjectIndex) -> Vec<Product> {
                     .and_then(|t| humantime::parse_duration(&t).ok())
                     .filter(|d| *d >= Duration::from_secs(10)),
                 late_after: text("late_after").and_then(|t| humantime::parse_duration(&t).ok()).or(rule.late_after),
+                airflow: rule.airflow.clone(),
+                dbt: rule.dbt.clone(),
             }
         })
         .collect();

@@ -264,6 +264,9 @@ pub struct Product {
     /// How long a scheduled run may be overdue before freshness says late; by default
     /// max(2 min, 10 % of the DAG's period).
     pub late_after: Option<std::time::Duration>,
+    /// The Airflow and the dbt source it is read from, by name; `None`: the config's only one.
+    pub airflow: Option<String>,
+    pub dbt: Option<String>,
 }
 
 impl Product {
@@ -286,6 +289,8 @@ impl Product {
             slo: None,
             interval: None,
             late_after: None,
+            airflow: None,
+            dbt: None,
         }
     }
 }

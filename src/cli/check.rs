@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{EXIT_CONFIG, EXIT_UNAVAILABLE, Failure, load_config};
-use crate::config::{Config, DbtConfig};
+use crate::config::{AirflowConfig, Config, DbtConfig, DbtSourceConfig};
 use crate::sources::airflow::{self, AirflowClient, RunMemory};
 use crate::sources::local_dbt;
 use crate::text::inert;
@@ -13,6 +13,9 @@ pub struct CheckArgs {
     /// Only check the file; do not contact Airflow or dbt.
     #[arg(long)]
     pub offline: bool,
+    /// Reach only this source (an `[[airflow]]` or `[[dbt]]` name).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
 }
 
 pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, Failure> {
@@ -39,24 +42,40 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, Failure> {
         if config.products.len() == 1 { "" } else { "s" },
         if config.discover.is_some() { ", plus products discovered from the dbt manifest" } else { "" }
     ))?;
+    if let Some(name) = &args.source {
+        let names: Vec<&str> =
+            config.airflow.iter().map(|a| a.name.as_str()).chain(config.dbt.iter().map(|d| d.name.as_str())).collect();
+        if !names.contains(&name.as_str()) {
+            let hint = crate::spelling::nearest(name, &names)
+                .map_or_else(|| format!("the sources are {}", names.join(", ")), |b| format!("did you mean {b}?"));
+            return Err(Failure::new(super::EXIT_USAGE, format!("--source {name}: no such source: {hint}")));
+        }
+    }
     if args.offline {
         return Ok(0);
     }
+    let wanted = |name: &str| args.source.as_deref().is_none_or(|s| s == name);
     let mut failures = Vec::new();
-    match check_airflow(&config).await {
-        Ok(()) => {}
-        Err(CheckError::Output(e)) => return Err(e),
-        Err(CheckError::Source(e)) => {
-            let url = config.airflow.as_ref().map(|a| a.url.to_string()).unwrap_or_default();
-            failures.push(format!("Airflow at {url}: {e}"));
+    // One line per source, each reached on its own: one that fails does not hide the others.
+    for airflow_config in config.airflow.iter().filter(|a| wanted(&a.name)) {
+        match check_airflow(&config, airflow_config).await {
+            Ok(()) => {}
+            Err(CheckError::Output(e)) => return Err(e),
+            Err(CheckError::Source(e)) => {
+                failures.push(format!("Airflow `{}` at {}: {e}", airflow_config.name, airflow_config.url))
+            }
         }
     }
-    match check_dbt(&config).await {
-        Ok(()) => {}
-        Err(CheckError::Output(e)) => return Err(e),
-        Err(CheckError::Source(e)) => failures.push(format!("dbt: {e}")),
+    for dbt in config.dbt.iter().filter(|d| wanted(&d.name)) {
+        match check_dbt(&config, dbt).await {
+            Ok(()) => {}
+            Err(CheckError::Output(e)) => return Err(e),
+            Err(CheckError::Source(e)) => failures.push(format!("dbt `{}`: {e}", dbt.name)),
+        }
     }
-    failures.extend(check_reach(&config)?);
+    if args.source.is_none() {
+        failures.extend(check_reach(&config)?);
+    }
     for failure in &failures {
         crate::output::line(format!("FAILED {}", inert(failure)))?;
     }
@@ -127,21 +146,24 @@ fn check_reach(config: &Config) -> Result<Vec<String>, Failure> {
     Ok(failures)
 }
 
-async fn check_airflow(config: &Config) -> Result<(), CheckError> {
-    let Some(airflow_config) = &config.airflow else {
-        return Ok(());
-    };
+async fn check_airflow(config: &Config, airflow_config: &AirflowConfig) -> Result<(), CheckError> {
     let client = AirflowClient::connect(airflow_config, config.base_dir()).await.map_err(|e| e.to_string())?;
     let version = client.version().await.map_err(|e| e.to_string())?;
     let version = inert(&version);
-    let watched = airflow::watched_dags(&config.products);
+    let products: Vec<&crate::model::Product> = config
+        .products
+        .iter()
+        .filter(|p| config.airflow_of(p).is_some_and(|a| a.name == airflow_config.name))
+        .collect();
+    let watched = airflow::watched_dags(products.iter().copied());
     let mut memory = RunMemory::default();
     let observation = airflow::observe(&client, &watched, &mut memory, chrono::Utc::now(), config.poll.concurrency)
         .await
         .map_err(|e| e.to_string())?;
     let missing: Vec<&str> = watched.iter().filter(|w| !observation.has_dag(w.dag_id)).map(|w| w.dag_id).collect();
     crate::output::line(format!(
-        "Airflow {}: reached, API {}, version {version}; {} DAGs, {} of {} watched DAGs found{}; {} requests",
+        "Airflow `{}` {}: reached, API {}, version {version}; {} DAGs, {} of {} watched DAGs found{}; {} requests",
+        airflow_config.name,
         airflow_config.url,
         client.api().name(),
         observation.dag_count(),
@@ -153,24 +175,26 @@ async fn check_airflow(config: &Config) -> Result<(), CheckError> {
     Ok(())
 }
 
-async fn check_dbt(config: &Config) -> Result<(), CheckError> {
-    match &config.dbt {
-        None => Ok(()),
-        Some(DbtConfig::Local { target_dir }) => {
+async fn check_dbt(config: &Config, dbt: &DbtSourceConfig) -> Result<(), CheckError> {
+    // The products that read this dbt source.
+    let products: Vec<&crate::model::Product> =
+        config.products.iter().filter(|p| p.dbt.as_deref().is_none_or(|d| d == dbt.name)).collect();
+    let name = &dbt.name;
+    match &dbt.source {
+        DbtConfig::Local { target_dir } => {
             let dir = target_dir.clone();
             let metrics = config.test_metrics.clone();
             let run = tokio::task::spawn_blocking(move || local_dbt::read_target(&dir, None, &metrics))
                 .await
                 .map_err(|e| e.to_string())??;
-            let matched = config
-                .products
+            let matched = products
                 .iter()
                 .filter_map(|p| p.model.as_deref())
                 .filter(|m| run.index.resolve_model(m).is_some())
                 .count();
-            let wanted = config.products.iter().filter(|p| p.model.is_some()).count();
+            let wanted = products.iter().filter(|p| p.model.is_some()).count();
             crate::output::line(format!(
-                "dbt target {}: invocation {}, {} results, {} tables, {} tests; {matched} of {wanted} product models found",
+                "dbt `{name}` target {}: invocation {}, {} results, {} tables, {} tests; {matched} of {wanted} product models found",
                 target_dir.display(),
                 inert(&run.id.to_string()),
                 run.results().len(),
@@ -178,8 +202,7 @@ async fn check_dbt(config: &Config) -> Result<(), CheckError> {
                 run.index.test_count()
             ))?;
             if matched < wanted {
-                let lost: Vec<&str> = config
-                    .products
+                let lost: Vec<&str> = products
                     .iter()
                     .filter_map(|p| p.model.as_deref())
                     .filter(|m| run.index.resolve_model(m).is_none())
@@ -188,20 +211,20 @@ async fn check_dbt(config: &Config) -> Result<(), CheckError> {
             }
             Ok(())
         }
-        Some(DbtConfig::Cloud { url, account_id, token, timeout, tls, .. }) => {
+        DbtConfig::Cloud { url, account_id, token, timeout, tls, .. } => {
             let token = token.resolve(config.base_dir())?;
             let client =
                 crate::sources::dbt_cloud::DbtCloudClient::new(url.clone(), *account_id, token, *timeout, None, tls)
                     .map_err(|e| e.to_string())?;
             let jobs: Vec<i64> = {
-                let mut jobs: Vec<i64> = config.products.iter().filter_map(|p| p.dbt_job).collect();
+                let mut jobs: Vec<i64> = products.iter().filter_map(|p| p.dbt_job).collect();
                 jobs.sort();
                 jobs.dedup();
                 jobs
             };
             if jobs.is_empty() {
                 crate::output::line(format!(
-                    "dbt Cloud {url}: account {account_id}; no product names a dbt_job, runs are found through XCom"
+                    "dbt `{name}` Cloud {url}: account {account_id}; no product names a dbt_job, runs are found through XCom"
                 ))?;
                 return Ok(());
             }
@@ -209,11 +232,11 @@ async fn check_dbt(config: &Config) -> Result<(), CheckError> {
                 let runs = client.job_runs(job, 5).await.map_err(|e| e.to_string())?;
                 match runs.first() {
                     Some(run) => crate::output::line(format!(
-                        "dbt Cloud {url}: job {job}: latest run {} ({})",
+                        "dbt `{name}` Cloud {url}: job {job}: latest run {} ({})",
                         run.id,
                         inert(run.status_humanized.as_deref().unwrap_or("status unknown"))
                     ))?,
-                    None => crate::output::line(format!("dbt Cloud {url}: job {job}: no runs yet"))?,
+                    None => crate::output::line(format!("dbt `{name}` Cloud {url}: job {job}: no runs yet"))?,
                 }
             }
             Ok(())

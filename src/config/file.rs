@@ -15,8 +15,12 @@ use crate::model::Metric;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    pub airflow: Option<Spanned<AirflowSection>>,
-    pub dbt: Option<Spanned<DbtSection>>,
+    /// `[airflow]`, or several named `[[airflow]]`.
+    #[serde(default)]
+    pub airflow: Sections<AirflowSection>,
+    /// `[dbt]`, or several named `[[dbt]]`.
+    #[serde(default)]
+    pub dbt: Sections<DbtSection>,
     #[serde(default)]
     pub poll: PollSection,
     #[serde(default)]
@@ -31,6 +35,57 @@ pub struct ConfigFile {
     #[serde(default, rename = "notify")]
     pub notify: Vec<Spanned<NotifySection>>,
     pub export: Option<Spanned<ExportSection>>,
+}
+
+/// A source section written once as a table (`[airflow]`) or several times as an array of
+/// tables (`[[airflow]]`, each with a `name`): each with where it is in the file.
+#[derive(Debug)]
+pub struct Sections<T>(pub Vec<Spanned<T>>);
+
+impl<T> Default for Sections<T> {
+    fn default() -> Self {
+        Sections(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sections<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The outer span covers a single table; an array's elements carry their own.
+        let spanned = Spanned::<OneOrMany<T>>::deserialize(deserializer)?;
+        let span = spanned.span();
+        Ok(Sections(match spanned.into_inner() {
+            OneOrMany::One(one) => vec![Spanned::new(span, one)],
+            OneOrMany::Many(many) => many,
+        }))
+    }
+}
+
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<Spanned<T>>),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Either<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Either<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table, or an array of tables each with a `name`")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(OneOrMany::One)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+                let mut all = Vec::new();
+                while let Some(one) = seq.next_element::<Spanned<T>>()? {
+                    all.push(one);
+                }
+                Ok(OneOrMany::Many(all))
+            }
+        }
+        deserializer.deserialize_any(Either(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +154,8 @@ pub enum AuthKind {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AirflowSection {
+    /// Which Airflow this is, for products' `airflow = "…"`; needed with several.
+    pub name: Option<Spanned<String>>,
     pub url: Spanned<String>,
     #[serde(default)]
     pub api: ApiVersion,
@@ -131,6 +188,8 @@ pub enum DbtSource {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DbtSection {
+    /// Which dbt source this is, for products' `dbt = "…"`; needed with several.
+    pub name: Option<Spanned<String>>,
     pub source: DbtSource,
     pub url: Option<Spanned<String>>,
     pub account_id: Option<i64>,
@@ -207,6 +266,10 @@ pub struct StoreSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscoverSection {
+    /// The dbt source whose manifest is read and the Airflow that runs it, by name (with
+    /// several of either).
+    pub dbt: Option<Spanned<String>>,
+    pub airflow: Option<Spanned<String>>,
     /// Models with this tag become products (as do models with a `meta.tablestat` block).
     pub tag: Option<String>,
     pub dag: String,
@@ -221,6 +284,9 @@ pub struct DiscoverSection {
 #[serde(deny_unknown_fields)]
 pub struct ProductSection {
     pub id: Spanned<String>,
+    /// The Airflow and the dbt source it is read from, by name (with several).
+    pub airflow: Option<Spanned<String>>,
+    pub dbt: Option<Spanned<String>>,
     pub name: Option<String>,
     pub description: Option<String>,
     pub owner: Option<String>,

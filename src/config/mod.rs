@@ -29,8 +29,10 @@ pub enum ConfigOrigin {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
-    pub airflow: Option<AirflowConfig>,
-    pub dbt: Option<DbtConfig>,
+    /// Every Airflow, by name (`[airflow]` alone is named "airflow").
+    pub airflow: Vec<AirflowConfig>,
+    /// Every dbt source, by name (`[dbt]` alone is named "dbt").
+    pub dbt: Vec<DbtSourceConfig>,
     pub poll: PollConfig,
     pub store_path: PathBuf,
     pub discover: Option<DiscoverRule>,
@@ -69,6 +71,8 @@ pub struct ExportConfig {
 
 #[derive(Debug, Clone)]
 pub struct AirflowConfig {
+    /// How products, the board and the status document name it.
+    pub name: String,
     pub url: url::Url,
     pub web_url: Option<url::Url>,
     pub api: ApiVersion,
@@ -117,6 +121,13 @@ pub enum DbtConfig {
     },
 }
 
+/// A dbt source and its name.
+#[derive(Debug, Clone)]
+pub struct DbtSourceConfig {
+    pub name: String,
+    pub source: DbtConfig,
+}
+
 impl DbtConfig {
     /// The source's kind, as the status document names it.
     pub fn kind(&self) -> &'static str {
@@ -143,6 +154,9 @@ pub const DEFAULT_POLL_DEADLINE: Duration = Duration::from_secs(10 * 60);
 /// Products found in the dbt manifest rather than listed.
 #[derive(Debug, Clone)]
 pub struct DiscoverRule {
+    /// The dbt source whose manifest is read, and the Airflow whose DAG runs it.
+    pub dbt: Option<String>,
+    pub airflow: Option<String>,
     /// `[poll] late_after`, for the products discovered.
     pub late_after: Option<Duration>,
     pub tag: Option<String>,
@@ -184,6 +198,12 @@ pub fn state_dir() -> PathBuf {
 
 fn default_store_path() -> PathBuf {
     project_dirs().map(|d| d.data_dir().join("history.db")).unwrap_or_else(|| PathBuf::from("tablestat-history.db"))
+}
+
+/// How messages name a source's section: `[airflow]` when it is the only one of its kind,
+/// `[[airflow]] `core`` among several.
+fn section_label(kind: &str, name: &str, of: usize) -> String {
+    if of > 1 { format!("[[{kind}]] `{name}`") } else { format!("[{kind}]") }
 }
 
 /// How messages name a webhook's section.
@@ -236,33 +256,46 @@ impl Config {
 
         // Every problem is collected, so that one round of edits fixes them all.
         let mut errors: Vec<ConfigError> = Vec::new();
-        let (airflow_given, dbt_given) = (file.airflow.is_some(), file.dbt.is_some());
-        let airflow = keep(&mut errors, file.airflow.map(|a| ctx.airflow(a, base)).transpose()).flatten();
-        let dbt = keep(&mut errors, file.dbt.map(|d| ctx.dbt(d, base)).transpose()).flatten();
-        let insecure = [
-            ("airflow", airflow.as_ref().map(|a| &a.tls)),
-            (
-                "dbt",
-                match &dbt {
-                    Some(DbtConfig::Cloud { tls, .. }) => Some(tls),
-                    _ => None,
-                },
-            ),
-        ];
-        let warnings = insecure
-            .iter()
-            .filter(|(_, tls)| tls.is_some_and(|t| t.insecure_skip_verify))
-            .map(|(section, _)| {
-                format!(
-                    "[{section}] insecure_skip_verify = true: TLS certificates are NOT checked, so anyone on the \
-                     network path can read the credentials and forge the answers; set ca_file instead"
-                )
+        let (airflow_given, dbt_given) = (!file.airflow.0.is_empty(), !file.dbt.0.is_empty());
+        let airflow_names = ctx.source_names("airflow", &file.airflow.0, |a| a.name.as_ref(), &mut errors);
+        let dbt_names = ctx.source_names("dbt", &file.dbt.0, |d| d.name.as_ref(), &mut errors);
+        let airflow: Vec<AirflowConfig> = file
+            .airflow
+            .0
+            .into_iter()
+            .zip(&airflow_names)
+            .filter_map(|(a, name)| keep(&mut errors, ctx.airflow(a, name, base)))
+            .collect();
+        let dbt: Vec<DbtSourceConfig> = file
+            .dbt
+            .0
+            .into_iter()
+            .zip(&dbt_names)
+            .filter_map(|(d, name)| {
+                keep(&mut errors, ctx.dbt(d, base)).map(|source| DbtSourceConfig { name: name.clone(), source })
             })
             .collect();
+        let insecure = airflow
+            .iter()
+            .map(|a| (section_label("airflow", &a.name, airflow.len()), &a.tls))
+            .chain(dbt.iter().filter_map(|d| match &d.source {
+                DbtConfig::Cloud { tls, .. } => Some((section_label("dbt", &d.name, dbt.len()), tls)),
+                DbtConfig::Local { .. } => None,
+            }))
+            .filter(|(_, tls)| tls.insecure_skip_verify)
+            .map(|(section, _)| {
+                format!(
+                    "{section} insecure_skip_verify = true: TLS certificates are NOT checked, so anyone on the \
+                     network path can read the credentials and forge the answers; set ca_file instead"
+                )
+            });
+        let warnings = insecure.collect();
         let poll_late_after = file.poll.late_after;
         let discover = file.discover.map(|d| {
             let d = d.into_inner();
             DiscoverRule {
+                dbt: ctx.pick("[discover]", "dbt", d.dbt, &dbt_names, &mut errors),
+                airflow: ctx.pick("[discover]", "airflow", d.airflow, &airflow_names, &mut errors),
                 tag: d.tag,
                 dag: d.dag,
                 task: d.task,
@@ -310,6 +343,9 @@ impl Config {
                 ));
                 continue;
             }
+            let product_airflow =
+                ctx.pick(&format!("product `{id}`"), "airflow", p.airflow, &airflow_names, &mut errors);
+            let product_dbt = ctx.pick(&format!("product `{id}`"), "dbt", p.dbt, &dbt_names, &mut errors);
             let metrics = p.metrics.unwrap_or_else(Metric::standard);
             if metrics.is_empty() {
                 errors.push(ctx.error(
@@ -338,6 +374,8 @@ impl Config {
                 slo: p.slo.map(|s| s.into_inner()),
                 interval: p.interval,
                 late_after: p.late_after.or(poll_late_after),
+                airflow: product_airflow,
+                dbt: product_dbt,
             });
         }
 
@@ -419,14 +457,7 @@ impl Config {
 
     /// True when any secret is written in the file itself.
     pub fn has_inline_secret(&self) -> bool {
-        let airflow = self.airflow.as_ref().is_some_and(|a| match &a.auth {
-            AirflowAuth::Basic { password, .. } | AirflowAuth::Password { password, .. } => password.is_inline(),
-            AirflowAuth::Bearer { token } => token.is_inline(),
-            AirflowAuth::None => false,
-        });
-        let dbt = matches!(&self.dbt, Some(DbtConfig::Cloud { token, .. }) if token.is_inline());
-        let webhooks = self.notify.iter().any(|t| t.url.is_inline());
-        airflow || dbt || webhooks
+        self.secret_references().iter().any(|(_, _, reference)| reference.is_inline())
     }
 
     /// The secrets and CA files the config names that cannot be read now, each as
@@ -441,15 +472,15 @@ impl Config {
                 found.push(format!("{section} {key}{}: {why}", reference.key_suffix()));
             }
         }
-        let ca_files = [
-            self.airflow.as_ref().and_then(|a| a.tls.ca_file.as_ref()).map(|p| ("[airflow]".to_string(), p)),
-            match &self.dbt {
-                Some(DbtConfig::Cloud { tls, .. }) => tls.ca_file.as_ref().map(|p| ("[dbt]".to_string(), p)),
-                _ => None,
-            },
-        ];
+        let ca_files =
+            self.airflow.iter().filter_map(|a| Some((self.airflow_label(a), a.tls.ca_file.as_ref()?))).chain(
+                self.dbt.iter().filter_map(|d| match &d.source {
+                    DbtConfig::Cloud { tls, .. } => Some((self.dbt_label(d), tls.ca_file.as_ref()?)),
+                    DbtConfig::Local { .. } => None,
+                }),
+            );
         let webhook_ca_files = self.notify.iter().filter_map(|t| Some((webhook_label(t), t.ca_file.as_ref()?)));
-        for (section, path) in ca_files.into_iter().flatten().chain(webhook_ca_files) {
+        for (section, path) in ca_files.chain(webhook_ca_files) {
             if let Err(why) = read_ca_file(path) {
                 found.push(format!("{section} ca_file: {why}"));
             }
@@ -460,17 +491,19 @@ impl Config {
     /// Every secret the config names: (section, key, reference).
     fn secret_references(&self) -> Vec<(String, &'static str, &SecretRef)> {
         let mut all = Vec::new();
-        if let Some(airflow) = &self.airflow {
+        for airflow in &self.airflow {
             match &airflow.auth {
                 AirflowAuth::Basic { password, .. } | AirflowAuth::Password { password, .. } => {
-                    all.push(("[airflow]".to_string(), "password", password))
+                    all.push((self.airflow_label(airflow), "password", password))
                 }
-                AirflowAuth::Bearer { token } => all.push(("[airflow]".to_string(), "token", token)),
+                AirflowAuth::Bearer { token } => all.push((self.airflow_label(airflow), "token", token)),
                 AirflowAuth::None => {}
             }
         }
-        if let Some(DbtConfig::Cloud { token, .. }) = &self.dbt {
-            all.push(("[dbt]".to_string(), "token", token));
+        for dbt in &self.dbt {
+            if let DbtConfig::Cloud { token, .. } = &dbt.source {
+                all.push((self.dbt_label(dbt), "token", token));
+            }
         }
         for target in &self.notify {
             all.push((webhook_label(target), "url", &target.url));
@@ -508,8 +541,26 @@ impl Config {
 
     /// True when a source's TLS certificates are not checked (`insecure_skip_verify`).
     pub fn tls_unverified(&self) -> bool {
-        self.airflow.as_ref().is_some_and(|a| a.tls.insecure_skip_verify)
-            || matches!(&self.dbt, Some(DbtConfig::Cloud { tls, .. }) if tls.insecure_skip_verify)
+        self.airflow.iter().any(|a| a.tls.insecure_skip_verify)
+            || self.dbt.iter().any(|d| matches!(&d.source, DbtConfig::Cloud { tls, .. } if tls.insecure_skip_verify))
+    }
+
+    /// How messages name an Airflow's section: `[airflow]` alone, `[[airflow]] `core`` of several.
+    pub fn airflow_label(&self, airflow: &AirflowConfig) -> String {
+        section_label("airflow", &airflow.name, self.airflow.len())
+    }
+
+    /// How messages name a dbt source's section.
+    pub fn dbt_label(&self, dbt: &DbtSourceConfig) -> String {
+        section_label("dbt", &dbt.name, self.dbt.len())
+    }
+
+    /// The Airflow a product reads (its own, or the only one).
+    pub fn airflow_of(&self, product: &Product) -> Option<&AirflowConfig> {
+        match &product.airflow {
+            Some(name) => self.airflow.iter().find(|a| a.name == *name),
+            None => self.airflow.first(),
+        }
     }
 
     /// Directory relative paths in the config are resolved against.
@@ -604,7 +655,89 @@ impl Ctx<'_> {
         Ok(targets)
     }
 
-    fn airflow(&self, section: toml::Spanned<file::AirflowSection>, base: &Path) -> Result<AirflowConfig, ConfigError> {
+    /// The names of a kind's sources: "airflow" / "dbt" for one left unnamed; with several,
+    /// each must have its own (a product says which it reads).
+    fn source_names<T>(
+        &self,
+        kind: &str,
+        sections: &[toml::Spanned<T>],
+        name: impl Fn(&T) -> Option<&toml::Spanned<String>>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Vec<String> {
+        let mut seen = HashSet::new();
+        sections
+            .iter()
+            .enumerate()
+            .map(|(n, section)| {
+                let Some(given) = name(section.get_ref()) else {
+                    if sections.len() > 1 {
+                        errors.push(self.error(
+                            section.span(),
+                            format!("with several [[{kind}]] each needs a `name` (products say `{kind} = \"…\"`)"),
+                        ));
+                    }
+                    return if n == 0 { kind.to_string() } else { format!("{kind}-{}", n + 1) };
+                };
+                let text = given.get_ref().clone();
+                if !is_valid_product_id(&text) {
+                    errors.push(self.error(
+                        given.span(),
+                        format!("{kind} name `{text}` must be letters, digits, `_`, `-` or `.`: e.g. \"core\""),
+                    ));
+                } else if !seen.insert(text.clone()) {
+                    errors.push(self.error(
+                        given.span(),
+                        format!("{kind} name `{text}` is used twice: give each [[{kind}]] its own"),
+                    ));
+                }
+                text
+            })
+            .collect()
+    }
+
+    /// The source `who` reads of a kind: the one it names (which must exist), or the only
+    /// one; with several and none named, an error.
+    fn pick(
+        &self,
+        who: &str,
+        kind: &str,
+        named: Option<toml::Spanned<String>>,
+        names: &[String],
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<String> {
+        match named {
+            Some(named) => {
+                let span = named.span();
+                let name = named.into_inner();
+                if names.contains(&name) {
+                    return Some(name);
+                }
+                let choices: Vec<&str> = names.iter().map(String::as_str).collect();
+                let hint = match crate::spelling::nearest(&name, &choices) {
+                    Some(best) => format!(": did you mean {best}?"),
+                    None if names.is_empty() => format!(": there is no [{kind}] section"),
+                    None => format!(": the {kind} sources are {}", choices.join(", ")),
+                };
+                errors.push(self.error(span, format!("{who} reads {kind} `{name}`, which is not configured{hint}")));
+                None
+            }
+            None if names.len() > 1 => {
+                errors.push(ConfigError::whole_file(
+                    self.path,
+                    format!("{who} must say which {kind} it reads: {kind} = one of {}", names.join(", ")),
+                ));
+                None
+            }
+            None => names.first().cloned(),
+        }
+    }
+
+    fn airflow(
+        &self,
+        section: toml::Spanned<file::AirflowSection>,
+        name: &str,
+        base: &Path,
+    ) -> Result<AirflowConfig, ConfigError> {
         let span = section.span();
         let a = section.into_inner();
         let in_airflow = |e: String| self.error(span.clone(), e);
@@ -639,6 +772,7 @@ impl Ctx<'_> {
             })
             .transpose()?;
         Ok(AirflowConfig {
+            name: name.to_string(),
             url: self.url(a.url)?,
             web_url,
             api: a.api,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{AirflowConfig, Config};
 use crate::discover;
 use crate::evaluate::{Checked, Inputs, Prior, evaluate};
 use crate::facts::{AirflowView, DbtView, SourceHealth};
@@ -15,6 +15,9 @@ use crate::model::Product;
 use crate::sources::airflow::{self, AirflowClient, Observation, RunMemory};
 use crate::sources::dbt_evidence::DbtEvidence;
 use crate::sources::{SourceError, schedule};
+
+/// A dbt run's evidence is fetched once per poll: (dbt source, DAG, DAG run, task).
+type DbtKey<'a> = (usize, &'a str, &'a str, Option<&'a str>);
 
 #[derive(Debug, Clone)]
 pub struct PollResult {
@@ -31,10 +34,10 @@ pub struct PollResult {
 
 pub struct Engine {
     config: Arc<Config>,
-    airflow: Option<AirflowClient>,
-    memory: RunMemory,
-    dbt: DbtEvidence,
-    airflow_failing_since: Option<DateTime<Utc>>,
+    /// Each Airflow, in the config's order: its own client, run memory and failures.
+    airflows: Vec<AirflowSource>,
+    /// Each dbt source, in the config's order: its own client, request budget and cache.
+    dbts: Vec<DbtSource>,
     /// Products found in the manifest at the last poll that could read it.
     discovered: Vec<Product>,
     /// Listed then discovered products, merged when discovery finds a change: read by every
@@ -42,34 +45,123 @@ pub struct Engine {
     products: Arc<Vec<Arc<Product>>>,
 }
 
+/// One Airflow deployment: a failure domain of its own.
+struct AirflowSource {
+    config: AirflowConfig,
+    client: Option<AirflowClient>,
+    memory: RunMemory,
+    failing_since: Option<DateTime<Utc>>,
+}
+
+/// One dbt source (a dbt Cloud account, a local `target/`).
+struct DbtSource {
+    name: String,
+    kind: &'static str,
+    evidence: DbtEvidence,
+}
+
+impl AirflowSource {
+    /// Reads the DAGs `products` (and the discovery `probe`) watch, connecting (probing the
+    /// API version) on first use and after an auth failure.
+    async fn observe(
+        &mut self,
+        base_dir: &std::path::Path,
+        products: &[&Product],
+        probe: Option<&Product>,
+        now: DateTime<Utc>,
+        concurrency: usize,
+    ) -> Result<Observation, SourceError> {
+        if self.client.is_none() {
+            self.client = Some(AirflowClient::connect(&self.config, base_dir).await?);
+        }
+        let watched = airflow::watched_dags(products.iter().copied().chain(probe));
+        let client = self.client.as_ref().expect("connected");
+        airflow::observe(client, &watched, &mut self.memory, now, concurrency).await
+    }
+
+    /// What this poll saw: the observation, or why not and since when.
+    fn settle(&mut self, observed: Result<Observation, SourceError>, now: DateTime<Utc>) -> Seen {
+        match observed {
+            Ok(observation) => {
+                self.failing_since = None;
+                Seen::Observed(observation)
+            }
+            Err(error) => {
+                let since = *self.failing_since.get_or_insert(now);
+                tracing::info!(source = %self.config.name, %error, "Airflow could not be read");
+                // A client that never connected is built again next time (the probe may pass).
+                if matches!(error.kind, crate::sources::ErrorKind::Unauthorized(_)) {
+                    self.client = None;
+                }
+                Seen::Failed { reason: error.cause(), since }
+            }
+        }
+    }
+}
+
+/// What one Airflow said this poll.
+enum Seen {
+    Observed(Observation),
+    Failed { reason: String, since: DateTime<Utc> },
+}
+
+impl Seen {
+    fn observation(&self) -> Option<&Observation> {
+        match self {
+            Seen::Observed(o) => Some(o),
+            Seen::Failed { .. } => None,
+        }
+    }
+
+    fn error(&self) -> Option<&str> {
+        match self {
+            Seen::Observed(_) => None,
+            Seen::Failed { reason, .. } => Some(reason),
+        }
+    }
+}
+
 impl Engine {
     /// Fails only for what a retry cannot fix: a secret that cannot be read.
     pub fn new(config: Arc<Config>) -> Result<Engine, SourceError> {
-        let dbt = DbtEvidence::new(config.dbt.as_ref(), config.base_dir(), config.test_metrics.clone())?;
+        let dbts = config
+            .dbt
+            .iter()
+            .map(|d| {
+                let evidence = DbtEvidence::new(Some(&d.source), config.base_dir(), config.test_metrics.clone())?;
+                Ok(DbtSource { name: d.name.clone(), kind: d.source.kind(), evidence })
+            })
+            .collect::<Result<Vec<_>, SourceError>>()?;
+        let airflows = config
+            .airflow
+            .iter()
+            .map(|a| AirflowSource {
+                config: a.clone(),
+                client: None,
+                memory: RunMemory::default(),
+                failing_since: None,
+            })
+            .collect();
         Ok(Engine {
-            airflow: None,
-            memory: RunMemory::default(),
-            dbt,
-            airflow_failing_since: None,
+            airflows,
+            dbts,
             discovered: Vec::new(),
             products: Arc::new(config.products.iter().cloned().map(Arc::new).collect()),
             config,
         })
     }
 
-    /// Connects (probing the API version) on first use and after auth failures.
-    async fn ensure_airflow(&mut self) -> Result<(), SourceError> {
-        if self.airflow.is_none() {
-            let Some(config) = &self.config.airflow else {
-                return Err(SourceError::new(
-                    crate::sources::SourceName::Airflow,
-                    "config",
-                    crate::sources::ErrorKind::Io("no [airflow] section".into()),
-                ));
-            };
-            self.airflow = Some(AirflowClient::connect(config, self.config.base_dir()).await?);
+    /// Which Airflow a product (or the discovery probe) reads: the one it names, or the only one.
+    fn airflow_index(&self, product: &Product) -> usize {
+        product.airflow.as_ref().and_then(|name| self.airflows.iter().position(|a| a.config.name == *name)).unwrap_or(0)
+    }
+
+    /// Which dbt source a product reads, if there is one.
+    fn dbt_index(&self, product: &Product) -> Option<usize> {
+        match &product.dbt {
+            Some(name) => self.dbts.iter().position(|d| d.name == *name),
+            None => (!self.dbts.is_empty()).then_some(0),
         }
-        Ok(())
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -90,20 +182,33 @@ impl Engine {
             task_id: rule.task.clone(),
             model: Some(String::new()),
             metrics: Vec::new(),
+            airflow: rule.airflow.clone(),
+            dbt: rule.dbt.clone(),
             ..Product::new("", &rule.dag)
         })
     }
 
+    /// Every Airflow read at once, each for its own products (and the probe, by the one it
+    /// names): one slow or dead deployment delays none of the others.
     async fn observe(
         &mut self,
         products: &[Arc<Product>],
         probe: Option<&Product>,
         now: DateTime<Utc>,
-    ) -> Result<Observation, SourceError> {
-        self.ensure_airflow().await?;
-        let watched = airflow::watched_dags(products.iter().map(|p| &**p).chain(probe));
-        let client = self.airflow.as_ref().expect("connected");
-        airflow::observe(client, &watched, &mut self.memory, now, self.config.poll.concurrency).await
+    ) -> Vec<Result<Observation, SourceError>> {
+        let mut per_source: Vec<Vec<&Product>> = vec![Vec::new(); self.airflows.len()];
+        for p in products {
+            per_source[self.airflow_index(p)].push(p);
+        }
+        let probe_source = probe.map(|p| self.airflow_index(p));
+        let config = self.config.clone();
+        let concurrency = config.poll.concurrency;
+        let reads = self.airflows.iter_mut().zip(per_source).enumerate().map(|(i, (source, products))| {
+            let probe = probe.filter(|_| probe_source == Some(i));
+            let base_dir = config.base_dir();
+            async move { source.observe(base_dir, &products, probe, now, concurrency).await }
+        });
+        futures::future::join_all(reads).await
     }
 
     /// A poll abandoned at its deadline: every due product is evaluated as unable to see
@@ -115,7 +220,10 @@ impl Engine {
         due: &(dyn Fn(&Product) -> bool + Sync),
         reason: &str,
     ) -> PollResult {
-        let since = *self.airflow_failing_since.get_or_insert(now);
+        let since = now;
+        for source in &mut self.airflows {
+            source.failing_since.get_or_insert(now);
+        }
         let view = AirflowView::Unreadable { reason, since };
         let empty = BTreeMap::new();
         let checked = self
@@ -140,7 +248,9 @@ impl Engine {
                 }
             })
             .collect();
-        let sources = self.source_health(None, Some(reason), &HashMap::new());
+        let seen: Vec<Seen> =
+            self.airflows.iter().map(|_| Seen::Failed { reason: reason.to_string(), since: now }).collect();
+        let sources = self.source_health(&seen, &HashMap::new());
         PollResult {
             started_at: now,
             checked,
@@ -152,44 +262,40 @@ impl Engine {
         }
     }
 
-    /// Each source's health this poll: Airflow as observed, dbt reachable unless every run
-    /// asked for could not be had.
-    fn source_health(
-        &self,
-        observation: Option<&Observation>,
-        airflow_error: Option<&str>,
-        views: &HashMap<(&str, &str, Option<&str>), DbtView>,
-    ) -> Vec<SourceHealth> {
-        let mut sources = Vec::new();
-        if self.config.airflow.is_some() {
-            sources.push(SourceHealth {
-                name: "airflow".to_string(),
+    /// Each source's health this poll: each Airflow as observed, each dbt source reachable
+    /// unless every run asked of it could not be had.
+    fn source_health(&self, seen: &[Seen], views: &HashMap<DbtKey<'_>, DbtView>) -> Vec<SourceHealth> {
+        let airflows = self.airflows.iter().zip(seen).map(|(source, seen)| {
+            let observation = seen.observation();
+            SourceHealth {
+                name: source.config.name.clone(),
                 kind: "airflow".to_string(),
-                reachable: airflow_error.is_none(),
+                reachable: seen.error().is_none(),
                 api: observation.and_then(|o| o.api).map(|api| api.label().to_string()),
                 scheduler: observation.and_then(|o| o.scheduler.clone()),
-                error: airflow_error.map(str::to_string),
-            });
-        }
-        if let Some(dbt) = &self.config.dbt {
-            let failures: Vec<&str> = views
-                .values()
+                error: seen.error().map(str::to_string),
+            }
+        });
+        let dbts = self.dbts.iter().enumerate().map(|(i, dbt)| {
+            let asked: Vec<&DbtView> = views.iter().filter(|(key, _)| key.0 == i).map(|(_, v)| v).collect();
+            let failures: Vec<&str> = asked
+                .iter()
                 .filter_map(|v| match v {
                     DbtView::Unavailable(why) => Some(why.as_str()),
                     _ => None,
                 })
                 .collect();
-            let reachable = failures.is_empty() || failures.len() < views.len();
-            sources.push(SourceHealth {
-                name: "dbt".to_string(),
-                kind: dbt.kind().to_string(),
+            let reachable = failures.is_empty() || failures.len() < asked.len();
+            SourceHealth {
+                name: dbt.name.clone(),
+                kind: dbt.kind.to_string(),
                 reachable,
                 api: None,
                 scheduler: None,
                 error: (!reachable).then(|| failures[0].to_string()),
-            });
-        }
-        sources
+            }
+        });
+        airflows.chain(dbts).collect()
     }
 
     /// Polls every product once. `now` is when the poll started.
@@ -209,16 +315,21 @@ impl Engine {
             |engine: &Engine| -> Vec<Arc<Product>> { engine.products.iter().filter(|p| due(p)).cloned().collect() };
         let mut products = due_now(self);
         let mut observed = self.observe(&products, probe.as_ref(), now).await;
-        if let (Some(probe), Ok(observation)) = (&probe, &observed) {
-            if let AirflowView::Dag(dag) = observation.view(probe) {
-                if let Some(run) = &dag.latest_finished {
-                    if let DbtView::Run(run) = self.dbt.for_run(self.airflow.as_ref(), probe, dag.dag_id, run).await {
-                        let rule = self.config.discover.as_ref().expect("probe implies a rule");
-                        let discovered = discover::discover(rule, &run.index);
-                        if discovered != self.discovered {
-                            let merged = discover::merge(&self.config.products, discovered.clone());
-                            self.products = Arc::new(merged.into_iter().map(Arc::new).collect());
-                            self.discovered = discovered;
+        if let Some(probe) = &probe {
+            let (ai, di) = (self.airflow_index(probe), self.dbt_index(probe));
+            if let (Some(Ok(observation)), Some(di)) = (observed.get(ai), di) {
+                if let AirflowView::Dag(dag) = observation.view(probe) {
+                    if let Some(run) = &dag.latest_finished {
+                        let client = self.airflows[ai].client.as_ref();
+                        if let DbtView::Run(run) = self.dbts[di].evidence.for_run(client, probe, dag.dag_id, run).await
+                        {
+                            let rule = self.config.discover.as_ref().expect("probe implies a rule");
+                            let discovered = discover::discover(rule, &run.index);
+                            if discovered != self.discovered {
+                                let merged = discover::merge(&self.config.products, discovered.clone());
+                                self.products = Arc::new(merged.into_iter().map(Arc::new).collect());
+                                self.discovered = discovered;
+                            }
                         }
                     }
                 }
@@ -232,39 +343,27 @@ impl Engine {
             }
         }
         let products = &products;
-        let (observation, airflow_error) = match observed {
-            Ok(observation) => {
-                self.airflow_failing_since = None;
-                (Some(observation), None)
-            }
-            Err(error) => {
-                let since = *self.airflow_failing_since.get_or_insert(now);
-                tracing::info!(%error, "Airflow could not be read");
-                // A client that never connected is built again next time (the probe may pass).
-                if matches!(error.kind, crate::sources::ErrorKind::Unauthorized(_)) {
-                    self.airflow = None;
-                }
-                (None, Some((error.cause(), since)))
-            }
-        };
+        let seen: Vec<Seen> =
+            self.airflows.iter_mut().zip(observed).map(|(source, observed)| source.settle(observed, now)).collect();
 
-        let dbt_before = self.dbt.requests();
-        let mut views: HashMap<(&str, &str, Option<&str>), DbtView> = HashMap::new();
+        let dbt_before: u64 = self.dbts.iter().map(|d| d.evidence.requests()).sum();
+        let mut views: HashMap<DbtKey<'_>, DbtView> = HashMap::new();
         let mut checked = Vec::with_capacity(products.len());
         for product in products {
-            let airflow_view = match (&observation, &airflow_error) {
-                (Some(obs), _) => obs.view(product),
-                (None, Some((reason, since))) => AirflowView::Unreadable { reason, since: *since },
-                (None, None) => unreachable!("either observed or failed"),
+            let ai = self.airflow_index(product);
+            let airflow_view = match &seen[ai] {
+                Seen::Observed(obs) => obs.view(product),
+                Seen::Failed { reason, since } => AirflowView::Unreadable { reason, since: *since },
             };
-            let dbt_view = match &airflow_view {
-                AirflowView::Dag(dag) => match &dag.latest_finished {
+            let dbt_view = match (&airflow_view, self.dbt_index(product)) {
+                (AirflowView::Dag(dag), Some(di)) => match &dag.latest_finished {
                     Some(run) if product.model.is_some() => {
-                        let key = (dag.dag_id, run.run_id, product.task_id.as_deref());
+                        let key = (di, dag.dag_id, run.run_id, product.task_id.as_deref());
                         if let Some(view) = views.get(&key) {
                             view.clone()
                         } else {
-                            let view = self.dbt.for_run(self.airflow.as_ref(), product, dag.dag_id, run).await;
+                            let client = self.airflows[ai].client.as_ref();
+                            let view = self.dbts[di].evidence.for_run(client, product, dag.dag_id, run).await;
                             views.insert(key, view.clone());
                             view
                         }
@@ -283,11 +382,12 @@ impl Engine {
                 previous: prior.previous.get(&product.id).unwrap_or(&empty),
                 last_refresh: prior.last_refresh.get(&product.id).copied(),
             };
-            let interval = product.interval.unwrap_or_else(|| match (&observation, self.config.poll.interval) {
-                (_, crate::config::Interval::Every(every)) => every,
-                (Some(obs), _) => obs.poll_interval(&product.dag_id),
-                (None, _) => schedule::UNSCHEDULED_INTERVAL,
-            });
+            let interval =
+                product.interval.unwrap_or_else(|| match (seen[ai].observation(), self.config.poll.interval) {
+                    (_, crate::config::Interval::Every(every)) => every,
+                    (Some(obs), _) => obs.poll_interval(&product.dag_id),
+                    (None, _) => schedule::UNSCHEDULED_INTERVAL,
+                });
             checked.push(Checked {
                 product: Arc::clone(product),
                 evaluation: evaluate(&inputs),
@@ -295,15 +395,30 @@ impl Engine {
                 interval,
             });
         }
-        let sources = self.source_health(observation.as_ref(), airflow_error.as_ref().map(|(e, _)| e.as_str()), &views);
+        let sources = self.source_health(&seen, &views);
+        // One Airflow of several failing is named; a lone one's cause reads as before.
+        let failed: Vec<String> = self
+            .airflows
+            .iter()
+            .zip(&seen)
+            .filter_map(|(source, seen)| {
+                let reason = seen.error()?;
+                Some(if self.airflows.len() > 1 {
+                    format!("{}: {reason}", source.config.name)
+                } else {
+                    reason.to_string()
+                })
+            })
+            .collect();
+        let dbt_requests = self.dbts.iter().map(|d| d.evidence.requests()).sum::<u64>() - dbt_before;
         PollResult {
             sources,
             started_at: now,
             checked,
-            airflow_error: airflow_error.map(|(reason, _)| reason),
-            airflow_api: observation.as_ref().and_then(|o| o.api),
-            airflow_requests: observation.as_ref().map_or(0, |o| o.requests),
-            dbt_requests: self.dbt.requests() - dbt_before,
+            airflow_error: (!failed.is_empty()).then(|| failed.join("; ")),
+            airflow_api: seen.iter().find_map(|s| s.observation()?.api),
+            airflow_requests: seen.iter().filter_map(Seen::observation).map(|o| o.requests).sum(),
+            dbt_requests,
         }
     }
 }

@@ -582,6 +582,8 @@ impl Store {
                     slo: r.get(10)?,
                     interval: None,
                     late_after: None,
+                    airflow: None,
+                    dbt: None,
                 };
                 let evidence =
                     evidence.filter(|_| with_evidence).and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();

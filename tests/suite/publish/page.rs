@@ -166,6 +166,8 @@ fn discovered_ids_are_checked_and_attributes_are_escaped() {
     let manifest: Manifest = dbt::parse_artifact(ArtifactKind::Manifest, manifest.to_string().as_bytes()).unwrap();
     let index = ProjectIndex::new(manifest, &Default::default());
     let rule = tablestat::config::DiscoverRule {
+        airflow: None,
+        dbt: None,
         tag: None,
         dag: "shop_daily".into(),
         task: Some("dbt_build".into()),

@@ -684,6 +684,8 @@ fn discovery_finds_tagged_models_and_meta_blocks() {
         dbt::read_artifact(ArtifactKind::Manifest, &crate::common::fixture("dbt/all_pass/manifest.json")).unwrap();
     let index = ProjectIndex::new(manifest, &BTreeMap::new());
     let rule = DiscoverRule {
+        airflow: None,
+        dbt: None,
         tag: Some("finance".into()),
         dag: "shop_daily".into(),
         task: Some("dbt_build".into()),

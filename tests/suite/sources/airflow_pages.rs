@@ -45,7 +45,7 @@ async fn listed(total: usize, grown: usize, cap: usize) -> (Vec<String>, u64) {
         server.uri()
     );
     let config = Config::parse(Path::new("/tmp/pages.toml"), &text).unwrap();
-    let client = AirflowClient::connect(config.airflow.as_ref().unwrap(), Path::new("/tmp")).await.unwrap();
+    let client = AirflowClient::connect(config.airflow.first().unwrap(), Path::new("/tmp")).await.unwrap();
     let dags = client.list_dags(4).await.unwrap();
     (dags.into_iter().map(|d| d.dag_id).collect(), client.requests())
 }
@@ -117,7 +117,7 @@ async fn liar_client(server: &MockServer) -> AirflowClient {
         server.uri()
     );
     let config = Config::parse(Path::new("/tmp/pages.toml"), &text).unwrap();
-    AirflowClient::connect(config.airflow.as_ref().unwrap(), Path::new("/tmp")).await.unwrap()
+    AirflowClient::connect(config.airflow.first().unwrap(), Path::new("/tmp")).await.unwrap()
 }
 
 /// Every number a server sends is bounded before use: a `total_entries` of 10¹² or
