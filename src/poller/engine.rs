@@ -84,7 +84,7 @@ impl AirflowSource {
         match observed {
             Ok(observation) => {
                 self.failing_since = None;
-                Seen::Observed(observation)
+                Seen::Observed(Box::new(observation))
             }
             Err(error) => {
                 let since = *self.failing_since.get_or_insert(now);
@@ -101,7 +101,7 @@ impl AirflowSource {
 
 /// What one Airflow said this poll.
 enum Seen {
-    Observed(Observation),
+    Observed(Box<Observation>),
     Failed { reason: String, since: DateTime<Utc> },
 }
 
