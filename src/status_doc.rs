@@ -46,6 +46,8 @@ pub struct SourceStatus {
     pub scheduler: Option<SchedulerStatus>,
     pub error: Option<String>,
     pub checked_at: Option<String>,
+    /// Unreachable at every poll since then.
+    pub failing_since: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -295,6 +297,7 @@ pub fn from_snapshot(snapshot: &crate::store::BoardSnapshot, only: &[String]) ->
                 .map(|h| SchedulerStatus { status: h.status.clone(), heartbeat_at: h.heartbeat_at.map(rfc3339) }),
             error: s.health.error.clone(),
             checked_at: at(s.checked_at),
+            failing_since: s.failing_since.and_then(at),
         })
         .collect();
     let mut doc = StatusDocument::new(DateTime::from_timestamp(now, 0).unwrap_or_default(), products, poller, sources);

@@ -200,6 +200,9 @@ fn default_store_path() -> PathBuf {
     project_dirs().map(|d| d.data_dir().join("history.db")).unwrap_or_else(|| PathBuf::from("tablestat-history.db"))
 }
 
+/// Marks the stand-in name of a source left unnamed among several (an error already).
+const UNNAMED: &str = " #";
+
 /// How messages name a source's section: `[airflow]` when it is the only one of its kind,
 /// `[[airflow]] `core`` among several.
 fn section_label(kind: &str, name: &str, of: usize) -> String {
@@ -676,7 +679,10 @@ impl Ctx<'_> {
                             format!("with several [[{kind}]] each needs a `name` (products say `{kind} = \"…\"`)"),
                         ));
                     }
-                    return if n == 0 { kind.to_string() } else { format!("{kind}-{}", n + 1) };
+                    return match (n, sections.len()) {
+                        (_, 1) => kind.to_string(),
+                        _ => format!("{kind}{UNNAMED}{}", n + 1),
+                    };
                 };
                 let text = given.get_ref().clone();
                 if !is_valid_product_id(&text) {
@@ -721,7 +727,8 @@ impl Ctx<'_> {
                 errors.push(self.error(span, format!("{who} reads {kind} `{name}`, which is not configured{hint}")));
                 None
             }
-            None if names.len() > 1 => {
+            // With sources left unnamed (said already), which one cannot be asked for.
+            None if names.len() > 1 && !names.iter().any(|n| n.contains(UNNAMED)) => {
                 errors.push(ConfigError::whole_file(
                     self.path,
                     format!("{who} must say which {kind} it reads: {kind} = one of {}", names.join(", ")),

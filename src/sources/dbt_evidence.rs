@@ -57,7 +57,10 @@ impl DbtEvidence {
             Some(DbtConfig::Local { target_dir }) => Some(DbtSource::Local(target_dir.clone())),
             Some(DbtConfig::Cloud { url, account_id, token, timeout, cache_dir, tls }) => {
                 let token = resolve(token, base_dir)?;
-                let cache = cache_dir.clone().or_else(|| Some(crate::config::state_dir().join("dbt-cloud-cache")));
+                // By account: two accounts' run ids may meet.
+                let cache = cache_dir
+                    .clone()
+                    .or_else(|| Some(crate::config::state_dir().join("dbt-cloud-cache").join(account_id.to_string())));
                 let client = DbtCloudClient::new(url.clone(), *account_id, token, *timeout, cache, tls)?;
                 Some(DbtSource::Cloud(Box::new(client)))
             }

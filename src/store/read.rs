@@ -85,6 +85,8 @@ impl PollerHealth {
 pub struct SourceRow {
     pub health: SourceHealth,
     pub checked_at: i64,
+    /// Unreachable at every poll since then.
+    pub failing_since: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -605,7 +607,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at
+                "SELECT name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at, failing_since
                  FROM source ORDER BY name",
             )
             .in_store(self)?;
@@ -627,6 +629,7 @@ impl Store {
                         error: r.get(6)?,
                     },
                     checked_at: r.get(7)?,
+                    failing_since: r.get(8)?,
                 })
             })
             .in_store(self)?;

@@ -243,4 +243,9 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE maintenance ADD COLUMN cancelled_at INTEGER;
     UPDATE maintenance SET cancelled_at = ends_at WHERE starts_at = ends_at;
     "#,
+    // 8: several sources: since when each has been unreachable ("marketing unreachable
+    // for 4 min"), kept across polls by the writer.
+    r#"
+    ALTER TABLE source ADD COLUMN failing_since INTEGER;
+    "#,
 ];

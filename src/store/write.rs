@@ -330,11 +330,16 @@ fn stamp_checked(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Resul
     Ok(())
 }
 
-/// What each source said at this poll (one row per source, replaced each time).
+/// What each source said at this poll: one row per configured source, kept with since when
+/// it has been unreachable; a source no longer configured goes.
 fn record_sources(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO source (name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO source (name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at, failing_since)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?3 THEN NULL ELSE ?8 END)
+         ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, reachable = excluded.reachable, api = excluded.api,
+            scheduler_status = excluded.scheduler_status, scheduler_heartbeat = excluded.scheduler_heartbeat,
+            error = excluded.error, checked_at = excluded.checked_at,
+            failing_since = CASE WHEN excluded.reachable THEN NULL ELSE coalesce(source.failing_since, excluded.checked_at) END",
     )?;
     for s in poll.sources {
         let scheduler = s.scheduler.as_ref();
@@ -348,6 +353,9 @@ fn record_sources(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Resu
             s.error,
             poll.finished,
         ])?;
+    }
+    if !poll.sources.is_empty() {
+        tx.prepare_cached("DELETE FROM source WHERE checked_at != ?1")?.execute([poll.finished])?;
     }
     Ok(())
 }

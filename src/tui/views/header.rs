@@ -115,21 +115,38 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
     (format!("{role} · {last_text}"), style)
 }
 
-/// "Airflow scheduler unhealthy since 06:02", "dbt unreachable": a source in trouble at the
-/// last poll.
+/// "airflow scheduler silent since 06:02", "dbt unreachable for 4 min": the sources in
+/// trouble at the last poll; with several sources, as one compact line that counts the
+/// healthy ones too ("3 sources: 2 ok, marketing unreachable for 4 min").
 fn source_trouble(app: &App) -> Option<String> {
     let zone = app.snapshot.zone;
-    app.snapshot.sources.iter().find_map(|s| {
-        let health = &s.health;
-        if !health.reachable {
-            return Some(format!("{} unreachable", health.name));
-        }
-        let scheduler = health.scheduler.as_ref().filter(|h| h.status.as_deref() != Some("healthy"))?;
-        Some(match scheduler.heartbeat_at {
-            Some(t) => format!("{} scheduler silent since {}", health.name, clock_near(t.timestamp(), app.now, zone)),
-            None => format!("{} scheduler {}", health.name, scheduler.status.as_deref().unwrap_or("unknown")),
+    let sources = &app.snapshot.sources;
+    let troubles: Vec<String> = sources
+        .iter()
+        .filter_map(|s| {
+            let health = &s.health;
+            if !health.reachable {
+                let lasting = s
+                    .failing_since
+                    .filter(|since| app.now - since >= 60)
+                    .map(|since| format!(" for {}", crate::timefmt::span(app.now - since)))
+                    .unwrap_or_default();
+                return Some(format!("{} unreachable{lasting}", health.name));
+            }
+            let scheduler = health.scheduler.as_ref().filter(|h| h.status.as_deref() != Some("healthy"))?;
+            Some(match scheduler.heartbeat_at {
+                Some(t) => {
+                    format!("{} scheduler silent since {}", health.name, clock_near(t.timestamp(), app.now, zone))
+                }
+                None => format!("{} scheduler {}", health.name, scheduler.status.as_deref().unwrap_or("unknown")),
+            })
         })
-    })
+        .collect();
+    match (sources.len(), troubles.is_empty()) {
+        (_, true) => None,
+        (0 | 1, false) => troubles.into_iter().next(),
+        (n, false) => Some(format!("{n} sources: {} ok, {}", n - troubles.len(), troubles.join(", "))),
+    }
 }
 
 pub fn banner(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {

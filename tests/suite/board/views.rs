@@ -321,6 +321,7 @@ fn the_header_names_a_scheduler_that_stopped() {
             error: None,
         },
         checked_at: now(),
+        failing_since: None,
     }];
     let mut app = App::new(std::sync::Arc::new(snap), now());
     app.can_poll = true;
@@ -637,4 +638,32 @@ fn split_groups_keep_faults_from_every_group_on_the_first_screen() {
     // Tall enough for everything: the groups stay whole.
     let screen = text(&draw(&mut app, &color(), 80, 60));
     assert!(screen.contains("✖ Zoo (30)") && !screen.contains("the rest below"), "{screen}");
+}
+
+/// Several sources: one compact line says how many are fine and which is not, since when.
+#[test]
+fn several_sources_are_one_compact_line() {
+    let store = prepared_store();
+    let mut snap = (*snapshot(&store)).clone();
+    let source = |name: &str, reachable: bool, failing_since: Option<i64>| tablestat::store::SourceRow {
+        health: tablestat::facts::SourceHealth {
+            name: name.into(),
+            kind: "airflow".into(),
+            reachable,
+            api: Some("v2".into()),
+            scheduler: None,
+            error: (!reachable).then(|| "connection refused".into()),
+        },
+        checked_at: now(),
+        failing_since,
+    };
+    snap.sources = vec![
+        source("core", true, None),
+        source("marketing", false, Some(now() - 4 * 60)),
+        source("finance", true, None),
+    ];
+    let mut app = App::new(std::sync::Arc::new(snap), now());
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    let health = screen.lines().nth(1).unwrap();
+    assert!(health.starts_with(" 3 sources: 2 ok, marketing unreachable for 4 min · starting"), "{health}");
 }

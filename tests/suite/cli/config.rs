@@ -333,3 +333,66 @@ fn a_database_this_user_cannot_write_gets_the_permission_hint() {
     let mode = if root { "mode 600" } else { "mode 200" };
     assert!(stderr.contains(mode) && stderr.contains("install -d -g datateam -m 2770"), "{stderr}");
 }
+
+/// Several Airflows and dbt sources: each named, each product says which it reads, and
+/// every mistake is named with the file, line and key, with a did-you-mean.
+#[test]
+fn several_sources_are_named_and_products_say_which() {
+    const TWO: &str = "[[airflow]]\nname = \"core\"\nurl = \"http://a\"\nauth = \"none\"\n\
+                       [[airflow]]\nname = \"marketing\"\nurl = \"http://b\"\nauth = \"none\"\n";
+    let cases: &[(String, &[&str])] = &[
+        (
+            "[[airflow]]\nurl = \"http://a\"\nauth = \"none\"\n[[airflow]]\nurl = \"http://b\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n".into(),
+            &[
+                ":1:1: [[airflow]] #1: with several [[airflow]] each needs a `name`",
+                ":4:1: [[airflow]] #2: with several [[airflow]] each needs a `name`",
+            ],
+        ),
+        (
+            "[[airflow]]\nname = \"core\"\nurl = \"http://a\"\nauth = \"none\"\n[[airflow]]\nname = \"core\"\nurl = \"http://b\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\n".into(),
+            &[":6:8: [[airflow]] #2 name: airflow name `core` is used twice"],
+        ),
+        (
+            format!("{TWO}[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"marketting\"\n"),
+            &[":12:11: [[product]] #1 airflow: product `a` reads airflow `marketting`, which is not configured: did you mean `marketing`?"],
+        ),
+        (
+            format!("{TWO}[[product]]\nid = \"a\"\ndag = \"d\"\n"),
+            &["product `a` must say which airflow it reads: airflow = one of core, marketing"],
+        ),
+        (
+            format!("{TWO}[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\nmodel = \"m\"\ndbt = \"cloud\"\n[dbt]\nsource = \"local\"\ntarget_dir = \"t\"\n"),
+            &[":14:7: [[product]] #1 dbt: product `a` reads dbt `cloud`, which is not configured: the dbt sources are dbt"],
+        ),
+    ];
+    for (text, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, text);
+        let output = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(78), "{text}\n{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), expected.len(), "{stderr}");
+        for want in *expected {
+            assert!(stderr.contains(want), "expected {want:?} in:\n{stderr}");
+        }
+    }
+    // Right: two Airflows, the products spread over them; a lone [airflow] is "airflow".
+    for text in [
+        format!(
+            "{TWO}[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\n[[product]]\nid = \"b\"\ndag = \"d\"\nairflow = \"marketing\"\n"
+        ),
+        format!("{VALID}airflow = \"airflow\"\n"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, &text);
+        let output = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    // --source names one source: a typo gets a did-you-mean.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, &format!("{TWO}[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\n"));
+    let output =
+        tablestat().args(["config", "check", "--offline", "--source", "cor", "--config"]).arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--source cor: no such source: did you mean `core`?"));
+}

@@ -8,4 +8,5 @@ mod dbt_cloud;
 mod dbt_cloud_budget;
 mod dbt_reparse;
 mod local_dbt;
+mod many_pipelines;
 mod tls;

@@ -339,10 +339,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 7);
+    assert_eq!(store.schema_version().unwrap(), 8);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 7);
+    assert_eq!(store.schema_version().unwrap(), 8);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -350,10 +350,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 9).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 10).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 9, known: 7, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (7): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 10, known: 8, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (8): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -500,7 +500,7 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     let path = dir.path().join("history.db");
     std::fs::copy(crate::common::fixture("store/history-v1.db"), &path).unwrap();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 7);
+    assert_eq!(store.schema_version().unwrap(), 8);
     assert_eq!(count(&path, CURRENT_MISKEPT), 0, "the current span of each series is found by the migration");
     assert_eq!(store.integrity_check().unwrap(), "ok");
     let now = t0() + 2 * D;
