@@ -4,7 +4,10 @@
 //! polls after it: requests, wall time, our CPU time (every thread of this process, from
 //! `/proc/self/task/*/schedstat`), and the TCP connections the fake accepted.
 //!
-//! `cargo run --release --example poll_cycle -- [--dags 2000] [--latency-ms 20] [--polls 5]`
+//! With `--airflows N`, N such deployments (each its own process, `--dags` DAGs each) watched
+//! by one config as named `[[airflow]]` sources, read concurrently (issue 19).
+//!
+//! `cargo run --release --example poll_cycle -- [--dags 2000] [--airflows 1] [--latency-ms 20] [--polls 5]`
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -26,8 +29,12 @@ use tablestat::poller::{Engine, Prior};
 
 #[derive(Parser, Clone)]
 struct Args {
+    /// DAGs per Airflow.
     #[arg(long, default_value_t = 2000)]
     dags: usize,
+    /// Airflow deployments, each a fake of its own.
+    #[arg(long, default_value_t = 1)]
+    airflows: usize,
     /// Added to every answer of the fake Airflow.
     #[arg(long, default_value_t = 20)]
     latency_ms: u64,
@@ -115,27 +122,46 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 async fn measure(args: Args) {
-    let mut child = Command::new(std::env::current_exe().expect("own path"))
-        .args(["--serve", "--dags", &args.dags.to_string(), "--latency-ms", &args.latency_ms.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the fake Airflow starts");
-    let mut out = BufReader::new(child.stdout.take().expect("piped"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("the fake's port");
-    let url = format!("http://127.0.0.1:{}", line.trim());
-
-    let mut text = format!("[airflow]\nurl = \"{url}\"\napi = \"v1\"\nauth = \"none\"\ntimeout = \"10s\"\n");
-    for i in 0..args.dags {
-        text.push_str(&format!("[[product]]\nid = \"p{i}\"\ndag = \"{}\"\ntask = \"dbt_build\"\n", dag_id(i)));
+    let airflows = args.airflows.max(1);
+    let mut fakes = Vec::new();
+    let mut text = String::new();
+    for k in 0..airflows {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .args(["--serve", "--dags", &args.dags.to_string(), "--latency-ms", &args.latency_ms.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the fake Airflow starts");
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("the fake's port");
+        let url = format!("http://127.0.0.1:{}", line.trim());
+        if airflows == 1 {
+            text.push_str(&format!("[airflow]\nurl = \"{url}\"\napi = \"v1\"\nauth = \"none\"\ntimeout = \"10s\"\n"));
+        } else {
+            text.push_str(&format!(
+                "[[airflow]]\nname = \"af{k}\"\nurl = \"{url}\"\napi = \"v1\"\nauth = \"none\"\ntimeout = \"10s\"\n"
+            ));
+        }
+        fakes.push((child, out));
+    }
+    for k in 0..airflows {
+        for i in 0..args.dags {
+            text.push_str(&format!("[[product]]\nid = \"p{k}_{i}\"\ndag = \"{}\"\ntask = \"dbt_build\"\n", dag_id(i)));
+            if airflows > 1 {
+                text.push_str(&format!("airflow = \"af{k}\"\n"));
+            }
+        }
     }
     let config = Arc::new(Config::parse(Path::new("/tmp/poll_cycle.toml"), &text).expect("config"));
     let mut engine = Engine::new(config).expect("engine");
     let prior = Prior::default();
     let mut now = Utc::now();
-    println!("{} DAGs, {} ms latency per request, concurrency {}", args.dags, args.latency_ms, 4);
-    let target = 3 * args.dags.div_ceil(100) + 5;
+    println!(
+        "{airflows} Airflow(s) of {} DAGs, {} ms latency per request, concurrency {} each",
+        args.dags, args.latency_ms, 4
+    );
+    let target = airflows * (3 * args.dags.div_ceil(100) + 5);
     let mut warm = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for poll in 0..=args.polls {
         let (cpu, faults, started) = (cpu_ns(), page_faults(), Instant::now());
@@ -143,7 +169,7 @@ async fn measure(args: Args) {
         let (wall, cpu) = (started.elapsed().as_secs_f64() * 1e3, (cpu_ns() - cpu) as f64 / 1e6);
         let faults = page_faults() - faults;
         assert_eq!(result.airflow_error, None);
-        assert_eq!(result.checked.len(), args.dags);
+        assert_eq!(result.checked.len(), args.dags * airflows);
         let requests = result.airflow_requests;
         if poll == 0 {
             println!(
@@ -168,11 +194,15 @@ async fn measure(args: Args) {
             median(warm.3)
         );
     }
-    drop(child.stdin.take());
-    line.clear();
-    out.read_line(&mut line).expect("the fake's connection count");
-    child.wait().expect("the fake exits");
-    println!("TCP connections accepted by the fake over all {} polls: {}", args.polls + 1, line.trim());
+    let mut connections = 0;
+    for (mut child, mut out) in fakes {
+        drop(child.stdin.take());
+        let mut line = String::new();
+        out.read_line(&mut line).expect("the fake's connection count");
+        child.wait().expect("the fake exits");
+        connections += line.trim().parse::<u64>().unwrap_or(0);
+    }
+    println!("TCP connections accepted by the fakes over all {} polls: {connections}", args.polls + 1);
 }
 
 /// One thread, as the `tablestat` command and the board's poller run.

@@ -48,6 +48,12 @@ pub fn inert(text: &str) -> Cow<'_, str> {
     )
 }
 
+/// How many terminal columns `text` takes: a CJK character or an emoji two, a combining
+/// mark none.
+pub fn width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

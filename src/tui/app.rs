@@ -705,7 +705,7 @@ impl App {
             }
         }
         self.metric_columns = columns;
-        self.longest_name = products.iter().map(|p| crate::tui::views::columns(&p.product.name)).max().unwrap_or(0);
+        self.longest_name = products.iter().map(|p| crate::text::width(&p.product.name)).max().unwrap_or(0);
         self.summary = crate::status_doc::Summary::of(products.iter().map(|p| p.state));
         self.any_reason = products.iter().any(|p| p.metrics.iter().any(|m| m.state != State::Up));
         self.overall = State::worst_of(products.iter().map(|p| p.state)).unwrap_or(State::Up);

@@ -17,6 +17,9 @@
 # (airflow/driver.py), then tablestat run: `poll --once --json` twice on one fresh history
 # database and `status --json` after, all checked by airflow/check_tablestat.py (states,
 # reasons, run ids, unchanged `since`/incident across polls, status == poll, database mode 0600).
+# With both majors, each is left running after its own checks, and then one config watches
+# both at once ([[airflow]] `legacy` = 2, `core` = 3): every product right, and Airflow 2
+# stopped makes only its own products `unknown` (many pipelines, each its own failure domain).
 # Quiet on success; on failure prints the log. Exit 0 only if every major passed.
 set -euo pipefail
 
@@ -129,7 +132,7 @@ run_major() {
   : >"$d/pids"
   MAJOR_DIR=$d   # global: the EXIT trap runs after this function has returned
   # shellcheck disable=SC2046
-  trap 'if ((!KEEP)) && [[ -s $MAJOR_DIR/pids ]]; then stop_tree $(cat "$MAJOR_DIR/pids"); : >"$MAJOR_DIR/pids"; fi' EXIT
+  trap 'if ((!KEEP && !BOTH)) && [[ -s $MAJOR_DIR/pids ]]; then stop_tree $(cat "$MAJOR_DIR/pids"); : >"$MAJOR_DIR/pids"; fi' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
 
@@ -145,6 +148,7 @@ run_major() {
   step "configure AIRFLOW_HOME"
   t0=$(now_s)
   port=$("$E2E_PY" "$DRIVER" freeport)
+  echo "$port" >"$d/port"
   url=http://127.0.0.1:$port
   export AIRFLOW_HOME=$d/home
   export AIRFLOW__CORE__DAGS_FOLDER=$d/dags
@@ -340,6 +344,77 @@ scheduler_stops() {
   say "PASS airflow$M: scheduler stopped: $seen (scheduler named); up $(($(now_s) - t0))s after the restart"
 }
 
+# both_at_once: one config watching Airflow 2 and 3 at the same time; then Airflow 2 stops.
+both_at_once() {
+  local d=$TMP/both p2 p3 cfg
+  mkdir -p "$d"
+  p2=$(cat "$TMP/af2/port") p3=$(cat "$TMP/af3/port")
+  cfg=$d/tablestat.toml
+  cat >"$cfg" <<EOF
+[[airflow]]
+name = "legacy"
+url = "http://127.0.0.1:$p2"
+api = "v1"
+auth = "basic"
+username = "$AF_USER"
+password_env = "E2E_AIRFLOW_PASSWORD"
+timeout = "10s"
+
+[[airflow]]
+name = "core"
+url = "http://127.0.0.1:$p3"
+api = "v2"
+auth = "password"
+username = "$AF_USER"
+password_env = "E2E_AIRFLOW_PASSWORD"
+timeout = "10s"
+
+[store]
+path = "both.db"
+EOF
+  local id dag source
+  while read -r id dag source; do
+    printf '\n[[product]]\nid = "%s"\ndag = "%s"\ntask = "dbt_build"\nairflow = "%s"\n' "$id" "$dag" "$source" >>"$cfg"
+  done <<'EOF'
+healthy2 healthy_daily legacy
+failing2 failing_daily legacy
+healthy3 healthy_daily core
+paused3 paused_daily core
+EOF
+  # check_both FILE EXPECTED...: each "id=state" or "source=reachable|unreachable"
+  check_both() {
+    "$E2E_PY" - "$@" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+seen = {p["id"]: p["state"] for p in doc["products"]}
+seen |= {s["name"]: "reachable" if s["reachable"] else "unreachable" for s in doc.get("sources", [])}
+wrong = [w for w in sys.argv[2:] if seen.get(w.split("=")[0]) != w.split("=")[1]]
+if wrong:
+    sys.exit(f"expected {' '.join(wrong)}; got {seen}")
+EOF
+  }
+  step "both at once: one config, Airflow 2 and 3"
+  (cd "$d" && timeout 120 "$BIN" --config "$cfg" poll --once --json >"$d/poll1.json" 2>"$d/poll1.err") || true
+  if ! check_both "$d/poll1.json" healthy2=up failing2=down healthy3=up paused3=down legacy=reachable core=reachable \
+    >>"$E2E_LOG" 2>&1; then
+    say "FAIL both: Airflow 2 and 3 watched at once: $(tail -1 "$E2E_LOG")"
+    return 3
+  fi
+  step "both at once: Airflow 2 stops"
+  # shellcheck disable=SC2046
+  stop_tree $(cat "$TMP/af2/pids")
+  : >"$TMP/af2/pids"
+  (cd "$d" && timeout 120 "$BIN" --config "$cfg" poll --once --json >"$d/poll2.json" 2>"$d/poll2.err") || true
+  if ! check_both "$d/poll2.json" healthy2=unknown failing2=unknown healthy3=up paused3=down \
+    legacy=unreachable core=reachable >>"$E2E_LOG" 2>&1; then
+    say "FAIL both: with Airflow 2 stopped: $(tail -1 "$E2E_LOG")"
+    return 3
+  fi
+  say "PASS both: Airflow 2 and 3 in one config; Airflow 2 stopped made only its products unknown"
+}
+
+BOTH=0
+((${#MAJORS[@]} == 2)) && BOTH=1
 failed=()
 for M in "${MAJORS[@]}"; do
   E2E_LOG=$TMP/af$M.log
@@ -363,6 +438,15 @@ for M in "${MAJORS[@]}"; do
     print_file "log" "$E2E_LOG"
   fi
 done
+
+if ((BOTH && ${#failed[@]} == 0)); then
+  E2E_LOG=$TMP/both.log
+  : >"$E2E_LOG"
+  if ! both_at_once; then
+    failed+=("2+3 at once")
+    print_file "log" "$E2E_LOG" 60
+  fi
+fi
 
 if ((${#failed[@]})); then
   echo "real_airflow.sh: FAILED for Airflow ${failed[*]}"

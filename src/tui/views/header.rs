@@ -233,10 +233,10 @@ pub fn footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             other => other.to_string(),
         };
         let piece = format!(" {key} {what} ");
-        if used + super::columns(&piece) > area.width as usize {
+        if used + crate::text::width(&piece) > area.width as usize {
             break;
         }
-        used += super::columns(&piece);
+        used += crate::text::width(&piece);
         spans.push(Span::styled(format!(" {key}"), theme.key()));
         spans.push(Span::raw(format!(" {what} ")));
     }

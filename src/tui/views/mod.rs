@@ -172,7 +172,7 @@ pub fn ago(ts: i64, now: i64) -> String {
 /// are display widths: a CJK character or an emoji takes two columns, a combining mark none.
 pub fn fit(text: &str, width: usize) -> String {
     let clean = crate::text::inert(text).into_owned();
-    if columns(&clean) <= width {
+    if crate::text::width(&clean) <= width {
         return clean;
     }
     with_ellipsis(&clean, width)
@@ -202,14 +202,9 @@ fn with_ellipsis(text: &str, width: usize) -> String {
 /// `{:<w$}` counts chars, which misaligns columns after a wide character).
 pub fn pad(text: &str, width: usize) -> String {
     let mut cut = fit(text, width);
-    let used = columns(&cut);
+    let used = crate::text::width(&cut);
     cut.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
     cut
-}
-
-/// How many terminal columns `text` takes.
-pub fn columns(text: &str) -> usize {
-    unicode_width::UnicodeWidthStr::width(text)
 }
 
 /// Words into at most `lines` lines of `width` columns; the last line ends in `…` if cut.
@@ -217,7 +212,7 @@ pub fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut current = String::new();
     for word in text.split_whitespace() {
-        let needed = columns(&current) + usize::from(!current.is_empty()) + columns(word);
+        let needed = crate::text::width(&current) + usize::from(!current.is_empty()) + crate::text::width(word);
         if needed > width && !current.is_empty() {
             out.push(std::mem::take(&mut current));
         }
