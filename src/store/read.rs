@@ -167,7 +167,8 @@ pub struct BoardSnapshot {
     /// When what is shown changes with no new write (a product goes stale, a maintenance
     /// window begins or ends): an open board reads again then.
     pub next_change: Option<i64>,
-    /// Products that changed state over the last day, newest first (history snapshots only).
+    /// Products that changed state over the last day, newest first (filled for the board
+    /// by [`Store::with_changes`]).
     pub changes: Vec<Change>,
     /// A snapshot of the past ([`Store::snapshot_at`]): the moment it shows.
     pub as_of: Option<i64>,
@@ -417,7 +418,8 @@ impl Store {
             notify: if past { Default::default() } else { self.notify_health(now)? },
             sources: if past { Vec::new() } else { self.sources()? },
             next_change,
-            changes: if with_history { self.changes(now - CHANGES_SINCE, now)? } else { Vec::new() },
+            // The board's alone: filled by `with_changes` (33 ms of 20,000 products' status).
+            changes: Vec::new(),
             as_of: past.then_some(now),
         })
     }
@@ -433,6 +435,14 @@ impl Store {
             )
             .optional()
             .in_store(self)
+    }
+
+    /// The snapshot with the day's changes up to its moment: what the board's change list
+    /// and its marks read (the status document has no use for them).
+    pub fn with_changes(&self, mut snapshot: BoardSnapshot) -> Result<BoardSnapshot> {
+        let moment = snapshot.as_of.unwrap_or(snapshot.generated_at);
+        snapshot.changes = self.changes(moment - CHANGES_SINCE, moment)?;
+        Ok(snapshot)
     }
 
     /// Products' state changes in `since..=until`, newest first: what changed, for the

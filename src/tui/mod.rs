@@ -60,12 +60,13 @@ async fn load(
 ) -> Result<Arc<BoardSnapshot>, String> {
     let now = chrono::Utc::now().timestamp();
     let named = named.clone();
-    let read =
-        store.call(
-            move |s| {
-                if history { s.snapshot_naming(now, zone, &named) } else { s.current_snapshot(now, zone, &named) }
-            },
-        );
+    let read = store.call(move |s| {
+        if history {
+            s.snapshot_naming(now, zone, &named).and_then(|snapshot| s.with_changes(snapshot))
+        } else {
+            s.current_snapshot(now, zone, &named)
+        }
+    });
     match read.await {
         Ok(Ok(snapshot)) => Ok(Arc::new(snapshot)),
         Ok(Err(e)) => {
@@ -190,7 +191,10 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failu
 
     let mut app = App::new(first.clone(), chrono::Utc::now().timestamp());
     if let Some(at) = options.at {
-        let past = store.call(move |s| s.snapshot_at(at, zone)).await.map_err(|e| io(e.to_string()))?;
+        let past = store
+            .call(move |s| s.snapshot_at(at, zone).and_then(|past| s.with_changes(past)))
+            .await
+            .map_err(|e| io(e.to_string()))?;
         app.travelled(Some(Arc::new(past.map_err(|e| io(e.to_string()))?)), true);
     }
     app.can_poll = can_poll;
@@ -421,7 +425,7 @@ fn carry_out(
             tokio::spawn(async move {
                 let past = store
                     .call(move |s| match s.change_next_to(from, earlier)? {
-                        Some(at) => s.snapshot_at(at, zone).map(Some),
+                        Some(at) => s.snapshot_at(at, zone).and_then(|past| s.with_changes(past)).map(Some),
                         None => Ok(None),
                     })
                     .await;

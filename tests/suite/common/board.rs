@@ -175,5 +175,6 @@ pub fn prepared_store() -> Store {
 }
 
 pub fn snapshot(store: &Store) -> Arc<BoardSnapshot> {
-    Arc::new(store.snapshot(now(), FixedOffset::east_opt(0).unwrap()).unwrap())
+    // As the board loads it: with the day's changes.
+    Arc::new(store.with_changes(store.snapshot(now(), FixedOffset::east_opt(0).unwrap()).unwrap()).unwrap())
 }
