@@ -242,6 +242,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The board's theme: where neither a flag nor `COLORFGBG` says the background is light,
+/// the terminal is asked (OSC 11).
+fn board_theme(theme: crate::tui::theme::Theme) -> crate::tui::theme::Theme {
+    let light = theme.light
+        || (theme.color
+            && std::env::var_os("COLORFGBG").is_none()
+            && crate::tui::terminal::background_is_light() == Some(true));
+    crate::tui::theme::Theme::new(theme.color, theme.ascii, light)
+}
+
 async fn run(cli: Cli) -> Result<u8, Failure> {
     let color = !cli.no_color && crate::theme::color_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let ascii = cli.ascii || !crate::theme::utf8_locale();
@@ -251,6 +261,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         let started = std::time::Instant::now();
         let config = load_config(cli.config.as_deref())?;
         let at = cli.at.as_deref().map(|t| when::past_moment(t, chrono::Utc::now())).transpose()?;
+        // Where the environment does not say, the terminal is asked (OSC 11).
+        let light = theme.light
+            || (theme.color
+                && std::env::var_os("COLORFGBG").is_none()
+                && crate::tui::terminal::background_is_light() == Some(true));
+        let theme = crate::tui::theme::Theme::new(theme.color, theme.ascii, light);
         let options = crate::tui::BoardOptions { theme, started, story: None, at };
         return crate::tui::run(std::sync::Arc::new(config), options).await.map(|()| 0);
     };
@@ -267,7 +283,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 seed: args.seed,
                 headless: args.headless,
                 export: args.export,
-                theme,
+                // The headless demo draws nothing: no question for the terminal.
+                theme: if args.headless { theme } else { board_theme(theme) },
             };
             crate::demo::run(options).await
         }
