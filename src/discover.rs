@@ -68,8 +68,16 @@ pub fn discover(rule: &DiscoverRule, index: &ProjectIndex) -> Vec<Product> {
 }
 
 /// Listed products win over discovered ones with the same id.
-pub fn merge(listed: &[Product], discovered: Vec<Product>) -> Vec<Product> {
+pub fn merge(listed: &[Product], discovered: impl IntoIterator<Item = Product>) -> Vec<Product> {
     let mut all = listed.to_vec();
-    all.extend(discovered.into_iter().filter(|d| !listed.iter().any(|l| l.id == d.id)));
+    let mut ids: std::collections::HashSet<String> = listed.iter().map(|p| p.id.clone()).collect();
+    for product in discovered {
+        // An id is one product across sources: the first that names it keeps it.
+        if ids.insert(product.id.clone()) {
+            all.push(product);
+        } else {
+            tracing::debug!(id = %product.id, "discovered again under the same id: the first kept");
+        }
+    }
     all
 }

@@ -40,7 +40,7 @@ pub async fn run(flag: Option<&Path>, args: CheckArgs) -> Result<u8, Failure> {
         config.path.display(),
         config.products.len(),
         if config.products.len() == 1 { "" } else { "s" },
-        if config.discover.is_some() { ", plus products discovered from the dbt manifest" } else { "" }
+        if config.discover.is_empty() { "" } else { ", plus products discovered from the dbt manifest" }
     ))?;
     if let Some(name) = &args.source {
         let names: Vec<&str> =

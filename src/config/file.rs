@@ -25,7 +25,9 @@ pub struct ConfigFile {
     pub poll: PollSection,
     #[serde(default)]
     pub store: StoreSection,
-    pub discover: Option<Spanned<DiscoverSection>>,
+    /// `[discover]`, or one `[[discover]]` per dbt source to find products in.
+    #[serde(default)]
+    pub discover: Sections<DiscoverSection>,
     #[serde(default, rename = "product")]
     pub products: Vec<Spanned<ProductSection>>,
     #[serde(default)]

@@ -35,7 +35,8 @@ pub struct Config {
     pub dbt: Vec<DbtSourceConfig>,
     pub poll: PollConfig,
     pub store_path: PathBuf,
-    pub discover: Option<DiscoverRule>,
+    /// `[discover]`, or several `[[discover]]` (one per dbt source, say).
+    pub discover: Vec<DiscoverRule>,
     pub products: Vec<Product>,
     /// dbt test name -> metric, from `[metrics.map]`.
     pub test_metrics: BTreeMap<String, Metric>,
@@ -294,20 +295,25 @@ impl Config {
             });
         let warnings = insecure.collect();
         let poll_late_after = file.poll.late_after;
-        let discover = file.discover.map(|d| {
-            let d = d.into_inner();
-            DiscoverRule {
-                dbt: ctx.pick("[discover]", "dbt", d.dbt, &dbt_names, &mut errors),
-                airflow: ctx.pick("[discover]", "airflow", d.airflow, &airflow_names, &mut errors),
-                tag: d.tag,
-                dag: d.dag,
-                task: d.task,
-                group: d.group,
-                metrics: d.metrics.unwrap_or_else(Metric::standard),
-                max_age: d.max_age,
-                late_after: poll_late_after,
-            }
-        });
+        let discover: Vec<DiscoverRule> = file
+            .discover
+            .0
+            .into_iter()
+            .map(|d| {
+                let d = d.into_inner();
+                DiscoverRule {
+                    dbt: ctx.pick("[discover]", "dbt", d.dbt, &dbt_names, &mut errors),
+                    airflow: ctx.pick("[discover]", "airflow", d.airflow, &airflow_names, &mut errors),
+                    tag: d.tag,
+                    dag: d.dag,
+                    task: d.task,
+                    group: d.group,
+                    metrics: d.metrics.unwrap_or_else(Metric::standard),
+                    max_age: d.max_age,
+                    late_after: poll_late_after,
+                }
+            })
+            .collect();
 
         let mut seen = HashSet::new();
         let mut products = Vec::with_capacity(file.products.len());
@@ -383,13 +389,13 @@ impl Config {
         }
 
         let whole = |errors: &mut Vec<ConfigError>, message: &str| errors.push(ConfigError::whole_file(path, message));
-        if !airflow_given && (!products.is_empty() || discover.is_some()) {
+        if !airflow_given && (!products.is_empty() || !discover.is_empty()) {
             whole(&mut errors, "products need an [airflow] section (url and auth) to be polled: add one");
         }
-        if discover.is_some() && !dbt_given {
+        if !discover.is_empty() && !dbt_given {
             whole(&mut errors, "[discover] reads the dbt manifest, so it needs a [dbt] section: add one");
         }
-        if products.is_empty() && discover.is_none() && seen.is_empty() {
+        if products.is_empty() && discover.is_empty() && seen.is_empty() {
             whole(
                 &mut errors,
                 "no products: add a [[product]] table, or a [discover] section to find them in the dbt manifest",

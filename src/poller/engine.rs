@@ -38,8 +38,8 @@ pub struct Engine {
     airflows: Vec<AirflowSource>,
     /// Each dbt source, in the config's order: its own client, request budget and cache.
     dbts: Vec<DbtSource>,
-    /// Products found in the manifest at the last poll that could read it.
-    discovered: Vec<Product>,
+    /// Products each discovery rule found in its manifest at the last poll that could read it.
+    discovered: Vec<Vec<Product>>,
     /// Listed then discovered products, merged when discovery finds a change: read by every
     /// poll (and its write) without copying.
     products: Arc<Vec<Arc<Product>>>,
@@ -61,20 +61,19 @@ struct DbtSource {
 }
 
 impl AirflowSource {
-    /// Reads the DAGs `products` (and the discovery `probe`) watch, connecting (probing the
-    /// API version) on first use and after an auth failure.
+    /// Reads the DAGs `products` (discovery probes among them) watch, connecting (probing
+    /// the API version) on first use and after an auth failure.
     async fn observe(
         &mut self,
         base_dir: &std::path::Path,
         products: &[&Product],
-        probe: Option<&Product>,
         now: DateTime<Utc>,
         concurrency: usize,
     ) -> Result<Observation, SourceError> {
         if self.client.is_none() {
             self.client = Some(AirflowClient::connect(&self.config, base_dir).await?);
         }
-        let watched = airflow::watched_dags(products.iter().copied().chain(probe));
+        let watched = airflow::watched_dags(products.iter().copied());
         let client = self.client.as_ref().expect("connected");
         airflow::observe(client, &watched, &mut self.memory, now, concurrency).await
     }
@@ -145,7 +144,7 @@ impl Engine {
         Ok(Engine {
             airflows,
             dbts,
-            discovered: Vec::new(),
+            discovered: vec![Vec::new(); config.discover.len()],
             products: Arc::new(config.products.iter().cloned().map(Arc::new).collect()),
             config,
         })
@@ -173,10 +172,14 @@ impl Engine {
         self.products.clone()
     }
 
-    /// The stand-in product whose dbt run holds the manifest to discover from.
-    fn discovery_probe(&self) -> Option<Product> {
-        let rule = self.config.discover.as_ref()?;
-        Some(Product {
+    /// For each discovery rule, the stand-in product whose dbt run holds the manifest to
+    /// discover from.
+    fn discovery_probes(&self) -> Vec<Product> {
+        self.config.discover.iter().map(Self::probe_of).collect()
+    }
+
+    fn probe_of(rule: &crate::config::DiscoverRule) -> Product {
+        Product {
             group: String::new(),
             name: String::new(),
             task_id: rule.task.clone(),
@@ -185,28 +188,26 @@ impl Engine {
             airflow: rule.airflow.clone(),
             dbt: rule.dbt.clone(),
             ..Product::new("", &rule.dag)
-        })
+        }
     }
 
-    /// Every Airflow read at once, each for its own products (and the probe, by the one it
-    /// names): one slow or dead deployment delays none of the others.
+    /// Every Airflow read at once, each for its own products (and the discovery probes
+    /// that name it): one slow or dead deployment delays none of the others.
     async fn observe(
         &mut self,
         products: &[Arc<Product>],
-        probe: Option<&Product>,
+        probes: &[Product],
         now: DateTime<Utc>,
     ) -> Vec<Result<Observation, SourceError>> {
         let mut per_source: Vec<Vec<&Product>> = vec![Vec::new(); self.airflows.len()];
-        for p in products {
+        for p in products.iter().map(|p| &**p).chain(probes) {
             per_source[self.airflow_index(p)].push(p);
         }
-        let probe_source = probe.map(|p| self.airflow_index(p));
         let config = self.config.clone();
         let concurrency = config.poll.concurrency;
-        let reads = self.airflows.iter_mut().zip(per_source).enumerate().map(|(i, (source, products))| {
-            let probe = probe.filter(|_| probe_source == Some(i));
+        let reads = self.airflows.iter_mut().zip(per_source).map(|(source, products)| {
             let base_dir = config.base_dir();
-            async move { source.observe(base_dir, &products, probe, now, concurrency).await }
+            async move { source.observe(base_dir, &products, now, concurrency).await }
         });
         futures::future::join_all(reads).await
     }
@@ -310,36 +311,38 @@ impl Engine {
         now: DateTime<Utc>,
         due: &(dyn Fn(&Product) -> bool + Sync),
     ) -> PollResult {
-        let probe = self.discovery_probe();
+        let probes = self.discovery_probes();
         let due_now =
             |engine: &Engine| -> Vec<Arc<Product>> { engine.products.iter().filter(|p| due(p)).cloned().collect() };
         let mut products = due_now(self);
-        let mut observed = self.observe(&products, probe.as_ref(), now).await;
-        if let Some(probe) = &probe {
-            let (ai, di) = (self.airflow_index(probe), self.dbt_index(probe));
-            if let (Some(Ok(observation)), Some(di)) = (observed.get(ai), di) {
-                if let AirflowView::Dag(dag) = observation.view(probe) {
-                    if let Some(run) = &dag.latest_finished {
-                        let client = self.airflows[ai].client.as_ref();
-                        if let DbtView::Run(run) = self.dbts[di].evidence.for_run(client, probe, dag.dag_id, run).await
-                        {
-                            let rule = self.config.discover.as_ref().expect("probe implies a rule");
-                            let discovered = discover::discover(rule, &run.index);
-                            if discovered != self.discovered {
-                                let merged = discover::merge(&self.config.products, discovered.clone());
-                                self.products = Arc::new(merged.into_iter().map(Arc::new).collect());
-                                self.discovered = discovered;
-                            }
-                        }
+        let mut observed = self.observe(&products, &probes, now).await;
+        if !probes.is_empty() {
+            let mut changed = false;
+            for (i, probe) in probes.iter().enumerate() {
+                let (ai, di) = (self.airflow_index(probe), self.dbt_index(probe));
+                let (Some(Ok(observation)), Some(di)) = (observed.get(ai), di) else { continue };
+                let AirflowView::Dag(dag) = observation.view(probe) else { continue };
+                let Some(run) = &dag.latest_finished else { continue };
+                let client = self.airflows[ai].client.as_ref();
+                // A rule whose manifest cannot be read this poll keeps what it found before.
+                if let DbtView::Run(run) = self.dbts[di].evidence.for_run(client, probe, dag.dag_id, run).await {
+                    let found = discover::discover(&self.config.discover[i], &run.index);
+                    if found != self.discovered[i] {
+                        self.discovered[i] = found;
+                        changed = true;
                     }
                 }
             }
+            if changed {
+                let merged = discover::merge(&self.config.products, self.discovered.iter().flatten().cloned());
+                self.products = Arc::new(merged.into_iter().map(Arc::new).collect());
+            }
             let before: std::collections::HashSet<String> =
-                products.iter().map(|p| p.dag_id.clone()).chain([probe.dag_id.clone()]).collect();
+                products.iter().map(|p| p.dag_id.clone()).chain(probes.iter().map(|p| p.dag_id.clone())).collect();
             products = due_now(self);
             // Discovered products may watch DAGs this poll did not ask about yet.
             if products.iter().any(|p| !before.contains(&p.dag_id)) {
-                observed = self.observe(&products, None, now).await;
+                observed = self.observe(&products, &[], now).await;
             }
         }
         let products = &products;

@@ -17,6 +17,11 @@ use crate::common::story::{self, chapter};
 /// Two Airflows (`core` and `marketing`) and a dbt Cloud account behind each, both serving
 /// the reference project: `stg_orders` read from core, `fct_orders` from marketing.
 fn config(dir: &std::path::Path, core: &str, marketing: &str) -> Config {
+    Config::load(&write_config(dir, core, marketing)).unwrap()
+}
+
+/// The text of [`config`], written to `dir/tablestat.toml`.
+fn write_config(dir: &std::path::Path, core: &str, marketing: &str) -> std::path::PathBuf {
     let text = format!(
         r#"
 [[airflow]]
@@ -74,7 +79,7 @@ dbt = "marketing-cloud"
     );
     let path = dir.join("tablestat.toml");
     std::fs::write(&path, text).unwrap();
-    Config::load(&path).unwrap()
+    path
 }
 
 #[tokio::test]
@@ -128,4 +133,34 @@ async fn each_pipeline_is_its_own_failure_domain() {
     let doc = pipeline.poll(t0 + chrono::Duration::minutes(10)).await;
     let marketing_health = doc.sources.iter().find(|s| s.name == "marketing").unwrap();
     assert_eq!(marketing_health.failing_since.as_ref(), Some(&failing_since));
+}
+
+/// `[[discover]]` per dbt source: each rule reads its own source's manifest through its own
+/// Airflow; a model both find keeps one product (the first rule's), so ids stay unique.
+#[tokio::test]
+async fn discovery_runs_per_source_and_ids_stay_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let (core, _core_story) = story::start(chapter(1, "success", "all_pass")).await;
+    let (marketing, _marketing_story) = story::start(chapter(1, "success", "all_pass")).await;
+    let mut text = std::fs::read_to_string(write_config(dir.path(), &core.uri(), &marketing.uri())).unwrap();
+    text.push_str(
+        "\n[[discover]]\ndbt = \"core-cloud\"\nairflow = \"core\"\ndag = \"shop_daily\"\ntask = \"dbt_build\"\n\
+         \n[[discover]]\ndbt = \"marketing-cloud\"\nairflow = \"marketing\"\ndag = \"shop_daily\"\ntask = \"dbt_build\"\n",
+    );
+    let path = dir.path().join("discover.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = Arc::new(Config::load(&path).unwrap());
+    assert_eq!(config.discover.len(), 2);
+    let store = StoreHandle::spawn(Store::open(&dir.path().join("history.db")).unwrap()).unwrap();
+    let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store);
+    let doc = pipeline.poll(Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap()).await;
+    let mut ids: Vec<&str> = doc.products.iter().map(|p| p.id.as_str()).collect();
+    ids.sort_unstable();
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "one product per id: {ids:?}");
+    assert!(ids.contains(&"dim_customers") && ids.contains(&"stg_payments"), "{ids:?}");
+    // Found first through core: read from core.
+    let products = pipeline.engine.products();
+    let dim = products.iter().find(|p| p.id == "dim_customers").unwrap();
+    assert_eq!((dim.airflow.as_deref(), dim.dbt.as_deref()), (Some("core"), Some("core-cloud")));
 }
