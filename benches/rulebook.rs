@@ -79,6 +79,7 @@ fn evaluate_all(bencher: divan::Bencher, products: &[Product], airflow: &Airflow
                     dbt,
                     previous: &previous,
                     last_refresh: None,
+                    upstream: &[],
                 })
             })
             .filter(|e| e.state == tablestat::model::State::Down)

@@ -5,6 +5,7 @@
 //! Every rule of the README's "The rules, in plain words" lives here, in that order.
 
 pub mod incidents;
+mod mesh;
 mod phrases;
 mod sheet;
 pub mod shown;
@@ -51,6 +52,9 @@ pub struct Inputs<'a> {
     pub previous: &'a BTreeMap<Metric, Judgment>,
     /// The last successful refresh known from history (for `max_age`).
     pub last_refresh: Option<DateTime<Utc>>,
+    /// The other dbt sources' runs this poll: a model built from another project's model
+    /// that failed there names that failure (dbt mesh).
+    pub upstream: &'a [Arc<crate::facts::DbtRun>],
 }
 
 /// What history knows about the products, handed to a poll: the rulebook's inputs from
@@ -238,6 +242,15 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
                         timefmt::span(max_age.as_secs() as i64)
                     ),
                 );
+            }
+        }
+    }
+
+    // 7. dbt mesh: built from another project's model that failed there.
+    if let (DbtView::Run(dbt), Some(model)) = (inputs.dbt, product.model.as_deref()) {
+        if let Some(model) = dbt.index.resolve_model(model) {
+            if let Some(cause) = mesh::upstream_failure(dbt, model, inputs.upstream) {
+                sheet.add(Metric::Freshness, State::Down, format!("not rebuilt from fresh data: {cause}"));
             }
         }
     }

@@ -240,6 +240,7 @@ impl Engine {
                     dbt: &DbtView::NotConfigured,
                     previous: prior.previous.get(&product.id).unwrap_or(&empty),
                     last_refresh: prior.last_refresh.get(&product.id).copied(),
+                    upstream: &[],
                 };
                 Checked {
                     product: Arc::clone(product),
@@ -351,7 +352,9 @@ impl Engine {
 
         let dbt_before: u64 = self.dbts.iter().map(|d| d.evidence.requests()).sum();
         let mut views: HashMap<DbtKey<'_>, DbtView> = HashMap::new();
-        let mut checked = Vec::with_capacity(products.len());
+        // First what every product's sources say, then the rulebook: a product may be built
+        // from another project's model, judged by that project's run of this poll.
+        let mut seen_by: Vec<(AirflowView<'_>, DbtView, usize)> = Vec::with_capacity(products.len());
         for product in products {
             let ai = self.airflow_index(product);
             let airflow_view = match &seen[ai] {
@@ -375,18 +378,36 @@ impl Engine {
                 },
                 _ => DbtView::NotConfigured,
             };
+            seen_by.push((airflow_view, dbt_view, ai));
+        }
+        // Each project's runs of this poll, for the mesh rule; with one dbt source there is
+        // no other project to be built from.
+        let upstream: Vec<Arc<crate::facts::DbtRun>> = if self.dbts.len() > 1 {
+            views
+                .values()
+                .filter_map(|v| match v {
+                    DbtView::Run(run) => Some(Arc::clone(run)),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut checked = Vec::with_capacity(products.len());
+        for (product, (airflow_view, dbt_view, ai)) in products.iter().zip(&seen_by) {
             let empty = BTreeMap::new();
             let inputs = Inputs {
                 now,
                 product,
                 maintenance: prior.maintenance.get(&product.id),
-                airflow: &airflow_view,
-                dbt: &dbt_view,
+                airflow: airflow_view,
+                dbt: dbt_view,
                 previous: prior.previous.get(&product.id).unwrap_or(&empty),
                 last_refresh: prior.last_refresh.get(&product.id).copied(),
+                upstream: &upstream,
             };
             let interval =
-                product.interval.unwrap_or_else(|| match (seen[ai].observation(), self.config.poll.interval) {
+                product.interval.unwrap_or_else(|| match (seen[*ai].observation(), self.config.poll.interval) {
                     (_, crate::config::Interval::Every(every)) => every,
                     (Some(obs), _) => obs.poll_interval(&product.dag_id),
                     (None, _) => schedule::UNSCHEDULED_INTERVAL,

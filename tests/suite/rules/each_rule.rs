@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{product, scenario_run};
+use crate::common::{fixture, product, scenario_run};
 use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+use tablestat::dbt::{self, ArtifactKind, Manifest, ProjectIndex, RunResults};
 use tablestat::evaluate::{Evaluation, Inputs, evaluate};
 use tablestat::facts::{
-    AirflowView, DagFacts, DagRunFacts, DbtView, MaintenanceNotice, RunState, Schedule, SchedulerHealth, TaskFacts,
-    TaskLookup,
+    AirflowView, DagFacts, DagRunFacts, DbtRun, DbtView, MaintenanceNotice, RunState, Schedule, SchedulerHealth,
+    TaskFacts, TaskLookup,
 };
 use tablestat::model::{DbtRunId, Judgment, Metric, Product, State, Verdict};
 
@@ -57,6 +59,8 @@ struct Case {
     maintenance: Option<MaintenanceNotice>,
     previous: BTreeMap<Metric, Judgment>,
     last_refresh: Option<DateTime<Utc>>,
+    /// Other projects' runs this poll (dbt mesh).
+    upstream: Vec<std::sync::Arc<tablestat::facts::DbtRun>>,
     now: DateTime<Utc>,
 }
 
@@ -69,6 +73,7 @@ impl Case {
             maintenance: None,
             previous: BTreeMap::new(),
             last_refresh: None,
+            upstream: Vec::new(),
             now: t(2, 0),
         }
     }
@@ -82,6 +87,7 @@ impl Case {
             dbt: &self.dbt,
             previous: &self.previous,
             last_refresh: self.last_refresh,
+            upstream: &self.upstream,
         })
     }
 }
@@ -715,4 +721,97 @@ fn discovery_finds_tagged_models_and_meta_blocks() {
     let merged = tablestat::discover::merge(&listed, found);
     assert_eq!(merged.len(), 6);
     assert_eq!(merged[0].group, "Shop", "the listed product wins");
+}
+
+// dbt mesh: a project `mart` built from the reference project `shop` (its manifest lists
+// `model.shop.stg_orders` as a parent, as a cross-project `ref` does). When shop is another
+// source and its run of this poll failed the model or a test on it, mart's table names that
+// failure; when shop's run is green, or shop is not watched, nothing changes.
+
+/// `mart`'s run: the reference manifest seen from a consumer project (shop's models are
+/// another package's), plus `orders_mart` built from `model.shop.<parent>`, which succeeded.
+fn mart_run(parent: &str) -> DbtRun {
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(fixture("dbt/all_pass/manifest.json")).unwrap()).unwrap();
+    manifest["metadata"]["project_name"] = json!("mart");
+    let mut node = manifest["nodes"]["model.shop.fct_orders"].clone();
+    node["unique_id"] = json!("model.mart.orders_mart");
+    node["name"] = json!("orders_mart");
+    node["package_name"] = json!("mart");
+    node["depends_on"]["nodes"] = json!([format!("model.shop.{parent}")]);
+    manifest["nodes"]["model.mart.orders_mart"] = node;
+    manifest["parent_map"]["model.mart.orders_mart"] = json!([format!("model.shop.{parent}")]);
+    let manifest: Manifest =
+        dbt::parse_artifact(ArtifactKind::Manifest, &serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let mut results: Value =
+        serde_json::from_slice(&std::fs::read(fixture("dbt/all_pass/run_results.json")).unwrap()).unwrap();
+    let mut built = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unique_id"] == "model.shop.fct_orders")
+        .unwrap()
+        .clone();
+    built["unique_id"] = json!("model.mart.orders_mart");
+    results["results"] = json!([built]);
+    let results: RunResults =
+        dbt::parse_artifact(ArtifactKind::RunResults, &serde_json::to_vec(&results).unwrap()).unwrap();
+    DbtRun::new(
+        DbtRunId::Cloud(900),
+        Arc::new(ProjectIndex::new(manifest, &BTreeMap::new())),
+        vec![results],
+        None,
+        None,
+    )
+}
+
+fn mesh_freshness(parent: &str, upstream: &[Arc<DbtRun>]) -> (State, String) {
+    let mut case = Case::new("orders_mart");
+    case.dbt = DbtView::Run(Arc::new(mart_run(parent)));
+    case.upstream = upstream.to_vec();
+    case.now = t(1, 40);
+    let evaluation = case.eval();
+    let verdict = evaluation.metrics.iter().find(|(m, _)| *m == Metric::Freshness).unwrap().1.clone();
+    (verdict.state, verdict.reason)
+}
+
+#[test]
+fn a_failure_in_the_upstream_project_is_named_downstream() {
+    let shop = |scenario: &str| vec![Arc::new(scenario_run(scenario))];
+    let cases: [(&str, &str, State, &str); 5] = [
+        // shop's unique test on stg_orders failed: mart's table was built from that.
+        (
+            "stg_orders",
+            "test_failures",
+            State::Down,
+            "not rebuilt from fresh data: upstream `shop.stg_orders` failed its test unique_stg_orders_order_id (and 1 more) in project shop (dbt run 100)",
+        ),
+        // shop's stg_payments errored.
+        (
+            "stg_payments",
+            "model_error",
+            State::Down,
+            "not rebuilt from fresh data: upstream `shop.stg_payments` failed in project shop (dbt run 100)",
+        ),
+        // and fct_orders, below it, was skipped.
+        (
+            "fct_orders",
+            "model_error",
+            State::Down,
+            "not rebuilt from fresh data: upstream `shop.fct_orders` was skipped in project shop (dbt run 100)",
+        ),
+        // shop green: nothing to say.
+        ("stg_orders", "all_pass", State::Up, ""),
+        // a parent whose model and tests passed in shop's failing run: nothing to say.
+        ("stg_payments", "test_failures", State::Up, ""),
+    ];
+    for (parent, scenario, state, reason) in cases {
+        let (got, why) = mesh_freshness(parent, &shop(scenario));
+        assert_eq!(got, state, "{parent} in {scenario}: {why}");
+        if !reason.is_empty() {
+            assert_eq!(why, reason, "{parent} in {scenario}");
+        }
+    }
+    // shop not watched (no other project's run this poll): the consumer is judged alone.
+    assert_eq!(mesh_freshness("stg_orders", &[]).0, State::Up);
 }

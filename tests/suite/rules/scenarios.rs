@@ -60,6 +60,7 @@ fn run_scenario(
                 dbt: &dbt,
                 previous: previous.get(*model).unwrap_or(&empty),
                 last_refresh: None,
+                upstream: &[],
             };
             (model.to_string(), evaluate(&inputs))
         })
