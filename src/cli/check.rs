@@ -157,7 +157,8 @@ async fn check_airflow(config: &Config, airflow_config: &AirflowConfig) -> Resul
         .collect();
     let watched = airflow::watched_dags(products.iter().copied());
     let mut memory = RunMemory::default();
-    let observation = airflow::observe(&client, &watched, &mut memory, chrono::Utc::now(), config.poll.concurrency)
+    let concurrency = airflow_config.concurrency.unwrap_or(config.poll.concurrency);
+    let observation = airflow::observe(&client, &watched, &mut memory, chrono::Utc::now(), concurrency)
         .await
         .map_err(|e| e.to_string())?;
     let missing: Vec<&str> = watched.iter().filter(|w| !observation.has_dag(w.dag_id)).map(|w| w.dag_id).collect();

@@ -159,6 +159,8 @@ pub struct AirflowSection {
     /// Which Airflow this is, for products' `airflow = "…"`; needed with several.
     pub name: Option<Spanned<String>>,
     pub url: Spanned<String>,
+    /// Requests in flight to this Airflow at once (default: `[poll] concurrency`).
+    pub concurrency: Option<Spanned<i64>>,
     #[serde(default)]
     pub api: ApiVersion,
     #[serde(default)]

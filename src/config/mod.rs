@@ -75,6 +75,8 @@ pub struct AirflowConfig {
     /// How products, the board and the status document name it.
     pub name: String,
     pub url: url::Url,
+    /// Requests in flight to it at once; `None`: `[poll] concurrency`.
+    pub concurrency: Option<usize>,
     pub web_url: Option<url::Url>,
     pub api: ApiVersion,
     pub auth: AirflowAuth,
@@ -784,8 +786,21 @@ impl Ctx<'_> {
                 url::Url::parse(&u).map_err(|e| self.error(span.clone(), format!("web_url `{u}` is not a URL: {e}")))
             })
             .transpose()?;
+        let concurrency = a
+            .concurrency
+            .map(|c| {
+                let value = *c.get_ref();
+                usize::try_from(value).ok().filter(|v| (1..=64).contains(v)).ok_or_else(|| {
+                    self.error(
+                        c.span(),
+                        format!("concurrency = {value}: give the requests in flight at once, from 1 to 64"),
+                    )
+                })
+            })
+            .transpose()?;
         Ok(AirflowConfig {
             name: name.to_string(),
+            concurrency,
             url: self.url(a.url)?,
             web_url,
             api: a.api,

@@ -204,9 +204,10 @@ impl Engine {
             per_source[self.airflow_index(p)].push(p);
         }
         let config = self.config.clone();
-        let concurrency = config.poll.concurrency;
         let reads = self.airflows.iter_mut().zip(per_source).map(|(source, products)| {
             let base_dir = config.base_dir();
+            // Each deployment's own bound, where it has one: a small legacy Airflow, a large core.
+            let concurrency = source.config.concurrency.unwrap_or(config.poll.concurrency);
             async move { source.observe(base_dir, &products, now, concurrency).await }
         });
         futures::future::join_all(reads).await

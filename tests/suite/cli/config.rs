@@ -361,6 +361,10 @@ fn several_sources_are_named_and_products_say_which() {
             &["product `a` must say which airflow it reads: airflow = one of core, marketing"],
         ),
         (
+            format!("{TWO}concurrency = 0\n[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\n"),
+            &[":9:15: [[airflow]] #2 concurrency: concurrency = 0: give the requests in flight at once, from 1 to 64"],
+        ),
+        (
             format!("{TWO}[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\nmodel = \"m\"\ndbt = \"cloud\"\n[dbt]\nsource = \"local\"\ntarget_dir = \"t\"\n"),
             &[":14:7: [[product]] #1 dbt: product `a` reads dbt `cloud`, which is not configured: the dbt sources are dbt"],
         ),
