@@ -355,12 +355,28 @@ impl Engine {
         let mut views: HashMap<DbtKey<'_>, DbtView> = HashMap::new();
         // First what every product's sources say, then the rulebook: a product may be built
         // from another project's model, judged by that project's run of this poll.
+        // Among several Airflows, a product's reason says which one could not be read.
+        let unreadable: Vec<Option<String>> = self
+            .airflows
+            .iter()
+            .zip(&seen)
+            .map(|(source, seen)| {
+                let reason = seen.error()?;
+                Some(if self.airflows.len() > 1 {
+                    format!("{}: {reason}", source.config.name)
+                } else {
+                    reason.to_string()
+                })
+            })
+            .collect();
         let mut seen_by: Vec<(AirflowView<'_>, DbtView, usize)> = Vec::with_capacity(products.len());
         for product in products {
             let ai = self.airflow_index(product);
             let airflow_view = match &seen[ai] {
                 Seen::Observed(obs) => obs.view(product),
-                Seen::Failed { reason, since } => AirflowView::Unreadable { reason, since: *since },
+                Seen::Failed { since, .. } => {
+                    AirflowView::Unreadable { reason: unreadable[ai].as_deref().unwrap_or_default(), since: *since }
+                }
             };
             let dbt_view = match (&airflow_view, self.dbt_index(product)) {
                 (AirflowView::Dag(dag), Some(di)) => match &dag.latest_finished {
@@ -422,19 +438,7 @@ impl Engine {
         }
         let sources = self.source_health(&seen, &views);
         // One Airflow of several failing is named; a lone one's cause reads as before.
-        let failed: Vec<String> = self
-            .airflows
-            .iter()
-            .zip(&seen)
-            .filter_map(|(source, seen)| {
-                let reason = seen.error()?;
-                Some(if self.airflows.len() > 1 {
-                    format!("{}: {reason}", source.config.name)
-                } else {
-                    reason.to_string()
-                })
-            })
-            .collect();
+        let failed: Vec<String> = unreadable.iter().flatten().cloned().collect();
         let dbt_requests = self.dbts.iter().map(|d| d.evidence.requests()).sum::<u64>() - dbt_before;
         PollResult {
             sources,

@@ -110,17 +110,20 @@ pub(super) fn current(conn: &Connection, product: Option<&str>) -> rusqlite::Res
         "SELECT s.id, s.product, s.metric, s.start, v.state, v.text FROM series s JOIN verdict v ON v.id = s.verdict
          WHERE ?1 IS NULL OR s.product = ?1",
     )?;
-    let rows = stmt.query_map([product], |r| {
-        Ok(Current {
-            series: r.get(0)?,
-            product: r.get(1)?,
-            metric: r.get(2)?,
-            start: r.get(3)?,
-            state: state_of(r.get(4)?),
-            reason: r.get(5)?,
-        })
-    })?;
+    let rows = stmt.query_map([product], current_row)?;
     rows.collect()
+}
+
+/// A row of (series id, product, metric, start, state code, reason).
+fn current_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Current> {
+    Ok(Current {
+        series: r.get(0)?,
+        product: r.get(1)?,
+        metric: r.get(2)?,
+        start: r.get(3)?,
+        state: state_of(r.get(4)?),
+        reason: r.get(5)?,
+    })
 }
 
 /// Every series' span at `at` (the one that had begun by then), as [`current`] reads
@@ -133,16 +136,7 @@ pub(super) fn at(conn: &Connection, at: i64) -> rusqlite::Result<Vec<Current>> {
             AND sp.start = (SELECT max(start) FROM span WHERE series = s.id AND start <= ?1)
          JOIN verdict v ON v.id = sp.verdict",
     )?;
-    let rows = stmt.query_map([at], |r| {
-        Ok(Current {
-            series: r.get(0)?,
-            product: r.get(1)?,
-            metric: r.get(2)?,
-            start: r.get(3)?,
-            state: state_of(r.get(4)?),
-            reason: r.get(5)?,
-        })
-    })?;
+    let rows = stmt.query_map([at], current_row)?;
     rows.collect()
 }
 

@@ -16,6 +16,14 @@ fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// `config check --offline` on `text` written to a fresh file: the file's path and the output.
+fn check_offline(text: &str) -> (String, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, text);
+    let output = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
+    (path.display().to_string(), output)
+}
+
 const VALID: &str = r#"
 [airflow]
 url = "http://127.0.0.1:9"
@@ -149,12 +157,10 @@ fn broken_configs_name_file_line_and_key() {
         ),
     ];
     for (text, expected) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, text);
-        let output = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
+        let (path, output) = check_offline(text);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(78), "{text}\n{stderr}");
-        assert!(stderr.starts_with(&format!("tablestat: {}", path.display())), "names the file: {stderr}");
+        assert!(stderr.starts_with(&format!("tablestat: {path}")), "names the file: {stderr}");
         assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     }
@@ -168,9 +174,7 @@ fn every_error_in_a_config_is_reported_at_once() {
                 [[product]]\nid = \"a b\"\ndag = \"d\"\n\
                 [[product]]\nid = \"c\"\ndag = \"d\"\nslo = 120\n\
                 [[product]]\nid = \"e\"\ndag = \"d\"\nmetrics = []\n";
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, text);
-    let output = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
+    let (path, output) = check_offline(text);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(78), "{stderr}");
     let lines: Vec<&str> = stderr.trim_end().lines().collect();
@@ -182,7 +186,7 @@ fn every_error_in_a_config_is_reported_at_once() {
     ];
     assert_eq!(lines.len(), expected.len(), "{stderr}");
     for (line, want) in lines.iter().zip(expected) {
-        assert!(line.contains(&path.display().to_string()) && line.contains(want), "{want:?} in {line:?}");
+        assert!(line.contains(&path) && line.contains(want), "{want:?} in {line:?}");
     }
 }
 
@@ -370,9 +374,7 @@ fn several_sources_are_named_and_products_say_which() {
         ),
     ];
     for (text, expected) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, text);
-        let output = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
+        let (_, output) = check_offline(text);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(78), "{text}\n{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), expected.len(), "{stderr}");
@@ -387,9 +389,7 @@ fn several_sources_are_named_and_products_say_which() {
         ),
         format!("{VALID}airflow = \"airflow\"\n"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, &text);
-        let output = tablestat().args(["config", "check", "--offline", "--config"]).arg(&path).output().unwrap();
+        let (_, output) = check_offline(&text);
         assert_eq!(output.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
     }
     // --source names one source: a typo gets a did-you-mean.

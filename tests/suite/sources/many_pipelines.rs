@@ -121,7 +121,7 @@ async fn each_pipeline_is_its_own_failure_domain() {
     let (fct, metrics) = state(&doc, "fct_orders");
     assert_eq!(fct, State::Unknown);
     let reason = &metrics.0.iter().find(|(m, _)| *m == tablestat::model::Metric::Availability).unwrap().1.reason;
-    assert!(reason.contains("Airflow"), "{reason}");
+    assert!(reason.starts_with("Airflow could not be read since ") && reason.contains(": marketing: "), "{reason}");
     assert_eq!(state(&doc, "stg_orders").0, State::Down);
     let marketing_health = doc.sources.iter().find(|s| s.name == "marketing").unwrap();
     assert!(!marketing_health.reachable && marketing_health.error.is_some());
