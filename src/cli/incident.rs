@@ -92,7 +92,7 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
             };
             let incidents = store.incidents(product.as_deref(), limit).map_err(store_error)?;
             if json {
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&incidents).unwrap_or_default()))?;
+                super::emit_json(&incidents)?;
             } else if incidents.is_empty() {
                 crate::output::line("No incidents.")?;
             } else {
@@ -104,7 +104,7 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
         IncidentCommand::Show { id, json } => {
             let incident = store.incident(id).map_err(store_error)?;
             if json {
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&incident).unwrap_or_default()))?;
+                super::emit_json(&incident)?;
             } else {
                 super::emit(&show(&incident, now.timestamp()))?;
             }

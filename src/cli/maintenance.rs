@@ -142,7 +142,7 @@ fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u
         MaintenanceCommand::List { all, json } => {
             let windows = store.maintenance_windows(now.timestamp(), all).map_err(store_error)?;
             if json {
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&windows).unwrap_or_default()))?;
+                super::emit_json(&windows)?;
             } else if windows.is_empty() {
                 crate::output::line("No maintenance planned.")?;
             } else {

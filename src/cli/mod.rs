@@ -27,7 +27,7 @@ use crate::config::{self, Config, ConfigOrigin};
 pub use crate::failure::{
     EXIT_CONFIG, EXIT_INTERNAL, EXIT_IO, EXIT_NO_CONFIG, EXIT_TEMPFAIL, EXIT_UNAVAILABLE, EXIT_USAGE, Failure,
 };
-pub use crate::output::emit;
+pub use crate::output::{emit, json as emit_json};
 
 /// A status page for data products, in the terminal.
 ///
@@ -199,8 +199,7 @@ fn parse_number(text: &str) -> Result<i64, String> {
 /// The status document on stdout: JSON for scripts, else text.
 fn print_doc(doc: &crate::status_doc::StatusDocument, json: bool, style: TextStyle) -> Result<(), Failure> {
     if json {
-        let text = serde_json::to_string_pretty(doc).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?;
-        emit(&format!("{text}\n"))?;
+        emit_json(doc)?;
     } else {
         emit(&text::render(doc, style.color, style.ascii))?;
     }

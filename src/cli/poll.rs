@@ -52,7 +52,7 @@ async fn once(
     let now = chrono::Utc::now().timestamp();
     let named = engine.config().products.clone();
     let snapshot = store
-        .call(move |s| s.snapshot_naming(now, crate::timefmt::display_zone(), &named))
+        .call(move |s| s.snapshot_naming(now, crate::timefmt::display_zone(), &named, crate::store::Depth::Uptime))
         .await
         .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?
         .map_err(super::store_error)?;

@@ -45,8 +45,8 @@ pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, F
     let at = crate::timefmt::rfc3339_at;
     let text = match args.format {
         ReportFormat::Json => {
-            let doc = serde_json::json!({"since": at(since), "until": at(now), "rows": rows});
-            serde_json::to_string_pretty(&doc).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))? + "\n"
+            return super::emit_json(&serde_json::json!({"since": at(since), "until": at(now), "rows": rows}))
+                .map(|()| 0);
         }
         ReportFormat::Csv => csv(&rows),
         ReportFormat::Table => table(&rows, since, now, ascii),

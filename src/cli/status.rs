@@ -3,6 +3,7 @@
 use super::{EXIT_INTERNAL, Failure, open_history};
 use crate::config::Config;
 use crate::status_doc;
+use crate::store::Depth;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -25,8 +26,8 @@ pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> 
     let snapshot = tokio::task::spawn_blocking(move || {
         let zone = crate::timefmt::display_zone();
         match at {
-            Some(at) => store.snapshot_at(at, zone),
-            None => store.snapshot_naming(now.timestamp(), zone, &named),
+            Some(at) => store.snapshot_at(at, zone, Depth::Uptime),
+            None => store.snapshot_naming(now.timestamp(), zone, &named, Depth::Uptime),
         }
         .map_err(super::store_error)
     })

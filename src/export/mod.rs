@@ -42,7 +42,7 @@ impl Page {
         zone: chrono::FixedOffset,
         named: &[crate::model::Product],
     ) -> crate::store::Result<Page> {
-        let snapshot = store.snapshot_naming(now, zone, named)?;
+        let snapshot = store.snapshot_naming(now, zone, named, crate::store::Depth::Bars)?;
         let status = status_doc::from_snapshot(&snapshot, &[]);
         let mut incidents = Vec::new();
         for i in &snapshot.incidents {

@@ -27,8 +27,8 @@ pub use incidents::{Incident, IncidentStatus, IncidentUpdate};
 pub use lease::{Lease, LeaseOutcome};
 pub use maintenance::{Ended, MaintenanceWindow, Scope};
 pub use read::{
-    BAR_DAYS, BoardSnapshot, CHANGES_SINCE, Change, MetricRow, MetricSpans, PollerHealth, ProductRow, RefreshRow,
-    SloInput, SourceRow, WindowKind,
+    BAR_DAYS, BoardSnapshot, CHANGES_SINCE, Change, Depth, MetricRow, MetricSpans, PollerHealth, ProductRow,
+    RefreshRow, SloInput, SourceRow, WindowKind,
 };
 pub use write::PollRecord;
 

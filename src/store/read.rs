@@ -195,16 +195,34 @@ pub struct Change {
 pub const CHANGES_SINCE: i64 = 86_400;
 const CHANGES_KEPT: i64 = 200;
 
+/// How much history a snapshot reads: each step costs (at 20,000 products, the uptime
+/// ~110 ms of spans, the bars another ~50 ms of bucketing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Depth {
+    /// Current states only, no evidence: the board's first frame.
+    Current,
+    /// Uptime over the four windows and the evidence, no bars: `status`.
+    Uptime,
+    /// Uptime, the day bars and the hour bars: the board and the page.
+    Bars,
+}
+
 impl Store {
-    /// Everything the board and `status` show, as of `now`.
+    /// Everything the board shows, as of `now`.
     pub fn snapshot(&self, now: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
-        self.snapshot_of(Moment::Now(now), zone, true, &[])
+        self.snapshot_of(Moment::Now(now), zone, Depth::Bars, &[])
     }
 
     /// The snapshot, with every product the config `named` in it: one no poll has
     /// registered yet shows as `unknown` ("not checked yet") rather than not at all.
-    pub fn snapshot_naming(&self, now: i64, zone: FixedOffset, named: &[Product]) -> Result<BoardSnapshot> {
-        self.snapshot_of(Moment::Now(now), zone, true, named)
+    pub fn snapshot_naming(
+        &self,
+        now: i64,
+        zone: FixedOffset,
+        named: &[Product],
+        depth: Depth,
+    ) -> Result<BoardSnapshot> {
+        self.snapshot_of(Moment::Now(now), zone, depth, named)
     }
 
     /// The states as they were at `at`, read from the stored spans: uptime and bars up to
@@ -212,8 +230,8 @@ impl Store {
     /// poll kept only for now (evidence, notes, source health) is left out; a product first
     /// checked after `at` is not listed, and one no poll had checked lately then is
     /// `unknown`, as it was shown then.
-    pub fn snapshot_at(&self, at: i64, zone: FixedOffset) -> Result<BoardSnapshot> {
-        self.snapshot_of(Moment::Past(at), zone, true, &[])
+    pub fn snapshot_at(&self, at: i64, zone: FixedOffset, depth: Depth) -> Result<BoardSnapshot> {
+        self.snapshot_of(Moment::Past(at), zone, depth, &[])
     }
 
     /// The moment of the last product state change before `at` (`earlier`) or after it;
@@ -230,20 +248,16 @@ impl Store {
     /// The snapshot without history (no uptime, no bars) and without evidence: a product's
     /// current state only, for the board's first frame, while the full snapshot is read.
     pub fn current_snapshot(&self, now: i64, zone: FixedOffset, named: &[Product]) -> Result<BoardSnapshot> {
-        self.snapshot_of(Moment::Now(now), zone, false, named)
+        self.snapshot_of(Moment::Now(now), zone, Depth::Current, named)
     }
 
-    fn snapshot_of(
-        &self,
-        moment: Moment,
-        zone: FixedOffset,
-        with_history: bool,
-        named: &[Product],
-    ) -> Result<BoardSnapshot> {
+    fn snapshot_of(&self, moment: Moment, zone: FixedOffset, depth: Depth, named: &[Product]) -> Result<BoardSnapshot> {
         let (now, past) = match moment {
             Moment::Now(now) => (now, false),
             Moment::Past(at) => (at, true),
         };
+        let with_history = depth > Depth::Current;
+        let with_bars = depth == Depth::Bars;
         let mut products = self.products(with_history && !past)?;
         let known: std::collections::HashSet<String> = products.iter().map(|p| p.product.id.clone()).collect();
         let unregistered: Vec<StoredProduct> = named
@@ -296,7 +310,7 @@ impl Store {
         let mut history: HashMap<String, Vec<StateSpan>> = HashMap::new();
         if with_history {
             for h in series::history(&self.conn, Which::Overall, quarter, now).in_store(self)? {
-                history.entry(h.product).or_default().push(h.span);
+                history.entry(h.product).or_default().extend(h.spans);
             }
         }
 
@@ -337,14 +351,9 @@ impl Store {
                 // Without history there is nothing to sum: 114 empty buckets a product add up.
                 let (uptime, bars, hour_bars) = match history.remove(&product.id) {
                     Some(spans) => {
-                        let pieces = uptime::covered(&spans, &coverage);
-                        let (uptime, bars) = summarize_pieces(&pieces, now, &days);
-                        (uptime, bars, uptime::buckets(&pieces, &hours).iter().map(Tally::worst).collect())
+                        overall_summary(&uptime::covered(&spans, &coverage), now, with_bars.then_some((&days, &hours)))
                     }
-                    None if with_history => {
-                        let (uptime, bars) = summarize_pieces(&[], now, &days);
-                        (uptime, bars, uptime::buckets(&[], &hours).iter().map(Tally::worst).collect())
-                    }
+                    None if with_history => overall_summary(&[], now, with_bars.then_some((&days, &hours))),
                     None => ([None; 4], Vec::new(), Vec::new()),
                 };
                 let mut recorded = None;
@@ -485,15 +494,12 @@ impl Store {
     ) -> Result<(Vec<MetricRow>, Vec<RefreshRow>, Vec<Incident>)> {
         let coverage = self.coverage(now)?;
         let days = uptime::day_bounds(now, BAR_DAYS, zone);
-        let mut per_metric: Vec<MetricHistory> = Vec::new();
-        let spans = series::history(&self.conn, Which::MetricsOf(id), now - WindowKind::Quarter.seconds(), now)
-            .in_store(self)?;
-        for h in spans {
-            if per_metric.last().is_none_or(|(m, _, _)| *m != h.metric) {
-                per_metric.push((h.metric.clone(), Vec::new(), None));
-            }
-            per_metric.last_mut().expect("pushed").1.push(h.span);
-        }
+        let mut per_metric: Vec<MetricHistory> =
+            series::history(&self.conn, Which::MetricsOf(id), now - WindowKind::Quarter.seconds(), now)
+                .in_store(self)?
+                .into_iter()
+                .map(|h| (h.metric, h.spans, None))
+                .collect();
         for c in series::current(&self.conn, Some(id)).in_store(self)? {
             if let Some(entry) = per_metric.iter_mut().find(|(m, _, _)| *m == c.metric) {
                 entry.2 = Some((c.state, c.reason, c.start));
@@ -541,16 +547,16 @@ impl Store {
     /// metric's spans in the window, and the incidents opened in it.
     pub fn slo_input(&self, since: i64, now: i64) -> Result<SloInput> {
         let products: Vec<Product> = self.products(false)?.into_iter().map(|p| p.product).collect();
+        // Series come in the order they were made: a metric added to a product later has a
+        // later series than other products', so products are found by id, not by adjacency.
         let mut history: Vec<(String, Vec<MetricSpans>)> = Vec::new();
+        let mut place: HashMap<String, usize> = HashMap::new();
         for h in series::history(&self.conn, Which::All, since, now).in_store(self)? {
-            if history.last().is_none_or(|(p, _)| *p != h.product) {
+            let at = *place.entry(h.product.clone()).or_insert_with(|| {
                 history.push((h.product.clone(), Vec::new()));
-            }
-            let metrics = &mut history.last_mut().expect("pushed").1;
-            if metrics.last().is_none_or(|(m, _)| *m != h.metric) {
-                metrics.push((h.metric, Vec::new()));
-            }
-            metrics.last_mut().expect("pushed").1.push(h.span);
+                history.len() - 1
+            });
+            history[at].1.push((h.metric, h.spans));
         }
         Ok(SloInput { products, coverage: self.coverage(now)?, history, incidents: self.incidents_opened(since, now)? })
     }
@@ -781,9 +787,31 @@ fn summarize(
     summarize_pieces(&uptime::covered(spans, coverage), now, days)
 }
 
+/// The worst state of each bucket, oldest first (`None`: nothing judged).
+type Bars = Vec<Option<State>>;
+
+/// A product's uptime for the four windows, and its day and hour bars when `bounds` asks.
+fn overall_summary(
+    pieces: &[StateSpan],
+    now: i64,
+    bounds: Option<(&[Span], &[Span])>,
+) -> ([Option<f64>; 4], Bars, Bars) {
+    match bounds {
+        Some((days, hours)) => {
+            let (uptime, bars) = summarize_pieces(pieces, now, days);
+            (uptime, bars, uptime::buckets(pieces, hours).iter().map(Tally::worst).collect())
+        }
+        None => (window_uptime(pieces, now), Vec::new(), Vec::new()),
+    }
+}
+
+fn window_uptime(pieces: &[StateSpan], now: i64) -> [Option<f64>; 4] {
+    WindowKind::ALL.map(|w| uptime::tally(pieces, Span::new(now - w.seconds(), now)).uptime())
+}
+
 /// Uptime for the four windows and day bars, from covered pieces.
 fn summarize_pieces(pieces: &[StateSpan], now: i64, days: &[Span]) -> ([Option<f64>; 4], Vec<Option<State>>) {
-    let uptime = WindowKind::ALL.map(|w| uptime::tally(pieces, Span::new(now - w.seconds(), now)).uptime());
+    let uptime = window_uptime(pieces, now);
     let bars = uptime::buckets(pieces, days).iter().map(Tally::worst).collect();
     (uptime, bars)
 }

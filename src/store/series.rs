@@ -151,16 +151,18 @@ pub(super) enum Which<'a> {
     All,
 }
 
-/// One span of history, with the series it belongs to.
+/// The history of one series: its spans in start order.
 #[derive(Debug, Clone)]
 pub(super) struct Historic {
     pub product: String,
     pub metric: String,
-    pub span: StateSpan,
+    pub spans: Vec<StateSpan>,
 }
 
-/// The spans in force from `from` to `now`, in series then start order: the span current at
-/// `from` first, each ending where the next of its series starts, the last at `now`.
+/// The spans in force from `from` to `now`, series by series: the span current at `from`
+/// first, each ending where the next of its series starts, the last at `now`. A series'
+/// names are read once, not once per span (a 90-day board read of 20,000 products is
+/// ~80,000 spans).
 pub(super) fn history(conn: &Connection, which: Which<'_>, from: i64, now: i64) -> rusqlite::Result<Vec<Historic>> {
     let (filter, product) = match which {
         Which::Overall => ("s.metric = '' AND ?3 IS NULL", None),
@@ -181,17 +183,17 @@ pub(super) fn history(conn: &Connection, which: Which<'_>, from: i64, now: i64) 
     while let Some(r) = rows.next()? {
         let series: i64 = r.get(0)?;
         let start: i64 = r.get(3)?;
-        if last_series == Some(series) {
-            if let Some(previous) = out.last_mut() {
-                previous.span.span = Span::new(previous.span.span.start, start);
+        let span = StateSpan { span: Span::new(start, now), state: state_of(r.get(4)?) };
+        match out.last_mut() {
+            Some(same) if last_series == Some(series) => {
+                if let Some(previous) = same.spans.last_mut() {
+                    previous.span = Span::new(previous.span.start, start);
+                }
+                same.spans.push(span);
             }
+            _ => out.push(Historic { product: r.get(1)?, metric: r.get(2)?, spans: vec![span] }),
         }
         last_series = Some(series);
-        out.push(Historic {
-            product: r.get(1)?,
-            metric: r.get(2)?,
-            span: StateSpan { span: Span::new(start, now), state: state_of(r.get(4)?) },
-        });
     }
     Ok(out)
 }

@@ -25,7 +25,7 @@ use crate::failure::{EXIT_IO, Failure};
 use crate::poller::Engine;
 use crate::poller::service::{self, Control, Identity, PollerStatus};
 use crate::store::worker::StoreHandle;
-use crate::store::{BoardSnapshot, Store};
+use crate::store::{BoardSnapshot, Depth, Store};
 use app::{App, Detail, Effect};
 use theme::Theme;
 
@@ -62,7 +62,7 @@ async fn load(
     let named = named.clone();
     let read = store.call(move |s| {
         if history {
-            s.snapshot_naming(now, zone, &named).and_then(|snapshot| s.with_changes(snapshot))
+            s.snapshot_naming(now, zone, &named, Depth::Bars).and_then(|snapshot| s.with_changes(snapshot))
         } else {
             s.current_snapshot(now, zone, &named)
         }
@@ -192,7 +192,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failu
     let mut app = App::new(first.clone(), chrono::Utc::now().timestamp());
     if let Some(at) = options.at {
         let past = store
-            .call(move |s| s.snapshot_at(at, zone).and_then(|past| s.with_changes(past)))
+            .call(move |s| s.snapshot_at(at, zone, Depth::Bars).and_then(|past| s.with_changes(past)))
             .await
             .map_err(|e| io(e.to_string()))?;
         app.travelled(Some(Arc::new(past.map_err(|e| io(e.to_string()))?)), true);
@@ -425,7 +425,9 @@ fn carry_out(
             tokio::spawn(async move {
                 let past = store
                     .call(move |s| match s.change_next_to(from, earlier)? {
-                        Some(at) => s.snapshot_at(at, zone).and_then(|past| s.with_changes(past)).map(Some),
+                        Some(at) => {
+                            s.snapshot_at(at, zone, Depth::Bars).and_then(|past| s.with_changes(past)).map(Some)
+                        }
                         None => Ok(None),
                     })
                     .await;

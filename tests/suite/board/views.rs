@@ -571,7 +571,8 @@ fn the_past_is_read_from_history_and_said_plainly() {
     let zone = chrono::FixedOffset::east_opt(0).unwrap();
     // 09:00: Customers had gone degraded at 06:00; Orders (down at 10:00) and Daily revenue
     // (maintenance from 11:00) were up.
-    let past = store.with_changes(store.snapshot_at(now() - 3 * 3600, zone).unwrap()).unwrap();
+    let past =
+        store.with_changes(store.snapshot_at(now() - 3 * 3600, zone, tablestat::store::Depth::Bars).unwrap()).unwrap();
     assert_eq!(past.as_of, Some(now() - 3 * 3600));
     let state = |id: &str| past.products.iter().find(|p| p.product.id == id).map(|p| p.state);
     assert_eq!(state("dim_customers"), Some(State::Degraded));

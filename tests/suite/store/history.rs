@@ -192,6 +192,13 @@ fn uptime_leaves_out_maintenance_unknown_and_gaps() {
     assert_eq!(row.bars.len(), 90);
     assert_eq!(row.bars[88], Some(State::Down));
     assert_eq!(row.bars[..88].iter().filter(|b| b.is_some()).count(), 0);
+    // `status` reads the same uptime without bucketing bars it does not print.
+    let zone = FixedOffset::east_opt(0).unwrap();
+    let lean = store.snapshot_naming(end, zone, &[], tablestat::store::Depth::Uptime).unwrap();
+    let lean = &lean.products[0];
+    assert_eq!(WindowKind::ALL.map(|w| lean.uptime(w)), WindowKind::ALL.map(|w| row.uptime(w)));
+    assert!(lean.bars.is_empty() && lean.hour_bars.is_empty());
+    assert_eq!(lean.evidence, row.evidence);
 }
 
 #[test]
@@ -696,7 +703,8 @@ fn a_stored_state_nobody_refreshed_is_shown_unknown() {
     );
     // A product the config names that no poll has registered yet is on the page, unknown.
     let newcomer = product("payments");
-    let named = store.snapshot_naming(t0() + 60, zone, &[p.clone(), newcomer]).unwrap();
+    let named =
+        store.snapshot_naming(t0() + 60, zone, &[p.clone(), newcomer], tablestat::store::Depth::Uptime).unwrap();
     let row = named.products.iter().find(|r| r.product.id == "payments").unwrap();
     assert_eq!(row.state, State::Unknown);
     assert!(row.metrics.iter().all(|m| m.reason.starts_with("not checked yet") && m.since.is_none()));
@@ -732,4 +740,22 @@ fn a_poll_whose_lease_was_lost_is_not_written() {
     assert_eq!(store.last_poll().unwrap(), None, "nothing of the lost poll was written");
     record(&mut store, "fast").unwrap();
     assert!(store.last_poll().unwrap().is_some());
+}
+
+/// A metric a product gains later gets a series made after other products' series; the SLO
+/// report still finds all of a product's series under one entry.
+#[test]
+fn a_metric_added_later_stays_with_its_product_in_the_slo_input() {
+    let mut store = Store::in_memory().unwrap();
+    let (a, b) = (product("a"), product("b"));
+    let both = [a.clone(), b.clone()];
+    let fresh = [(Metric::Freshness, State::Up, "ok")];
+    record(&mut store, &both, &[checked(&a, t0(), &fresh), checked(&b, t0(), &fresh)], t0());
+    let later = [(Metric::Freshness, State::Up, "ok"), (Metric::Uniqueness, State::Down, "dupes")];
+    record(&mut store, &both, &[checked(&a, t0() + H, &later), checked(&b, t0() + H, &fresh)], t0() + H);
+    let input = store.slo_input(t0(), t0() + 2 * H).unwrap();
+    let ids: Vec<&str> = input.history.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    let metrics: Vec<&str> = input.history[0].1.iter().map(|(m, _)| m.as_str()).collect();
+    assert!(metrics.contains(&"uniqueness") && metrics.contains(&"freshness"), "{metrics:?}");
 }
