@@ -1,7 +1,7 @@
 //! The board's costs at scale: the full query (uptime for four windows and 90-day bars for
-//! every product), one poll's write with 1 % of metrics changing, drawing the list of 5,000
+//! every product), one poll's write with 1 % of metrics changing, drawing the list of all
 //! products into a 200x50 frame, and what a poll reads first (each metric's last judgment).
-//! Run: `cargo bench --bench board`.
+//! Run: `cargo bench --bench board` (5,000 products), or with `TABLESTAT_BENCH_PRODUCTS=20000`.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -18,7 +18,12 @@ use tablestat::tui::app::App;
 use tablestat::tui::theme::Theme;
 use tablestat::tui::views::{self, Board};
 
-const PRODUCTS: usize = 5000;
+/// How many products: 5,000 unless `TABLESTAT_BENCH_PRODUCTS` says.
+fn products() -> usize {
+    static PRODUCTS: OnceLock<usize> = OnceLock::new();
+    *PRODUCTS
+        .get_or_init(|| std::env::var("TABLESTAT_BENCH_PRODUCTS").ok().and_then(|n| n.parse().ok()).unwrap_or(5000))
+}
 
 fn main() {
     divan::main();
@@ -28,7 +33,7 @@ fn now() -> i64 {
     1_795_000_000
 }
 
-/// 5,000 products x 90 days of history in a database file.
+/// The products x 90 days of history in a database file.
 fn store() -> &'static Mutex<Store> {
     static STORE: OnceLock<Mutex<Store>> = OnceLock::new();
     STORE.get_or_init(|| {
@@ -37,7 +42,7 @@ fn store() -> &'static Mutex<Store> {
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("board-bench");
         let _ = std::fs::remove_dir_all(&dir);
         let mut store = Store::open(&dir.join("history.db")).unwrap();
-        let products = world::synthetic_products(PRODUCTS);
+        let products = world::synthetic_products(products());
         store.import(&products, &seed::history(&products, now(), 1)).unwrap();
         Mutex::new(store)
     })
@@ -51,12 +56,12 @@ fn snapshot() -> Arc<BoardSnapshot> {
 }
 
 #[divan::bench(sample_count = 10)]
-fn board_query_5000_products_90_days() -> BoardSnapshot {
+fn board_query_90_days() -> BoardSnapshot {
     store().lock().unwrap().snapshot(now(), FixedOffset::east_opt(0).unwrap()).unwrap()
 }
 
 #[divan::bench]
-fn list_frame_5000_products_200x50(bencher: divan::Bencher) {
+fn list_frame_200x50(bencher: divan::Bencher) {
     let mut app = App::new(snapshot(), now());
     let area = Rect::new(0, 0, 200, 50);
     app.set_page(views::list_page(area, &app));
@@ -95,7 +100,7 @@ fn checked(product: &Arc<tablestat::model::Product>, at: i64, down: bool) -> Che
 /// A poll of every product, as the poller writes it; `changed` of them flip uniqueness.
 fn poll_write(bencher: divan::Bencher, every: usize) {
     // Shared as the engine shares them: the writer tells an unchanged set by address.
-    let products: Vec<Arc<_>> = world::synthetic_products(PRODUCTS).into_iter().map(Arc::new).collect();
+    let products: Vec<Arc<_>> = world::synthetic_products(products()).into_iter().map(Arc::new).collect();
     let mut store = store().lock().unwrap();
     let mut round = 0i64;
     bencher
@@ -131,19 +136,19 @@ fn poll_write(bencher: divan::Bencher, every: usize) {
 }
 
 #[divan::bench(sample_count = 20)]
-fn poll_write_5000_products_1_percent_changed(bencher: divan::Bencher) {
+fn poll_write_1_percent_changed(bencher: divan::Bencher) {
     poll_write(bencher, 100);
 }
 
 #[divan::bench(sample_count = 20)]
-fn poll_write_5000_products_nothing_changed(bencher: divan::Bencher) {
+fn poll_write_nothing_changed(bencher: divan::Bencher) {
     poll_write(bencher, 0);
 }
 
 /// What the poller reads before each poll: every metric's last judgment. Most are current.
 #[divan::bench(sample_count = 10)]
-fn prior_5000_products(bencher: divan::Bencher) {
-    let products = world::synthetic_products(PRODUCTS);
+fn prior(bencher: divan::Bencher) {
+    let products = world::synthetic_products(products());
     let store = store().lock().unwrap();
     bencher.bench_local(|| store.prior(&products, now()).unwrap());
 }
@@ -151,11 +156,11 @@ fn prior_5000_products(bencher: divan::Bencher) {
 /// The same after a poll that could not see (Airflow down): every metric's current span is
 /// `unknown`, so each last judgment is read back behind it.
 #[divan::bench(sample_count = 10)]
-fn prior_5000_products_after_an_outage(bencher: divan::Bencher) {
+fn prior_after_an_outage(bencher: divan::Bencher) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("prior-bench");
     let _ = std::fs::remove_dir_all(&dir);
     let mut store = Store::open(&dir.join("history.db")).unwrap();
-    let plain = world::synthetic_products(PRODUCTS);
+    let plain = world::synthetic_products(products());
     store.import(&plain, &seed::history(&plain, now(), 1)).unwrap();
     let products: Vec<Arc<_>> = plain.iter().cloned().map(Arc::new).collect();
     let at = now() + 60;

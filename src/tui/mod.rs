@@ -166,6 +166,8 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failu
     let named: Named = Arc::new(config.products.clone());
     // Said in full, as `status` says it: which file, and what SQLite found.
     let first = load(&store, zone, false, &named).await.map_err(io)?;
+    let since_start = || options.started.elapsed().as_millis();
+    tracing::debug!("current states read {} ms after start", since_start());
 
     // The poller: polls if it gets the lease, else follows and takes over when it can.
     let (stop, shutdown) = watch::channel(false);
@@ -189,7 +191,9 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failu
     let (snapshot_tx, mut snapshot_rx) = watch::channel(first.clone());
     tokio::spawn(follow_store(store.clone(), zone, named, status_rx.clone(), snapshot_tx));
 
+    tracing::debug!("poller started {} ms after start", since_start());
     let mut app = App::new(first.clone(), chrono::Utc::now().timestamp());
+    tracing::debug!("rows arranged {} ms after start", since_start());
     if let Some(at) = options.at {
         let past = store
             .call(move |s| s.snapshot_at(at, zone, Depth::Bars).and_then(|past| s.with_changes(past)))
