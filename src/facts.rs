@@ -327,6 +327,11 @@ pub struct SourceHealth {
     pub api: Option<String>,
     pub scheduler: Option<SchedulerHealth>,
     pub error: Option<String>,
+    /// What kind of failure `error` is ([`crate::sources::ErrorKind::label`]; a dbt source's
+    /// runs that could not be had: `unavailable`). Known to the poller only, not stored.
+    pub error_kind: Option<&'static str>,
+    /// Requests this poll made to the source. Known to the poller only, not stored.
+    pub requests: u64,
 }
 
 /// Airflow's health endpoint on its scheduler.

@@ -25,6 +25,7 @@
 //! - [`slo`]: the SLO report (uptime against each product's SLO, error budget, MTTD/MTTR).
 //! - [`export`]: the static status page (HTML, `status.json`, Atom feed).
 //! - [`notify`]: sending events to the webhooks that hear them.
+//! - [`serve`]: `/metrics` (OpenMetrics, for Prometheus) and `/healthz` beside `poll`.
 //! - [`tui`]: the board; [`theme`] the symbols and colours it shares with the text output.
 //! - [`demo`]: simulated Airflow and dbt Cloud for `tablestat demo`.
 //! - [`text`]: the one output filter: control characters, escapes and bidi controls from
@@ -53,6 +54,7 @@ pub mod model;
 pub mod notify;
 pub mod output;
 pub mod poller;
+pub mod serve;
 pub mod signals;
 pub mod slo;
 pub mod sources;

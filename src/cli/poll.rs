@@ -66,6 +66,15 @@ async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<C
     let (stop, shutdown) = watch::channel(false);
     let (status, mut watch_status) = watch::channel(PollerStatus::default());
     let held = status.subscribe();
+    let serving = match config.serve {
+        Some(addr) => {
+            let listener = crate::serve::bind(addr).await.map_err(|e| Failure::new(super::EXIT_UNAVAILABLE, e))?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            eprintln!("tablestat: serving http://{bound}/metrics and http://{bound}/healthz");
+            Some(crate::serve::spawn(listener, &config, store.clone(), status.subscribe(), shutdown.clone()))
+        }
+        None => None,
+    };
     let control = Control { shutdown, poll_now: Arc::new(Notify::new()), status };
     tokio::spawn(async move {
         crate::signals::wait_for_shutdown().await;
@@ -98,6 +107,9 @@ async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<C
     });
     let outcome = service::serve(engine, store, me, control).await;
     report_loop.abort();
+    if let Some(serving) = serving {
+        serving.abort();
+    }
     match outcome {
         Ok(()) => {
             // Only a poller that held the lease has one to give up.

@@ -37,6 +37,7 @@ pub struct ConfigFile {
     #[serde(default, rename = "notify")]
     pub notify: Vec<Spanned<NotifySection>>,
     pub export: Option<Spanned<ExportSection>>,
+    pub serve: Option<ServeSection>,
 }
 
 /// A source section written once as a table (`[airflow]`) or several times as an array of
@@ -115,6 +116,14 @@ pub struct NotifySection {
     pub groups: Vec<String>,
     #[serde(default)]
     pub events: Vec<crate::event::EventKind>,
+}
+
+/// What `tablestat poll` answers over HTTP: `[serve]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    /// `127.0.0.1:9464`: where `/metrics` and `/healthz` are answered.
+    pub listen: Spanned<String>,
 }
 
 /// The static status page the poller refreshes after each poll: `[export]`.

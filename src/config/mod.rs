@@ -47,6 +47,8 @@ pub struct Config {
     /// Webhooks, from `[[notify]]`.
     pub notify: Vec<Webhook>,
     pub export: Option<ExportConfig>,
+    /// Where `tablestat poll` answers `/metrics` and `/healthz`, from `[serve] listen`.
+    pub serve: Option<std::net::SocketAddr>,
 }
 
 /// The static status page, from `[export]`.
@@ -441,6 +443,25 @@ impl Config {
                 .transpose(),
         )
         .flatten();
+        let serve = keep(
+            &mut errors,
+            file.serve
+                .map(|s| {
+                    let span = s.listen.span();
+                    let listen = s.listen.into_inner();
+                    listen.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+                        ctx.error(
+                            span,
+                            format!(
+                                "`{}` is not an IP address and port: write e.g. \"127.0.0.1:9464\" (loopback) or \"0.0.0.0:9464\" (every interface)",
+                                crate::text::inert(&listen)
+                            ),
+                        )
+                    })
+                })
+                .transpose(),
+        )
+        .flatten();
         if let Some(error) = ConfigError::all(errors) {
             return Err(error);
         }
@@ -463,6 +484,7 @@ impl Config {
             open_incident_after,
             notify,
             export,
+            serve,
         })
     }
 

@@ -58,6 +58,8 @@ struct DbtSource {
     name: String,
     kind: &'static str,
     evidence: DbtEvidence,
+    /// Requests made before this poll, so the poll's own are known.
+    requests_before: u64,
 }
 
 impl AirflowSource {
@@ -92,7 +94,7 @@ impl AirflowSource {
                 if matches!(error.kind, crate::sources::ErrorKind::Unauthorized(_)) {
                     self.client = None;
                 }
-                Seen::Failed { reason: error.cause(), since }
+                Seen::Failed { reason: error.cause(), kind: error.kind.label(), since }
             }
         }
     }
@@ -101,7 +103,7 @@ impl AirflowSource {
 /// What one Airflow said this poll.
 enum Seen {
     Observed(Box<Observation>),
-    Failed { reason: String, since: DateTime<Utc> },
+    Failed { reason: String, kind: &'static str, since: DateTime<Utc> },
 }
 
 impl Seen {
@@ -118,6 +120,13 @@ impl Seen {
             Seen::Failed { reason, .. } => Some(reason),
         }
     }
+
+    fn error_kind(&self) -> Option<&'static str> {
+        match self {
+            Seen::Observed(_) => None,
+            Seen::Failed { kind, .. } => Some(kind),
+        }
+    }
 }
 
 impl Engine {
@@ -128,7 +137,7 @@ impl Engine {
             .iter()
             .map(|d| {
                 let evidence = DbtEvidence::new(Some(&d.source), config.base_dir(), config.test_metrics.clone())?;
-                Ok(DbtSource { name: d.name.clone(), kind: d.source.kind(), evidence })
+                Ok(DbtSource { name: d.name.clone(), kind: d.source.kind(), evidence, requests_before: 0 })
             })
             .collect::<Result<Vec<_>, SourceError>>()?;
         let airflows = config
@@ -251,8 +260,11 @@ impl Engine {
                 }
             })
             .collect();
-        let seen: Vec<Seen> =
-            self.airflows.iter().map(|_| Seen::Failed { reason: reason.to_string(), since: now }).collect();
+        let seen: Vec<Seen> = self
+            .airflows
+            .iter()
+            .map(|_| Seen::Failed { reason: reason.to_string(), kind: "deadline", since: now })
+            .collect();
         let sources = self.source_health(&seen, &HashMap::new());
         PollResult {
             started_at: now,
@@ -277,6 +289,8 @@ impl Engine {
                 api: observation.and_then(|o| o.api).map(|api| api.label().to_string()),
                 scheduler: observation.and_then(|o| o.scheduler.clone()),
                 error: seen.error().map(str::to_string),
+                error_kind: seen.error_kind(),
+                requests: observation.map_or(0, |o| o.requests),
             }
         });
         let dbts = self.dbts.iter().enumerate().map(|(i, dbt)| {
@@ -296,6 +310,8 @@ impl Engine {
                 api: None,
                 scheduler: None,
                 error: (!reachable).then(|| failures[0].to_string()),
+                error_kind: (!reachable).then_some("unavailable"),
+                requests: dbt.evidence.requests() - dbt.requests_before,
             }
         });
         airflows.chain(dbts).collect()
@@ -351,7 +367,9 @@ impl Engine {
         let seen: Vec<Seen> =
             self.airflows.iter_mut().zip(observed).map(|(source, observed)| source.settle(observed, now)).collect();
 
-        let dbt_before: u64 = self.dbts.iter().map(|d| d.evidence.requests()).sum();
+        for dbt in &mut self.dbts {
+            dbt.requests_before = dbt.evidence.requests();
+        }
         let mut views: HashMap<DbtKey<'_>, DbtView> = HashMap::new();
         // First what every product's sources say, then the rulebook: a product may be built
         // from another project's model, judged by that project's run of this poll.
@@ -439,7 +457,7 @@ impl Engine {
         let sources = self.source_health(&seen, &views);
         // One Airflow of several failing is named; a lone one's cause reads as before.
         let failed: Vec<String> = unreadable.iter().flatten().cloned().collect();
-        let dbt_requests = self.dbts.iter().map(|d| d.evidence.requests()).sum::<u64>() - dbt_before;
+        let dbt_requests = self.dbts.iter().map(|d| d.evidence.requests() - d.requests_before).sum::<u64>();
         PollResult {
             sources,
             started_at: now,

@@ -48,6 +48,14 @@ pub struct PollerStatus {
     /// would otherwise see the last poll that worked as if it were the latest.
     pub write_error: Option<String>,
     pub polling_now: bool,
+    /// How long the last poll took, reading and writing.
+    pub last_poll_seconds: Option<f64>,
+    /// What each source said at the last poll, with its requests and the kind of failure.
+    pub sources: Vec<crate::facts::SourceHealth>,
+    /// Polls made by this process: a counter for `/metrics`.
+    pub polls: u64,
+    /// Source reads that failed in this process's polls, by (source, kind of failure).
+    pub source_errors: std::collections::BTreeMap<(String, &'static str), u64>,
 }
 
 /// How the outside talks to a running poller.
@@ -238,6 +246,7 @@ async fn poll_loop(
             };
             let mut shutdown = control.shutdown.clone();
             let deadline = config.poll.deadline;
+            let started = std::time::Instant::now();
             // The lease is renewed while the poll runs: a slow poll must not let another
             // poller take over and then be written after its newer polls.
             let result = tokio::select! {
@@ -266,6 +275,7 @@ async fn poll_loop(
                 next_due.insert(c.product.id.clone(), c.checked_at + interval);
             }
             let error = result.airflow_error.clone();
+            let sources = result.sources.clone();
             tracing::info!(
                 products = result.checked.len(),
                 airflow_requests = result.airflow_requests,
@@ -292,6 +302,14 @@ async fn poll_loop(
                     Ok(()) => error.clone(),
                 };
                 s.write_error = write.as_ref().err().map(ToString::to_string);
+                s.last_poll_seconds = Some(started.elapsed().as_secs_f64());
+                s.polls += 1;
+                for source in &sources {
+                    if let Some(kind) = source.error_kind {
+                        *s.source_errors.entry((source.name.clone(), kind)).or_default() += 1;
+                    }
+                }
+                s.sources = sources;
             });
             match write {
                 Ok(()) => failed_writes = 0,

@@ -76,6 +76,29 @@ pub struct SourceError {
     pub kind: ErrorKind,
 }
 
+impl ErrorKind {
+    /// A short stable name, for metrics labels (`tablestat_source_errors_total{kind=…}`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Timeout(_) => "timeout",
+            ErrorKind::Dns(_) => "dns",
+            ErrorKind::Tls(_) => "tls",
+            ErrorKind::Connect(_) => "connect",
+            ErrorKind::Unauthorized(_) => "unauthorized",
+            ErrorKind::Forbidden(_) => "forbidden",
+            ErrorKind::NotFound(_) => "not_found",
+            ErrorKind::RateLimited { .. } => "rate_limited",
+            ErrorKind::Server { .. } => "server_error",
+            ErrorKind::Status { .. } => "unexpected_status",
+            ErrorKind::BadBody(_) => "bad_body",
+            ErrorKind::Bound(_) => "too_big",
+            ErrorKind::Redirect(_) => "redirect",
+            ErrorKind::Io(_) => "io",
+        }
+    }
+}
+
 impl SourceError {
     pub fn new(source: SourceName, endpoint: impl Into<String>, kind: ErrorKind) -> SourceError {
         SourceError { source, endpoint: endpoint.into(), kind }

@@ -643,6 +643,7 @@ impl Store {
                         api: r.get(3)?,
                         scheduler,
                         error: r.get(6)?,
+                        ..SourceHealth::default()
                     },
                     checked_at: r.get(7)?,
                     failing_since: r.get(8)?,

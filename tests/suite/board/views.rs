@@ -319,6 +319,7 @@ fn the_header_names_a_scheduler_that_stopped() {
                 heartbeat_at: chrono::DateTime::from_timestamp(now() - 3600, 0),
             }),
             error: None,
+            ..Default::default()
         },
         checked_at: now(),
         failing_since: None,
@@ -654,6 +655,7 @@ fn several_sources_are_one_compact_line() {
             api: Some("v2".into()),
             scheduler: None,
             error: (!reachable).then(|| "connection refused".into()),
+            ..Default::default()
         },
         checked_at: now(),
         failing_since,

@@ -155,6 +155,11 @@ fn broken_configs_name_file_line_and_key() {
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[incidents]\nopen_after_polls = 0\n",
             ":8:20: [incidents] open_after_polls: open_after_polls = 0: give the number of polls in a row, from 1 (no guard) to 1000",
         ),
+        // where /metrics is served, as a host name where an address is needed
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[serve]\nlisten = \"localhost:9464\"\n",
+            ":8:10: [serve] listen: `localhost:9464` is not an IP address and port: write e.g. \"127.0.0.1:9464\" (loopback) or \"0.0.0.0:9464\" (every interface)",
+        ),
     ];
     for (text, expected) in cases {
         let (path, output) = check_offline(text);
