@@ -60,6 +60,7 @@ pub fn discover(rule: &DiscoverRule, index: &ProjectIndex) -> Vec<Product> {
                 late_after: text("late_after").and_then(|t| humantime::parse_duration(&t).ok()).or(rule.late_after),
                 airflow: rule.airflow.clone(),
                 dbt: rule.dbt.clone(),
+                exclude_expected: meta.and_then(|m| m.get("exclude_expected")).and_then(Value::as_bool).unwrap_or(false),
             }
         })
         .collect();

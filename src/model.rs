@@ -267,6 +267,8 @@ pub struct Product {
     /// The Airflow and the dbt source it is read from, by name; `None`: the config's only one.
     pub airflow: Option<String>,
     pub dbt: Option<String>,
+    /// Time under an incident resolved as `expected` leaves its uptime (`exclude_expected`).
+    pub exclude_expected: bool,
 }
 
 impl Product {
@@ -291,6 +293,7 @@ impl Product {
             late_after: None,
             airflow: None,
             dbt: None,
+            exclude_expected: false,
         }
     }
 }
@@ -332,6 +335,60 @@ impl IncidentStatus {
 impl std::fmt::Display for IncidentStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Why an incident was closed. Automatic resolution is `Fixed` until a person says
+/// otherwise; time under a `FalsePositive` (and, where the product says so, an `Expected`)
+/// incident leaves uptime and SLO figures, as maintenance does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resolution {
+    /// Something was broken and is mended.
+    Fixed,
+    /// Planned or known to happen (a backfill, a source's holiday): real, but no surprise.
+    Expected,
+    /// Nothing was wrong with the table: a test or a rule misfired.
+    FalsePositive,
+    /// Broken upstream, outside the team's hands (a vendor feed, another team's project).
+    Upstream,
+}
+
+impl Resolution {
+    pub const ALL: [Resolution; 4] =
+        [Resolution::Fixed, Resolution::Expected, Resolution::FalsePositive, Resolution::Upstream];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Fixed => "fixed",
+            Resolution::Expected => "expected",
+            Resolution::FalsePositive => "false-positive",
+            Resolution::Upstream => "upstream",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Resolution> {
+        Resolution::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// In words, for timelines and reports.
+    pub fn words(self) -> &'static str {
+        match self {
+            Resolution::Fixed => "fixed",
+            Resolution::Expected => "expected",
+            Resolution::FalsePositive => "a false positive",
+            Resolution::Upstream => "broken upstream",
+        }
+    }
+
+    /// Whether time under such an incident leaves the uptime figures, for a product that
+    /// does or does not `exclude_expected`.
+    pub fn excludes(self, exclude_expected: bool) -> bool {
+        match self {
+            Resolution::FalsePositive => true,
+            Resolution::Expected => exclude_expected,
+            Resolution::Fixed | Resolution::Upstream => false,
+        }
     }
 }
 

@@ -41,6 +41,57 @@ pub struct SloRow {
     pub mean_time_to_detect: Option<i64>,
     /// Mean time to resolve, seconds, over the incidents resolved so far.
     pub mean_time_to_resolve: Option<i64>,
+    /// Mean time to acknowledge, seconds, over the incidents someone took.
+    pub mean_time_to_acknowledge: Option<i64>,
+}
+
+/// Time left out of the figures, one line per incident: who decided it and why, so that
+/// the figures can be trusted (an audit line of the report).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Exclusion {
+    pub incident: i64,
+    pub product: String,
+    pub name: String,
+    pub title: String,
+    /// `false-positive` or `expected`.
+    pub resolution: crate::model::Resolution,
+    /// Who closed it so (`None`: nobody named).
+    pub by: Option<String>,
+    pub note: Option<String>,
+    /// The time left out, within the report's window.
+    #[serde(serialize_with = "crate::timefmt::json::at")]
+    pub from: i64,
+    #[serde(serialize_with = "crate::timefmt::json::at")]
+    pub until: i64,
+    pub seconds: i64,
+}
+
+/// Every incident whose time the report over `window` leaves out, oldest first.
+pub fn exclusions(input: &SloInput, window: Span) -> Vec<Exclusion> {
+    input
+        .excluded
+        .iter()
+        .filter_map(|(incident, span)| {
+            let from = span.start.max(window.start);
+            let until = span.end.min(window.end);
+            (until > from).then(|| Exclusion {
+                incident: incident.id,
+                product: incident.product.clone(),
+                name: input
+                    .products
+                    .iter()
+                    .find(|p| p.id == incident.product)
+                    .map_or_else(|| incident.product.clone(), |p| p.name.clone()),
+                title: incident.title.clone(),
+                resolution: incident.resolution.unwrap_or(crate::model::Resolution::FalsePositive),
+                by: incident.resolved_by.clone(),
+                note: incident.resolution_note.clone(),
+                from,
+                until,
+                seconds: until - from,
+            })
+        })
+        .collect()
 }
 
 /// The report over `window`, products in the input's order, the overall row first.
@@ -48,15 +99,21 @@ pub fn report(input: &SloInput, window: Span) -> Vec<SloRow> {
     let mut rows = Vec::new();
     for product in &input.products {
         let history = input.history.iter().find(|(id, _)| *id == product.id).map(|(_, h)| h.as_slice()).unwrap_or(&[]);
+        // Time under its excluded incidents counts as unwatched; those incidents leave the
+        // counts and the means (the audit lines list them instead).
+        let left_out: Vec<Span> =
+            input.excluded.iter().filter(|(i, _)| i.product == product.id).map(|(_, span)| *span).collect();
+        let watched = uptime::excluding(&input.coverage, &left_out);
         let (slo, slo_is_default) = product.slo.map_or((DEFAULT_SLO, true), |s| (s, false));
         let metrics = std::iter::once(("", "overall")).chain(product.metrics.iter().map(|m| (m.as_str(), m.as_str())));
         for (key, label) in metrics {
             let spans = history.iter().find(|(m, _)| m == key).map(|(_, s)| s.as_slice()).unwrap_or(&[]);
-            let tally = uptime::tally(&uptime::covered(spans, &input.coverage), window);
+            let tally = uptime::tally(&uptime::covered(spans, &watched), window);
             let incidents: Vec<&Incident> = input
                 .incidents
                 .iter()
                 .filter(|i| i.product == product.id && (key.is_empty() || i.metrics.iter().any(|m| m == key)))
+                .filter(|i| !input.excluded.iter().any(|(x, _)| x.id == i.id))
                 .collect();
             rows.push(row(product, label, slo, slo_is_default, &tally, &incidents));
         }
@@ -99,6 +156,7 @@ fn row(
         incidents: incidents.len(),
         mean_time_to_detect: mean(incidents.iter().map(|i| i.time_to_detect()).collect()),
         mean_time_to_resolve: mean(incidents.iter().filter_map(|i| i.time_to_resolve()).collect()),
+        mean_time_to_acknowledge: mean(incidents.iter().filter_map(|i| i.time_to_acknowledge()).collect()),
     }
 }
 
@@ -141,6 +199,11 @@ mod tests {
             opened_at: opened,
             resolved_at: resolved,
             eta: None,
+            resolution: resolved.map(|_| crate::model::Resolution::Fixed),
+            resolved_by: None,
+            resolution_note: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
             updates: Vec::new(),
         }
     }
@@ -162,6 +225,7 @@ mod tests {
                 incident(9 * DAY - 600, 9 * DAY + 300, Some(9 * DAY + 6 * 3600), &["freshness"]),
                 incident(2 * DAY, 2 * DAY + 900, None, &["uniqueness"]),
             ],
+            excluded: Vec::new(),
         };
         let rows = report(&input, Span::new(0, 10 * DAY));
         assert_eq!(rows.len(), 2);
@@ -194,6 +258,7 @@ mod tests {
             coverage: vec![Span::new(0, DAY)],
             history: vec![("fct_orders".into(), vec![("".into(), vec![span(0, DAY, State::Up)])])],
             incidents: Vec::new(),
+            excluded: Vec::new(),
         };
         let rows = report(&input, Span::new(0, DAY));
         assert_eq!((rows[0].slo, rows[0].slo_is_default), (DEFAULT_SLO, true));
@@ -224,8 +289,63 @@ mod tests {
                 vec![("".into(), vec![span(0, DAY / 2, State::Up), span(DAY / 2, DAY, State::Down)])],
             )],
             incidents: Vec::new(),
+            excluded: Vec::new(),
         };
         let rows = report(&input, Span::new(0, DAY));
         assert_eq!((rows[0].judged_seconds, rows[0].down_seconds, rows[0].uptime), (DAY / 2, 0, Some(100.0)));
+    }
+
+    /// 10 days watched. Down 2 h on day 3 (fixed, acknowledged 10 min after it opened) and
+    /// 6 h on day 9, closed by alice as a false positive: those 6 h leave the figures.
+    /// Judged 240 h - 6 h = 234 h, down 2 h: uptime 1 - 2/234 = 99.145 % -> 99.14.
+    #[test]
+    fn a_false_positive_leaves_the_figures_and_is_listed_with_who_and_why() {
+        let h = 3600;
+        let history = vec![
+            span(0, 3 * DAY, State::Up),
+            span(3 * DAY, 3 * DAY + 2 * h, State::Down),
+            span(3 * DAY + 2 * h, 9 * DAY, State::Up),
+            span(9 * DAY, 9 * DAY + 6 * h, State::Down),
+            span(9 * DAY + 6 * h, 10 * DAY, State::Up),
+        ];
+        let fixed = Incident {
+            acknowledged_at: Some(3 * DAY + 900),
+            acknowledged_by: Some("bob".into()),
+            ..incident(3 * DAY - 300, 3 * DAY + 300, Some(3 * DAY + 2 * h), &["freshness"])
+        };
+        let false_positive = Incident {
+            id: 2,
+            resolution: Some(crate::model::Resolution::FalsePositive),
+            resolved_by: Some("alice".into()),
+            resolution_note: Some("the test compared against the wrong day".into()),
+            ..incident(9 * DAY, 9 * DAY + 600, Some(9 * DAY + 6 * h), &["freshness"])
+        };
+        let left_out = false_positive.excluded_span(false).unwrap();
+        assert_eq!(left_out, Span::new(9 * DAY, 9 * DAY + 6 * h));
+        assert_eq!(fixed.excluded_span(true), None, "a fixed incident counts");
+        let input = SloInput {
+            products: vec![product(Some(99.0))],
+            coverage: vec![Span::new(0, 10 * DAY)],
+            history: vec![("fct_orders".into(), vec![("".into(), history.clone()), ("freshness".into(), history)])],
+            incidents: vec![fixed, false_positive.clone()],
+            excluded: vec![(false_positive, left_out)],
+        };
+        let window = Span::new(0, 10 * DAY);
+        let rows = report(&input, window);
+        for row in &rows {
+            assert_eq!((row.judged_seconds, row.down_seconds), (234 * h, 2 * h), "{}", row.metric);
+            assert_eq!(row.uptime, Some(99.14));
+            assert_eq!(row.incidents, 1, "the false positive is not counted");
+            assert_eq!(row.mean_time_to_detect, Some(600));
+            assert_eq!(row.mean_time_to_resolve, Some(2 * h - 300));
+            assert_eq!(row.mean_time_to_acknowledge, Some(600));
+        }
+        let audit = exclusions(&input, window);
+        assert_eq!(audit.len(), 1);
+        let line = &audit[0];
+        assert_eq!((line.incident, line.from, line.until, line.seconds), (2, 9 * DAY, 9 * DAY + 6 * h, 6 * h));
+        assert_eq!((line.by.as_deref(), line.resolution), (Some("alice"), crate::model::Resolution::FalsePositive));
+        // A window that ends inside it leaves out only its part.
+        assert_eq!(exclusions(&input, Span::new(0, 9 * DAY + h))[0].seconds, h);
     }
 }

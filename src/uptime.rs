@@ -108,6 +108,34 @@ pub fn covered(states: &[StateSpan], coverage: &[Span]) -> Vec<StateSpan> {
     out
 }
 
+/// Coverage with `left_out` taken away: time under an incident closed as a false positive
+/// counts as nobody watching, so it leaves uptime as maintenance does. Coverage sorted by
+/// start; `left_out` in any order, overlapping or not.
+pub fn excluding(coverage: &[Span], left_out: &[Span]) -> Vec<Span> {
+    let mut left_out = left_out.to_vec();
+    left_out.sort_by_key(|x| x.start);
+    let mut out = Vec::with_capacity(coverage.len() + left_out.len());
+    for c in coverage {
+        let mut from = c.start;
+        for x in &left_out {
+            if x.end <= from || x.start >= c.end {
+                continue;
+            }
+            if x.start > from {
+                out.push(Span::new(from, x.start));
+            }
+            from = from.max(x.end);
+            if from >= c.end {
+                break;
+            }
+        }
+        if from < c.end {
+            out.push(Span::new(from, c.end));
+        }
+    }
+    out
+}
+
 /// Seconds per state within `window`, from covered state pieces (see [`covered`]).
 pub fn tally(pieces: &[StateSpan], window: Span) -> Tally {
     let mut tally = Tally::default();
@@ -211,6 +239,23 @@ mod tests {
         let t = tally(&covered(&[s(0, D, State::Maintenance)], &[Span::new(0, D)]), Span::new(0, D));
         assert_eq!(t.uptime(), None);
         assert_eq!(tally(&[], Span::new(0, D)).no_data, D);
+    }
+
+    #[test]
+    fn left_out_time_is_cut_from_coverage() {
+        let coverage = [Span::new(0, 10 * H), Span::new(12 * H, 20 * H)];
+        for (left_out, expected) in [
+            (vec![], vec![(0, 10), (12, 20)]),
+            (vec![Span::new(2 * H, 3 * H)], vec![(0, 2), (3, 10), (12, 20)]),
+            // across a gap, overlapping each other, and past the end
+            (vec![Span::new(9 * H, 13 * H), Span::new(12 * H, 14 * H)], vec![(0, 9), (14, 20)]),
+            (vec![Span::new(0, 30 * H)], vec![]),
+            (vec![Span::new(19 * H, 30 * H)], vec![(0, 10), (12, 19)]),
+        ] {
+            let got: Vec<(i64, i64)> =
+                excluding(&coverage, &left_out).iter().map(|s| (s.start / H, s.end / H)).collect();
+            assert_eq!(got, expected, "{left_out:?}");
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! `tablestat incident list|show|update|resolve`: the data team speaks to its users.
+//! `tablestat incident list|show|update|acknowledge|resolve`: the data team speaks to its
+//! users, says who took an incident and why it was closed.
 
 use chrono::{DateTime, Utc};
 
 use super::{EXIT_USAGE, Failure, open_store, store_error};
 use crate::config::Config;
+use crate::model::Resolution;
 use crate::store::{Incident, IncidentStatus};
 use crate::text::inert;
 use crate::timefmt;
@@ -49,11 +51,31 @@ pub enum IncidentCommand {
         #[arg(long)]
         author: Option<String>,
     },
-    /// Resolve an incident by hand (it also resolves itself when the table is back up).
+    /// Say you are on it: recorded once, in the timeline and to the webhooks; the SLO report
+    /// gains the time to acknowledge.
+    #[command(alias = "ack")]
+    Acknowledge {
+        /// The incident's number (`61` or `#61`).
+        #[arg(value_parser = super::parse_number)]
+        id: i64,
+        /// What users should know.
+        #[arg(long, short, default_value = "Looking into it.")]
+        message: String,
+        /// Who takes it (default: $USER).
+        #[arg(long)]
+        author: Option<String>,
+    },
+    /// Resolve an incident by hand, saying why (it also resolves itself, as `fixed`, when the
+    /// table is back up); on a resolved incident, `--reason` says why it was closed.
     Resolve {
         /// The incident's number (`61` or `#61`).
         #[arg(value_parser = super::parse_number)]
         id: i64,
+        /// fixed (default), expected, false-positive or upstream. Time under a false positive
+        /// (and an expected one, where the product sets `exclude_expected`) leaves uptime and
+        /// the SLO figures; the report lists it with who said so.
+        #[arg(long, value_parser = parse_reason)]
+        reason: Option<Resolution>,
         /// What users should know.
         #[arg(long, short, default_value = "Resolved.")]
         message: String,
@@ -61,6 +83,13 @@ pub enum IncidentCommand {
         #[arg(long)]
         author: Option<String>,
     },
+}
+
+fn parse_reason(text: &str) -> Result<Resolution, String> {
+    Resolution::parse(text).ok_or_else(|| {
+        let known: Vec<&str> = Resolution::ALL.iter().map(|r| r.as_str()).collect();
+        format!("`{text}` is not a reason: use {}", known.join(", "))
+    })
 }
 
 fn parse_status(text: &str) -> Result<IncidentStatus, String> {
@@ -130,15 +159,34 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
                 .map_err(store_error)?;
             crate::output::line(format!("Incident #{id}: {status}."))?;
         }
-        IncidentCommand::Resolve { id, message, author } => {
+        IncidentCommand::Acknowledge { id, message, author } => {
             said(&message)?;
             let author = author.or_else(|| std::env::var("USER").ok());
-            store
-                .update_incident(id, IncidentStatus::Resolved, &message, None, author.as_deref(), now.timestamp())
-                .map_err(store_error)?;
-            crate::output::line(format!("Incident #{id}: resolved."))?;
+            store.acknowledge_incident(id, author.as_deref(), &message, now.timestamp()).map_err(store_error)?;
+            crate::output::line(format!("Incident #{id}: acknowledged."))?;
+        }
+        IncidentCommand::Resolve { id, reason, message, author } => {
+            said(&message)?;
+            let author = author.or_else(|| std::env::var("USER").ok());
+            let before = store.incident(id).map_err(store_error)?;
+            let was_open = before.resolved_at.is_none();
+            store.resolve_incident(id, reason, &message, author.as_deref(), now.timestamp()).map_err(store_error)?;
+            let left_out = store
+                .excluded_incidents(0, Some(&before.product))
+                .map_err(store_error)?
+                .iter()
+                .any(|(i, _)| i.id == id);
+            crate::output::line(format!(
+                "Incident #{id}: {} as {}.{}",
+                if was_open { "resolved" } else { "closed" },
+                reason.unwrap_or(Resolution::Fixed).words(),
+                if left_out { " Its time is left out of uptime and the SLO figures; `report` lists it." } else { "" }
+            ))?;
+            if !was_open {
+                return Ok(0);
+            }
             // Resolved by hand while the table is still down: the next poll opens another.
-            let product = store.incident(id).map_err(store_error)?.product;
+            let product = before.product;
             let current =
                 store.current_snapshot(now.timestamp(), crate::timefmt::display_zone(), &[]).map_err(store_error)?;
             if current.products.iter().any(|p| p.product.id == product && p.state == crate::model::State::Down) {
@@ -204,6 +252,17 @@ fn show(i: &Incident, now: i64) -> String {
             timefmt::span(r - i.opened_at)
         )),
         None => out.push_str(&format!("  open for  {}\n", timefmt::span(now - i.opened_at))),
+    }
+    if let Some(closed) = i.closed_as() {
+        out.push_str(&format!("  closed as {}\n", inert(&closed)));
+    }
+    if let (Some(taken), Some(wait)) = (i.acknowledged_at, i.time_to_acknowledge()) {
+        out.push_str(&format!(
+            "  taken     {} by {} (time to acknowledge: {})\n",
+            timefmt::stamp(at(taken)),
+            inert(i.acknowledged_by.as_deref().unwrap_or("the data team")),
+            timefmt::span(wait)
+        ));
     }
     if let Some(eta) = i.eta {
         out.push_str(&format!("  eta       {}\n", timefmt::stamp(at(eta))));

@@ -1,5 +1,6 @@
 //! `tablestat report`: each product's and metric's uptime against its SLO over a window,
-//! the error budget left, incidents, and mean times to detect and to resolve.
+//! the error budget left, incidents, mean times to detect, acknowledge and resolve, and
+//! every stretch of time left out of the figures, with who decided it and why.
 
 use std::fmt::Write;
 
@@ -42,20 +43,26 @@ pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, F
         .into_iter()
         .filter(|r| ids.is_empty() || ids.contains(&r.product))
         .collect();
+    let excluded: Vec<slo::Exclusion> = slo::exclusions(&input, Span::new(since, now))
+        .into_iter()
+        .filter(|x| ids.is_empty() || ids.contains(&x.product))
+        .collect();
     let at = crate::timefmt::rfc3339_at;
     let text = match args.format {
         ReportFormat::Json => {
-            return super::emit_json(&serde_json::json!({"since": at(since), "until": at(now), "rows": rows}))
-                .map(|()| 0);
+            return super::emit_json(
+                &serde_json::json!({"since": at(since), "until": at(now), "rows": rows, "excluded": excluded}),
+            )
+            .map(|()| 0);
         }
         ReportFormat::Csv => csv(&rows),
-        ReportFormat::Table => table(&rows, since, now, ascii),
+        ReportFormat::Table => table(&rows, &excluded, since, now, ascii),
     };
     super::emit(&text)?;
     Ok(0)
 }
 
-const CSV_HEADER: &str = "product,name,group,metric,slo,slo_is_default,uptime,judged_seconds,down_seconds,budget_seconds,budget_left,met,incidents,mean_time_to_detect,mean_time_to_resolve";
+const CSV_HEADER: &str = "product,name,group,metric,slo,slo_is_default,uptime,judged_seconds,down_seconds,budget_seconds,budget_left,met,incidents,mean_time_to_detect,mean_time_to_resolve,mean_time_to_acknowledge";
 
 /// RFC 4180: fields quoted when they hold a comma, a quote or a line break; empty for none.
 fn csv(rows: &[SloRow]) -> String {
@@ -85,6 +92,7 @@ fn csv(rows: &[SloRow]) -> String {
             r.incidents.to_string(),
             opt(r.mean_time_to_detect.map(|t| t.to_string())),
             opt(r.mean_time_to_resolve.map(|t| t.to_string())),
+            opt(r.mean_time_to_acknowledge.map(|t| t.to_string())),
         ];
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
@@ -93,7 +101,7 @@ fn csv(rows: &[SloRow]) -> String {
 }
 
 /// For people: one block per product, its overall line first, times in words.
-fn table(rows: &[SloRow], since: i64, now: i64, ascii: bool) -> String {
+fn table(rows: &[SloRow], excluded: &[slo::Exclusion], since: i64, now: i64, ascii: bool) -> String {
     let mut out = format!(
         "SLO report, {} to {} ({})\n\n",
         crate::timefmt::stamp_at(since),
@@ -104,8 +112,8 @@ fn table(rows: &[SloRow], since: i64, now: i64, ascii: bool) -> String {
         rows.iter().map(|r| r.name.chars().count().max(r.metric.chars().count() + 2)).max().unwrap_or(7).max(7);
     let _ = writeln!(
         out,
-        "{:<name_width$}  {:>7}  {:>8}  {:>11}  {:>9}  {:>10}  {:>10}",
-        "PRODUCT", "SLO", "UPTIME", "BUDGET LEFT", "INCIDENTS", "MTTD", "MTTR"
+        "{:<name_width$}  {:>7}  {:>8}  {:>11}  {:>9}  {:>10}  {:>10}  {:>10}",
+        "PRODUCT", "SLO", "UPTIME", "BUDGET LEFT", "INCIDENTS", "MTTD", "MTTA", "MTTR"
     );
     let time = |t: Option<i64>| t.map_or("-".to_string(), crate::timefmt::span);
     for r in rows {
@@ -118,12 +126,13 @@ fn table(rows: &[SloRow], since: i64, now: i64, ascii: bool) -> String {
         };
         let _ = writeln!(
             out,
-            "{label:<name_width$}  {:>7}  {:>8}  {:>11}  {:>9}  {:>10}  {:>10}",
+            "{label:<name_width$}  {:>7}  {:>8}  {:>11}  {:>9}  {:>10}  {:>10}  {:>10}",
             format!("{}%{}", r.slo, if r.slo_is_default { "*" } else { " " }),
             r.uptime.map_or("no data".to_string(), |u| format!("{mark} {u:.2}")),
             r.budget_left.map_or("-".to_string(), |b| format!("{b:.1}%")),
             r.incidents,
             time(r.mean_time_to_detect),
+            time(r.mean_time_to_acknowledge),
             time(r.mean_time_to_resolve),
         );
     }
@@ -132,5 +141,22 @@ fn table(rows: &[SloRow], since: i64, now: i64, ascii: bool) -> String {
             writeln!(out, "\n* no slo in the config: {}% applies (set `slo = …` in the [[product]])", slo::DEFAULT_SLO);
     }
     out.push_str("Uptime counts up and degraded time against judged time; maintenance, unknown and unwatched time are left out.\n");
+    if !excluded.is_empty() {
+        out.push_str("\nLeft out of the figures (incidents closed as not counting against the table):\n");
+        for x in excluded {
+            let by = x.by.as_deref().map_or_else(|| "nobody named".to_string(), |b| crate::text::inert(b).into_owned());
+            let note = x.note.as_deref().map(|n| format!(": \"{}\"", crate::text::inert(n))).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  #{} {}  {} to {} ({})  {} by {by}{note}",
+                x.incident,
+                crate::text::inert(&x.name),
+                crate::timefmt::stamp_at(x.from),
+                crate::timefmt::stamp_at(x.until),
+                crate::timefmt::span(x.seconds),
+                x.resolution.words(),
+            );
+        }
+    }
     out
 }

@@ -320,6 +320,9 @@ pub struct ProductSection {
     /// says late (default: max(2 min, 10 % of the DAG's period)).
     #[serde(default, deserialize_with = "opt_duration")]
     pub late_after: Option<Duration>,
+    /// Time under an incident resolved as `expected` leaves this product's uptime.
+    #[serde(default)]
+    pub exclude_expected: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -389,6 +389,7 @@ impl Config {
                 late_after: p.late_after.or(poll_late_after),
                 airflow: product_airflow,
                 dbt: product_dbt,
+                exclude_expected: p.exclude_expected,
             });
         }
 

@@ -303,20 +303,32 @@ impl Http {
                 "answer of {announced} bytes is larger than the {max_body}-byte limit"
             ))));
         }
-        // Sized once when the length is announced: no copies as the body grows.
-        let mut body = Vec::with_capacity(announced);
+        // Kept as the chunks that came and joined once, into a buffer of the exact size: a
+        // buffer grown by doubling holds the old copies too (the allocator keeps freed
+        // blocks a while), three times the body at its peak.
+        let mut chunks = Vec::new();
+        let mut read = 0;
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > max_body {
+                    read += chunk.len();
+                    if read > max_body {
                         return Err(err(ErrorKind::BadBody(format!("answer larger than the {max_body}-byte limit"))));
                     }
-                    body.extend_from_slice(&chunk);
+                    chunks.push(chunk);
                 }
                 Ok(None) => break,
                 Err(e) => return Err(err(self.classify(&e))),
             }
         }
+        let body = match <[_; 1]>::try_from(chunks) {
+            Ok([only]) => Vec::from(only),
+            Err(chunks) => {
+                let mut body = Vec::with_capacity(read.max(announced));
+                chunks.iter().for_each(|c| body.extend_from_slice(c));
+                body
+            }
+        };
         Ok(Answer { status, content_type, retry_after, body })
     }
 

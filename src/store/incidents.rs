@@ -1,7 +1,7 @@
 //! Incidents: opened when a product's metric goes down, updated on every change, resolved
 //! when it is all up again; the data team adds human updates with a status and an ETA.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -13,8 +13,9 @@ use super::{Result, Store, StoreError};
 use crate::evaluate::Checked;
 use crate::evaluate::incidents::{IncidentInput, IncidentStep, next_step};
 use crate::event::{Event, EventIncident, EventKind};
-use crate::model::{Severity, State};
+use crate::model::{Resolution, Severity, State};
 use crate::timefmt::rfc3339_at;
+use crate::uptime::Span;
 
 pub use crate::model::IncidentStatus;
 
@@ -36,6 +37,15 @@ pub struct Incident {
     pub resolved_at: Option<i64>,
     #[serde(serialize_with = "crate::timefmt::json::maybe_at")]
     pub eta: Option<i64>,
+    /// Why it was closed: `fixed` when it resolved by itself, until a person says otherwise.
+    pub resolution: Option<Resolution>,
+    /// Who said why (`None`: tablestat, or a person who left no name).
+    pub resolved_by: Option<String>,
+    pub resolution_note: Option<String>,
+    /// When someone took it, and who.
+    #[serde(serialize_with = "crate::timefmt::json::maybe_at")]
+    pub acknowledged_at: Option<i64>,
+    pub acknowledged_by: Option<String>,
     pub updates: Vec<IncidentUpdate>,
 }
 
@@ -54,6 +64,29 @@ impl Incident {
     /// Time to resolve, for resolved incidents.
     pub fn time_to_resolve(&self) -> Option<i64> {
         self.resolved_at.map(|r| r - self.opened_at)
+    }
+
+    /// Why it was closed, and who said so, in words: `a false positive (alice)`.
+    pub fn closed_as(&self) -> Option<String> {
+        let resolution = self.resolution?;
+        Some(match &self.resolved_by {
+            Some(who) => format!("{} ({who})", resolution.words()),
+            None => resolution.words().to_string(),
+        })
+    }
+
+    /// Time to acknowledge, for acknowledged incidents.
+    pub fn time_to_acknowledge(&self) -> Option<i64> {
+        self.acknowledged_at.map(|a| (a - self.opened_at).max(0))
+    }
+
+    /// The time it leaves out of its product's uptime, when its resolution says so (see
+    /// [`Resolution::excludes`]): from the break to the resolution.
+    pub fn excluded_span(&self, exclude_expected: bool) -> Option<crate::uptime::Span> {
+        let resolved = self.resolved_at?;
+        self.resolution
+            .filter(|r| r.excludes(exclude_expected))
+            .map(|_| crate::uptime::Span::new(self.began_at.min(self.opened_at), resolved))
     }
 }
 
@@ -175,8 +208,10 @@ pub(super) fn apply_incident_rules(
         }
         (IncidentStep::Resolve { message }, Some(open)) => {
             let id = open.id;
-            tx.prepare_cached("UPDATE incident SET status = 'resolved', resolved_at = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
+            tx.prepare_cached(
+                "UPDATE incident SET status = 'resolved', resolved_at = ?2, resolution = 'fixed' WHERE id = ?1",
+            )?
+            .execute(params![id, now])?;
             auto_update(tx, id, now, Some(IncidentStatus::Resolved), &message)?;
             let about = open.about(IncidentStatus::Resolved, None);
             let happened = Happened { kind: EventKind::IncidentResolved, at: now, message: &message, link };
@@ -298,12 +333,39 @@ fn auto_update(
     Ok(())
 }
 
+/// A person's entry in an incident's timeline.
+fn human_update(
+    tx: &Transaction<'_>,
+    id: i64,
+    at: i64,
+    status: Option<IncidentStatus>,
+    message: &str,
+    eta: Option<i64>,
+    author: Option<&str>,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO incident_update (incident, at, automatic, status, message, eta, author) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![id, at, status.map(IncidentStatus::as_str), message, eta, author])?;
+    Ok(())
+}
+
+/// What the webhooks hear of a person's words: what happened, who said so (when known), and
+/// their words.
+fn said_by(head: &str, author: Option<&str>, message: &str) -> String {
+    match author {
+        Some(who) => format!("{head} ({who}): {message}"),
+        None => format!("{head}: {message}"),
+    }
+}
+
 /// A stored severity; one this build does not know reads as the mildest.
 fn severity_of(text: &str) -> Severity {
     Severity::parse(text).unwrap_or(Severity::Minor)
 }
 
-const INCIDENT_COLUMNS: &str = "id, product, title, status, severity, metrics, began_at, opened_at, resolved_at, eta";
+const INCIDENT_COLUMNS: &str = "id, product, title, status, severity, metrics, began_at, opened_at, resolved_at, eta,
+    resolution, resolved_by, resolution_note, acknowledged_at, acknowledged_by";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let status: String = r.get(3)?;
@@ -319,6 +381,11 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         opened_at: r.get(7)?,
         resolved_at: r.get(8)?,
         eta: r.get(9)?,
+        resolution: r.get::<_, Option<String>>(10)?.as_deref().and_then(Resolution::parse),
+        resolved_by: r.get(11)?,
+        resolution_note: r.get(12)?,
+        acknowledged_at: r.get(13)?,
+        acknowledged_by: r.get(14)?,
         updates: Vec::new(),
     })
 }
@@ -361,6 +428,39 @@ impl Store {
         Ok(then)
     }
 
+    /// Incidents resolved after `since` whose time leaves their product's uptime (a false
+    /// positive; an `expected` one where the product says so), with the spans they leave out,
+    /// of one product or of all.
+    pub fn excluded_incidents(&self, since: i64, product: Option<&str>) -> Result<Vec<(Incident, Span)>> {
+        let columns = INCIDENT_COLUMNS.split(',').map(|c| format!("i.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {columns}, coalesce(p.exclude_expected, 0) FROM incident i LEFT JOIN product p ON p.id = i.product
+             WHERE i.resolution IN ('false-positive', 'expected') AND i.resolved_at > ?1 AND (?2 IS NULL OR i.product = ?2)
+             ORDER BY i.began_at, i.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
+        let rows = stmt
+            .query_map(params![since, product], |r| Ok((incident_row(r)?, r.get::<_, bool>(15)?)))
+            .in_store(self)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (incident, exclude_expected) = row.in_store(self)?;
+            if let Some(span) = incident.excluded_span(exclude_expected) {
+                out.push((incident, span));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per product, the time its excluded incidents leave out of uptime since `since`.
+    pub(super) fn left_out(&self, since: i64, product: Option<&str>) -> Result<HashMap<String, Vec<Span>>> {
+        let mut left_out: HashMap<String, Vec<Span>> = HashMap::new();
+        for (incident, span) in self.excluded_incidents(since, product)? {
+            left_out.entry(incident.product).or_default().push(span);
+        }
+        Ok(left_out)
+    }
+
     /// Incidents opened in `since..until`, oldest first, without timelines.
     pub fn incidents_opened(&self, since: i64, until: i64) -> Result<Vec<Incident>> {
         let sql = format!(
@@ -400,7 +500,8 @@ impl Store {
         Ok(incident)
     }
 
-    /// A human update: a status, a message, an optional ETA. `resolved` closes it.
+    /// A human update: a status, a message, an optional ETA. `resolved` closes it, as
+    /// `fixed` unless [`Store::resolve_incident`] says why.
     pub fn update_incident(
         &mut self,
         id: i64,
@@ -410,36 +511,125 @@ impl Store {
         author: Option<&str>,
         now: i64,
     ) -> Result<()> {
+        self.write_update(id, status, None, message, eta, author, now)
+    }
+
+    /// Resolves an open incident by hand, saying why (`fixed` when `resolution` is `None`);
+    /// or says why a resolved one was closed, replacing what was said before (an incident that
+    /// resolved by itself is `fixed` until then). The change is in its timeline.
+    pub fn resolve_incident(
+        &mut self,
+        id: i64,
+        resolution: Option<Resolution>,
+        message: &str,
+        author: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
         let current = self.incident(id)?;
-        if let Some(at) = current.resolved_at {
-            // Resolving twice would write a second resolution into the timeline.
-            let at = crate::timefmt::stamp(chrono::DateTime::from_timestamp(at, 0).unwrap_or_default());
+        let (Some(resolution), Some(_)) = (resolution, current.resolved_at) else {
+            return self.write_update(id, IncidentStatus::Resolved, resolution, message, None, author, now);
+        };
+        if current.resolution == Some(resolution) {
             return Err(StoreError::Refused(format!(
-                "incident #{id} is already resolved (at {at}): `tablestat incident show {id}` has its timeline"
+                "incident #{id} is already resolved as {}: `tablestat incident show {id}` has its timeline",
+                resolution.as_str()
             )));
         }
+        let head = format!("Closed as {}", resolution.words());
+        let said = format!("{head}: {message}");
+        self.write_in_transaction(|tx| {
+            tx.execute(
+                "UPDATE incident SET resolution = ?2, resolved_by = ?3, resolution_note = ?4 WHERE id = ?1",
+                params![id, resolution.as_str(), author, message],
+            )?;
+            human_update(tx, id, now, None, &said, None, author)?;
+            incident_event(tx, id, EventKind::IncidentUpdated, &said_by(&head, author, message), None, now)
+        })
+    }
+
+    /// Records who took an open incident: once, in its timeline and to its webhooks.
+    pub fn acknowledge_incident(&mut self, id: i64, author: Option<&str>, message: &str, now: i64) -> Result<()> {
+        let current = self.incident(id)?;
+        if let Some(at) = current.resolved_at {
+            return Err(StoreError::Refused(format!(
+                "incident #{id} was resolved at {}: there is nothing left to take",
+                crate::timefmt::stamp_at(at)
+            )));
+        }
+        if let Some(at) = current.acknowledged_at {
+            return Err(StoreError::Refused(format!(
+                "incident #{id} was acknowledged by {} at {}",
+                current.acknowledged_by.as_deref().unwrap_or("the data team"),
+                crate::timefmt::stamp_at(at)
+            )));
+        }
+        let said = format!("Acknowledged: {message}");
+        self.write_in_transaction(|tx| {
+            tx.execute(
+                "UPDATE incident SET acknowledged_at = ?2, acknowledged_by = ?3 WHERE id = ?1",
+                params![id, now, author],
+            )?;
+            human_update(tx, id, now, None, &said, None, author)?;
+            incident_event(tx, id, EventKind::IncidentUpdated, &said_by("acknowledged", author, message), None, now)
+        })
+    }
+
+    /// Runs `write` in one transaction that also moves the generation readers follow.
+    fn write_in_transaction(&mut self, write: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>) -> Result<()> {
         let path = self.path.clone();
         let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(wrap)?;
-        tx.execute("INSERT INTO incident_update (incident, at, automatic, status, message, eta, author) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)", 
-            params![id, now, status.as_str(), message, eta, author],
-        )
-        .map_err(wrap)?;
-        let resolved_at = (status == IncidentStatus::Resolved).then_some(now);
-        tx.execute(
-            "UPDATE incident SET status = ?2, eta = coalesce(?3, eta), resolved_at = ?4 WHERE id = ?1",
-            params![id, status.as_str(), eta, resolved_at],
-        )
-        .map_err(wrap)?;
-        let kind =
-            if status == IncidentStatus::Resolved { EventKind::IncidentResolved } else { EventKind::IncidentUpdated };
-        let message = match author {
-            Some(who) => format!("{status} ({who}): {message}"),
-            None => format!("{status}: {message}"),
-        };
-        incident_event(&tx, id, kind, &message, None, now).map_err(wrap)?;
+        write(&tx).map_err(wrap)?;
         super::bump_generation(&tx).map_err(wrap)?;
         tx.commit().map_err(wrap)
+    }
+
+    /// A human update with a status; `resolved` closes it, saying why (`fixed` by default).
+    #[allow(clippy::too_many_arguments)]
+    fn write_update(
+        &mut self,
+        id: i64,
+        status: IncidentStatus,
+        resolution: Option<Resolution>,
+        message: &str,
+        eta: Option<i64>,
+        author: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let current = self.incident(id)?;
+        if let Some(at) = current.resolved_at {
+            // Resolving twice would write a second resolution into the timeline.
+            return Err(StoreError::Refused(format!(
+                "incident #{id} is already resolved (at {}): `tablestat incident show {id}` has its timeline; \
+                 to say why it was closed: `tablestat incident resolve {id} --reason false-positive` (or expected, upstream)",
+                crate::timefmt::stamp_at(at)
+            )));
+        }
+        let resolved_at = (status == IncidentStatus::Resolved).then_some(now);
+        let resolution = resolved_at.map(|_| resolution.unwrap_or(Resolution::Fixed));
+        self.write_in_transaction(|tx| {
+            human_update(tx, id, now, Some(status), message, eta, author)?;
+            tx.execute(
+                "UPDATE incident SET status = ?2, eta = coalesce(?3, eta), resolved_at = ?4,
+                    resolution = ?5, resolved_by = ?6, resolution_note = ?7
+                 WHERE id = ?1",
+                params![
+                    id,
+                    status.as_str(),
+                    eta,
+                    resolved_at,
+                    resolution.map(Resolution::as_str),
+                    resolved_at.and(author),
+                    resolved_at.map(|_| message)
+                ],
+            )?;
+            let kind = if resolved_at.is_some() { EventKind::IncidentResolved } else { EventKind::IncidentUpdated };
+            let head = match resolution.filter(|r| *r != Resolution::Fixed) {
+                Some(r) => format!("{status} as {}", r.words()),
+                None => status.to_string(),
+            };
+            incident_event(tx, id, kind, &said_by(&head, author, message), None, now)
+        })
     }
 
     /// Mean time to resolve of a product's resolved incidents, in seconds.

@@ -308,6 +308,8 @@ impl Store {
             }
         }
         let mut history: HashMap<String, Vec<StateSpan>> = HashMap::new();
+        // Time under incidents closed as false positives leaves uptime, product by product.
+        let left_out = if with_history { self.left_out(quarter, None)? } else { HashMap::new() };
         if with_history {
             for h in series::history(&self.conn, Which::Overall, quarter, now).in_store(self)? {
                 history.entry(h.product).or_default().extend(h.spans);
@@ -349,9 +351,11 @@ impl Store {
             .into_iter()
             .map(|StoredProduct { product, checked_at, poll_every, note, evidence, refreshed_at }| {
                 // Without history there is nothing to sum: 114 empty buckets a product add up.
+                let watched = left_out.get(&product.id).map(|out| uptime::excluding(&coverage, out));
+                let watched = watched.as_deref().unwrap_or(&coverage);
                 let (uptime, bars, hour_bars) = match history.remove(&product.id) {
                     Some(spans) => {
-                        overall_summary(&uptime::covered(&spans, &coverage), now, with_bars.then_some((&days, &hours)))
+                        overall_summary(&uptime::covered(&spans, watched), now, with_bars.then_some((&days, &hours)))
                     }
                     None if with_history => overall_summary(&[], now, with_bars.then_some((&days, &hours))),
                     None => ([None; 4], Vec::new(), Vec::new()),
@@ -493,13 +497,17 @@ impl Store {
         zone: FixedOffset,
     ) -> Result<(Vec<MetricRow>, Vec<RefreshRow>, Vec<Incident>)> {
         let coverage = self.coverage(now)?;
+        let quarter = now - WindowKind::Quarter.seconds();
+        let coverage = match self.left_out(quarter, Some(id))?.remove(id) {
+            Some(out) => uptime::excluding(&coverage, &out),
+            None => coverage,
+        };
         let days = uptime::day_bounds(now, BAR_DAYS, zone);
-        let mut per_metric: Vec<MetricHistory> =
-            series::history(&self.conn, Which::MetricsOf(id), now - WindowKind::Quarter.seconds(), now)
-                .in_store(self)?
-                .into_iter()
-                .map(|h| (h.metric, h.spans, None))
-                .collect();
+        let mut per_metric: Vec<MetricHistory> = series::history(&self.conn, Which::MetricsOf(id), quarter, now)
+            .in_store(self)?
+            .into_iter()
+            .map(|h| (h.metric, h.spans, None))
+            .collect();
         for c in series::current(&self.conn, Some(id)).in_store(self)? {
             if let Some(entry) = per_metric.iter_mut().find(|(m, _, _)| *m == c.metric) {
                 entry.2 = Some((c.state, c.reason, c.start));
@@ -558,7 +566,13 @@ impl Store {
             });
             history[at].1.push((h.metric, h.spans));
         }
-        Ok(SloInput { products, coverage: self.coverage(now)?, history, incidents: self.incidents_opened(since, now)? })
+        Ok(SloInput {
+            products,
+            coverage: self.coverage(now)?,
+            history,
+            incidents: self.incidents_opened(since, now)?,
+            excluded: self.excluded_incidents(since, None)?,
+        })
     }
 
     /// Active products with their latest poll data, sorted by group then name; the evidence
@@ -570,7 +584,7 @@ impl Store {
             .prepare_cached(
                 "SELECT id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age,
                     nullif(max(coalesce(checked_at, 0), coalesce((SELECT value FROM meta WHERE key = 'all_checked_at'), 0)), 0),
-                    note, evidence, refreshed_at, poll_every
+                    note, evidence, refreshed_at, poll_every, exclude_expected
                  FROM product WHERE active = 1 ORDER BY grp, name, id",
             )
             .in_store(self)?;
@@ -602,6 +616,7 @@ impl Store {
                     late_after: None,
                     airflow: None,
                     dbt: None,
+                    exclude_expected: r.get(17)?,
                 };
                 let evidence =
                     evidence.filter(|_| with_evidence).and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
@@ -762,6 +777,9 @@ pub struct SloInput {
     pub history: Vec<(String, Vec<MetricSpans>)>,
     /// Incidents opened in the window.
     pub incidents: Vec<Incident>,
+    /// Incidents whose time leaves uptime (false positives, and `expected` ones where the
+    /// product says so), resolved after the window began, with the time each leaves out.
+    pub excluded: Vec<(Incident, Span)>,
 }
 
 /// One metric's intervals in the window, and its current (state, reason, since).

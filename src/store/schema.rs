@@ -248,4 +248,17 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE source ADD COLUMN failing_since INTEGER;
     "#,
+    // 9: why an incident was closed and by whom (`fixed` for those that resolved by
+    // themselves), who took it and when; and whether a product's `expected` incidents
+    // leave its uptime.
+    r#"
+    ALTER TABLE incident ADD COLUMN resolution TEXT;      -- fixed, expected, false-positive, upstream
+    ALTER TABLE incident ADD COLUMN resolved_by TEXT;     -- NULL: tablestat
+    ALTER TABLE incident ADD COLUMN resolution_note TEXT;
+    ALTER TABLE incident ADD COLUMN acknowledged_at INTEGER;
+    ALTER TABLE incident ADD COLUMN acknowledged_by TEXT;
+    UPDATE incident SET resolution = 'fixed' WHERE resolved_at IS NOT NULL;
+    CREATE INDEX incident_excluded ON incident (resolved_at) WHERE resolution IN ('false-positive', 'expected');
+    ALTER TABLE product ADD COLUMN exclude_expected INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];

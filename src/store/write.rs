@@ -383,14 +383,16 @@ fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<HashMap<Strin
 /// Registers the products (only rows that changed are written) and marks the others inactive.
 pub(super) fn upsert_products<P: Borrow<Product>>(tx: &Transaction<'_>, products: &[P]) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
-        "INSERT INTO product (id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, active)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1)
+        "INSERT INTO product (id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, exclude_expected, active)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 1)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, grp = excluded.grp, description = excluded.description,
             owner = excluded.owner, tags = excluded.tags, dag_id = excluded.dag_id, task_id = excluded.task_id,
-            model = excluded.model, metrics = excluded.metrics, slo = excluded.slo, max_age = excluded.max_age, active = 1
-         WHERE (name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, active)
+            model = excluded.model, metrics = excluded.metrics, slo = excluded.slo, max_age = excluded.max_age,
+            exclude_expected = excluded.exclude_expected, active = 1
+         WHERE (name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, exclude_expected, active)
             IS NOT (excluded.name, excluded.grp, excluded.description, excluded.owner, excluded.tags, excluded.dag_id,
-                    excluded.task_id, excluded.model, excluded.metrics, excluded.slo, excluded.max_age, 1)",
+                    excluded.task_id, excluded.model, excluded.metrics, excluded.slo, excluded.max_age,
+                    excluded.exclude_expected, 1)",
     )?;
     for p in products.iter().map(Borrow::borrow) {
         let metrics: Vec<&str> = p.metrics.iter().map(Metric::as_str).collect();
@@ -407,6 +409,7 @@ pub(super) fn upsert_products<P: Borrow<Product>>(tx: &Transaction<'_>, products
             serde_json::to_string(&metrics).unwrap_or_else(|_| "[]".into()),
             p.slo,
             p.max_age.map(|d| d.as_secs() as i64),
+            p.exclude_expected,
         ])?;
     }
     let ids: Vec<&str> = products.iter().map(|p| p.borrow().id.as_str()).collect();

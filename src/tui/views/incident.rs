@@ -34,6 +34,13 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     if let Some(eta) = i.eta {
         facts.push(format!("ETA {}", clock(eta, zone)));
     }
+    if let Some(closed) = i.closed_as() {
+        facts.push(format!("closed as {closed}"));
+    }
+    if let Some(wait) = i.time_to_acknowledge() {
+        let who = i.acknowledged_by.as_deref().unwrap_or("the data team");
+        facts.push(format!("taken by {who} after {}", span(wait)));
+    }
     lines.push(Line::from(Span::raw(facts.join(" · "))));
     lines.push(Line::from(""));
     for u in i.timeline() {

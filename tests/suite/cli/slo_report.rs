@@ -147,7 +147,10 @@ fn csv_and_table_carry_the_same_figures() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 4, "header and three rows for one product: {csv}");
     assert!(lines[0].starts_with("product,name,group,metric,slo,"));
-    assert_eq!(lines[2], "fct_orders,Orders,Sales,freshness,99.5,false,99.14,838800,7200,4194,-71.67,false,1,600,7200");
+    assert_eq!(
+        lines[2],
+        "fct_orders,Orders,Sales,freshness,99.5,false,99.14,838800,7200,4194,-71.67,false,1,600,7200,"
+    );
     let table = report(&config, &["fct_orders"]);
     assert!(table.contains("✖ 99.14"), "{table}");
     assert!(table.contains("-71.7%"), "{table}");
@@ -160,4 +163,74 @@ fn csv_and_table_carry_the_same_figures() {
     // By the name people see, in any case.
     let by_name = report(&config, &["orders"]);
     assert!(by_name.contains("✖ 99.14"), "{by_name}");
+}
+
+/// Alice closes Orders' incident as a false positive: from its break to its resolution
+/// (2 h 10 min) leaves the figures, the incident leaves the counts, and the report says who
+/// and why, in JSON and in the table.
+#[test]
+fn a_false_positive_leaves_the_report_with_an_audit_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = prepare(dir.path());
+    let tablestat = |args: &[&str]| {
+        let out = Command::cargo_bin("tablestat").unwrap().arg("-c").arg(&config).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = tablestat(&["incident", "ack", "1", "--author", "bob"]);
+    assert_eq!(code, Some(64), "a resolved incident cannot be taken: {err}");
+    assert!(err.contains("was resolved at"), "{err}");
+    let (code, out, err) = tablestat(&["incident", "resolve", "1", "--reason", "nonsense"]);
+    assert_eq!(code, Some(64), "{out}");
+    assert!(err.contains("use fixed, expected, false-positive, upstream"), "{err}");
+    let (code, out, err) = tablestat(&[
+        "incident",
+        "resolve",
+        "1",
+        "--reason",
+        "false-positive",
+        "-m",
+        "the test read yesterday's partition",
+        "--author",
+        "alice",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Incident #1: closed as a false positive. Its time is left out"), "{out}");
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&report(&config, &["--since", "30d", "--format", "json"])).unwrap();
+    let orders = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["product"] == "fct_orders" && r["metric"] == "freshness")
+        .unwrap();
+    let watched = 10 * D - H - 6 * H;
+    assert_eq!(orders["judged_seconds"], watched - (2 * H + 600));
+    assert_eq!((orders["down_seconds"].as_i64(), orders["uptime"].as_f64()), (Some(0), Some(100.0)));
+    assert_eq!(orders["incidents"], 0);
+    let excluded = doc["excluded"].as_array().unwrap();
+    assert_eq!(excluded.len(), 1);
+    assert_eq!(
+        (
+            excluded[0]["incident"].as_i64(),
+            excluded[0]["resolution"].as_str(),
+            excluded[0]["by"].as_str(),
+            excluded[0]["seconds"].as_i64()
+        ),
+        (Some(1), Some("false-positive"), Some("alice"), Some(2 * H + 600))
+    );
+    assert_eq!(excluded[0]["note"], "the test read yesterday's partition");
+    let table = report(&config, &["fct_orders"]);
+    assert!(table.contains("Left out of the figures"), "{table}");
+    assert!(
+        table.contains("#1 Orders")
+            && table.contains("(2 h 10 min)  a false positive by alice: \"the test read yesterday's partition\""),
+        "{table}"
+    );
+    let (_, shown, _) = tablestat(&["incident", "show", "1"]);
+    assert!(shown.contains("closed as a false positive (alice)"), "{shown}");
 }

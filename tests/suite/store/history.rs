@@ -346,10 +346,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -359,8 +359,8 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     }
     rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 10).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 10, known: 8, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (8): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 10, known: 9, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (9): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -507,7 +507,7 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     let path = dir.path().join("history.db");
     std::fs::copy(crate::common::fixture("store/history-v1.db"), &path).unwrap();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     assert_eq!(count(&path, CURRENT_MISKEPT), 0, "the current span of each series is found by the migration");
     assert_eq!(store.integrity_check().unwrap(), "ok");
     let now = t0() + 2 * D;
@@ -758,4 +758,116 @@ fn a_metric_added_later_stays_with_its_product_in_the_slo_input() {
     assert_eq!(ids, ["a", "b"]);
     let metrics: Vec<&str> = input.history[0].1.iter().map(|(m, _)| m.as_str()).collect();
     assert!(metrics.contains(&"uniqueness") && metrics.contains(&"freshness"), "{metrics:?}");
+}
+
+/// A day: up, then down 06:00–08:00 (an incident that resolves by itself, `fixed`), then
+/// down 12:00–16:00. Alice closes the second as a false positive: its time leaves uptime,
+/// from the break (the failing run's end, 2 min before the poll saw it) to its resolution:
+/// judged 24 h - 4 h 2 min, down 2 h: 1 - 7200 / 71880 = 89.983 %. The SLO input lists it,
+/// the timeline says who and why; saying it twice is refused. Bob took the first one 10
+/// min after it opened.
+#[test]
+fn an_incident_closed_as_a_false_positive_leaves_uptime_with_who_and_why() {
+    let mut store = Store::in_memory().unwrap();
+    let p = product("orders");
+    let ps = [p.clone()];
+    let mut ts = t0();
+    while ts <= t0() + D {
+        let hour = (ts - t0()) / H;
+        let state = if (6..8).contains(&hour) || (12..16).contains(&hour) { State::Down } else { State::Up };
+        record(
+            &mut store,
+            &ps,
+            &[checked(&p, ts, &[(Metric::Freshness, state, "x"), (Metric::Uniqueness, State::Up, "y")])],
+            ts,
+        );
+        if ts == t0() + 6 * H + 10 * 60 {
+            let first = store.incidents(Some("orders"), 1).unwrap()[0].id;
+            store.acknowledge_incident(first, Some("bob"), "Rerunning the load", ts).unwrap();
+        }
+        ts += 5 * 60;
+    }
+    let incidents = store.incidents(Some("orders"), 10).unwrap();
+    let (second, first) = (&incidents[0], &incidents[1]);
+    for i in [first, second] {
+        assert_eq!((i.resolution, i.resolved_by.as_deref()), (Some(tablestat::model::Resolution::Fixed), None));
+    }
+    assert_eq!((first.acknowledged_by.as_deref(), first.time_to_acknowledge()), (Some("bob"), Some(10 * 60)));
+    let zone = FixedOffset::east_opt(0).unwrap();
+    let before = store.snapshot(t0() + D, zone).unwrap().products[0].uptime(WindowKind::Day).unwrap();
+    assert!((before - 100.0 * 18.0 / 24.0).abs() < 0.01, "{before}");
+
+    let fp = tablestat::model::Resolution::FalsePositive;
+    store
+        .resolve_incident(second.id, Some(fp), "the test compared against the wrong day", Some("alice"), t0() + D)
+        .unwrap();
+    let closed = store.incident(second.id).unwrap();
+    assert_eq!((closed.resolution, closed.resolved_by.as_deref()), (Some(fp), Some("alice")));
+    assert_eq!(closed.closed_as().as_deref(), Some("a false positive (alice)"));
+    let last = closed.timeline().next().unwrap();
+    assert_eq!(
+        (last.said_by(), last.message.as_str()),
+        ("alice", "Closed as a false positive: the test compared against the wrong day")
+    );
+    assert_eq!(closed.resolved_at, second.resolved_at, "the resolution time stays");
+    let err = store.resolve_incident(second.id, Some(fp), "again", Some("alice"), t0() + D).unwrap_err();
+    assert!(err.to_string().contains("already resolved as false-positive"), "{err}");
+    let err = store
+        .update_incident(second.id, tablestat::store::IncidentStatus::Resolved, "x", None, None, t0() + D)
+        .unwrap_err();
+    assert!(err.to_string().contains("--reason false-positive"), "{err}");
+
+    let row = store.snapshot(t0() + D, zone).unwrap().products.remove(0);
+    let after = row.uptime(WindowKind::Day).unwrap();
+    let judged = (20 * H - 120) as f64;
+    let wanted = 100.0 * (1.0 - (2 * H) as f64 / judged);
+    assert!((after - wanted).abs() < 0.001, "{after} != {wanted}");
+    let (metrics, _, _) = store.product_detail("orders", t0() + D, zone).unwrap();
+    let freshness = metrics.iter().find(|m| m.metric == Metric::Freshness).unwrap();
+    assert!((freshness.uptime[0].unwrap() - wanted).abs() < 0.001, "the detail leaves it out too");
+    let input = store.slo_input(t0(), t0() + D).unwrap();
+    assert_eq!(input.excluded.iter().map(|(i, _)| i.id).collect::<Vec<_>>(), [second.id]);
+    assert_eq!(input.excluded[0].1.len(), 4 * H + 120, "from the break to the resolution");
+
+    // Taking a resolved incident, or one taken already, is refused with who and when.
+    assert!(
+        store
+            .acknowledge_incident(second.id, Some("carol"), "x", t0() + D)
+            .unwrap_err()
+            .to_string()
+            .contains("was resolved")
+    );
+}
+
+/// `expected` leaves uptime only where the product says so.
+#[test]
+fn an_expected_incident_leaves_uptime_only_where_the_product_says_so() {
+    let zone = FixedOffset::east_opt(0).unwrap();
+    for exclude_expected in [false, true] {
+        let mut store = Store::in_memory().unwrap();
+        let p = Product { exclude_expected, ..product("orders") };
+        let ps = [p.clone()];
+        let down = [(Metric::Freshness, State::Down, "late"), (Metric::Uniqueness, State::Up, "y")];
+        // Up 0–1 h, down 1–2 h, up 2–3 h; the incident resolves by itself at 2 h.
+        let mut ts = t0();
+        while ts <= t0() + 3 * H {
+            let poll = if (H..2 * H).contains(&(ts - t0())) { checked(&p, ts, &down) } else { up(&p, ts) };
+            record(&mut store, &ps, &[poll], ts);
+            if ts == t0() + H {
+                let id = store.incidents(None, 1).unwrap()[0].id;
+                store.acknowledge_incident(id, None, "Backfill running", ts).unwrap();
+                let again = store.acknowledge_incident(id, Some("bob"), "x", ts).unwrap_err();
+                assert!(again.to_string().contains("acknowledged by the data team"), "{again}");
+            }
+            ts += 5 * 60;
+        }
+        let id = store.incidents(None, 1).unwrap()[0].id;
+        let expected = tablestat::model::Resolution::Expected;
+        store.resolve_incident(id, Some(expected), "the monthly backfill", Some("alice"), t0() + 3 * H).unwrap();
+        let uptime = store.snapshot(t0() + 3 * H, zone).unwrap().products[0].uptime(WindowKind::Day).unwrap();
+        // Left out: from the break (2 min before the poll saw it) to the resolution, so only
+        // up time is judged; else 1 h down of 3 h judged.
+        let wanted = if exclude_expected { 100.0 } else { 200.0 / 3.0 };
+        assert!((uptime - wanted).abs() < 0.01, "exclude_expected = {exclude_expected}: {uptime}");
+    }
 }
