@@ -72,6 +72,10 @@ pub struct EventProduct {
     pub id: String,
     pub name: String,
     pub group: String,
+    /// Who owns the table (config `owner`, or the dbt model's `meta.owner`): routes by
+    /// `[[notify]] owners`. Left out when nobody is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,11 +108,35 @@ pub enum Format {
     Slack,
 }
 
+/// A webhook as routing sees it: its name, what it hears, and its digest period (seconds),
+/// if it hears in digests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routing {
+    pub name: String,
+    pub route: Route,
+    pub digest: Option<i64>,
+}
+
+impl Routing {
+    /// When an event routed at `now` goes out: at once, or at the end of the digest period
+    /// it falls in (periods aligned to the clock, so `1h` sends at each full hour).
+    pub fn send_at(&self, now: i64) -> i64 {
+        match self.digest.filter(|p| *p > 0) {
+            Some(period) => (now.div_euclid(period) + 1) * period,
+            None => now,
+        }
+    }
+}
+
 /// Which events a webhook hears. Empty lists mean "all".
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Route {
     pub products: Vec<String>,
     pub groups: Vec<String>,
+    /// Owners whose tables this webhook hears about (a product's `owner` may name several,
+    /// "finance-data, bi": any of them matches), so an alert reaches the table's owner
+    /// rather than the whole channel.
+    pub owners: Vec<String>,
     pub events: Vec<EventKind>,
 }
 
@@ -117,11 +145,16 @@ impl Route {
         if !self.events.is_empty() && !self.events.contains(&event.event) {
             return false;
         }
-        if self.products.is_empty() && self.groups.is_empty() {
+        if self.products.is_empty() && self.groups.is_empty() && self.owners.is_empty() {
             return true;
         }
+        let owned = |p: &EventProduct| {
+            p.owner.as_deref().is_some_and(|owner| {
+                owner.split(',').map(str::trim).any(|o| self.owners.iter().any(|wanted| wanted.eq_ignore_ascii_case(o)))
+            })
+        };
         match (&event.product, &event.group) {
-            (Some(p), _) => self.products.contains(&p.id) || self.groups.contains(&p.group),
+            (Some(p), _) => self.products.contains(&p.id) || self.groups.contains(&p.group) || owned(p),
             (None, Some(group)) => self.groups.contains(group),
             // Maintenance of everything concerns every route.
             (None, None) => true,

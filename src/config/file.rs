@@ -115,7 +115,11 @@ pub struct NotifySection {
     #[serde(default)]
     pub groups: Vec<String>,
     #[serde(default)]
+    pub owners: Vec<String>,
+    #[serde(default)]
     pub events: Vec<crate::event::EventKind>,
+    /// `"1h"`: one message per period listing what happened, instead of one per event.
+    pub digest: Option<Spanned<String>>,
 }
 
 /// What `tablestat poll` answers over HTTP: `[serve]`.

@@ -62,7 +62,14 @@ pub struct Webhook {
     pub ca_file: Option<std::path::PathBuf>,
     pub format: crate::event::Format,
     pub route: crate::event::Route,
+    /// One message per period (aligned to the clock: `1h` sends at each full hour) listing
+    /// every event, instead of one message per event.
+    pub digest: Option<std::time::Duration>,
 }
+
+/// The shortest and longest digest period.
+const MIN_DIGEST: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+const MAX_DIGEST: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
@@ -678,12 +685,37 @@ impl Ctx<'_> {
                         format!("webhook `{name}` needs `url_env` (or `url_file`): the webhook URL is a secret"),
                     )
                 })?;
+            let digest = match n.digest {
+                None => None,
+                Some(text) => {
+                    let span = text.span();
+                    let period = parse_duration(text.get_ref())
+                        .ok()
+                        .filter(|d| (MIN_DIGEST..=MAX_DIGEST).contains(d))
+                        .ok_or_else(|| {
+                            self.error(
+                                span,
+                                format!(
+                                    "webhook `{name}`: digest `{}` is not a period from 5 min to 7 days: write e.g. \"1h\" or \"1d\"",
+                                    crate::text::inert(text.get_ref())
+                                ),
+                            )
+                        })?;
+                    Some(period)
+                }
+            };
             targets.push(Webhook {
                 name,
                 url,
                 ca_file: n.ca_file.map(|p| base.join(p)),
                 format: n.format,
-                route: crate::event::Route { products: n.products, groups: n.groups, events: n.events },
+                route: crate::event::Route {
+                    products: n.products,
+                    groups: n.groups,
+                    owners: n.owners,
+                    events: n.events,
+                },
+                digest,
             });
         }
         Ok(targets)

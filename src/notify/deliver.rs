@@ -9,6 +9,7 @@ use futures::StreamExt;
 use tokio::sync::{Notify, watch};
 
 use crate::config::Webhook as Target;
+use crate::event::{Event, Routing};
 use crate::store::worker::StoreHandle;
 use crate::store::{DeliveryOutcome, DueDelivery};
 
@@ -20,6 +21,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const PARALLEL: usize = 4;
 /// Deliveries taken per round.
 const BATCH: usize = 32;
+/// Events one digest message lists at most; more wait for the next round.
+const DIGEST_MAX: usize = 500;
 /// First retry after this; doubling up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: i64 = 30;
 const MAX_BACKOFF: i64 = 30 * 60;
@@ -80,10 +83,24 @@ impl Deliverer {
     /// Routes new events, sends what is due at `now` and records the outcomes. False when
     /// the store has gone (the process is stopping).
     pub async fn round(&self, store: &StoreHandle, now: i64) -> bool {
-        let routes: Vec<_> = self.targets.iter().map(|(t, _)| (t.name.clone(), t.route.clone())).collect();
+        let routes: Vec<Routing> = self
+            .targets
+            .iter()
+            .map(|(t, _)| Routing {
+                name: t.name.clone(),
+                route: t.route.clone(),
+                digest: t.digest.map(|d| d.as_secs() as i64),
+            })
+            .collect();
+        let digests: Vec<String> =
+            self.targets.iter().filter(|(t, _)| t.digest.is_some()).map(|(t, _)| t.name.clone()).collect();
         let due = store.call(move |s| {
             s.route_events(&routes, now)?;
-            s.due_deliveries(now, BATCH)
+            let mut due = s.due_deliveries(now, BATCH, &digests, None)?;
+            for name in &digests {
+                due.extend(s.due_deliveries(now, DIGEST_MAX, &[], Some(name))?);
+            }
+            Ok::<_, crate::store::StoreError>(due)
         });
         let due = match due.await {
             Ok(Ok(due)) => due,
@@ -104,9 +121,14 @@ impl Deliverer {
         }
         let outcomes: Vec<(DueDelivery, DeliveryOutcome)> = futures::stream::iter(by_target)
             .map(|group| async move {
+                if self.is_digest(&group[0].target) {
+                    // One message for all of them; its outcome is each one's.
+                    let outcome = self.attempt(&group, now).await;
+                    return group.into_iter().map(|d| (d, outcome.clone())).collect();
+                }
                 let mut outcomes = Vec::with_capacity(group.len());
                 for d in group {
-                    let outcome = self.attempt(&d, now).await;
+                    let outcome = self.attempt(std::slice::from_ref(&d), now).await;
                     outcomes.push((d, outcome));
                 }
                 outcomes
@@ -131,15 +153,24 @@ impl Deliverer {
         true
     }
 
-    async fn attempt(&self, due: &DueDelivery, now: i64) -> DeliveryOutcome {
+    fn is_digest(&self, target: &str) -> bool {
+        self.targets.iter().any(|(t, _)| t.name == target && t.digest.is_some())
+    }
+
+    /// Sends `due` (deliveries to one webhook): one event, or a digest's events as one
+    /// message. Retries and giving up go by the oldest of them.
+    async fn attempt(&self, due: &[DueDelivery], now: i64) -> DeliveryOutcome {
+        let created_at = due.iter().map(|d| d.created_at).min().unwrap_or(now);
+        let attempts = due.iter().map(|d| d.attempts).max().unwrap_or(0);
         let failed = |error: String, retry_after: Option<i64>| {
-            if now - due.created_at >= GIVE_UP_AFTER {
+            if now - created_at >= GIVE_UP_AFTER {
                 return DeliveryOutcome::GaveUp { error: format!("{error} (gave up after a day of retries)") };
             }
-            let backoff = (FIRST_BACKOFF << due.attempts.min(10)).min(MAX_BACKOFF);
+            let backoff = (FIRST_BACKOFF << attempts.min(10)).min(MAX_BACKOFF);
             DeliveryOutcome::RetryAt { at: now + backoff.max(retry_after.unwrap_or(0)), error }
         };
-        let Some((target, client)) = self.targets.iter().find(|(t, _)| t.name == due.target) else {
+        let Some(name) = due.first().map(|d| d.target.as_str()) else { return DeliveryOutcome::Delivered };
+        let Some((target, client)) = self.targets.iter().find(|(t, _)| t.name == name) else {
             return DeliveryOutcome::GaveUp { error: "this webhook is no longer in the config".into() };
         };
         let client = match client {
@@ -150,13 +181,12 @@ impl Deliverer {
             Ok(url) => url,
             Err(e) => return failed(format!("the webhook URL cannot be read: {e}"), None),
         };
-        let mut event = due.event.clone();
-        if let Some(page) = &self.page_url {
-            let mut link = page.clone();
-            link.set_fragment(event.product.as_ref().map(|p| crate::export::anchor(&p.id)).as_deref());
-            event.link = Some(link.to_string());
-        }
-        let sent = client.post(url.expose()).json(&event.payload(target.format)).send().await;
+        let events: Vec<Event> = due.iter().map(|d| self.linked(&d.event)).collect();
+        let payload = match (target.digest, events.as_slice()) {
+            (None, [event]) => event.payload(target.format),
+            _ => crate::notify::digest_payload(&events, target.format, now),
+        };
+        let sent = client.post(url.expose()).json(&payload).send().await;
         let secrets = url_secrets(url.expose());
         // Blanked first, then cut: a URL cut at the limit no longer matched and was kept.
         let scrub = |text: String, max: usize| crate::config::blank_secrets(&text, &secrets, max);
@@ -187,6 +217,19 @@ impl Deliverer {
             }
             Err(e) => failed(scrub(describe(&e.without_url()), 300), None),
         }
+    }
+}
+
+impl Deliverer {
+    /// The event, linking to the product's entry on the published status page if there is one.
+    fn linked(&self, event: &Event) -> Event {
+        let mut event = event.clone();
+        if let Some(page) = &self.page_url {
+            let mut link = page.clone();
+            link.set_fragment(event.product.as_ref().map(|p| crate::export::anchor(&p.id)).as_deref());
+            event.link = Some(link.to_string());
+        }
+        event
     }
 }
 

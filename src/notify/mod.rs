@@ -76,6 +76,48 @@ impl Event {
     }
 }
 
+/// Events a Slack digest lists one by one; the rest are counted (Slack takes 50 blocks).
+const SLACK_DIGEST_LINES: usize = 45;
+
+/// One message for the events of a digest period, oldest first: JSON
+/// `{"event": "digest", "since", "until", "count", "events": [generic payloads]}`, or for
+/// Slack a header and a line per event.
+pub fn digest_payload(events: &[Event], format: Format, until: i64) -> serde_json::Value {
+    use serde_json::json;
+    let since = events.first().map(|e| e.at.clone()).unwrap_or_default();
+    let until = crate::timefmt::rfc3339_at(until);
+    match format {
+        Format::Json => json!({
+            "event": "digest",
+            "since": since,
+            "until": until,
+            "count": events.len(),
+            "events": events.iter().map(|e| e.payload(Format::Json)).collect::<Vec<_>>(),
+        }),
+        Format::Slack => {
+            let title =
+                format!("tablestat: {} change{} since {since}", events.len(), if events.len() == 1 { "" } else { "s" });
+            let mut blocks =
+                vec![json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, 150)}})];
+            for e in events.iter().take(SLACK_DIGEST_LINES) {
+                let mut text = format!("*{}* ({})", slack_escape(&e.headline()), e.at);
+                if !e.message.is_empty() {
+                    text.push_str(&format!("\n{}", truncate(&slack_escape(&e.message), 300)));
+                }
+                if let Some(link) = &e.link {
+                    text.push_str(&format!("\n<{link}|Open in tablestat>"));
+                }
+                blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+            }
+            if events.len() > SLACK_DIGEST_LINES {
+                let more = format!("and {} more", events.len() - SLACK_DIGEST_LINES);
+                blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]}));
+            }
+            json!({"text": title, "blocks": blocks})
+        }
+    }
+}
+
 /// Slack's mrkdwn treats `&`, `<` and `>` as markup.
 fn slack_escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
@@ -98,7 +140,12 @@ mod tests {
         Event {
             event: EventKind::IncidentOpened,
             at: "2026-11-23T06:05:00Z".into(),
-            product: Some(EventProduct { id: product.into(), name: "Orders".into(), group: group.into() }),
+            product: Some(EventProduct {
+                id: product.into(),
+                name: "Orders".into(),
+                group: group.into(),
+                owner: Some("finance-data, BI".into()),
+            }),
             group: None,
             state: Some(State::Down),
             incident: Some(EventIncident {
@@ -116,14 +163,22 @@ mod tests {
     }
 
     #[test]
-    fn routes_pick_by_product_group_and_event() {
+    fn routes_pick_by_product_group_owner_and_event() {
         let event = incident_event("fct_orders", "Sales");
         let route = |products: &[&str], groups: &[&str], events: &[EventKind]| Route {
             products: products.iter().map(|s| s.to_string()).collect(),
             groups: groups.iter().map(|s| s.to_string()).collect(),
+            owners: Vec::new(),
             events: events.to_vec(),
         };
+        let owned =
+            |owners: &[&str]| Route { owners: owners.iter().map(|s| s.to_string()).collect(), ..route(&[], &[], &[]) };
         let cases = [
+            // the product's owner names two teams: either one hears it, in any case
+            (owned(&["finance-data"]), true),
+            (owned(&["bi"]), true),
+            (owned(&["marketing"]), false),
+            (owned(&["finance"]), false),
             (route(&[], &[], &[]), true),
             (route(&["fct_orders"], &[], &[]), true),
             (route(&["dim_customers"], &[], &[]), false),
@@ -142,6 +197,43 @@ mod tests {
         let finance = Event { group: Some("Finance".into()), ..everything };
         assert!(route(&[], &["Finance"], &[]).matches(&finance));
         assert!(!route(&[], &["Sales"], &[]).matches(&finance));
+        assert!(!owned(&["finance-data"]).matches(&finance), "a group's maintenance has no owner to route by");
+        let unowned = Event {
+            product: Some(EventProduct { owner: None, ..incident_event("x", "Sales").product.unwrap() }),
+            ..incident_event("x", "Sales")
+        };
+        assert!(!owned(&["finance-data"]).matches(&unowned));
+    }
+
+    #[test]
+    fn a_digest_is_due_at_the_end_of_its_clock_period() {
+        let routing = |digest| crate::event::Routing { name: "x".into(), route: Route::default(), digest };
+        let t = 1_795_000_000; // 2026-11-18 11:06:40 UTC
+        assert_eq!(routing(None).send_at(t), t);
+        assert_eq!(routing(Some(3600)).send_at(t), 1_795_003_200, "the next full hour");
+        assert_eq!(routing(Some(3600)).send_at(1_795_003_200), 1_795_006_800, "a boundary belongs to the next period");
+        assert_eq!(routing(Some(86_400)).send_at(t) % 86_400, 0, "midnight UTC");
+    }
+
+    #[test]
+    fn a_digest_lists_every_event_in_one_message() {
+        let events: Vec<Event> = (0..50)
+            .map(|i| Event { message: format!("change {i}"), ..incident_event("fct_orders", "Sales") })
+            .collect();
+        let json = digest_payload(&events[..3], Format::Json, 1_795_003_200);
+        assert_eq!((json["event"].as_str(), json["count"].as_u64()), (Some("digest"), Some(3)));
+        assert_eq!(json["until"], "2026-11-18T12:00:00Z");
+        assert_eq!(json["events"][2]["message"], "change 2");
+        assert_eq!(json["events"][0]["product"]["owner"], "finance-data, BI");
+        let slack = digest_payload(&events, Format::Slack, 1_795_003_200);
+        let blocks = slack["blocks"].as_array().unwrap();
+        assert_eq!(slack["text"], "tablestat: 50 changes since 2026-11-23T06:05:00Z");
+        assert_eq!(blocks.len(), 1 + 45 + 1, "header, 45 lines, and a count of the rest");
+        assert_eq!(blocks[46]["elements"][0]["text"], "and 5 more");
+        assert_eq!(
+            blocks[1]["text"]["text"],
+            "*Incident opened: Orders is down: uniqueness* (2026-11-23T06:05:00Z)\nchange 0\n<https://status.example.com/#fct_orders|Open in tablestat>"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::InStore;
 use super::{Result, Store};
-use crate::event::{Event, EventKind, EventMaintenance, Route};
+use crate::event::{Event, EventKind, EventMaintenance, Routing};
 use crate::timefmt::rfc3339_at;
 
 /// Maintenance that started or ended longer ago than this is history, not news: a poller
@@ -52,8 +52,9 @@ pub struct NotifyHealth {
 }
 
 impl Store {
-    /// Gives each event not yet routed a delivery row per matching webhook.
-    pub fn route_events(&mut self, routes: &[(String, Route)], now: i64) -> Result<usize> {
+    /// Gives each event not yet routed a delivery row per matching webhook, due at once or,
+    /// for a digest, at the end of its period.
+    pub fn route_events(&mut self, routes: &[Routing], now: i64) -> Result<usize> {
         let path = self.path.clone();
         let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
@@ -62,18 +63,28 @@ impl Store {
         Ok(routed)
     }
 
-    /// Deliveries whose time has come, oldest first.
-    pub fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<DueDelivery>> {
+    /// Deliveries whose time has come, oldest first: of every webhook but `digests` (or,
+    /// with `only`, of that webhook alone: a digest's events, sent as one message).
+    pub fn due_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+        digests: &[String],
+        only: Option<&str>,
+    ) -> Result<Vec<DueDelivery>> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT d.event, d.target, d.attempts, e.at, e.payload FROM delivery d JOIN event e ON e.id = d.event
                  WHERE d.delivered_at IS NULL AND d.gave_up_at IS NULL AND d.next_at <= ?1
+                   AND (?4 IS NULL OR d.target = ?4)
+                   AND (?4 IS NOT NULL OR d.target NOT IN (SELECT value FROM json_each(?3)))
                  ORDER BY d.event, d.target LIMIT ?2",
             )
             .in_store(self)?;
+        let digests = serde_json::to_string(digests).unwrap_or_else(|_| "[]".into());
         let rows = stmt
-            .query_map(params![now, limit as i64], |r| {
+            .query_map(params![now, limit as i64, digests, only], |r| {
                 let payload: String = r.get(4)?;
                 Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?, r.get(3)?, payload))
             })
@@ -176,7 +187,7 @@ impl Store {
     }
 }
 
-fn route_in(tx: &Transaction<'_>, routes: &[(String, Route)], now: i64) -> rusqlite::Result<usize> {
+fn route_in(tx: &Transaction<'_>, routes: &[Routing], now: i64) -> rusqlite::Result<usize> {
     let cursor: i64 =
         tx.prepare_cached("SELECT value FROM meta WHERE key = 'events_routed'")?.query_row([], |r| r.get(0))?;
     let mut stmt = tx.prepare_cached("SELECT id, payload FROM event WHERE id > ?1 ORDER BY id")?;
@@ -189,9 +200,9 @@ fn route_in(tx: &Transaction<'_>, routes: &[(String, Route)], now: i64) -> rusql
     for (id, payload) in events {
         last = id;
         let Ok(event) = serde_json::from_str::<Event>(&payload) else { continue };
-        for (name, route) in routes {
-            if route.matches(&event) {
-                routed += insert.execute(params![id, name, now])?;
+        for routing in routes {
+            if routing.route.matches(&event) {
+                routed += insert.execute(params![id, routing.name, routing.send_at(now)])?;
             }
         }
     }
@@ -220,7 +231,9 @@ fn notify_health_in(conn: &Connection, now: i64) -> rusqlite::Result<NotifyHealt
 
 /// The product as events name it, if it exists.
 pub(super) fn product_ref(conn: &Connection, id: &str) -> rusqlite::Result<Option<crate::event::EventProduct>> {
-    conn.prepare_cached("SELECT id, name, grp FROM product WHERE id = ?1")?
-        .query_row([id], |r| Ok(crate::event::EventProduct { id: r.get(0)?, name: r.get(1)?, group: r.get(2)? }))
+    conn.prepare_cached("SELECT id, name, grp, owner FROM product WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok(crate::event::EventProduct { id: r.get(0)?, name: r.get(1)?, group: r.get(2)?, owner: r.get(3)? })
+        })
         .optional()
 }

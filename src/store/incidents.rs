@@ -175,6 +175,7 @@ pub(super) fn apply_incident_rules(
             id: product.id.clone(),
             name: product.name.clone(),
             group: product.group.clone(),
+            owner: product.owner.clone(),
         })
     };
     let link = e.evidence.dbt_run_url.clone();

@@ -826,10 +826,12 @@ impl App {
     }
 }
 
-/// `/` filter: words match name, id, group or tags; `state:down` (or `is:down`) matches a state.
+/// `/` filter: words match name, id, group or tags; `state:down` (or `is:down`) matches a
+/// state; `owner:finance-data` the products that team owns (any of a product's owners).
 struct Filter {
     words: Vec<String>,
     states: Vec<State>,
+    owners: Vec<String>,
     /// `state:` words that name no state: they match nothing, and the filter line says so.
     unknown_states: Vec<String>,
 }
@@ -838,10 +840,12 @@ impl Filter {
     fn parse(text: &str) -> Filter {
         let mut words = Vec::new();
         let mut states = Vec::new();
+        let mut owners = Vec::new();
         let mut unknown_states = Vec::new();
         for token in text.split_whitespace() {
             let lower = token.to_lowercase();
             match lower.split_once(':') {
+                Some(("owner", o)) if !o.is_empty() => owners.push(o.to_string()),
                 Some(("state" | "is", s)) => match State::parse(s) {
                     Some(state) => states.push(state),
                     None if !s.is_empty() => unknown_states.push(s.to_string()),
@@ -850,7 +854,7 @@ impl Filter {
                 _ => words.push(lower),
             }
         }
-        Filter { words, states, unknown_states }
+        Filter { words, states, owners, unknown_states }
     }
 
     fn matches(&self, row: &crate::store::ProductRow) -> bool {
@@ -858,6 +862,12 @@ impl Filter {
             return false;
         }
         let p = &row.product;
+        let owned = |wanted: &String| {
+            p.owner.as_deref().is_some_and(|o| o.split(',').any(|one| one.trim().to_lowercase().contains(wanted.as_str())))
+        };
+        if !self.owners.is_empty() && !self.owners.iter().any(owned) {
+            return false;
+        }
         self.words.iter().all(|w| {
             p.name.to_lowercase().contains(w)
                 || p.id.to_lowercase().contains(w)

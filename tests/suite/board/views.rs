@@ -230,6 +230,15 @@ fn keys_move_sort_filter_and_navigate() {
     assert_eq!(app.rows.len(), 2);
     app.filter_input(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Esc));
     assert_eq!(app.rows.len(), 5);
+    // By owner: every prepared table is the data team's, none the finance team's.
+    for (filter, rows) in [("owner:data-team", 5), ("owner:finance", 0), ("owner:DATA-TEAM staging", 2)] {
+        app.update(Action::StartFilter);
+        for c in filter.chars() {
+            app.filter_input(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c)));
+        }
+        assert_eq!(app.rows.len(), rows, "{filter}");
+        app.filter_input(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Esc));
+    }
     // Mouse: a click selects, a second click on the same row opens.
     app.update(Action::Top);
     assert_eq!(app.click(1), Effect::None);

@@ -155,6 +155,11 @@ fn broken_configs_name_file_line_and_key() {
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[incidents]\nopen_after_polls = 0\n",
             ":8:20: [incidents] open_after_polls: open_after_polls = 0: give the number of polls in a row, from 1 (no guard) to 1000",
         ),
+        // a digest period out of range
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[[notify]]\nname = \"f\"\nurl_env = \"F\"\ndigest = \"30s\"\n",
+            ":10:10: [[notify]] #1 digest: webhook `f`: digest `30s` is not a period from 5 min to 7 days: write e.g. \"1h\" or \"1d\"",
+        ),
         // where /metrics is served, as a host name where an address is needed
         (
             "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[serve]\nlisten = \"localhost:9464\"\n",

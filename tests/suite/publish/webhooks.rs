@@ -280,3 +280,75 @@ async fn the_poller_service_delivers_webhooks_and_refreshes_the_page() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&hook.uri()), "the webhook URL is a secret");
 }
+
+/// `owners` routes only the tables a team owns; `digest = "1h"` sends what happened in each
+/// clock hour as one message at its end, and nothing in between.
+#[tokio::test]
+async fn an_owners_digest_hears_only_its_tables_once_an_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&receiver).await;
+    let products = story::config(&server.uri(), &db)
+        .replace("model = \"fct_orders\"\n", "model = \"fct_orders\"\nowner = \"Finance-Data, bi\"\n");
+    let text = format!(
+        "{products}\n[[notify]]\nname = \"finance\"\nurl = \"{0}/finance\"\nowners = [\"finance-data\"]\ndigest = \"1h\"\n\n[[notify]]\nname = \"all\"\nurl = \"{0}/all\"\n",
+        receiver.uri()
+    );
+    let config = Arc::new(Config::parse(Path::new("/tmp/notify.toml"), &text).unwrap());
+    let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
+    let deliverer = Deliverer::new(config.notify.clone(), config.base_dir(), None);
+    let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store.clone());
+    let sent_to = |hook: &'static str| {
+        let receiver = &receiver;
+        async move {
+            receiver
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.url.path() == hook)
+                .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    pipeline.poll(t(2, 0)).await;
+    story.set(chapter(2, "failed", "test_failures"));
+    pipeline.poll(t(4, 4)).await;
+    deliverer.round(&store, t(4, 4).timestamp()).await;
+    assert_eq!(sent_to("/all").await.len(), 2, "stg_orders and fct_orders opened");
+    let id = store.call(|s| s.incidents(Some("fct_orders"), 1)).await.unwrap().unwrap()[0].id;
+    let at = t(4, 30).timestamp();
+    store.call(move |s| s.acknowledge_incident(id, Some("ana"), "Rerunning", at)).await.unwrap().unwrap();
+    deliverer.round(&store, at).await;
+    deliverer.round(&store, t(4, 59).timestamp()).await;
+    assert!(sent_to("/finance").await.is_empty(), "nothing before the hour ends");
+
+    deliverer.round(&store, t(5, 0).timestamp()).await;
+    deliverer.round(&store, t(5, 1).timestamp()).await;
+    let digests = sent_to("/finance").await;
+    assert_eq!(digests.len(), 1, "one message for the hour: {digests:#?}");
+    let digest = &digests[0];
+    assert_eq!((digest["event"].as_str(), digest["count"].as_u64()), (Some("digest"), Some(2)));
+    assert_eq!(digest["until"], "2026-11-21T05:00:00Z");
+    let events: Vec<(&str, &str)> = digest["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["event"].as_str().unwrap(), e["product"]["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(events, [("incident_opened", "fct_orders"), ("incident_updated", "fct_orders")]);
+    assert!(digest["events"][1]["message"].as_str().unwrap().contains("acknowledged (ana): Rerunning"), "{digest}");
+
+    story.set(chapter(3, "success", "all_pass"));
+    pipeline.poll(t(6, 4)).await;
+    deliverer.round(&store, t(6, 4).timestamp()).await;
+    assert_eq!(sent_to("/finance").await.len(), 1);
+    deliverer.round(&store, t(7, 0).timestamp()).await;
+    let digests = sent_to("/finance").await;
+    assert_eq!(digests.len(), 2);
+    assert_eq!(digests[1]["events"][0]["event"], "incident_resolved");
+    assert_eq!(health(&store, t(7, 0)).await.undelivered, 0);
+}
