@@ -91,6 +91,7 @@ fn checked(product: &Arc<tablestat::model::Product>, at: i64, down: bool) -> Che
             note: None,
             refresh: None,
             run_finished_at: None,
+            cause: None,
         },
         checked_at: DateTime::<Utc>::from_timestamp(at, 0).unwrap(),
         interval: std::time::Duration::from_secs(300),

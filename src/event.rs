@@ -55,6 +55,10 @@ pub struct Event {
     pub at: String,
     /// The product concerned; `None` for maintenance of a group or of everything.
     pub product: Option<EventProduct>,
+    /// Every table the incident affects (its root cause reached them all), when more than
+    /// the product: routes by product, group and owner hear of any of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affected: Vec<EventProduct>,
     /// The group a group-wide maintenance covers.
     pub group: Option<String>,
     /// The product's state when the event was written.
@@ -153,8 +157,9 @@ impl Route {
                 owner.split(',').map(str::trim).any(|o| self.owners.iter().any(|wanted| wanted.eq_ignore_ascii_case(o)))
             })
         };
+        let hears = |p: &EventProduct| self.products.contains(&p.id) || self.groups.contains(&p.group) || owned(p);
         match (&event.product, &event.group) {
-            (Some(p), _) => self.products.contains(&p.id) || self.groups.contains(&p.group) || owned(p),
+            (Some(p), _) => hears(p) || event.affected.iter().any(hears),
             (None, Some(group)) => self.groups.contains(group),
             // Maintenance of everything concerns every route.
             (None, None) => true,

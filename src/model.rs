@@ -392,8 +392,8 @@ impl Resolution {
     }
 }
 
-/// How bad an incident is, from the metrics that are down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How bad an incident is, from the metrics that are down; mildest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Minor,

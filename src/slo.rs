@@ -71,17 +71,17 @@ pub fn exclusions(input: &SloInput, window: Span) -> Vec<Exclusion> {
     input
         .excluded
         .iter()
-        .filter_map(|(incident, span)| {
+        .filter_map(|crate::store::Excluded { incident, product, span }| {
             let from = span.start.max(window.start);
             let until = span.end.min(window.end);
             (until > from).then(|| Exclusion {
                 incident: incident.id,
-                product: incident.product.clone(),
+                product: product.clone(),
                 name: input
                     .products
                     .iter()
-                    .find(|p| p.id == incident.product)
-                    .map_or_else(|| incident.product.clone(), |p| p.name.clone()),
+                    .find(|p| p.id == *product)
+                    .map_or_else(|| product.clone(), |p| p.name.clone()),
                 title: incident.title.clone(),
                 resolution: incident.resolution.unwrap_or(crate::model::Resolution::FalsePositive),
                 by: incident.resolved_by.clone(),
@@ -101,8 +101,7 @@ pub fn report(input: &SloInput, window: Span) -> Vec<SloRow> {
         let history = input.history.iter().find(|(id, _)| *id == product.id).map(|(_, h)| h.as_slice()).unwrap_or(&[]);
         // Time under its excluded incidents counts as unwatched; those incidents leave the
         // counts and the means (the audit lines list them instead).
-        let left_out: Vec<Span> =
-            input.excluded.iter().filter(|(i, _)| i.product == product.id).map(|(_, span)| *span).collect();
+        let left_out: Vec<Span> = input.excluded.iter().filter(|x| x.product == product.id).map(|x| x.span).collect();
         let watched = uptime::excluding(&input.coverage, &left_out);
         let (slo, slo_is_default) = product.slo.map_or((DEFAULT_SLO, true), |s| (s, false));
         let metrics = std::iter::once(("", "overall")).chain(product.metrics.iter().map(|m| (m.as_str(), m.as_str())));
@@ -112,8 +111,8 @@ pub fn report(input: &SloInput, window: Span) -> Vec<SloRow> {
             let incidents: Vec<&Incident> = input
                 .incidents
                 .iter()
-                .filter(|i| i.product == product.id && (key.is_empty() || i.metrics.iter().any(|m| m == key)))
-                .filter(|i| !input.excluded.iter().any(|(x, _)| x.id == i.id))
+                .filter(|i| i.involves(&product.id) && (key.is_empty() || i.metrics.iter().any(|m| m == key)))
+                .filter(|i| !input.excluded.iter().any(|x| x.incident.id == i.id && x.product == product.id))
                 .collect();
             rows.push(row(product, label, slo, slo_is_default, &tally, &incidents));
         }
@@ -204,6 +203,8 @@ mod tests {
             resolution_note: None,
             acknowledged_at: None,
             acknowledged_by: None,
+            cause: None,
+            members: vec![crate::store::Member { product: "fct_orders".into(), joined_at: opened, left_at: resolved }],
             updates: Vec::new(),
         }
     }
@@ -320,15 +321,19 @@ mod tests {
             resolution_note: Some("the test compared against the wrong day".into()),
             ..incident(9 * DAY, 9 * DAY + 600, Some(9 * DAY + 6 * h), &["freshness"])
         };
-        let left_out = false_positive.excluded_span(false).unwrap();
+        let left_out = false_positive.excluded_span("fct_orders", false).unwrap();
         assert_eq!(left_out, Span::new(9 * DAY, 9 * DAY + 6 * h));
-        assert_eq!(fixed.excluded_span(true), None, "a fixed incident counts");
+        assert_eq!(fixed.excluded_span("fct_orders", true), None, "a fixed incident counts");
         let input = SloInput {
             products: vec![product(Some(99.0))],
             coverage: vec![Span::new(0, 10 * DAY)],
             history: vec![("fct_orders".into(), vec![("".into(), history.clone()), ("freshness".into(), history)])],
             incidents: vec![fixed, false_positive.clone()],
-            excluded: vec![(false_positive, left_out)],
+            excluded: vec![crate::store::Excluded {
+                incident: false_positive,
+                product: "fct_orders".into(),
+                span: left_out,
+            }],
         };
         let window = Span::new(0, 10 * DAY);
         let rows = report(&input, window);

@@ -175,7 +175,7 @@ fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, 
                 .excluded_incidents(0, Some(&before.product))
                 .map_err(store_error)?
                 .iter()
-                .any(|(i, _)| i.id == id);
+                .any(|x| x.incident.id == id);
             crate::output::line(format!(
                 "Incident #{id}: {} as {}.{}",
                 if was_open { "resolved" } else { "closed" },

@@ -1,8 +1,13 @@
 //! When an incident opens, changes and resolves, by the rulebook: a pure function of a
 //! product's evaluation, what changed at this poll, its open incident and the flapping
 //! guard's count. The store applies the step in the poll's transaction.
+//!
+//! An incident belongs to a root cause ([`Cause`]), not to a product: a product going down
+//! joins the open incident of its cause (one failing staging test: one incident for the
+//! staging table and the marts below it), leaves it when it is up again, and the incident
+//! resolves when the last one is back.
 
-use super::Evaluation;
+use super::{Cause, Evaluation};
 use crate::model::{Metric, Product, State, Verdict};
 
 pub use crate::model::Severity;
@@ -16,8 +21,10 @@ pub struct IncidentInput<'a> {
     pub at: i64,
     /// Metrics whose state changed at this poll.
     pub changed: &'a [String],
-    /// The metrics of its open incident, if it has one.
+    /// The metrics of its open incident, if it is in one.
     pub open: Option<&'a [String]>,
+    /// The cause of that incident (`None` for one from before causes were kept).
+    pub open_cause: Option<&'a str>,
     /// Polls in a row it has been down without an incident, before this one.
     pub down_polls: i64,
     /// Polls in a row a metric must be down before an incident opens (the flapping guard).
@@ -34,20 +41,41 @@ pub enum IncidentStep {
     },
     /// Up again before an incident opened: the count starts over.
     ResetCount,
-    Open {
-        title: String,
-        severity: Severity,
-        metrics: Vec<String>,
-        began_at: i64,
-        message: String,
-    },
+    /// Down with no incident: join the open incident of the same cause, or open one.
+    Open(Opening),
     Update {
         metrics: Vec<String>,
         message: String,
     },
+    /// Up again: the product leaves its incident, which resolves when nobody is left in it.
     Resolve {
         message: String,
     },
+    /// Still down, for another cause than its incident's: it leaves that one for this one's.
+    Move(Opening),
+}
+
+/// A product joining (or opening) the incident of its cause.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opening {
+    pub cause: Cause,
+    /// The product's own words ("Orders is down: uniqueness"): the incident's title when
+    /// the cause is its own (see [`title`]).
+    pub title: String,
+    pub severity: Severity,
+    pub metrics: Vec<String>,
+    pub began_at: i64,
+    pub message: String,
+}
+
+/// An incident's title: a shared cause names itself and how many tables it reached ("`unique_stg_orders_order_id` failed: 2 tables affected"); a product's own cause, the
+/// product and its metrics.
+pub fn title(cause: &Cause, own: &str, affected: usize) -> String {
+    if cause.is_shared() {
+        format!("{}: {affected} table{} affected", cause.title, if affected == 1 { "" } else { "s" })
+    } else {
+        own.to_string()
+    }
 }
 
 /// The rule: an incident opens when a metric goes down (after `open_after` polls down in a
@@ -61,21 +89,14 @@ pub fn next_step(input: &IncidentInput<'_>) -> IncidentStep {
             if input.open_after > 1 && streak < i64::from(input.open_after) {
                 return IncidentStep::Count { down_polls: streak };
             }
-            let metrics: Vec<String> = down.iter().map(|m| m.to_string()).collect();
-            let detail = said_once(e.metrics.iter().filter(|(_, v)| v.state == State::Down));
-            IncidentStep::Open {
-                title: format!("{} is down: {}", input.product.name, metrics.join(", ")),
-                severity: Severity::of(&down),
-                metrics,
-                began_at: e.run_finished_at.map_or(input.at, |t| t.timestamp().min(input.at)),
-                message: format!("Detected. {}", detail.join("; ")),
-            }
+            IncidentStep::Open(opening(input, &down))
         }
         None if input.open_after > 1 => IncidentStep::ResetCount,
         None => IncidentStep::Nothing,
         Some(_) if e.state == State::Up => {
             IncidentStep::Resolve { message: "Recovered: every metric is up again.".to_string() }
         }
+        Some(_) if !down.is_empty() && moved(input) => IncidentStep::Move(opening(input, &down)),
         Some(open) => {
             let changes = said_once(e.metrics.iter().filter(|(m, _)| input.changed.iter().any(|c| c == m.as_str())));
             if changes.is_empty() {
@@ -89,6 +110,34 @@ pub fn next_step(input: &IncidentInput<'_>) -> IncidentStep {
             }
             IncidentStep::Update { metrics, message: format!("Changed: {}", changes.join("; ")) }
         }
+    }
+}
+
+/// The product's cause this poll: what the evaluation found, or its own.
+fn cause_of(input: &IncidentInput<'_>) -> Cause {
+    input.evaluation.cause.clone().unwrap_or_else(|| Cause::own(input.product))
+}
+
+/// Down for a shared cause other than its incident's (also shared): an unrelated failure.
+fn moved(input: &IncidentInput<'_>) -> bool {
+    let now = cause_of(input);
+    match input.open_cause {
+        Some(open) => now.is_shared() && !open.starts_with("product:") && open != now.key,
+        None => false,
+    }
+}
+
+fn opening(input: &IncidentInput<'_>, down: &[&Metric]) -> Opening {
+    let e = input.evaluation;
+    let metrics: Vec<String> = down.iter().map(|m| m.to_string()).collect();
+    let detail = said_once(e.metrics.iter().filter(|(_, v)| v.state == State::Down));
+    Opening {
+        cause: cause_of(input),
+        title: format!("{} is down: {}", input.product.name, metrics.join(", ")),
+        severity: Severity::of(down),
+        metrics,
+        began_at: e.run_finished_at.map_or(input.at, |t| t.timestamp().min(input.at)),
+        message: format!("Detected. {}", detail.join("; ")),
     }
 }
 
@@ -120,6 +169,7 @@ mod tests {
             note: None,
             refresh: None,
             run_finished_at: chrono::DateTime::from_timestamp(900, 0),
+            cause: None,
         }
     }
 
@@ -140,13 +190,14 @@ mod tests {
                 None,
                 0,
                 1,
-                IncidentStep::Open {
+                IncidentStep::Open(Opening {
+                    cause: Cause::own(&product),
                     title: "Orders is down: uniqueness".into(),
                     severity: Severity::Minor,
                     metrics: open_u.clone(),
                     began_at: 900,
                     message: "Detected. uniqueness down: uniqueness is down".into(),
-                },
+                }),
             ),
             (
                 "availability down is critical",
@@ -155,14 +206,15 @@ mod tests {
                 None,
                 0,
                 1,
-                IncidentStep::Open {
+                IncidentStep::Open(Opening {
+                    cause: Cause::own(&product),
                     title: "Orders is down: availability, freshness".into(),
                     severity: Severity::Critical,
                     metrics: vec!["availability".into(), "freshness".into()],
                     began_at: 900,
                     message: "Detected. availability down: availability is down; freshness down: freshness is down"
                         .into(),
-                },
+                }),
             ),
             ("the guard counts", vec![(U, Down)], vec![], None, 0, 3, IncidentStep::Count { down_polls: 1 }),
             ("the guard still counts", vec![(U, Down)], vec![], None, 1, 3, IncidentStep::Count { down_polls: 2 }),
@@ -211,10 +263,53 @@ mod tests {
                 at: 1000,
                 changed: &changed,
                 open,
+                open_cause: None,
                 down_polls,
                 open_after,
             };
             assert_eq!(next_step(&input), expected, "{case}");
         }
+    }
+
+    /// A shared cause opens (or joins) by its key; the same product later down for another
+    /// shared cause moves; a change of words under the same cause is an update.
+    #[test]
+    fn a_product_joins_its_cause_and_moves_when_the_cause_changes() {
+        let product = Product { name: "Orders".into(), ..Product::new("fct_orders", "shop_daily") };
+        let test = Cause::new("test:test.shop.unique_stg_orders_order_id", "`unique_stg_orders_order_id` failed");
+        let source = Cause::new("source:source.shop.raw.orders", "source raw.orders is stale");
+        let down = |cause: &Cause| Evaluation {
+            cause: Some(cause.clone()),
+            ..evaluation(&[(Metric::Freshness, State::Down)])
+        };
+        let open = vec!["freshness".to_string()];
+        let changed = vec!["freshness".to_string()];
+        let step = |e: &Evaluation, open: Option<&[String]>, open_cause: Option<&str>| {
+            next_step(&IncidentInput {
+                product: &product,
+                evaluation: e,
+                at: 1000,
+                changed: &changed,
+                open,
+                open_cause,
+                down_polls: 0,
+                open_after: 1,
+            })
+        };
+        let IncidentStep::Open(opening) = step(&down(&test), None, None) else { panic!("opens") };
+        assert_eq!(opening.cause, test);
+        assert_eq!(title(&opening.cause, &opening.title, 2), "`unique_stg_orders_order_id` failed: 2 tables affected");
+        assert_eq!(title(&Cause::own(&product), &opening.title, 1), "Orders is down: freshness");
+        assert!(matches!(step(&down(&test), Some(&open), Some(&test.key)), IncidentStep::Update { .. }));
+        let IncidentStep::Move(moved) = step(&down(&source), Some(&open), Some(&test.key)) else { panic!("moves") };
+        assert_eq!(moved.cause, source);
+        // An incident from before causes were kept, or the product's own: no move.
+        assert!(matches!(step(&down(&source), Some(&open), None), IncidentStep::Update { .. }));
+        assert!(matches!(step(&down(&source), Some(&open), Some("product:fct_orders")), IncidentStep::Update { .. }));
+        let own = Evaluation { cause: None, ..down(&test) };
+        assert!(
+            matches!(step(&own, Some(&open), Some(&test.key)), IncidentStep::Update { .. }),
+            "its own failure stays"
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::Cause;
 use crate::dbt::ModelInfo;
 use crate::facts::DbtRun;
 
@@ -13,7 +14,7 @@ use crate::facts::DbtRun;
 /// for a reason: "upstream `core.stg_orders` failed in project core (dbt run 70002)". Only
 /// projects among `upstream` (the other dbt sources' runs this poll) count; with none,
 /// nothing is looked up.
-pub fn upstream_failure(dbt: &DbtRun, model: &ModelInfo, upstream: &[Arc<DbtRun>]) -> Option<String> {
+pub fn upstream_failure(dbt: &DbtRun, model: &ModelInfo, upstream: &[Arc<DbtRun>]) -> Option<(String, Cause)> {
     let own = dbt.index.project_name.as_deref()?;
     let others: Vec<&DbtRun> =
         upstream.iter().map(|r| &**r).filter(|r| r.index.project_name.as_deref().is_some_and(|p| p != own)).collect();
@@ -28,27 +29,33 @@ pub fn upstream_failure(dbt: &DbtRun, model: &ModelInfo, upstream: &[Arc<DbtRun>
     crossing.sort_unstable();
     crossing.into_iter().find_map(|(id, project, name)| {
         let run = others.iter().find(|r| r.index.project_name.as_deref() == Some(project))?;
-        let what = match run.result(id) {
-            Some(result) if result.status.is_failure() => "failed".to_string(),
-            Some(result) if matches!(result.status, crate::dbt::ResultStatus::Skipped) => "was skipped".to_string(),
+        let model_cause = || Cause::new(format!("model:{id}"), format!("model `{project}.{name}` failed"));
+        let (what, root) = match run.result(id) {
+            Some(result) if result.status.is_failure() => ("failed".to_string(), model_cause()),
+            Some(result) if matches!(result.status, crate::dbt::ResultStatus::Skipped) => {
+                ("was skipped".to_string(), model_cause())
+            }
             _ => {
                 // The first of its critical tests to fail, as a run's own reasons name it.
-                let mut failed: Vec<(usize, &str)> = run
+                let mut failed: Vec<(usize, &str, &str)> = run
                     .index
                     .tests_of(id)
                     .filter(|t| t.critical)
                     .filter_map(|t| {
                         let (at, result) = run.result_of_test(t)?;
-                        result.status.is_failure().then_some((at, t.name.as_str()))
+                        result.status.is_failure().then_some((at, t.name.as_str(), t.unique_id.as_str()))
                     })
                     .collect();
                 failed.sort_unstable();
-                let (_, first) = *failed.first()?;
+                let (_, first, test_id) = *failed.first()?;
                 let more = if failed.len() > 1 { format!(" (and {} more)", failed.len() - 1) } else { String::new() };
-                format!("failed its test {first}{more}")
+                (
+                    format!("failed its test {first}{more}"),
+                    Cause::new(format!("test:{test_id}"), format!("`{first}` failed")),
+                )
             }
         };
-        Some(format!("upstream `{project}.{name}` {what} in project {project} (dbt run {})", run.id))
+        Some((format!("upstream `{project}.{name}` {what} in project {project} (dbt run {})", run.id), root))
     })
 }
 

@@ -4,6 +4,7 @@
 //! input too, because a metric whose tests did not run keeps the state it had.
 //! Every rule of the README's "The rules, in plain words" lives here, in that order.
 
+mod cause;
 pub mod incidents;
 mod mesh;
 mod phrases;
@@ -26,6 +27,8 @@ use crate::dbt::{FreshnessStatus, ModelInfo, ResultStatus};
 use crate::facts::{AirflowView, DagFacts, DagRunFacts, DbtRun, DbtView, MaintenanceNotice, RunState, TaskLookup};
 use crate::model::{Evidence, FailingTest, Judgment, Metric, Product, Refresh, State, Verdict};
 use crate::timefmt;
+pub use cause::Cause;
+use cause::{Causes, Rank};
 use sheet::{Fallback, Sheet};
 
 /// How a metric blocked by its DAG's state begins its reason.
@@ -93,6 +96,8 @@ pub struct Evaluation {
     pub refresh: Option<Refresh>,
     /// When the latest finished run ended: when its evidence came to be.
     pub run_finished_at: Option<DateTime<Utc>>,
+    /// Why it is down, where a cause others may share was found (see [`Cause`]).
+    pub cause: Option<Cause>,
 }
 
 impl Evaluation {
@@ -174,9 +179,16 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     };
 
     let mut refreshed_at = None;
+    let mut causes = Causes::default();
+    let failed_run = |what: &str| {
+        Cause::new(
+            format!("run:{}/{}", dag.dag_id, run.run_id),
+            format!("{what} in run {} of DAG {}", run.run_id, dag.dag_id),
+        )
+    };
     let fallback = match (outcome.as_ref(), inputs.dbt) {
         ("success", DbtView::Run(dbt)) => {
-            apply_dbt_run(&mut sheet, &mut evidence, &mut refreshed_at, inputs, dbt, run, true)
+            apply_dbt_run(&mut sheet, &mut evidence, &mut refreshed_at, &mut causes, inputs, dbt, run, true)
         }
         ("success", dbt) => {
             if let DbtView::Unavailable(why) = dbt {
@@ -193,7 +205,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
             Fallback::Up(format!("refreshed{when}: {task_label} succeeded in run {}", run.run_id))
         }
         ("failed", DbtView::Run(dbt)) => {
-            apply_dbt_run(&mut sheet, &mut evidence, &mut refreshed_at, inputs, dbt, run, false)
+            apply_dbt_run(&mut sheet, &mut evidence, &mut refreshed_at, &mut causes, inputs, dbt, run, false)
         }
         ("failed", DbtView::Unavailable(why)) => Fallback::Unknown(format!(
             "{task_label} failed in run {} and its dbt artifacts could not be read: {why}",
@@ -205,6 +217,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
                 State::Down,
                 format!("not refreshed: {task_label} failed in run {}", run.run_id),
             );
+            causes.offer(Rank::Run, failed_run(&format!("{task_label} failed")));
             Fallback::Carry
         }
         ("upstream_failed", _) => {
@@ -213,6 +226,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
                 State::Down,
                 format!("not refreshed: a task before {task_label} failed in run {}", run.run_id),
             );
+            causes.offer(Rank::Run, failed_run(&format!("a task before {task_label} failed")));
             Fallback::Carry
         }
         (other, _) => {
@@ -225,6 +239,10 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     // DAG's own schedule says when the next run is due.
     if product.max_age.is_none() && dag.in_progress.is_none() {
         if let Some(verdict) = overdue(dag, run, product, inputs.now) {
+            if verdict.state == State::Down {
+                let title = format!("DAG {} missed its scheduled run", dag.dag_id);
+                causes.offer(Rank::Run, Cause::new(format!("schedule:{}", dag.dag_id), title));
+            }
             sheet.add(Metric::Freshness, verdict.state, verdict.reason);
         }
     }
@@ -249,13 +267,15 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     // 7. dbt mesh: built from another project's model that failed there.
     if let (DbtView::Run(dbt), Some(model)) = (inputs.dbt, product.model.as_deref()) {
         if let Some(model) = dbt.index.resolve_model(model) {
-            if let Some(cause) = mesh::upstream_failure(dbt, model, inputs.upstream) {
+            if let Some((cause, root)) = mesh::upstream_failure(dbt, model, inputs.upstream) {
                 sheet.add(Metric::Freshness, State::Down, format!("not rebuilt from fresh data: {cause}"));
+                causes.offer(Rank::Upstream, root);
             }
         }
     }
 
     let metrics = sheet.finish(inputs, &fallback);
+    let cause = causes.into_cause();
     let refresh = refreshed_at.map(|finished_at| Refresh {
         dag_run_id: run.run_id.to_string(),
         data_interval_end: run.data_interval_end,
@@ -265,14 +285,16 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
         },
         finished_at,
     });
-    finish(metrics, evidence, note, refresh, run.end_date)
+    Evaluation { cause, ..finish(metrics, evidence, note, refresh, run.end_date) }
 }
 
 /// Rules 4 and 5 with the dbt run at hand: per test, per table.
+#[allow(clippy::too_many_arguments)]
 fn apply_dbt_run(
     sheet: &mut Sheet,
     evidence: &mut Evidence,
     refreshed_at: &mut Option<DateTime<Utc>>,
+    causes: &mut Causes,
     inputs: &Inputs<'_>,
     dbt: &DbtRun,
     run: &DagRunFacts,
@@ -291,6 +313,8 @@ fn apply_dbt_run(
                 State::Down,
                 format!("not refreshed: the dbt task failed in run {}", run.run_id),
             );
+            let title = format!("the dbt task failed in run {} of DAG {}", run.run_id, run_dag(evidence));
+            causes.offer(Rank::Run, Cause::new(format!("run:{}/{}", run_dag(evidence), run.run_id), title));
             Fallback::Carry
         };
     };
@@ -304,6 +328,8 @@ fn apply_dbt_run(
     let mut any_result = false;
     // Failing tests, with their place in completion order: the first to fail is listed first.
     let mut failing: Vec<(usize, FailingTest)> = Vec::new();
+    // The first critical test to fail (in completion order) is the table's own cause.
+    let mut first_down: Option<(usize, Cause)> = None;
     for test in dbt.index.tests_of_model(model) {
         sheet.has_tests(&test.metric);
         let Some((order, result)) = dbt.result_of_test(test) else {
@@ -331,6 +357,10 @@ fn apply_dbt_run(
             ),
         };
         sheet.judged(&test.metric);
+        if verdict.state == State::Down && first_down.as_ref().is_none_or(|(at, _)| order < *at) {
+            first_down =
+                Some((order, Cause::new(format!("test:{}", test.unique_id), format!("`{}` failed", test.name))));
+        }
         failing.push((
             order,
             FailingTest {
@@ -345,6 +375,9 @@ fn apply_dbt_run(
     }
     failing.sort_by_key(|(order, _)| *order);
     evidence.failing_tests.extend(failing.into_iter().map(|(_, test)| test));
+    if let Some((_, cause)) = first_down {
+        causes.offer(Rank::Own, cause);
+    }
 
     let rebuilt = match dbt.result_of_model(model).map(|r| (&r.status, r)) {
         Some((ResultStatus::Success | ResultStatus::PartialSuccess | ResultStatus::NoOp, result)) => {
@@ -372,10 +405,18 @@ fn apply_dbt_run(
                 State::Down,
                 format!("not rebuilt: the model failed: {}", phrases::cause(result.message.as_deref())),
             );
+            causes.offer(
+                Rank::Own,
+                Cause::new(format!("model:{}", model.unique_id), format!("model {} failed", model.name)),
+            );
             false
         }
         Some((ResultStatus::Skipped, _)) => {
-            sheet.add(Metric::Freshness, State::Down, format!("not rebuilt: {}", skip_cause(dbt, model)));
+            let (why, root) = skip_cause(dbt, model);
+            sheet.add(Metric::Freshness, State::Down, format!("not rebuilt: {why}"));
+            if let Some(root) = root {
+                causes.offer(Rank::Upstream, root);
+            }
             false
         }
         Some((other, _)) => {
@@ -394,7 +435,7 @@ fn apply_dbt_run(
         }
     };
 
-    apply_source_freshness(sheet, dbt, model);
+    apply_source_freshness(sheet, causes, dbt, model);
     if rebuilt {
         Fallback::UpWhenUntested(format!("no tests check this; current as of dbt run {}", dbt.id))
     } else {
@@ -403,7 +444,7 @@ fn apply_dbt_run(
 }
 
 /// Rule 5: sources upstream of the model, from sources.json.
-fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
+fn apply_source_freshness(sheet: &mut Sheet, causes: &mut Causes, dbt: &DbtRun, model: &ModelInfo) {
     let Some(freshness) = dbt.freshness() else {
         return;
     };
@@ -419,7 +460,9 @@ fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
             Some(r) => match &r.status {
                 FreshnessStatus::Pass => {}
                 FreshnessStatus::Error => {
-                    sheet.add(Metric::Freshness, State::Down, format!("source {name} is stale{}", age(r)))
+                    sheet.add(Metric::Freshness, State::Down, format!("source {name} is stale{}", age(r)));
+                    let stale = Cause::new(format!("source:{}", source.unique_id), format!("source {name} is stale"));
+                    causes.offer(Rank::Source, stale);
                 }
                 FreshnessStatus::Warn => {
                     sheet.add(Metric::Freshness, State::Degraded, format!("source {name} is getting stale{}", age(r)))
@@ -440,8 +483,9 @@ fn apply_source_freshness(sheet: &mut Sheet, dbt: &DbtRun, model: &ModelInfo) {
     }
 }
 
-/// Why dbt skipped a model: the nearest failures upstream (or its own unit tests).
-fn skip_cause(dbt: &DbtRun, model: &ModelInfo) -> String {
+/// Why dbt skipped a model: the nearest failures upstream (or its own unit tests), and the
+/// first of them as the cause it shares with every table below it.
+fn skip_cause(dbt: &DbtRun, model: &ModelInfo) -> (String, Option<Cause>) {
     let own: Vec<(usize, &crate::dbt::TestInfo)> = dbt
         .index
         .tests_of_model(model)
@@ -458,19 +502,37 @@ fn skip_cause(dbt: &DbtRun, model: &ModelInfo) -> String {
         (Some((at, _)), Some(id)) if dbt.position(id).unwrap_or(usize::MAX) < *at => Err(id),
         (Some((_, test)), _) => Ok(test),
         (None, Some(id)) => Err(id),
-        (None, None) => return "dbt skipped it because an earlier step failed".to_string(),
+        (None, None) => return ("dbt skipped it because an earlier step failed".to_string(), None),
     };
-    let cause = match first {
-        Ok(own) => format!("unit test {} failed", own.name),
+    let (cause, root) = match first {
+        Ok(own) => (
+            format!("unit test {} failed", own.name),
+            Cause::new(format!("test:{}", own.unique_id), format!("unit test `{}` failed", own.name)),
+        ),
         Err(id) => match (dbt.index.test(id), dbt.index.model(id)) {
             (Some(test), _) => {
                 let what = if matches!(test.kind, crate::dbt::TestKind::Unit) { "unit test" } else { "test" };
-                format!("upstream {what} {} failed", test.name)
+                (
+                    format!("upstream {what} {} failed", test.name),
+                    Cause::new(format!("test:{id}"), format!("`{}` failed", test.name)),
+                )
             }
-            (None, model) => format!("upstream model {} failed", model.map_or(id, |m| m.name.as_str())),
+            (None, model) => {
+                let name = model.map_or(id, |m| m.name.as_str());
+                (
+                    format!("upstream model {name} failed"),
+                    Cause::new(format!("model:{id}"), format!("model {name} failed")),
+                )
+            }
         },
     };
-    if count == 1 { cause } else { format!("{cause} (and {} more)", count - 1) }
+    let said = if count == 1 { cause } else { format!("{cause} (and {} more)", count - 1) };
+    (said, Some(root))
+}
+
+/// The DAG a run's evidence names (every evaluation that reaches a run has one).
+fn run_dag(evidence: &Evidence) -> &str {
+    evidence.dag_id.as_deref().unwrap_or_default()
 }
 
 /// How Airflow names the runs its scheduler creates (manual runs start `manual__`).
@@ -569,7 +631,8 @@ fn uniform(product: &Product, state: State, reason: &str, evidence: Evidence, no
     finish(metrics, evidence, note, None, None)
 }
 
-/// Rule 3: availability names the cause, the others say they are blocked by it.
+/// Rule 3: availability names the cause, the others say they are blocked by it; every
+/// product of the DAG shares it.
 fn blocked(product: &Product, cause: &str, evidence: Evidence) -> Evaluation {
     let metrics = product
         .metrics
@@ -580,7 +643,10 @@ fn blocked(product: &Product, cause: &str, evidence: Evidence) -> Evaluation {
             (m.clone(), Verdict::new(State::Down, reason))
         })
         .collect();
-    finish(metrics, evidence, None, None, None)
+    Evaluation {
+        cause: Some(Cause::new(format!("dag:{}", product.dag_id), cause)),
+        ..finish(metrics, evidence, None, None, None)
+    }
 }
 
 fn finish(
@@ -591,5 +657,5 @@ fn finish(
     run_finished_at: Option<DateTime<Utc>>,
 ) -> Evaluation {
     let state = State::worst_of(metrics.iter().map(|(_, v)| v.state)).unwrap_or(State::Unknown);
-    Evaluation { state, metrics, evidence, note, refresh, run_finished_at }
+    Evaluation { state, metrics, evidence, note, refresh, run_finished_at, cause: None }
 }

@@ -140,6 +140,7 @@ mod tests {
         Event {
             event: EventKind::IncidentOpened,
             at: "2026-11-23T06:05:00Z".into(),
+            affected: Vec::new(),
             product: Some(EventProduct {
                 id: product.into(),
                 name: "Orders".into(),
@@ -203,6 +204,11 @@ mod tests {
             ..incident_event("x", "Sales")
         };
         assert!(!owned(&["finance-data"]).matches(&unowned));
+        // An incident of several tables reaches the owner of any of them.
+        let shared =
+            Event { affected: vec![unowned.product.clone().unwrap(), event.product.clone().unwrap()], ..unowned };
+        assert!(owned(&["finance-data"]).matches(&shared));
+        assert!(route(&["fct_orders"], &[], &[]).matches(&shared));
     }
 
     #[test]

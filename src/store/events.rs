@@ -155,6 +155,7 @@ impl Store {
                     event: kind,
                     at: at(when),
                     product: product.clone(),
+                    affected: Vec::new(),
                     group: group.clone(),
                     state: None,
                     incident: None,

@@ -96,7 +96,10 @@ impl Store {
                     .map_err(wrap)?;
             }
             let mut incident = tx
-                .prepare("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at, resolved_at) VALUES (?1, ?2, 'resolved', ?3, ?4, ?5, ?6, ?7)")
+                .prepare("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at, resolved_at, resolution) VALUES (?1, ?2, 'resolved', ?3, ?4, ?5, ?6, ?7, 'fixed')")
+                .map_err(wrap)?;
+            let mut member = tx
+                .prepare("INSERT INTO incident_member (incident, product, joined_at, left_at) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(wrap)?;
             let mut update = tx
                 .prepare("INSERT INTO incident_update (incident, at, automatic, status, message, author) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
@@ -114,6 +117,7 @@ impl Store {
                     ])
                     .map_err(wrap)?;
                 let id = tx.last_insert_rowid();
+                member.execute(params![id, i.product, i.opened_at, i.resolved_at]).map_err(wrap)?;
                 for (at, automatic, status, message, author) in &i.updates {
                     update.execute(params![id, at, automatic, status, message, author]).map_err(wrap)?;
                 }

@@ -11,7 +11,7 @@ use super::WriteSummary;
 use super::events;
 use super::{Result, Store, StoreError};
 use crate::evaluate::Checked;
-use crate::evaluate::incidents::{IncidentInput, IncidentStep, next_step};
+use crate::evaluate::incidents::{self, IncidentInput, IncidentStep, Opening, next_step};
 use crate::event::{Event, EventIncident, EventKind};
 use crate::model::{Resolution, Severity, State};
 use crate::timefmt::rfc3339_at;
@@ -46,7 +46,31 @@ pub struct Incident {
     #[serde(serialize_with = "crate::timefmt::json::maybe_at")]
     pub acknowledged_at: Option<i64>,
     pub acknowledged_by: Option<String>,
+    /// The root cause's key (`test:<unique_id>`, `dag:<dag>`, …; see
+    /// [`crate::evaluate::Cause`]); `None` for incidents from before causes were kept.
+    pub cause: Option<String>,
+    /// The tables it reached, in the order they joined: when, and when each was back.
+    pub members: Vec<Member>,
     pub updates: Vec<IncidentUpdate>,
+}
+
+/// Time an incident leaves out of one of its tables' uptime (see [`Incident::excluded_span`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Excluded {
+    pub incident: Incident,
+    pub product: String,
+    pub span: Span,
+}
+
+/// A table an incident reached.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Member {
+    pub product: String,
+    #[serde(serialize_with = "crate::timefmt::json::at")]
+    pub joined_at: i64,
+    /// When it was back (or the incident was resolved); `None` while it is affected.
+    #[serde(serialize_with = "crate::timefmt::json::maybe_at")]
+    pub left_at: Option<i64>,
 }
 
 impl Incident {
@@ -75,18 +99,32 @@ impl Incident {
         })
     }
 
+    /// Whether it reached `product` (the one that opened it, or one that joined).
+    pub fn involves(&self, product: &str) -> bool {
+        self.product == product || self.members.iter().any(|m| m.product == product)
+    }
+
+    /// The tables it affects now.
+    pub fn affected_now(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().filter(|m| m.left_at.is_none()).map(|m| m.product.as_str())
+    }
+
     /// Time to acknowledge, for acknowledged incidents.
     pub fn time_to_acknowledge(&self) -> Option<i64> {
         self.acknowledged_at.map(|a| (a - self.opened_at).max(0))
     }
 
-    /// The time it leaves out of its product's uptime, when its resolution says so (see
-    /// [`Resolution::excludes`]): from the break to the resolution.
-    pub fn excluded_span(&self, exclude_expected: bool) -> Option<crate::uptime::Span> {
+    /// The time it leaves out of `product`'s uptime when its resolution says so (see
+    /// [`Resolution::excludes`]): while the product was in it, from the break for the one
+    /// that opened it, to the resolution.
+    pub fn excluded_span(&self, product: &str, exclude_expected: bool) -> Option<Span> {
         let resolved = self.resolved_at?;
-        self.resolution
-            .filter(|r| r.excludes(exclude_expected))
-            .map(|_| crate::uptime::Span::new(self.began_at.min(self.opened_at), resolved))
+        self.resolution.filter(|r| r.excludes(exclude_expected))?;
+        let stints = || self.members.iter().filter(|m| m.product == product);
+        let joined = stints().map(|m| m.joined_at).min()?;
+        let start = if product == self.product { joined.min(self.began_at.min(self.opened_at)) } else { joined };
+        let end = stints().map(|m| m.left_at.unwrap_or(resolved).min(resolved)).max()?;
+        Some(Span::new(start, end))
     }
 }
 
@@ -123,7 +161,8 @@ pub(super) struct FlapGuard<'a> {
 
 /// Automatic incident work for one checked product, inside the poll's transaction: the
 /// rulebook decides the step ([`next_step`]), this applies it. `changed` holds the metrics
-/// whose state changed this poll.
+/// whose state changed this poll. Incidents are per root cause: a product joins the open
+/// incident of its cause, and leaves it when it is up again.
 pub(super) fn apply_incident_rules(
     tx: &Transaction<'_>,
     checked: &Checked,
@@ -135,19 +174,11 @@ pub(super) fn apply_incident_rules(
     let product = &checked.product;
     let now = checked.checked_at.timestamp();
     let open: Option<OpenIncident> = tx
-        .prepare_cached(
-            "SELECT id, metrics, title, status, severity, eta FROM incident WHERE product = ?1 AND resolved_at IS NULL",
-        )?
-        .query_row([&product.id], |r| {
-            Ok(OpenIncident {
-                id: r.get(0)?,
-                metrics: r.get(1)?,
-                title: r.get(2)?,
-                status: IncidentStatus::parse(&r.get::<_, String>(3)?).unwrap_or(IncidentStatus::Investigating),
-                severity: severity_of(&r.get::<_, String>(4)?),
-                eta: r.get(5)?,
-            })
-        })
+        .prepare_cached(&format!(
+            "SELECT {OPEN_COLUMNS} FROM incident_member m JOIN incident i ON i.id = m.incident
+             WHERE m.product = ?1 AND m.left_at IS NULL AND i.resolved_at IS NULL"
+        ))?
+        .query_row([&product.id], open_incident)
         .optional()?;
     let open_metrics: Option<Vec<String>> = open.as_ref().map(|o| serde_json::from_str(&o.metrics).unwrap_or_default());
     let any_down = e.metrics.iter().any(|(_, v)| v.state == State::Down);
@@ -166,19 +197,11 @@ pub(super) fn apply_incident_rules(
         at: now,
         changed,
         open: open_metrics.as_deref(),
+        open_cause: open.as_ref().and_then(|o| o.cause.as_deref()),
         down_polls,
         open_after: guard.open_after,
     });
-    // The event's product and state are what this poll wrote: no need to read them back.
-    let event_product = || {
-        Some(crate::event::EventProduct {
-            id: product.id.clone(),
-            name: product.name.clone(),
-            group: product.group.clone(),
-            owner: product.owner.clone(),
-        })
-    };
-    let link = e.evidence.dbt_run_url.clone();
+    let here = Here { product, state: e.state, at: now, link: e.evidence.dbt_run_url.clone() };
     match (step, open) {
         (IncidentStep::Nothing, _) => {}
         (IncidentStep::Count { down_polls }, _) => {
@@ -191,50 +214,211 @@ pub(super) fn apply_incident_rules(
             tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0")?
                 .execute([&product.id])?;
         }
-        (IncidentStep::Open { title, severity, metrics, began_at, message }, _) => {
+        (IncidentStep::Open(opening), _) => {
             if guard.pending.remove(&product.id) || guard.open_after > 1 {
                 tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0")?
                     .execute([&product.id])?;
             }
-            tx.prepare_cached("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6)")?.execute(
-                params![product.id, title, severity.as_str(), serde_json::to_string(&metrics).unwrap_or_default(), began_at, now],
-            )?;
-            let id = tx.last_insert_rowid();
-            auto_update(tx, id, now, Some(IncidentStatus::Investigating), &message)?;
-            let about =
-                EventIncident { id, title, status: IncidentStatus::Investigating, severity, metrics, eta: None };
-            let happened = Happened { kind: EventKind::IncidentOpened, at: now, message: &message, link };
-            write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
-            summary.incidents_opened.push(id);
+            join_or_open(tx, &here, opening, summary)?;
         }
         (IncidentStep::Resolve { message }, Some(open)) => {
-            let id = open.id;
-            tx.prepare_cached(
-                "UPDATE incident SET status = 'resolved', resolved_at = ?2, resolution = 'fixed' WHERE id = ?1",
-            )?
-            .execute(params![id, now])?;
-            auto_update(tx, id, now, Some(IncidentStatus::Resolved), &message)?;
-            let about = open.about(IncidentStatus::Resolved, None);
-            let happened = Happened { kind: EventKind::IncidentResolved, at: now, message: &message, link };
-            write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
-            summary.incidents_resolved.push(id);
+            leave(tx, &here, &open, &message, summary)?;
+        }
+        (IncidentStep::Move(opening), Some(open)) => {
+            let message = format!("Now down for another cause: {}.", opening.cause.title);
+            leave(tx, &here, &open, &message, summary)?;
+            join_or_open(tx, &here, opening, summary)?;
         }
         (IncidentStep::Update { metrics, message }, Some(open)) => {
             let id = open.id;
             tx.prepare_cached("UPDATE incident SET metrics = ?2 WHERE id = ?1")?
                 .execute(params![id, serde_json::to_string(&metrics).unwrap_or_default()])?;
+            let message = here.said(tx, id, &message)?;
             auto_update(tx, id, now, None, &message)?;
             let about = open.about(open.status, Some(metrics));
-            let happened = Happened { kind: EventKind::IncidentUpdated, at: now, message: &message, link };
-            write_incident_event(tx, happened, event_product(), Some(e.state), about)?;
+            write_incident_event(
+                tx,
+                here.happened(EventKind::IncidentUpdated, &message),
+                here.product(),
+                Some(e.state),
+                about,
+            )?;
         }
         // A step about an open incident when none is open cannot come from the rule.
-        (IncidentStep::Resolve { .. } | IncidentStep::Update { .. }, None) => {}
+        (IncidentStep::Resolve { .. } | IncidentStep::Update { .. } | IncidentStep::Move(_), None) => {}
     }
     Ok(())
 }
 
-/// The open incident of a product, as the automatic path needs it.
+/// The product a poll step is about, and what the poll found.
+struct Here<'a> {
+    product: &'a crate::model::Product,
+    state: State,
+    at: i64,
+    link: Option<String>,
+}
+
+impl Here<'_> {
+    /// The event's product: what this poll wrote, not read back.
+    fn product(&self) -> Option<crate::event::EventProduct> {
+        Some(crate::event::EventProduct {
+            id: self.product.id.clone(),
+            name: self.product.name.clone(),
+            group: self.product.group.clone(),
+            owner: self.product.owner.clone(),
+        })
+    }
+
+    fn happened<'m>(&self, kind: EventKind, message: &'m str) -> Happened<'m> {
+        Happened { kind, at: self.at, message, link: self.link.clone() }
+    }
+
+    /// In an incident of several tables, each line says which one it is about.
+    fn said(&self, tx: &Transaction<'_>, incident: i64, message: &str) -> rusqlite::Result<String> {
+        Ok(if affected(tx, incident)? > 1 { format!("{}: {message}", self.product.name) } else { message.to_string() })
+    }
+}
+
+/// How many tables an incident has reached.
+fn affected(tx: &Transaction<'_>, incident: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached("SELECT count(DISTINCT product) FROM incident_member WHERE incident = ?1")?
+        .query_row([incident], |r| r.get::<_, i64>(0))
+        .map(|n| n as usize)
+}
+
+/// The product joins the open incident of its cause, or opens one.
+fn join_or_open(
+    tx: &Transaction<'_>,
+    here: &Here<'_>,
+    opening: Opening,
+    summary: &mut WriteSummary,
+) -> rusqlite::Result<()> {
+    let Opening { cause, title: own_title, severity, metrics, began_at, message } = opening;
+    let joining: Option<OpenIncident> = if cause.is_shared() {
+        tx.prepare_cached(&format!(
+            "SELECT {OPEN_COLUMNS} FROM incident i WHERE i.cause = ?1 AND i.resolved_at IS NULL"
+        ))?
+        .query_row([&cause.key], open_incident)
+        .optional()?
+    } else {
+        None
+    };
+    let mut member =
+        tx.prepare_cached("INSERT INTO incident_member (incident, product, joined_at) VALUES (?1, ?2, ?3)")?;
+    match joining {
+        Some(open) => {
+            let id = open.id;
+            member.execute(params![id, here.product.id, here.at])?;
+            let mut all: Vec<String> = serde_json::from_str(&open.metrics).unwrap_or_default();
+            for m in metrics {
+                if !all.contains(&m) {
+                    all.push(m);
+                }
+            }
+            let severity = open.severity.max(severity);
+            let title = incidents::title(&cause, &own_title, affected(tx, id)?);
+            tx.prepare_cached("UPDATE incident SET title = ?2, severity = ?3, metrics = ?4 WHERE id = ?1")?
+                .execute(params![id, title, severity.as_str(), serde_json::to_string(&all).unwrap_or_default()])?;
+            let message = format!("{} joined. {message}", here.product.name);
+            auto_update(tx, id, here.at, None, &message)?;
+            let about = EventIncident { title, severity, metrics: all, ..open.about(open.status, None) };
+            write_incident_event(
+                tx,
+                here.happened(EventKind::IncidentUpdated, &message),
+                here.product(),
+                Some(here.state),
+                about,
+            )?;
+        }
+        None => {
+            let title = incidents::title(&cause, &own_title, 1);
+            tx.prepare_cached("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at, cause) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6, ?7)")?.execute(
+                params![here.product.id, title, severity.as_str(), serde_json::to_string(&metrics).unwrap_or_default(), began_at, here.at, cause.key],
+            )?;
+            let id = tx.last_insert_rowid();
+            member.execute(params![id, here.product.id, here.at])?;
+            auto_update(tx, id, here.at, Some(IncidentStatus::Investigating), &message)?;
+            let about =
+                EventIncident { id, title, status: IncidentStatus::Investigating, severity, metrics, eta: None };
+            write_incident_event(
+                tx,
+                here.happened(EventKind::IncidentOpened, &message),
+                here.product(),
+                Some(here.state),
+                about,
+            )?;
+            summary.incidents_opened.push(id);
+        }
+    }
+    Ok(())
+}
+
+/// The product leaves its incident; the incident resolves (`fixed`) when nobody is left.
+fn leave(
+    tx: &Transaction<'_>,
+    here: &Here<'_>,
+    open: &OpenIncident,
+    message: &str,
+    summary: &mut WriteSummary,
+) -> rusqlite::Result<()> {
+    let id = open.id;
+    tx.prepare_cached(
+        "UPDATE incident_member SET left_at = ?3 WHERE incident = ?1 AND product = ?2 AND left_at IS NULL",
+    )?
+    .execute(params![id, here.product.id, here.at])?;
+    let left: i64 = tx
+        .prepare_cached("SELECT count(*) FROM incident_member WHERE incident = ?1 AND left_at IS NULL")?
+        .query_row([id], |r| r.get(0))?;
+    let several = affected(tx, id)? > 1;
+    if left > 0 {
+        let message = format!(
+            "{}: {message} {left} table{} still affected.",
+            here.product.name,
+            if left == 1 { "" } else { "s" }
+        );
+        auto_update(tx, id, here.at, None, &message)?;
+        let about = open.about(open.status, None);
+        return write_incident_event(
+            tx,
+            here.happened(EventKind::IncidentUpdated, &message),
+            here.product(),
+            Some(here.state),
+            about,
+        );
+    }
+    tx.prepare_cached("UPDATE incident SET status = 'resolved', resolved_at = ?2, resolution = 'fixed' WHERE id = ?1")?
+        .execute(params![id, here.at])?;
+    let message =
+        if several { format!("{}: {message} Every table is back.", here.product.name) } else { message.to_string() };
+    auto_update(tx, id, here.at, Some(IncidentStatus::Resolved), &message)?;
+    let about = open.about(IncidentStatus::Resolved, None);
+    write_incident_event(
+        tx,
+        here.happened(EventKind::IncidentResolved, &message),
+        here.product(),
+        Some(here.state),
+        about,
+    )?;
+    summary.incidents_resolved.push(id);
+    Ok(())
+}
+
+/// What the automatic path reads of an open incident.
+const OPEN_COLUMNS: &str = "i.id, i.metrics, i.title, i.status, i.severity, i.eta, i.cause";
+
+fn open_incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<OpenIncident> {
+    Ok(OpenIncident {
+        id: r.get(0)?,
+        metrics: r.get(1)?,
+        title: r.get(2)?,
+        status: IncidentStatus::parse(&r.get::<_, String>(3)?).unwrap_or(IncidentStatus::Investigating),
+        severity: severity_of(&r.get::<_, String>(4)?),
+        eta: r.get(5)?,
+        cause: r.get(6)?,
+    })
+}
+
+/// An open incident, as the automatic path needs it.
 struct OpenIncident {
     id: i64,
     /// JSON list.
@@ -243,6 +427,7 @@ struct OpenIncident {
     status: IncidentStatus,
     severity: Severity,
     eta: Option<i64>,
+    cause: Option<String>,
 }
 
 impl OpenIncident {
@@ -299,6 +484,21 @@ struct Happened<'m> {
     link: Option<String>,
 }
 
+/// The tables an incident affects now (every one it reached, once resolved), as events
+/// name them.
+fn affected_products(conn: &Connection, incident: i64) -> rusqlite::Result<Vec<crate::event::EventProduct>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.id, p.name, p.grp, p.owner FROM incident_member m JOIN product p ON p.id = m.product
+         WHERE m.incident = ?1
+           AND (m.left_at IS NULL OR NOT EXISTS (SELECT 1 FROM incident_member WHERE incident = ?1 AND left_at IS NULL))
+         GROUP BY p.id ORDER BY min(m.rowid)",
+    )?;
+    let rows = stmt.query_map([incident], |r| {
+        Ok(crate::event::EventProduct { id: r.get(0)?, name: r.get(1)?, group: r.get(2)?, owner: r.get(3)? })
+    })?;
+    rows.collect()
+}
+
 fn write_incident_event(
     conn: &Connection,
     happened: Happened<'_>,
@@ -306,9 +506,11 @@ fn write_incident_event(
     state: Option<State>,
     incident: EventIncident,
 ) -> rusqlite::Result<()> {
+    let affected = affected_products(conn, incident.id)?;
     let event = Event {
         event: happened.kind,
         at: rfc3339_at(happened.at),
+        affected: if affected.len() > 1 { affected } else { Vec::new() },
         product,
         group: None,
         state,
@@ -366,7 +568,7 @@ fn severity_of(text: &str) -> Severity {
 }
 
 const INCIDENT_COLUMNS: &str = "id, product, title, status, severity, metrics, began_at, opened_at, resolved_at, eta,
-    resolution, resolved_by, resolution_note, acknowledged_at, acknowledged_by";
+    resolution, resolved_by, resolution_note, acknowledged_at, acknowledged_by, cause";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let status: String = r.get(3)?;
@@ -387,20 +589,53 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         resolution_note: r.get(12)?,
         acknowledged_at: r.get(13)?,
         acknowledged_by: r.get(14)?,
+        cause: r.get(15)?,
+        members: Vec::new(),
         updates: Vec::new(),
     })
 }
 
 impl Store {
-    /// Incidents, open first then the most recent, optionally for one product.
+    /// Incidents, open first then the most recent, optionally those that reached one product.
     pub fn incidents(&self, product: Option<&str>, limit: usize) -> Result<Vec<Incident>> {
         let sql = format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incident WHERE (?1 IS NULL OR product = ?1)
+            "SELECT {INCIDENT_COLUMNS} FROM incident
+             WHERE (?1 IS NULL OR id IN (SELECT incident FROM incident_member WHERE product = ?1))
              ORDER BY resolved_at IS NOT NULL, opened_at DESC, id DESC LIMIT ?2"
         );
         let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
         let rows = stmt.query_map(params![product, limit as i64], incident_row).in_store(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
+        let mut incidents = rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
+        self.attach_members(&mut incidents)?;
+        Ok(incidents)
+    }
+
+    /// Fills in each incident's tables, in the order they joined.
+    fn attach_members(&self, incidents: &mut [Incident]) -> Result<()> {
+        if incidents.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = incidents.iter().map(|i| i.id).collect();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT incident, product, joined_at, left_at FROM incident_member
+                 WHERE incident IN (SELECT value FROM json_each(?1)) ORDER BY joined_at, rowid",
+            )
+            .in_store(self)?;
+        let rows = stmt
+            .query_map([serde_json::to_string(&ids).unwrap_or_default()], |r| {
+                Ok((r.get::<_, i64>(0)?, Member { product: r.get(1)?, joined_at: r.get(2)?, left_at: r.get(3)? }))
+            })
+            .in_store(self)?;
+        let place: HashMap<i64, usize> = ids.iter().enumerate().map(|(at, id)| (*id, at)).collect();
+        for row in rows {
+            let (id, member) = row.in_store(self)?;
+            if let Some(at) = place.get(&id) {
+                incidents[*at].members.push(member);
+            }
+        }
+        Ok(())
     }
 
     /// The incidents as they stood at `at`, open ones first: opened by then; one resolved
@@ -426,28 +661,42 @@ impl Store {
                 status.query_row(params![incident.id, at], |r| r.get(0)).optional().in_store(self)?;
             incident.status = said.as_deref().and_then(IncidentStatus::parse).unwrap_or(IncidentStatus::Investigating);
         }
+        self.attach_members(&mut then)?;
+        // Who was in it then: a table that joined later was not; one back later still was.
+        for incident in &mut then {
+            incident.members.retain(|m| m.joined_at <= at);
+            for m in &mut incident.members {
+                m.left_at = m.left_at.filter(|l| *l <= at);
+            }
+        }
         Ok(then)
     }
 
-    /// Incidents resolved after `since` whose time leaves their product's uptime (a false
-    /// positive; an `expected` one where the product says so), with the spans they leave out,
-    /// of one product or of all.
-    pub fn excluded_incidents(&self, since: i64, product: Option<&str>) -> Result<Vec<(Incident, Span)>> {
-        let columns = INCIDENT_COLUMNS.split(',').map(|c| format!("i.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    /// Time incidents resolved after `since` leave out of their tables' uptime (a false
+    /// positive; an `expected` one where the product says so), one entry per incident and
+    /// table, for one product or all, oldest first.
+    pub fn excluded_incidents(&self, since: i64, product: Option<&str>) -> Result<Vec<Excluded>> {
         let sql = format!(
-            "SELECT {columns}, coalesce(p.exclude_expected, 0) FROM incident i LEFT JOIN product p ON p.id = i.product
-             WHERE i.resolution IN ('false-positive', 'expected') AND i.resolved_at > ?1 AND (?2 IS NULL OR i.product = ?2)
-             ORDER BY i.began_at, i.id"
+            "SELECT {INCIDENT_COLUMNS} FROM incident
+             WHERE resolution IN ('false-positive', 'expected') AND resolved_at > ?1
+               AND (?2 IS NULL OR id IN (SELECT incident FROM incident_member WHERE product = ?2))
+             ORDER BY began_at, id"
         );
         let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
-        let rows = stmt
-            .query_map(params![since, product], |r| Ok((incident_row(r)?, r.get::<_, bool>(15)?)))
-            .in_store(self)?;
+        let rows = stmt.query_map(params![since, product], incident_row).in_store(self)?;
+        let mut incidents = rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
+        self.attach_members(&mut incidents)?;
+        let mut flag = self.conn.prepare_cached("SELECT exclude_expected FROM product WHERE id = ?1").in_store(self)?;
         let mut out = Vec::new();
-        for row in rows {
-            let (incident, exclude_expected) = row.in_store(self)?;
-            if let Some(span) = incident.excluded_span(exclude_expected) {
-                out.push((incident, span));
+        for incident in incidents {
+            let mut tables: Vec<String> = incident.members.iter().map(|m| m.product.clone()).collect();
+            tables.dedup();
+            for table in tables.into_iter().filter(|t| product.is_none_or(|p| p == t)) {
+                let exclude_expected: bool =
+                    flag.query_row([&table], |r| r.get(0)).optional().in_store(self)?.unwrap_or(false);
+                if let Some(span) = incident.excluded_span(&table, exclude_expected) {
+                    out.push(Excluded { incident: incident.clone(), product: table, span });
+                }
             }
         }
         Ok(out)
@@ -456,20 +705,22 @@ impl Store {
     /// Per product, the time its excluded incidents leave out of uptime since `since`.
     pub(super) fn left_out(&self, since: i64, product: Option<&str>) -> Result<HashMap<String, Vec<Span>>> {
         let mut left_out: HashMap<String, Vec<Span>> = HashMap::new();
-        for (incident, span) in self.excluded_incidents(since, product)? {
-            left_out.entry(incident.product).or_default().push(span);
+        for excluded in self.excluded_incidents(since, product)? {
+            left_out.entry(excluded.product).or_default().push(excluded.span);
         }
         Ok(left_out)
     }
 
-    /// Incidents opened in `since..until`, oldest first, without timelines.
+    /// Incidents opened in `since..until`, oldest first, with their tables, without timelines.
     pub fn incidents_opened(&self, since: i64, until: i64) -> Result<Vec<Incident>> {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incident WHERE opened_at >= ?1 AND opened_at < ?2 ORDER BY opened_at, id"
         );
         let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
         let rows = stmt.query_map(params![since, until], incident_row).in_store(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
+        let mut incidents = rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
+        self.attach_members(&mut incidents)?;
+        Ok(incidents)
     }
 
     /// One incident with its timeline, oldest update first.
@@ -498,6 +749,7 @@ impl Store {
             .in_store(self)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .in_store(self)?;
+        self.attach_members(std::slice::from_mut(&mut incident))?;
         Ok(incident)
     }
 
@@ -610,6 +862,12 @@ impl Store {
         let resolution = resolved_at.map(|_| resolution.unwrap_or(Resolution::Fixed));
         self.write_in_transaction(|tx| {
             human_update(tx, id, now, Some(status), message, eta, author)?;
+            if resolved_at.is_some() {
+                tx.execute(
+                    "UPDATE incident_member SET left_at = ?2 WHERE incident = ?1 AND left_at IS NULL",
+                    params![id, now],
+                )?;
+            }
             tx.execute(
                 "UPDATE incident SET status = ?2, eta = coalesce(?3, eta), resolved_at = ?4,
                     resolution = ?5, resolved_by = ?6, resolution_note = ?7
@@ -637,7 +895,8 @@ impl Store {
     pub fn mean_time_to_resolve(&self, product: &str) -> Result<Option<f64>> {
         self.conn
             .query_row(
-                "SELECT avg(resolved_at - opened_at) FROM incident WHERE product = ?1 AND resolved_at IS NOT NULL",
+                "SELECT avg(resolved_at - opened_at) FROM incident
+                 WHERE id IN (SELECT incident FROM incident_member WHERE product = ?1) AND resolved_at IS NOT NULL",
                 [product],
                 |r| r.get(0),
             )

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use events::{DeliveryOutcome, DueDelivery, NotifyHealth};
 pub use import::{History, ImportedIncident, ImportedRefresh, SpanRow};
-pub use incidents::{Incident, IncidentStatus, IncidentUpdate};
+pub use incidents::{Excluded, Incident, IncidentStatus, IncidentUpdate, Member};
 pub use lease::{Lease, LeaseOutcome};
 pub use maintenance::{Ended, MaintenanceWindow, Scope};
 pub use read::{

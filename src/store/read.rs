@@ -338,9 +338,13 @@ impl Store {
         let days = uptime::day_bounds(now, BAR_DAYS, zone);
         let hours = uptime::hour_bounds(now, 24);
 
-        // Found by product, not by scanning the incidents once per product.
-        let open_incidents: HashMap<&str, &Incident> =
-            incidents.iter().filter(|i| i.resolved_at.is_none()).map(|i| (i.product.as_str(), i)).collect();
+        // Found by product, not by scanning the incidents once per product: each table an
+        // open incident affects now shows it.
+        let open_incidents: HashMap<&str, &Incident> = incidents
+            .iter()
+            .filter(|i| i.resolved_at.is_none())
+            .flat_map(|i| i.affected_now().map(move |product| (product, i)))
+            .collect();
         let watch = if past { Watch::past(now) } else { Watch::new(now, poller.seen.as_ref()) };
         let notices: Vec<(&MaintenanceWindow, MaintenanceNotice)> =
             maintenance.iter().filter(|w| w.is_active(now)).map(|w| (w, w.notice())).collect();
@@ -777,9 +781,9 @@ pub struct SloInput {
     pub history: Vec<(String, Vec<MetricSpans>)>,
     /// Incidents opened in the window.
     pub incidents: Vec<Incident>,
-    /// Incidents whose time leaves uptime (false positives, and `expected` ones where the
-    /// product says so), resolved after the window began, with the time each leaves out.
-    pub excluded: Vec<(Incident, Span)>,
+    /// Time incidents leave out of their tables' uptime (false positives, and `expected`
+    /// ones where the product says so), for incidents resolved after the window began.
+    pub excluded: Vec<super::Excluded>,
 }
 
 /// One metric's intervals in the window, and its current (state, reason, since).

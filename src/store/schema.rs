@@ -261,4 +261,23 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX incident_excluded ON incident (resolved_at) WHERE resolution IN ('false-positive', 'expected');
     ALTER TABLE product ADD COLUMN exclude_expected INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 10: an incident per root cause: the cause's key, and the tables it reached, each with
+    // when it joined and when it was back. Every older incident had one table.
+    r#"
+    ALTER TABLE incident ADD COLUMN cause TEXT;
+    CREATE TABLE incident_member (
+        incident INTEGER NOT NULL,
+        product TEXT NOT NULL,
+        joined_at INTEGER NOT NULL,
+        left_at INTEGER                           -- NULL while it is affected
+    ) STRICT;
+    CREATE INDEX member_of_incident ON incident_member (incident);
+    -- A table is in one open incident at most; the one that opened an incident may be in
+    -- another once it has left it.
+    CREATE UNIQUE INDEX member_affected ON incident_member (product) WHERE left_at IS NULL;
+    DROP INDEX incident_open;
+    CREATE INDEX incident_open_by_cause ON incident (cause) WHERE resolved_at IS NULL;
+    INSERT INTO incident_member (incident, product, joined_at, left_at)
+        SELECT id, product, opened_at, resolved_at FROM incident;
+    "#,
 ];

@@ -863,7 +863,9 @@ impl Filter {
         }
         let p = &row.product;
         let owned = |wanted: &String| {
-            p.owner.as_deref().is_some_and(|o| o.split(',').any(|one| one.trim().to_lowercase().contains(wanted.as_str())))
+            p.owner
+                .as_deref()
+                .is_some_and(|o| o.split(',').any(|one| one.trim().to_lowercase().contains(wanted.as_str())))
         };
         if !self.owners.is_empty() && !self.owners.iter().any(owned) {
             return false;

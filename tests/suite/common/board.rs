@@ -63,6 +63,7 @@ fn evaluation(p: &Product, ts: i64, states: &[(Metric, State, &str)], failing: V
                 finished_at: at(ts - ts.rem_euclid(D) + H + (ts / D % 5) * 600),
             }),
             run_finished_at: Some(at(ts - 300)),
+            cause: None,
         },
         checked_at: at(ts),
         interval: std::time::Duration::from_secs(300),

@@ -82,14 +82,20 @@ events = ["incident_opened", "incident_resolved"]
         .iter()
         .map(|e| (e["event"].as_str().unwrap().into(), e["product"]["id"].as_str().unwrap().into()))
         .collect();
+    // One root cause: stg_orders opens the incident, fct_orders (not rebuilt) joins it.
     assert_eq!(
         summary,
-        [("incident_opened".to_string(), "stg_orders".to_string()), ("incident_opened".into(), "fct_orders".into())]
+        [("incident_opened".to_string(), "stg_orders".to_string()), ("incident_updated".into(), "fct_orders".into())]
     );
     let first = &got[0];
     assert_eq!(first["state"], "down");
     assert_eq!(first["incident"]["status"], "investigating");
-    assert_eq!(first["incident"]["title"], "Orders (staging) is down: correctness, uniqueness");
+    assert_eq!(first["incident"]["title"], "`unique_stg_orders_order_id` failed: 1 table affected");
+    assert_eq!(got[1]["incident"]["title"], "`unique_stg_orders_order_id` failed: 2 tables affected");
+    assert_eq!(got[1]["incident"]["id"], first["incident"]["id"]);
+    let affected: Vec<&str> =
+        got[1]["affected"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(affected, ["stg_orders", "fct_orders"]);
     assert!(first["message"].as_str().unwrap().contains("uniqueness down"), "{first}");
     assert_eq!(first["at"], "2026-11-21T04:04:00Z");
 
@@ -140,10 +146,10 @@ events = ["incident_opened", "incident_resolved"]
         order,
         [
             "incident_opened stg_orders",
-            "incident_opened fct_orders",
+            "incident_updated fct_orders",
             "incident_updated stg_orders",
             "maintenance_started all",
-            "incident_resolved stg_orders",
+            "incident_updated stg_orders",
             "incident_resolved fct_orders",
             "maintenance_ended all",
         ]
@@ -155,6 +161,8 @@ events = ["incident_opened", "incident_resolved"]
     assert_eq!(got[3]["maintenance"]["scope"], "all products");
     assert_eq!(got[3]["message"], "Reloading orders from the CRM");
     assert_eq!(got[4]["state"], "up");
+    assert!(got[4]["message"].as_str().unwrap().ends_with("1 table still affected."), "{}", got[4]);
+    assert!(got[5]["message"].as_str().unwrap().ends_with("Every table is back."), "{}", got[5]);
 
     // The Slack receiver comes back; after its backoff it gets what it was owed, in order.
     let slack =
@@ -171,10 +179,10 @@ events = ["incident_opened", "incident_resolved"]
     assert_eq!(
         texts,
         [
-            ":red_circle: Incident opened: Orders (staging) is down: correctness, uniqueness",
-            ":large_green_circle: Incident resolved: Orders (staging) is down: correctness, uniqueness",
+            ":red_circle: Incident opened: `unique_stg_orders_order_id` failed: 1 table affected",
+            ":large_green_circle: Incident resolved: `unique_stg_orders_order_id` failed: 2 tables affected",
         ],
-        "only Staging, only opened and resolved"
+        "only Staging (the resolution names the mart, but the incident reached stg_orders), only opened and resolved"
     );
     assert_eq!(got[0]["blocks"][0]["type"], "header");
     assert_eq!(health(&store, t(7, 0)).await, NotifyHealth::default(), "the warning clears once delivered");
@@ -265,12 +273,12 @@ async fn the_poller_service_delivers_webhooks_and_refreshes_the_page() {
     let mut events: Vec<(&str, &str)> =
         got.iter().map(|e| (e["event"].as_str().unwrap(), e["product"]["id"].as_str().unwrap())).collect();
     events.sort();
-    assert_eq!(events, [("incident_opened", "fct_orders"), ("incident_opened", "stg_orders")]);
+    assert_eq!(events, [("incident_opened", "stg_orders"), ("incident_updated", "fct_orders")]);
     // With a published page, notifications link to the product's entry on it.
     let staging = got.iter().find(|e| e["product"]["id"] == "stg_orders").unwrap();
     assert_eq!(staging["link"], "https://status.acme.test/#product-stg_orders");
     let html = std::fs::read_to_string(page.join("index.html")).unwrap();
-    assert!(html.contains("Orders (staging) is down: correctness, uniqueness"));
+    assert!(html.contains("`unique_stg_orders_order_id` failed: 2 tables affected"), "{html}");
     assert!(page.join("status.json").exists() && page.join("feed.atom").exists());
 
     let poller = poller.0.take().unwrap();
@@ -331,7 +339,7 @@ async fn an_owners_digest_hears_only_its_tables_once_an_hour() {
     let digests = sent_to("/finance").await;
     assert_eq!(digests.len(), 1, "one message for the hour: {digests:#?}");
     let digest = &digests[0];
-    assert_eq!((digest["event"].as_str(), digest["count"].as_u64()), (Some("digest"), Some(2)));
+    assert_eq!((digest["event"].as_str(), digest["count"].as_u64()), (Some("digest"), Some(2)), "{digest:#}");
     assert_eq!(digest["until"], "2026-11-21T05:00:00Z");
     let events: Vec<(&str, &str)> = digest["events"]
         .as_array()
@@ -339,7 +347,9 @@ async fn an_owners_digest_hears_only_its_tables_once_an_hour() {
         .iter()
         .map(|e| (e["event"].as_str().unwrap(), e["product"]["id"].as_str().unwrap()))
         .collect();
-    assert_eq!(events, [("incident_opened", "fct_orders"), ("incident_updated", "fct_orders")]);
+    // fct_orders joined stg_orders' incident (one cause); ana took that incident: both reach
+    // the mart's owner, as the incident affects the mart.
+    assert_eq!(events, [("incident_updated", "fct_orders"), ("incident_updated", "stg_orders")]);
     assert!(digest["events"][1]["message"].as_str().unwrap().contains("acknowledged (ana): Rerunning"), "{digest}");
 
     story.set(chapter(3, "success", "all_pass"));
@@ -349,6 +359,10 @@ async fn an_owners_digest_hears_only_its_tables_once_an_hour() {
     deliverer.round(&store, t(7, 0).timestamp()).await;
     let digests = sent_to("/finance").await;
     assert_eq!(digests.len(), 2);
-    assert_eq!(digests[1]["events"][0]["event"], "incident_resolved");
+    let last = digests[1]["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["event"].as_str(), last["product"]["id"].as_str()),
+        (Some("incident_resolved"), Some("fct_orders"))
+    );
     assert_eq!(health(&store, t(7, 0)).await.undelivered, 0);
 }

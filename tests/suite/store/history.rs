@@ -36,6 +36,7 @@ fn checked(p: &Product, ts: i64, states: &[(Metric, State, &str)]) -> Checked {
             note: None,
             refresh: None,
             run_finished_at: Some(at(ts - 120)),
+            cause: None,
         },
         checked_at: at(ts),
         interval: std::time::Duration::from_secs(300),
@@ -346,10 +347,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(store.schema_version().unwrap(), 10);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(store.schema_version().unwrap(), 10);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -357,10 +358,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 10).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 11).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 10, known: 9, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (9): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 11, known: 10, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (10): upgrade tablestat"), "{err}");
 }
 
 #[test]
@@ -507,7 +508,7 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     let path = dir.path().join("history.db");
     std::fs::copy(crate::common::fixture("store/history-v1.db"), &path).unwrap();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(store.schema_version().unwrap(), 10);
     assert_eq!(count(&path, CURRENT_MISKEPT), 0, "the current span of each series is found by the migration");
     assert_eq!(store.integrity_check().unwrap(), "ok");
     let now = t0() + 2 * D;
@@ -826,8 +827,8 @@ fn an_incident_closed_as_a_false_positive_leaves_uptime_with_who_and_why() {
     let freshness = metrics.iter().find(|m| m.metric == Metric::Freshness).unwrap();
     assert!((freshness.uptime[0].unwrap() - wanted).abs() < 0.001, "the detail leaves it out too");
     let input = store.slo_input(t0(), t0() + D).unwrap();
-    assert_eq!(input.excluded.iter().map(|(i, _)| i.id).collect::<Vec<_>>(), [second.id]);
-    assert_eq!(input.excluded[0].1.len(), 4 * H + 120, "from the break to the resolution");
+    assert_eq!(input.excluded.iter().map(|x| x.incident.id).collect::<Vec<_>>(), [second.id]);
+    assert_eq!(input.excluded[0].span.len(), 4 * H + 120, "from the break to the resolution");
 
     // Taking a resolved incident, or one taken already, is refused with who and when.
     assert!(

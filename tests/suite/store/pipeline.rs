@@ -69,7 +69,11 @@ async fn a_day_in_the_life_of_three_tables() {
     let stg_orders = doc.products.iter().find(|p| p.id == "stg_orders").unwrap();
     let incident = stg_orders.incident.as_ref().expect("an incident opened by itself");
     assert_eq!(incident.status, "investigating");
-    assert_eq!(incident.title, "Orders (staging) is down: correctness, uniqueness");
+    // One root cause, one incident: the failing unique test on stg_orders, which also kept
+    // fct_orders from being rebuilt.
+    assert_eq!(incident.title, "`unique_stg_orders_order_id` failed: 2 tables affected");
+    let fct_orders = doc.products.iter().find(|p| p.id == "fct_orders").unwrap();
+    assert_eq!(fct_orders.incident.as_ref().map(|i| i.id), Some(incident.id), "the mart is in the same incident");
     assert_eq!(stg_orders.evidence.failing_tests.len(), 3);
     assert_eq!(serde_json::to_value(&stg_orders.evidence.dbt_run_id).unwrap(), serde_json::json!(70002));
     let uniqueness = &stg_orders.metrics.0.iter().find(|(m, _)| m.as_str() == "uniqueness").unwrap().1;
@@ -100,8 +104,19 @@ async fn a_day_in_the_life_of_three_tables() {
     assert_eq!(doc.overall, State::Up, "{:?}", states(&doc));
     assert!(doc.products.iter().all(|p| p.incident.is_none()));
     let incidents = store.call(|s| s.incidents(None, 10)).await.unwrap().unwrap();
-    assert_eq!(incidents.len(), 2, "stg_orders and fct_orders");
-    assert!(incidents.iter().all(|i| i.resolved_at == Some(t(6, 4).timestamp())));
+    assert_eq!(incidents.len(), 1, "one for stg_orders and fct_orders");
+    let incident = &incidents[0];
+    assert_eq!(incident.resolved_at, Some(t(6, 4).timestamp()));
+    assert_eq!(incident.cause.as_deref(), Some("test:test.shop.unique_stg_orders_order_id.e3b841c71a"));
+    let members: Vec<(&str, i64, Option<i64>)> =
+        incident.members.iter().map(|m| (m.product.as_str(), m.joined_at, m.left_at)).collect();
+    let (down, back) = (t(4, 4).timestamp(), Some(t(6, 4).timestamp()));
+    assert_eq!(members, [("stg_orders", down, back), ("fct_orders", down, back)]);
+    let incident = store.call(move |s| s.incident(1)).await.unwrap().unwrap();
+    let said: Vec<&str> = incident.updates.iter().map(|u| u.message.as_str()).collect();
+    assert!(said[1].starts_with("Orders joined. Detected. freshness down: not rebuilt: upstream test"), "{said:#?}");
+    assert!(said.iter().any(|m| m.contains("still affected")), "{said:#?}");
+    assert!(said.last().unwrap().ends_with("Every table is back."), "{said:#?}");
 
     // Uptime over the last 24 h of stg_orders: up 02:00-04:04 (2 h 4 min), down 04:04-05:08
     // (64 min; maintenance from 05:08 is left out), up again from 06:04 (0 s yet).
