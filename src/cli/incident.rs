@@ -253,6 +253,16 @@ fn show(i: &Incident, now: i64) -> String {
         )),
         None => out.push_str(&format!("  open for  {}\n", timefmt::span(now - i.opened_at))),
     }
+    if i.members.len() > 1 {
+        for (n, m) in i.members.iter().enumerate() {
+            let when = match m.left_at {
+                Some(left) => format!("{} to {}", timefmt::stamp(at(m.joined_at)), timefmt::stamp(at(left))),
+                None => format!("since {}", timefmt::stamp(at(m.joined_at))),
+            };
+            let label = if n == 0 { "  tables   " } else { "           " };
+            out.push_str(&format!("{label} {} ({when})\n", inert(&m.product)));
+        }
+    }
     if let Some(closed) = i.closed_as() {
         out.push_str(&format!("  closed as {}\n", inert(&closed)));
     }

@@ -23,7 +23,7 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     let state = if open { State::Down } else { State::Up };
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{} {} ", theme.symbol(state), i.status), theme.state(state)),
-        Span::styled(format!("· {} · {} · {}", i.severity, i.product, i.metrics.join(", ")), theme.dim()),
+        Span::styled(format!("· {} · {} · {}", i.severity, tables(i), i.metrics.join(", ")), theme.dim()),
     ])];
     let mut facts =
         vec![format!("opened {}", clock(i.opened_at, zone)), format!("time to detect {}", span(i.time_to_detect()))];
@@ -42,6 +42,18 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
         facts.push(format!("taken by {who} after {}", span(wait)));
     }
     lines.push(Line::from(Span::raw(facts.join(" · "))));
+    if i.members.len() > 1 {
+        // The tables its cause reached, each with when it joined and when it was back.
+        let tables: Vec<String> = i
+            .members
+            .iter()
+            .map(|m| match m.left_at {
+                Some(left) => format!("{} {}–{}", m.product, clock(m.joined_at, zone), clock(left, zone)),
+                None => format!("{} since {}", m.product, clock(m.joined_at, zone)),
+            })
+            .collect();
+        lines.push(Line::from(Span::raw(format!("tables: {}", tables.join(" · ")))));
+    }
     lines.push(Line::from(""));
     for u in i.timeline() {
         let who = u.said_by();
@@ -61,4 +73,12 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(Rect { y: area.y + 1, height: area.height.saturating_sub(1), ..area }, buf);
+}
+
+/// The table it is about, or how many its cause reached.
+fn tables(i: &crate::store::Incident) -> String {
+    let mut names: Vec<&str> = i.members.iter().map(|m| m.product.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() > 1 { format!("{} tables", names.len()) } else { i.product.clone() }
 }

@@ -679,3 +679,62 @@ fn several_sources_are_one_compact_line() {
     let health = screen.lines().nth(1).unwrap();
     assert!(health.starts_with(" 3 sources: 2 ok, marketing unreachable for 4 min · starting"), "{health}");
 }
+
+/// One failing staging test, two tables: the incident view names the cause in its title, and
+/// lists each table with when it joined and when it was back.
+#[test]
+fn an_incident_of_one_cause_lists_the_tables_it_reached() {
+    use std::sync::Arc;
+    use tablestat::evaluate::{Cause, Evaluation};
+    use tablestat::model::{Evidence, Metric, Verdict};
+    let mut store = tablestat::store::Store::in_memory().unwrap();
+    let staging = crate::common::board::product("stg_orders", "Orders (staging)", "Staging");
+    let mart = crate::common::board::product("fct_orders", "Orders", "Sales");
+    let products: Vec<Arc<_>> = [&staging, &mart].into_iter().map(|p| Arc::new(p.clone())).collect();
+    let cause = Cause::new("test:test.shop.unique_stg_orders_order_id", "`unique_stg_orders_order_id` failed");
+    let checked = |p: &Arc<tablestat::model::Product>, at: i64, reason: Option<&str>| tablestat::poller::Checked {
+        product: Arc::clone(p),
+        evaluation: Evaluation {
+            state: if reason.is_some() { State::Down } else { State::Up },
+            metrics: p
+                .metrics
+                .iter()
+                .map(|m| match (m, reason) {
+                    (Metric::Freshness, Some(why)) => (m.clone(), Verdict::new(State::Down, why)),
+                    _ => (m.clone(), Verdict::new(State::Up, "ok")),
+                })
+                .collect(),
+            evidence: Evidence::default(),
+            note: None,
+            refresh: None,
+            run_finished_at: None,
+            cause: reason.map(|_| cause.clone()),
+        },
+        checked_at: chrono::DateTime::from_timestamp(at, 0).unwrap(),
+        interval: std::time::Duration::from_secs(300),
+    };
+    let (start, broke, mart_back, all_back) = (now() - 6 * 3600, now() - 4 * 3600, now() - 3 * 3600, now() - 3600);
+    let mut at = start;
+    while at <= now() {
+        let staging_down = (broke..all_back).contains(&at);
+        let mart_down = (broke..mart_back).contains(&at);
+        let polled = [
+            checked(&products[0], at, staging_down.then_some("unique test on order_id failed: 2 duplicated values")),
+            checked(
+                &products[1],
+                at,
+                mart_down.then_some("not rebuilt: upstream test unique_stg_orders_order_id failed"),
+            ),
+        ];
+        store.record_poll(&crate::common::poll_at(at, &polled, &products, 1)).unwrap();
+        at += 600;
+    }
+    let incidents = store.incidents(None, 10).unwrap();
+    assert_eq!(incidents.len(), 1, "one cause, one incident");
+    let mut app = App::new(snapshot(&store), now());
+    app.update(Action::ShowIncidents);
+    assert_eq!(app.update(Action::Open), Effect::LoadIncident(incidents[0].id));
+    app.incident = Some(Arc::new(store.incident(incidents[0].id).unwrap()));
+    let screen = text(&draw(&mut app, &color(), 80, 24));
+    insta::assert_snapshot!("incident_of_one_cause_80x24", screen);
+}

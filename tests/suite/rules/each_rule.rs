@@ -16,11 +16,11 @@ use tablestat::facts::{
 };
 use tablestat::model::{DbtRunId, Judgment, Metric, Product, State, Verdict};
 
-fn t(h: u32, m: u32) -> DateTime<Utc> {
+pub(super) fn t(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, h, m, 0).unwrap()
 }
 
-fn run(task_state: Option<&'static str>) -> DagRunFacts<'static> {
+pub(super) fn run(task_state: Option<&'static str>) -> DagRunFacts<'static> {
     DagRunFacts {
         run_id: "scheduled__2026-11-23T00:00:00+00:00",
         state: if task_state == Some("success") { RunState::Success } else { RunState::Failed },
@@ -37,7 +37,7 @@ fn run(task_state: Option<&'static str>) -> DagRunFacts<'static> {
     }
 }
 
-fn dag(edit: impl FnOnce(&mut DagFacts<'static>)) -> AirflowView<'static> {
+pub(super) fn dag(edit: impl FnOnce(&mut DagFacts<'static>)) -> AirflowView<'static> {
     let mut facts = DagFacts {
         dag_id: "shop_daily",
         is_paused: false,

@@ -1,5 +1,6 @@
 //! The rulebook: each rule, each dbt scenario, what tables inherit from upstream.
 
+mod causes;
 mod each_rule;
 mod lineage;
 mod scenarios;
