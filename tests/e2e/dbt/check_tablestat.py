@@ -118,6 +118,20 @@ def main():
                 want(pid, "availability", "up")
             for name in ("correctness", "uniqueness", "completeness"):   # tests skipped, fresh database
                 want(pid, name, "unknown", reason="not checked in the latest run")
+        # one incident per root cause: the duplicated order id under stg_orders and the marts
+        # built from it; the null email under stg_customers. dim_customers reads both staging
+        # tables: it joins whichever failure dbt reached first.
+        incident = {pid: (prods.get(pid) or {}).get("incident") or {} for pid in MODELS}
+        orders = {incident[p].get("id") for p in ("stg_orders", "fct_orders", "fct_daily_revenue")}
+        customers = incident["stg_customers"].get("id")
+        expect(len(orders) == 1 and None not in orders, f"stg_orders and the marts below it: incidents {orders}, expected one")
+        expect(customers is not None and customers not in orders, "two causes, two incidents")
+        expect(incident["dim_customers"].get("id") in orders | {customers}, "dim_customers joins one of the two")
+        ids = {i.get("id") for i in incident.values() if i}
+        expect(len(ids) == 2, f"{len(ids)} incidents for two causes: {ids}")
+        title = incident["stg_orders"].get("title", "")
+        expect(title.startswith("`unique_stg_orders_order_id` failed: ") and title.endswith("tables affected"),
+               f"stg_orders: incident title {title!r}")
     elif scenario == "stale-failed":
         # refused artifacts: nothing may be judged from them, in particular not the failures they hold
         exit_and_overall(3, "unknown", {"unknown": 6})
