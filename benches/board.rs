@@ -129,6 +129,7 @@ fn poll_write(bencher: divan::Bencher, every: usize) {
                     checked: polled,
                     products: &products,
                     open_incident_after: 1,
+                    critical_maturities: &[],
                     sources: &[],
                     holder: None,
                 })
@@ -186,6 +187,7 @@ fn prior_after_an_outage(bencher: divan::Bencher) {
             checked: &blind,
             products: &products,
             open_incident_after: 1,
+            critical_maturities: &[],
             sources: &[],
             holder: None,
         })

@@ -223,6 +223,29 @@ pub struct Evidence {
     /// A link to the dbt run (dbt Cloud's page for it), where the source has one.
     #[serde(default)]
     pub dbt_run_url: Option<String>,
+    /// What reads the table outside dbt (the manifest's exposures downstream of its model),
+    /// said while it is down: who is affected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposures: Vec<Exposure>,
+}
+
+/// An exposure: a dashboard, notebook, ML model or application that reads tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exposure {
+    /// Its label, or its name.
+    pub name: String,
+    /// dashboard, notebook, analysis, ml, application.
+    pub kind: String,
+    /// high, medium, low, when declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maturity: Option<String>,
+}
+
+impl Exposure {
+    /// "the dashboard *Weekly revenue*".
+    pub fn describe(&self) -> String {
+        format!("the {} *{}*", self.kind, self.name)
+    }
 }
 
 /// A refresh the pipeline made: the table rebuilt by a DAG run.

@@ -204,6 +204,7 @@ mod tests {
             acknowledged_at: None,
             acknowledged_by: None,
             cause: None,
+            exposures: Vec::new(),
             members: vec![crate::store::Member { product: "fct_orders".into(), joined_at: opened, left_at: resolved }],
             updates: Vec::new(),
         }

@@ -263,6 +263,9 @@ fn show(i: &Incident, now: i64) -> String {
             out.push_str(&format!("{label} {} ({when})\n", inert(&m.product)));
         }
     }
+    if let Some(affects) = i.affects() {
+        out.push_str(&format!("  affects   {}\n", inert(&affects)));
+    }
     if let Some(closed) = i.closed_as() {
         out.push_str(&format!("  closed as {}\n", inert(&closed)));
     }

@@ -96,6 +96,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
 pub struct IncidentsSection {
     /// The flapping guard: polls in a row a metric must be down before an incident opens.
     pub open_after_polls: Option<Spanned<i64>>,
+    /// An incident that reaches a dbt exposure of one of these maturities is critical.
+    pub critical_maturity: Option<Vec<String>>,
 }
 
 /// A webhook: `[[notify]]`.

@@ -44,6 +44,9 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// The flapping guard: polls in a row a metric must be down before an incident opens.
     pub open_incident_after: u32,
+    /// An incident that reaches a dbt exposure of one of these maturities is critical
+    /// (`[incidents] critical_maturity`, default `["high"]`).
+    pub critical_maturities: Vec<String>,
     /// Webhooks, from `[[notify]]`.
     pub notify: Vec<Webhook>,
     pub export: Option<ExportConfig>,
@@ -490,6 +493,13 @@ impl Config {
             test_metrics: file.metrics.map,
             warnings,
             open_incident_after,
+            critical_maturities: file
+                .incidents
+                .critical_maturity
+                .unwrap_or_else(|| vec!["high".to_string()])
+                .into_iter()
+                .map(|m| m.trim().to_lowercase())
+                .collect(),
             notify,
             export,
             serve,

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::manifest::{Manifest, ManifestNode, NodeConfig, ResourceType};
 use super::mapping::default_metric_for;
-use crate::model::Metric;
+use crate::model::{Exposure, Metric};
 
 /// Tables and tests are kept in vectors and reach each other by position: the unique ids
 /// (60 bytes, cold in cache) are hashed once when the index is built, not per table per poll
@@ -30,6 +30,9 @@ pub struct ProjectIndex {
     other_tests: HashMap<String, Vec<u32>>,
     sources: HashMap<String, SourceInfo>,
     parents: HashMap<String, Vec<String>>,
+    exposures: Vec<Exposure>,
+    /// Per node, the exposures downstream of it (positions in `exposures`).
+    exposures_below: HashMap<String, Vec<u32>>,
 }
 
 /// A table dbt builds: a model, seed or snapshot.
@@ -116,7 +119,7 @@ pub struct SourceInfo {
 impl ProjectIndex {
     /// Builds the index. `test_metrics` is the config's `[metrics.map]`.
     pub fn new(manifest: Manifest, test_metrics: &BTreeMap<String, Metric>) -> ProjectIndex {
-        let Manifest { metadata, nodes, sources, unit_tests, parent_map } = manifest;
+        let Manifest { metadata, nodes, sources, unit_tests, exposures, parent_map } = manifest;
         let mut index = ProjectIndex {
             project_name: metadata.project_name,
             invocation_id: metadata.invocation_id,
@@ -129,7 +132,10 @@ impl ProjectIndex {
             other_tests: HashMap::new(),
             sources: HashMap::new(),
             parents: parent_map,
+            exposures: Vec::new(),
+            exposures_below: HashMap::new(),
         };
+        index.place_exposures(exposures);
         // Who each test speaks for, by unique_id until every table has its place.
         let mut targets: Vec<(String, u32)> = Vec::new();
         for (unique_id, node) in nodes {
@@ -256,6 +262,35 @@ impl ProjectIndex {
         for list in self.model_tests.iter_mut().chain(self.other_tests.values_mut()) {
             list.sort_by(|a, b| tests[*a as usize].unique_id.cmp(&tests[*b as usize].unique_id));
         }
+    }
+
+    /// Keeps the exposures (in unique_id order) and, for every node upstream of one, which:
+    /// asked per table at each poll, walked once per run.
+    fn place_exposures(&mut self, exposures: HashMap<String, super::manifest::ManifestExposure>) {
+        let mut exposures: Vec<(String, super::manifest::ManifestExposure)> = exposures.into_iter().collect();
+        exposures.sort_by(|a, b| a.0.cmp(&b.0));
+        for (at, (_, e)) in exposures.into_iter().enumerate() {
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut todo: Vec<String> = e.depends_on.nodes.clone();
+            while let Some(node) = todo.pop() {
+                if seen.insert(node.clone()) {
+                    todo.extend(self.parents(&node).iter().cloned());
+                }
+            }
+            for node in seen {
+                self.exposures_below.entry(node).or_default().push(at as u32);
+            }
+            self.exposures.push(Exposure {
+                name: e.label.filter(|l| !l.trim().is_empty()).unwrap_or(e.name),
+                kind: e.kind.unwrap_or_else(|| "exposure".to_string()),
+                maturity: e.maturity,
+            });
+        }
+    }
+
+    /// The exposures that read `unique_id`'s table, directly or through other models.
+    pub fn exposures_below(&self, unique_id: &str) -> impl Iterator<Item = &Exposure> {
+        self.exposures_below.get(unique_id).into_iter().flatten().map(|at| &self.exposures[*at as usize])
     }
 
     /// Settles once which table each name means: the project's own model first (the first

@@ -1,5 +1,6 @@
 //! `manifest.json` (v10–v12): the project's graph. Read: nodes (models, seeds, snapshots,
-//! tests), unit tests, sources and `parent_map`. Macros, docs and compiled SQL are skipped.
+//! tests), unit tests, sources, exposures and `parent_map`. Macros, docs and compiled SQL
+//! are skipped.
 //!
 //! A 100 MB manifest is mostly tests (and macros and SQL, skipped). What is kept of a test is
 //! trimmed as soon as it is read, and `meta` stays raw JSON text until the index needs it,
@@ -27,6 +28,9 @@ pub struct Manifest {
     pub sources: HashMap<String, ManifestSource>,
     #[serde(default)]
     pub unit_tests: HashMap<String, ManifestUnitTest>,
+    /// What reads the tables outside dbt: dashboards, notebooks, ML models, applications.
+    #[serde(default)]
+    pub exposures: HashMap<String, ManifestExposure>,
     /// Parents of every node except tests: ancestry is asked of tables only.
     #[serde(default, deserialize_with = "table_parents")]
     pub parent_map: HashMap<String, Vec<String>>,
@@ -141,6 +145,23 @@ fn table_parents<'de, D: Deserializer<'de>>(deserializer: D) -> Result<HashMap<S
         }
     }
     deserializer.deserialize_map(Parents)
+}
+
+/// An exposure: something downstream of the project's tables that people use.
+#[derive(Debug, Deserialize)]
+pub struct ManifestExposure {
+    pub name: String,
+    /// The name people know it by ("Weekly revenue"), when given.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// dashboard, notebook, analysis, ml, application.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// high, medium, low.
+    #[serde(default)]
+    pub maturity: Option<String>,
+    #[serde(default)]
+    pub depends_on: DependsOn,
 }
 
 #[derive(Debug, Deserialize)]

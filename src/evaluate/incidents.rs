@@ -29,6 +29,8 @@ pub struct IncidentInput<'a> {
     pub down_polls: i64,
     /// Polls in a row a metric must be down before an incident opens (the flapping guard).
     pub open_after: u32,
+    /// Reaching an exposure of one of these maturities makes an incident critical.
+    pub critical_maturities: &'a [String],
 }
 
 /// What to do with the product's incidents at this poll.
@@ -131,10 +133,14 @@ fn opening(input: &IncidentInput<'_>, down: &[&Metric]) -> Opening {
     let e = input.evaluation;
     let metrics: Vec<String> = down.iter().map(|m| m.to_string()).collect();
     let detail = said_once(e.metrics.iter().filter(|(_, v)| v.state == State::Down));
+    // What reads the table outside dbt may raise the stakes: a dashboard the CFO opens.
+    let critical = e.evidence.exposures.iter().any(|x| {
+        x.maturity.as_deref().is_some_and(|m| input.critical_maturities.iter().any(|c| c.eq_ignore_ascii_case(m)))
+    });
     Opening {
         cause: cause_of(input),
         title: format!("{} is down: {}", input.product.name, metrics.join(", ")),
-        severity: Severity::of(down),
+        severity: if critical { Severity::Critical } else { Severity::of(down) },
         metrics,
         began_at: e.run_finished_at.map_or(input.at, |t| t.timestamp().min(input.at)),
         message: format!("Detected. {}", detail.join("; ")),
@@ -266,6 +272,7 @@ mod tests {
                 open_cause: None,
                 down_polls,
                 open_after,
+                critical_maturities: &[],
             };
             assert_eq!(next_step(&input), expected, "{case}");
         }
@@ -294,6 +301,7 @@ mod tests {
                 open_cause,
                 down_polls: 0,
                 open_after: 1,
+                critical_maturities: &[],
             })
         };
         let IncidentStep::Open(opening) = step(&down(&test), None, None) else { panic!("opens") };

@@ -275,6 +275,14 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     }
 
     let metrics = sheet.finish(inputs, &fallback);
+    // Who is affected: what reads the table outside dbt, said while it is down.
+    if metrics.iter().any(|(_, v)| v.state == State::Down) {
+        if let (DbtView::Run(dbt), Some(model)) = (inputs.dbt, product.model.as_deref()) {
+            if let Some(model) = dbt.index.resolve_model(model) {
+                evidence.exposures = dbt.index.exposures_below(&model.unique_id).cloned().collect();
+            }
+        }
+    }
     let cause = causes.into_cause();
     let refresh = refreshed_at.map(|finished_at| Refresh {
         dag_run_id: run.run_id.to_string(),

@@ -110,6 +110,7 @@ pub async fn record(
     let finished = finished.timestamp().max(result.started_at.timestamp());
     let products = engine.products();
     let open_incident_after = engine.config().open_incident_after;
+    let config = engine.config().clone();
     store
         .call(move |s| {
             s.record_poll(&PollRecord {
@@ -121,6 +122,7 @@ pub async fn record(
                 checked: &result.checked,
                 products: &products,
                 open_incident_after,
+                critical_maturities: &config.critical_maturities,
                 sources: &result.sources,
                 holder: holder.as_deref(),
             })

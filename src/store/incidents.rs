@@ -51,6 +51,8 @@ pub struct Incident {
     pub cause: Option<String>,
     /// The tables it reached, in the order they joined: when, and when each was back.
     pub members: Vec<Member>,
+    /// What reads those tables outside dbt (dashboards, ML models, applications).
+    pub exposures: Vec<crate::model::Exposure>,
     pub updates: Vec<IncidentUpdate>,
 }
 
@@ -97,6 +99,26 @@ impl Incident {
             Some(who) => format!("{} ({who})", resolution.words()),
             None => resolution.words().to_string(),
         })
+    }
+
+    /// Who is affected, in words: "feeds 3 watched tables and the dashboard *Weekly revenue*".
+    pub fn affects(&self) -> Option<String> {
+        let mut tables: Vec<&str> = self.members.iter().map(|m| m.product.as_str()).collect();
+        tables.sort_unstable();
+        tables.dedup();
+        let mut parts = Vec::new();
+        if tables.len() > 1 {
+            parts.push(format!("{} watched tables", tables.len()));
+        }
+        parts.extend(self.exposures.iter().map(|x| match &x.maturity {
+            Some(m) => format!("{} ({m})", x.describe()),
+            None => x.describe(),
+        }));
+        match parts.as_slice() {
+            [] => None,
+            [one] => Some(format!("feeds {one}")),
+            [first @ .., last] => Some(format!("feeds {} and {last}", first.join(", "))),
+        }
     }
 
     /// Whether it reached `product` (the one that opened it, or one that joined).
@@ -156,6 +178,8 @@ impl IncidentUpdate {
 /// been down for `open_after` polls in a row. `pending` holds the products counting.
 pub(super) struct FlapGuard<'a> {
     pub open_after: u32,
+    /// Exposure maturities that make an incident critical (not the guard's, but read with it).
+    pub critical_maturities: &'a [String],
     pub pending: &'a mut HashSet<String>,
 }
 
@@ -200,8 +224,15 @@ pub(super) fn apply_incident_rules(
         open_cause: open.as_ref().and_then(|o| o.cause.as_deref()),
         down_polls,
         open_after: guard.open_after,
+        critical_maturities: guard.critical_maturities,
     });
-    let here = Here { product, state: e.state, at: now, link: e.evidence.dbt_run_url.clone() };
+    let here = Here {
+        product,
+        state: e.state,
+        at: now,
+        link: e.evidence.dbt_run_url.clone(),
+        exposures: &e.evidence.exposures,
+    };
     match (step, open) {
         (IncidentStep::Nothing, _) => {}
         (IncidentStep::Count { down_polls }, _) => {
@@ -256,6 +287,8 @@ struct Here<'a> {
     state: State,
     at: i64,
     link: Option<String>,
+    /// What reads the product's table outside dbt.
+    exposures: &'a [crate::model::Exposure],
 }
 
 impl Here<'_> {
@@ -317,8 +350,22 @@ fn join_or_open(
             }
             let severity = open.severity.max(severity);
             let title = incidents::title(&cause, &own_title, affected(tx, id)?);
-            tx.prepare_cached("UPDATE incident SET title = ?2, severity = ?3, metrics = ?4 WHERE id = ?1")?
-                .execute(params![id, title, severity.as_str(), serde_json::to_string(&all).unwrap_or_default()])?;
+            let mut reached: Vec<crate::model::Exposure> = serde_json::from_str(&open.exposures).unwrap_or_default();
+            for x in here.exposures {
+                if !reached.contains(x) {
+                    reached.push(x.clone());
+                }
+            }
+            tx.prepare_cached(
+                "UPDATE incident SET title = ?2, severity = ?3, metrics = ?4, exposures = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                title,
+                severity.as_str(),
+                serde_json::to_string(&all).unwrap_or_default(),
+                serde_json::to_string(&reached).unwrap_or_default()
+            ])?;
             let message = format!("{} joined. {message}", here.product.name);
             auto_update(tx, id, here.at, None, &message)?;
             let about = EventIncident { title, severity, metrics: all, ..open.about(open.status, None) };
@@ -332,8 +379,17 @@ fn join_or_open(
         }
         None => {
             let title = incidents::title(&cause, &own_title, 1);
-            tx.prepare_cached("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at, cause) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6, ?7)")?.execute(
-                params![here.product.id, title, severity.as_str(), serde_json::to_string(&metrics).unwrap_or_default(), began_at, here.at, cause.key],
+            tx.prepare_cached("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at, cause, exposures) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(
+                params![
+                    here.product.id,
+                    title,
+                    severity.as_str(),
+                    serde_json::to_string(&metrics).unwrap_or_default(),
+                    began_at,
+                    here.at,
+                    cause.key,
+                    serde_json::to_string(here.exposures).unwrap_or_default()
+                ],
             )?;
             let id = tx.last_insert_rowid();
             member.execute(params![id, here.product.id, here.at])?;
@@ -404,7 +460,7 @@ fn leave(
 }
 
 /// What the automatic path reads of an open incident.
-const OPEN_COLUMNS: &str = "i.id, i.metrics, i.title, i.status, i.severity, i.eta, i.cause";
+const OPEN_COLUMNS: &str = "i.id, i.metrics, i.title, i.status, i.severity, i.eta, i.cause, i.exposures";
 
 fn open_incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<OpenIncident> {
     Ok(OpenIncident {
@@ -415,6 +471,7 @@ fn open_incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<OpenIncident> {
         severity: severity_of(&r.get::<_, String>(4)?),
         eta: r.get(5)?,
         cause: r.get(6)?,
+        exposures: r.get(7)?,
     })
 }
 
@@ -428,6 +485,8 @@ struct OpenIncident {
     severity: Severity,
     eta: Option<i64>,
     cause: Option<String>,
+    /// JSON list.
+    exposures: String,
 }
 
 impl OpenIncident {
@@ -568,7 +627,7 @@ fn severity_of(text: &str) -> Severity {
 }
 
 const INCIDENT_COLUMNS: &str = "id, product, title, status, severity, metrics, began_at, opened_at, resolved_at, eta,
-    resolution, resolved_by, resolution_note, acknowledged_at, acknowledged_by, cause";
+    resolution, resolved_by, resolution_note, acknowledged_at, acknowledged_by, cause, exposures";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let status: String = r.get(3)?;
@@ -591,6 +650,7 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         acknowledged_by: r.get(14)?,
         cause: r.get(15)?,
         members: Vec::new(),
+        exposures: serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default(),
         updates: Vec::new(),
     })
 }

@@ -265,6 +265,7 @@ pub const MIGRATIONS: &[&str] = &[
     // when it joined and when it was back. Every older incident had one table.
     r#"
     ALTER TABLE incident ADD COLUMN cause TEXT;
+    ALTER TABLE incident ADD COLUMN exposures TEXT NOT NULL DEFAULT '[]';   -- JSON: what it reaches outside dbt
     CREATE TABLE incident_member (
         incident INTEGER NOT NULL,
         product TEXT NOT NULL,

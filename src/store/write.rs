@@ -36,6 +36,8 @@ pub struct PollRecord<'a> {
     pub products: &'a [Arc<Product>],
     /// Polls in a row a metric must be down before an incident opens (the flapping guard).
     pub open_incident_after: u32,
+    /// Exposure maturities that make an incident critical.
+    pub critical_maturities: &'a [String],
     /// What each source said this poll.
     pub sources: &'a [crate::facts::SourceHealth],
     /// The lease the poll was made under: checked in the writing transaction, so that a
@@ -280,7 +282,11 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         // is looked at once after a reload.
         let first_look = !std::mem::replace(&mut written.seen, true);
         if !changed.is_empty() || first_look || (!cache.pending.is_empty() && cache.pending.contains(id)) {
-            let mut guard = incidents::FlapGuard { open_after: poll.open_incident_after, pending: &mut cache.pending };
+            let mut guard = incidents::FlapGuard {
+                open_after: poll.open_incident_after,
+                critical_maturities: poll.critical_maturities,
+                pending: &mut cache.pending,
+            };
             incidents::apply_incident_rules(tx, checked, &changed, &mut guard, &mut summary)?;
         }
     }

@@ -329,7 +329,7 @@ async fn event_loop(
             Some(done) = loaded.recv() => {
                 match done {
                     Loaded::Detail(detail) => app.detail = Some(Arc::new(detail)),
-                    Loaded::Incident(incident) => app.incident = Some(Arc::new(incident)),
+                    Loaded::Incident(incident) => app.incident = Some(Arc::new(*incident)),
                     Loaded::Travel(past, earlier) => {
                         app.travelled(past, earlier);
                         app.set_page(views::list_page(area(size), app));
@@ -398,7 +398,7 @@ fn yield_to_the_screen() {
 
 enum Loaded {
     Detail(Detail),
-    Incident(crate::store::Incident),
+    Incident(Box<crate::store::Incident>),
     /// A step through history: the snapshot of that change, or none that way.
     Travel(Option<Arc<BoardSnapshot>>, bool),
 }
@@ -467,7 +467,7 @@ fn carry_out(
             let (store, loaded) = (store.clone(), loaded.clone());
             tokio::spawn(async move {
                 if let Ok(Ok(incident)) = store.call(move |s| s.incident(id)).await {
-                    let _ = loaded.send(Loaded::Incident(incident));
+                    let _ = loaded.send(Loaded::Incident(Box::new(incident)));
                 }
             });
         }

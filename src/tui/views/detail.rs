@@ -70,6 +70,12 @@ pub fn render(app: &App, theme: &Theme, id: &str, area: Rect, buf: &mut Buffer) 
     if let Some(note) = &row.note {
         lines.push(Line::from(Span::styled(fit(note, area.width as usize), theme.warning())));
     }
+    if !row.evidence.exposures.is_empty() {
+        // Who is affected while it is down.
+        let reads: Vec<String> = row.evidence.exposures.iter().map(crate::model::Exposure::describe).collect();
+        let said = format!("read by {}", reads.join(", "));
+        lines.push(Line::from(Span::styled(fit(&said, area.width as usize), theme.warning())));
+    }
     if let Some(refreshes) = detail.map(|d| &d.refreshes).filter(|r| !r.is_empty()) {
         let lags: Vec<i64> = refreshes.iter().filter_map(|r| r.lag()).collect();
         if !lags.is_empty() {

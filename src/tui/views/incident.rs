@@ -54,6 +54,9 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
             .collect();
         lines.push(Line::from(Span::raw(format!("tables: {}", tables.join(" · ")))));
     }
+    if let Some(affects) = i.affects() {
+        lines.push(Line::from(Span::styled(affects, theme.warning())));
+    }
     lines.push(Line::from(""));
     for u in i.timeline() {
         let who = u.said_by();

@@ -680,8 +680,9 @@ fn several_sources_are_one_compact_line() {
     assert!(health.starts_with(" 3 sources: 2 ok, marketing unreachable for 4 min · starting"), "{health}");
 }
 
-/// One failing staging test, two tables: the incident view names the cause in its title, and
-/// lists each table with when it joined and when it was back.
+/// One failing staging test, two tables: the incident view names the cause in its title,
+/// lists each table with when it joined and when it was back, and who is affected: the
+/// dashboard on the mart, whose `high` maturity makes the incident critical.
 #[test]
 fn an_incident_of_one_cause_lists_the_tables_it_reached() {
     use std::sync::Arc;
@@ -704,7 +705,18 @@ fn an_incident_of_one_cause_lists_the_tables_it_reached() {
                     _ => (m.clone(), Verdict::new(State::Up, "ok")),
                 })
                 .collect(),
-            evidence: Evidence::default(),
+            evidence: Evidence {
+                exposures: if reason.is_some() && p.id == "fct_orders" {
+                    vec![tablestat::model::Exposure {
+                        name: "Weekly revenue".into(),
+                        kind: "dashboard".into(),
+                        maturity: Some("high".into()),
+                    }]
+                } else {
+                    Vec::new()
+                },
+                ..Evidence::default()
+            },
             note: None,
             refresh: None,
             run_finished_at: None,
@@ -726,11 +738,17 @@ fn an_incident_of_one_cause_lists_the_tables_it_reached() {
                 mart_down.then_some("not rebuilt: upstream test unique_stg_orders_order_id failed"),
             ),
         ];
-        store.record_poll(&crate::common::poll_at(at, &polled, &products, 1)).unwrap();
+        let high = ["high".to_string()];
+        let record = tablestat::store::PollRecord {
+            critical_maturities: &high,
+            ..crate::common::poll_at(at, &polled, &products, 1)
+        };
+        store.record_poll(&record).unwrap();
         at += 600;
     }
     let incidents = store.incidents(None, 10).unwrap();
     assert_eq!(incidents.len(), 1, "one cause, one incident");
+    assert_eq!(incidents[0].severity, tablestat::model::Severity::Critical, "a high-maturity dashboard reads the mart");
     let mut app = App::new(snapshot(&store), now());
     app.update(Action::ShowIncidents);
     assert_eq!(app.update(Action::Open), Effect::LoadIncident(incidents[0].id));

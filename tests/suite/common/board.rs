@@ -54,6 +54,7 @@ fn evaluation(p: &Product, ts: i64, states: &[(Metric, State, &str)], failing: V
                 dbt_run_id: Some(DbtRunId::Cloud(70002)),
                 failing_tests: failing,
                 dbt_run_url: Some("https://cloud.getdbt.example/runs/70002/".into()),
+                exposures: Vec::new(),
             },
             note: None,
             refresh: Some(Refresh {

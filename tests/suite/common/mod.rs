@@ -25,7 +25,11 @@ pub fn fixture(path: &str) -> PathBuf {
 /// A freshness-only scenario (no run_results) is paired with the `all_pass` build, as a
 /// dbt Cloud job with a build step, then a `source freshness` step.
 pub fn scenario_run(scenario: &str) -> DbtRun {
-    let dir = fixture(&format!("dbt/{scenario}"));
+    run_in(&fixture(&format!("dbt/{scenario}")))
+}
+
+/// The run whose artifacts are in `dir` (as a scenario's folder holds them).
+pub fn run_in(dir: &std::path::Path) -> DbtRun {
     let manifest: Manifest = dbt::read_artifact(ArtifactKind::Manifest, &dir.join("manifest.json")).unwrap();
     let index = Arc::new(ProjectIndex::new(manifest, &BTreeMap::new()));
     let mut steps = Vec::new();
@@ -105,6 +109,7 @@ pub fn poll_at<'a>(
         checked,
         products,
         open_incident_after,
+        critical_maturities: &[],
         sources: &[],
         holder: None,
     }

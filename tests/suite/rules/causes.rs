@@ -123,3 +123,53 @@ fn a_dag_that_failed_before_dbt_or_cannot_run_is_one_cause_for_all_its_tables() 
     let blind = AirflowView::Unreadable { reason: "connection refused", since: t(1, 0) };
     assert!(causes(&blind, &DbtView::NotConfigured).values().all(|k| k == "-"));
 }
+
+/// A dashboard on `fct_daily_revenue` (an exposure, shaped as dbt 1.10 writes it into the
+/// manifest): the tables it reads through — the mart and every staging table below it —
+/// say so while they are down; tables it does not read say nothing.
+#[test]
+fn a_table_down_says_which_exposures_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = crate::common::fixture("dbt/test_failures");
+    for file in ["run_results.json", "sources.json"] {
+        if fixture.join(file).exists() {
+            std::fs::copy(fixture.join(file), dir.path().join(file)).unwrap();
+        }
+    }
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("manifest.json")).unwrap()).unwrap();
+    manifest["exposures"]["exposure.shop.weekly_revenue"] = serde_json::json!({
+        "name": "weekly_revenue", "resource_type": "exposure", "package_name": "shop",
+        "path": "exposures.yml", "original_file_path": "models/exposures.yml",
+        "unique_id": "exposure.shop.weekly_revenue", "fqn": ["shop", "weekly_revenue"],
+        "type": "dashboard", "owner": {"email": "finance@example.com", "name": "Finance"},
+        "description": "", "label": "Weekly revenue", "maturity": "high", "meta": {}, "tags": [],
+        "config": {"enabled": true, "tags": [], "meta": {}}, "unrendered_config": {},
+        "url": "https://bi.example.com/weekly", "depends_on": {"macros": [], "nodes": ["model.shop.fct_daily_revenue"]},
+        "refs": [{"name": "fct_daily_revenue", "package": null, "version": null}], "sources": [], "metrics": [],
+        "created_at": 1764000000.0
+    });
+    manifest["parent_map"]["exposure.shop.weekly_revenue"] = serde_json::json!(["model.shop.fct_daily_revenue"]);
+    std::fs::write(dir.path().join("manifest.json"), manifest.to_string()).unwrap();
+    let dbt = DbtView::Run(Arc::new(crate::common::run_in(dir.path())));
+    let airflow = dag(|_| {});
+    let reads = |model: &str| {
+        let p = product(model);
+        let e = evaluate(&Inputs {
+            now: t(2, 0),
+            product: &p,
+            maintenance: None,
+            airflow: &airflow,
+            dbt: &dbt,
+            previous: &BTreeMap::new(),
+            last_refresh: None,
+            upstream: &[],
+        });
+        e.evidence.exposures.iter().map(|x| x.describe()).collect::<Vec<_>>()
+    };
+    let dashboard = vec!["the dashboard *Weekly revenue*".to_string()];
+    assert_eq!(reads("fct_daily_revenue"), dashboard);
+    assert_eq!(reads("stg_orders"), dashboard, "read through the mart");
+    assert!(reads("dim_customers").is_empty(), "down, but the dashboard does not read it");
+    assert!(reads("stg_payments").is_empty(), "up: nothing to say");
+}

@@ -732,6 +732,7 @@ fn a_poll_whose_lease_was_lost_is_not_written() {
             checked: &checked,
             products: &products,
             open_incident_after: 1,
+            critical_maturities: &[],
             sources: &[],
             holder: Some(holder),
         })
