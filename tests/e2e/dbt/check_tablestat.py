@@ -129,6 +129,14 @@ def main():
         expect(incident["dim_customers"].get("id") in orders | {customers}, "dim_customers joins one of the two")
         ids = {i.get("id") for i in incident.values() if i}
         expect(len(ids) == 2, f"{len(ids)} incidents for two causes: {ids}")
+        # who is affected: the dashboard on fct_daily_revenue, read through stg_orders too
+        # (tests/e2e/dbt_project/models/marts/_exposures.yml); its `high` maturity makes the
+        # incident critical
+        for pid in ("fct_daily_revenue", "stg_orders"):
+            names = [x.get("name") for x in (prods.get(pid) or {}).get("evidence", {}).get("exposures") or []]
+            expect(names == ["Weekly revenue"], f"{pid}: exposures {names}, expected the Weekly revenue dashboard")
+        expect(not (prods.get("stg_customers") or {}).get("evidence", {}).get("exposures"),
+               "stg_customers: the dashboard does not read it")
         title = incident["stg_orders"].get("title", "")
         expect(title.startswith("`unique_stg_orders_order_id` failed: ") and title.endswith("tables affected"),
                f"stg_orders: incident title {title!r}")
