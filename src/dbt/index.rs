@@ -49,6 +49,8 @@ pub struct ModelInfo {
     pub tags: Vec<String>,
     /// The model's `meta` (top level; same as `config.meta`).
     pub meta: Option<Value>,
+    /// The owner of the dbt group it belongs to (its name, else its email).
+    pub group_owner: Option<String>,
 }
 
 impl ModelInfo {
@@ -57,13 +59,14 @@ impl ModelInfo {
         self.meta.as_ref()?.get("tablestat")?.as_object()
     }
 
-    /// `meta.owner`, as a string (joined when a list).
+    /// `meta.owner`, as a string (joined when a list); else its group's owner.
     pub fn owner(&self) -> Option<String> {
-        match self.meta.as_ref()?.get("owner")? {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(items) => Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")),
+        let meta = match self.meta.as_ref().and_then(|m| m.get("owner")) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")),
             _ => None,
-        }
+        };
+        meta.filter(|o| !o.trim().is_empty()).or_else(|| self.group_owner.clone())
     }
 }
 
@@ -119,7 +122,11 @@ pub struct SourceInfo {
 impl ProjectIndex {
     /// Builds the index. `test_metrics` is the config's `[metrics.map]`.
     pub fn new(manifest: Manifest, test_metrics: &BTreeMap<String, Metric>) -> ProjectIndex {
-        let Manifest { metadata, nodes, sources, unit_tests, exposures, parent_map } = manifest;
+        let Manifest { metadata, nodes, sources, unit_tests, exposures, groups, parent_map } = manifest;
+        let group_owners: HashMap<String, String> = groups
+            .into_values()
+            .filter_map(|g| Some((g.name, g.owner.name.filter(|n| !n.trim().is_empty()).or(g.owner.email)?)))
+            .collect();
         let mut index = ProjectIndex {
             project_name: metadata.project_name,
             invocation_id: metadata.invocation_id,
@@ -140,7 +147,9 @@ impl ProjectIndex {
         let mut targets: Vec<(String, u32)> = Vec::new();
         for (unique_id, node) in nodes {
             match node.resource_type {
-                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => index.add_model(unique_id, node),
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => {
+                    index.add_model(unique_id, node, &group_owners)
+                }
                 ResourceType::Test => index.add_test(unique_id, node, test_metrics, &mut targets),
                 ResourceType::Other => {}
             }
@@ -189,7 +198,7 @@ impl ProjectIndex {
         index
     }
 
-    fn add_model(&mut self, unique_id: String, node: ManifestNode) {
+    fn add_model(&mut self, unique_id: String, node: ManifestNode, group_owners: &HashMap<String, String>) {
         let meta = node.meta.or(node.config.meta).and_then(|raw| serde_json::from_str(raw.get()).ok());
         let at = self.models.len() as u32;
         self.model_at.insert(unique_id.clone(), at);
@@ -203,6 +212,7 @@ impl ProjectIndex {
             relation_name: node.relation_name,
             tags: node.tags,
             meta,
+            group_owner: node.group.and_then(|g| group_owners.get(&g).cloned()),
         });
     }
 

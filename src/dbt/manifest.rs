@@ -31,6 +31,9 @@ pub struct Manifest {
     /// What reads the tables outside dbt: dashboards, notebooks, ML models, applications.
     #[serde(default)]
     pub exposures: HashMap<String, ManifestExposure>,
+    /// Groups of models with their owner (dbt mesh's access groups).
+    #[serde(default)]
+    pub groups: HashMap<String, ManifestGroup>,
     /// Parents of every node except tests: ancestry is asked of tables only.
     #[serde(default, deserialize_with = "table_parents")]
     pub parent_map: HashMap<String, Vec<String>>,
@@ -86,6 +89,25 @@ pub struct ManifestNode {
     pub tags: Vec<String>,
     #[serde(default)]
     pub relation_name: Option<String>,
+    /// The group it belongs to, by name.
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+/// A group of models and who owns it.
+#[derive(Debug, Deserialize)]
+pub struct ManifestGroup {
+    pub name: String,
+    #[serde(default)]
+    pub owner: GroupOwner,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct GroupOwner {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl ManifestNode {
@@ -96,6 +118,7 @@ impl ManifestNode {
         self.package_name = None;
         self.description = None;
         self.relation_name = None;
+        self.group = None;
         if self.attached_node.is_some() {
             self.depends_on.nodes = Vec::new();
         }

@@ -1,5 +1,6 @@
-//! Root causes on real dbt runs and DAG runs: which products share a cause, so that one
-//! failure upstream is one incident (see `store::pipeline` for the incident itself).
+//! Root causes on real dbt runs and DAG runs (which products share a cause, so that one
+//! failure upstream is one incident; `store::pipeline` has the incident itself), who is
+//! affected (exposures), and who owns a table.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -172,4 +173,30 @@ fn a_table_down_says_which_exposures_read_it() {
     assert_eq!(reads("stg_orders"), dashboard, "read through the mart");
     assert!(reads("dim_customers").is_empty(), "down, but the dashboard does not read it");
     assert!(reads("stg_payments").is_empty(), "up: nothing to say");
+}
+
+/// Who owns a table, for routing its alerts: the model's `meta.owner`, else the owner of the
+/// dbt group it belongs to (as dbt 1.10 writes groups into the manifest).
+#[test]
+fn a_model_without_its_own_owner_is_owned_by_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = crate::common::fixture("dbt/test_failures/manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    manifest["groups"]["group.shop.finance"] = serde_json::json!({
+        "name": "finance", "resource_type": "group", "package_name": "shop", "path": "_groups.yml",
+        "original_file_path": "models/_groups.yml", "unique_id": "group.shop.finance",
+        "owner": {"email": "finance@example.com", "name": "finance-data"}, "description": null, "config": {"meta": {}}
+    });
+    // stg_payments has no owner of its own; fct_orders has one (`sales-analytics`).
+    manifest["nodes"]["model.shop.stg_payments"]["group"] = serde_json::json!("finance");
+    manifest["nodes"]["model.shop.fct_orders"]["group"] = serde_json::json!("finance");
+    let path = dir.path().join("manifest.json");
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let manifest: tablestat::dbt::Manifest =
+        tablestat::dbt::read_artifact(tablestat::dbt::ArtifactKind::Manifest, &path).unwrap();
+    let index = tablestat::dbt::ProjectIndex::new(manifest, &BTreeMap::new());
+    let owner = |model: &str| index.resolve_model(model).unwrap().owner();
+    assert_eq!(owner("stg_payments").as_deref(), Some("finance-data"), "the group's");
+    assert_eq!(owner("fct_orders").as_deref(), Some("sales-analytics"), "its own first");
+    assert_eq!(owner("stg_orders"), None);
 }
