@@ -28,5 +28,9 @@ pub enum Action {
     Pause,
     /// The selected id, or a dbt run's address, to the terminal's clipboard (OSC 52).
     Copy,
+    /// In an open incident: say you took it.
+    Acknowledge,
+    /// In an incident: close it, saying why (the next key picks the reason).
+    CloseIncident,
     Quit,
 }

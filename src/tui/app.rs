@@ -79,6 +79,13 @@ pub enum Effect {
     LoadIncident(i64),
     /// Put this text on the terminal's clipboard.
     Copy(String),
+    /// Record that the board's user took this incident.
+    Acknowledge(i64),
+    /// Close this incident, for this reason.
+    Resolve {
+        id: i64,
+        reason: crate::model::Resolution,
+    },
     /// Show the states at the product change before (or after) `from`.
     Travel {
         from: i64,
@@ -140,6 +147,8 @@ pub struct App {
     sub_selected_below: Vec<usize>,
     /// A short message for the footer ("poll requested").
     pub flash: Option<String>,
+    /// `x` was pressed in this incident: the next key says why it is closed.
+    pub closing: Option<i64>,
     /// A source's certificates are not checked (`insecure_skip_verify`): said in the header
     /// for as long as it is so.
     pub tls_unverified: bool,
@@ -189,6 +198,7 @@ impl App {
             sub_selected: 0,
             sub_selected_below: Vec::new(),
             flash: None,
+            closing: None,
             tls_unverified: false,
             metric_columns: Vec::new(),
             longest_name: 0,
@@ -335,6 +345,12 @@ impl App {
                     _ => "polling now".to_string(),
                 });
                 return Effect::PollNow;
+            }
+            Action::Acknowledge => return self.acknowledge(),
+            Action::CloseIncident => {
+                if let Some(incident) = self.incident_here() {
+                    self.closing = Some(incident.id);
+                }
             }
             Action::ShowIncidents => self.push(Route::Incidents),
             Action::ShowMaintenance => self.push(Route::Maintenance),
@@ -548,7 +564,47 @@ impl App {
     /// Which keys apply here: the list's own, or those of the screens above it.
     pub fn key_context(&self) -> crate::tui::keys::Context {
         use crate::tui::keys::Context;
-        if *self.route() == Route::List { Context::List } else { Context::Detail }
+        match self.route() {
+            Route::List => Context::List,
+            Route::Incident(_) => Context::Incident,
+            _ => Context::Detail,
+        }
+    }
+
+    /// The incident on screen, if it is loaded.
+    fn incident_here(&self) -> Option<&Incident> {
+        match self.route() {
+            Route::Incident(id) => self.incident.as_deref().filter(|i| i.id == *id),
+            _ => None,
+        }
+    }
+
+    /// `a` in an incident: take it, unless it is over or taken (said, not sent).
+    fn acknowledge(&mut self) -> Effect {
+        let Some(incident) = self.incident_here() else { return Effect::None };
+        let said = match (incident.resolved_at, &incident.acknowledged_by, incident.acknowledged_at) {
+            (Some(_), _, _) => "this incident is resolved: nothing left to take".to_string(),
+            (None, who, Some(_)) => format!("already taken by {}", who.as_deref().unwrap_or("the data team")),
+            (None, _, None) => return Effect::Acknowledge(incident.id),
+        };
+        self.flash = Some(said);
+        Effect::None
+    }
+
+    /// The key after `x`: a reason closes the incident; Esc (or any other key) does not.
+    pub fn closing_input(&mut self, key: crossterm::event::KeyEvent) -> Effect {
+        let Some(id) = self.closing.take() else { return Effect::None };
+        let crossterm::event::KeyCode::Char(c) = key.code else {
+            self.flash = Some(format!("incident #{id} left as it was"));
+            return Effect::None;
+        };
+        match crate::tui::keys::REASONS.iter().find(|(k, _)| *k == c) {
+            Some((_, reason)) => Effect::Resolve { id, reason: *reason },
+            None => {
+                self.flash = Some(format!("incident #{id} left as it was"));
+                Effect::None
+            }
+        }
     }
 
     fn push(&mut self, route: Route) {

@@ -11,6 +11,8 @@ pub enum Context {
     Everywhere,
     List,
     Detail,
+    /// An incident's timeline: what can be done to the incident.
+    Incident,
 }
 
 pub struct Binding {
@@ -180,12 +182,35 @@ pub const BINDINGS: &[Binding] = &[
         context: Context::Everywhere,
     },
     Binding {
+        keys: &[(KeyCode::Char('a'), NONE)],
+        label: "a",
+        action: Action::Acknowledge,
+        help: "in an incident: take it (acknowledge)",
+        context: Context::Incident,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('x'), NONE)],
+        label: "x",
+        action: Action::CloseIncident,
+        help: "in an incident: close it, then f fixed, e expected, p false positive, u upstream",
+        context: Context::Incident,
+    },
+    Binding {
         keys: &[(KeyCode::Char('q'), NONE), (KeyCode::Char('c'), KeyModifiers::CONTROL)],
         label: "q ^C",
         action: Action::Quit,
         help: "quit",
         context: Context::Everywhere,
     },
+];
+
+/// Why an incident is closed, by the key that says it after `x`: the prompt and the key
+/// handling both read this.
+pub const REASONS: [(char, crate::model::Resolution); 4] = [
+    ('f', crate::model::Resolution::Fixed),
+    ('e', crate::model::Resolution::Expected),
+    ('p', crate::model::Resolution::FalsePositive),
+    ('u', crate::model::Resolution::Upstream),
 ];
 
 /// The action for a key where the board is, if any: the list's keys (sort, group, faults,
@@ -224,6 +249,8 @@ pub fn footer(context: Context) -> Vec<(&'static str, &'static str)> {
         Action::ToggleGroups => Some((12, "group")),
         Action::Pause => Some((13, "pause")),
         Action::Earlier => Some((14, "history")),
+        Action::Acknowledge => Some((5, "take")),
+        Action::CloseIncident => Some((5, "close")),
         _ => None,
     };
     let mut items: Vec<(usize, &'static str, &'static str)> = BINDINGS

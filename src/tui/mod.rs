@@ -280,6 +280,9 @@ async fn event_loop(
                         key_at = Some(std::time::Instant::now());
                         if app.filtering {
                             app.filter_input(key);
+                        } else if app.closing.is_some() {
+                            let effect = app.closing_input(key);
+                            carry_out(effect, app, store, poll_now, &loaded_tx);
                         } else if let Some(action) = keys::action_for(key, app.key_context()) {
                             let effect = app.update(action);
                             if carry_out(effect, app, store, poll_now, &loaded_tx) {
@@ -330,6 +333,7 @@ async fn event_loop(
                 match done {
                     Loaded::Detail(detail) => app.detail = Some(Arc::new(detail)),
                     Loaded::Incident(incident) => app.incident = Some(Arc::new(*incident)),
+                    Loaded::Said(said) => app.flash = Some(said),
                     Loaded::Travel(past, earlier) => {
                         app.travelled(past, earlier);
                         app.set_page(views::list_page(area(size), app));
@@ -396,11 +400,38 @@ fn yield_to_the_screen() {
     }
 }
 
+/// A person's change to an incident, written off the UI loop as `$USER`; the incident is
+/// read again, and what happened (or why not: a read-only database, a race) is said.
+fn write_incident(
+    store: &StoreHandle,
+    loaded: &mpsc::UnboundedSender<Loaded>,
+    id: i64,
+    done: String,
+    write: impl FnOnce(&mut Store, Option<&str>, i64) -> crate::store::Result<()> + Send + 'static,
+) {
+    let (store, loaded) = (store.clone(), loaded.clone());
+    tokio::spawn(async move {
+        let who = std::env::var("USER").ok();
+        let now = chrono::Utc::now().timestamp();
+        let said = match store.call(move |s| write(s, who.as_deref(), now)).await {
+            Ok(Ok(())) => done,
+            Ok(Err(e)) => crate::text::inert(&e.to_string()).into_owned(),
+            Err(gone) => gone.to_string(),
+        };
+        let _ = loaded.send(Loaded::Said(said));
+        if let Ok(Ok(incident)) = store.call(move |s| s.incident(id)).await {
+            let _ = loaded.send(Loaded::Incident(Box::new(incident)));
+        }
+    });
+}
+
 enum Loaded {
     Detail(Detail),
     Incident(Box<crate::store::Incident>),
     /// A step through history: the snapshot of that change, or none that way.
     Travel(Option<Arc<BoardSnapshot>>, bool),
+    /// What a write did, for the flash line.
+    Said(String),
 }
 
 /// Carries out an effect in the background. True to quit.
@@ -469,6 +500,17 @@ fn carry_out(
                 if let Ok(Ok(incident)) = store.call(move |s| s.incident(id)).await {
                     let _ = loaded.send(Loaded::Incident(Box::new(incident)));
                 }
+            });
+        }
+        Effect::Acknowledge(id) => {
+            write_incident(store, loaded, id, format!("incident #{id}: taken"), move |s, who, now| {
+                s.acknowledge_incident(id, who, "Taken from the board.", now)
+            });
+        }
+        Effect::Resolve { id, reason } => {
+            let said = format!("incident #{id}: closed as {}", reason.words());
+            write_incident(store, loaded, id, said, move |s, who, now| {
+                s.resolve_incident(id, Some(reason), "Closed from the board.", who, now)
             });
         }
     }

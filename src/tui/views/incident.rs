@@ -57,6 +57,13 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     if let Some(affects) = i.affects() {
         lines.push(Line::from(Span::styled(affects, theme.warning())));
     }
+    if app.closing == Some(i.id) {
+        // The reasons, from the table the keys are read from.
+        let reasons: Vec<String> =
+            crate::tui::keys::REASONS.iter().map(|(key, reason)| format!("{key} {}", reason.words())).collect();
+        let ask = format!("close #{} as: {} · any other key: leave it", i.id, reasons.join(" · "));
+        lines.push(Line::from(Span::styled(ask, theme.title())));
+    }
     lines.push(Line::from(""));
     for u in i.timeline() {
         let who = u.said_by();

@@ -756,3 +756,44 @@ fn an_incident_of_one_cause_lists_the_tables_it_reached() {
     let screen = text(&draw(&mut app, &color(), 80, 24));
     insta::assert_snapshot!("incident_of_one_cause_80x24", screen);
 }
+
+/// In an open incident, `a` takes it and `x` then a reason key closes it, the reasons read
+/// from the same table the prompt shows; any other key leaves it; a resolved incident
+/// cannot be taken. The writes themselves are the store's (tested there).
+#[test]
+fn an_incident_is_taken_and_closed_with_a_reason_from_the_board() {
+    use tablestat::model::Resolution;
+    let store = prepared_store();
+    let mut app = app();
+    app.update(Action::ShowIncidents);
+    let open = app.shown_incidents().iter().find(|i| i.resolved_at.is_none()).map(|i| i.id).unwrap();
+    let resolved = app.shown_incidents().iter().find(|i| i.resolved_at.is_some()).map(|i| i.id).unwrap();
+    let show = |app: &mut App, id: i64| {
+        app.incident = Some(std::sync::Arc::new(store.incident(id).unwrap()));
+        app.routes.push(Route::Incident(id));
+    };
+    show(&mut app, open);
+    assert_eq!(app.update(Action::Acknowledge), Effect::Acknowledge(open));
+    assert_eq!(app.update(Action::CloseIncident), Effect::None);
+    let screen = text(&draw(&mut app, &color(), 120, 30));
+    assert!(
+        screen.contains(&format!("close #{open} as: f fixed · e expected · p a false positive · u broken upstream")),
+        "{screen}"
+    );
+    let key = |c| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+    assert_eq!(app.closing_input(key('p')), Effect::Resolve { id: open, reason: Resolution::FalsePositive });
+    assert_eq!(app.closing, None);
+    app.update(Action::CloseIncident);
+    assert_eq!(app.closing_input(key('z')), Effect::None, "any other key leaves it");
+    assert!(app.flash.as_deref().unwrap().contains("left as it was"));
+    // Keys go where the board is: `a` and `x` do nothing on the list.
+    assert_eq!(
+        tablestat::tui::keys::action_for(key('x'), tablestat::tui::keys::Context::List),
+        None,
+        "x is the incident's key"
+    );
+    app.routes.pop();
+    show(&mut app, resolved);
+    assert_eq!(app.update(Action::Acknowledge), Effect::None);
+    assert!(app.flash.as_deref().unwrap().contains("resolved"), "{:?}", app.flash);
+}
