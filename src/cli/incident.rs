@@ -222,7 +222,10 @@ fn list_line(i: &Incident, now: i64) -> String {
         i.id,
         i.status.as_str(),
         i.severity,
-        inert(&i.product),
+        match i.table_count() {
+            1 => inert(&i.product).into_owned(),
+            n => format!("{} +{}", inert(&i.product), n - 1),
+        },
         timefmt::ago(at(i.opened_at), at(now)),
         timefmt::stamp(at(i.opened_at)),
         if i.resolved_at.is_some() { "lasted" } else { "open for" },

@@ -101,14 +101,20 @@ impl Incident {
         })
     }
 
-    /// Who is affected, in words: "feeds 3 watched tables and the dashboard *Weekly revenue*".
-    pub fn affects(&self) -> Option<String> {
+    /// How many tables it reached (one for an incident of a table's own cause).
+    pub fn table_count(&self) -> usize {
         let mut tables: Vec<&str> = self.members.iter().map(|m| m.product.as_str()).collect();
         tables.sort_unstable();
         tables.dedup();
+        tables.len().max(1)
+    }
+
+    /// Who is affected, in words: "feeds 3 watched tables and the dashboard *Weekly revenue*".
+    pub fn affects(&self) -> Option<String> {
+        let tables = self.table_count();
         let mut parts = Vec::new();
-        if tables.len() > 1 {
-            parts.push(format!("{} watched tables", tables.len()));
+        if tables > 1 {
+            parts.push(format!("{tables} watched tables"));
         }
         parts.extend(self.exposures.iter().map(|x| match &x.maturity {
             Some(m) => format!("{} ({m})", x.describe()),

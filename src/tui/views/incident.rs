@@ -23,7 +23,7 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
     let state = if open { State::Down } else { State::Up };
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{} {} ", theme.symbol(state), i.status), theme.state(state)),
-        Span::styled(format!("· {} · {} · {}", i.severity, tables(i), i.metrics.join(", ")), theme.dim()),
+        Span::styled(format!("· {} · {} · {}", i.severity, about(i), i.metrics.join(", ")), theme.dim()),
     ])];
     let mut facts =
         vec![format!("opened {}", clock(i.opened_at, zone)), format!("time to detect {}", span(i.time_to_detect()))];
@@ -86,9 +86,9 @@ pub fn render(app: &App, theme: &Theme, id: i64, area: Rect, buf: &mut Buffer) {
 }
 
 /// The table it is about, or how many its cause reached.
-fn tables(i: &crate::store::Incident) -> String {
-    let mut names: Vec<&str> = i.members.iter().map(|m| m.product.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    if names.len() > 1 { format!("{} tables", names.len()) } else { i.product.clone() }
+fn about(i: &crate::store::Incident) -> String {
+    match i.table_count() {
+        1 => i.product.clone(),
+        n => format!("{n} tables"),
+    }
 }

@@ -17,12 +17,17 @@ pub fn incident_line<'a>(app: &App, theme: &Theme, i: &Incident) -> Line<'a> {
     let open = i.resolved_at.is_none();
     let state = if open { State::Down } else { State::Up };
     let duration = i.resolved_at.unwrap_or(app.now) - i.opened_at;
-    let product = app
+    let name = app
         .snapshot
         .products
         .iter()
         .find(|p| p.product.id == i.product)
         .map_or(i.product.as_str(), |p| p.product.name.as_str());
+    // An incident of a shared cause: the table that opened it, and how many more.
+    let product = match i.table_count() {
+        1 => name.to_string(),
+        n => format!("{} +{}", fit(name, 13), n - 1),
+    };
     let lasted = if open { format!("open {}", span(duration)) } else { format!("lasted {}", span(duration)) };
     Line::from(vec![
         Span::styled(format!("{} ", theme.symbol(state)), theme.state(state)),
@@ -31,7 +36,7 @@ pub fn incident_line<'a>(app: &App, theme: &Theme, i: &Incident) -> Line<'a> {
             format!("{:<13} ", i.status.as_str()),
             if i.status == IncidentStatus::Resolved { theme.dim() } else { theme.warning() },
         ),
-        Span::raw(format!("{:<18} ", fit(product, 17))),
+        Span::raw(format!("{:<18} ", fit(&product, 17))),
         Span::styled(format!("{} · {lasted}  ", clock(i.opened_at, app.snapshot.zone)), theme.dim()),
         Span::raw(i.metrics.join(", ")),
     ])

@@ -755,6 +755,10 @@ fn an_incident_of_one_cause_lists_the_tables_it_reached() {
     app.incident = Some(Arc::new(store.incident(incidents[0].id).unwrap()));
     let screen = text(&draw(&mut app, &color(), 80, 24));
     insta::assert_snapshot!("incident_of_one_cause_80x24", screen);
+    // In the list of incidents: the table that opened it, and how many more.
+    app.update(Action::Back);
+    let list = text(&draw(&mut app, &color(), 80, 24));
+    assert!(list.contains("#1    resolved      Orders (stag… +1"), "{list}");
 }
 
 /// In an open incident, `a` takes it and `x` then a reason key closes it, the reasons read
