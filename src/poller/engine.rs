@@ -43,6 +43,8 @@ pub struct Engine {
     /// Listed then discovered products, merged when discovery finds a change: read by every
     /// poll (and its write) without copying.
     products: Arc<Vec<Arc<Product>>>,
+    /// Products with no owner of their own: their DAG's owner is theirs while it says one.
+    unowned: std::collections::HashSet<String>,
 }
 
 /// One Airflow deployment: a failure domain of its own.
@@ -155,6 +157,7 @@ impl Engine {
             dbts,
             discovered: vec![Vec::new(); config.discover.len()],
             products: Arc::new(config.products.iter().cloned().map(Arc::new).collect()),
+            unowned: std::collections::HashSet::new(),
             config,
         })
     }
@@ -317,6 +320,36 @@ impl Engine {
         airflows.chain(dbts).collect()
     }
 
+    /// Gives each product the config and discovery left without an owner its DAG's owner, as
+    /// its Airflow says this poll (kept when it cannot be read). True when the list changed.
+    fn adopt_dag_owners(&mut self, observed: &[Result<Observation, SourceError>]) -> bool {
+        let products = Arc::clone(&self.products);
+        let mut adopted = Vec::with_capacity(products.len());
+        let mut changed = false;
+        for p in products.iter() {
+            let unowned = p.owner.is_none() || self.unowned.contains(&p.id);
+            let observation = match observed.get(self.airflow_index(p)) {
+                Some(Ok(observation)) if unowned => observation,
+                _ => {
+                    adopted.push(Arc::clone(p));
+                    continue;
+                }
+            };
+            let owner = observation.dag_owner(&p.dag_id);
+            if owner == p.owner {
+                adopted.push(Arc::clone(p));
+                continue;
+            }
+            changed = true;
+            self.unowned.insert(p.id.clone());
+            adopted.push(Arc::new(Product { owner, ..(**p).clone() }));
+        }
+        if changed {
+            self.products = Arc::new(adopted);
+        }
+        changed
+    }
+
     /// Polls every product once. `now` is when the poll started.
     pub async fn poll(&mut self, prior: &Prior, now: DateTime<Utc>) -> PollResult {
         self.poll_due(prior, now, &|_| true).await
@@ -362,6 +395,10 @@ impl Engine {
             if products.iter().any(|p| !before.contains(&p.dag_id)) {
                 observed = self.observe(&products, &[], now).await;
             }
+        }
+        // A product with no owner of its own is owned by its DAG's owner (routes, filters).
+        if self.adopt_dag_owners(&observed) {
+            products = due_now(self);
         }
         let products = &products;
         let seen: Vec<Seen> =

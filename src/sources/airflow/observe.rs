@@ -311,6 +311,19 @@ fn map_import_errors(
 }
 
 impl Observation {
+    /// Who owns a DAG, when it names someone other than Airflow's default (`airflow`).
+    pub fn dag_owner(&self, dag_id: &str) -> Option<String> {
+        let owners: Vec<&str> = self
+            .dags
+            .get(dag_id)?
+            .owners
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty() && !o.eq_ignore_ascii_case("airflow"))
+            .collect();
+        (!owners.is_empty()).then(|| owners.join(", "))
+    }
+
     /// The normalized facts for one product's DAG and task, borrowed from this observation.
     pub fn view<'a>(&'a self, product: &'a Product) -> AirflowView<'a> {
         let Some(dag) = self.dags.get(&product.dag_id) else {

@@ -18,6 +18,9 @@ pub struct DagList {
 #[derive(Debug, Clone, Deserialize)]
 pub struct WireDag {
     pub dag_id: String,
+    /// Who the DAG says owns it (`default_args={"owner": …}`); Airflow's default is `airflow`.
+    #[serde(default)]
+    pub owners: Vec<String>,
     #[serde(default)]
     pub is_paused: Option<bool>,
     /// Airflow 2.

@@ -63,3 +63,28 @@ async fn requests_grow_with_pages_not_products() {
         assert_eq!((got_first, got_then), (first, then), "{dags} DAGs");
     }
 }
+
+/// A product with no owner of its own is owned by its DAG's owner (`owners` in Airflow's
+/// answer), for owner routing and the board's `owner:` filter; one with its own keeps it; a
+/// fresh list is made only when an owner changes.
+#[tokio::test]
+async fn a_product_without_an_owner_is_owned_by_its_dag() {
+    let server = MockServer::start().await;
+    Mock::given(any()).respond_with(Fleet { dags: 2 }).mount(&server).await;
+    let text = format!(
+        "[airflow]\nurl = \"{}\"\napi = \"v1\"\nauth = \"none\"\n\n[[product]]\nid = \"mine\"\ndag = \"{}\"\ntask = \"dbt_build\"\nowner = \"finance-data\"\n\n[[product]]\nid = \"theirs\"\ndag = \"{}\"\ntask = \"dbt_build\"\n",
+        server.uri(),
+        dag_id(0),
+        dag_id(1)
+    );
+    let config = Arc::new(Config::parse(Path::new("/tmp/fleet.toml"), &text).unwrap());
+    let mut engine = Engine::new(config).unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 24, 1, 20, 0).unwrap();
+    let polled = engine.poll(&Prior::default(), now).await;
+    let owner = |id: &str| polled.checked.iter().find(|c| c.product.id == id).unwrap().product.owner.clone();
+    assert_eq!(owner("mine").as_deref(), Some("finance-data"), "its own first");
+    assert_eq!(owner("theirs").as_deref(), Some("data-eng"), "its DAG's");
+    let before = engine.products();
+    engine.poll(&Prior::default(), now + chrono::Duration::minutes(5)).await;
+    assert!(Arc::ptr_eq(&before, &engine.products()), "unchanged owners: the same list");
+}
