@@ -325,6 +325,28 @@ fn affected(tx: &Transaction<'_>, incident: i64) -> rusqlite::Result<usize> {
         .map(|n| n as usize)
 }
 
+/// An incident opened by this poll that other tables joined in the same poll: its
+/// `incident_opened` event says how it stands after the poll (the title's count, severity,
+/// metrics, every affected table), so a receiver hears "3 tables affected" first, not "1".
+/// Written in the poll's transaction, before anything routes it.
+pub(super) fn settle_opened(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    let affected = affected_products(tx, id)?;
+    if affected.len() < 2 {
+        return Ok(());
+    }
+    let (title, severity, metrics): (String, String, String) = tx
+        .prepare_cached("SELECT title, severity, metrics FROM incident WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let affected = serde_json::to_string(&affected).unwrap_or_else(|_| "[]".into());
+    tx.prepare_cached(
+        "UPDATE event SET payload = json_set(payload, '$.incident.title', ?2, '$.incident.severity', ?3,
+                '$.incident.metrics', json(?4), '$.affected', json(?5))
+         WHERE kind = 'incident_opened' AND json_extract(payload, '$.incident.id') = ?1",
+    )?
+    .execute(params![id, title, severity, metrics, affected])?;
+    Ok(())
+}
+
 /// The product joins the open incident of its cause, or opens one.
 fn join_or_open(
     tx: &Transaction<'_>,

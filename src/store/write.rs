@@ -290,6 +290,9 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
             incidents::apply_incident_rules(tx, checked, &changed, &mut guard, &mut summary)?;
         }
     }
+    for id in &summary.incidents_opened {
+        incidents::settle_opened(tx, *id)?;
+    }
     stamp_checked(tx, poll)?;
     record_sources(tx, poll)?;
 

@@ -90,12 +90,15 @@ events = ["incident_opened", "incident_resolved"]
     let first = &got[0];
     assert_eq!(first["state"], "down");
     assert_eq!(first["incident"]["status"], "investigating");
-    assert_eq!(first["incident"]["title"], "`unique_stg_orders_order_id` failed: 1 table affected");
+    // The opening says how the poll left it: both tables, not "1 table affected".
+    assert_eq!(first["incident"]["title"], "`unique_stg_orders_order_id` failed: 2 tables affected");
     assert_eq!(got[1]["incident"]["title"], "`unique_stg_orders_order_id` failed: 2 tables affected");
     assert_eq!(got[1]["incident"]["id"], first["incident"]["id"]);
-    let affected: Vec<&str> =
-        got[1]["affected"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(affected, ["stg_orders", "fct_orders"]);
+    for event in &got[..2] {
+        let affected: Vec<&str> =
+            event["affected"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+        assert_eq!(affected, ["stg_orders", "fct_orders"]);
+    }
     assert!(first["message"].as_str().unwrap().contains("uniqueness down"), "{first}");
     assert_eq!(first["at"], "2026-11-21T04:04:00Z");
 
@@ -179,7 +182,7 @@ events = ["incident_opened", "incident_resolved"]
     assert_eq!(
         texts,
         [
-            ":red_circle: Incident opened: `unique_stg_orders_order_id` failed: 1 table affected",
+            ":red_circle: Incident opened: `unique_stg_orders_order_id` failed: 2 tables affected",
             ":large_green_circle: Incident resolved: `unique_stg_orders_order_id` failed: 2 tables affected",
         ],
         "only Staging (the resolution names the mart, but the incident reached stg_orders), only opened and resolved"
@@ -204,7 +207,7 @@ async fn a_failing_receiver_is_retried_with_backoff_and_given_up_after_a_day() {
         .mount(&broken)
         .await;
     let text = format!(
-        "{}\n[[notify]]\nname = \"flaky\"\nurl = \"{}/hook\"\nproducts = [\"fct_orders\"]\n",
+        "{}\n[[notify]]\nname = \"flaky\"\nurl = \"{}/hook\"\nproducts = [\"fct_orders\"]\nevents = [\"incident_opened\"]\n",
         story::config(&server.uri(), &db),
         broken.uri()
     );
@@ -339,7 +342,7 @@ async fn an_owners_digest_hears_only_its_tables_once_an_hour() {
     let digests = sent_to("/finance").await;
     assert_eq!(digests.len(), 1, "one message for the hour: {digests:#?}");
     let digest = &digests[0];
-    assert_eq!((digest["event"].as_str(), digest["count"].as_u64()), (Some("digest"), Some(2)), "{digest:#}");
+    assert_eq!((digest["event"].as_str(), digest["count"].as_u64()), (Some("digest"), Some(3)), "{digest:#}");
     assert_eq!(digest["until"], "2026-11-21T05:00:00Z");
     let events: Vec<(&str, &str)> = digest["events"]
         .as_array()
@@ -347,10 +350,13 @@ async fn an_owners_digest_hears_only_its_tables_once_an_hour() {
         .iter()
         .map(|e| (e["event"].as_str().unwrap(), e["product"]["id"].as_str().unwrap()))
         .collect();
-    // fct_orders joined stg_orders' incident (one cause); ana took that incident: both reach
-    // the mart's owner, as the incident affects the mart.
-    assert_eq!(events, [("incident_updated", "fct_orders"), ("incident_updated", "stg_orders")]);
-    assert!(digest["events"][1]["message"].as_str().unwrap().contains("acknowledged (ana): Rerunning"), "{digest}");
+    // stg_orders' incident opened with the mart in it (one cause), fct_orders joined, ana
+    // took it: all reach the mart's owner, as the incident affects the mart.
+    assert_eq!(
+        events,
+        [("incident_opened", "stg_orders"), ("incident_updated", "fct_orders"), ("incident_updated", "stg_orders")]
+    );
+    assert!(digest["events"][2]["message"].as_str().unwrap().contains("acknowledged (ana): Rerunning"), "{digest}");
 
     story.set(chapter(3, "success", "all_pass"));
     pipeline.poll(t(6, 4)).await;
