@@ -84,23 +84,23 @@ pub fn render(
         }
     }
 
-    out.family("tablestat_product_check_age_seconds", "gauge", "Seconds since each product was last checked by a poll");
-    for row in &snapshot.products {
-        let [product, group, source] = labels(row, source_of);
-        if let Some(at) = row.checked_at {
-            out.sample("tablestat_product_check_age_seconds", &[product, group, source], (now - at).max(0) as f64);
-        }
-    }
-
-    out.family(
-        "tablestat_product_refresh_age_seconds",
-        "gauge",
-        "Seconds since each product's table was last rebuilt (the dbt task's end)",
-    );
-    for row in &snapshot.products {
-        let [product, group, source] = labels(row, source_of);
-        if let Some(at) = row.last_refresh {
-            out.sample("tablestat_product_refresh_age_seconds", &[product, group, source], (now - at).max(0) as f64);
+    type When = fn(&ProductRow) -> Option<i64>;
+    let ages: [(&str, &str, When); 2] = [
+        ("tablestat_product_check_age_seconds", "Seconds since each product was last checked by a poll", |r| {
+            r.checked_at
+        }),
+        (
+            "tablestat_product_refresh_age_seconds",
+            "Seconds since each product's table was last rebuilt (the dbt task's end)",
+            |r| r.last_refresh,
+        ),
+    ];
+    for (name, help, when) in ages {
+        out.family(name, "gauge", help);
+        for row in &snapshot.products {
+            if let Some(at) = when(row) {
+                out.sample(name, &labels(row, source_of), (now - at).max(0) as f64);
+            }
         }
     }
 

@@ -249,6 +249,26 @@ fn healthz_is_ok_only_for_the_poller_that_polls_and_whose_last_poll_worked() {
     assert!(!text.contains('\u{1b}'), "{text:?}");
 }
 
+/// What an HTTP GET answered: status, content type, body.
+type Answer = (u16, Option<String>, String);
+
+/// Asks `http://{at}{path}` every 100 ms until `done` says the answer is the one awaited,
+/// for at most 10 s; the last answer either way.
+async fn until(at: &str, path: &str, done: impl Fn(&Answer) -> bool) -> Answer {
+    let mut answer = (0, None, String::new());
+    for _ in 0..100 {
+        let response = reqwest::get(format!("http://{at}{path}")).await.unwrap();
+        let status = response.status().as_u16();
+        let kind = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        answer = (status, kind, response.text().await.unwrap());
+        if done(&answer) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    answer
+}
+
 /// Reads lines of a child's stderr until one says where it serves; the rest is kept.
 fn served_at(stderr: std::process::ChildStderr) -> (String, std::sync::mpsc::Receiver<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -289,35 +309,14 @@ async fn a_running_poller_serves_metrics_and_health_and_a_follower_says_it_follo
         .unwrap();
     let mut first = poller(&config);
     let (first_at, _first_log) = served_at(first.0.as_mut().unwrap().stderr.take().unwrap());
-    let http = reqwest::Client::new();
-    let get = |at: String, path: &'static str| {
-        let http = http.clone();
-        async move {
-            let response = http.get(format!("http://{at}{path}")).send().await.unwrap();
-            let status = response.status().as_u16();
-            let kind = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
-            (status, kind, response.text().await.unwrap())
-        }
-    };
     // Until the first poll is written.
-    let mut health = (0, None, String::new());
-    for _ in 0..100 {
-        health = get(first_at.clone(), "/healthz").await;
-        if health.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let health = until(&first_at, "/healthz", |(code, _, _)| *code == 200).await;
     assert_eq!(health.0, 200, "{}", health.2);
     assert!(health.2.starts_with("ok: polling; last poll at "), "{}", health.2);
-    let mut metrics = (0, None, String::new());
-    for _ in 0..100 {
-        metrics = get(first_at.clone(), "/metrics").await;
-        if metrics.2.contains("tablestat_polls_total 1") && metrics.2.contains("stg_orders") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let metrics = until(&first_at, "/metrics", |(_, _, text)| {
+        text.contains("tablestat_polls_total 1") && text.contains("stg_orders")
+    })
+    .await;
     assert_eq!(metrics.1.as_deref(), Some(tablestat::serve::openmetrics::CONTENT_TYPE));
     let samples = read_strictly(&metrics.2);
     let is = |product: &str, metric: &str, state: &str| {
@@ -337,24 +336,10 @@ async fn a_running_poller_serves_metrics_and_health_and_a_follower_says_it_follo
     // A second poller on the same database follows, and says so.
     let mut second = poller(&config);
     let (second_at, _second_log) = served_at(second.0.as_mut().unwrap().stderr.take().unwrap());
-    let mut follower = (0, None, String::new());
-    for _ in 0..100 {
-        follower = get(second_at.clone(), "/healthz").await;
-        if follower.2.starts_with("following") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let follower = until(&second_at, "/healthz", |(_, _, text)| text.starts_with("following")).await;
     assert_eq!(follower.0, 503, "{}", follower.2);
     assert!(follower.2.contains("holds the lease and polls"), "{}", follower.2);
-    let mut theirs = (0, None, String::new());
-    for _ in 0..100 {
-        theirs = get(second_at.clone(), "/metrics").await;
-        if theirs.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let theirs = until(&second_at, "/metrics", |(code, _, _)| *code == 200).await;
     let theirs = theirs.2;
     assert!(theirs.contains("tablestat_poller_leader 0\n"), "{theirs}");
     let states = |text: &str| {
