@@ -368,7 +368,11 @@ impl Config {
             }
             let product_airflow =
                 ctx.pick(&format!("product `{id}`"), "airflow", p.airflow, &airflow_names, &mut errors);
-            let product_dbt = ctx.pick(&format!("product `{id}`"), "dbt", p.dbt, &dbt_names, &mut errors);
+            // A DAG-only product reads no dbt: among several dbt sources it need not name one.
+            let reads_dbt = p.model.is_some() || p.dbt_job.is_some() || p.dbt.is_some() || dbt_names.len() == 1;
+            let product_dbt = reads_dbt
+                .then(|| ctx.pick(&format!("product `{id}`"), "dbt", p.dbt, &dbt_names, &mut errors))
+                .flatten();
             let metrics = p.metrics.unwrap_or_else(Metric::standard);
             if metrics.is_empty() {
                 errors.push(ctx.error(

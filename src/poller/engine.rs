@@ -167,11 +167,12 @@ impl Engine {
         product.airflow.as_ref().and_then(|name| self.airflows.iter().position(|a| a.config.name == *name)).unwrap_or(0)
     }
 
-    /// Which dbt source a product reads, if there is one.
+    /// Which dbt source a product reads, if any: the one it names, or the only one (a
+    /// DAG-only product among several reads none).
     fn dbt_index(&self, product: &Product) -> Option<usize> {
         match &product.dbt {
             Some(name) => self.dbts.iter().position(|d| d.name == *name),
-            None => (!self.dbts.is_empty()).then_some(0),
+            None => (self.dbts.len() == 1).then_some(0),
         }
     }
 

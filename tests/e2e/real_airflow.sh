@@ -18,8 +18,13 @@
 # database and `status --json` after, all checked by airflow/check_tablestat.py (states,
 # reasons, run ids, unchanged `since`/incident across polls, status == poll, database mode 0600).
 # With both majors, each is left running after its own checks, and then one config watches
-# both at once ([[airflow]] `legacy` = 2, `core` = 3): every product right, and Airflow 2
-# stopped makes only its own products `unknown` (many pipelines, each its own failure domain).
+# both at once ([[airflow]] `legacy` = 2, `core` = 3) with two dbt sources: a local target/
+# written by real dbt run by Airflow 3's shop_local DAG (the e2e project loaded with the
+# test_failures data by real_dbt.sh), and the dbt Cloud fake (dbt/fake_dbt_cloud.py, real dbt
+# 1.11 artifacts) whose run id Airflow 2's shop_cloud DAG leaves in XCom: every product right,
+# and Airflow 2 stopped makes only its own products `unknown` (many pipelines, each its own
+# failure domain). The dbt part needs real_dbt.sh's venv and build (run_all.sh runs it first);
+# without them it is skipped with a note, or fails when E2E_REQUIRE_DBT=1.
 # Quiet on success; on failure prints the log. Exit 0 only if every major passed.
 set -euo pipefail
 
@@ -51,6 +56,10 @@ DRIVER=$HERE/airflow/driver.py
 export E2E_AIRFLOW_PASSWORD=tablestat-e2e-admin-pw   # fixed password, configured on both majors
 AF_USER="admin"
 declare -A VERSION=([2]=2.10.5 [3]=3.3.2)
+# the dbt part of both_at_once: real_dbt.sh's venv and its failing build (data loaded, deps done)
+DBT_BIN=$E2E_CACHE/dbt110/bin/dbt
+DBT_BUILT=${TABLESTAT_E2E_DBT_OUT:-${TMPDIR:-/tmp}/tablestat-e2e-dbt}/failing
+SHOP_DIR=$TMP/shop
 
 # stop_tree PID...: SIGTERM the process groups and every descendant, SIGKILL what is left
 stop_tree() {
@@ -187,7 +196,8 @@ run_major() {
   local start_date
   start_date=$(date -u -d '-1 min' +%Y-%m-%dT%H:%M:00+00:00)
   for f in "$HERE"/airflow/dags/*.py; do
-    sed "s/__E2E_START_DATE__/$start_date/" "$f" >"$d/dags/$(basename "$f")"
+    sed -e "s/__E2E_START_DATE__/$start_date/" -e "s|__E2E_SHOP_DIR__|$SHOP_DIR|" -e "s|__E2E_DBT__|$DBT_BIN|" \
+      "$f" >"$d/dags/$(basename "$f")"
   done
 
   step "airflow db migrate"
@@ -344,7 +354,96 @@ scheduler_stops() {
   say "PASS airflow$M: scheduler stopped: $seen (scheduler named); up $(($(now_s) - t0))s after the restart"
 }
 
-# both_at_once: one config watching Airflow 2 and 3 at the same time; then Airflow 2 stops.
+# shop_dbt CONFIG: the dbt part of both_at_once. Copies real_dbt.sh's failing build to
+# $SHOP_DIR, runs shop_local on Airflow 3 (real dbt inside the task) and shop_cloud on Airflow 2,
+# starts the dbt Cloud fake, and appends the two dbt sources and their products to CONFIG.
+# Returns 1 (after a note) when real_dbt.sh's build is not at hand, 3 on a failure.
+shop_dbt() {
+  local cfg=$1 d=$TMP/both pc="" i m created finished
+  if [[ ! -x $DBT_BIN || ! -f $DBT_BUILT/shop.duckdb ]]; then
+    if [[ ${E2E_REQUIRE_DBT:-0} == 1 ]]; then
+      say "FAIL both: no dbt venv ($DBT_BIN) or build ($DBT_BUILT): run tests/e2e/real_dbt.sh first"
+      return 3
+    fi
+    say "note both: dbt part skipped: run tests/e2e/real_dbt.sh first (or E2E_REQUIRE_DBT=1 to fail)"
+    return 1
+  fi
+  step "both at once: the dbt project for shop_local (copy of $DBT_BUILT)"
+  rm -rf "$SHOP_DIR"
+  cp -a "$DBT_BUILT" "$SHOP_DIR"
+  rm -rf "$SHOP_DIR/target" "$SHOP_DIR/logs"
+  step "both at once: shop_local on Airflow 3 runs real dbt"
+  "$E2E_PY" "$DRIVER" run --major 3 --url "http://127.0.0.1:$(cat "$TMP/af3/port")" --dag shop_local \
+    --out "$d/shop_local.json" --deadline 240 >>"$E2E_LOG" 2>&1 || { say "FAIL both: shop_local did not finish"; return 3; }
+  step "both at once: shop_cloud on Airflow 2 leaves a dbt Cloud run id in XCom"
+  "$E2E_PY" "$DRIVER" run --major 2 --url "http://127.0.0.1:$(cat "$TMP/af2/port")" --dag shop_cloud \
+    --out "$d/shop_cloud.json" --deadline 240 >>"$E2E_LOG" 2>&1 || { say "FAIL both: shop_cloud did not finish"; return 3; }
+  if ! "$E2E_PY" - "$d/shop_local.json" "$d/shop_cloud.json" "$SHOP_DIR/target/run_results.json" >>"$E2E_LOG" 2>&1 <<'PY'
+import json, os, sys
+for f in sys.argv[1:3]:
+    run = json.load(open(f))
+    assert run["state"] == "failed" and run["tasks"]["dbt_build"]["state"] == "failed", f"{f}: {run}"
+assert os.path.isfile(sys.argv[3]), "real dbt inside the Airflow task wrote no target/run_results.json"
+PY
+  then
+    say "FAIL both: the shop DAG runs did not end as expected: $(tail -1 "$E2E_LOG")"
+    return 3
+  fi
+  step "both at once: dbt Cloud fake"
+  export E2E_DBT_CLOUD_TOKEN=tablestat-e2e-dbt-cloud-token
+  created=$("$E2E_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks"]["dbt_build"]["start_date"])' "$d/shop_cloud.json")
+  finished=$("$E2E_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks"]["dbt_build"]["end_date"])' "$d/shop_cloud.json")
+  "$E2E_PY" "$HERE/dbt/fake_dbt_cloud.py" --port-file "$d/cloud.port" --artifacts "$HERE/../fixtures/dbt/test_failures" \
+    --created "$created" --finished "$finished" >"$d/fake_dbt_cloud.log" 2>&1 &
+  echo $! >>"$TMP/af2/pids"   # stopped with Airflow 2's processes (and by the EXIT trap)
+  for ((i = 0; i < 100; i++)); do
+    [[ -s $d/cloud.port ]] && { pc=$(cat "$d/cloud.port"); break; }
+    sleep 0.1
+  done
+  if [[ -z $pc ]]; then
+    print_file "fake dbt Cloud" "$d/fake_dbt_cloud.log" >>"$E2E_LOG"
+    say "FAIL both: the dbt Cloud fake did not start"
+    return 3
+  fi
+  cat >>"$cfg" <<EOF
+
+[[dbt]]
+name = "shop-local"
+source = "local"
+target_dir = "$SHOP_DIR/target"
+
+[[dbt]]
+name = "shop-cloud"
+source = "cloud"
+url = "http://127.0.0.1:$pc"
+account_id = 1
+token_env = "E2E_DBT_CLOUD_TOKEN"
+EOF
+  for m in $SHOP_MODELS; do
+    printf '\n[[product]]\nid = "local_%s"\ndag = "shop_local"\ntask = "dbt_build"\nmodel = "%s"\nairflow = "core"\ndbt = "shop-local"\n' \
+      "$m" "$m" >>"$cfg"
+    printf '\n[[product]]\nid = "cloud_%s"\ndag = "shop_cloud"\ntask = "dbt_build"\nmodel = "%s"\nairflow = "legacy"\ndbt = "shop-cloud"\ndbt_job = 42\n' \
+      "$m" "$m" >>"$cfg"
+  done
+}
+
+SHOP_MODELS="stg_orders stg_customers stg_payments fct_orders dim_customers fct_daily_revenue"
+
+# shop_states PREFIX down|unknown: the expected states of the shop products with PREFIX: the
+# test_failures data as dbt/check_tablestat.py's `failing` judges it, or all unknown
+shop_states() {
+  local p=$1 m
+  if [[ $2 == unknown ]]; then
+    for m in $SHOP_MODELS; do echo "${p}_$m=unknown"; done
+    return
+  fi
+  echo "${p}_stg_orders=down ${p}_stg_orders.uniqueness=down ${p}_stg_orders.correctness=down ${p}_stg_orders.freshness=up"
+  echo "${p}_stg_customers=down ${p}_stg_customers.completeness=down ${p}_stg_payments=up"
+  for m in fct_orders dim_customers fct_daily_revenue; do echo "${p}_$m=down ${p}_$m.freshness=down"; done
+}
+
+# both_at_once: one config watching Airflow 2 and 3 (and two dbt sources) at the same time;
+# then Airflow 2 stops.
 both_at_once() {
   local d=$TMP/both p2 p3 cfg
   mkdir -p "$d"
@@ -381,12 +480,23 @@ failing2 failing_daily legacy
 healthy3 healthy_daily core
 paused3 paused_daily core
 EOF
-  # check_both FILE EXPECTED...: each "id=state" or "source=reachable|unreachable"
+  local rc=0 shop=() shop_after=() what="Airflow 2 and 3 in one config"
+  shop_dbt "$cfg" || rc=$?
+  ((rc == 3)) && return 3
+  if ((rc == 0)); then
+    # shellcheck disable=SC2207
+    shop=($(shop_states local down) $(shop_states cloud down) shop-local=reachable shop-cloud=reachable)
+    # shellcheck disable=SC2207
+    shop_after=($(shop_states local down) $(shop_states cloud unknown))
+    what="Airflow 2 and 3, a local target/ written by real dbt in an Airflow 3 task and a dbt Cloud run named in Airflow 2's XCom, in one config"
+  fi
+  # check_both FILE EXPECTED...: each "id=state", "id.metric=state" or "source=reachable|unreachable"
   check_both() {
     "$E2E_PY" - "$@" <<'EOF'
 import json, sys
 doc = json.load(open(sys.argv[1]))
 seen = {p["id"]: p["state"] for p in doc["products"]}
+seen |= {f'{p["id"]}.{m}': v["state"] for p in doc["products"] for m, v in p["metrics"].items()}
 seen |= {s["name"]: "reachable" if s["reachable"] else "unreachable" for s in doc.get("sources", [])}
 wrong = [w for w in sys.argv[2:] if seen.get(w.split("=")[0]) != w.split("=")[1]]
 if wrong:
@@ -396,8 +506,16 @@ EOF
   step "both at once: one config, Airflow 2 and 3"
   (cd "$d" && timeout 120 "$BIN" --config "$cfg" poll --once --json >"$d/poll1.json" 2>"$d/poll1.err") || true
   if ! check_both "$d/poll1.json" healthy2=up failing2=down healthy3=up paused3=down legacy=reachable core=reachable \
-    >>"$E2E_LOG" 2>&1; then
-    say "FAIL both: Airflow 2 and 3 watched at once: $(tail -1 "$E2E_LOG")"
+    "${shop[@]}" >>"$E2E_LOG" 2>&1; then
+    print_file "poll stderr" "$d/poll1.err" 30 >>"$E2E_LOG"
+    say "FAIL both: $what: $(grep '^expected' "$E2E_LOG" | tail -1)"
+    return 3
+  fi
+  # the dbt Cloud run was found by the id in Airflow 2's XCom, not by listing the job's runs
+  if ((rc == 0)) && { grep -q 'GET /api/v2/accounts/1/runs/?' "$d/fake_dbt_cloud.log" \
+    || ! grep -q 'GET /api/v2/accounts/1/runs/4242/' "$d/fake_dbt_cloud.log"; }; then
+    print_file "fake dbt Cloud" "$d/fake_dbt_cloud.log" >>"$E2E_LOG"
+    say "FAIL both: the dbt Cloud run was not found by the run id in Airflow 2's XCom"
     return 3
   fi
   step "both at once: Airflow 2 stops"
@@ -406,11 +524,11 @@ EOF
   : >"$TMP/af2/pids"
   (cd "$d" && timeout 120 "$BIN" --config "$cfg" poll --once --json >"$d/poll2.json" 2>"$d/poll2.err") || true
   if ! check_both "$d/poll2.json" healthy2=unknown failing2=unknown healthy3=up paused3=down \
-    legacy=unreachable core=reachable >>"$E2E_LOG" 2>&1; then
-    say "FAIL both: with Airflow 2 stopped: $(tail -1 "$E2E_LOG")"
+    legacy=unreachable core=reachable "${shop_after[@]}" >>"$E2E_LOG" 2>&1; then
+    say "FAIL both: with Airflow 2 stopped: $(grep '^expected' "$E2E_LOG" | tail -1)"
     return 3
   fi
-  say "PASS both: Airflow 2 and 3 in one config; Airflow 2 stopped made only its products unknown"
+  say "PASS both: $what; Airflow 2 stopped made only its products unknown"
 }
 
 BOTH=0

@@ -23,6 +23,8 @@ if ! bin_ok; then
   exit 1
 fi
 LIMIT=${E2E_STEP_TIMEOUT:-900}
+# real_airflow.sh's both-at-once part runs real dbt on real_dbt.sh's build: here it must
+export E2E_REQUIRE_DBT=${E2E_REQUIRE_DBT:-1}
 
 T_START=$(date +%s)
 lines=() failed=0

@@ -12,6 +12,9 @@ Standard library only. Subcommands:
               unpause D, then wait for a moment when its latest run succeeded, no run is
               queued or running, and the minute is young (a scheduler stopped then leaves
               no run half done: a run still "running" is never late)
+  run         --major N --url U --dag D --out RUN.json
+              unpause D, trigger one run through the REST API, wait until it finished, and
+              write the run id, its state and each task's state, start and end
   tree        PID...            print these PIDs and all their descendants
   listeners   PID...            fail if a process in these process trees listens on a
                                 non-loopback address (TCP or UDP)
@@ -406,18 +409,40 @@ def cmd_quiet(api, args):
     wait_for(f"{dag}: a finished run and none active", args.deadline, probe, interval=0.5)
 
 
+def cmd_run(api, args):
+    dag = args.dag
+    api.call("PATCH", f"/dags/{dag}?update_mask=is_paused", {"is_paused": False})
+    body = {} if api.major == 2 else {"logical_date": None}
+    _, run = api.call("POST", f"/dags/{dag}/dagRuns", body)
+    rid = run["dag_run_id"]
+    log(f"triggered {dag}: {rid} ({run['state']})")
+
+    def finished():
+        _, r = api.call("GET", f"/dags/{dag}/dagRuns/{enc(rid)}")
+        return r["state"] in ("success", "failed"), r["state"]
+    state = wait_for(f"{dag} run {rid} finished", args.deadline, finished, interval=1.0)
+    _, body = api.call("GET", f"/dags/{dag}/dagRuns/{enc(rid)}/taskInstances?limit=100")
+    tasks = {ti["task_id"]: {k: ti.get(k) for k in ("state", "start_date", "end_date")}
+             for ti in body["task_instances"]}
+    log(f"{dag} run {rid}: {state}; tasks {tasks}")
+    with open(args.out, "w") as fh:
+        json.dump({"dag_run_id": rid, "state": state, "tasks": tasks}, fh, indent=2)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("freeport")
-    for name in ("wait-up", "prepare", "quiet"):
+    for name in ("wait-up", "prepare", "quiet", "run"):
         p = sub.add_parser(name)
         p.add_argument("--major", type=int, choices=(2, 3), required=True)
         p.add_argument("--url", required=True)
         p.add_argument("--user", default="admin")
         p.add_argument("--deadline", type=float, default=180)
-        if name == "quiet":
+        if name in ("quiet", "run"):
             p.add_argument("--dag", required=True)
+        if name == "run":
+            p.add_argument("--out", required=True)
         if name == "prepare":
             p.add_argument("--dags-dir", required=True)
             p.add_argument("--broken-src", required=True)
@@ -444,7 +469,7 @@ def main():
             print(" ".join(str(p) for p in sorted(descendants(args.pids))))
         else:
             api = Api(args.major, args.url, args.user, os.environ["E2E_AIRFLOW_PASSWORD"])
-            {"wait-up": cmd_wait_up, "prepare": cmd_prepare, "quiet": cmd_quiet}[args.cmd](api, args)
+            {"wait-up": cmd_wait_up, "prepare": cmd_prepare, "quiet": cmd_quiet, "run": cmd_run}[args.cmd](api, args)
     except (Fail, Fatal) as e:
         log(f"FAIL: {e}")
         sys.exit(1)

@@ -375,6 +375,10 @@ fn several_sources_are_named_and_products_say_which() {
             &["product `a` must say which airflow it reads: airflow = one of core, marketing"],
         ),
         (
+            format!("{TWO}[[dbt]]\nname = \"x\"\nsource = \"local\"\ntarget_dir = \"t\"\n[[dbt]]\nname = \"y\"\nsource = \"local\"\ntarget_dir = \"u\"\n[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\nmodel = \"m\"\n"),
+            &["product `a` must say which dbt it reads: dbt = one of x, y"],
+        ),
+        (
             format!("{TWO}concurrency = 0\n[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\n"),
             &[":9:15: [[airflow]] #2 concurrency: concurrency = 0: give the requests in flight at once, from 1 to 64"],
         ),
@@ -398,6 +402,11 @@ fn several_sources_are_named_and_products_say_which() {
             "{TWO}[[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\n[[product]]\nid = \"b\"\ndag = \"d\"\nairflow = \"marketing\"\n"
         ),
         format!("{VALID}airflow = \"airflow\"\n"),
+        // a DAG-only product among several dbt sources reads none: it need not name one
+        format!(
+            "{TWO}[[dbt]]\nname = \"x\"\nsource = \"local\"\ntarget_dir = \"t\"\n[[dbt]]\nname = \"y\"\nsource = \"local\"\ntarget_dir = \"u\"\n\
+             [[product]]\nid = \"a\"\ndag = \"d\"\nairflow = \"core\"\n[[product]]\nid = \"b\"\ndag = \"d\"\nairflow = \"core\"\nmodel = \"m\"\ndbt = \"y\"\n"
+        ),
     ] {
         let (_, output) = check_offline(&text);
         assert_eq!(output.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
