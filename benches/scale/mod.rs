@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 pub const MODELS: usize = 5000;
-const SCALE: generate::Scale = generate::Scale { models: MODELS, tests: 20_000, seed: 1 };
+const SCALE: generate::Scale = generate::Scale { models: MODELS, tests: 20_000, seed: 1, template: None };
 
 /// The generated `target/` folder, written on first use.
 pub fn target() -> &'static PathBuf {

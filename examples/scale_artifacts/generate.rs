@@ -4,7 +4,9 @@
 //! Every node is a clone of a node of the real dbt 1.11 manifest in
 //! `tests/fixtures/dbt/all_pass`, renamed and rewired, so the documents keep dbt's own shape
 //! down to the last key: the Python `dbt-artifacts-parser` (whose models forbid unknown keys)
-//! reads them, as tablestat's readers do. The macros and docs are the fixture's own.
+//! reads them, as tablestat's readers do. The macros and docs are the fixture's own. Another
+//! real build of the same project (the e2e's, by dbt 1.10) can stand in for the fixture
+//! ([`Scale::template`]), so the figures hold for what other dbt versions write.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -692,18 +694,34 @@ fn writer(path: &Path) -> BufWriter<File> {
 
 /// How big a project to write.
 #[derive(Debug, Clone, Copy)]
-pub struct Scale {
+pub struct Scale<'a> {
     pub models: usize,
     pub tests: usize,
     pub seed: u64,
+    /// A `target/` of the shop project built by another dbt version, cloned instead of the
+    /// fixture (its sources.json when it has one).
+    pub template: Option<&'a Path>,
+}
+
+/// The template's three documents: the fixture's, or those of `scale.template`.
+fn templates(scale: &Scale) -> std::io::Result<[Value; 3]> {
+    let fixture = [TEMPLATE_MANIFEST, TEMPLATE_RESULTS, TEMPLATE_SOURCES];
+    let mut out = Vec::with_capacity(3);
+    for (name, fallback) in ["manifest.json", "run_results.json", "sources.json"].into_iter().zip(fixture) {
+        let path = scale.template.map(|dir| dir.join(name));
+        let text = match path {
+            Some(path) if path.exists() || name != "sources.json" => std::fs::read_to_string(path)?,
+            _ => fallback.to_string(),
+        };
+        out.push(serde_json::from_str(&text).map_err(std::io::Error::other)?);
+    }
+    Ok(out.try_into().expect("three documents"))
 }
 
 /// Writes `manifest.json`, `run_results.json` and `sources.json` into `dir` (created if missing).
 pub fn write(scale: &Scale, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let manifest: Value = serde_json::from_str(TEMPLATE_MANIFEST).expect("template manifest");
-    let template_results: Value = serde_json::from_str(TEMPLATE_RESULTS).expect("template run_results");
-    let template_sources: Value = serde_json::from_str(TEMPLATE_SOURCES).expect("template sources");
+    let [manifest, template_results, template_sources] = templates(scale)?;
     let mut g = Generator {
         rng: fastrand::Rng::with_seed(scale.seed),
         t: Templates::new(&manifest, &template_results, &template_sources),

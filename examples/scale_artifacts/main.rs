@@ -3,6 +3,7 @@
 //! `generate.rs` for how they keep dbt's own shape).
 //!
 //! `cargo run --release --example scale_artifacts -- --out DIR --models 5000 --tests 50000 --seed 1`
+//! (`--template TARGET_DIR`: clone another real build of the shop project, e.g. dbt 1.10's)
 
 mod generate;
 
@@ -24,11 +25,21 @@ struct Args {
     tests: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// A `target/` of the shop project (tests/e2e/dbt_project) built by another dbt version,
+    /// cloned instead of tests/fixtures/dbt/all_pass.
+    #[arg(long)]
+    template: Option<PathBuf>,
 }
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    generate::write(&generate::Scale { models: args.models, tests: args.tests, seed: args.seed }, &args.out)?;
+    let scale = generate::Scale {
+        models: args.models,
+        tests: args.tests,
+        seed: args.seed,
+        template: args.template.as_deref(),
+    };
+    generate::write(&scale, &args.out)?;
     for name in ["manifest.json", "run_results.json", "sources.json"] {
         let size = std::fs::metadata(args.out.join(name))?.len();
         println!("{name}: {:.1} MB", size as f64 / 1e6);

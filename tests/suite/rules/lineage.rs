@@ -51,7 +51,7 @@ fn runs() -> Vec<(String, DbtRun)> {
         .collect();
     assert!(runs.len() >= 5, "only {} fixture runs", runs.len());
     let dir = tempfile::tempdir().unwrap();
-    generate::write(&generate::Scale { models: 400, tests: 400, seed: 7 }, dir.path()).unwrap();
+    generate::write(&generate::Scale { models: 400, tests: 400, seed: 7, template: None }, dir.path()).unwrap();
     runs.push(("generated".into(), local_dbt::read_target(dir.path(), None, &BTreeMap::new()).unwrap()));
     runs
 }
