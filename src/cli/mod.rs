@@ -13,6 +13,7 @@ mod maintenance;
 mod poll;
 mod report;
 mod status;
+mod store;
 mod text;
 mod when;
 
@@ -84,6 +85,9 @@ pub enum Command {
     /// Write the static status page (HTML, status.json, Atom feed of incidents).
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Copy the history database (a backup, or a move), checked against the source.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Check the config file, and reach each source to say what it found.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -293,6 +297,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Maintenance(command) => maintenance::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Report(args) => report::run(&load_config(cli.config.as_deref())?, args, ascii).await,
         Command::Export(command) => export::run(&load_config(cli.config.as_deref())?, command).await,
+        Command::Store(command) => store::run(&load_config(cli.config.as_deref())?, command).await,
         Command::Config(ConfigCommand::Check(args)) => check::run(cli.config.as_deref(), args).await,
         Command::GenerateHistory { db, products, seed, dense } => {
             let products = crate::demo::world::synthetic_products(products);

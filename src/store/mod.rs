@@ -5,6 +5,7 @@
 //! worker. WAL lets viewers read while the one poller writes; every write is one
 //! transaction, so a kill at any moment leaves the last complete poll.
 
+mod copy;
 mod events;
 mod import;
 mod incidents;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+pub use copy::TableCounts;
 pub use events::{DeliveryOutcome, DueDelivery, NotifyHealth};
 pub use import::{History, ImportedIncident, ImportedRefresh, SpanRow};
 pub use incidents::{Excluded, Incident, IncidentStatus, IncidentUpdate, Member};

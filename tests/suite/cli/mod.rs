@@ -4,3 +4,4 @@ mod config;
 mod demo;
 mod history;
 mod slo_report;
+mod store_copy;
