@@ -33,12 +33,8 @@ struct Args {
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let scale = generate::Scale {
-        models: args.models,
-        tests: args.tests,
-        seed: args.seed,
-        template: args.template.as_deref(),
-    };
+    let scale =
+        generate::Scale { models: args.models, tests: args.tests, seed: args.seed, template: args.template.as_deref() };
     generate::write(&scale, &args.out)?;
     for name in ["manifest.json", "run_results.json", "sources.json"] {
         let size = std::fs::metadata(args.out.join(name))?.len();
