@@ -1,10 +1,8 @@
 //! One poller per database: a row with holder, pid, host and heartbeat. The first process
 //! takes it and polls; the others follow, and take over when the heartbeat goes stale.
 
-use rusqlite::{OptionalExtension, params};
-
-use super::InStore;
-use super::{Result, Store};
+use super::db::{Db, DbResult, Row, args};
+use super::{InStore, Result, Store};
 
 /// A lease not renewed for this long is free to take.
 pub const LEASE_TTL: i64 = crate::evaluate::shown::HEARTBEAT_TTL;
@@ -32,7 +30,7 @@ pub enum LeaseOutcome {
 
 const LEASE_QUERY: &str = "SELECT holder, pid, host, acquired_at, heartbeat FROM lease WHERE id = 1";
 
-fn lease_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
+fn lease_row(r: &Row) -> DbResult<Lease> {
     Ok(Lease { holder: r.get(0)?, pid: r.get(1)?, host: r.get(2)?, acquired_at: r.get(3)?, heartbeat: r.get(4)? })
 }
 
@@ -59,15 +57,12 @@ fn process_alive(_pid: i64) -> bool {
     true
 }
 
-impl Store {
-    /// Takes the lease if it is free, stale, already ours, or its holder on this host has
-    /// died; renews it if ours.
-    pub fn acquire_lease(&mut self, holder: &str, pid: i64, host: &str, now: i64) -> Result<LeaseOutcome> {
-        let path = self.path.clone();
-        let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
-        let current = tx.query_row(LEASE_QUERY, [], lease_row).optional().map_err(wrap)?;
-        let outcome = match current {
+/// Takes the lease if it is free, stale, already ours, or its holder on this host has died;
+/// renews it if ours. One writing transaction: two takers never both read it free.
+pub fn acquire(db: &mut Db<'_>, holder: &str, pid: i64, host: &str, now: i64) -> DbResult<LeaseOutcome> {
+    db.write(|db| {
+        let current = db.query_opt(LEASE_QUERY, &[], lease_row)?;
+        Ok(match current {
             Some(lease)
                 if lease.holder != holder
                     && lease.holder != RELEASED
@@ -77,30 +72,41 @@ impl Store {
                 LeaseOutcome::Taken(lease)
             }
             Some(lease) if lease.holder == holder && holder != RELEASED => {
-                tx.execute("UPDATE lease SET heartbeat = ?1 WHERE id = 1", [now]).map_err(wrap)?;
+                db.execute("UPDATE lease SET heartbeat = ?1 WHERE id = 1", args![now])?;
                 LeaseOutcome::Held
             }
             _ => {
-                tx.execute(
+                db.execute(
                     "INSERT INTO lease (id, holder, pid, host, acquired_at, heartbeat) VALUES (1, ?1, ?2, ?3, ?4, ?4)
                      ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host,
                         acquired_at = excluded.acquired_at, heartbeat = excluded.heartbeat",
-                    params![holder, pid, host, now],
-                )
-                .map_err(wrap)?;
+                    args![holder, pid, host, now],
+                )?;
                 LeaseOutcome::Held
             }
-        };
-        tx.commit().map_err(wrap)?;
-        Ok(outcome)
+        })
+    })
+}
+
+/// Gives the lease up (on a clean exit), if it is ours.
+pub fn release(db: &mut Db<'_>, holder: &str) -> DbResult<()> {
+    db.execute("UPDATE lease SET holder = ?2 WHERE id = 1 AND holder = ?1", args![holder, RELEASED]).map(|_| ())
+}
+
+/// The lease row, held or given up.
+pub fn read(db: &mut Db<'_>) -> DbResult<Option<Lease>> {
+    db.query_opt(LEASE_QUERY, &[], lease_row)
+}
+
+impl Store {
+    /// See [`acquire`].
+    pub fn acquire_lease(&mut self, holder: &str, pid: i64, host: &str, now: i64) -> Result<LeaseOutcome> {
+        acquire(&mut Db::Sqlite(&self.conn), holder, pid, host, now).in_store(self)
     }
 
-    /// Gives the lease up (on a clean exit), if it is ours.
+    /// See [`release`].
     pub fn release_lease(&mut self, holder: &str) -> Result<()> {
-        self.conn
-            .execute("UPDATE lease SET holder = ?2 WHERE id = 1 AND holder = ?1", [holder, RELEASED])
-            .map(|_| ())
-            .in_store(self)
+        release(&mut Db::Sqlite(&self.conn), holder).in_store(self)
     }
 
     /// Folds the write-ahead log into the database and empties it (when no reader is in
@@ -126,6 +132,6 @@ impl Store {
     }
 
     fn lease_row(&self) -> Result<Option<Lease>> {
-        self.conn.query_row(LEASE_QUERY, [], lease_row).optional().in_store(self)
+        read(&mut Db::Sqlite(&self.conn)).in_store(self)
     }
 }

@@ -6,13 +6,15 @@
 //! transaction, so a kill at any moment leaves the last complete poll.
 
 mod copy;
+pub mod db;
 mod events;
 mod import;
 mod incidents;
-mod lease;
+pub mod lease;
 mod maintenance;
 mod read;
 mod schema;
+pub mod schema_pg;
 mod series;
 pub mod worker;
 mod write;
@@ -58,6 +60,12 @@ pub enum StoreError {
     TooNew { path: String, found: i64, known: i64 },
     #[error("history database {path}: {message}")]
     Io { path: String, message: String },
+    #[error("history database {path}: {source}")]
+    Database {
+        path: String,
+        #[source]
+        source: db::DbError,
+    },
     /// The request itself is wrong (no such incident, a window that ends before it
     /// starts): said to the person who asked.
     #[error("{0}")]
@@ -146,6 +154,15 @@ trait InStore<T> {
 impl<T> InStore<T> for rusqlite::Result<T> {
     fn in_store(self, store: &Store) -> Result<T> {
         self.map_err(|e| store.err(e))
+    }
+}
+
+impl<T> InStore<T> for db::DbResult<T> {
+    fn in_store(self, store: &Store) -> Result<T> {
+        self.map_err(|source| match source {
+            db::DbError::Sqlite(e) => store.err(e),
+            source => StoreError::Database { path: store.path.clone(), source },
+        })
     }
 }
 

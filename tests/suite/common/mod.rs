@@ -4,6 +4,7 @@ pub mod board;
 pub mod fake;
 pub mod fleet;
 pub mod pipeline;
+pub mod postgres;
 pub mod proxy;
 pub mod story;
 pub mod tmux;

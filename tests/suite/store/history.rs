@@ -364,27 +364,6 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     assert!(err.to_string().contains("newer than this tablestat knows (10): upgrade tablestat"), "{err}");
 }
 
-#[test]
-fn the_lease_is_held_by_one_and_taken_over_when_stale() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
-    let mut a = Store::open(&path).unwrap();
-    let mut b = Store::open(&path).unwrap();
-    assert_eq!(a.acquire_lease("a", 1, "jump", t0()).unwrap(), LeaseOutcome::Held);
-    match b.acquire_lease("b", 2, "jump", t0() + 10).unwrap() {
-        LeaseOutcome::Taken(lease) => assert_eq!((lease.holder.as_str(), lease.pid), ("a", 1)),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(a.acquire_lease("a", 1, "jump", t0() + 20).unwrap(), LeaseOutcome::Held, "renewed");
-    assert!(matches!(b.acquire_lease("b", 2, "jump", t0() + 45).unwrap(), LeaseOutcome::Taken(_)), "a renewed at +20");
-    // a dies: no heartbeat after +20; after the TTL, b takes over.
-    assert_eq!(b.acquire_lease("b", 2, "jump", t0() + 51).unwrap(), LeaseOutcome::Held);
-    a.release_lease("a").unwrap();
-    assert_eq!(a.lease().unwrap().unwrap().holder, "b", "a cannot release b's lease");
-    b.release_lease("b").unwrap();
-    assert_eq!(a.lease().unwrap(), None);
-}
-
 /// A poller killed with `kill -9` leaves a fresh heartbeat behind; on the same host its
 /// process is seen gone and the lease is taken at once. Elsewhere the heartbeat decides.
 #[test]

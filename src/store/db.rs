@@ -1,0 +1,419 @@
+//! The store's one door to a database, SQLite or PostgreSQL, with the same SQL for both
+//! (issue 20: one store interface, two implementations behind it).
+//!
+//! SQL is written once, in the dialect both accept, with `?1`, `?2` placeholders (PostgreSQL
+//! gets `$1`, `$2`). Values cross as [`Value`]: integers are 64-bit on both sides (`BIGINT`
+//! in PostgreSQL's schema), flags are integers 0/1, times are Unix seconds. The store's
+//! modules move onto this door one by one; those on it are plain functions over a [`Db`],
+//! which the tests run on both backends.
+
+use std::fmt;
+
+/// A connection of either backend, borrowed for one piece of work.
+pub enum Db<'c> {
+    Sqlite(&'c rusqlite::Connection),
+    Postgres(&'c mut postgres::Client),
+}
+
+/// A value bound to a placeholder or read from a column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// Placeholder values: `args![holder, pid, now]`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __store_args {
+    ($($value:expr),* $(,)?) => { &[$($crate::store::db::Value::from($value)),*] as &[$crate::store::db::Value] };
+}
+pub use crate::__store_args as args;
+
+/// What went wrong, said by the backend that saw it.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{}", postgres_text(.0))]
+    Postgres(#[from] postgres::Error),
+    /// A column read as a type it does not hold.
+    #[error("column {column}: {detail}")]
+    Type { column: usize, detail: String },
+}
+
+/// PostgreSQL's own message (with its detail), not only the client's "db error".
+fn postgres_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
+pub type DbResult<T> = std::result::Result<T, DbError>;
+
+/// One row of an answer.
+pub struct Row {
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// Column `i` as `T`.
+    pub fn get<T: FromValue>(&self, i: usize) -> DbResult<T> {
+        let value = self.values.get(i).ok_or(DbError::Type { column: i, detail: "no such column".into() })?;
+        T::from_value(value).map_err(|detail| DbError::Type { column: i, detail })
+    }
+}
+
+/// A Rust type a column can be read as.
+pub trait FromValue: Sized {
+    fn from_value(value: &Value) -> Result<Self, String>;
+}
+
+impl FromValue for i64 {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Int(n) => Ok(*n),
+            other => Err(format!("{other} is not an integer")),
+        }
+    }
+}
+
+impl FromValue for f64 {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Real(x) => Ok(*x),
+            Value::Int(n) => Ok(*n as f64),
+            other => Err(format!("{other} is not a number")),
+        }
+    }
+}
+
+impl FromValue for bool {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        i64::from_value(value).map(|n| n != 0)
+    }
+}
+
+impl FromValue for String {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Text(text) => Ok(text.clone()),
+            other => Err(format!("{other} is not text")),
+        }
+    }
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Null => Ok(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Int(n) => write!(f, "integer {n}"),
+            Value::Real(x) => write!(f, "number {x}"),
+            Value::Text(_) => f.write_str("text"),
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Value {
+        Value::Int(n)
+    }
+}
+
+impl From<u32> for Value {
+    fn from(n: u32) -> Value {
+        Value::Int(n.into())
+    }
+}
+
+impl From<bool> for Value {
+    fn from(flag: bool) -> Value {
+        Value::Int(flag.into())
+    }
+}
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Value {
+        Value::Real(x)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(text: &str) -> Value {
+        Value::Text(text.to_string())
+    }
+}
+
+impl From<&String> for Value {
+    fn from(text: &String) -> Value {
+        Value::Text(text.clone())
+    }
+}
+
+impl From<String> for Value {
+    fn from(text: String) -> Value {
+        Value::Text(text)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(value: Option<T>) -> Value {
+        value.map_or(Value::Null, Into::into)
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(n) => ValueRef::Integer(*n),
+            Value::Real(x) => ValueRef::Real(*x),
+            Value::Text(text) => ValueRef::Text(text.as_bytes()),
+        }))
+    }
+}
+
+impl postgres::types::ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::Type;
+        match self {
+            Value::Null => Ok(postgres::types::IsNull::Yes),
+            // The schema's integers are BIGINT; a literal compared with INT4 (count(*) > ?1
+            // is INT8 too) still binds.
+            Value::Int(n) if *ty == Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
+            Value::Int(n) => n.to_sql(ty, out),
+            Value::Real(x) => x.to_sql(ty, out),
+            Value::Text(text) => text.as_str().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        use postgres::types::Type;
+        [Type::INT8, Type::INT4, Type::FLOAT8, Type::TEXT, Type::VARCHAR].contains(ty)
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// `?1` … as `$1` …, outside quoted text.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => out.push('$'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn postgres_value(row: &postgres::Row, i: usize) -> DbResult<Value> {
+    use postgres::types::Type;
+    let ty = row.columns()[i].type_();
+    let value = if *ty == Type::INT8 {
+        row.try_get::<_, Option<i64>>(i)?.map(Value::Int)
+    } else if *ty == Type::INT4 {
+        row.try_get::<_, Option<i32>>(i)?.map(|n| Value::Int(n.into()))
+    } else if *ty == Type::INT2 {
+        row.try_get::<_, Option<i16>>(i)?.map(|n| Value::Int(n.into()))
+    } else if *ty == Type::FLOAT8 {
+        row.try_get::<_, Option<f64>>(i)?.map(Value::Real)
+    } else if *ty == Type::BOOL {
+        row.try_get::<_, Option<bool>>(i)?.map(|b| Value::Int(b.into()))
+    } else if *ty == Type::TEXT || *ty == Type::VARCHAR || *ty == Type::NAME {
+        row.try_get::<_, Option<String>>(i)?.map(Value::Text)
+    } else {
+        return Err(DbError::Type { column: i, detail: format!("PostgreSQL type {ty} is not one the store uses") });
+    };
+    Ok(value.unwrap_or(Value::Null))
+}
+
+fn sqlite_value(row: &rusqlite::Row<'_>, i: usize) -> DbResult<Value> {
+    use rusqlite::types::ValueRef;
+    Ok(match row.get_ref(i)? {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Int(n),
+        ValueRef::Real(x) => Value::Real(x),
+        ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
+        ValueRef::Blob(_) => return Err(DbError::Type { column: i, detail: "a blob".into() }),
+    })
+}
+
+impl Db<'_> {
+    /// Runs a statement; the rows it changed.
+    pub fn execute(&mut self, sql: &str, args: &[Value]) -> DbResult<u64> {
+        match self {
+            Db::Sqlite(conn) => Ok(conn.prepare_cached(sql)?.execute(rusqlite::params_from_iter(args))? as u64),
+            Db::Postgres(client) => {
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
+                Ok(client.execute(numbered(sql).as_str(), &params)?)
+            }
+        }
+    }
+
+    /// Runs statements separated by `;`, with no values (schema changes).
+    pub fn execute_batch(&mut self, sql: &str) -> DbResult<()> {
+        match self {
+            Db::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Db::Postgres(client) => Ok(client.batch_execute(sql)?),
+        }
+    }
+
+    /// Every row of a query, each turned into a `T` by `read`.
+    pub fn query<T>(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+        mut read: impl FnMut(&Row) -> DbResult<T>,
+    ) -> DbResult<Vec<T>> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                let columns = statement.column_count();
+                let mut rows = statement.query(rusqlite::params_from_iter(args))?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let values = (0..columns).map(|i| sqlite_value(row, i)).collect::<DbResult<_>>()?;
+                    out.push(read(&Row { values })?);
+                }
+                Ok(out)
+            }
+            Db::Postgres(client) => {
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
+                let rows = client.query(numbered(sql).as_str(), &params)?;
+                rows.iter()
+                    .map(|row| {
+                        let values = (0..row.len()).map(|i| postgres_value(row, i)).collect::<DbResult<_>>()?;
+                        read(&Row { values })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The first row of a query, if there is one.
+    pub fn query_opt<T>(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+        read: impl FnMut(&Row) -> DbResult<T>,
+    ) -> DbResult<Option<T>> {
+        Ok(self.query(sql, args, read)?.into_iter().next())
+    }
+
+    /// Runs `work` in one transaction that writes: begun as SQLite's `IMMEDIATE` (the write
+    /// lock first, so two writers never both read and then write), on PostgreSQL with a
+    /// transaction-wide advisory lock that serialises the store's writers the same way.
+    /// Committed when `work` succeeds, rolled back otherwise.
+    pub fn write<T>(&mut self, work: impl FnOnce(&mut Db<'_>) -> DbResult<T>) -> DbResult<T> {
+        match self {
+            Db::Sqlite(conn) => {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                finish(Db::Sqlite(conn), work)
+            }
+            Db::Postgres(client) => {
+                let mut db = Db::Postgres(client);
+                db.execute_batch("BEGIN")?;
+                if let Err(e) = db.execute("SELECT pg_advisory_xact_lock(?1)", args![WRITER_LOCK]) {
+                    let _ = db.rollback();
+                    return Err(e);
+                }
+                finish(db, work)
+            }
+        }
+    }
+
+    fn rollback(&mut self) -> DbResult<()> {
+        self.execute_batch("ROLLBACK")
+    }
+}
+
+/// The advisory lock key of the store's writers ("tablestat" in ASCII, folded into 63 bits).
+const WRITER_LOCK: i64 = 0x7461_626c_6573_7461;
+
+fn finish<T>(mut db: Db<'_>, work: impl FnOnce(&mut Db<'_>) -> DbResult<T>) -> DbResult<T> {
+    match work(&mut db) {
+        Ok(done) => {
+            db.execute_batch("COMMIT")?;
+            Ok(done)
+        }
+        Err(e) => {
+            let _ = db.rollback();
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_outside_quoted_text() {
+        assert_eq!(
+            numbered("UPDATE lease SET holder = ?2 WHERE id = 1 AND holder = ?1"),
+            "UPDATE lease SET holder = $2 WHERE id = 1 AND holder = $1"
+        );
+        assert_eq!(numbered("SELECT '?1' || ?1"), "SELECT '?1' || $1");
+    }
+
+    #[test]
+    fn values_read_back_as_written_on_sqlite() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut db = Db::Sqlite(&conn);
+        db.execute("CREATE TABLE t (n INTEGER, x REAL, s TEXT, f INTEGER)", &[]).unwrap();
+        db.execute("INSERT INTO t VALUES (?1, ?2, ?3, ?4)", args![-7i64, 2.5, "é", true]).unwrap();
+        db.execute("INSERT INTO t VALUES (?1, ?2, ?3, ?4)", args![None::<i64>, None::<f64>, None::<String>, false])
+            .unwrap();
+        let rows = db
+            .query("SELECT n, x, s, f FROM t ORDER BY rowid", &[], |r| {
+                Ok((r.get::<Option<i64>>(0)?, r.get::<Option<f64>>(1)?, r.get::<Option<String>>(2)?, r.get::<bool>(3)?))
+            })
+            .unwrap();
+        assert_eq!(rows, vec![(Some(-7), Some(2.5), Some("é".into()), true), (None, None, None, false)]);
+        let wrong = db.query_opt("SELECT s FROM t", &[], |r| r.get::<i64>(0)).unwrap_err();
+        assert_eq!(wrong.to_string(), "column 0: text is not an integer");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut db = Db::Sqlite(&conn);
+        db.execute("CREATE TABLE t (n INTEGER NOT NULL)", &[]).unwrap();
+        let failed = db.write(|db| {
+            db.execute("INSERT INTO t VALUES (1)", &[])?;
+            db.execute("INSERT INTO t VALUES (NULL)", &[])
+        });
+        assert!(failed.is_err());
+        assert_eq!(db.query_opt("SELECT count(*) FROM t", &[], |r| r.get::<i64>(0)).unwrap(), Some(0));
+        db.write(|db| db.execute("INSERT INTO t VALUES (1)", &[])).unwrap();
+        assert_eq!(db.query_opt("SELECT count(*) FROM t", &[], |r| r.get::<i64>(0)).unwrap(), Some(1));
+    }
+}
