@@ -57,22 +57,45 @@ fn postgres_text(e: &postgres::Error) -> String {
 
 pub type DbResult<T> = std::result::Result<T, DbError>;
 
-/// One row of an answer.
-pub struct Row {
-    values: Vec<Value>,
+/// One row of an answer: read in place on SQLite (no copy beyond the value asked for), from
+/// the values PostgreSQL sent otherwise.
+pub struct Row<'r>(RowRef<'r>);
+
+enum RowRef<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Values(&'r [Value]),
 }
 
-impl Row {
+impl Row<'_> {
     /// Column `i` as `T`.
     pub fn get<T: FromValue>(&self, i: usize) -> DbResult<T> {
-        let value = self.values.get(i).ok_or(DbError::Type { column: i, detail: "no such column".into() })?;
-        T::from_value(value).map_err(|detail| DbError::Type { column: i, detail })
+        let read = match &self.0 {
+            RowRef::Sqlite(row) => T::from_sqlite(row.get_ref(i)?),
+            RowRef::Values(values) => {
+                let value = values.get(i).ok_or(DbError::Type { column: i, detail: "no such column".into() })?;
+                T::from_value(value)
+            }
+        };
+        read.map_err(|detail| DbError::Type { column: i, detail })
     }
 }
 
 /// A Rust type a column can be read as.
 pub trait FromValue: Sized {
     fn from_value(value: &Value) -> Result<Self, String>;
+
+    /// From SQLite's own value, without making a [`Value`] first.
+    fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> Result<Self, String> {
+        use rusqlite::types::ValueRef;
+        match value {
+            ValueRef::Null => Self::from_value(&Value::Null),
+            ValueRef::Integer(n) => Self::from_value(&Value::Int(n)),
+            ValueRef::Real(x) => Self::from_value(&Value::Real(x)),
+            // Only types that are not text come here: the error path alone copies.
+            ValueRef::Text(text) => Self::from_value(&Value::Text(String::from_utf8_lossy(text).into_owned())),
+            ValueRef::Blob(_) => Err("a blob is not a value the store writes".into()),
+        }
+    }
 }
 
 impl FromValue for i64 {
@@ -107,6 +130,18 @@ impl FromValue for String {
             other => Err(format!("{other} is not text")),
         }
     }
+
+    fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> Result<Self, String> {
+        match value {
+            rusqlite::types::ValueRef::Text(text) => {
+                String::from_utf8(text.to_vec()).map_err(|_| "text that is not UTF-8".to_string())
+            }
+            rusqlite::types::ValueRef::Null => Err("NULL is not text".into()),
+            rusqlite::types::ValueRef::Integer(n) => Err(format!("integer {n} is not text")),
+            rusqlite::types::ValueRef::Real(x) => Err(format!("number {x} is not text")),
+            rusqlite::types::ValueRef::Blob(_) => Err("a blob is not text".into()),
+        }
+    }
 }
 
 impl<T: FromValue> FromValue for Option<T> {
@@ -114,6 +149,13 @@ impl<T: FromValue> FromValue for Option<T> {
         match value {
             Value::Null => Ok(None),
             other => T::from_value(other).map(Some),
+        }
+    }
+
+    fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> Result<Self, String> {
+        match value {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            other => T::from_sqlite(other).map(Some),
         }
     }
 }
@@ -253,17 +295,6 @@ fn postgres_value(row: &postgres::Row, i: usize) -> DbResult<Value> {
     Ok(value.unwrap_or(Value::Null))
 }
 
-fn sqlite_value(row: &rusqlite::Row<'_>, i: usize) -> DbResult<Value> {
-    use rusqlite::types::ValueRef;
-    Ok(match row.get_ref(i)? {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(n) => Value::Int(n),
-        ValueRef::Real(x) => Value::Real(x),
-        ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
-        ValueRef::Blob(_) => return Err(DbError::Type { column: i, detail: "a blob".into() }),
-    })
-}
-
 impl Db<'_> {
     /// Runs a statement; the rows it changed.
     pub fn execute(&mut self, sql: &str, args: &[Value]) -> DbResult<u64> {
@@ -290,17 +321,15 @@ impl Db<'_> {
         &mut self,
         sql: &str,
         args: &[Value],
-        mut read: impl FnMut(&Row) -> DbResult<T>,
+        mut read: impl FnMut(&Row<'_>) -> DbResult<T>,
     ) -> DbResult<Vec<T>> {
         match self {
             Db::Sqlite(conn) => {
                 let mut statement = conn.prepare_cached(sql)?;
-                let columns = statement.column_count();
                 let mut rows = statement.query(rusqlite::params_from_iter(args))?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
-                    let values = (0..columns).map(|i| sqlite_value(row, i)).collect::<DbResult<_>>()?;
-                    out.push(read(&Row { values })?);
+                    out.push(read(&Row(RowRef::Sqlite(row)))?);
                 }
                 Ok(out)
             }
@@ -310,8 +339,8 @@ impl Db<'_> {
                 let rows = client.query(numbered(sql).as_str(), &params)?;
                 rows.iter()
                     .map(|row| {
-                        let values = (0..row.len()).map(|i| postgres_value(row, i)).collect::<DbResult<_>>()?;
-                        read(&Row { values })
+                        let values = (0..row.len()).map(|i| postgres_value(row, i)).collect::<DbResult<Vec<_>>>()?;
+                        read(&Row(RowRef::Values(&values)))
                     })
                     .collect()
             }
@@ -323,7 +352,7 @@ impl Db<'_> {
         &mut self,
         sql: &str,
         args: &[Value],
-        read: impl FnMut(&Row) -> DbResult<T>,
+        read: impl FnMut(&Row<'_>) -> DbResult<T>,
     ) -> DbResult<Option<T>> {
         Ok(self.query(sql, args, read)?.into_iter().next())
     }
