@@ -28,7 +28,7 @@ impl Store {
         let mut counts = Vec::with_capacity(tables.len());
         for table in tables {
             let n: i64 = self
-                .conn
+                .conn()
                 .query_row(&format!("SELECT count(*) FROM main.\"{table}\""), [], |r| r.get(0))
                 .in_store(self)?;
             counts.push((table, n));
@@ -37,8 +37,7 @@ impl Store {
     }
 
     fn history_tables(&self, schema: &str) -> Result<Vec<String>> {
-        let mut statement = self
-            .conn
+        let mut statement = self.conn()
             .prepare(&format!(
                 "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
             ))
@@ -66,28 +65,28 @@ impl Store {
         let dest_text =
             dest.to_str().ok_or_else(|| StoreError::Refused(format!("{}: not a UTF-8 path", dest.display())))?;
         // Foreign keys are checked on the copy as a whole afterwards: tables go in name order.
-        self.conn.execute_batch("PRAGMA foreign_keys = OFF").in_store(self)?;
-        self.conn.execute("ATTACH DATABASE ?1 AS copy", params![dest_text]).in_store(self)?;
+        self.conn().execute_batch("PRAGMA foreign_keys = OFF").in_store(self)?;
+        self.conn().execute("ATTACH DATABASE ?1 AS copy", params![dest_text]).in_store(self)?;
         let copied = self.copy_attached(at_the_moment);
-        let cleanup = self.conn.execute_batch("DETACH DATABASE copy; PRAGMA foreign_keys = ON").in_store(self);
+        let cleanup = self.conn().execute_batch("DETACH DATABASE copy; PRAGMA foreign_keys = ON").in_store(self);
         let copied = copied?;
         cleanup?;
         Ok(copied)
     }
 
     fn copy_attached<T>(&self, at_the_moment: impl FnOnce(&Store) -> Result<T>) -> Result<(TableCounts, T)> {
-        self.conn.execute_batch("BEGIN").in_store(self)?;
+        self.conn().execute_batch("BEGIN").in_store(self)?;
         let work = || -> Result<(TableCounts, T)> {
             let tables = self.history_tables("main")?;
             let mut counts = Vec::with_capacity(tables.len());
             for table in tables {
-                self.conn
+                self.conn()
                     .execute_batch(&format!(
                         "DELETE FROM copy.\"{table}\"; INSERT INTO copy.\"{table}\" SELECT * FROM main.\"{table}\";"
                     ))
                     .in_store(self)?;
                 let n: i64 = self
-                    .conn
+                    .conn()
                     .query_row(&format!("SELECT count(*) FROM main.\"{table}\""), [], |r| r.get(0))
                     .in_store(self)?;
                 counts.push((table, n));
@@ -97,11 +96,11 @@ impl Store {
         };
         match work() {
             Ok(done) => {
-                self.conn.execute_batch("COMMIT").in_store(self)?;
+                self.conn().execute_batch("COMMIT").in_store(self)?;
                 Ok(done)
             }
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.conn().execute_batch("ROLLBACK");
                 Err(e)
             }
         }
@@ -109,7 +108,7 @@ impl Store {
 
     /// Rows that point at nothing, as `PRAGMA foreign_key_check` finds them.
     pub fn broken_references(&self) -> Result<usize> {
-        let mut statement = self.conn.prepare("PRAGMA foreign_key_check").in_store(self)?;
+        let mut statement = self.conn().prepare("PRAGMA foreign_key_check").in_store(self)?;
         let rows = statement.query_map([], |_| Ok(())).in_store(self)?;
         Ok(rows.count())
     }

@@ -12,7 +12,7 @@ use std::fmt;
 /// A connection of either backend, borrowed for one piece of work.
 pub enum Db<'c> {
     Sqlite(&'c rusqlite::Connection),
-    Postgres(&'c mut postgres::Client),
+    Postgres(std::cell::RefMut<'c, postgres::Client>),
 }
 
 /// A value bound to a placeholder or read from a column.
@@ -56,6 +56,16 @@ fn postgres_text(e: &postgres::Error) -> String {
 }
 
 pub type DbResult<T> = std::result::Result<T, DbError>;
+
+/// For store code not yet on the door: a door error on its SQLite connection is SQLite's.
+impl From<DbError> for rusqlite::Error {
+    fn from(e: DbError) -> rusqlite::Error {
+        match e {
+            DbError::Sqlite(e) => e,
+            other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
+        }
+    }
+}
 
 /// One row of an answer: read in place on SQLite (no copy beyond the value asked for), from
 /// the values PostgreSQL sent otherwise.
@@ -240,12 +250,13 @@ impl postgres::types::ToSql for Value {
         use postgres::types::Type;
         match self {
             Value::Null => Ok(postgres::types::IsNull::Yes),
-            // The schema's integers are BIGINT; a literal compared with INT4 (count(*) > ?1
-            // is INT8 too) still binds.
+            Value::Int(n) if *ty == Type::INT8 => n.to_sql(ty, out),
+            // The schema's integers are BIGINT; a placeholder PostgreSQL took for INT4 still binds.
             Value::Int(n) if *ty == Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
-            Value::Int(n) => n.to_sql(ty, out),
-            Value::Real(x) => x.to_sql(ty, out),
-            Value::Text(text) => text.as_str().to_sql(ty, out),
+            Value::Real(x) if *ty == Type::FLOAT8 => x.to_sql(ty, out),
+            Value::Text(text) if *ty == Type::TEXT || *ty == Type::VARCHAR => text.as_str().to_sql(ty, out),
+            // e.g. `?1 = ?1`, which PostgreSQL takes for text: never sent as the wrong bytes.
+            other => Err(format!("{other} cannot fill a placeholder PostgreSQL takes for {ty}").into()),
         }
     }
 
@@ -362,43 +373,27 @@ impl Db<'_> {
     /// transaction-wide advisory lock that serialises the store's writers the same way.
     /// Committed when `work` succeeds, rolled back otherwise.
     pub fn write<T>(&mut self, work: impl FnOnce(&mut Db<'_>) -> DbResult<T>) -> DbResult<T> {
-        match self {
-            Db::Sqlite(conn) => {
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                finish(Db::Sqlite(conn), work)
+        let postgres = matches!(self, Db::Postgres(_));
+        self.execute_batch(if postgres { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
+        let locked = match postgres {
+            true => self.execute("SELECT pg_advisory_xact_lock(?1)", args![WRITER_LOCK]).map(|_| ()),
+            false => Ok(()),
+        };
+        match locked.and_then(|()| work(self)) {
+            Ok(done) => {
+                self.execute_batch("COMMIT")?;
+                Ok(done)
             }
-            Db::Postgres(client) => {
-                let mut db = Db::Postgres(client);
-                db.execute_batch("BEGIN")?;
-                if let Err(e) = db.execute("SELECT pg_advisory_xact_lock(?1)", args![WRITER_LOCK]) {
-                    let _ = db.rollback();
-                    return Err(e);
-                }
-                finish(db, work)
+            Err(e) => {
+                let _ = self.execute_batch("ROLLBACK");
+                Err(e)
             }
         }
-    }
-
-    fn rollback(&mut self) -> DbResult<()> {
-        self.execute_batch("ROLLBACK")
     }
 }
 
 /// The advisory lock key of the store's writers ("tablestat" in ASCII, folded into 63 bits).
 const WRITER_LOCK: i64 = 0x7461_626c_6573_7461;
-
-fn finish<T>(mut db: Db<'_>, work: impl FnOnce(&mut Db<'_>) -> DbResult<T>) -> DbResult<T> {
-    match work(&mut db) {
-        Ok(done) => {
-            db.execute_batch("COMMIT")?;
-            Ok(done)
-        }
-        Err(e) => {
-            let _ = db.rollback();
-            Err(e)
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

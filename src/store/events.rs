@@ -7,6 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::InStore;
+use super::db::Db;
 use super::{Result, Store};
 use crate::event::{Event, EventKind, EventMaintenance, Routing};
 use crate::timefmt::rfc3339_at;
@@ -57,7 +58,7 @@ impl Store {
     pub fn route_events(&mut self, routes: &[Routing], now: i64) -> Result<usize> {
         let path = self.path.clone();
         let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
+        let tx = self.conn_mut().transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         let routed = route_in(&tx, routes, now).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         Ok(routed)
@@ -73,7 +74,7 @@ impl Store {
         only: Option<&str>,
     ) -> Result<Vec<DueDelivery>> {
         let mut stmt = self
-            .conn
+            .conn()
             .prepare_cached(
                 "SELECT d.event, d.target, d.attempts, e.at, e.payload FROM delivery d JOIN event e ON e.id = d.event
                  WHERE d.delivered_at IS NULL AND d.gave_up_at IS NULL AND d.next_at <= ?1
@@ -106,7 +107,7 @@ impl Store {
         let path = self.path.clone();
         let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
         let before = self.notify_health(now)?;
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
+        let tx = self.conn_mut().transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         match outcome {
             DeliveryOutcome::Delivered => tx.execute("UPDATE delivery SET attempts = attempts + 1, delivered_at = ?3, last_error = NULL WHERE event = ?1 AND target = ?2", 
                 params![event_id, target, now],
@@ -121,14 +122,14 @@ impl Store {
         .map_err(wrap)?;
         let after = notify_health_in(&tx, now).map_err(wrap)?;
         if after != before {
-            super::bump_generation(&tx).map_err(wrap)?;
+            super::bump_generation(&mut Db::Sqlite(&tx)).map_err(|e| wrap(e.into()))?;
         }
         tx.commit().map_err(wrap)
     }
 
     /// Failed deliveries still owed (being retried, or given up on in the last day).
     pub fn notify_health(&self, now: i64) -> Result<NotifyHealth> {
-        notify_health_in(&self.conn, now).in_store(self)
+        notify_health_in(self.conn(), now).in_store(self)
     }
 
     /// Writes "maintenance started" and "maintenance ended" events for windows that began
@@ -137,7 +138,7 @@ impl Store {
         let windows = self.maintenance_windows(now - MAINTENANCE_NEWS, false)?;
         let path = self.path.clone();
         let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
+        let tx = self.conn_mut().transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         let mut new = 0;
         for w in &windows {
             let at = rfc3339_at;
@@ -178,7 +179,7 @@ impl Store {
 
     /// Deletes events (and their deliveries) older than `before` that are settled.
     pub(super) fn prune_events(&mut self, before: i64) -> Result<usize> {
-        self.conn
+        self.conn()
             .execute(
                 "DELETE FROM event WHERE at < ?1 AND id <= (SELECT value FROM meta WHERE key = 'events_routed')
                  AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.event = event.id AND d.delivered_at IS NULL AND d.gave_up_at IS NULL)",

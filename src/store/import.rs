@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 
+use super::db::Db;
 use super::{Result, Store, StoreError};
 use crate::model::{Metric, Product, State};
 
@@ -55,7 +56,7 @@ impl Store {
     pub fn import(&mut self, products: &[Product], history: &History) -> Result<()> {
         let path = self.path.clone();
         let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(wrap)?;
+        let tx = self.conn_mut().transaction().map_err(wrap)?;
         {
             super::write::upsert_products(&tx, products).map_err(wrap)?;
             let mut series = tx
@@ -130,7 +131,7 @@ impl Store {
              UPDATE product SET refreshed_at = (SELECT max(finished) FROM refresh WHERE refresh.product = product.id);",
         )
         .map_err(wrap)?;
-        super::bump_generation(&tx).map_err(wrap)?;
+        super::bump_generation(&mut Db::Sqlite(&tx)).map_err(|e| wrap(e.into()))?;
         tx.commit().map_err(wrap)?;
         // The writer's cache does not know these rows.
         self.cache = super::write::WriteCache::default();

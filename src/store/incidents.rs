@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::InStore;
 use super::WriteSummary;
+use super::db::Db;
 use super::events;
 use super::{Result, Store, StoreError};
 use crate::evaluate::Checked;
@@ -691,7 +692,7 @@ impl Store {
              WHERE (?1 IS NULL OR id IN (SELECT incident FROM incident_member WHERE product = ?1))
              ORDER BY resolved_at IS NOT NULL, opened_at DESC, id DESC LIMIT ?2"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
+        let mut stmt = self.conn().prepare_cached(&sql).in_store(self)?;
         let rows = stmt.query_map(params![product, limit as i64], incident_row).in_store(self)?;
         let mut incidents = rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
         self.attach_members(&mut incidents)?;
@@ -705,7 +706,7 @@ impl Store {
         }
         let ids: Vec<i64> = incidents.iter().map(|i| i.id).collect();
         let mut stmt = self
-            .conn
+            .conn()
             .prepare_cached(
                 "SELECT incident, product, joined_at, left_at FROM incident_member
                  WHERE incident IN (SELECT value FROM json_each(?1)) ORDER BY joined_at, rowid",
@@ -733,11 +734,11 @@ impl Store {
             "SELECT {INCIDENT_COLUMNS} FROM incident WHERE opened_at <= ?1
              ORDER BY (resolved_at IS NOT NULL AND resolved_at <= ?1), opened_at DESC, id DESC LIMIT 200"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
+        let mut stmt = self.conn().prepare_cached(&sql).in_store(self)?;
         let mut then =
             stmt.query_map([at], incident_row).in_store(self)?.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
         let mut status = self
-            .conn
+            .conn()
             .prepare_cached(
                 "SELECT status FROM incident_update WHERE incident = ?1 AND at <= ?2 AND status IS NOT NULL
                  ORDER BY at DESC, id DESC LIMIT 1",
@@ -770,11 +771,12 @@ impl Store {
                AND (?2 IS NULL OR id IN (SELECT incident FROM incident_member WHERE product = ?2))
              ORDER BY began_at, id"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
+        let mut stmt = self.conn().prepare_cached(&sql).in_store(self)?;
         let rows = stmt.query_map(params![since, product], incident_row).in_store(self)?;
         let mut incidents = rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
         self.attach_members(&mut incidents)?;
-        let mut flag = self.conn.prepare_cached("SELECT exclude_expected FROM product WHERE id = ?1").in_store(self)?;
+        let mut flag =
+            self.conn().prepare_cached("SELECT exclude_expected FROM product WHERE id = ?1").in_store(self)?;
         let mut out = Vec::new();
         for incident in incidents {
             let mut tables: Vec<String> = incident.members.iter().map(|m| m.product.clone()).collect();
@@ -804,7 +806,7 @@ impl Store {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incident WHERE opened_at >= ?1 AND opened_at < ?2 ORDER BY opened_at, id"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
+        let mut stmt = self.conn().prepare_cached(&sql).in_store(self)?;
         let rows = stmt.query_map(params![since, until], incident_row).in_store(self)?;
         let mut incidents = rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
         self.attach_members(&mut incidents)?;
@@ -815,11 +817,10 @@ impl Store {
     pub fn incident(&self, id: i64) -> Result<Incident> {
         let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1");
         let mut incident =
-            self.conn.query_row(&sql, [id], incident_row).optional().in_store(self)?.ok_or_else(|| {
+            self.conn().query_row(&sql, [id], incident_row).optional().in_store(self)?.ok_or_else(|| {
                 StoreError::Refused(format!("no incident #{id}: `tablestat incident list` shows them"))
             })?;
-        let mut stmt = self
-            .conn
+        let mut stmt = self.conn()
             .prepare_cached("SELECT at, automatic, status, message, eta, author FROM incident_update WHERE incident = ?1 ORDER BY at, id")
             .in_store(self)?;
         incident.updates = stmt
@@ -919,9 +920,9 @@ impl Store {
     fn write_in_transaction(&mut self, write: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>) -> Result<()> {
         let path = self.path.clone();
         let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(wrap)?;
+        let tx = self.conn_mut().transaction().map_err(wrap)?;
         write(&tx).map_err(wrap)?;
-        super::bump_generation(&tx).map_err(wrap)?;
+        super::bump_generation(&mut Db::Sqlite(&tx)).map_err(|e| wrap(e.into()))?;
         tx.commit().map_err(wrap)
     }
 
@@ -981,7 +982,7 @@ impl Store {
 
     /// Mean time to resolve of a product's resolved incidents, in seconds.
     pub fn mean_time_to_resolve(&self, product: &str) -> Result<Option<f64>> {
-        self.conn
+        self.conn()
             .query_row(
                 "SELECT avg(resolved_at - opened_at) FROM incident
                  WHERE id IN (SELECT incident FROM incident_member WHERE product = ?1) AND resolved_at IS NOT NULL",

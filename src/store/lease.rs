@@ -101,19 +101,19 @@ pub fn read(db: &mut Db<'_>) -> DbResult<Option<Lease>> {
 impl Store {
     /// See [`acquire`].
     pub fn acquire_lease(&mut self, holder: &str, pid: i64, host: &str, now: i64) -> Result<LeaseOutcome> {
-        acquire(&mut Db::Sqlite(&self.conn), holder, pid, host, now).in_store(self)
+        acquire(&mut self.db(), holder, pid, host, now).in_store(self)
     }
 
     /// See [`release`].
     pub fn release_lease(&mut self, holder: &str) -> Result<()> {
-        release(&mut Db::Sqlite(&self.conn), holder).in_store(self)
+        release(&mut self.db(), holder).in_store(self)
     }
 
     /// Folds the write-ahead log into the database and empties it (when no reader is in
     /// the way): the writer leaving does it so that the next process opens a compact file
     /// instead of reading through megabytes of log.
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).in_store(self)
+        self.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).in_store(self)
     }
 
     /// The lease, unless it was given up.
@@ -132,6 +132,6 @@ impl Store {
     }
 
     fn lease_row(&self) -> Result<Option<Lease>> {
-        read(&mut Db::Sqlite(&self.conn)).in_store(self)
+        read(&mut self.db()).in_store(self)
     }
 }

@@ -2,11 +2,10 @@
 
 use std::fmt;
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::InStore;
-use super::{Result, Store, StoreError};
+use super::db::args;
+use super::{InStore, Result, Store, StoreError};
 use crate::facts::MaintenanceNotice;
 use crate::model::Product;
 
@@ -98,8 +97,8 @@ impl Store {
             Scope::Group(g) => ("SELECT count(*) FROM product WHERE active = 1 AND grp = ?1", g),
             Scope::Product(p) => ("SELECT count(*) FROM product WHERE active = 1 AND id = ?1", p),
         };
-        let n: i64 = self.conn.query_row(sql, [name], |r| r.get(0)).in_store(self)?;
-        Ok(n > 0)
+        let n = self.db().query_opt(sql, args![name], |r| r.get::<i64>(0)).in_store(self)?;
+        Ok(n.unwrap_or(0) > 0)
     }
 
     pub fn add_maintenance(
@@ -114,34 +113,41 @@ impl Store {
         if ends_at <= starts_at {
             return Err(StoreError::Refused("a maintenance window must end after it starts".into()));
         }
-        self.conn
-            .execute(
-                "INSERT INTO maintenance (scope, starts_at, ends_at, message, created_at, author) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![scope.stored(), starts_at, ends_at, message, now, author],
-            )
-            .in_store(self)?;
-        let id = self.conn.last_insert_rowid();
-        super::bump_generation(&self.conn).in_store(self)?;
-        Ok(id)
+        self.db()
+            .write(|db| {
+                let id = db.query_opt(
+                    "INSERT INTO maintenance (scope, starts_at, ends_at, message, created_at, author)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                    args![scope.stored(), starts_at, ends_at, message, now, author],
+                    |r| r.get::<i64>(0),
+                )?;
+                super::bump_generation(db)?;
+                Ok(id.unwrap_or_default())
+            })
+            .in_store(self)
     }
 
     /// Windows that have not ended by `now` (active and upcoming), soonest first; with
     /// `include_past`, every window, newest first.
     pub fn maintenance_windows(&self, now: i64, include_past: bool) -> Result<Vec<MaintenanceWindow>> {
-        let sql = if include_past {
-            "SELECT id, scope, starts_at, ends_at, message, created_at, author, cancelled_at FROM maintenance
-             WHERE ?1 = ?1 ORDER BY starts_at DESC"
+        let (sql, args) = if include_past {
+            (
+                "SELECT id, scope, starts_at, ends_at, message, created_at, author, cancelled_at FROM maintenance
+              ORDER BY starts_at DESC",
+                &[][..],
+            )
         } else {
-            "SELECT id, scope, starts_at, ends_at, message, created_at, author, cancelled_at FROM maintenance
-             WHERE ends_at > ?1 AND cancelled_at IS NULL ORDER BY starts_at"
+            (
+                "SELECT id, scope, starts_at, ends_at, message, created_at, author, cancelled_at FROM maintenance
+              WHERE ends_at > ?1 AND cancelled_at IS NULL ORDER BY starts_at",
+                args![now],
+            )
         };
-        let mut stmt = self.conn.prepare_cached(sql).in_store(self)?;
-        let rows = stmt
-            .query_map([now], |r| {
-                let scope: String = r.get(1)?;
+        self.db()
+            .query(sql, args, |r| {
                 Ok(MaintenanceWindow {
                     id: r.get(0)?,
-                    scope: Scope::parse(&scope),
+                    scope: Scope::parse(&r.get::<String>(1)?),
                     starts_at: r.get(2)?,
                     ends_at: r.get(3)?,
                     message: r.get(4)?,
@@ -150,19 +156,17 @@ impl Store {
                     cancelled_at: r.get(7)?,
                 })
             })
-            .in_store(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
+            .in_store(self)
     }
 
     /// Ends a window now, or cancels one that has not started (its plan is kept). Says
     /// which it did.
     pub fn end_maintenance(&mut self, id: i64, now: i64) -> Result<Ended> {
         let window: Option<(i64, i64, Option<i64>)> = self
-            .conn
-            .query_row("SELECT starts_at, ends_at, cancelled_at FROM maintenance WHERE id = ?1", params![id], |r| {
+            .db()
+            .query_opt("SELECT starts_at, ends_at, cancelled_at FROM maintenance WHERE id = ?1", args![id], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
-            .optional()
             .in_store(self)?;
         let stamp = |t: i64| crate::timefmt::stamp(chrono::DateTime::from_timestamp(t, 0).unwrap_or_default());
         let ended = match window {
@@ -183,20 +187,19 @@ impl Store {
                     stamp(ends_at)
                 )));
             }
-            Some((starts_at, _, None)) if starts_at > now => {
-                self.conn
-                    .execute("UPDATE maintenance SET cancelled_at = ?2 WHERE id = ?1", params![id, now])
-                    .in_store(self)?;
-                Ended::Cancelled
-            }
-            Some(_) => {
-                self.conn
-                    .execute("UPDATE maintenance SET ends_at = ?2 WHERE id = ?1", params![id, now])
-                    .in_store(self)?;
-                Ended::Ended
-            }
+            Some((starts_at, _, None)) if starts_at > now => Ended::Cancelled,
+            Some(_) => Ended::Ended,
         };
-        super::bump_generation(&self.conn).in_store(self)?;
+        let column = match ended {
+            Ended::Cancelled => "cancelled_at",
+            Ended::Ended => "ends_at",
+        };
+        self.db()
+            .write(|db| {
+                db.execute(&format!("UPDATE maintenance SET {column} = ?2 WHERE id = ?1"), args![id, now])?;
+                super::bump_generation(db)
+            })
+            .in_store(self)?;
         Ok(ended)
     }
 }

@@ -79,9 +79,17 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub struct Store {
-    conn: Connection,
+    backend: Backend,
     path: String,
     cache: write::WriteCache,
+}
+
+/// The database behind a store. The store is moving onto the door (see [`db`]): the modules
+/// on it run on both; the others still speak to SQLite, and a PostgreSQL store, made by the
+/// tests alone so far (no config names one yet), must not reach them.
+enum Backend {
+    Sqlite(Connection),
+    Postgres(Box<std::cell::RefCell<postgres::Client>>),
 }
 
 /// How long a writer waits for the database lock before giving up.
@@ -120,25 +128,66 @@ impl Store {
     }
 
     fn setup(conn: Connection, path: String, wal: bool) -> Result<Store> {
-        let mut store = Store { conn, path, cache: write::WriteCache::default() };
-        store.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| store.err(e))?;
+        let mut store = Store { backend: Backend::Sqlite(conn), path, cache: write::WriteCache::default() };
+        store.conn().busy_timeout(BUSY_TIMEOUT).map_err(|e| store.err(e))?;
         // A poll's write alone uses a score of statements: keep them all prepared.
-        store.conn.set_prepared_statement_cache_capacity(64);
+        store.conn().set_prepared_statement_cache_capacity(64);
         if wal {
             let mode: String =
-                store.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| store.err(e))?;
+                store.conn().query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| store.err(e))?;
             if !mode.eq_ignore_ascii_case("wal") {
                 tracing::warn!("history database is in {mode} mode, not WAL: viewers may wait for the poller");
             }
         }
-        store.conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(|e| store.err(e))?;
-        series::register_hash(&store.conn).map_err(|e| store.err(e))?;
+        store
+            .conn()
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| store.err(e))?;
+        series::register_hash(store.conn()).map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
     }
 
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Opens a PostgreSQL store (`postgres://user@host/db`; no TLS yet) and brings its schema
+    /// to this build's. Only the modules on the door (see [`db`]) may be used on it yet.
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        let shown = url.split_once('@').map_or(url.to_string(), |(_, host)| format!("postgres://…@{host}"));
+        let wrap = |source| StoreError::Database { path: shown.clone(), source };
+        let client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| wrap(e.into()))?;
+        let store = Store {
+            backend: Backend::Postgres(Box::new(std::cell::RefCell::new(client))),
+            path: shown.clone(),
+            cache: write::WriteCache::default(),
+        };
+        let migrated = schema_pg::migrate(&mut store.db()).map_err(wrap)?;
+        match migrated {
+            schema_pg::Migrated::TooNew { found, known } => Err(StoreError::TooNew { path: shown, found, known }),
+            schema_pg::Migrated::To { .. } => Ok(store),
+        }
+    }
+
+    /// The database door (see [`db`]) for this store's connection.
+    pub(crate) fn db(&self) -> db::Db<'_> {
+        match &self.backend {
+            Backend::Sqlite(conn) => db::Db::Sqlite(conn),
+            Backend::Postgres(client) => db::Db::Postgres(client.borrow_mut()),
+        }
+    }
+
+    /// The SQLite connection, for the store code not yet on the door.
+    fn conn(&self) -> &Connection {
+        match &self.backend {
+            Backend::Sqlite(conn) => conn,
+            Backend::Postgres(_) => unreachable!("{}: this part of the store is not on PostgreSQL yet", self.path),
+        }
+    }
+
+    fn conn_mut(&mut self) -> &mut Connection {
+        sqlite_mut(&mut self.backend, &self.path)
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -170,49 +219,51 @@ impl Store {
     /// Applies the migrations this database lacks, all in one exclusive transaction.
     fn migrate(&mut self) -> Result<()> {
         let known = schema::MIGRATIONS.len() as i64;
+        let path = self.path.clone();
         let tx = self
-            .conn
+            .conn_mut()
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
-            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
+            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
         let found: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
+            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
         if found > known {
-            return Err(StoreError::TooNew { path: self.path.clone(), found, known });
+            return Err(StoreError::TooNew { path: path.clone(), found, known });
         }
         for (version, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            tx.execute_batch(sql).map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
+            tx.execute_batch(sql).map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
             tx.pragma_update(None, "user_version", version as i64 + 1)
-                .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
+                .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
         }
-        tx.commit().map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })
+        tx.commit().map_err(|source| StoreError::Sqlite { path: path.clone(), source })
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).in_store(self)
+        self.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).in_store(self)
     }
 
     /// Moves with every change people would see; viewers reload when it moves.
     pub fn generation(&self) -> Result<i64> {
-        self.conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0)).in_store(self)
+        let generation = self.db().query_opt("SELECT value FROM meta WHERE key = 'generation'", &[], |r| r.get(0));
+        Ok(generation.in_store(self)?.unwrap_or_default())
     }
 
     /// Changes whenever another connection commits: cheap to ask, for viewers to follow.
     pub fn data_version(&self) -> Result<i64> {
-        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).in_store(self)
+        self.conn().query_row("PRAGMA data_version", [], |r| r.get(0)).in_store(self)
     }
 
     pub fn integrity_check(&self) -> Result<String> {
-        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).in_store(self)
+        self.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0)).in_store(self)
     }
 
     /// Deletes poll records and settled events older than `before`, and reasons nothing
     /// refers to; history and incidents are kept.
     pub fn prune_polls(&mut self, before: i64) -> Result<usize> {
-        let polls = self.conn.execute("DELETE FROM poll WHERE started < ?1", [before]).in_store(self)?;
+        let polls = self.conn().execute("DELETE FROM poll WHERE started < ?1", [before]).in_store(self)?;
         // Verdicts no span speaks with any more (reworded in place, or durations that moved on).
         let reasons =
-            self.conn.execute("DELETE FROM verdict WHERE id NOT IN (SELECT verdict FROM span)", []).in_store(self)?;
+            self.conn().execute("DELETE FROM verdict WHERE id NOT IN (SELECT verdict FROM span)", []).in_store(self)?;
         if reasons > 0 {
             self.cache = write::WriteCache::default();
         }
@@ -221,7 +272,7 @@ impl Store {
 
     /// Asks the poller to poll now (from any process).
     pub fn request_poll(&mut self, now: i64, by: &str) -> Result<()> {
-        self.conn
+        self.conn()
             .execute("INSERT INTO poll_request (at, by) VALUES (?1, ?2)", rusqlite::params![now, by])
             .map(|_| ())
             .in_store(self)
@@ -229,13 +280,13 @@ impl Store {
 
     /// Takes pending "poll now" requests; true if there were any.
     pub fn take_poll_requests(&mut self) -> Result<bool> {
-        let n = self.conn.execute("DELETE FROM poll_request", []).in_store(self)?;
+        let n = self.conn().execute("DELETE FROM poll_request", []).in_store(self)?;
         Ok(n > 0)
     }
 
     /// The last poll: (started, ok, error).
     pub fn last_poll(&self) -> Result<Option<(i64, bool, Option<String>)>> {
-        self.conn
+        self.conn()
             .query_row("SELECT started, ok, error FROM poll ORDER BY id DESC LIMIT 1", [], |r| {
                 Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?))
             })
@@ -244,9 +295,17 @@ impl Store {
     }
 }
 
+/// [`Store::conn_mut`] on the backend alone, for code that also borrows the store's cache.
+fn sqlite_mut<'b>(backend: &'b mut Backend, path: &str) -> &'b mut Connection {
+    match backend {
+        Backend::Sqlite(conn) => conn,
+        Backend::Postgres(_) => unreachable!("{path}: this part of the store is not on PostgreSQL yet"),
+    }
+}
+
 /// Marks a visible change, inside the writing transaction.
-pub(crate) fn bump_generation(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'", []).map(|_| ())
+pub(crate) fn bump_generation(db: &mut db::Db<'_>) -> db::DbResult<()> {
+    db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'", &[]).map(|_| ())
 }
 
 /// Creates the file readable by its owner only, before SQLite opens it.

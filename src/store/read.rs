@@ -242,7 +242,7 @@ impl Store {
         } else {
             "SELECT min(sp.start) FROM series s JOIN span sp ON sp.series = s.id AND sp.start > ?1 WHERE s.metric = ''"
         };
-        self.conn.query_row(sql, [at], |r| r.get(0)).in_store(self)
+        self.conn().query_row(sql, [at], |r| r.get(0)).in_store(self)
     }
 
     /// The snapshot without history (no uptime, no bars) and without evidence: a product's
@@ -293,7 +293,7 @@ impl Store {
 
         // Current state of every metric, and the overall history over 90 days, per product.
         let mut current: HashMap<String, Vec<(String, State, String, i64)>> = HashMap::new();
-        let spans = if past { series::at(&self.conn, now) } else { series::current(&self.conn, None) };
+        let spans = if past { series::at(self.conn(), now) } else { series::current(self.conn(), None) };
         for c in spans.in_store(self)? {
             current.entry(c.product).or_default().push((c.metric, c.state, c.reason, c.start));
         }
@@ -311,7 +311,7 @@ impl Store {
         // Time under incidents closed as false positives leaves uptime, product by product.
         let left_out = if with_history { self.left_out(quarter, None)? } else { HashMap::new() };
         if with_history {
-            for h in series::history(&self.conn, Which::Overall, quarter, now).in_store(self)? {
+            for h in series::history(self.conn(), Which::Overall, quarter, now).in_store(self)? {
                 history.entry(h.product).or_default().extend(h.spans);
             }
         }
@@ -444,7 +444,7 @@ impl Store {
     /// The last poll that had started by `at`.
     fn last_poll_before(&self, at: i64) -> Result<Option<(i64, bool, Option<String>)>> {
         use rusqlite::OptionalExtension;
-        self.conn
+        self.conn()
             .query_row(
                 "SELECT started, ok, error FROM poll WHERE started <= ?1 ORDER BY started DESC LIMIT 1",
                 [at],
@@ -466,7 +466,7 @@ impl Store {
     /// board's change list and its marks.
     pub fn changes(&self, since: i64, until: i64) -> Result<Vec<Change>> {
         let mut stmt = self
-            .conn
+            .conn()
             .prepare_cached(
                 "SELECT s.product, sp.start, v.state,
                     (SELECT pv.state FROM span p JOIN verdict pv ON pv.id = p.verdict
@@ -507,12 +507,12 @@ impl Store {
             None => coverage,
         };
         let days = uptime::day_bounds(now, BAR_DAYS, zone);
-        let mut per_metric: Vec<MetricHistory> = series::history(&self.conn, Which::MetricsOf(id), quarter, now)
+        let mut per_metric: Vec<MetricHistory> = series::history(self.conn(), Which::MetricsOf(id), quarter, now)
             .in_store(self)?
             .into_iter()
             .map(|h| (h.metric, h.spans, None))
             .collect();
-        for c in series::current(&self.conn, Some(id)).in_store(self)? {
+        for c in series::current(self.conn(), Some(id)).in_store(self)? {
             if let Some(entry) = per_metric.iter_mut().find(|(m, _, _)| *m == c.metric) {
                 entry.2 = Some((c.state, c.reason, c.start));
             }
@@ -532,8 +532,7 @@ impl Store {
                 })
             })
             .collect();
-        let mut stmt = self
-            .conn
+        let mut stmt = self.conn()
             .prepare_cached(
                 "SELECT dag_run_id, data_interval_end, task_started, finished, dbt_run_id FROM refresh WHERE product = ?1 AND finished > ?2 ORDER BY finished",
             )
@@ -563,7 +562,7 @@ impl Store {
         // later series than other products', so products are found by id, not by adjacency.
         let mut history: Vec<(String, Vec<MetricSpans>)> = Vec::new();
         let mut place: HashMap<String, usize> = HashMap::new();
-        for h in series::history(&self.conn, Which::All, since, now).in_store(self)? {
+        for h in series::history(self.conn(), Which::All, since, now).in_store(self)? {
             let at = *place.entry(h.product.clone()).or_insert_with(|| {
                 history.push((h.product.clone(), Vec::new()));
                 history.len() - 1
@@ -583,8 +582,7 @@ impl Store {
     /// (JSON, for the detail view) read only `with_evidence`: the board's first frame does
     /// without it.
     fn products(&self, with_evidence: bool) -> Result<Vec<StoredProduct>> {
-        let mut stmt = self
-            .conn
+        let mut stmt = self.conn()
             .prepare_cached(
                 "SELECT id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age,
                     nullif(max(coalesce(checked_at, 0), coalesce((SELECT value FROM meta WHERE key = 'all_checked_at'), 0)), 0),
@@ -639,8 +637,7 @@ impl Store {
 
     /// What each source said at the last poll, by name.
     pub fn sources(&self) -> Result<Vec<SourceRow>> {
-        let mut stmt = self
-            .conn
+        let mut stmt = self.conn()
             .prepare_cached(
                 "SELECT name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at, failing_since
                  FROM source ORDER BY name",
@@ -675,7 +672,7 @@ impl Store {
     /// Coverage spans, the current one reaching `now` while the poller is alive.
     fn coverage(&self, now: i64) -> Result<Vec<Span>> {
         let mut stmt =
-            self.conn.prepare_cached("SELECT start, last_seen FROM coverage ORDER BY start").in_store(self)?;
+            self.conn().prepare_cached("SELECT start, last_seen FROM coverage ORDER BY start").in_store(self)?;
         let mut spans: Vec<Span> = stmt
             .query_map([], |r| Ok(Span::new(r.get(0)?, r.get(1)?)))
             .in_store(self)?
@@ -694,8 +691,7 @@ impl Store {
         let mut prior = crate::evaluate::Prior::default();
         let at = |t: i64| chrono::DateTime::from_timestamp(t, 0);
         // When each product was last checked: the id and the stamp only, not whole products.
-        let mut stamps = self
-            .conn
+        let mut stamps = self.conn()
             .prepare_cached(
                 "SELECT id, max(coalesce(checked_at, 0), coalesce((SELECT value FROM meta WHERE key = 'all_checked_at'), 0))
                  FROM product WHERE active = 1",
@@ -709,13 +705,13 @@ impl Store {
         // Polls that could not see, maintenance and DAG blocks judged nothing: behind them,
         // the last judgment (newest first; a judgment held until the next span began).
         let mut before = self
-            .conn
+            .conn()
             .prepare_cached(
                 "SELECT v.state, v.text, sp.start FROM span sp JOIN verdict v ON v.id = sp.verdict
                  WHERE sp.series = ?1 AND sp.start < ?2 ORDER BY sp.start DESC LIMIT ?3",
             )
             .in_store(self)?;
-        for c in series::current(&self.conn, None).in_store(self)? {
+        for c in series::current(self.conn(), None).in_store(self)? {
             let Ok(metric) = Metric::parse(&c.metric) else { continue };
             let current = Verdict::new(c.state, c.reason);
             let judgment = if evaluate::is_judgment(&current) {
@@ -744,7 +740,7 @@ impl Store {
             }
         }
         let mut refreshed = self
-            .conn
+            .conn()
             .prepare_cached("SELECT id, refreshed_at FROM product WHERE refreshed_at IS NOT NULL")
             .in_store(self)?;
         let rows = refreshed.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).in_store(self)?;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::WriteSummary;
+use super::db::Db;
 use super::incidents;
 use super::series;
 use super::{Result, Store};
@@ -85,14 +86,16 @@ impl Store {
         if self.cache.version != Some(version) {
             self.cache = WriteCache {
                 version: Some(version),
-                written: open_intervals(&self.conn).map_err(wrap)?,
+                written: open_intervals(self.conn()).map_err(wrap)?,
                 // Checked before use, so still good after another connection wrote.
                 verdicts: std::mem::take(&mut self.cache.verdicts),
                 ..WriteCache::default()
             };
         }
         let mut cache = std::mem::take(&mut self.cache);
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
+        let tx = super::sqlite_mut(&mut self.backend, &path)
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(wrap)?;
         if let Some(holder) = poll.holder {
             let lease: Option<(String, i64, String)> = tx
                 .query_row("SELECT holder, pid, host FROM lease WHERE id = 1", [], |r| {
@@ -297,7 +300,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
     record_sources(tx, poll)?;
 
     heartbeat_coverage(tx, poll.finished)?;
-    super::bump_generation(tx)?;
+    super::bump_generation(&mut Db::Sqlite(tx))?;
     tx.execute(
         "INSERT INTO poll (started, finished, ok, error, products, airflow_requests, dbt_requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -450,7 +453,7 @@ impl Store {
     pub fn heartbeat(&mut self, now: i64) -> Result<()> {
         let path = self.path.clone();
         let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
+        let tx = self.conn_mut().transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
         heartbeat_coverage(&tx, now).map_err(wrap)?;
         tx.commit().map_err(wrap)
     }

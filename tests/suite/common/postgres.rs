@@ -132,4 +132,9 @@ impl Database {
     pub fn connect(&self) -> postgres::Client {
         connect(self.port, &self.name).unwrap()
     }
+
+    /// Its address, as `[store] url` would give it.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{}", self.port, self.name)
+    }
 }

@@ -1,92 +1,78 @@
 //! The store on both backends: PostgreSQL's schema is SQLite's in its own words, and the
-//! modules that stand on the database door (`store::db`) behave the same on a SQLite file
-//! and on a PostgreSQL database. The PostgreSQL tests need Debian's `postgresql` (CI
-//! installs it; see `common::postgres`).
+//! parts of the store on the database door (`store::db`: the lease, maintenance) behave the
+//! same on a SQLite file and on a PostgreSQL database. The PostgreSQL tests need Debian's
+//! `postgresql` (CI installs it; see `common::postgres`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tablestat::store::db::{Db, args};
-use tablestat::store::lease::{self, LEASE_TTL};
-use tablestat::store::schema_pg::{self, Migrated};
-use tablestat::store::{LeaseOutcome, Store};
+use tablestat::store::lease::LEASE_TTL;
+use tablestat::store::{Ended, LeaseOutcome, Scope, Store, StoreError};
 
 use crate::common::postgres::Database;
 
 const T0: i64 = 1_764_000_000;
 
-/// A SQLite history file with this build's schema, and `n` connections to it.
-fn sqlite_connections(dir: &Path, n: usize) -> Vec<rusqlite::Connection> {
-    let path = dir.join("history.db");
-    drop(Store::open(&path).unwrap());
-    (0..n)
-        .map(|_| {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-            conn
-        })
-        .collect()
+/// Each case runs on a SQLite file and, where PostgreSQL is installed, on a PostgreSQL database.
+macro_rules! on_both_backends {
+    ($case:ident) => {
+        mod $case {
+            #[test]
+            fn on_sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("history.db");
+                super::$case(&|| tablestat::store::Store::open(&path).unwrap());
+            }
+
+            #[test]
+            #[ignore = "needs PostgreSQL (Debian's postgresql package)"]
+            fn on_postgres() {
+                let url = crate::common::postgres::Database::new().url();
+                super::$case(&|| tablestat::store::Store::open_postgres(&url).unwrap());
+            }
+        }
+    };
 }
 
-/// A migrated PostgreSQL database.
-fn postgres_database() -> Database {
-    let database = Database::new();
-    let migrated = schema_pg::migrate(&mut Db::Postgres(&mut database.connect())).unwrap();
-    assert_eq!(migrated, Migrated::To { from: 0, version: 10 });
-    database
-}
+type Open<'a> = &'a (dyn Fn() -> Store + Sync);
 
 /// The lease between two pollers: held by the first, refused to the second while its
 /// heartbeat is fresh, renewed, taken over once stale, never released by another.
-fn lease_between(a: &mut Db<'_>, b: &mut Db<'_>) {
-    assert_eq!(lease::acquire(a, "a", 1, "jump-1", T0).unwrap(), LeaseOutcome::Held);
-    match lease::acquire(b, "b", 2, "jump-2", T0 + 10).unwrap() {
+fn the_lease_is_held_by_one_and_taken_over_when_stale(open: Open<'_>) {
+    let (mut a, mut b) = (open(), open());
+    assert_eq!(a.acquire_lease("a", 1, "jump-1", T0).unwrap(), LeaseOutcome::Held);
+    match b.acquire_lease("b", 2, "jump-2", T0 + 10).unwrap() {
         LeaseOutcome::Taken(held) => {
             assert_eq!((held.holder.as_str(), held.pid, held.host.as_str()), ("a", 1, "jump-1"))
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(lease::acquire(a, "a", 1, "jump-1", T0 + 20).unwrap(), LeaseOutcome::Held, "renewed");
+    assert_eq!(a.acquire_lease("a", 1, "jump-1", T0 + 20).unwrap(), LeaseOutcome::Held, "renewed");
     let fresh = T0 + 20 + LEASE_TTL;
-    assert!(matches!(lease::acquire(b, "b", 2, "jump-2", fresh).unwrap(), LeaseOutcome::Taken(_)), "renewed at +20");
+    assert!(matches!(b.acquire_lease("b", 2, "jump-2", fresh).unwrap(), LeaseOutcome::Taken(_)), "renewed at +20");
     // a stops: no heartbeat after +20; past the TTL, b takes over.
-    assert_eq!(lease::acquire(b, "b", 2, "jump-2", fresh + 1).unwrap(), LeaseOutcome::Held);
-    lease::release(a, "a").unwrap();
-    assert_eq!(lease::read(a).unwrap().unwrap().holder, "b", "a cannot release b's lease");
-    lease::release(b, "b").unwrap();
-    let left = lease::read(a).unwrap().unwrap();
-    assert_eq!((left.holder.as_str(), left.pid, left.heartbeat), ("", 2, fresh + 1), "who polled last stays known");
+    assert_eq!(b.acquire_lease("b", 2, "jump-2", fresh + 1).unwrap(), LeaseOutcome::Held);
+    a.release_lease("a").unwrap();
+    assert_eq!(a.lease().unwrap().unwrap().holder, "b", "a cannot release b's lease");
+    b.release_lease("b").unwrap();
+    assert_eq!(a.lease().unwrap(), None);
+    let seen = a.poller_seen().unwrap().unwrap();
+    assert_eq!((seen.pid, seen.heartbeat, seen.released), (2, fresh + 1, true), "who polled last stays known");
 }
+on_both_backends!(the_lease_is_held_by_one_and_taken_over_when_stale);
 
-#[test]
-fn the_lease_is_held_by_one_and_taken_over_when_stale_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let conns = sqlite_connections(dir.path(), 2);
-    lease_between(&mut Db::Sqlite(&conns[0]), &mut Db::Sqlite(&conns[1]));
-}
-
-#[test]
-#[ignore = "needs PostgreSQL (Debian's postgresql package)"]
-fn the_lease_is_held_by_one_and_taken_over_when_stale_on_postgres() {
-    let database = postgres_database();
-    let (mut a, mut b) = (database.connect(), database.connect());
-    lease_between(&mut Db::Postgres(&mut a), &mut Db::Postgres(&mut b));
-}
-
-/// Eight pollers on eight connections ask for a free lease at the same moment: one gets it.
-fn one_of_many_takes_the_lease(
-    connect: impl Fn() -> Box<dyn FnOnce(&dyn Fn(&mut Db<'_>) -> LeaseOutcome) -> LeaseOutcome + Send> + Sync,
-) {
+/// Eight pollers ask for a free lease at the same moment, each on a connection of its own:
+/// one gets it (without the writers' lock on PostgreSQL, four or five did).
+fn one_of_many_takes_the_lease(open: Open<'_>) {
     let barrier = std::sync::Barrier::new(8);
     let outcomes: Vec<LeaseOutcome> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|i| {
-                let (barrier, with) = (&barrier, connect());
+                let mut store = open();
+                let barrier = &barrier;
                 scope.spawn(move || {
-                    with(&|db| {
-                        barrier.wait();
-                        lease::acquire(db, &format!("poller-{i}"), i, &format!("host-{i}"), T0).unwrap()
-                    })
+                    barrier.wait();
+                    store.acquire_lease(&format!("poller-{i}"), i, &format!("host-{i}"), T0).unwrap()
                 })
             })
             .collect();
@@ -95,27 +81,44 @@ fn one_of_many_takes_the_lease(
     let held = outcomes.iter().filter(|o| **o == LeaseOutcome::Held).count();
     assert_eq!(held, 1, "{outcomes:?}");
 }
+on_both_backends!(one_of_many_takes_the_lease);
 
-#[test]
-fn one_of_many_takes_the_lease_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
-    drop(Store::open(&path).unwrap());
-    one_of_many_takes_the_lease(|| {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-        Box::new(move |work| work(&mut Db::Sqlite(&conn)))
-    });
+/// Windows announced, listed soonest first, the upcoming one cancelled (its plan kept), the
+/// running one ended now, and neither ended twice.
+fn maintenance_windows_are_announced_listed_and_ended(open: Open<'_>) {
+    let mut store = open();
+    let before = store.generation().unwrap();
+    let later = store.add_maintenance(&Scope::Group("Sales".into()), T0 + 3600, T0 + 7200, "reload", None, T0).unwrap();
+    let now = store.add_maintenance(&Scope::All, T0 - 60, T0 + 600, "upgrade", Some("ana"), T0).unwrap();
+    assert_ne!(later, now);
+    assert_eq!(store.generation().unwrap(), before + 2, "viewers follow each change");
+    let err = store.add_maintenance(&Scope::All, T0, T0, "nothing", None, T0).unwrap_err();
+    assert!(matches!(err, StoreError::Refused(_)), "{err}");
+    let listed: Vec<(i64, Scope, Option<String>)> =
+        store.maintenance_windows(T0, false).unwrap().into_iter().map(|w| (w.id, w.scope, w.author)).collect();
+    assert_eq!(listed, vec![(now, Scope::All, Some("ana".into())), (later, Scope::Group("Sales".into()), None)]);
+    assert!(store.scope_exists(&Scope::All).unwrap());
+    assert!(!store.scope_exists(&Scope::Product("nobody".into())).unwrap());
+
+    assert_eq!(store.end_maintenance(later, T0 + 5).unwrap(), Ended::Cancelled);
+    assert_eq!(store.end_maintenance(now, T0 + 5).unwrap(), Ended::Ended);
+    for id in [later, now] {
+        assert!(matches!(store.end_maintenance(id, T0 + 6), Err(StoreError::Refused(_))));
+    }
+    assert!(matches!(store.end_maintenance(9999, T0), Err(StoreError::Refused(_))));
+    let all = store.maintenance_windows(T0, true).unwrap();
+    let cancelled = all.iter().find(|w| w.id == later).unwrap();
+    assert_eq!((cancelled.starts_at, cancelled.ends_at, cancelled.cancelled_at), (T0 + 3600, T0 + 7200, Some(T0 + 5)));
+    assert_eq!(all.iter().find(|w| w.id == now).unwrap().ends_at, T0 + 5);
+    assert!(store.maintenance_windows(T0 + 6, false).unwrap().is_empty());
 }
+on_both_backends!(maintenance_windows_are_announced_listed_and_ended);
 
-#[test]
-#[ignore = "needs PostgreSQL (Debian's postgresql package)"]
-fn one_of_many_takes_the_lease_on_postgres() {
-    let database = postgres_database();
-    one_of_many_takes_the_lease(|| {
-        let mut client = database.connect();
-        Box::new(move |work| work(&mut Db::Postgres(&mut client)))
-    });
+/// A SQLite history file with this build's schema.
+fn sqlite_file(dir: &Path) -> rusqlite::Connection {
+    let path = dir.join("history.db");
+    drop(Store::open(&path).unwrap());
+    rusqlite::Connection::open(&path).unwrap()
 }
 
 /// Every table and index of SQLite's schema, with each column's name, place, kind and
@@ -125,16 +128,12 @@ fn one_of_many_takes_the_lease_on_postgres() {
 #[ignore = "needs PostgreSQL (Debian's postgresql package)"]
 fn the_postgres_schema_is_sqlites_in_its_own_words() {
     let dir = tempfile::tempdir().unwrap();
-    let conn = &sqlite_connections(dir.path(), 1)[0];
+    let conn = sqlite_file(dir.path());
+    let names = |sql: &str| -> Vec<String> {
+        conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    };
     let mut sqlite: BTreeMap<String, Vec<(String, &str, bool)>> = BTreeMap::new();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for table in tables {
+    for table in names("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'") {
         let columns = conn
             .prepare(&format!("SELECT name, type, \"notnull\" OR pk FROM pragma_table_info('{table}') ORDER BY cid"))
             .unwrap()
@@ -152,15 +151,11 @@ fn the_postgres_schema_is_sqlites_in_its_own_words() {
             .unwrap();
         sqlite.insert(table, columns);
     }
-    let sqlite_indexes: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let sqlite_indexes =
+        names("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name");
 
-    let database = postgres_database();
+    let database = Database::new();
+    drop(Store::open_postgres(&database.url()).unwrap());
     let mut client = database.connect();
     let mut postgres: BTreeMap<String, Vec<(String, &str, bool)>> = BTreeMap::new();
     for row in client
@@ -194,14 +189,18 @@ fn the_postgres_schema_is_sqlites_in_its_own_words() {
     assert_eq!(Store::open(&dir.path().join("history.db")).unwrap().schema_version().unwrap(), 10);
 }
 
-/// Migrating again changes nothing; a database of a newer tablestat is left alone and said so.
+/// Opening again migrates nothing; a database of a newer tablestat is refused as SQLite's is.
 #[test]
 #[ignore = "needs PostgreSQL (Debian's postgresql package)"]
-fn postgres_migrations_run_once_and_refuse_a_newer_database() {
-    let database = postgres_database();
-    let mut client = database.connect();
-    let mut db = Db::Postgres(&mut client);
-    assert_eq!(schema_pg::migrate(&mut db).unwrap(), Migrated::To { from: 10, version: 10 });
-    db.execute("INSERT INTO tablestat_schema (version) VALUES (?1)", args![11i64]).unwrap();
-    assert_eq!(schema_pg::migrate(&mut db).unwrap(), Migrated::TooNew { found: 11, known: 10 });
+fn a_postgres_store_is_migrated_once_and_a_newer_one_refused() {
+    let database = Database::new();
+    let mut store = Store::open_postgres(&database.url()).unwrap();
+    store.add_maintenance(&Scope::All, T0, T0 + 60, "kept", None, T0).unwrap();
+    drop(store);
+    let store = Store::open_postgres(&database.url()).unwrap();
+    assert_eq!(store.maintenance_windows(T0, false).unwrap().len(), 1, "opening again changed nothing");
+    database.connect().execute("INSERT INTO tablestat_schema (version) VALUES (11)", &[]).unwrap();
+    let err = Store::open_postgres(&database.url()).err().unwrap();
+    assert!(matches!(err, StoreError::TooNew { found: 11, known: 10, .. }), "{err}");
+    assert!(err.to_string().starts_with("history database postgres://…@127.0.0.1:"), "{err}");
 }
