@@ -552,7 +552,7 @@ fn incident_event(
         .query_row([&incident.product], |r| r.get(0))
         .optional()?;
     let happened = Happened { kind, at, message, link };
-    let product = events::product_ref(conn, &incident.product)?;
+    let product = events::product_ref(&mut Db::Sqlite(conn), &incident.product)?;
     let about = EventIncident {
         id,
         title: incident.title,
@@ -607,7 +607,8 @@ fn write_incident_event(
         message: happened.message.to_string(),
         link: happened.link,
     };
-    events::record(conn, &event, happened.at, None)
+    events::record(&mut Db::Sqlite(conn), &event, happened.at, None)?;
+    Ok(())
 }
 
 fn auto_update(

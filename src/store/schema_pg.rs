@@ -175,8 +175,7 @@ const SCHEMA_10: &str = r#"
     );
     CREATE UNIQUE INDEX member_affected ON incident_member (product) WHERE left_at IS NULL;
     CREATE INDEX incident_open_by_cause ON incident (cause) WHERE resolved_at IS NULL;
-    INSERT INTO meta (key, value) VALUES ('generation', 0
-    );
+    INSERT INTO meta (key, value) VALUES ('generation', 0), ('events_routed', 0);
 "#;
 
 use super::db::{Db, DbResult, args};

@@ -1,5 +1,5 @@
 //! The store on both backends: PostgreSQL's schema is SQLite's in its own words, and the
-//! parts of the store on the database door (`store::db`: the lease, maintenance) behave the
+//! parts of the store on the database door (`store::db`: the lease, maintenance, notification events) behave the
 //! same on a SQLite file and on a PostgreSQL database. The PostgreSQL tests need Debian's
 //! `postgresql` (CI installs it; see `common::postgres`).
 
@@ -114,6 +114,52 @@ fn maintenance_windows_are_announced_listed_and_ended(open: Open<'_>) {
 }
 on_both_backends!(maintenance_windows_are_announced_listed_and_ended);
 
+/// Maintenance news becomes events (each once), events become deliveries per webhook (a
+/// digest's due at the end of its period), failures are retried and counted for the board,
+/// and a delivery settles the count.
+fn events_are_routed_delivered_and_counted(open: Open<'_>) {
+    use tablestat::event::{EventKind, Route, Routing};
+    use tablestat::store::DeliveryOutcome;
+    let mut store = open();
+    let window = store.add_maintenance(&Scope::All, T0 - 600, T0 + 600, "upgrade", None, T0 - 700).unwrap();
+    assert_eq!(store.maintenance_events(T0).unwrap(), 1, "started, not yet ended");
+    assert_eq!(store.maintenance_events(T0 + 1).unwrap(), 0, "each once");
+    let routes = [
+        Routing { name: "ops".into(), route: Route::default(), digest: None },
+        Routing { name: "digest".into(), route: Route::default(), digest: Some(3600) },
+        Routing {
+            name: "incidents-only".into(),
+            route: Route { events: vec![EventKind::IncidentOpened], ..Route::default() },
+            digest: None,
+        },
+    ];
+    assert_eq!(store.route_events(&routes, T0).unwrap(), 2);
+    assert_eq!(store.route_events(&routes, T0).unwrap(), 0, "routed once");
+    let due = store.due_deliveries(T0, 10, &["digest".to_string()], None).unwrap();
+    assert_eq!(due.len(), 1);
+    let first = &due[0];
+    assert_eq!((first.target.as_str(), first.attempts, first.created_at), ("ops", 0, T0 - 600));
+    assert_eq!(first.event.event, EventKind::MaintenanceStarted);
+    assert_eq!(first.event.maintenance.as_ref().map(|m| m.id), Some(window));
+    assert!(store.due_deliveries(T0, 10, &[], Some("digest")).unwrap().is_empty(), "the digest waits for its hour");
+    let digest_at = (T0 / 3600 + 1) * 3600;
+    assert_eq!(store.due_deliveries(digest_at, 10, &[], Some("digest")).unwrap().len(), 1);
+
+    let generation = store.generation().unwrap();
+    let retry = DeliveryOutcome::RetryAt { at: T0 + 60, error: "HTTP 503".into() };
+    store.finish_delivery(first.event_id, "ops", &retry, T0).unwrap();
+    let health = store.notify_health(T0).unwrap();
+    assert_eq!((health.undelivered, health.last_failure), (1, Some(("ops".into(), "HTTP 503".into()))));
+    assert_eq!(store.generation().unwrap(), generation + 1, "the board hears of the failure");
+    assert!(store.due_deliveries(T0 + 59, 10, &["digest".to_string()], None).unwrap().is_empty());
+    let again = store.due_deliveries(T0 + 60, 10, &["digest".to_string()], None).unwrap();
+    assert_eq!(again[0].attempts, 1);
+    store.finish_delivery(first.event_id, "ops", &DeliveryOutcome::Delivered, T0 + 60).unwrap();
+    assert_eq!(store.notify_health(T0 + 60).unwrap().undelivered, 0);
+    assert_eq!(store.generation().unwrap(), generation + 2, "and of the recovery");
+}
+on_both_backends!(events_are_routed_delivered_and_counted);
+
 /// A SQLite history file with this build's schema.
 fn sqlite_file(dir: &Path) -> rusqlite::Connection {
     let path = dir.join("history.db");
@@ -186,6 +232,18 @@ fn the_postgres_schema_is_sqlites_in_its_own_words() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(postgres_indexes, sqlite_indexes);
+    let meta = |rows: Vec<(String, i64)>| rows.into_iter().collect::<BTreeMap<_, _>>();
+    let sqlite_meta = meta(
+        conn.prepare("SELECT key, value FROM meta")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap(),
+    );
+    let postgres_meta =
+        meta(client.query("SELECT key, value FROM meta", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect());
+    assert_eq!(postgres_meta, sqlite_meta, "the rows a new database starts with");
     assert_eq!(Store::open(&dir.path().join("history.db")).unwrap().schema_version().unwrap(), 10);
 }
 
