@@ -22,7 +22,9 @@ mod write;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
+
+use db::args;
 
 pub use copy::TableCounts;
 pub use events::{DeliveryOutcome, DueDelivery, NotifyHealth};
@@ -239,7 +241,11 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        self.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).in_store(self)
+        let sql = match self.backend {
+            Backend::Sqlite(_) => "PRAGMA user_version",
+            Backend::Postgres(_) => "SELECT max(version) FROM tablestat_schema",
+        };
+        Ok(self.db().query_opt(sql, &[], |r| r.get::<Option<i64>>(0)).in_store(self)?.flatten().unwrap_or(0))
     }
 
     /// Moves with every change people would see; viewers reload when it moves.
@@ -260,10 +266,10 @@ impl Store {
     /// Deletes poll records and settled events older than `before`, and reasons nothing
     /// refers to; history and incidents are kept.
     pub fn prune_polls(&mut self, before: i64) -> Result<usize> {
-        let polls = self.conn().execute("DELETE FROM poll WHERE started < ?1", [before]).in_store(self)?;
+        let polls = self.db().execute("DELETE FROM poll WHERE started < ?1", args![before]).in_store(self)? as usize;
         // Verdicts no span speaks with any more (reworded in place, or durations that moved on).
-        let reasons =
-            self.conn().execute("DELETE FROM verdict WHERE id NOT IN (SELECT verdict FROM span)", []).in_store(self)?;
+        let reasons = self.db().execute("DELETE FROM verdict WHERE id NOT IN (SELECT verdict FROM span)", &[]);
+        let reasons = reasons.in_store(self)? as usize;
         if reasons > 0 {
             self.cache = write::WriteCache::default();
         }
@@ -272,25 +278,21 @@ impl Store {
 
     /// Asks the poller to poll now (from any process).
     pub fn request_poll(&mut self, now: i64, by: &str) -> Result<()> {
-        self.conn()
-            .execute("INSERT INTO poll_request (at, by) VALUES (?1, ?2)", rusqlite::params![now, by])
-            .map(|_| ())
-            .in_store(self)
+        self.db().execute("INSERT INTO poll_request (at, by) VALUES (?1, ?2)", args![now, by]).map(|_| ()).in_store(self)
     }
 
     /// Takes pending "poll now" requests; true if there were any.
     pub fn take_poll_requests(&mut self) -> Result<bool> {
-        let n = self.conn().execute("DELETE FROM poll_request", []).in_store(self)?;
+        let n = self.db().execute("DELETE FROM poll_request", &[]).in_store(self)?;
         Ok(n > 0)
     }
 
     /// The last poll: (started, ok, error).
     pub fn last_poll(&self) -> Result<Option<(i64, bool, Option<String>)>> {
-        self.conn()
-            .query_row("SELECT started, ok, error FROM poll ORDER BY id DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?))
+        self.db()
+            .query_opt("SELECT started, ok, error FROM poll ORDER BY id DESC LIMIT 1", &[], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
-            .optional()
             .in_store(self)
     }
 }
