@@ -1,17 +1,18 @@
-//! Copying a whole history to a new database file, consistently while a poller writes, and
-//! checking the copy against the moment it was taken.
+//! Copying a whole history into another store — a new SQLite file, or a PostgreSQL database
+//! (and back) — read in one snapshot, so a poller writing meanwhile is never seen half, and
+//! written in one transaction, so a copy cut short leaves nothing that looks finished.
 
-use std::path::Path;
-
-use rusqlite::params;
-
-use super::{InStore, Result, Store, StoreError};
+use super::db::{Db, DbResult, FromValue, Value};
+use super::{Backend, InStore, Result, Store, StoreError};
 
 /// Tables of coordination between running processes, not history: a copy starts without a
 /// poller lease or pending "poll now" requests.
-const NOT_COPIED: [&str; 2] = ["lease", "poll_request"];
+const NOT_COPIED: [&str; 3] = ["lease", "poll_request", "tablestat_schema"];
 
-/// What a copy held, as read at the moment it was taken.
+/// Values sent in one `INSERT` at most (both backends take 32,766 or more).
+const VALUES_PER_INSERT: usize = 30_000;
+
+/// Rows per table, as read at the moment a copy was taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableCounts(pub Vec<(String, i64)>);
 
@@ -21,95 +22,160 @@ impl TableCounts {
     }
 }
 
+impl FromValue for Value {
+    fn from_value(value: &Value) -> std::result::Result<Self, String> {
+        Ok(value.clone())
+    }
+
+    fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> std::result::Result<Self, String> {
+        use rusqlite::types::ValueRef;
+        Ok(match value {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(n) => Value::Int(n),
+            ValueRef::Real(x) => Value::Real(x),
+            ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
+            ValueRef::Blob(_) => return Err("a blob is not a value the store writes".into()),
+        })
+    }
+}
+
+/// The tables of history, each before the tables that refer to it.
+fn history_tables(db: &mut Db<'_>) -> DbResult<Vec<String>> {
+    let (tables, refers) = match db {
+        Db::Sqlite(_) => (
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            "SELECT count(*) FROM pragma_foreign_key_list(?1)",
+        ),
+        Db::Postgres(_) => (
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1",
+            "SELECT count(*) FROM information_schema.table_constraints
+             WHERE table_schema = current_schema() AND table_name = ?1 AND constraint_type = 'FOREIGN KEY'",
+        ),
+    };
+    let names: Vec<String> = db.query(tables, &[], |r| r.get(0))?;
+    let mut ordered = Vec::with_capacity(names.len());
+    for name in names.into_iter().filter(|n| !NOT_COPIED.contains(&n.as_str())) {
+        let refers = db.query_opt(refers, &[Value::Text(name.clone())], |r| r.get::<i64>(0))?.unwrap_or(0) > 0;
+        ordered.push((refers, name));
+    }
+    ordered.sort();
+    Ok(ordered.into_iter().map(|(_, name)| name).collect())
+}
+
+fn columns(db: &mut Db<'_>, table: &str) -> DbResult<Vec<String>> {
+    let sql = match db {
+        Db::Sqlite(_) => "SELECT name FROM pragma_table_info(?1) ORDER BY cid",
+        Db::Postgres(_) => {
+            "SELECT column_name::text FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = ?1 ORDER BY ordinal_position"
+        }
+    };
+    db.query(sql, &[Value::Text(table.to_string())], |r| r.get(0))
+}
+
+fn table_counts_in(db: &mut Db<'_>) -> DbResult<TableCounts> {
+    let mut counts = Vec::new();
+    for table in history_tables(db)? {
+        let n = db.query_opt(&format!("SELECT count(*) FROM \"{table}\""), &[], |r| r.get::<i64>(0))?;
+        counts.push((table, n.unwrap_or(0)));
+    }
+    Ok(TableCounts(counts))
+}
+
+/// Writes every row of every table of history from `from` into `to` (emptied first): the
+/// columns by name, many rows to a statement; a PostgreSQL target's row ids then continue
+/// after the highest copied.
+fn copy_tables(from: &mut Db<'_>, to: &mut Db<'_>) -> DbResult<TableCounts> {
+    let mut counts = Vec::new();
+    let tables = history_tables(from)?;
+    // Children emptied before their parents.
+    for table in tables.iter().rev() {
+        to.execute(&format!("DELETE FROM \"{table}\""), &[])?;
+    }
+    for table in tables {
+        let names = columns(from, &table)?;
+        let list = names.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let width = names.len();
+        let rows: Vec<Vec<Value>> = from.query(&format!("SELECT {list} FROM \"{table}\""), &[], |r| {
+            (0..width).map(|i| r.get::<Value>(i)).collect()
+        })?;
+        for batch in rows.chunks((VALUES_PER_INSERT / width.max(1)).max(1)) {
+            let places: Vec<String> = (0..batch.len())
+                .map(|row| {
+                    let cells: Vec<String> = (1..=width).map(|col| format!("?{}", row * width + col)).collect();
+                    format!("({})", cells.join(", "))
+                })
+                .collect();
+            let values: Vec<Value> = batch.iter().flatten().cloned().collect();
+            to.execute(&format!("INSERT INTO \"{table}\" ({list}) VALUES {}", places.join(", ")), &values)?;
+        }
+        if matches!(to, Db::Postgres(_)) && names.iter().any(|c| c == "id") {
+            let sequence = "SELECT pg_get_serial_sequence(?1, 'id')";
+            if let Some(sequence) =
+                to.query_opt(sequence, &[Value::Text(table.clone())], |r| r.get::<Option<String>>(0))?.flatten()
+            {
+                let highest = format!("(SELECT max(id) FROM \"{table}\")");
+                let sql = format!("SELECT setval(?1::text::regclass, COALESCE({highest}, 1), {highest} IS NOT NULL)");
+                to.execute(&sql, &[Value::Text(sequence)])?;
+            }
+        }
+        counts.push((table, rows.len() as i64));
+    }
+    Ok(TableCounts(counts))
+}
+
 impl Store {
     /// Row counts of every table of history (the copied ones).
     pub fn table_counts(&self) -> Result<TableCounts> {
-        let tables = self.history_tables("main")?;
-        let mut counts = Vec::with_capacity(tables.len());
-        for table in tables {
-            let n: i64 = self
-                .conn()
-                .query_row(&format!("SELECT count(*) FROM main.\"{table}\""), [], |r| r.get(0))
-                .in_store(self)?;
-            counts.push((table, n));
-        }
-        Ok(TableCounts(counts))
+        table_counts_in(&mut self.db()).in_store(self)
     }
 
-    fn history_tables(&self, schema: &str) -> Result<Vec<String>> {
-        let mut statement = self.conn()
-            .prepare(&format!(
-                "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-            ))
-            .in_store(self)?;
-        let names = statement.query_map([], |r| r.get::<_, String>(0)).in_store(self)?;
-        let names: Vec<String> = names.collect::<rusqlite::Result<_>>().in_store(self)?;
-        Ok(names.into_iter().filter(|n| !NOT_COPIED.contains(&n.as_str())).collect())
-    }
-
-    /// Copies every table of history into `dest`, a new database this store's schema was
-    /// created in, all read in one transaction: a poller writing meanwhile is not seen
-    /// half. `at_the_moment` runs inside that transaction, reading this store as the copy
-    /// saw it (for figures to check the copy against); returns the counts copied and its
-    /// answer.
-    pub fn copy_into<T>(
+    /// Copies the whole history into `target`, which must hold none yet: read in one
+    /// snapshot of this store (a poller writing meanwhile is not seen half), written in one
+    /// transaction of the target. `at_the_moment` runs inside the snapshot, reading this
+    /// store as the copy saw it (figures to check the copy against). Returns the rows
+    /// copied and its answer.
+    pub fn copy_to<T>(
         &mut self,
-        dest: &Path,
+        target: &mut Store,
         at_the_moment: impl FnOnce(&Store) -> Result<T>,
     ) -> Result<(TableCounts, T)> {
-        let fresh = Store::open(dest)?;
-        if fresh.schema_version()? != self.schema_version()? {
-            return Err(StoreError::Refused(format!("{} has another schema version than the source", dest.display())));
+        if target.schema_version()? != self.schema_version()? {
+            return Err(StoreError::Refused(format!(
+                "{} is at schema {}, this history at {}: run this tablestat on both",
+                target.path,
+                target.schema_version()?,
+                self.schema_version()?
+            )));
         }
-        drop(fresh);
-        let dest_text =
-            dest.to_str().ok_or_else(|| StoreError::Refused(format!("{}: not a UTF-8 path", dest.display())))?;
-        // Foreign keys are checked on the copy as a whole afterwards: tables go in name order.
-        self.conn().execute_batch("PRAGMA foreign_keys = OFF").in_store(self)?;
-        self.conn().execute("ATTACH DATABASE ?1 AS copy", params![dest_text]).in_store(self)?;
-        let copied = self.copy_attached(at_the_moment);
-        let cleanup = self.conn().execute_batch("DETACH DATABASE copy; PRAGMA foreign_keys = ON").in_store(self);
-        let copied = copied?;
-        cleanup?;
-        Ok(copied)
-    }
-
-    fn copy_attached<T>(&self, at_the_moment: impl FnOnce(&Store) -> Result<T>) -> Result<(TableCounts, T)> {
-        self.conn().execute_batch("BEGIN").in_store(self)?;
-        let work = || -> Result<(TableCounts, T)> {
-            let tables = self.history_tables("main")?;
-            let mut counts = Vec::with_capacity(tables.len());
-            for table in tables {
-                self.conn()
-                    .execute_batch(&format!(
-                        "DELETE FROM copy.\"{table}\"; INSERT INTO copy.\"{table}\" SELECT * FROM main.\"{table}\";"
-                    ))
-                    .in_store(self)?;
-                let n: i64 = self
-                    .conn()
-                    .query_row(&format!("SELECT count(*) FROM main.\"{table}\""), [], |r| r.get(0))
-                    .in_store(self)?;
-                counts.push((table, n));
-            }
-            let answer = at_the_moment(self)?;
-            Ok((TableCounts(counts), answer))
+        let holding = target.table_counts()?.0.into_iter().find(|(table, n)| *n > 0 && table != "meta");
+        if let Some((table, n)) = holding {
+            return Err(StoreError::Refused(format!(
+                "{} holds history already ({n} rows in {table}): a copy goes into an empty database",
+                target.path
+            )));
+        }
+        let begin = match self.backend {
+            Backend::Sqlite(_) => "BEGIN",
+            Backend::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         };
-        match work() {
-            Ok(done) => {
-                self.conn().execute_batch("COMMIT").in_store(self)?;
-                Ok(done)
-            }
-            Err(e) => {
-                let _ = self.conn().execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
+        self.db().execute_batch(begin).in_store(self)?;
+        let copied = (|| {
+            let counts = target.db().write(|to| copy_tables(&mut self.db(), to)).in_store(target)?;
+            Ok((counts, at_the_moment(self)?))
+        })();
+        let _ = self.db().execute_batch("ROLLBACK");
+        copied
     }
 
-    /// Rows that point at nothing, as `PRAGMA foreign_key_check` finds them.
+    /// Rows that point at nothing, as `PRAGMA foreign_key_check` finds them (PostgreSQL
+    /// refuses them when written).
     pub fn broken_references(&self) -> Result<usize> {
-        let mut statement = self.conn().prepare("PRAGMA foreign_key_check").in_store(self)?;
-        let rows = statement.query_map([], |_| Ok(())).in_store(self)?;
-        Ok(rows.count())
+        match self.backend {
+            Backend::Sqlite(_) => {
+                Ok(self.db().query("PRAGMA foreign_key_check", &[], |_| Ok(())).in_store(self)?.len())
+            }
+            Backend::Postgres(_) => Ok(0),
+        }
     }
 }

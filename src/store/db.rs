@@ -254,7 +254,7 @@ impl postgres::types::ToSql for Value {
             // The schema's integers are BIGINT; a placeholder PostgreSQL took for INT4 still binds.
             Value::Int(n) if *ty == Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
             Value::Real(x) if *ty == Type::FLOAT8 => x.to_sql(ty, out),
-            Value::Text(text) if *ty == Type::TEXT || *ty == Type::VARCHAR => text.as_str().to_sql(ty, out),
+            Value::Text(text) if [Type::TEXT, Type::VARCHAR, Type::NAME].contains(ty) => text.as_str().to_sql(ty, out),
             // e.g. `?1 = ?1`, which PostgreSQL takes for text: never sent as the wrong bytes.
             other => Err(format!("{other} cannot fill a placeholder PostgreSQL takes for {ty}").into()),
         }
@@ -262,7 +262,7 @@ impl postgres::types::ToSql for Value {
 
     fn accepts(ty: &postgres::types::Type) -> bool {
         use postgres::types::Type;
-        [Type::INT8, Type::INT4, Type::FLOAT8, Type::TEXT, Type::VARCHAR].contains(ty)
+        [Type::INT8, Type::INT4, Type::FLOAT8, Type::TEXT, Type::VARCHAR, Type::NAME].contains(ty)
     }
 
     postgres::types::to_sql_checked!();

@@ -172,6 +172,11 @@ impl Store {
         }
     }
 
+    /// Whether this store stands on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
     /// The database door (see [`db`]) for this store's connection.
     pub(crate) fn db(&self) -> db::Db<'_> {
         match &self.backend {
@@ -278,7 +283,10 @@ impl Store {
 
     /// Asks the poller to poll now (from any process).
     pub fn request_poll(&mut self, now: i64, by: &str) -> Result<()> {
-        self.db().execute("INSERT INTO poll_request (at, by) VALUES (?1, ?2)", args![now, by]).map(|_| ()).in_store(self)
+        self.db()
+            .execute("INSERT INTO poll_request (at, by) VALUES (?1, ?2)", args![now, by])
+            .map(|_| ())
+            .in_store(self)
     }
 
     /// Takes pending "poll now" requests; true if there were any.

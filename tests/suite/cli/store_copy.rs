@@ -95,12 +95,68 @@ fn a_copy_answers_status_and_report_as_the_source_does() {
     // Never over a file, never to a server.
     for (target, said) in [
         (copy.to_str().unwrap().to_string(), "exists already"),
-        ("postgres://tablestat@db/tablestat".to_string(), "copies into a database file only"),
+        ("mysql://tablestat@db/tablestat".to_string(), "a history lives in a database file or at a postgres:// URL"),
     ] {
         let out = tablestat(&source, &["store", "copy", "--to", &target]);
         assert_eq!(out.status.code(), Some(64));
         assert!(String::from_utf8_lossy(&out.stderr).contains(said), "{}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+/// SQLite → PostgreSQL → SQLite: the file that comes back answers `status` and `report` as
+/// the first did; a PostgreSQL database that holds history already is not copied into; the
+/// password in a URL is never printed.
+#[test]
+#[ignore = "needs PostgreSQL (Debian's postgresql package)"]
+fn a_history_goes_to_postgres_and_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let out = Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
+        .args(["generate-history", "--products", "300", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let source = config_for(dir.path(), "source.toml", &db);
+    let out = tablestat(&source, &["incident", "resolve", "1", "--reason", "false-positive"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let database = crate::common::postgres::Database::new();
+    let url = database.url().replace("postgres@", "postgres:s3cret-pw@");
+    let out = tablestat(&source, &["store", "copy", "--to", &url]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("to postgres://…@127.0.0.1:") && !said.contains("s3cret-pw"), "{said}");
+    assert!(said.contains("checked: the same rows in every table"), "{said}");
+
+    // Row ids go on after the highest copied.
+    let mut client = database.connect();
+    let highest: i64 = client.query_one("SELECT max(id) FROM incident", &[]).unwrap().get(0);
+    let next: i64 = client
+        .query_one(
+            "INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at)
+             VALUES ('x', 'later', 'investigating', 'major', '[]', 0, 0) RETURNING id",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(highest > 0 && next == highest + 1, "{highest} then {next}");
+    client.execute("DELETE FROM incident WHERE id = $1", &[&next]).unwrap();
+
+    let back = dir.path().join("back.db");
+    let out = tablestat(&source, &["store", "copy", "--from", &url, "--to", back.to_str().unwrap()]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("no broken reference, integrity ok"), "{said}");
+    same_answers(&source, &config_for(dir.path(), "back.toml", &back));
+
+    let out = tablestat(&source, &["store", "copy", "--to", &url]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds history already"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Copies taken while `tablestat poll` writes every second are each whole: checked by the
