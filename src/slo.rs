@@ -2,6 +2,8 @@
 //! SLO, the error budget left, incidents, and mean times to detect and to resolve.
 //! Pure arithmetic over history read by the store; `tablestat report` prints it.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::model::Product;
@@ -96,23 +98,44 @@ pub fn exclusions(input: &SloInput, window: Span) -> Vec<Exclusion> {
 
 /// The report over `window`, products in the input's order, the overall row first.
 pub fn report(input: &SloInput, window: Span) -> Vec<SloRow> {
+    // Each input found by product once (20,000 products × 39,000 incidents searched per
+    // product and metric took minutes).
+    let history: HashMap<&str, &[crate::store::MetricSpans]> =
+        input.history.iter().map(|(id, h)| (id.as_str(), h.as_slice())).collect();
+    let mut excluded: HashMap<&str, Vec<&crate::store::Excluded>> = HashMap::new();
+    for x in &input.excluded {
+        excluded.entry(x.product.as_str()).or_default().push(x);
+    }
+    let mut involved: HashMap<&str, Vec<&Incident>> = HashMap::new();
+    for incident in &input.incidents {
+        let mut products: Vec<&str> = std::iter::once(incident.product.as_str())
+            .chain(incident.members.iter().map(|m| m.product.as_str()))
+            .collect();
+        products.sort_unstable();
+        products.dedup();
+        for product in products {
+            involved.entry(product).or_default().push(incident);
+        }
+    }
     let mut rows = Vec::new();
     for product in &input.products {
-        let history = input.history.iter().find(|(id, _)| *id == product.id).map(|(_, h)| h.as_slice()).unwrap_or(&[]);
+        let history = history.get(product.id.as_str()).copied().unwrap_or(&[]);
+        let excluded = excluded.get(product.id.as_str()).map_or(&[][..], Vec::as_slice);
+        let involved = involved.get(product.id.as_str()).map_or(&[][..], Vec::as_slice);
         // Time under its excluded incidents counts as unwatched; those incidents leave the
         // counts and the means (the audit lines list them instead).
-        let left_out: Vec<Span> = input.excluded.iter().filter(|x| x.product == product.id).map(|x| x.span).collect();
+        let left_out: Vec<Span> = excluded.iter().map(|x| x.span).collect();
         let watched = uptime::excluding(&input.coverage, &left_out);
         let (slo, slo_is_default) = product.slo.map_or((DEFAULT_SLO, true), |s| (s, false));
         let metrics = std::iter::once(("", "overall")).chain(product.metrics.iter().map(|m| (m.as_str(), m.as_str())));
         for (key, label) in metrics {
             let spans = history.iter().find(|(m, _)| m == key).map(|(_, s)| s.as_slice()).unwrap_or(&[]);
             let tally = uptime::tally(&uptime::covered(spans, &watched), window);
-            let incidents: Vec<&Incident> = input
-                .incidents
+            let incidents: Vec<&Incident> = involved
                 .iter()
-                .filter(|i| i.involves(&product.id) && (key.is_empty() || i.metrics.iter().any(|m| m == key)))
-                .filter(|i| !input.excluded.iter().any(|x| x.incident.id == i.id && x.product == product.id))
+                .copied()
+                .filter(|i| key.is_empty() || i.metrics.iter().any(|m| m == key))
+                .filter(|i| !excluded.iter().any(|x| x.incident.id == i.id))
                 .collect();
             rows.push(row(product, label, slo, slo_is_default, &tally, &incidents));
         }

@@ -9,8 +9,8 @@ use super::{Backend, InStore, Result, Store, StoreError};
 /// poller lease or pending "poll now" requests.
 const NOT_COPIED: [&str; 3] = ["lease", "poll_request", "tablestat_schema"];
 
-/// Values sent in one `INSERT` at most (both backends take 32,766 or more).
-const VALUES_PER_INSERT: usize = 30_000;
+/// Rows sent in one `INSERT`: few round trips, and a statement short enough to prepare once.
+const ROWS_PER_INSERT: usize = 500;
 
 /// Rows per table, as read at the moment a copy was taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,9 +82,20 @@ fn table_counts_in(db: &mut Db<'_>) -> DbResult<TableCounts> {
     Ok(TableCounts(counts))
 }
 
-/// Writes every row of every table of history from `from` into `to` (emptied first): the
-/// columns by name, many rows to a statement; a PostgreSQL target's row ids then continue
-/// after the highest copied.
+/// `INSERT INTO table (columns) VALUES (?1, ?2), (?3, ?4) …` for `rows` rows.
+fn insert_sql(table: &str, list: &str, width: usize, rows: usize) -> String {
+    let places: Vec<String> = (0..rows)
+        .map(|row| {
+            let cells: Vec<String> = (1..=width).map(|col| format!("?{}", row * width + col)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    format!("INSERT INTO \"{table}\" ({list}) VALUES {}", places.join(", "))
+}
+
+/// Writes every row of every table of history from `from` into `to` (emptied first), as
+/// they are read: the columns by name, many rows to a statement; a PostgreSQL target's row
+/// ids then continue after the highest copied.
 fn copy_tables(from: &mut Db<'_>, to: &mut Db<'_>) -> DbResult<TableCounts> {
     let mut counts = Vec::new();
     let tables = history_tables(from)?;
@@ -96,18 +107,22 @@ fn copy_tables(from: &mut Db<'_>, to: &mut Db<'_>) -> DbResult<TableCounts> {
         let names = columns(from, &table)?;
         let list = names.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
         let width = names.len();
-        let rows: Vec<Vec<Value>> = from.query(&format!("SELECT {list} FROM \"{table}\""), &[], |r| {
-            (0..width).map(|i| r.get::<Value>(i)).collect()
+        let full = insert_sql(&table, &list, width, ROWS_PER_INSERT);
+        let mut pending: Vec<Value> = Vec::with_capacity(width * ROWS_PER_INSERT);
+        let mut copied = 0i64;
+        from.for_each(&format!("SELECT {list} FROM \"{table}\""), &[], |r| {
+            for i in 0..width {
+                pending.push(r.get::<Value>(i)?);
+            }
+            copied += 1;
+            if pending.len() == width * ROWS_PER_INSERT {
+                to.execute(&full, &pending)?;
+                pending.clear();
+            }
+            Ok(())
         })?;
-        for batch in rows.chunks((VALUES_PER_INSERT / width.max(1)).max(1)) {
-            let places: Vec<String> = (0..batch.len())
-                .map(|row| {
-                    let cells: Vec<String> = (1..=width).map(|col| format!("?{}", row * width + col)).collect();
-                    format!("({})", cells.join(", "))
-                })
-                .collect();
-            let values: Vec<Value> = batch.iter().flatten().cloned().collect();
-            to.execute(&format!("INSERT INTO \"{table}\" ({list}) VALUES {}", places.join(", ")), &values)?;
+        if !pending.is_empty() {
+            to.execute(&insert_sql(&table, &list, width, pending.len() / width), &pending)?;
         }
         if matches!(to, Db::Postgres(_)) && names.iter().any(|c| c == "id") {
             let sequence = "SELECT pg_get_serial_sequence(?1, 'id')";
@@ -119,7 +134,7 @@ fn copy_tables(from: &mut Db<'_>, to: &mut Db<'_>) -> DbResult<TableCounts> {
                 to.execute(&sql, &[Value::Text(sequence)])?;
             }
         }
-        counts.push((table, rows.len() as i64));
+        counts.push((table, copied));
     }
     Ok(TableCounts(counts))
 }

@@ -358,6 +358,36 @@ impl Db<'_> {
         }
     }
 
+    /// Hands each row of a query to `each` as it comes, holding none of them (a copy of a
+    /// whole table reads this way).
+    pub fn for_each(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+        mut each: impl FnMut(&Row<'_>) -> DbResult<()>,
+    ) -> DbResult<()> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut statement = conn.prepare(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(args))?;
+                while let Some(row) = rows.next()? {
+                    each(&Row(RowRef::Sqlite(row)))?;
+                }
+                Ok(())
+            }
+            Db::Postgres(client) => {
+                use postgres::fallible_iterator::FallibleIterator;
+                let params = args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync));
+                let mut rows = client.query_raw(numbered(sql).as_str(), params)?;
+                while let Some(row) = rows.next()? {
+                    let values = (0..row.len()).map(|i| postgres_value(&row, i)).collect::<DbResult<Vec<_>>>()?;
+                    each(&Row(RowRef::Values(&values)))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The first row of a query, if there is one.
     pub fn query_opt<T>(
         &mut self,
