@@ -176,7 +176,11 @@ fn copy_and_check(source: &mut Store, target: &mut Store, to: &Place) -> Result<
         }
         checked.push("no broken reference, integrity ok".into());
     }
-    if let (Some((products, before)), Some((_, after))) = (before, figures(target).map_err(store_error)?) {
+    let after = match before {
+        Some(_) => figures(target).map_err(store_error)?,
+        None => None,
+    };
+    if let (Some((products, before)), Some((_, after))) = (before, after) {
         if after != before {
             return Err(differs(format!("the {CHECKED_DAYS}-day report is not the same")));
         }

@@ -5,9 +5,10 @@
 use super::db::{Db, DbResult, FromValue, Value};
 use super::{Backend, InStore, Result, Store, StoreError};
 
-/// Tables of coordination between running processes, not history: a copy starts without a
-/// poller lease or pending "poll now" requests.
-const NOT_COPIED: [&str; 3] = ["lease", "poll_request", "tablestat_schema"];
+/// Not history: pending "poll now" requests, and PostgreSQL's schema version (each side
+/// keeps its own). The lease is copied given up: the copy has no poller, but knows who
+/// polled last and when.
+const NOT_COPIED: [&str; 2] = ["poll_request", "tablestat_schema"];
 
 /// Rows sent in one `INSERT`: few round trips, and a statement short enough to prepare once.
 const ROWS_PER_INSERT: usize = 500;
@@ -136,6 +137,7 @@ fn copy_tables(from: &mut Db<'_>, to: &mut Db<'_>) -> DbResult<TableCounts> {
         }
         counts.push((table, copied));
     }
+    to.execute("UPDATE lease SET holder = ?1", &[Value::from(super::lease::RELEASED)])?;
     Ok(TableCounts(counts))
 }
 

@@ -9,7 +9,7 @@ pub const LEASE_TTL: i64 = crate::evaluate::shown::HEARTBEAT_TTL;
 
 /// The holder of a lease given up on a clean exit. The row stays, so that readers can still
 /// say who polled last and when ("no poller is running (last heartbeat 06:05 on jump-1)").
-const RELEASED: &str = "";
+pub(super) const RELEASED: &str = "";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {

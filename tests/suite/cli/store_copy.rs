@@ -120,6 +120,13 @@ fn a_history_goes_to_postgres_and_back_unchanged() {
     let source = config_for(dir.path(), "source.toml", &db);
     let out = tablestat(&source, &["incident", "resolve", "1", "--reason", "false-positive"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // A poller polled, then stopped: the status says who polled last, and so must the copy's.
+    let mut store = tablestat::store::Store::open(&db).unwrap();
+    store.acquire_lease("poller", 4242, "jump-1", chrono::Utc::now().timestamp() - 600).unwrap();
+    store.release_lease("poller").unwrap();
+    drop(store);
+    let said = String::from_utf8_lossy(&tablestat(&source, &["status"]).stdout).into_owned();
+    assert!(said.contains("on jump-1"), "{said}");
 
     let database = crate::common::postgres::Database::new();
     let url = database.url().replace("postgres@", "postgres:s3cret-pw@");
