@@ -2,7 +2,7 @@
 //! (and back) — read in one snapshot, so a poller writing meanwhile is never seen half, and
 //! written in one transaction, so a copy cut short leaves nothing that looks finished.
 
-use super::db::{Db, DbResult, FromValue, Value};
+use super::db::{Db, DbResult, Value};
 use super::{Backend, InStore, Result, Store, StoreError};
 
 /// Not history: pending "poll now" requests, and PostgreSQL's schema version (each side
@@ -20,23 +20,6 @@ pub struct TableCounts(pub Vec<(String, i64)>);
 impl TableCounts {
     pub fn rows(&self) -> i64 {
         self.0.iter().map(|(_, n)| n).sum()
-    }
-}
-
-impl FromValue for Value {
-    fn from_value(value: &Value) -> std::result::Result<Self, String> {
-        Ok(value.clone())
-    }
-
-    fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> std::result::Result<Self, String> {
-        use rusqlite::types::ValueRef;
-        Ok(match value {
-            ValueRef::Null => Value::Null,
-            ValueRef::Integer(n) => Value::Int(n),
-            ValueRef::Real(x) => Value::Real(x),
-            ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
-            ValueRef::Blob(_) => return Err("a blob is not a value the store writes".into()),
-        })
     }
 }
 

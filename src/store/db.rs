@@ -170,6 +170,24 @@ impl<T: FromValue> FromValue for Option<T> {
     }
 }
 
+/// A column as it is (a copy reads every column this way).
+impl FromValue for Value {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        Ok(value.clone())
+    }
+
+    fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> Result<Self, String> {
+        use rusqlite::types::ValueRef;
+        Ok(match value {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(n) => Value::Int(n),
+            ValueRef::Real(x) => Value::Real(x),
+            ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
+            ValueRef::Blob(_) => return Err("a blob is not a value the store writes".into()),
+        })
+    }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
