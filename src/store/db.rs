@@ -44,14 +44,24 @@ pub enum DbError {
     Type { column: usize, detail: String },
 }
 
-/// PostgreSQL's own message (with its detail), not only the client's "db error".
+/// PostgreSQL's own message (with its detail), not only the client's "db error"; for
+/// errors before the server spoke, their causes ("error connecting to server: Connection
+/// refused").
 fn postgres_text(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_string(),
         },
-        None => e.to_string(),
+        None => {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(inner) = cause {
+                text = format!("{text}: {inner}");
+                cause = inner.source();
+            }
+            text
+        }
     }
 }
 

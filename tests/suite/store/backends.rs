@@ -160,6 +160,19 @@ fn events_are_routed_delivered_and_counted(open: Open<'_>) {
 }
 on_both_backends!(events_are_routed_delivered_and_counted);
 
+/// A server that is not there is named with the cause, and the URL's password is not.
+#[test]
+fn an_unreachable_postgres_is_said_with_its_cause_and_without_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = Store::open_postgres(&format!("postgres://tablestat:s3cret@127.0.0.1:{port}/history")).err().unwrap();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("history database postgres://…@127.0.0.1:{port}/history: error connecting")),
+        "{text}"
+    );
+    assert!(text.contains("refused") && !text.contains("s3cret"), "{text}");
+}
+
 /// A SQLite history file with this build's schema.
 fn sqlite_file(dir: &Path) -> rusqlite::Connection {
     let path = dir.join("history.db");
