@@ -62,20 +62,33 @@ fn same_answers(a: &Path, b: &Path) {
     panic!("the copy answers differently (status same, report same): {last:?}");
 }
 
-#[test]
-fn a_copy_answers_status_and_report_as_the_source_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
+/// 300 products of generated history (`history.db`, config `source.toml`) with what a copy
+/// must carry besides: a judgment people made (time under a false positive stays left out) and
+/// a poller that polled, then stopped (the status says who polled last).
+fn source_history(dir: &Path) -> PathBuf {
+    let db = dir.join("history.db");
     let out = Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
         .args(["generate-history", "--products", "300", "--db"])
         .arg(&db)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let source = config_for(dir.path(), "source.toml", &db);
-    // A judgment people made travels too: time under a false positive stays left out.
+    let source = config_for(dir, "source.toml", &db);
     let out = tablestat(&source, &["incident", "resolve", "1", "--reason", "false-positive"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut store = tablestat::store::Store::open(&db).unwrap();
+    store.acquire_lease("poller", 4242, "jump-1", chrono::Utc::now().timestamp() - 600).unwrap();
+    store.release_lease("poller").unwrap();
+    drop(store);
+    let said = String::from_utf8_lossy(&tablestat(&source, &["status"]).stdout).into_owned();
+    assert!(said.contains("on jump-1"), "{said}");
+    source
+}
+
+#[test]
+fn a_copy_answers_status_and_report_as_the_source_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = source_history(dir.path());
 
     let copy = dir.path().join("copy.db");
     let out = tablestat(&source, &["store", "copy", "--to", copy.to_str().unwrap()]);
@@ -110,23 +123,7 @@ fn a_copy_answers_status_and_report_as_the_source_does() {
 #[ignore = "needs PostgreSQL (Debian's postgresql package)"]
 fn a_history_goes_to_postgres_and_back_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
-    let out = Command::new(assert_cmd::cargo::cargo_bin("tablestat"))
-        .args(["generate-history", "--products", "300", "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let source = config_for(dir.path(), "source.toml", &db);
-    let out = tablestat(&source, &["incident", "resolve", "1", "--reason", "false-positive"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    // A poller polled, then stopped: the status says who polled last, and so must the copy's.
-    let mut store = tablestat::store::Store::open(&db).unwrap();
-    store.acquire_lease("poller", 4242, "jump-1", chrono::Utc::now().timestamp() - 600).unwrap();
-    store.release_lease("poller").unwrap();
-    drop(store);
-    let said = String::from_utf8_lossy(&tablestat(&source, &["status"]).stdout).into_owned();
-    assert!(said.contains("on jump-1"), "{said}");
+    let source = source_history(dir.path());
 
     let database = crate::common::postgres::Database::new();
     let url = database.url().replace("postgres@", "postgres:s3cret-pw@");
