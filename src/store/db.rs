@@ -12,7 +12,57 @@ use std::fmt;
 /// A connection of either backend, borrowed for one piece of work.
 pub enum Db<'c> {
     Sqlite(&'c rusqlite::Connection),
-    Postgres(std::cell::RefMut<'c, postgres::Client>),
+    Postgres(std::cell::RefMut<'c, PgConn>),
+}
+
+/// A PostgreSQL connection with what SQLite keeps for free: prepared statements (one round
+/// trip a statement, not two) and a count of other connections' commits (SQLite's
+/// `data_version`), heard as `NOTIFY tablestat`.
+pub struct PgConn {
+    client: postgres::Client,
+    statements: std::collections::HashMap<String, postgres::Statement>,
+    /// Commits by other connections heard so far.
+    heard: i64,
+    /// This connection's server process: its own notifications are not news.
+    pid: i32,
+}
+
+/// The channel every writing transaction notifies at commit, and every connection hears.
+const CHANNEL: &str = "tablestat";
+
+impl PgConn {
+    /// Takes a connected client and listens for other connections' commits.
+    pub fn new(mut client: postgres::Client) -> DbResult<PgConn> {
+        client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+        let pid = client.query_one("SELECT pg_backend_pid()", &[])?.get(0);
+        Ok(PgConn { client, statements: Default::default(), heard: 0, pid })
+    }
+
+    /// The statement for `sql`, prepared once per connection.
+    fn statement(&mut self, sql: &str) -> DbResult<postgres::Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(&numbered(sql))?;
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Counts the commits other connections announced until now. One round trip: the
+    /// server sends what it has to tell before it answers, so a commit another connection
+    /// finished before this call is heard by it.
+    pub fn commits_heard(&mut self) -> DbResult<i64> {
+        use postgres::fallible_iterator::FallibleIterator;
+        self.client.simple_query("SELECT 1")?;
+        let mut notifications = self.client.notifications();
+        let mut pending = notifications.iter();
+        while let Some(notification) = pending.next()? {
+            if notification.process_id() != self.pid {
+                self.heard += 1;
+            }
+        }
+        Ok(self.heard)
+    }
 }
 
 /// A value bound to a placeholder or read from a column.
@@ -39,6 +89,9 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("{}", postgres_text(.0))]
     Postgres(#[from] postgres::Error),
+    /// A query that had to answer a row answered none.
+    #[error("the database answered no row where one was due")]
+    NoRow,
     /// A column read as a type it does not hold.
     #[error("column {column}: {detail}")]
     Type { column: usize, detail: String },
@@ -313,6 +366,11 @@ fn numbered(sql: &str) -> String {
     out
 }
 
+/// Values as the PostgreSQL client takes them.
+fn params(args: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect()
+}
+
 fn postgres_value(row: &postgres::Row, i: usize) -> DbResult<Value> {
     use postgres::types::Type;
     let ty = row.columns()[i].type_();
@@ -339,10 +397,9 @@ impl Db<'_> {
     pub fn execute(&mut self, sql: &str, args: &[Value]) -> DbResult<u64> {
         match self {
             Db::Sqlite(conn) => Ok(conn.prepare_cached(sql)?.execute(rusqlite::params_from_iter(args))? as u64),
-            Db::Postgres(client) => {
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
-                Ok(client.execute(numbered(sql).as_str(), &params)?)
+            Db::Postgres(pg) => {
+                let statement = pg.statement(sql)?;
+                Ok(pg.client.execute(&statement, &params(args))?)
             }
         }
     }
@@ -351,7 +408,7 @@ impl Db<'_> {
     pub fn execute_batch(&mut self, sql: &str) -> DbResult<()> {
         match self {
             Db::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
-            Db::Postgres(client) => Ok(client.batch_execute(sql)?),
+            Db::Postgres(pg) => Ok(pg.client.batch_execute(sql)?),
         }
     }
 
@@ -372,10 +429,9 @@ impl Db<'_> {
                 }
                 Ok(out)
             }
-            Db::Postgres(client) => {
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
-                let rows = client.query(numbered(sql).as_str(), &params)?;
+            Db::Postgres(pg) => {
+                let statement = pg.statement(sql)?;
+                let rows = pg.client.query(&statement, &params(args))?;
                 rows.iter()
                     .map(|row| {
                         let values = (0..row.len()).map(|i| postgres_value(row, i)).collect::<DbResult<Vec<_>>>()?;
@@ -396,17 +452,17 @@ impl Db<'_> {
     ) -> DbResult<()> {
         match self {
             Db::Sqlite(conn) => {
-                let mut statement = conn.prepare(sql)?;
+                let mut statement = conn.prepare_cached(sql)?;
                 let mut rows = statement.query(rusqlite::params_from_iter(args))?;
                 while let Some(row) = rows.next()? {
                     each(&Row(RowRef::Sqlite(row)))?;
                 }
                 Ok(())
             }
-            Db::Postgres(client) => {
+            Db::Postgres(pg) => {
                 use postgres::fallible_iterator::FallibleIterator;
-                let params = args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync));
-                let mut rows = client.query_raw(numbered(sql).as_str(), params)?;
+                let statement = pg.statement(sql)?;
+                let mut rows = pg.client.query_raw(&statement, params(args))?;
                 while let Some(row) = rows.next()? {
                     let values = (0..row.len()).map(|i| postgres_value(&row, i)).collect::<DbResult<Vec<_>>>()?;
                     each(&Row(RowRef::Values(&values)))?;
@@ -414,6 +470,16 @@ impl Db<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// The one row a query answers (an `INSERT … RETURNING`, an aggregate).
+    pub fn query_one<T>(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+        read: impl FnMut(&Row<'_>) -> DbResult<T>,
+    ) -> DbResult<T> {
+        self.query_opt(sql, args, read)?.ok_or(DbError::NoRow)
     }
 
     /// The first row of a query, if there is one.
@@ -439,12 +505,36 @@ impl Db<'_> {
         };
         match locked.and_then(|()| work(self)) {
             Ok(done) => {
+                if postgres {
+                    // Heard by every other connection when (and only if) this commits.
+                    self.execute_batch(&format!("NOTIFY {CHANNEL}"))?;
+                }
                 self.execute_batch("COMMIT")?;
                 Ok(done)
             }
             Err(e) => {
                 let _ = self.execute_batch("ROLLBACK");
                 Err(e)
+            }
+        }
+    }
+}
+
+impl Db<'_> {
+    /// A subquery of the texts in the JSON array bound to placeholder `n`, for `x IN …`.
+    pub fn json_texts(&self, n: usize) -> String {
+        match self {
+            Db::Sqlite(_) => format!("(SELECT value FROM json_each(?{n}))"),
+            Db::Postgres(_) => format!("(SELECT json_array_elements_text(CAST(?{n} AS TEXT)::json))"),
+        }
+    }
+
+    /// A subquery of the integers in the JSON array bound to placeholder `n`, for `x IN …`.
+    pub fn json_integers(&self, n: usize) -> String {
+        match self {
+            Db::Sqlite(_) => format!("(SELECT value FROM json_each(?{n}))"),
+            Db::Postgres(_) => {
+                format!("(SELECT CAST(json_array_elements_text(CAST(?{n} AS TEXT)::json) AS BIGINT))")
             }
         }
     }

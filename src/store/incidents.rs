@@ -3,12 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::InStore;
 use super::WriteSummary;
-use super::db::Db;
+use super::db::{Db, DbResult, Row, args};
 use super::events;
 use super::{Result, Store, StoreError};
 use crate::evaluate::Checked;
@@ -195,30 +194,28 @@ pub(super) struct FlapGuard<'a> {
 /// whose state changed this poll. Incidents are per root cause: a product joins the open
 /// incident of its cause, and leaves it when it is up again.
 pub(super) fn apply_incident_rules(
-    tx: &Transaction<'_>,
+    db: &mut Db<'_>,
     checked: &Checked,
     changed: &[String],
     guard: &mut FlapGuard<'_>,
     summary: &mut WriteSummary,
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     let e = &checked.evaluation;
     let product = &checked.product;
     let now = checked.checked_at.timestamp();
-    let open: Option<OpenIncident> = tx
-        .prepare_cached(&format!(
+    let open: Option<OpenIncident> = db.query_opt(
+        &format!(
             "SELECT {OPEN_COLUMNS} FROM incident_member m JOIN incident i ON i.id = m.incident
              WHERE m.product = ?1 AND m.left_at IS NULL AND i.resolved_at IS NULL"
-        ))?
-        .query_row([&product.id], open_incident)
-        .optional()?;
+        ),
+        args![&product.id],
+        open_incident,
+    )?;
     let open_metrics: Option<Vec<String>> = open.as_ref().map(|o| serde_json::from_str(&o.metrics).unwrap_or_default());
     let any_down = e.metrics.iter().any(|(_, v)| v.state == State::Down);
     // The guard's count is read only when it can matter.
     let down_polls: i64 = if open.is_none() && any_down && guard.open_after > 1 {
-        tx.prepare_cached("SELECT down_polls FROM product WHERE id = ?1")?
-            .query_row([&product.id], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0)
+        db.query_opt("SELECT down_polls FROM product WHERE id = ?1", args![&product.id], |r| r.get(0))?.unwrap_or(0)
     } else {
         0
     };
@@ -244,38 +241,37 @@ pub(super) fn apply_incident_rules(
         (IncidentStep::Nothing, _) => {}
         (IncidentStep::Count { down_polls }, _) => {
             guard.pending.insert(product.id.clone());
-            tx.prepare_cached("UPDATE product SET down_polls = ?2 WHERE id = ?1")?
-                .execute(params![product.id, down_polls])?;
+            db.execute("UPDATE product SET down_polls = ?2 WHERE id = ?1", args![&product.id, down_polls])?;
         }
         (IncidentStep::ResetCount, _) => {
             guard.pending.remove(&product.id);
-            tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0")?
-                .execute([&product.id])?;
+            db.execute("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0", args![&product.id])?;
         }
         (IncidentStep::Open(opening), _) => {
             if guard.pending.remove(&product.id) || guard.open_after > 1 {
-                tx.prepare_cached("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0")?
-                    .execute([&product.id])?;
+                db.execute("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0", args![&product.id])?;
             }
-            join_or_open(tx, &here, opening, summary)?;
+            join_or_open(db, &here, opening, summary)?;
         }
         (IncidentStep::Resolve { message }, Some(open)) => {
-            leave(tx, &here, &open, &message, summary)?;
+            leave(db, &here, &open, &message, summary)?;
         }
         (IncidentStep::Move(opening), Some(open)) => {
             let message = format!("Now down for another cause: {}.", opening.cause.title);
-            leave(tx, &here, &open, &message, summary)?;
-            join_or_open(tx, &here, opening, summary)?;
+            leave(db, &here, &open, &message, summary)?;
+            join_or_open(db, &here, opening, summary)?;
         }
         (IncidentStep::Update { metrics, message }, Some(open)) => {
             let id = open.id;
-            tx.prepare_cached("UPDATE incident SET metrics = ?2 WHERE id = ?1")?
-                .execute(params![id, serde_json::to_string(&metrics).unwrap_or_default()])?;
-            let message = here.said(tx, id, &message)?;
-            auto_update(tx, id, now, None, &message)?;
+            db.execute(
+                "UPDATE incident SET metrics = ?2 WHERE id = ?1",
+                args![id, serde_json::to_string(&metrics).unwrap_or_default()],
+            )?;
+            let message = here.said(db, id, &message)?;
+            auto_update(db, id, now, None, &message)?;
             let about = open.about(open.status, Some(metrics));
             write_incident_event(
-                tx,
+                db,
                 here.happened(EventKind::IncidentUpdated, &message),
                 here.product(),
                 Some(e.state),
@@ -314,63 +310,68 @@ impl Here<'_> {
     }
 
     /// In an incident of several tables, each line says which one it is about.
-    fn said(&self, tx: &Transaction<'_>, incident: i64, message: &str) -> rusqlite::Result<String> {
-        Ok(if affected(tx, incident)? > 1 { format!("{}: {message}", self.product.name) } else { message.to_string() })
+    fn said(&self, db: &mut Db<'_>, incident: i64, message: &str) -> DbResult<String> {
+        Ok(if affected(db, incident)? > 1 { format!("{}: {message}", self.product.name) } else { message.to_string() })
     }
 }
 
 /// How many tables an incident has reached.
-fn affected(tx: &Transaction<'_>, incident: i64) -> rusqlite::Result<usize> {
-    tx.prepare_cached("SELECT count(DISTINCT product) FROM incident_member WHERE incident = ?1")?
-        .query_row([incident], |r| r.get::<_, i64>(0))
-        .map(|n| n as usize)
+fn affected(db: &mut Db<'_>, incident: i64) -> DbResult<usize> {
+    db.query_one("SELECT count(DISTINCT product) FROM incident_member WHERE incident = ?1", args![incident], |r| {
+        r.get::<i64>(0)
+    })
+    .map(|n| n as usize)
 }
 
 /// An incident opened by this poll that other tables joined in the same poll: its
 /// `incident_opened` event says how it stands after the poll (the title's count, severity,
 /// metrics, every affected table), so a receiver hears "3 tables affected" first, not "1".
 /// Written in the poll's transaction, before anything routes it.
-pub(super) fn settle_opened(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
-    let affected = affected_products(tx, id)?;
+pub(super) fn settle_opened(db: &mut Db<'_>, id: i64) -> DbResult<()> {
+    let affected = affected_products(db, id)?;
     if affected.len() < 2 {
         return Ok(());
     }
-    let (title, severity, metrics): (String, String, String) = tx
-        .prepare_cached("SELECT title, severity, metrics FROM incident WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    let affected = serde_json::to_string(&affected).unwrap_or_else(|_| "[]".into());
-    tx.prepare_cached(
-        "UPDATE event SET payload = json_set(payload, '$.incident.title', ?2, '$.incident.severity', ?3,
-                '$.incident.metrics', json(?4), '$.affected', json(?5))
-         WHERE kind = 'incident_opened' AND json_extract(payload, '$.incident.id') = ?1",
-    )?
-    .execute(params![id, title, severity, metrics, affected])?;
+    let (title, severity, metrics, opened_at) =
+        db.query_one("SELECT title, severity, metrics, opened_at FROM incident WHERE id = ?1", args![id], |r| {
+            Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?, r.get::<i64>(3)?))
+        })?;
+    // The event was written at the incident's opening, in this transaction: found among that
+    // moment's openings by its incident, and told again as the incident stands now.
+    let opened =
+        db.query("SELECT id, payload FROM event WHERE kind = 'incident_opened' AND at = ?1", args![opened_at], |r| {
+            Ok((r.get::<i64>(0)?, r.get::<String>(1)?))
+        })?;
+    for (event_id, payload) in opened {
+        let Ok(mut event) = serde_json::from_str::<Event>(&payload) else { continue };
+        let Some(incident) = event.incident.as_mut().filter(|i| i.id == id) else { continue };
+        incident.title = title.clone();
+        incident.severity = severity_of(&severity);
+        incident.metrics = serde_json::from_str(&metrics).unwrap_or_default();
+        event.affected = affected.clone();
+        let payload = serde_json::to_string(&event).unwrap_or(payload);
+        db.execute("UPDATE event SET payload = ?2 WHERE id = ?1", args![event_id, payload])?;
+    }
     Ok(())
 }
 
 /// The product joins the open incident of its cause, or opens one.
-fn join_or_open(
-    tx: &Transaction<'_>,
-    here: &Here<'_>,
-    opening: Opening,
-    summary: &mut WriteSummary,
-) -> rusqlite::Result<()> {
+fn join_or_open(db: &mut Db<'_>, here: &Here<'_>, opening: Opening, summary: &mut WriteSummary) -> DbResult<()> {
     let Opening { cause, title: own_title, severity, metrics, began_at, message } = opening;
     let joining: Option<OpenIncident> = if cause.is_shared() {
-        tx.prepare_cached(&format!(
-            "SELECT {OPEN_COLUMNS} FROM incident i WHERE i.cause = ?1 AND i.resolved_at IS NULL"
-        ))?
-        .query_row([&cause.key], open_incident)
-        .optional()?
+        db.query_opt(
+            &format!("SELECT {OPEN_COLUMNS} FROM incident i WHERE i.cause = ?1 AND i.resolved_at IS NULL"),
+            args![&cause.key],
+            open_incident,
+        )?
     } else {
         None
     };
-    let mut member =
-        tx.prepare_cached("INSERT INTO incident_member (incident, product, joined_at) VALUES (?1, ?2, ?3)")?;
+    const MEMBER: &str = "INSERT INTO incident_member (incident, product, joined_at) VALUES (?1, ?2, ?3)";
     match joining {
         Some(open) => {
             let id = open.id;
-            member.execute(params![id, here.product.id, here.at])?;
+            db.execute(MEMBER, args![id, &here.product.id, here.at])?;
             let mut all: Vec<String> = serde_json::from_str(&open.metrics).unwrap_or_default();
             for m in metrics {
                 if !all.contains(&m) {
@@ -378,28 +379,28 @@ fn join_or_open(
                 }
             }
             let severity = open.severity.max(severity);
-            let title = incidents::title(&cause, &own_title, affected(tx, id)?);
+            let title = incidents::title(&cause, &own_title, affected(db, id)?);
             let mut reached: Vec<crate::model::Exposure> = serde_json::from_str(&open.exposures).unwrap_or_default();
             for x in here.exposures {
                 if !reached.contains(x) {
                     reached.push(x.clone());
                 }
             }
-            tx.prepare_cached(
+            db.execute(
                 "UPDATE incident SET title = ?2, severity = ?3, metrics = ?4, exposures = ?5 WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                title,
-                severity.as_str(),
-                serde_json::to_string(&all).unwrap_or_default(),
-                serde_json::to_string(&reached).unwrap_or_default()
-            ])?;
+                args![
+                    id,
+                    &title,
+                    severity.as_str(),
+                    serde_json::to_string(&all).unwrap_or_default(),
+                    serde_json::to_string(&reached).unwrap_or_default()
+                ],
+            )?;
             let message = format!("{} joined. {message}", here.product.name);
-            auto_update(tx, id, here.at, None, &message)?;
+            auto_update(db, id, here.at, None, &message)?;
             let about = EventIncident { title, severity, metrics: all, ..open.about(open.status, None) };
             write_incident_event(
-                tx,
+                db,
                 here.happened(EventKind::IncidentUpdated, &message),
                 here.product(),
                 Some(here.state),
@@ -408,25 +409,27 @@ fn join_or_open(
         }
         None => {
             let title = incidents::title(&cause, &own_title, 1);
-            tx.prepare_cached("INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at, cause, exposures) VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(
-                params![
-                    here.product.id,
-                    title,
+            let id = db.query_one(
+                "INSERT INTO incident (product, title, status, severity, metrics, began_at, opened_at, cause, exposures)
+                 VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                args![
+                    &here.product.id,
+                    &title,
                     severity.as_str(),
                     serde_json::to_string(&metrics).unwrap_or_default(),
                     began_at,
                     here.at,
-                    cause.key,
+                    &cause.key,
                     serde_json::to_string(here.exposures).unwrap_or_default()
                 ],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
-            member.execute(params![id, here.product.id, here.at])?;
-            auto_update(tx, id, here.at, Some(IncidentStatus::Investigating), &message)?;
+            db.execute(MEMBER, args![id, &here.product.id, here.at])?;
+            auto_update(db, id, here.at, Some(IncidentStatus::Investigating), &message)?;
             let about =
                 EventIncident { id, title, status: IncidentStatus::Investigating, severity, metrics, eta: None };
             write_incident_event(
-                tx,
+                db,
                 here.happened(EventKind::IncidentOpened, &message),
                 here.product(),
                 Some(here.state),
@@ -440,45 +443,48 @@ fn join_or_open(
 
 /// The product leaves its incident; the incident resolves (`fixed`) when nobody is left.
 fn leave(
-    tx: &Transaction<'_>,
+    db: &mut Db<'_>,
     here: &Here<'_>,
     open: &OpenIncident,
     message: &str,
     summary: &mut WriteSummary,
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     let id = open.id;
-    tx.prepare_cached(
+    db.execute(
         "UPDATE incident_member SET left_at = ?3 WHERE incident = ?1 AND product = ?2 AND left_at IS NULL",
-    )?
-    .execute(params![id, here.product.id, here.at])?;
-    let left: i64 = tx
-        .prepare_cached("SELECT count(*) FROM incident_member WHERE incident = ?1 AND left_at IS NULL")?
-        .query_row([id], |r| r.get(0))?;
-    let several = affected(tx, id)? > 1;
+        args![id, &here.product.id, here.at],
+    )?;
+    let left: i64 =
+        db.query_one("SELECT count(*) FROM incident_member WHERE incident = ?1 AND left_at IS NULL", args![id], |r| {
+            r.get(0)
+        })?;
+    let several = affected(db, id)? > 1;
     if left > 0 {
         let message = format!(
             "{}: {message} {left} table{} still affected.",
             here.product.name,
             if left == 1 { "" } else { "s" }
         );
-        auto_update(tx, id, here.at, None, &message)?;
+        auto_update(db, id, here.at, None, &message)?;
         let about = open.about(open.status, None);
         return write_incident_event(
-            tx,
+            db,
             here.happened(EventKind::IncidentUpdated, &message),
             here.product(),
             Some(here.state),
             about,
         );
     }
-    tx.prepare_cached("UPDATE incident SET status = 'resolved', resolved_at = ?2, resolution = 'fixed' WHERE id = ?1")?
-        .execute(params![id, here.at])?;
+    db.execute(
+        "UPDATE incident SET status = 'resolved', resolved_at = ?2, resolution = 'fixed' WHERE id = ?1",
+        args![id, here.at],
+    )?;
     let message =
         if several { format!("{}: {message} Every table is back.", here.product.name) } else { message.to_string() };
-    auto_update(tx, id, here.at, Some(IncidentStatus::Resolved), &message)?;
+    auto_update(db, id, here.at, Some(IncidentStatus::Resolved), &message)?;
     let about = open.about(IncidentStatus::Resolved, None);
     write_incident_event(
-        tx,
+        db,
         here.happened(EventKind::IncidentResolved, &message),
         here.product(),
         Some(here.state),
@@ -491,13 +497,13 @@ fn leave(
 /// What the automatic path reads of an open incident.
 const OPEN_COLUMNS: &str = "i.id, i.metrics, i.title, i.status, i.severity, i.eta, i.cause, i.exposures";
 
-fn open_incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<OpenIncident> {
+fn open_incident(r: &Row<'_>) -> DbResult<OpenIncident> {
     Ok(OpenIncident {
         id: r.get(0)?,
         metrics: r.get(1)?,
         title: r.get(2)?,
-        status: IncidentStatus::parse(&r.get::<_, String>(3)?).unwrap_or(IncidentStatus::Investigating),
-        severity: severity_of(&r.get::<_, String>(4)?),
+        status: IncidentStatus::parse(&r.get::<String>(3)?).unwrap_or(IncidentStatus::Investigating),
+        severity: severity_of(&r.get::<String>(4)?),
         eta: r.get(5)?,
         cause: r.get(6)?,
         exposures: r.get(7)?,
@@ -535,24 +541,22 @@ impl OpenIncident {
 /// Writes the event of a change people made to an incident, with the incident and its
 /// product as they stand after the change (read back).
 fn incident_event(
-    conn: &Connection,
+    db: &mut Db<'_>,
     id: i64,
     kind: EventKind,
     message: &str,
     link: Option<String>,
     at: i64,
-) -> rusqlite::Result<()> {
-    let incident = conn
-        .prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1"))?
-        .query_row([id], incident_row)?;
-    let state: Option<i64> = conn
-        .prepare_cached(
-            "SELECT v.state FROM series s JOIN verdict v ON v.id = s.verdict WHERE s.product = ?1 AND s.metric = ''",
-        )?
-        .query_row([&incident.product], |r| r.get(0))
-        .optional()?;
+) -> DbResult<()> {
+    let incident =
+        db.query_one(&format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1"), args![id], incident_row)?;
+    let state: Option<i64> = db.query_opt(
+        "SELECT v.state FROM series s JOIN verdict v ON v.id = s.verdict WHERE s.product = ?1 AND s.metric = ''",
+        args![&incident.product],
+        |r| r.get(0),
+    )?;
     let happened = Happened { kind, at, message, link };
-    let product = events::product_ref(&mut Db::Sqlite(conn), &incident.product)?;
+    let product = events::product_ref(db, &incident.product)?;
     let about = EventIncident {
         id,
         title: incident.title,
@@ -561,7 +565,7 @@ fn incident_event(
         metrics: incident.metrics,
         eta: incident.eta.map(rfc3339_at),
     };
-    write_incident_event(conn, happened, product, state.map(super::series::state_of), about)
+    write_incident_event(db, happened, product, state.map(super::series::state_of), about)
 }
 
 /// What happened to an incident, for its event.
@@ -573,28 +577,26 @@ struct Happened<'m> {
 }
 
 /// The tables an incident affects now (every one it reached, once resolved), as events
-/// name them.
-fn affected_products(conn: &Connection, incident: i64) -> rusqlite::Result<Vec<crate::event::EventProduct>> {
-    let mut stmt = conn.prepare_cached(
+/// name them, in the order they joined.
+fn affected_products(db: &mut Db<'_>, incident: i64) -> DbResult<Vec<crate::event::EventProduct>> {
+    db.query(
         "SELECT p.id, p.name, p.grp, p.owner FROM incident_member m JOIN product p ON p.id = m.product
          WHERE m.incident = ?1
            AND (m.left_at IS NULL OR NOT EXISTS (SELECT 1 FROM incident_member WHERE incident = ?1 AND left_at IS NULL))
-         GROUP BY p.id ORDER BY min(m.rowid)",
-    )?;
-    let rows = stmt.query_map([incident], |r| {
-        Ok(crate::event::EventProduct { id: r.get(0)?, name: r.get(1)?, group: r.get(2)?, owner: r.get(3)? })
-    })?;
-    rows.collect()
+         GROUP BY p.id, p.name, p.grp, p.owner ORDER BY min(m.id)",
+        args![incident],
+        |r| Ok(crate::event::EventProduct { id: r.get(0)?, name: r.get(1)?, group: r.get(2)?, owner: r.get(3)? }),
+    )
 }
 
 fn write_incident_event(
-    conn: &Connection,
+    db: &mut Db<'_>,
     happened: Happened<'_>,
     product: Option<crate::event::EventProduct>,
     state: Option<State>,
     incident: EventIncident,
-) -> rusqlite::Result<()> {
-    let affected = affected_products(conn, incident.id)?;
+) -> DbResult<()> {
+    let affected = affected_products(db, incident.id)?;
     let event = Event {
         event: happened.kind,
         at: rfc3339_at(happened.at),
@@ -607,38 +609,32 @@ fn write_incident_event(
         message: happened.message.to_string(),
         link: happened.link,
     };
-    events::record(&mut Db::Sqlite(conn), &event, happened.at, None)?;
+    events::record(db, &event, happened.at, None)?;
     Ok(())
 }
 
-fn auto_update(
-    tx: &Transaction<'_>,
-    incident: i64,
-    at: i64,
-    status: Option<IncidentStatus>,
-    message: &str,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+fn auto_update(db: &mut Db<'_>, incident: i64, at: i64, status: Option<IncidentStatus>, message: &str) -> DbResult<()> {
+    db.execute(
         "INSERT INTO incident_update (incident, at, automatic, status, message) VALUES (?1, ?2, 1, ?3, ?4)",
-    )?
-    .execute(params![incident, at, status.map(IncidentStatus::as_str), message])?;
+        args![incident, at, status.map(IncidentStatus::as_str), message],
+    )?;
     Ok(())
 }
 
 /// A person's entry in an incident's timeline.
 fn human_update(
-    tx: &Transaction<'_>,
+    db: &mut Db<'_>,
     id: i64,
     at: i64,
     status: Option<IncidentStatus>,
     message: &str,
     eta: Option<i64>,
     author: Option<&str>,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+) -> DbResult<()> {
+    db.execute(
         "INSERT INTO incident_update (incident, at, automatic, status, message, eta, author) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![id, at, status.map(IncidentStatus::as_str), message, eta, author])?;
+        args![id, at, status.map(IncidentStatus::as_str), message, eta, author],
+    )?;
     Ok(())
 }
 
@@ -659,7 +655,7 @@ fn severity_of(text: &str) -> Severity {
 const INCIDENT_COLUMNS: &str = "id, product, title, status, severity, metrics, began_at, opened_at, resolved_at, eta,
     resolution, resolved_by, resolution_note, acknowledged_at, acknowledged_by, cause, exposures";
 
-fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+fn incident_row(r: &Row<'_>) -> DbResult<Incident> {
     let status: String = r.get(3)?;
     let metrics: String = r.get(5)?;
     Ok(Incident {
@@ -667,20 +663,20 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         product: r.get(1)?,
         title: r.get(2)?,
         status: IncidentStatus::parse(&status).unwrap_or(IncidentStatus::Investigating),
-        severity: severity_of(&r.get::<_, String>(4)?),
+        severity: severity_of(&r.get::<String>(4)?),
         metrics: serde_json::from_str(&metrics).unwrap_or_default(),
         began_at: r.get(6)?,
         opened_at: r.get(7)?,
         resolved_at: r.get(8)?,
         eta: r.get(9)?,
-        resolution: r.get::<_, Option<String>>(10)?.as_deref().and_then(Resolution::parse),
+        resolution: r.get::<Option<String>>(10)?.as_deref().and_then(Resolution::parse),
         resolved_by: r.get(11)?,
         resolution_note: r.get(12)?,
         acknowledged_at: r.get(13)?,
         acknowledged_by: r.get(14)?,
         cause: r.get(15)?,
         members: Vec::new(),
-        exposures: serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default(),
+        exposures: serde_json::from_str(&r.get::<String>(16)?).unwrap_or_default(),
         updates: Vec::new(),
     })
 }
@@ -690,12 +686,10 @@ impl Store {
     pub fn incidents(&self, product: Option<&str>, limit: usize) -> Result<Vec<Incident>> {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incident
-             WHERE (?1 IS NULL OR id IN (SELECT incident FROM incident_member WHERE product = ?1))
+             WHERE (CAST(?1 AS TEXT) IS NULL OR id IN (SELECT incident FROM incident_member WHERE product = ?1))
              ORDER BY resolved_at IS NOT NULL, opened_at DESC, id DESC LIMIT ?2"
         );
-        let mut stmt = self.conn().prepare_cached(&sql).in_store(self)?;
-        let rows = stmt.query_map(params![product, limit as i64], incident_row).in_store(self)?;
-        let mut incidents = rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
+        let mut incidents = self.db().query(&sql, args![product, limit as i64], incident_row).in_store(self)?;
         self.attach_members(&mut incidents)?;
         Ok(incidents)
     }
@@ -706,26 +700,20 @@ impl Store {
             return Ok(());
         }
         let ids: Vec<i64> = incidents.iter().map(|i| i.id).collect();
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT incident, product, joined_at, left_at FROM incident_member
-                 WHERE incident IN (SELECT value FROM json_each(?1)) ORDER BY joined_at, rowid",
-            )
-            .in_store(self)?;
-        let rows = stmt
-            .query_map([serde_json::to_string(&ids).unwrap_or_default()], |r| {
-                Ok((r.get::<_, i64>(0)?, Member { product: r.get(1)?, joined_at: r.get(2)?, left_at: r.get(3)? }))
-            })
-            .in_store(self)?;
         let place: HashMap<i64, usize> = ids.iter().enumerate().map(|(at, id)| (*id, at)).collect();
-        for row in rows {
-            let (id, member) = row.in_store(self)?;
-            if let Some(at) = place.get(&id) {
-                incidents[*at].members.push(member);
+        let mut db = self.db();
+        let sql = format!(
+            "SELECT incident, product, joined_at, left_at FROM incident_member
+             WHERE incident IN {} ORDER BY joined_at, id",
+            db.json_integers(1)
+        );
+        db.for_each(&sql, args![serde_json::to_string(&ids).unwrap_or_default()], |r| {
+            if let Some(at) = place.get(&r.get::<i64>(0)?) {
+                incidents[*at].members.push(Member { product: r.get(1)?, joined_at: r.get(2)?, left_at: r.get(3)? });
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .in_store(self)
     }
 
     /// The incidents as they stood at `at`, open ones first: opened by then; one resolved
@@ -735,20 +723,18 @@ impl Store {
             "SELECT {INCIDENT_COLUMNS} FROM incident WHERE opened_at <= ?1
              ORDER BY (resolved_at IS NOT NULL AND resolved_at <= ?1), opened_at DESC, id DESC LIMIT 200"
         );
-        let mut stmt = self.conn().prepare_cached(&sql).in_store(self)?;
-        let mut then =
-            stmt.query_map([at], incident_row).in_store(self)?.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
-        let mut status = self
-            .conn()
-            .prepare_cached(
-                "SELECT status FROM incident_update WHERE incident = ?1 AND at <= ?2 AND status IS NOT NULL
-                 ORDER BY at DESC, id DESC LIMIT 1",
-            )
-            .in_store(self)?;
+        let mut then = self.db().query(&sql, args![at], incident_row).in_store(self)?;
         for incident in then.iter_mut().filter(|i| i.resolved_at.is_some_and(|r| r > at)) {
             incident.resolved_at = None;
-            let said: Option<String> =
-                status.query_row(params![incident.id, at], |r| r.get(0)).optional().in_store(self)?;
+            let said: Option<String> = self
+                .db()
+                .query_opt(
+                    "SELECT status FROM incident_update WHERE incident = ?1 AND at <= ?2 AND status IS NOT NULL
+                     ORDER BY at DESC, id DESC LIMIT 1",
+                    args![incident.id, at],
+                    |r| r.get(0),
+                )
+                .in_store(self)?;
             incident.status = said.as_deref().and_then(IncidentStatus::parse).unwrap_or(IncidentStatus::Investigating);
         }
         self.attach_members(&mut then)?;
@@ -769,22 +755,21 @@ impl Store {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incident
              WHERE resolution IN ('false-positive', 'expected') AND resolved_at > ?1
-               AND (?2 IS NULL OR id IN (SELECT incident FROM incident_member WHERE product = ?2))
+               AND (CAST(?2 AS TEXT) IS NULL OR id IN (SELECT incident FROM incident_member WHERE product = ?2))
              ORDER BY began_at, id"
         );
-        let mut stmt = self.conn().prepare_cached(&sql).in_store(self)?;
-        let rows = stmt.query_map(params![since, product], incident_row).in_store(self)?;
-        let mut incidents = rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
+        let mut incidents = self.db().query(&sql, args![since, product], incident_row).in_store(self)?;
         self.attach_members(&mut incidents)?;
-        let mut flag =
-            self.conn().prepare_cached("SELECT exclude_expected FROM product WHERE id = ?1").in_store(self)?;
         let mut out = Vec::new();
         for incident in incidents {
             let mut tables: Vec<String> = incident.members.iter().map(|m| m.product.clone()).collect();
             tables.dedup();
             for table in tables.into_iter().filter(|t| product.is_none_or(|p| p == t)) {
-                let exclude_expected: bool =
-                    flag.query_row([&table], |r| r.get(0)).optional().in_store(self)?.unwrap_or(false);
+                let exclude_expected: bool = self
+                    .db()
+                    .query_opt("SELECT exclude_expected FROM product WHERE id = ?1", args![&table], |r| r.get(0))
+                    .in_store(self)?
+                    .unwrap_or(false);
                 if let Some(span) = incident.excluded_span(&table, exclude_expected) {
                     out.push(Excluded { incident: incident.clone(), product: table, span });
                 }
@@ -807,9 +792,7 @@ impl Store {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incident WHERE opened_at >= ?1 AND opened_at < ?2 ORDER BY opened_at, id"
         );
-        let mut stmt = self.conn().prepare_cached(&sql).in_store(self)?;
-        let rows = stmt.query_map(params![since, until], incident_row).in_store(self)?;
-        let mut incidents = rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)?;
+        let mut incidents = self.db().query(&sql, args![since, until], incident_row).in_store(self)?;
         self.attach_members(&mut incidents)?;
         Ok(incidents)
     }
@@ -818,26 +801,26 @@ impl Store {
     pub fn incident(&self, id: i64) -> Result<Incident> {
         let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incident WHERE id = ?1");
         let mut incident =
-            self.conn().query_row(&sql, [id], incident_row).optional().in_store(self)?.ok_or_else(|| {
+            self.db().query_opt(&sql, args![id], incident_row).in_store(self)?.ok_or_else(|| {
                 StoreError::Refused(format!("no incident #{id}: `tablestat incident list` shows them"))
             })?;
-        let mut stmt = self.conn()
-            .prepare_cached("SELECT at, automatic, status, message, eta, author FROM incident_update WHERE incident = ?1 ORDER BY at, id")
-            .in_store(self)?;
-        incident.updates = stmt
-            .query_map([id], |r| {
-                let status: Option<String> = r.get(2)?;
-                Ok(IncidentUpdate {
-                    at: r.get(0)?,
-                    automatic: r.get::<_, i64>(1)? != 0,
-                    status: status.as_deref().and_then(IncidentStatus::parse),
-                    message: r.get(3)?,
-                    eta: r.get(4)?,
-                    author: r.get(5)?,
-                })
-            })
-            .in_store(self)?
-            .collect::<rusqlite::Result<Vec<_>>>()
+        incident.updates = self
+            .db()
+            .query(
+                "SELECT at, automatic, status, message, eta, author FROM incident_update WHERE incident = ?1 ORDER BY at, id",
+                args![id],
+                |r| {
+                    let status: Option<String> = r.get(2)?;
+                    Ok(IncidentUpdate {
+                        at: r.get(0)?,
+                        automatic: r.get(1)?,
+                        status: status.as_deref().and_then(IncidentStatus::parse),
+                        message: r.get(3)?,
+                        eta: r.get(4)?,
+                        author: r.get(5)?,
+                    })
+                },
+            )
             .in_store(self)?;
         self.attach_members(std::slice::from_mut(&mut incident))?;
         Ok(incident)
@@ -880,13 +863,13 @@ impl Store {
         }
         let head = format!("Closed as {}", resolution.words());
         let said = format!("{head}: {message}");
-        self.write_in_transaction(|tx| {
-            tx.execute(
+        self.write_in_transaction(|db| {
+            db.execute(
                 "UPDATE incident SET resolution = ?2, resolved_by = ?3, resolution_note = ?4 WHERE id = ?1",
-                params![id, resolution.as_str(), author, message],
+                args![id, resolution.as_str(), author, message],
             )?;
-            human_update(tx, id, now, None, &said, None, author)?;
-            incident_event(tx, id, EventKind::IncidentUpdated, &said_by(&head, author, message), None, now)
+            human_update(db, id, now, None, &said, None, author)?;
+            incident_event(db, id, EventKind::IncidentUpdated, &said_by(&head, author, message), None, now)
         })
     }
 
@@ -907,24 +890,24 @@ impl Store {
             )));
         }
         let said = format!("Acknowledged: {message}");
-        self.write_in_transaction(|tx| {
-            tx.execute(
+        self.write_in_transaction(|db| {
+            db.execute(
                 "UPDATE incident SET acknowledged_at = ?2, acknowledged_by = ?3 WHERE id = ?1",
-                params![id, now, author],
+                args![id, now, author],
             )?;
-            human_update(tx, id, now, None, &said, None, author)?;
-            incident_event(tx, id, EventKind::IncidentUpdated, &said_by("acknowledged", author, message), None, now)
+            human_update(db, id, now, None, &said, None, author)?;
+            incident_event(db, id, EventKind::IncidentUpdated, &said_by("acknowledged", author, message), None, now)
         })
     }
 
     /// Runs `write` in one transaction that also moves the generation readers follow.
-    fn write_in_transaction(&mut self, write: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>) -> Result<()> {
-        let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn_mut().transaction().map_err(wrap)?;
-        write(&tx).map_err(wrap)?;
-        super::bump_generation(&mut Db::Sqlite(&tx)).map_err(|e| wrap(e.into()))?;
-        tx.commit().map_err(wrap)
+    fn write_in_transaction(&mut self, write: impl FnOnce(&mut Db<'_>) -> DbResult<()>) -> Result<()> {
+        self.db()
+            .write(|db| {
+                write(db)?;
+                super::bump_generation(db)
+            })
+            .in_store(self)
     }
 
     /// A human update with a status; `resolved` closes it, saying why (`fixed` by default).
@@ -950,19 +933,19 @@ impl Store {
         }
         let resolved_at = (status == IncidentStatus::Resolved).then_some(now);
         let resolution = resolved_at.map(|_| resolution.unwrap_or(Resolution::Fixed));
-        self.write_in_transaction(|tx| {
-            human_update(tx, id, now, Some(status), message, eta, author)?;
+        self.write_in_transaction(|db| {
+            human_update(db, id, now, Some(status), message, eta, author)?;
             if resolved_at.is_some() {
-                tx.execute(
+                db.execute(
                     "UPDATE incident_member SET left_at = ?2 WHERE incident = ?1 AND left_at IS NULL",
-                    params![id, now],
+                    args![id, now],
                 )?;
             }
-            tx.execute(
+            db.execute(
                 "UPDATE incident SET status = ?2, eta = coalesce(?3, eta), resolved_at = ?4,
                     resolution = ?5, resolved_by = ?6, resolution_note = ?7
                  WHERE id = ?1",
-                params![
+                args![
                     id,
                     status.as_str(),
                     eta,
@@ -977,17 +960,17 @@ impl Store {
                 Some(r) => format!("{status} as {}", r.words()),
                 None => status.to_string(),
             };
-            incident_event(tx, id, kind, &said_by(&head, author, message), None, now)
+            incident_event(db, id, kind, &said_by(&head, author, message), None, now)
         })
     }
 
     /// Mean time to resolve of a product's resolved incidents, in seconds.
     pub fn mean_time_to_resolve(&self, product: &str) -> Result<Option<f64>> {
-        self.conn()
-            .query_row(
-                "SELECT avg(resolved_at - opened_at) FROM incident
+        self.db()
+            .query_one(
+                "SELECT CAST(avg(resolved_at - opened_at) AS DOUBLE PRECISION) FROM incident
                  WHERE id IN (SELECT incident FROM incident_member WHERE product = ?1) AND resolved_at IS NOT NULL",
-                [product],
+                args![product],
                 |r| r.get(0),
             )
             .in_store(self)

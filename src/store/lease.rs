@@ -109,11 +109,16 @@ impl Store {
         release(&mut self.db(), holder).in_store(self)
     }
 
-    /// Folds the write-ahead log into the database and empties it (when no reader is in
-    /// the way): the writer leaving does it so that the next process opens a compact file
-    /// instead of reading through megabytes of log.
+    /// Folds SQLite's write-ahead log into the database and empties it (when no reader is
+    /// in the way): the writer leaving does it so that the next process opens a compact file
+    /// instead of reading through megabytes of log. PostgreSQL checkpoints by itself.
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).in_store(self)
+        match self.db() {
+            super::db::Db::Sqlite(conn) => {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).in_store(self)
+            }
+            super::db::Db::Postgres(_) => Ok(()),
+        }
     }
 
     /// The lease, unless it was given up.

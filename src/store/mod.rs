@@ -91,7 +91,7 @@ pub struct Store {
 /// tests alone so far (no config names one yet), must not reach them.
 enum Backend {
     Sqlite(Connection),
-    Postgres(Box<std::cell::RefCell<postgres::Client>>),
+    Postgres(Box<std::cell::RefCell<db::PgConn>>),
 }
 
 /// How long a writer waits for the database lock before giving up.
@@ -129,25 +129,21 @@ impl Store {
         Store::setup(conn, ":memory:".into(), false)
     }
 
-    fn setup(conn: Connection, path: String, wal: bool) -> Result<Store> {
-        let mut store = Store { backend: Backend::Sqlite(conn), path, cache: write::WriteCache::default() };
-        store.conn().busy_timeout(BUSY_TIMEOUT).map_err(|e| store.err(e))?;
+    fn setup(mut conn: Connection, path: String, wal: bool) -> Result<Store> {
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         // A poll's write alone uses a score of statements: keep them all prepared.
-        store.conn().set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(64);
         if wal {
-            let mode: String =
-                store.conn().query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| store.err(e))?;
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(sqlite)?;
             if !mode.eq_ignore_ascii_case("wal") {
                 tracing::warn!("history database is in {mode} mode, not WAL: viewers may wait for the poller");
             }
         }
-        store
-            .conn()
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| store.err(e))?;
-        series::register_hash(store.conn()).map_err(|e| store.err(e))?;
-        store.migrate()?;
-        Ok(store)
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(sqlite)?;
+        series::register_hash(&conn).map_err(sqlite)?;
+        migrate(&mut conn, &path)?;
+        Ok(Store { backend: Backend::Sqlite(conn), path, cache: write::WriteCache::default() })
     }
 
     pub fn path(&self) -> &str {
@@ -161,7 +157,7 @@ impl Store {
         let wrap = |source| StoreError::Database { path: shown.clone(), source };
         let client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| wrap(e.into()))?;
         let store = Store {
-            backend: Backend::Postgres(Box::new(std::cell::RefCell::new(client))),
+            backend: Backend::Postgres(Box::new(std::cell::RefCell::new(db::PgConn::new(client).map_err(wrap)?))),
             path: shown.clone(),
             cache: write::WriteCache::default(),
         };
@@ -181,20 +177,8 @@ impl Store {
     pub(crate) fn db(&self) -> db::Db<'_> {
         match &self.backend {
             Backend::Sqlite(conn) => db::Db::Sqlite(conn),
-            Backend::Postgres(client) => db::Db::Postgres(client.borrow_mut()),
+            Backend::Postgres(pg) => db::Db::Postgres(pg.borrow_mut()),
         }
-    }
-
-    /// The SQLite connection, for the store code not yet on the door.
-    fn conn(&self) -> &Connection {
-        match &self.backend {
-            Backend::Sqlite(conn) => conn,
-            Backend::Postgres(_) => unreachable!("{}: this part of the store is not on PostgreSQL yet", self.path),
-        }
-    }
-
-    fn conn_mut(&mut self) -> &mut Connection {
-        sqlite_mut(&mut self.backend, &self.path)
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -222,29 +206,23 @@ impl<T> InStore<T> for db::DbResult<T> {
     }
 }
 
-impl Store {
-    /// Applies the migrations this database lacks, all in one exclusive transaction.
-    fn migrate(&mut self) -> Result<()> {
-        let known = schema::MIGRATIONS.len() as i64;
-        let path = self.path.clone();
-        let tx = self
-            .conn_mut()
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
-            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
-        let found: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
-        if found > known {
-            return Err(StoreError::TooNew { path: path.clone(), found, known });
-        }
-        for (version, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            tx.execute_batch(sql).map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
-            tx.pragma_update(None, "user_version", version as i64 + 1)
-                .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
-        }
-        tx.commit().map_err(|source| StoreError::Sqlite { path: path.clone(), source })
+/// Applies the migrations a SQLite database lacks, all in one exclusive transaction.
+fn migrate(conn: &mut Connection, path: &str) -> Result<()> {
+    let known = schema::MIGRATIONS.len() as i64;
+    let sqlite = |source| StoreError::Sqlite { path: path.to_string(), source };
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive).map_err(sqlite)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sqlite)?;
+    if found > known {
+        return Err(StoreError::TooNew { path: path.to_string(), found, known });
     }
+    for (version, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql).map_err(sqlite)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1).map_err(sqlite)?;
+    }
+    tx.commit().map_err(sqlite)
+}
 
+impl Store {
     pub fn schema_version(&self) -> Result<i64> {
         let sql = match self.backend {
             Backend::Sqlite(_) => "PRAGMA user_version",
@@ -259,13 +237,22 @@ impl Store {
         Ok(generation.in_store(self)?.unwrap_or_default())
     }
 
-    /// Changes whenever another connection commits: cheap to ask, for viewers to follow.
+    /// Changes whenever another connection commits: cheap to ask, for viewers to follow
+    /// (SQLite's `data_version`; on PostgreSQL, the commits other connections announced).
     pub fn data_version(&self) -> Result<i64> {
-        self.conn().query_row("PRAGMA data_version", [], |r| r.get(0)).in_store(self)
+        match &self.backend {
+            Backend::Sqlite(conn) => conn.query_row("PRAGMA data_version", [], |r| r.get(0)).in_store(self),
+            Backend::Postgres(pg) => pg.borrow_mut().commits_heard().in_store(self),
+        }
     }
 
+    /// SQLite's own check of the file ("ok" when sound); PostgreSQL keeps its pages sound
+    /// itself, and what a copy checks there is its rows and references.
     pub fn integrity_check(&self) -> Result<String> {
-        self.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0)).in_store(self)
+        match &self.backend {
+            Backend::Sqlite(conn) => conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).in_store(self),
+            Backend::Postgres(_) => Ok("ok".to_string()),
+        }
     }
 
     /// Deletes poll records and settled events older than `before`, and reasons nothing
@@ -302,14 +289,6 @@ impl Store {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .in_store(self)
-    }
-}
-
-/// [`Store::conn_mut`] on the backend alone, for code that also borrows the store's cache.
-fn sqlite_mut<'b>(backend: &'b mut Backend, path: &str) -> &'b mut Connection {
-    match backend {
-        Backend::Sqlite(conn) => conn,
-        Backend::Postgres(_) => unreachable!("{path}: this part of the store is not on PostgreSQL yet"),
     }
 }
 

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::FixedOffset;
-use rusqlite::params;
 
 use super::InStore;
+use super::db::args;
 use super::incidents::Incident;
 use super::maintenance::MaintenanceWindow;
 use super::series::{self, Which};
@@ -242,7 +242,7 @@ impl Store {
         } else {
             "SELECT min(sp.start) FROM series s JOIN span sp ON sp.series = s.id AND sp.start > ?1 WHERE s.metric = ''"
         };
-        self.conn().query_row(sql, [at], |r| r.get(0)).in_store(self)
+        self.db().query_one(sql, args![at], |r| r.get(0)).in_store(self)
     }
 
     /// The snapshot without history (no uptime, no bars) and without evidence: a product's
@@ -293,7 +293,7 @@ impl Store {
 
         // Current state of every metric, and the overall history over 90 days, per product.
         let mut current: HashMap<String, Vec<(String, State, String, i64)>> = HashMap::new();
-        let spans = if past { series::at(self.conn(), now) } else { series::current(self.conn(), None) };
+        let spans = if past { series::at(&mut self.db(), now) } else { series::current(&mut self.db(), None) };
         for c in spans.in_store(self)? {
             current.entry(c.product).or_default().push((c.metric, c.state, c.reason, c.start));
         }
@@ -311,7 +311,7 @@ impl Store {
         // Time under incidents closed as false positives leaves uptime, product by product.
         let left_out = if with_history { self.left_out(quarter, None)? } else { HashMap::new() };
         if with_history {
-            for h in series::history(self.conn(), Which::Overall, quarter, now).in_store(self)? {
+            for h in series::history(&mut self.db(), Which::Overall, quarter, now).in_store(self)? {
                 history.entry(h.product).or_default().extend(h.spans);
             }
         }
@@ -443,14 +443,12 @@ impl Store {
 
     /// The last poll that had started by `at`.
     fn last_poll_before(&self, at: i64) -> Result<Option<(i64, bool, Option<String>)>> {
-        use rusqlite::OptionalExtension;
-        self.conn()
-            .query_row(
+        self.db()
+            .query_opt(
                 "SELECT started, ok, error FROM poll WHERE started <= ?1 ORDER BY started DESC LIMIT 1",
-                [at],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
+                args![at],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .optional()
             .in_store(self)
     }
 
@@ -465,10 +463,8 @@ impl Store {
     /// Products' state changes in `since..=until`, newest first: what changed, for the
     /// board's change list and its marks.
     pub fn changes(&self, since: i64, until: i64) -> Result<Vec<Change>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT s.product, sp.start, v.state,
+        let changes = self.db().query(
+            "SELECT s.product, sp.start, v.state,
                     (SELECT pv.state FROM span p JOIN verdict pv ON pv.id = p.verdict
                      WHERE p.series = s.id AND p.start < sp.start ORDER BY p.start DESC LIMIT 1)
                  FROM series s
@@ -477,20 +473,18 @@ impl Store {
                  WHERE s.metric = ''
                  ORDER BY sp.start DESC, s.product
                  LIMIT ?2",
-            )
-            .in_store(self)?;
-        let rows = stmt
-            .query_map(rusqlite::params![since, CHANGES_KEPT, until], |r| {
+            args![since, CHANGES_KEPT, until],
+            |r| {
                 Ok(Change {
                     product: r.get(0)?,
                     at: r.get(1)?,
                     to: super::series::state_of(r.get(2)?),
-                    from: r.get::<_, Option<i64>>(3)?.map(super::series::state_of),
+                    from: r.get::<Option<i64>>(3)?.map(super::series::state_of),
                 })
-            })
-            .in_store(self)?;
+            },
+        );
         // A span that starts with the same state (a new reason) is not a change of state.
-        rows.filter(|c| !matches!(c, Ok(c) if c.from == Some(c.to))).collect::<rusqlite::Result<_>>().in_store(self)
+        Ok(changes.in_store(self)?.into_iter().filter(|c| c.from != Some(c.to)).collect())
     }
 
     /// One product in full: every metric's uptime and bars, refreshes over 30 days, incidents.
@@ -507,12 +501,12 @@ impl Store {
             None => coverage,
         };
         let days = uptime::day_bounds(now, BAR_DAYS, zone);
-        let mut per_metric: Vec<MetricHistory> = series::history(self.conn(), Which::MetricsOf(id), quarter, now)
+        let mut per_metric: Vec<MetricHistory> = series::history(&mut self.db(), Which::MetricsOf(id), quarter, now)
             .in_store(self)?
             .into_iter()
             .map(|h| (h.metric, h.spans, None))
             .collect();
-        for c in series::current(self.conn(), Some(id)).in_store(self)? {
+        for c in series::current(&mut self.db(), Some(id)).in_store(self)? {
             if let Some(entry) = per_metric.iter_mut().find(|(m, _, _)| *m == c.metric) {
                 entry.2 = Some((c.state, c.reason, c.start));
             }
@@ -532,23 +526,22 @@ impl Store {
                 })
             })
             .collect();
-        let mut stmt = self.conn()
-            .prepare_cached(
-                "SELECT dag_run_id, data_interval_end, task_started, finished, dbt_run_id FROM refresh WHERE product = ?1 AND finished > ?2 ORDER BY finished",
+        let refreshes = self
+            .db()
+            .query(
+                "SELECT dag_run_id, data_interval_end, task_started, finished, dbt_run_id FROM refresh
+                 WHERE product = ?1 AND finished > ?2 ORDER BY finished",
+                args![id, now - WindowKind::Month.seconds()],
+                |r| {
+                    Ok(RefreshRow {
+                        dag_run_id: r.get(0)?,
+                        data_interval_end: r.get(1)?,
+                        task_started: r.get(2)?,
+                        finished: r.get(3)?,
+                        dbt_run_id: r.get(4)?,
+                    })
+                },
             )
-            .in_store(self)?;
-        let refreshes = stmt
-            .query_map(params![id, now - WindowKind::Month.seconds()], |r| {
-                Ok(RefreshRow {
-                    dag_run_id: r.get(0)?,
-                    data_interval_end: r.get(1)?,
-                    task_started: r.get(2)?,
-                    finished: r.get(3)?,
-                    dbt_run_id: r.get(4)?,
-                })
-            })
-            .in_store(self)?
-            .collect::<rusqlite::Result<Vec<_>>>()
             .in_store(self)?;
         let incidents = self.incidents(Some(id), 50)?;
         Ok((metrics, refreshes, incidents))
@@ -562,7 +555,7 @@ impl Store {
         // later series than other products', so products are found by id, not by adjacency.
         let mut history: Vec<(String, Vec<MetricSpans>)> = Vec::new();
         let mut place: HashMap<String, usize> = HashMap::new();
-        for h in series::history(self.conn(), Which::All, since, now).in_store(self)? {
+        for h in series::history(&mut self.db(), Which::All, since, now).in_store(self)? {
             let at = *place.entry(h.product.clone()).or_insert_with(|| {
                 history.push((h.product.clone(), Vec::new()));
                 history.len() - 1
@@ -582,102 +575,103 @@ impl Store {
     /// (JSON, for the detail view) read only `with_evidence`: the board's first frame does
     /// without it.
     fn products(&self, with_evidence: bool) -> Result<Vec<StoredProduct>> {
-        let mut stmt = self.conn()
-            .prepare_cached(
+        let all_checked = self.all_checked_at()?;
+        self.db()
+            .query(
                 "SELECT id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age,
-                    nullif(max(coalesce(checked_at, 0), coalesce((SELECT value FROM meta WHERE key = 'all_checked_at'), 0)), 0),
-                    note, evidence, refreshed_at, poll_every, exclude_expected
+                    checked_at, note, evidence, refreshed_at, poll_every, exclude_expected
                  FROM product WHERE active = 1 ORDER BY grp, name, id",
+                &[],
+                |r| {
+                    let tags: String = r.get(5)?;
+                    let metrics: String = r.get(9)?;
+                    let max_age: Option<i64> = r.get(11)?;
+                    let product = Product {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        group: r.get(2)?,
+                        description: r.get(3)?,
+                        owner: r.get(4)?,
+                        tags: serde_json::from_str(&tags).unwrap_or_default(),
+                        dag_id: r.get(6)?,
+                        task_id: r.get(7)?,
+                        model: r.get(8)?,
+                        dbt_job: None,
+                        metrics: serde_json::from_str::<Vec<String>>(&metrics)
+                            .unwrap_or_default()
+                            .iter()
+                            .filter_map(|m| Metric::parse(m).ok())
+                            .collect(),
+                        max_age: max_age.map(|s| Duration::from_secs(s.max(0) as u64)),
+                        slo: r.get(10)?,
+                        interval: None,
+                        late_after: None,
+                        airflow: None,
+                        dbt: None,
+                        exclude_expected: r.get(17)?,
+                    };
+                    let evidence = match with_evidence {
+                        true => r.get::<Option<String>>(14)?.and_then(|e| serde_json::from_str(&e).ok()),
+                        false => None,
+                    };
+                    Ok(StoredProduct {
+                        product,
+                        checked_at: checked_floor(r.get(12)?, all_checked),
+                        note: r.get(13)?,
+                        evidence: evidence.unwrap_or_default(),
+                        refreshed_at: r.get(15)?,
+                        poll_every: r.get(16)?,
+                    })
+                },
             )
-            .in_store(self)?;
-        let rows = stmt
-            .query_map([], |r| {
-                let tags: String = r.get(5)?;
-                let metrics: String = r.get(9)?;
-                let evidence: Option<String> = r.get(14)?;
-                let max_age: Option<i64> = r.get(11)?;
-                let product = Product {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    group: r.get(2)?,
-                    description: r.get(3)?,
-                    owner: r.get(4)?,
-                    tags: serde_json::from_str(&tags).unwrap_or_default(),
-                    dag_id: r.get(6)?,
-                    task_id: r.get(7)?,
-                    model: r.get(8)?,
-                    dbt_job: None,
-                    metrics: serde_json::from_str::<Vec<String>>(&metrics)
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|m| Metric::parse(m).ok())
-                        .collect(),
-                    max_age: max_age.map(|s| Duration::from_secs(s.max(0) as u64)),
-                    slo: r.get(10)?,
-                    interval: None,
-                    late_after: None,
-                    airflow: None,
-                    dbt: None,
-                    exclude_expected: r.get(17)?,
-                };
-                let evidence =
-                    evidence.filter(|_| with_evidence).and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
-                Ok(StoredProduct {
-                    product,
-                    checked_at: r.get(12)?,
-                    note: r.get(13)?,
-                    evidence,
-                    refreshed_at: r.get(15)?,
-                    poll_every: r.get(16)?,
-                })
-            })
-            .in_store(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
+            .in_store(self)
+    }
+
+    /// When a poll last checked every product at one moment (see `stamp_checked`): every
+    /// product's floor.
+    fn all_checked_at(&self) -> Result<Option<i64>> {
+        let at = self.db().query_opt("SELECT value FROM meta WHERE key = 'all_checked_at'", &[], |r| r.get(0));
+        at.in_store(self)
     }
 
     /// What each source said at the last poll, by name.
     pub fn sources(&self) -> Result<Vec<SourceRow>> {
-        let mut stmt = self.conn()
-            .prepare_cached(
+        self.db()
+            .query(
                 "SELECT name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at, failing_since
                  FROM source ORDER BY name",
+                &[],
+                |r| {
+                    let status: Option<String> = r.get(4)?;
+                    let heartbeat: Option<i64> = r.get(5)?;
+                    let scheduler = (status.is_some() || heartbeat.is_some()).then(|| SchedulerHealth {
+                        status,
+                        heartbeat_at: heartbeat.and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+                    });
+                    Ok(SourceRow {
+                        health: SourceHealth {
+                            name: r.get(0)?,
+                            kind: r.get(1)?,
+                            reachable: r.get(2)?,
+                            api: r.get(3)?,
+                            scheduler,
+                            error: r.get(6)?,
+                            ..SourceHealth::default()
+                        },
+                        checked_at: r.get(7)?,
+                        failing_since: r.get(8)?,
+                    })
+                },
             )
-            .in_store(self)?;
-        let rows = stmt
-            .query_map([], |r| {
-                let status: Option<String> = r.get(4)?;
-                let heartbeat: Option<i64> = r.get(5)?;
-                let scheduler = (status.is_some() || heartbeat.is_some()).then(|| SchedulerHealth {
-                    status,
-                    heartbeat_at: heartbeat.and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
-                });
-                Ok(SourceRow {
-                    health: SourceHealth {
-                        name: r.get(0)?,
-                        kind: r.get(1)?,
-                        reachable: r.get(2)?,
-                        api: r.get(3)?,
-                        scheduler,
-                        error: r.get(6)?,
-                        ..SourceHealth::default()
-                    },
-                    checked_at: r.get(7)?,
-                    failing_since: r.get(8)?,
-                })
-            })
-            .in_store(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().in_store(self)
+            .in_store(self)
     }
 
     /// Coverage spans, the current one reaching `now` while the poller is alive.
     fn coverage(&self, now: i64) -> Result<Vec<Span>> {
-        let mut stmt =
-            self.conn().prepare_cached("SELECT start, last_seen FROM coverage ORDER BY start").in_store(self)?;
-        let mut spans: Vec<Span> = stmt
-            .query_map([], |r| Ok(Span::new(r.get(0)?, r.get(1)?)))
-            .in_store(self)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .in_store(self)?;
+        let spans = self.db().query("SELECT start, last_seen FROM coverage ORDER BY start", &[], |r| {
+            Ok(Span::new(r.get(0)?, r.get(1)?))
+        });
+        let mut spans = spans.in_store(self)?;
         if let Some(last) = spans.last_mut() {
             if now - last.end <= super::write::COVERAGE_GRACE {
                 last.end = now;
@@ -691,27 +685,20 @@ impl Store {
         let mut prior = crate::evaluate::Prior::default();
         let at = |t: i64| chrono::DateTime::from_timestamp(t, 0);
         // When each product was last checked: the id and the stamp only, not whole products.
-        let mut stamps = self.conn()
-            .prepare_cached(
-                "SELECT id, max(coalesce(checked_at, 0), coalesce((SELECT value FROM meta WHERE key = 'all_checked_at'), 0))
-                 FROM product WHERE active = 1",
-            )
-            .in_store(self)?;
-        let checked: HashMap<String, i64> = stamps
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        let all_checked = self.all_checked_at()?;
+        let checked: HashMap<String, i64> = self
+            .db()
+            .query("SELECT id, checked_at FROM product WHERE active = 1", &[], |r| {
+                Ok((r.get::<String>(0)?, checked_floor(r.get(1)?, all_checked)))
+            })
             .in_store(self)?
-            .filter_map(|row| row.ok().filter(|(_, at)| *at > 0))
+            .into_iter()
+            .filter_map(|(id, at)| Some((id, at?)))
             .collect();
         // Polls that could not see, maintenance and DAG blocks judged nothing: behind them,
         // the last judgment (newest first; a judgment held until the next span began).
-        let mut before = self
-            .conn()
-            .prepare_cached(
-                "SELECT v.state, v.text, sp.start FROM span sp JOIN verdict v ON v.id = sp.verdict
-                 WHERE sp.series = ?1 AND sp.start < ?2 ORDER BY sp.start DESC LIMIT ?3",
-            )
-            .in_store(self)?;
-        for c in series::current(self.conn(), None).in_store(self)? {
+        let current = series::current(&mut self.db(), None).in_store(self)?;
+        for c in current {
             let Ok(metric) = Metric::parse(&c.metric) else { continue };
             let current = Verdict::new(c.state, c.reason);
             let judgment = if evaluate::is_judgment(&current) {
@@ -719,13 +706,13 @@ impl Store {
             } else {
                 let mut held_until = c.start;
                 let mut found = None;
-                let rows = before
-                    .query_map(params![c.series, c.start, LOOK_BACK], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-                    })
-                    .in_store(self)?;
-                for row in rows {
-                    let (state, text, start) = row.in_store(self)?;
+                let before = self.db().query(
+                    "SELECT v.state, v.text, sp.start FROM span sp JOIN verdict v ON v.id = sp.verdict
+                     WHERE sp.series = ?1 AND sp.start < ?2 ORDER BY sp.start DESC LIMIT ?3",
+                    args![c.series, c.start, LOOK_BACK],
+                    |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?)),
+                );
+                for (state, text, start) in before.in_store(self)? {
                     let verdict = Verdict::new(series::state_of(state), text);
                     if evaluate::is_judgment(&verdict) {
                         found = Some(Judgment::new(verdict, at(held_until)));
@@ -739,13 +726,11 @@ impl Store {
                 prior.previous.entry(c.product).or_default().insert(metric, judgment);
             }
         }
-        let mut refreshed = self
-            .conn()
-            .prepare_cached("SELECT id, refreshed_at FROM product WHERE refreshed_at IS NOT NULL")
-            .in_store(self)?;
-        let rows = refreshed.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).in_store(self)?;
-        for row in rows {
-            let (product, at) = row.in_store(self)?;
+        let refreshed =
+            self.db().query("SELECT id, refreshed_at FROM product WHERE refreshed_at IS NOT NULL", &[], |r| {
+                Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
+            });
+        for (product, at) in refreshed.in_store(self)? {
             if let Some(t) = chrono::DateTime::from_timestamp(at, 0) {
                 prior.last_refresh.insert(product, t);
             }
@@ -758,6 +743,12 @@ impl Store {
         }
         Ok(prior)
     }
+}
+
+/// When a product was last checked: its own stamp or, when later, the moment a poll last
+/// checked every product; `None` when neither is known.
+fn checked_floor(own: Option<i64>, all: Option<i64>) -> Option<i64> {
+    own.max(all).filter(|at| *at > 0)
 }
 
 /// How many spans a metric's history is read back for its last judgment: past that many

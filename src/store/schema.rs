@@ -281,4 +281,21 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT INTO incident_member (incident, product, joined_at, left_at)
         SELECT id, product, opened_at, resolved_at FROM incident;
     "#,
+    // 11: a member row's id (its rowid, named), so that "in the order they joined" reads the
+    // same on PostgreSQL, which has no rowid.
+    r#"
+    CREATE TABLE incident_member_11 (
+        id INTEGER PRIMARY KEY,
+        incident INTEGER NOT NULL,
+        product TEXT NOT NULL,
+        joined_at INTEGER NOT NULL,
+        left_at INTEGER                           -- NULL while it is affected
+    ) STRICT;
+    INSERT INTO incident_member_11 (id, incident, product, joined_at, left_at)
+        SELECT rowid, incident, product, joined_at, left_at FROM incident_member;
+    DROP TABLE incident_member;
+    ALTER TABLE incident_member_11 RENAME TO incident_member;
+    CREATE INDEX member_of_incident ON incident_member (incident);
+    CREATE UNIQUE INDEX member_affected ON incident_member (product) WHERE left_at IS NULL;
+    "#,
 ];

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
+use super::db::{Db, DbResult, Row, args};
 use crate::model::State;
 use crate::uptime::{Span, StateSpan};
 
@@ -49,48 +50,41 @@ pub(super) fn register_hash(conn: &Connection) -> rusqlite::Result<()> {
 #[derive(Default)]
 pub(super) struct VerdictIds(Option<HashMap<u64, i64>>);
 
-/// Finds or adds a verdict.
-pub(super) struct Verdicts<'t> {
-    all: rusqlite::CachedStatement<'t>,
-    same: rusqlite::CachedStatement<'t>,
-    add: rusqlite::CachedStatement<'t>,
-}
-
-impl<'t> Verdicts<'t> {
-    pub fn new(conn: &'t Connection) -> rusqlite::Result<Verdicts<'t>> {
-        Ok(Verdicts {
-            all: conn.prepare_cached("SELECT id, state, text FROM verdict")?,
-            same: conn.prepare_cached("SELECT state = ?2 AND text = ?3 FROM verdict WHERE id = ?1")?,
-            add: conn.prepare_cached("INSERT INTO verdict (state, text) VALUES (?1, ?2) RETURNING id")?,
-        })
-    }
-
-    pub fn id(&mut self, known: &mut VerdictIds, state: State, text: &str) -> rusqlite::Result<i64> {
+impl VerdictIds {
+    /// The id of the verdict with these words, added if there is none.
+    pub fn id(&mut self, db: &mut Db<'_>, state: State, text: &str) -> DbResult<i64> {
         let code = state_code(state);
         let hash = verdict_hash(code, text);
-        let ids = match &mut known.0 {
+        let ids = match &mut self.0 {
             Some(ids) => ids,
-            None => known.0.insert(self.every_id()?),
+            None => self.0.insert(every_id(db)?),
         };
         if let Some(&id) = ids.get(&hash) {
-            if self.same.query_row(params![id, code, text], |r| r.get(0)).optional()? == Some(true) {
+            let same = db.query_opt(
+                "SELECT state = ?2 AND text = ?3 FROM verdict WHERE id = ?1",
+                args![id, code, text],
+                |r| r.get::<bool>(0),
+            )?;
+            if same == Some(true) {
                 return Ok(id);
             }
         }
-        let id = self.add.query_row(params![code, text], |r| r.get(0))?;
+        let id =
+            db.query_one("INSERT INTO verdict (state, text) VALUES (?1, ?2) RETURNING id", args![code, text], |r| {
+                r.get(0)
+            })?;
         ids.insert(hash, id);
         Ok(id)
     }
+}
 
-    fn every_id(&mut self) -> rusqlite::Result<HashMap<u64, i64>> {
-        let mut ids = HashMap::new();
-        let mut rows = self.all.query([])?;
-        while let Some(row) = rows.next()? {
-            let text = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-            ids.insert(verdict_hash(row.get(1)?, text), row.get(0)?);
-        }
-        Ok(ids)
-    }
+fn every_id(db: &mut Db<'_>) -> DbResult<HashMap<u64, i64>> {
+    let mut ids = HashMap::new();
+    db.for_each("SELECT id, state, text FROM verdict", &[], |row| {
+        ids.insert(verdict_hash(row.get(1)?, &row.get::<String>(2)?), row.get(0)?);
+        Ok(())
+    })?;
+    Ok(ids)
 }
 
 /// The current span of one series.
@@ -105,17 +99,17 @@ pub(super) struct Current {
 }
 
 /// The current span of every series (of one product, if given).
-pub(super) fn current(conn: &Connection, product: Option<&str>) -> rusqlite::Result<Vec<Current>> {
-    let mut stmt = conn.prepare_cached(
+pub(super) fn current(db: &mut Db<'_>, product: Option<&str>) -> DbResult<Vec<Current>> {
+    db.query(
         "SELECT s.id, s.product, s.metric, s.start, v.state, v.text FROM series s JOIN verdict v ON v.id = s.verdict
-         WHERE ?1 IS NULL OR s.product = ?1",
-    )?;
-    let rows = stmt.query_map([product], current_row)?;
-    rows.collect()
+         WHERE CAST(?1 AS TEXT) IS NULL OR s.product = ?1",
+        args![product],
+        current_row,
+    )
 }
 
 /// A row of (series id, product, metric, start, state code, reason).
-fn current_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Current> {
+fn current_row(r: &Row<'_>) -> DbResult<Current> {
     Ok(Current {
         series: r.get(0)?,
         product: r.get(1)?,
@@ -128,16 +122,16 @@ fn current_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Current> {
 
 /// Every series' span at `at` (the one that had begun by then), as [`current`] reads
 /// today's: the state of everything at a moment of the past.
-pub(super) fn at(conn: &Connection, at: i64) -> rusqlite::Result<Vec<Current>> {
-    let mut stmt = conn.prepare_cached(
+pub(super) fn at(db: &mut Db<'_>, at: i64) -> DbResult<Vec<Current>> {
+    db.query(
         "SELECT s.id, s.product, s.metric, sp.start, v.state, v.text
          FROM series s
          JOIN span sp ON sp.series = s.id
             AND sp.start = (SELECT max(start) FROM span WHERE series = s.id AND start <= ?1)
          JOIN verdict v ON v.id = sp.verdict",
-    )?;
-    let rows = stmt.query_map([at], current_row)?;
-    rows.collect()
+        args![at],
+        current_row,
+    )
 }
 
 /// Which series a history read covers.
@@ -163,11 +157,11 @@ pub(super) struct Historic {
 /// first, each ending where the next of its series starts, the last at `now`. A series'
 /// names are read once, not once per span (a 90-day board read of 20,000 products is
 /// ~80,000 spans).
-pub(super) fn history(conn: &Connection, which: Which<'_>, from: i64, now: i64) -> rusqlite::Result<Vec<Historic>> {
+pub(super) fn history(db: &mut Db<'_>, which: Which<'_>, from: i64, now: i64) -> DbResult<Vec<Historic>> {
     let (filter, product) = match which {
-        Which::Overall => ("s.metric = '' AND ?3 IS NULL", None),
+        Which::Overall => ("s.metric = '' AND CAST(?3 AS TEXT) IS NULL", None),
         Which::MetricsOf(id) => ("s.product = ?3 AND s.metric != ''", Some(id)),
-        Which::All => ("?3 IS NULL", None),
+        Which::All => ("CAST(?3 AS TEXT) IS NULL", None),
     };
     let sql = format!(
         "SELECT s.id, s.product, s.metric, sp.start, v.state FROM series s JOIN span sp ON sp.series = s.id
@@ -176,11 +170,9 @@ pub(super) fn history(conn: &Connection, which: Which<'_>, from: i64, now: i64) 
            AND sp.start >= coalesce((SELECT max(start) FROM span WHERE series = s.id AND start <= ?1), 0)
          ORDER BY s.id, sp.start"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![from, now, product])?;
     let mut out: Vec<Historic> = Vec::new();
     let mut last_series = None;
-    while let Some(r) = rows.next()? {
+    db.for_each(&sql, args![from, now, product], |r| {
         let series: i64 = r.get(0)?;
         let start: i64 = r.get(3)?;
         let span = StateSpan { span: Span::new(start, now), state: state_of(r.get(4)?) };
@@ -194,7 +186,8 @@ pub(super) fn history(conn: &Connection, which: Which<'_>, from: i64, now: i64) 
             _ => out.push(Historic { product: r.get(1)?, metric: r.get(2)?, spans: vec![span] }),
         }
         last_series = Some(series);
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -7,12 +7,10 @@ use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, Transaction, params};
-
-use super::WriteSummary;
-use super::db::Db;
+use super::db::{Db, DbResult, args};
 use super::incidents;
 use super::series;
+use super::{InStore, WriteSummary};
 use super::{Result, Store};
 use crate::evaluate::Checked;
 use crate::model::{Evidence, Metric, Product, State, Verdict};
@@ -80,70 +78,61 @@ struct Written {
 
 impl Store {
     pub fn record_poll(&mut self, poll: &PollRecord<'_>) -> Result<WriteSummary> {
-        let path = self.path.clone();
-        let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
         let version = self.data_version()?;
         if self.cache.version != Some(version) {
+            let written = open_intervals(&mut self.db()).in_store(self)?;
             self.cache = WriteCache {
                 version: Some(version),
-                written: open_intervals(self.conn()).map_err(wrap)?,
+                written,
                 // Checked before use, so still good after another connection wrote.
                 verdicts: std::mem::take(&mut self.cache.verdicts),
                 ..WriteCache::default()
             };
         }
         let mut cache = std::mem::take(&mut self.cache);
-        let tx = super::sqlite_mut(&mut self.backend, &path)
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(wrap)?;
-        if let Some(holder) = poll.holder {
-            let lease: Option<(String, i64, String)> = tx
-                .query_row("SELECT holder, pid, host FROM lease WHERE id = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()
-                .map_err(wrap)?;
-            if let Some((other, pid, host)) = lease.filter(|(h, _, _)| h != holder) {
-                tracing::warn!(holder = other, "lease lost during the poll");
-                self.cache = cache;
-                return Err(super::StoreError::LeaseLost { pid, host });
+        let written = self.db().write(|db| {
+            if let Some(holder) = poll.holder {
+                let lease = db.query_opt("SELECT holder, pid, host FROM lease WHERE id = 1", &[], |r| {
+                    Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?))
+                })?;
+                if let Some(lost) = lease.filter(|(h, _, _)| h != holder) {
+                    return Ok(Err(lost));
+                }
             }
-        }
-        let written = write_poll(&tx, poll, &mut cache).and_then(|summary| tx.commit().map(|()| summary));
-        match written {
+            write_poll(db, poll, &mut cache).map(Ok)
+        });
+        match written.in_store(self)? {
             Ok(summary) => {
                 self.cache = cache;
                 Ok(summary)
             }
-            // The transaction rolled back: what the cache learnt is not in the file.
-            Err(e) => Err(wrap(e)),
+            Err((other, pid, host)) => {
+                tracing::warn!(holder = other, "lease lost during the poll");
+                self.cache = cache;
+                Err(super::StoreError::LeaseLost { pid, host })
+            }
         }
+        // On an error the transaction rolled back: what the cache learnt is not in the
+        // database, and it is left to be read again.
     }
 }
 
-/// The statements of one poll's write, prepared once per transaction.
-struct Statements<'t> {
-    reword: rusqlite::CachedStatement<'t>,
-    insert: rusqlite::CachedStatement<'t>,
-    /// Keeps the series' current span (its start and verdict) beside it (schema 4).
-    current: rusqlite::CachedStatement<'t>,
-    series: rusqlite::CachedStatement<'t>,
-    verdicts: series::Verdicts<'t>,
-}
-
-impl Statements<'_> {
-    /// A new current span for the series (replacing one that started the same second).
-    fn start_span(&mut self, series: i64, start: i64, verdict: i64) -> rusqlite::Result<()> {
-        self.insert.execute(params![series, start, verdict])?;
-        self.current.execute(params![series, start, verdict])?;
-        Ok(())
-    }
+/// A new current span for the series (replacing one that started the same second), kept
+/// beside the series too (schema 4).
+fn start_span(db: &mut Db<'_>, series: i64, start: i64, verdict: i64) -> DbResult<()> {
+    db.execute(
+        "INSERT INTO span (series, start, verdict) VALUES (?1, ?2, ?3)
+         ON CONFLICT (series, start) DO UPDATE SET verdict = excluded.verdict",
+        args![series, start, verdict],
+    )?;
+    db.execute("UPDATE series SET start = ?2, verdict = ?3 WHERE id = ?1", args![series, start, verdict])?;
+    Ok(())
 }
 
 /// One product's spans this poll: starts a span on a state change, rewords the current one
 /// on a reason change, and remembers what changed.
-struct IntervalWriter<'a, 't> {
-    statements: &'a mut Statements<'t>,
+struct IntervalWriter<'a, 'd> {
+    db: &'a mut Db<'d>,
     /// The product's current spans (a handful: scanned, not hashed).
     open: &'a mut Vec<OpenInterval>,
     verdicts: &'a mut series::VerdictIds,
@@ -156,28 +145,34 @@ struct IntervalWriter<'a, 't> {
 
 impl IntervalWriter<'_, '_> {
     /// Writes the metric's span if its state or words changed.
-    fn apply(&mut self, metric: &str, state: State, reason: &str) -> rusqlite::Result<()> {
+    fn apply(&mut self, metric: &str, state: State, reason: &str) -> DbResult<()> {
         let current = self.open.iter_mut().find(|open| open.metric == metric);
         match current {
             Some(open) if open.state == state => {
                 if open.reason == reason {
                     return Ok(());
                 }
-                let verdict = self.statements.verdicts.id(self.verdicts, state, reason)?;
+                let verdict = self.verdicts.id(self.db, state, reason)?;
                 let judges = |reason: &str| crate::evaluate::is_judgment(&Verdict::new(state, reason));
                 if judges(&open.reason) == judges(reason) {
-                    self.statements.reword.execute(params![open.series, open.start, verdict])?;
-                    self.statements.current.execute(params![open.series, open.start, verdict])?;
+                    self.db.execute(
+                        "UPDATE span SET verdict = ?3 WHERE series = ?1 AND start = ?2",
+                        args![open.series, open.start, verdict],
+                    )?;
+                    self.db.execute(
+                        "UPDATE series SET start = ?2, verdict = ?3 WHERE id = ?1",
+                        args![open.series, open.start, verdict],
+                    )?;
                 } else {
                     // A judgment and a block (both down) are one state but not one span: the
                     // judgment must stay in history for rule 4 to carry it after the block.
                     open.start = self.at.max(open.start);
-                    self.statements.start_span(open.series, open.start, verdict)?;
+                    start_span(self.db, open.series, open.start, verdict)?;
                 }
                 open.reason = reason.to_string();
             }
             existing => {
-                let verdict = self.statements.verdicts.id(self.verdicts, state, reason)?;
+                let verdict = self.verdicts.id(self.db, state, reason)?;
                 match existing {
                     Some(open) => {
                         self.changed.push(metric.to_string());
@@ -185,11 +180,16 @@ impl IntervalWriter<'_, '_> {
                         // A clock that stepped back never starts a span before the current one.
                         open.start = self.at.max(open.start);
                         open.state = state;
-                        self.statements.start_span(open.series, open.start, verdict)?;
+                        start_span(self.db, open.series, open.start, verdict)?;
                     }
                     None => {
-                        let series = self.statements.series.query_row(params![self.product, metric], |r| r.get(0))?;
-                        self.statements.start_span(series, self.at, verdict)?;
+                        let series = self.db.query_one(
+                            "INSERT INTO series (product, metric) VALUES (?1, ?2)
+                             ON CONFLICT (product, metric) DO UPDATE SET metric = excluded.metric RETURNING id",
+                            args![self.product, metric],
+                            |r| r.get(0),
+                        )?;
+                        start_span(self.db, series, self.at, verdict)?;
                         let reason = reason.to_string();
                         self.open.push(OpenInterval {
                             metric: metric.to_string(),
@@ -207,32 +207,14 @@ impl IntervalWriter<'_, '_> {
     }
 }
 
-fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCache) -> rusqlite::Result<WriteSummary> {
+fn write_poll(db: &mut Db<'_>, poll: &PollRecord<'_>, cache: &mut WriteCache) -> DbResult<WriteSummary> {
     let mut summary = WriteSummary::default();
     let same = |(a, b): (&Arc<Product>, &Arc<Product>)| Arc::ptr_eq(a, b) || a == b;
     if cache.products.len() != poll.products.len() || !cache.products.iter().zip(poll.products).all(same) {
-        upsert_products(tx, poll.products)?;
+        upsert_products(db, poll.products)?;
         cache.products = poll.products.to_vec();
     }
 
-    let mut statements = Statements {
-        reword: tx.prepare_cached("UPDATE span SET verdict = ?3 WHERE series = ?1 AND start = ?2")?,
-        // The same second twice: the later state replaces a span that lasted no time.
-        insert: tx.prepare_cached("INSERT OR REPLACE INTO span (series, start, verdict) VALUES (?1, ?2, ?3)")?,
-        current: tx.prepare_cached("UPDATE series SET start = ?2, verdict = ?3 WHERE id = ?1")?,
-        series: tx.prepare_cached(
-            "INSERT INTO series (product, metric) VALUES (?1, ?2)
-             ON CONFLICT (product, metric) DO UPDATE SET metric = excluded.metric RETURNING id",
-        )?,
-        verdicts: series::Verdicts::new(tx)?,
-    };
-    let mut stamp = tx.prepare_cached("UPDATE product SET note = ?2, evidence = ?3, poll_every = ?4 WHERE id = ?1")?;
-    let mut refresh = tx.prepare_cached(
-        "INSERT OR IGNORE INTO refresh (product, dag_run_id, data_interval_end, task_started, finished, dbt_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut refreshed = tx.prepare_cached(
-        "UPDATE product SET refreshed_at = ?2 WHERE id = ?1 AND (refreshed_at IS NULL OR refreshed_at < ?2)",
-    )?;
     for checked in poll.checked {
         let id = checked.product.id.as_str();
         let e = &checked.evaluation;
@@ -242,7 +224,7 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
         }
         let written = cache.written.get_mut(id).expect("just inserted");
         let mut intervals = IntervalWriter {
-            statements: &mut statements,
+            db: &mut *db,
             open: &mut written.open,
             verdicts: &mut cache.verdicts,
             product: id,
@@ -263,21 +245,31 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
             .as_ref()
             .is_none_or(|(note, evidence, was)| *note != e.note || *evidence != e.evidence || *was != every)
         {
-            stamp.execute(params![id, e.note, serde_json::to_string(&e.evidence).ok(), every])?;
+            db.execute(
+                "UPDATE product SET note = ?2, evidence = ?3, poll_every = ?4 WHERE id = ?1",
+                args![id, e.note.as_deref(), serde_json::to_string(&e.evidence).ok(), every],
+            )?;
             written.stamped = Some((e.note.clone(), e.evidence.clone(), every));
         }
         if let Some(r) = &e.refresh {
             let finished = r.finished_at.timestamp();
             if written.refreshed != Some(finished) {
-                refresh.execute(params![
-                    id,
-                    r.dag_run_id,
-                    r.data_interval_end.map(|t| t.timestamp()),
-                    r.task_started.map(|t| t.timestamp()),
-                    finished,
-                    e.evidence.dbt_run_id.as_ref().map(|d| d.to_string()),
-                ])?;
-                refreshed.execute(params![id, finished])?;
+                db.execute(
+                    "INSERT INTO refresh (product, dag_run_id, data_interval_end, task_started, finished, dbt_run_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                    args![
+                        id,
+                        &r.dag_run_id,
+                        r.data_interval_end.map(|t| t.timestamp()),
+                        r.task_started.map(|t| t.timestamp()),
+                        finished,
+                        e.evidence.dbt_run_id.as_ref().map(|d| d.to_string()),
+                    ],
+                )?;
+                db.execute(
+                    "UPDATE product SET refreshed_at = ?2 WHERE id = ?1 AND (refreshed_at IS NULL OR refreshed_at < ?2)",
+                    args![id, finished],
+                )?;
                 written.refreshed = Some(finished);
             }
         }
@@ -290,20 +282,20 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
                 critical_maturities: poll.critical_maturities,
                 pending: &mut cache.pending,
             };
-            incidents::apply_incident_rules(tx, checked, &changed, &mut guard, &mut summary)?;
+            incidents::apply_incident_rules(db, checked, &changed, &mut guard, &mut summary)?;
         }
     }
     for id in &summary.incidents_opened {
-        incidents::settle_opened(tx, *id)?;
+        incidents::settle_opened(db, *id)?;
     }
-    stamp_checked(tx, poll)?;
-    record_sources(tx, poll)?;
+    stamp_checked(db, poll)?;
+    record_sources(db, poll)?;
 
-    heartbeat_coverage(tx, poll.finished)?;
-    super::bump_generation(&mut Db::Sqlite(tx))?;
-    tx.execute(
+    heartbeat_coverage(db, poll.finished)?;
+    super::bump_generation(db)?;
+    db.execute(
         "INSERT INTO poll (started, finished, ok, error, products, airflow_requests, dbt_requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+        args![
             poll.started,
             poll.finished,
             poll.error.is_none(),
@@ -319,13 +311,14 @@ fn write_poll(tx: &Transaction<'_>, poll: &PollRecord<'_>, cache: &mut WriteCach
 /// When each product was last checked. A poll that checked every product at one moment
 /// writes that moment once (`meta.all_checked_at`, read as every product's floor) instead
 /// of touching thousands of rows; other polls stamp the products they checked.
-fn stamp_checked(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<()> {
+fn stamp_checked(db: &mut Db<'_>, poll: &PollRecord<'_>) -> DbResult<()> {
     let first = poll.checked.first().map(|c| c.checked_at);
     let one_moment = poll.checked.iter().all(|c| Some(c.checked_at) == first);
     if let Some(at) = first.filter(|_| one_moment && poll.checked.len() == poll.products.len()) {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('all_checked_at', ?1) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            [at.timestamp()],
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('all_checked_at', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = CASE WHEN excluded.value > meta.value THEN excluded.value ELSE meta.value END",
+            args![at.timestamp()],
         )?;
         return Ok(());
     }
@@ -333,41 +326,39 @@ fn stamp_checked(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Resul
     for c in poll.checked {
         by_moment.entry(c.checked_at.timestamp()).or_default().push(&c.product.id);
     }
+    let sql = format!("UPDATE product SET checked_at = ?1 WHERE id IN {}", db.json_texts(2));
     for (at, ids) in by_moment {
-        tx.execute(
-            "UPDATE product SET checked_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
-            params![at, serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())],
-        )?;
+        db.execute(&sql, args![at, serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())])?;
     }
     Ok(())
 }
 
 /// What each source said at this poll: one row per configured source, kept with since when
 /// it has been unreachable; a source no longer configured goes.
-fn record_sources(tx: &Transaction<'_>, poll: &PollRecord<'_>) -> rusqlite::Result<()> {
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO source (name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at, failing_since)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?3 THEN NULL ELSE ?8 END)
-         ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, reachable = excluded.reachable, api = excluded.api,
-            scheduler_status = excluded.scheduler_status, scheduler_heartbeat = excluded.scheduler_heartbeat,
-            error = excluded.error, checked_at = excluded.checked_at,
-            failing_since = CASE WHEN excluded.reachable THEN NULL ELSE coalesce(source.failing_since, excluded.checked_at) END",
-    )?;
+fn record_sources(db: &mut Db<'_>, poll: &PollRecord<'_>) -> DbResult<()> {
     for s in poll.sources {
         let scheduler = s.scheduler.as_ref();
-        upsert.execute(params![
-            s.name,
-            s.kind,
-            s.reachable,
-            s.api,
-            scheduler.and_then(|h| h.status.as_deref()),
-            scheduler.and_then(|h| h.heartbeat_at).map(|t| t.timestamp()),
-            s.error,
-            poll.finished,
-        ])?;
+        db.execute(
+            "INSERT INTO source (name, kind, reachable, api, scheduler_status, scheduler_heartbeat, error, checked_at, failing_since)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN CAST(?3 AS BIGINT) = 1 THEN NULL ELSE CAST(?8 AS BIGINT) END)
+             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, reachable = excluded.reachable, api = excluded.api,
+                scheduler_status = excluded.scheduler_status, scheduler_heartbeat = excluded.scheduler_heartbeat,
+                error = excluded.error, checked_at = excluded.checked_at,
+                failing_since = CASE WHEN excluded.reachable = 1 THEN NULL ELSE coalesce(source.failing_since, excluded.checked_at) END",
+            args![
+                &s.name,
+                &s.kind,
+                s.reachable,
+                s.api.as_deref(),
+                scheduler.and_then(|h| h.status.as_deref()),
+                scheduler.and_then(|h| h.heartbeat_at).map(|t| t.timestamp()),
+                s.error.as_deref(),
+                poll.finished,
+            ],
+        )?;
     }
     if !poll.sources.is_empty() {
-        tx.prepare_cached("DELETE FROM source WHERE checked_at != ?1")?.execute([poll.finished])?;
+        db.execute("DELETE FROM source WHERE checked_at != ?1", args![poll.finished])?;
     }
     Ok(())
 }
@@ -382,9 +373,9 @@ struct OpenInterval {
 }
 
 /// The current spans of every product, as stored.
-fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<HashMap<String, Written>> {
+fn open_intervals(db: &mut Db<'_>) -> DbResult<HashMap<String, Written>> {
     let mut open: HashMap<String, Written> = HashMap::new();
-    for c in series::current(conn, None)? {
+    for c in series::current(db, None)? {
         let interval =
             OpenInterval { metric: c.metric, series: c.series, start: c.start, state: c.state, reason: c.reason };
         open.entry(c.product).or_default().open.push(interval);
@@ -393,56 +384,59 @@ fn open_intervals(conn: &rusqlite::Connection) -> rusqlite::Result<HashMap<Strin
 }
 
 /// Registers the products (only rows that changed are written) and marks the others inactive.
-pub(super) fn upsert_products<P: Borrow<Product>>(tx: &Transaction<'_>, products: &[P]) -> rusqlite::Result<()> {
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO product (id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, exclude_expected, active)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 1)
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, grp = excluded.grp, description = excluded.description,
-            owner = excluded.owner, tags = excluded.tags, dag_id = excluded.dag_id, task_id = excluded.task_id,
-            model = excluded.model, metrics = excluded.metrics, slo = excluded.slo, max_age = excluded.max_age,
-            exclude_expected = excluded.exclude_expected, active = 1
-         WHERE (name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, exclude_expected, active)
-            IS NOT (excluded.name, excluded.grp, excluded.description, excluded.owner, excluded.tags, excluded.dag_id,
-                    excluded.task_id, excluded.model, excluded.metrics, excluded.slo, excluded.max_age,
-                    excluded.exclude_expected, 1)",
-    )?;
+pub(super) fn upsert_products<P: Borrow<Product>>(db: &mut Db<'_>, products: &[P]) -> DbResult<()> {
     for p in products.iter().map(Borrow::borrow) {
         let metrics: Vec<&str> = p.metrics.iter().map(Metric::as_str).collect();
-        upsert.execute(params![
-            p.id,
-            p.name,
-            p.group,
-            p.description,
-            p.owner,
-            serde_json::to_string(&p.tags).unwrap_or_else(|_| "[]".into()),
-            p.dag_id,
-            p.task_id,
-            p.model,
-            serde_json::to_string(&metrics).unwrap_or_else(|_| "[]".into()),
-            p.slo,
-            p.max_age.map(|d| d.as_secs() as i64),
-            p.exclude_expected,
-        ])?;
+        db.execute(
+            "INSERT INTO product (id, name, grp, description, owner, tags, dag_id, task_id, model, metrics, slo, max_age, exclude_expected, active)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 1)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, grp = excluded.grp, description = excluded.description,
+                owner = excluded.owner, tags = excluded.tags, dag_id = excluded.dag_id, task_id = excluded.task_id,
+                model = excluded.model, metrics = excluded.metrics, slo = excluded.slo, max_age = excluded.max_age,
+                exclude_expected = excluded.exclude_expected, active = 1
+             WHERE (product.name, product.grp, product.description, product.owner, product.tags, product.dag_id,
+                    product.task_id, product.model, product.metrics, product.slo, product.max_age,
+                    product.exclude_expected, product.active)
+                IS DISTINCT FROM (excluded.name, excluded.grp, excluded.description, excluded.owner, excluded.tags,
+                    excluded.dag_id, excluded.task_id, excluded.model, excluded.metrics, excluded.slo, excluded.max_age,
+                    excluded.exclude_expected, 1)",
+            args![
+                &p.id,
+                &p.name,
+                &p.group,
+                p.description.as_deref(),
+                p.owner.as_deref(),
+                serde_json::to_string(&p.tags).unwrap_or_else(|_| "[]".into()),
+                &p.dag_id,
+                p.task_id.as_deref(),
+                p.model.as_deref(),
+                serde_json::to_string(&metrics).unwrap_or_else(|_| "[]".into()),
+                p.slo,
+                p.max_age.map(|d| d.as_secs() as i64),
+                p.exclude_expected,
+            ],
+        )?;
     }
     let ids: Vec<&str> = products.iter().map(|p| p.borrow().id.as_str()).collect();
-    tx.execute(
-        "UPDATE product SET active = 0 WHERE active = 1 AND id NOT IN (SELECT value FROM json_each(?1))",
-        [serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())],
-    )?;
+    let sql = format!("UPDATE product SET active = 0 WHERE active = 1 AND id NOT IN {}", db.json_texts(1));
+    db.execute(&sql, args![serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())])?;
     Ok(())
 }
 
 /// Extends the current coverage span, or starts a new one after a silence.
-fn heartbeat_coverage(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<()> {
-    let last: Option<(i64, i64)> = tx
-        .query_row("SELECT id, last_seen FROM coverage ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+fn heartbeat_coverage(db: &mut Db<'_>, now: i64) -> DbResult<()> {
+    let last = db.query_opt("SELECT id, last_seen FROM coverage ORDER BY id DESC LIMIT 1", &[], |r| {
+        Ok((r.get::<i64>(0)?, r.get::<i64>(1)?))
+    })?;
     match last {
         Some((id, seen)) if now - seen <= COVERAGE_GRACE => {
-            tx.execute("UPDATE coverage SET last_seen = max(last_seen, ?2) WHERE id = ?1", params![id, now])?;
+            db.execute(
+                "UPDATE coverage SET last_seen = CASE WHEN last_seen >= ?2 THEN last_seen ELSE ?2 END WHERE id = ?1",
+                args![id, now],
+            )?;
         }
         _ => {
-            tx.execute("INSERT INTO coverage (start, last_seen) VALUES (?1, ?1)", [now])?;
+            db.execute("INSERT INTO coverage (start, last_seen) VALUES (?1, ?1)", args![now])?;
         }
     }
     Ok(())
@@ -451,10 +445,6 @@ fn heartbeat_coverage(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<()> {
 impl Store {
     /// A poller heartbeat without a poll (nothing was due): keeps coverage continuous.
     pub fn heartbeat(&mut self, now: i64) -> Result<()> {
-        let path = self.path.clone();
-        let wrap = |source| super::StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn_mut().transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(wrap)?;
-        heartbeat_coverage(&tx, now).map_err(wrap)?;
-        tx.commit().map_err(wrap)
+        self.db().write(|db| heartbeat_coverage(db, now)).in_store(self)
     }
 }

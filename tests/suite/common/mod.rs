@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: real dbt artifacts from `tests/fixtures/dbt`.
 
+pub mod backend;
 pub mod board;
 pub mod fake;
 pub mod fleet;

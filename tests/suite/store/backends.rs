@@ -1,6 +1,6 @@
 //! The store on both backends: PostgreSQL's schema is SQLite's in its own words, and the
-//! parts of the store on the database door (`store::db`: the lease, maintenance, notification events) behave the
-//! same on a SQLite file and on a PostgreSQL database. The PostgreSQL tests need Debian's
+//! store behaves the same on a SQLite file and on a PostgreSQL database (here the lease,
+//! maintenance and notification events; `history` and `pipeline` run on both too). The PostgreSQL tests need Debian's
 //! `postgresql` (CI installs it; see `common::postgres`).
 
 use std::collections::BTreeMap;
@@ -9,37 +9,15 @@ use std::path::Path;
 use tablestat::store::lease::LEASE_TTL;
 use tablestat::store::{Ended, LeaseOutcome, Scope, Store, StoreError};
 
+use crate::common::backend::Place;
 use crate::common::postgres::Database;
 
 const T0: i64 = 1_764_000_000;
 
-/// Each case runs on a SQLite file and, where PostgreSQL is installed, on a PostgreSQL database.
-macro_rules! on_both_backends {
-    ($case:ident) => {
-        mod $case {
-            #[test]
-            fn on_sqlite() {
-                let dir = tempfile::tempdir().unwrap();
-                let path = dir.path().join("history.db");
-                super::$case(&|| tablestat::store::Store::open(&path).unwrap());
-            }
-
-            #[test]
-            #[ignore = "needs PostgreSQL (Debian's postgresql package)"]
-            fn on_postgres() {
-                let url = crate::common::postgres::Database::new().url();
-                super::$case(&|| tablestat::store::Store::open_postgres(&url).unwrap());
-            }
-        }
-    };
-}
-
-type Open<'a> = &'a (dyn Fn() -> Store + Sync);
-
 /// The lease between two pollers: held by the first, refused to the second while its
 /// heartbeat is fresh, renewed, taken over once stale, never released by another.
-fn the_lease_is_held_by_one_and_taken_over_when_stale(open: Open<'_>) {
-    let (mut a, mut b) = (open(), open());
+fn the_lease_is_held_by_one_and_taken_over_when_stale(place: &Place) {
+    let (mut a, mut b) = (place.open(), place.open());
     assert_eq!(a.acquire_lease("a", 1, "jump-1", T0).unwrap(), LeaseOutcome::Held);
     match b.acquire_lease("b", 2, "jump-2", T0 + 10).unwrap() {
         LeaseOutcome::Taken(held) => {
@@ -59,16 +37,16 @@ fn the_lease_is_held_by_one_and_taken_over_when_stale(open: Open<'_>) {
     let seen = a.poller_seen().unwrap().unwrap();
     assert_eq!((seen.pid, seen.heartbeat, seen.released), (2, fresh + 1, true), "who polled last stays known");
 }
-on_both_backends!(the_lease_is_held_by_one_and_taken_over_when_stale);
+crate::on_both_backends!(the_lease_is_held_by_one_and_taken_over_when_stale);
 
 /// Eight pollers ask for a free lease at the same moment, each on a connection of its own:
 /// one gets it (without the writers' lock on PostgreSQL, four or five did).
-fn one_of_many_takes_the_lease(open: Open<'_>) {
+fn one_of_many_takes_the_lease(place: &Place) {
     let barrier = std::sync::Barrier::new(8);
     let outcomes: Vec<LeaseOutcome> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|i| {
-                let mut store = open();
+                let mut store = place.open();
                 let barrier = &barrier;
                 scope.spawn(move || {
                     barrier.wait();
@@ -81,12 +59,12 @@ fn one_of_many_takes_the_lease(open: Open<'_>) {
     let held = outcomes.iter().filter(|o| **o == LeaseOutcome::Held).count();
     assert_eq!(held, 1, "{outcomes:?}");
 }
-on_both_backends!(one_of_many_takes_the_lease);
+crate::on_both_backends!(one_of_many_takes_the_lease);
 
 /// Windows announced, listed soonest first, the upcoming one cancelled (its plan kept), the
 /// running one ended now, and neither ended twice.
-fn maintenance_windows_are_announced_listed_and_ended(open: Open<'_>) {
-    let mut store = open();
+fn maintenance_windows_are_announced_listed_and_ended(place: &Place) {
+    let mut store = place.open();
     let before = store.generation().unwrap();
     let later = store.add_maintenance(&Scope::Group("Sales".into()), T0 + 3600, T0 + 7200, "reload", None, T0).unwrap();
     let now = store.add_maintenance(&Scope::All, T0 - 60, T0 + 600, "upgrade", Some("ana"), T0).unwrap();
@@ -112,15 +90,15 @@ fn maintenance_windows_are_announced_listed_and_ended(open: Open<'_>) {
     assert_eq!(all.iter().find(|w| w.id == now).unwrap().ends_at, T0 + 5);
     assert!(store.maintenance_windows(T0 + 6, false).unwrap().is_empty());
 }
-on_both_backends!(maintenance_windows_are_announced_listed_and_ended);
+crate::on_both_backends!(maintenance_windows_are_announced_listed_and_ended);
 
 /// Maintenance news becomes events (each once), events become deliveries per webhook (a
 /// digest's due at the end of its period), failures are retried and counted for the board,
 /// and a delivery settles the count.
-fn events_are_routed_delivered_and_counted(open: Open<'_>) {
+fn events_are_routed_delivered_and_counted(place: &Place) {
     use tablestat::event::{EventKind, Route, Routing};
     use tablestat::store::DeliveryOutcome;
-    let mut store = open();
+    let mut store = place.open();
     let window = store.add_maintenance(&Scope::All, T0 - 600, T0 + 600, "upgrade", None, T0 - 700).unwrap();
     assert_eq!(store.maintenance_events(T0).unwrap(), 1, "started, not yet ended");
     assert_eq!(store.maintenance_events(T0 + 1).unwrap(), 0, "each once");
@@ -158,7 +136,7 @@ fn events_are_routed_delivered_and_counted(open: Open<'_>) {
     assert_eq!(store.notify_health(T0 + 60).unwrap().undelivered, 0);
     assert_eq!(store.generation().unwrap(), generation + 2, "and of the recovery");
 }
-on_both_backends!(events_are_routed_delivered_and_counted);
+crate::on_both_backends!(events_are_routed_delivered_and_counted);
 
 /// A server that is not there is named with the cause, and the URL's password is not.
 #[test]
@@ -257,7 +235,7 @@ fn the_postgres_schema_is_sqlites_in_its_own_words() {
     let postgres_meta =
         meta(client.query("SELECT key, value FROM meta", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect());
     assert_eq!(postgres_meta, sqlite_meta, "the rows a new database starts with");
-    assert_eq!(Store::open(&dir.path().join("history.db")).unwrap().schema_version().unwrap(), 10);
+    assert_eq!(Store::open(&dir.path().join("history.db")).unwrap().schema_version().unwrap(), 11);
 }
 
 /// Opening again migrates nothing; a database of a newer tablestat is refused as SQLite's is.
@@ -270,8 +248,8 @@ fn a_postgres_store_is_migrated_once_and_a_newer_one_refused() {
     drop(store);
     let store = Store::open_postgres(&database.url()).unwrap();
     assert_eq!(store.maintenance_windows(T0, false).unwrap().len(), 1, "opening again changed nothing");
-    database.connect().execute("INSERT INTO tablestat_schema (version) VALUES (11)", &[]).unwrap();
+    database.connect().execute("INSERT INTO tablestat_schema (version) VALUES (12)", &[]).unwrap();
     let err = Store::open_postgres(&database.url()).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 11, known: 10, .. }), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 12, known: 11, .. }), "{err}");
     assert!(err.to_string().starts_with("history database postgres://…@127.0.0.1:"), "{err}");
 }

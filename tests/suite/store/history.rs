@@ -1,7 +1,8 @@
-//! The history store on a real SQLite file: run-length intervals, uptime with maintenance,
+//! The history store on a real SQLite file and a PostgreSQL database: run-length intervals, uptime with maintenance,
 //! unknown and gaps (hand-computed), bars at day boundaries in another zone, incidents,
 //! maintenance windows, migrations, the lease, viewers seeing writes.
 
+use crate::common::backend::Place;
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use tablestat::evaluate::Evaluation;
 use tablestat::model::{Evidence, Metric, Product, State, Verdict};
@@ -67,18 +68,37 @@ fn count(store_path: &std::path::Path, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
-#[test]
-fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
-    let mut store = Store::open(&path).unwrap();
+crate::on_both_backends!(
+    state_changes_are_stored_as_intervals_and_quiet_polls_write_none,
+    the_same_words_are_stored_once_across_restarts_and_a_changed_row_is_never_trusted,
+    uptime_leaves_out_maintenance_unknown_and_gaps,
+    bars_split_at_local_midnight,
+    incidents_open_update_and_resolve_by_themselves,
+    maintenance_windows_cover_products_groups_and_everything,
+    a_holder_that_died_on_this_host_gives_the_lease_up_at_once,
+    a_viewer_sees_the_pollers_writes,
+    the_generation_moves_with_what_people_see_not_with_heartbeats,
+    maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll,
+    the_flapping_guard_opens_an_incident_only_after_n_polls_down_in_a_row_even_across_a_restart,
+    a_full_poll_stamps_checked_at_once_and_partial_polls_per_product,
+    the_current_span_and_last_refresh_kept_beside_the_history_always_match_it,
+    the_last_judgment_survives_blips_maintenance_and_blocks,
+    a_stored_state_nobody_refreshed_is_shown_unknown,
+    a_poll_whose_lease_was_lost_is_not_written,
+    a_metric_added_later_stays_with_its_product_in_the_slo_input,
+    an_incident_closed_as_a_false_positive_leaves_uptime_with_who_and_why,
+    an_expected_incident_leaves_uptime_only_where_the_product_says_so
+);
+
+fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     let ps = [p.clone()];
     for i in 0..5 {
         let s = record(&mut store, &ps, &[up(&p, t0() + i * 240)], t0() + i * 240);
         assert_eq!(s.changes, if i == 0 { 3 } else { 0 }, "poll {i}");
     }
-    assert_eq!(count(&path, "SELECT count(*) FROM span"), 3, "two metrics and the overall state");
+    assert_eq!(place.count("SELECT count(*) FROM span"), 3, "two metrics and the overall state");
     // A change starts a new span, which ends the old one at the change.
     let down = checked(
         &p,
@@ -86,12 +106,14 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
         &[(Metric::Freshness, State::Up, "refreshed"), (Metric::Uniqueness, State::Down, "unique test failed")],
     );
     assert_eq!(record(&mut store, &ps, &[down], t0() + 1200).changes, 2);
-    assert_eq!(count(&path, "SELECT count(*) FROM span"), 5);
-    let uniqueness_starts = "SELECT group_concat(sp.start - {t0}) FROM span sp JOIN series s ON s.id = sp.series WHERE s.metric = 'uniqueness'";
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let starts: String =
-        conn.query_row(&uniqueness_starts.replace("{t0}", &t0().to_string()), [], |r| r.get(0)).unwrap();
-    assert_eq!(starts, "0,1200", "up from the first poll, down from the change");
+    assert_eq!(place.count("SELECT count(*) FROM span"), 5);
+    let uniqueness = "SELECT count(*) FROM span sp JOIN series s ON s.id = sp.series WHERE s.metric = 'uniqueness'";
+    let starting = |at: i64| place.count(&format!("{uniqueness} AND sp.start = {at}"));
+    assert_eq!(
+        (place.count(uniqueness), starting(t0()), starting(t0() + 1200)),
+        (2, 1, 1),
+        "up from the first poll, down from the change"
+    );
     // The same state with new words updates the reason in place.
     let reworded = checked(
         &p,
@@ -99,12 +121,12 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
         &[(Metric::Freshness, State::Up, "refreshed again"), (Metric::Uniqueness, State::Down, "unique test failed")],
     );
     assert_eq!(record(&mut store, &ps, &[reworded], t0() + 1440).changes, 0);
-    assert_eq!(count(&path, "SELECT count(*) FROM span"), 5);
-    assert_eq!(count(&path, "SELECT count(*) FROM verdict WHERE text = 'refreshed again'"), 1);
+    assert_eq!(place.count("SELECT count(*) FROM span"), 5);
+    assert_eq!(place.count("SELECT count(*) FROM verdict WHERE text = 'refreshed again'"), 1);
     // The old words, no longer spoken by any span, go at the next prune; the rest stay.
     store.prune_polls(t0()).unwrap();
-    assert_eq!(count(&path, "SELECT count(*) FROM verdict WHERE text = 'refreshed'"), 0);
-    assert_eq!(count(&path, "SELECT count(*) FROM verdict"), 5, "the verdicts of every span, old ones included");
+    assert_eq!(place.count("SELECT count(*) FROM verdict WHERE text = 'refreshed'"), 0);
+    assert_eq!(place.count("SELECT count(*) FROM verdict"), 5, "the verdicts of every span, old ones included");
     let quiet = checked(
         &p,
         t0() + 1680,
@@ -112,18 +134,15 @@ fn state_changes_are_stored_as_intervals_and_quiet_polls_write_none() {
     );
     record(&mut store, &ps, &[quiet], t0() + 1680);
     assert_eq!(
-        count(&path, "SELECT count(*) FROM verdict WHERE text = 'refreshed'"),
+        place.count("SELECT count(*) FROM verdict WHERE text = 'refreshed'"),
         1,
         "interned again after the prune"
     );
-    assert_eq!(count(&path, "SELECT count(*) FROM poll"), 8);
-    assert_eq!(count(&path, "SELECT count(*) FROM coverage"), 1);
+    assert_eq!(place.count("SELECT count(*) FROM poll"), 8);
+    assert_eq!(place.count("SELECT count(*) FROM coverage"), 1);
 }
 
-#[test]
-fn the_same_words_are_stored_once_across_restarts_and_a_changed_row_is_never_trusted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
+fn the_same_words_are_stored_once_across_restarts_and_a_changed_row_is_never_trusted(place: &Place) {
     let p = product("orders");
     let ps = [p.clone()];
     let failed = |ts: i64| {
@@ -134,25 +153,24 @@ fn the_same_words_are_stored_once_across_restarts_and_a_changed_row_is_never_tru
         )
     };
     let failed_rows = "SELECT count(*) FROM verdict WHERE text = 'unique test failed'";
-    let mut store = Store::open(&path).unwrap();
+    let mut store = place.open();
     for i in 0..4 {
         let ts = t0() + i * 600;
         record(&mut store, &ps, &[if i % 2 == 0 { up(&p, ts) } else { failed(ts) }], ts);
     }
-    assert_eq!(count(&path, failed_rows), 1, "found again by the writer's map");
+    assert_eq!(place.count(failed_rows), 1, "found again by the writer's map");
     drop(store);
     // A new process reads the verdicts it has not seen from the table.
-    let mut store = Store::open(&path).unwrap();
+    let mut store = place.open();
     record(&mut store, &ps, &[up(&p, t0() + 2400)], t0() + 2400);
     record(&mut store, &ps, &[failed(t0() + 3000)], t0() + 3000);
-    assert_eq!(count(&path, failed_rows), 1, "found in the table after a restart");
-    assert_eq!(count(&path, "SELECT count(*) FROM verdict"), 5);
+    assert_eq!(place.count(failed_rows), 1, "found in the table after a restart");
+    assert_eq!(place.count("SELECT count(*) FROM verdict"), 5);
     // Another connection changes the row the writer's map points at: the map is only a hint.
-    let other = rusqlite::Connection::open(&path).unwrap();
-    other.execute("UPDATE verdict SET text = 'reworded elsewhere' WHERE text = 'unique test failed'", []).unwrap();
+    place.execute("UPDATE verdict SET text = 'reworded elsewhere' WHERE text = 'unique test failed'");
     record(&mut store, &ps, &[up(&p, t0() + 3600)], t0() + 3600);
     record(&mut store, &ps, &[failed(t0() + 4200)], t0() + 4200);
-    assert_eq!(count(&path, failed_rows), 1, "written anew, not taken from the changed row");
+    assert_eq!(place.count(failed_rows), 1, "written anew, not taken from the changed row");
     let snap = store.snapshot(t0() + 4200, FixedOffset::east_opt(0).unwrap()).unwrap();
     let uniqueness = snap.products[0].metrics.iter().find(|m| m.metric == Metric::Uniqueness).unwrap();
     assert_eq!((uniqueness.state, uniqueness.reason.as_str()), (State::Down, "unique test failed"));
@@ -161,9 +179,8 @@ fn the_same_words_are_stored_once_across_restarts_and_a_changed_row_is_never_tru
 /// A day, by hand: up 0–6 h, down 6–8 h, maintenance 8–10 h, unknown 10–11 h, then no
 /// poller 11–15 h (the state was up, but nobody watched), then up 15–24 h.
 /// Judged: up 6 + 9 = 15 h, down 2 h -> 15 / 17 = 88.235 %.
-#[test]
-fn uptime_leaves_out_maintenance_unknown_and_gaps() {
-    let mut store = Store::in_memory().unwrap();
+fn uptime_leaves_out_maintenance_unknown_and_gaps(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     let ps = [p.clone()];
     let both = |s: State| [(Metric::Freshness, s, "x"), (Metric::Uniqueness, State::Up, "y")];
@@ -202,9 +219,8 @@ fn uptime_leaves_out_maintenance_unknown_and_gaps() {
     assert_eq!(lean.evidence, row.evidence);
 }
 
-#[test]
-fn bars_split_at_local_midnight() {
-    let mut store = Store::in_memory().unwrap();
+fn bars_split_at_local_midnight(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     let ps = [p.clone()];
     // Down from 22:00 to 23:00 UTC on Nov 1: Nov 1 in UTC, Nov 2 in UTC+03:00.
@@ -230,9 +246,8 @@ fn bars_split_at_local_midnight() {
     assert_eq!(tail(&plus3), [Some(State::Up), Some(State::Down), Some(State::Up)]);
 }
 
-#[test]
-fn incidents_open_update_and_resolve_by_themselves() {
-    let mut store = Store::in_memory().unwrap();
+fn incidents_open_update_and_resolve_by_themselves(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     let ps = [p.clone()];
     record(&mut store, &ps, &[up(&p, t0())], t0());
@@ -318,9 +333,8 @@ fn incidents_open_update_and_resolve_by_themselves() {
     assert_eq!(store.incident(id).unwrap().updates.len(), updates);
 }
 
-#[test]
-fn maintenance_windows_cover_products_groups_and_everything() {
-    let mut store = Store::in_memory().unwrap();
+fn maintenance_windows_cover_products_groups_and_everything(place: &Place) {
+    let mut store = place.open();
     let mut a = product("orders");
     a.group = "Sales".into();
     let mut b = product("revenue");
@@ -347,10 +361,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/history.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 10);
+    assert_eq!(store.schema_version().unwrap(), 11);
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 10);
+    assert_eq!(store.schema_version().unwrap(), 11);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
     #[cfg(unix)]
@@ -358,20 +372,16 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 11).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 12).unwrap();
     let err = Store::open(&path).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 11, known: 10, .. }));
-    assert!(err.to_string().contains("newer than this tablestat knows (10): upgrade tablestat"), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 12, known: 11, .. }));
+    assert!(err.to_string().contains("newer than this tablestat knows (11): upgrade tablestat"), "{err}");
 }
 
 /// A poller killed with `kill -9` leaves a fresh heartbeat behind; on the same host its
 /// process is seen gone and the lease is taken at once. Elsewhere the heartbeat decides.
-#[test]
-fn a_holder_that_died_on_this_host_gives_the_lease_up_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
-    let mut a = Store::open(&path).unwrap();
-    let mut b = Store::open(&path).unwrap();
+fn a_holder_that_died_on_this_host_gives_the_lease_up_at_once(place: &Place) {
+    let (mut a, mut b) = (place.open(), place.open());
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead = i64::from(child.id());
     child.wait().unwrap();
@@ -382,12 +392,8 @@ fn a_holder_that_died_on_this_host_gives_the_lease_up_at_once() {
     assert!(matches!(b.acquire_lease("b", 1, "jump", t0() + 3).unwrap(), LeaseOutcome::Taken(_)));
 }
 
-#[test]
-fn a_viewer_sees_the_pollers_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
-    let mut writer = Store::open(&path).unwrap();
-    let viewer = Store::open(&path).unwrap();
+fn a_viewer_sees_the_pollers_writes(place: &Place) {
+    let (mut writer, viewer) = (place.open(), place.open());
     let before = viewer.data_version().unwrap();
     assert_eq!(viewer.data_version().unwrap(), before, "nothing written");
     let p = product("orders");
@@ -399,10 +405,8 @@ fn a_viewer_sees_the_pollers_writes() {
     assert_eq!(snapshot.products[0].checked_at, Some(t0()));
 }
 
-#[test]
-fn the_generation_moves_with_what_people_see_not_with_heartbeats() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+fn the_generation_moves_with_what_people_see_not_with_heartbeats(place: &Place) {
+    let mut store = place.open();
     let g0 = store.generation().unwrap();
     store.acquire_lease("a", 1, "host", t0()).unwrap();
     store.acquire_lease("a", 1, "host", t0() + 10).unwrap();
@@ -416,9 +420,8 @@ fn the_generation_moves_with_what_people_see_not_with_heartbeats() {
     assert!(store.generation().unwrap() > g1);
 }
 
-#[test]
-fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll() {
-    let mut store = Store::in_memory().unwrap();
+fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     record(&mut store, std::slice::from_ref(&p), &[up(&p, t0())], t0());
     let zone = FixedOffset::east_opt(0).unwrap();
@@ -448,11 +451,8 @@ fn maintenance_shows_when_it_starts_and_ends_not_at_the_next_poll() {
     assert_eq!(prior.previous["orders"][&Metric::Uniqueness].verdict.reason, "1 test passed");
 }
 
-#[test]
-fn the_flapping_guard_opens_an_incident_only_after_n_polls_down_in_a_row_even_across_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
-    let mut store = Store::open(&path).unwrap();
+fn the_flapping_guard_opens_an_incident_only_after_n_polls_down_in_a_row_even_across_a_restart(place: &Place) {
+    let mut store = place.open();
     let p = product("fct_orders");
     let ps = vec![p.clone()];
     let down = |ts| checked(&p, ts, &[(Metric::Freshness, State::Down, "late"), (Metric::Uniqueness, State::Up, "ok")]);
@@ -470,12 +470,12 @@ fn the_flapping_guard_opens_an_incident_only_after_n_polls_down_in_a_row_even_ac
     assert!(poll(&mut store, down(t0() + 1200), t0() + 1200).incidents_opened.is_empty());
     assert!(poll(&mut store, down(t0() + 1500), t0() + 1500).incidents_opened.is_empty());
     drop(store);
-    let mut store = Store::open(&path).unwrap();
+    let mut store = place.open();
     let opened = poll(&mut store, down(t0() + 1800), t0() + 1800).incidents_opened;
     assert_eq!(opened.len(), 1, "the third poll down in a row opens it");
     assert_eq!(store.incident(opened[0]).unwrap().opened_at, t0() + 1800);
-    assert_eq!(count(&path, "SELECT count(*) FROM event WHERE kind = 'incident_opened'"), 1);
-    assert_eq!(count(&path, "SELECT count(*) FROM incident"), 1);
+    assert_eq!(place.count("SELECT count(*) FROM event WHERE kind = 'incident_opened'"), 1);
+    assert_eq!(place.count("SELECT count(*) FROM incident"), 1);
     // Still down: no second incident.
     assert!(poll(&mut store, down(t0() + 2100), t0() + 2100).incidents_opened.is_empty());
 }
@@ -487,7 +487,7 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     let path = dir.path().join("history.db");
     std::fs::copy(crate::common::fixture("store/history-v1.db"), &path).unwrap();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 10);
+    assert_eq!(store.schema_version().unwrap(), 11);
     assert_eq!(count(&path, CURRENT_MISKEPT), 0, "the current span of each series is found by the migration");
     assert_eq!(store.integrity_check().unwrap(), "ok");
     let now = t0() + 2 * D;
@@ -507,9 +507,8 @@ fn a_database_of_the_first_release_is_migrated_with_its_history_kept() {
     assert_eq!(tables, 0, "the old table is gone");
 }
 
-#[test]
-fn a_full_poll_stamps_checked_at_once_and_partial_polls_per_product() {
-    let mut store = Store::in_memory().unwrap();
+fn a_full_poll_stamps_checked_at_once_and_partial_polls_per_product(place: &Place) {
+    let mut store = place.open();
     let (a, b) = (product("a"), product("b"));
     let ps = vec![a.clone(), b.clone()];
     let checked_at = |store: &Store, now: i64| -> Vec<Option<i64>> {
@@ -528,15 +527,13 @@ fn a_full_poll_stamps_checked_at_once_and_partial_polls_per_product() {
 /// Series whose kept current span (schema 4) is not their last span, and products whose
 /// kept last refresh is not their last refresh.
 const CURRENT_MISKEPT: &str = "SELECT
-    (SELECT count(*) FROM series s WHERE (s.start, s.verdict) IS NOT
-        (SELECT start, verdict FROM span WHERE series = s.id ORDER BY start DESC LIMIT 1))
-  + (SELECT count(*) FROM product p WHERE p.refreshed_at IS NOT (SELECT max(finished) FROM refresh WHERE product = p.id))";
+    (SELECT count(*) FROM series s WHERE NOT EXISTS (SELECT 1 FROM span sp
+        WHERE sp.series = s.id AND sp.start = s.start AND sp.verdict = s.verdict
+          AND sp.start = (SELECT max(start) FROM span WHERE series = s.id)))
+  + (SELECT count(*) FROM product p WHERE p.refreshed_at IS DISTINCT FROM (SELECT max(finished) FROM refresh WHERE product = p.id))";
 
-#[test]
-fn the_current_span_and_last_refresh_kept_beside_the_history_always_match_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
-    let mut store = Store::open(&path).unwrap();
+fn the_current_span_and_last_refresh_kept_beside_the_history_always_match_it(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     let ps = [p.clone()];
     let refreshed = |ts: i64, finished: i64| {
@@ -564,7 +561,7 @@ fn the_current_span_and_last_refresh_kept_beside_the_history_always_match_it() {
     ];
     for (step, c, ts) in steps {
         record(&mut store, &ps, &[c], ts);
-        assert_eq!(count(&path, CURRENT_MISKEPT), 0, "after {step}");
+        assert_eq!(place.count(CURRENT_MISKEPT), 0, "after {step}");
     }
     let row = &store.snapshot(t0() + 1300, FixedOffset::east_opt(0).unwrap()).unwrap().products[0];
     assert_eq!((row.state, row.last_refresh), (State::Up, Some(t0() + 1100)));
@@ -583,7 +580,7 @@ fn the_current_span_and_last_refresh_kept_beside_the_history_always_match_it() {
         ..Default::default()
     };
     store.import(&ps, &history).unwrap();
-    assert_eq!(count(&path, CURRENT_MISKEPT), 0, "after an import");
+    assert_eq!(place.count(CURRENT_MISKEPT), 0, "after an import");
     // What is stored, not what is shown: a day after the last poll, the board says unknown.
     let (metrics, _, _) = store.product_detail("orders", t0() + D + 60, FixedOffset::east_opt(0).unwrap()).unwrap();
     let uniqueness = metrics.iter().find(|m| m.metric == Metric::Uniqueness).unwrap();
@@ -593,9 +590,8 @@ fn the_current_span_and_last_refresh_kept_beside_the_history_always_match_it() {
 /// Rule 4's carry keeps the last *judgment*: polls that could not see (unknown), a
 /// maintenance window and a DAG block in between are skipped, and the time it held is
 /// kept, so the next partial dbt run says "last tested …" rather than "not checked".
-#[test]
-fn the_last_judgment_survives_blips_maintenance_and_blocks() {
-    let mut store = Store::in_memory().unwrap();
+fn the_last_judgment_survives_blips_maintenance_and_blocks(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     let ps = std::slice::from_ref(&p);
     let judged = |ts| {
@@ -615,7 +611,8 @@ fn the_last_judgment_survives_blips_maintenance_and_blocks() {
         ("the DAG paused", both(t0() + 600, State::Down, "blocked: DAG shop_daily is paused")),
     ];
     for (case, blip) in blips {
-        let mut store_case = Store::in_memory().unwrap();
+        let place = place.another();
+        let mut store_case = place.open();
         record(&mut store_case, ps, &[judged(t0())], t0());
         record(&mut store_case, ps, &[judged(t0() + 300)], t0() + 300);
         record(&mut store_case, ps, &[blip], t0() + 600);
@@ -640,16 +637,15 @@ fn the_last_judgment_survives_blips_maintenance_and_blocks() {
     let prior = store.prior(ps, t0() + 400).unwrap();
     assert_eq!(prior.previous["orders"][&Metric::Uniqueness].at, Some(at(t0() + 300)));
     // Never judged: nothing to carry.
-    let mut fresh = Store::in_memory().unwrap();
+    let mut fresh = place.another().open();
     record(&mut fresh, ps, &[both(t0(), State::Unknown, "Airflow could not be read since x: 503")], t0());
     assert!(fresh.prior(ps, t0() + 60).unwrap().previous.get("orders").is_none_or(|m| m.is_empty()));
 }
 
 /// What every reader is shown ages: three poll intervals (at least 10 min) after the last
 /// check the stored `up` is `unknown`, naming why; the stored history is untouched.
-#[test]
-fn a_stored_state_nobody_refreshed_is_shown_unknown() {
-    let mut store = Store::in_memory().unwrap();
+fn a_stored_state_nobody_refreshed_is_shown_unknown(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     record(&mut store, std::slice::from_ref(&p), &[up(&p, t0())], t0());
     let zone = FixedOffset::east_opt(0).unwrap();
@@ -692,9 +688,8 @@ fn a_stored_state_nobody_refreshed_is_shown_unknown() {
 
 /// A poll is written only under the lease it was made under: if another poller took the
 /// lease during a slow poll, the older poll is dropped, never written after newer ones.
-#[test]
-fn a_poll_whose_lease_was_lost_is_not_written() {
-    let mut store = Store::in_memory().unwrap();
+fn a_poll_whose_lease_was_lost_is_not_written(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     store.acquire_lease("slow", 1, "jump-1", t0()).unwrap();
     // The slow poller stopped beating; another takes over and polls.
@@ -725,9 +720,8 @@ fn a_poll_whose_lease_was_lost_is_not_written() {
 
 /// A metric a product gains later gets a series made after other products' series; the SLO
 /// report still finds all of a product's series under one entry.
-#[test]
-fn a_metric_added_later_stays_with_its_product_in_the_slo_input() {
-    let mut store = Store::in_memory().unwrap();
+fn a_metric_added_later_stays_with_its_product_in_the_slo_input(place: &Place) {
+    let mut store = place.open();
     let (a, b) = (product("a"), product("b"));
     let both = [a.clone(), b.clone()];
     let fresh = [(Metric::Freshness, State::Up, "ok")];
@@ -747,9 +741,8 @@ fn a_metric_added_later_stays_with_its_product_in_the_slo_input() {
 /// judged 24 h - 4 h 2 min, down 2 h: 1 - 7200 / 71880 = 89.983 %. The SLO input lists it,
 /// the timeline says who and why; saying it twice is refused. Bob took the first one 10
 /// min after it opened.
-#[test]
-fn an_incident_closed_as_a_false_positive_leaves_uptime_with_who_and_why() {
-    let mut store = Store::in_memory().unwrap();
+fn an_incident_closed_as_a_false_positive_leaves_uptime_with_who_and_why(place: &Place) {
+    let mut store = place.open();
     let p = product("orders");
     let ps = [p.clone()];
     let mut ts = t0();
@@ -821,11 +814,10 @@ fn an_incident_closed_as_a_false_positive_leaves_uptime_with_who_and_why() {
 }
 
 /// `expected` leaves uptime only where the product says so.
-#[test]
-fn an_expected_incident_leaves_uptime_only_where_the_product_says_so() {
+fn an_expected_incident_leaves_uptime_only_where_the_product_says_so(place: &Place) {
     let zone = FixedOffset::east_opt(0).unwrap();
     for exclude_expected in [false, true] {
-        let mut store = Store::in_memory().unwrap();
+        let mut store = place.open();
         let p = Product { exclude_expected, ..product("orders") };
         let ps = [p.clone()];
         let down = [(Metric::Freshness, State::Down, "late"), (Metric::Uniqueness, State::Up, "y")];

@@ -1,4 +1,5 @@
-//! History on real SQLite files (and, for the modules on the database door, PostgreSQL), and the whole pipeline (engine -> store -> status document) in one process.
+//! History on real SQLite files and PostgreSQL databases (each case on both), and the whole
+//! pipeline (engine -> store -> status document) in one process.
 
 mod backends;
 mod history;

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::common::backend::Place;
+
 use crate::common::pipeline::Pipeline;
 use crate::common::story::{self, chapter};
 use chrono::{DateTime, TimeZone, Utc};
@@ -12,7 +14,6 @@ use tablestat::config::Config;
 use tablestat::model::State;
 use tablestat::poller::Engine;
 use tablestat::status_doc::StatusDocument;
-use tablestat::store::Store;
 use tablestat::store::worker::StoreHandle;
 
 /// One poll that must read Airflow.
@@ -28,19 +29,32 @@ fn states(doc: &StatusDocument) -> Vec<(String, State)> {
 
 /// The story's fake pipeline, a history database in a temporary folder, and the engine
 /// polling one into the other (the folder and the server live as long as the tuple).
-async fn story_pipeline() -> (tempfile::TempDir, wiremock::MockServer, story::Story, StoreHandle, Pipeline) {
+async fn story_pipeline(
+    place: &Place,
+) -> (tempfile::TempDir, wiremock::MockServer, story::Story, StoreHandle, Pipeline) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
     let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
-    let config = Arc::new(Config::parse(Path::new("/tmp/story.toml"), &story::config(&server.uri(), &db)).unwrap());
-    let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
+    let config =
+        Arc::new(Config::parse(Path::new("/tmp/story.toml"), &story::config(&server.uri(), &beside(&dir))).unwrap());
+    let store = StoreHandle::spawn(place.open()).unwrap();
     let pipeline = Pipeline::new(Engine::new(config).unwrap(), store.clone());
     (dir, server, story, store, pipeline)
 }
 
-#[tokio::test]
-async fn a_day_in_the_life_of_three_tables() {
-    let (_dir, _server, story, store, mut pipeline) = story_pipeline().await;
+/// The config's `[store] path`, in `dir`: the pipeline is handed its store and never opens
+/// this, but the dbt cache is kept beside it.
+fn beside(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("history.db")
+}
+
+crate::on_both_backends!(async:
+    a_day_in_the_life_of_three_tables,
+    discovered_models_become_products_and_stay_put_while_the_project_is_unchanged,
+    the_board_and_the_status_document_agree_on_every_scenario,
+);
+
+async fn a_day_in_the_life_of_three_tables(place: &Place) {
+    let (_dir, _server, story, store, mut pipeline) = story_pipeline(place).await;
     let t = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, m, 0).unwrap();
 
     // 02:00 healthy; polled every 4 minutes until 04:00.
@@ -132,14 +146,13 @@ async fn a_day_in_the_life_of_three_tables() {
 /// products at the first poll (the listed ones keep their config), are checked and stored
 /// like the listed ones, and an unchanged project leaves the product list as it was (the
 /// same shared list, not merged again).
-#[tokio::test]
-async fn discovered_models_become_products_and_stay_put_while_the_project_is_unchanged() {
+async fn discovered_models_become_products_and_stay_put_while_the_project_is_unchanged(place: &Place) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
     let (server, _story) = story::start(chapter(1, "success", "all_pass")).await;
-    let text = story::config(&server.uri(), &db) + "\n[discover]\ndag = \"shop_daily\"\ntask = \"dbt_build\"\n";
+    let text =
+        story::config(&server.uri(), &beside(&dir)) + "\n[discover]\ndag = \"shop_daily\"\ntask = \"dbt_build\"\n";
     let config = Arc::new(Config::parse(Path::new("/tmp/story.toml"), &text).unwrap());
-    let store = StoreHandle::spawn(Store::open(&db).unwrap()).unwrap();
+    let store = StoreHandle::spawn(place.open()).unwrap();
     let mut pipeline = Pipeline::new(Engine::new(config).unwrap(), store);
     assert_eq!(pipeline.engine.products().len(), 3, "only the listed products before the first poll");
     let t = Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
@@ -164,15 +177,14 @@ async fn discovered_models_become_products_and_stay_put_while_the_project_is_unc
 /// for every dbt scenario of the fixtures, then with nobody polling for a day, and with a
 /// maintenance window begun since the last poll. The board is drawn on a `TestBackend` and
 /// read back: its verdict line and each product's symbol match the document.
-#[tokio::test]
-async fn the_board_and_the_status_document_agree_on_every_scenario() {
+async fn the_board_and_the_status_document_agree_on_every_scenario(place: &Place) {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use tablestat::tui::app::App;
     use tablestat::tui::theme::Theme;
     use tablestat::tui::views::{self, Board};
 
-    let (_dir, _server, story, store, mut pipeline) = story_pipeline().await;
+    let (_dir, _server, story, store, mut pipeline) = story_pipeline(place).await;
     let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
     let theme = Theme::new(false, true, false);
 

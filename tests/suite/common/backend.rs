@@ -1,0 +1,107 @@
+//! Where a store test keeps its history: a SQLite file or a PostgreSQL database. A case
+//! written over a [`Place`] runs on both (`on_both_backends!`), and reads the database with
+//! its own client where it checks rows, never through the store it tests.
+
+use std::path::PathBuf;
+
+use tablestat::store::Store;
+
+use super::postgres::Database;
+
+pub enum Place {
+    File { _dir: tempfile::TempDir, path: PathBuf },
+    Postgres(Database),
+}
+
+impl Place {
+    /// A new SQLite file in a folder of its own.
+    pub fn sqlite() -> Place {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        Place::File { _dir: dir, path }
+    }
+
+    /// A new database of the test PostgreSQL cluster.
+    pub fn postgres() -> Place {
+        Place::Postgres(off_runtime(Database::new))
+    }
+
+    /// Another empty place of the same kind.
+    pub fn another(&self) -> Place {
+        match self {
+            Place::File { .. } => Place::sqlite(),
+            Place::Postgres(_) => Place::postgres(),
+        }
+    }
+
+    /// A store on it: each call a connection of its own, as another process would have.
+    /// Opened off any async runtime (PostgreSQL's client runs one of its own, as the store's
+    /// thread does in tablestat).
+    pub fn open(&self) -> Store {
+        let open = || match self {
+            Place::File { path, .. } => Store::open(path).unwrap(),
+            Place::Postgres(database) => Store::open_postgres(&database.url()).unwrap(),
+        };
+        off_runtime(open)
+    }
+
+    /// The one integer a query answers, read with the database's own client.
+    pub fn count(&self, sql: &str) -> i64 {
+        off_runtime(|| match self {
+            Place::File { path, .. } => {
+                rusqlite::Connection::open(path).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+            }
+            Place::Postgres(database) => database.connect().query_one(sql, &[]).unwrap().get(0),
+        })
+    }
+
+    /// Runs a statement from another connection.
+    pub fn execute(&self, sql: &str) {
+        off_runtime(|| match self {
+            Place::File { path, .. } => {
+                rusqlite::Connection::open(path).unwrap().execute_batch(sql).unwrap();
+            }
+            Place::Postgres(database) => database.connect().batch_execute(sql).unwrap(),
+        })
+    }
+}
+
+/// Runs `work` on a thread of its own: PostgreSQL's blocking client runs a runtime of its
+/// own, which cannot start inside an async test's (tablestat's store has its own thread).
+fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().unwrap())
+}
+
+/// Runs the case `fn name(place: &Place)` on a SQLite file and, where PostgreSQL is
+/// installed, on a PostgreSQL database: `name::on_sqlite`, `name::on_postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    (async: $($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$case(&$crate::common::backend::Place::sqlite()).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs PostgreSQL (Debian's postgresql package)"]
+            async fn on_postgres() {
+                super::$case(&$crate::common::backend::Place::postgres()).await;
+            }
+        }
+    )*};
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[test]
+            fn on_sqlite() {
+                super::$case(&$crate::common::backend::Place::sqlite());
+            }
+
+            #[test]
+            #[ignore = "needs PostgreSQL (Debian's postgresql package)"]
+            fn on_postgres() {
+                super::$case(&$crate::common::backend::Place::postgres());
+            }
+        }
+    )*};
+}
