@@ -2,6 +2,8 @@
 //! every product), one poll's write with 1 % of metrics changing, drawing the list of all
 //! products into a 200x50 frame, and what a poll reads first (each metric's last judgment).
 //! Run: `cargo bench --bench board` (5,000 products), or with `TABLESTAT_BENCH_PRODUCTS=20000`.
+//! On PostgreSQL: `TABLESTAT_BENCH_POSTGRES=postgres://user@host/db` (a database the bench may
+//! wipe: its `public` schema is dropped and made again).
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -33,15 +35,26 @@ fn now() -> i64 {
     1_795_000_000
 }
 
-/// The products x 90 days of history in a database file.
+/// An empty store named `name`: a file under target/, or the PostgreSQL database
+/// `TABLESTAT_BENCH_POSTGRES` names, emptied.
+fn empty_store(name: &str) -> Store {
+    if let Ok(url) = std::env::var("TABLESTAT_BENCH_POSTGRES") {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public").unwrap();
+        return Store::open_postgres(&url).unwrap();
+    }
+    // Under target/ and replaced each run: statics are never dropped, so a temporary
+    // directory per process would be left behind by every run.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    Store::open(&dir.join("history.db")).unwrap()
+}
+
+/// The products x 90 days of history.
 fn store() -> &'static Mutex<Store> {
     static STORE: OnceLock<Mutex<Store>> = OnceLock::new();
     STORE.get_or_init(|| {
-        // Under target/ and replaced each run: statics are never dropped, so a temporary
-        // directory per process would be left behind by every run.
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("board-bench");
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut store = Store::open(&dir.join("history.db")).unwrap();
+        let mut store = empty_store("board-bench");
         let products = world::synthetic_products(products());
         store.import(&products, &seed::history(&products, now(), 1)).unwrap();
         Mutex::new(store)
@@ -159,9 +172,7 @@ fn prior(bencher: divan::Bencher) {
 /// `unknown`, so each last judgment is read back behind it.
 #[divan::bench(sample_count = 10)]
 fn prior_after_an_outage(bencher: divan::Bencher) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("prior-bench");
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut store = Store::open(&dir.join("history.db")).unwrap();
+    let mut store = empty_store("prior-bench");
     let plain = world::synthetic_products(products());
     store.import(&plain, &seed::history(&plain, now(), 1)).unwrap();
     let products: Vec<Arc<_>> = plain.iter().cloned().map(Arc::new).collect();

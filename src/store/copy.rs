@@ -165,6 +165,7 @@ impl Store {
             Ok((counts, at_the_moment(self)?))
         })();
         let _ = self.db().execute_batch("ROLLBACK");
+        target.after_bulk_load()?;
         copied
     }
 

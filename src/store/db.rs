@@ -27,7 +27,8 @@ pub struct PgConn {
     pid: i32,
 }
 
-/// The channel every writing transaction notifies at commit, and every connection hears.
+/// The channel every change notifies at commit (the schema's triggers, `schema_pg`), and
+/// every connection hears.
 const CHANNEL: &str = "tablestat";
 
 impl PgConn {
@@ -505,10 +506,6 @@ impl Db<'_> {
         };
         match locked.and_then(|()| work(self)) {
             Ok(done) => {
-                if postgres {
-                    // Heard by every other connection when (and only if) this commits.
-                    self.execute_batch(&format!("NOTIFY {CHANNEL}"))?;
-                }
                 self.execute_batch("COMMIT")?;
                 Ok(done)
             }

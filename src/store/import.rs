@@ -55,7 +55,7 @@ impl Store {
         self.db().write(|db| import(db, products, history)).in_store(self)?;
         // The writer's cache does not know these rows.
         self.cache = super::write::WriteCache::default();
-        Ok(())
+        self.after_bulk_load()
     }
 }
 

@@ -268,6 +268,16 @@ impl Store {
         Ok(polls + reasons + self.prune_events(before)?)
     }
 
+    /// After many rows arrived at once (an import, a copy): PostgreSQL's planner learns the
+    /// tables' new sizes now rather than at autovacuum's next pass (the board query took
+    /// 370 ms on a store it had not seen, 5,000 products × 90 days). SQLite plans without.
+    pub fn after_bulk_load(&mut self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(_) => self.db().execute_batch("ANALYZE").in_store(self),
+        }
+    }
+
     /// Asks the poller to poll now (from any process).
     pub fn request_poll(&mut self, now: i64, by: &str) -> Result<()> {
         self.db()

@@ -3,7 +3,7 @@
 //! series begins; the last is current, and its start and verdict are kept on the series
 //! (schema 4) so that reading every current state is one pass over the series.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
 
@@ -48,24 +48,38 @@ pub(super) fn register_hash(conn: &Connection) -> rusqlite::Result<()> {
 /// before use, so a stale map (another process wrote or pruned) never names the wrong words:
 /// it can only mint a second row with the same words, which reads the same.
 #[derive(Default)]
-pub(super) struct VerdictIds(Option<HashMap<u64, i64>>);
+pub(super) struct VerdictIds {
+    ids: Option<HashMap<u64, i64>>,
+    /// Ids checked against their rows (or minted) since another connection last wrote: no
+    /// need to look again until one does.
+    confirmed: HashSet<i64>,
+}
 
 impl VerdictIds {
+    /// Another connection wrote: every id is a hint again.
+    pub fn doubt(&mut self) {
+        self.confirmed.clear();
+    }
+
     /// The id of the verdict with these words, added if there is none.
     pub fn id(&mut self, db: &mut Db<'_>, state: State, text: &str) -> DbResult<i64> {
         let code = state_code(state);
         let hash = verdict_hash(code, text);
-        let ids = match &mut self.0 {
+        let ids = match &mut self.ids {
             Some(ids) => ids,
-            None => self.0.insert(every_id(db)?),
+            None => self.ids.insert(every_id(db)?),
         };
         if let Some(&id) = ids.get(&hash) {
+            if self.confirmed.contains(&id) {
+                return Ok(id);
+            }
             let same = db.query_opt(
                 "SELECT state = ?2 AND text = ?3 FROM verdict WHERE id = ?1",
                 args![id, code, text],
                 |r| r.get::<bool>(0),
             )?;
             if same == Some(true) {
+                self.confirmed.insert(id);
                 return Ok(id);
             }
         }
@@ -74,6 +88,7 @@ impl VerdictIds {
                 r.get(0)
             })?;
         ids.insert(hash, id);
+        self.confirmed.insert(id);
         Ok(id)
     }
 }
@@ -163,13 +178,27 @@ pub(super) fn history(db: &mut Db<'_>, which: Which<'_>, from: i64, now: i64) ->
         Which::MetricsOf(id) => ("s.product = ?3 AND s.metric != ''", Some(id)),
         Which::All => ("CAST(?3 AS TEXT) IS NULL", None),
     };
-    let sql = format!(
-        "SELECT s.id, s.product, s.metric, sp.start, v.state FROM series s JOIN span sp ON sp.series = s.id
-         JOIN verdict v ON v.id = sp.verdict
-         WHERE {filter} AND sp.start < ?2
-           AND sp.start >= coalesce((SELECT max(start) FROM span WHERE series = s.id AND start <= ?1), 0)
-         ORDER BY s.id, sp.start"
-    );
+    // The span in force at `from` is found once per series: PostgreSQL does so with a
+    // lateral join (the correlated form, once per span, took it twice as long); SQLite
+    // has no lateral join and finds it fastest correlated (the grouped form took it twice
+    // as long).
+    let sql = match db {
+        Db::Sqlite(_) => format!(
+            "SELECT s.id, s.product, s.metric, sp.start, v.state FROM series s JOIN span sp ON sp.series = s.id
+             JOIN verdict v ON v.id = sp.verdict
+             WHERE {filter} AND sp.start < ?2
+               AND sp.start >= coalesce((SELECT max(start) FROM span WHERE series = s.id AND start <= ?1), 0)
+             ORDER BY s.id, sp.start"
+        ),
+        Db::Postgres(_) => format!(
+            "SELECT s.id, s.product, s.metric, sp.start, v.state FROM series s
+             CROSS JOIN LATERAL (SELECT coalesce(max(start), 0) AS first FROM span WHERE series = s.id AND start <= ?1) f
+             JOIN span sp ON sp.series = s.id AND sp.start >= f.first
+             JOIN verdict v ON v.id = sp.verdict
+             WHERE {filter} AND sp.start < ?2
+             ORDER BY s.id, sp.start"
+        ),
+    };
     let mut out: Vec<Historic> = Vec::new();
     let mut last_series = None;
     db.for_each(&sql, args![from, now, product], |r| {
