@@ -537,6 +537,35 @@ impl Db<'_> {
     }
 }
 
+/// Rows in chunks of a few fixed sizes, for statements that carry many rows at once: a
+/// handful of statement texts serve every call (each prepared once per connection and
+/// kept). PostgreSQL takes big chunks (each statement is a round trip); SQLite small ones: it
+/// joins a `VALUES` list of n rows in time growing with n² (25,000 rows: 1.8 s in chunks of
+/// 256, 34 ms in chunks of 16).
+pub fn chunks<'r, T>(db: &Db<'_>, rows: &'r [T]) -> impl Iterator<Item = &'r [T]> + use<'r, T> {
+    const POSTGRES: &[usize] = &[256, 64, 16, 4, 1];
+    const SQLITE: &[usize] = &[16, 4, 1];
+    let sizes = match db {
+        Db::Sqlite(_) => SQLITE,
+        Db::Postgres(_) => POSTGRES,
+    };
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let size = sizes.iter().copied().find(|size| *size <= rest.len())?;
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        Some(chunk)
+    })
+}
+
+/// `(?1, ?2), (?3, ?4)…`: placeholders for `rows` rows of `width` values; `typed` casts
+/// each to BIGINT (a `VALUES` list outside an `INSERT` has no column to take types from).
+pub fn values(rows: usize, width: usize, typed: bool) -> String {
+    let one = |n: usize| if typed { format!("CAST(?{n} AS BIGINT)") } else { format!("?{n}") };
+    let row = |r: usize| format!("({})", (1..=width).map(|c| one(r * width + c)).collect::<Vec<_>>().join(", "));
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// The advisory lock key of the store's writers ("tablestat" in ASCII, folded into 63 bits).
 const WRITER_LOCK: i64 = 0x7461_626c_6573_7461;
 
@@ -551,6 +580,19 @@ mod tests {
             "UPDATE lease SET holder = $2 WHERE id = 1 AND holder = $1"
         );
         assert_eq!(numbered("SELECT '?1' || ?1"), "SELECT '?1' || $1");
+    }
+
+    #[test]
+    fn rows_go_in_chunks_of_fixed_sizes_with_numbered_placeholders() {
+        let rows: Vec<usize> = (0..342).collect();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let sqlite = Db::Sqlite(&conn);
+        let sizes: Vec<usize> = chunks(&sqlite, &rows).map(<[usize]>::len).collect();
+        assert_eq!(sizes[..3], [16, 16, 16]);
+        assert_eq!(sizes[sizes.len() - 3..], [4, 1, 1]);
+        assert_eq!(chunks(&sqlite, &rows).flatten().count(), 342);
+        assert_eq!(values(2, 2, false), "(?1, ?2), (?3, ?4)");
+        assert_eq!(values(1, 2, true), "(CAST(?1 AS BIGINT), CAST(?2 AS BIGINT))");
     }
 
     #[test]

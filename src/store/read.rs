@@ -696,35 +696,37 @@ impl Store {
             .filter_map(|(id, at)| Some((id, at?)))
             .collect();
         // Polls that could not see, maintenance and DAG blocks judged nothing: behind them,
-        // the last judgment (newest first; a judgment held until the next span began).
+        // the last judgment (a judgment held until the next span began), read back a span at
+        // a time for every metric still without one.
+        let mut behind: Vec<Behind> = Vec::new();
         let current = series::current(&mut self.db(), None).in_store(self)?;
         for c in current {
             let Ok(metric) = Metric::parse(&c.metric) else { continue };
             let current = Verdict::new(c.state, c.reason);
-            let judgment = if evaluate::is_judgment(&current) {
-                Some(Judgment::new(current, checked.get(&c.product).and_then(|t| at(*t))))
-            } else {
-                let mut held_until = c.start;
-                let mut found = None;
-                let before = self.db().query(
-                    "SELECT v.state, v.text, sp.start FROM span sp JOIN verdict v ON v.id = sp.verdict
-                     WHERE sp.series = ?1 AND sp.start < ?2 ORDER BY sp.start DESC LIMIT ?3",
-                    args![c.series, c.start, LOOK_BACK],
-                    |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?)),
-                );
-                for (state, text, start) in before.in_store(self)? {
-                    let verdict = Verdict::new(series::state_of(state), text);
-                    if evaluate::is_judgment(&verdict) {
-                        found = Some(Judgment::new(verdict, at(held_until)));
-                        break;
-                    }
-                    held_until = start;
-                }
-                found
-            };
-            if let Some(judgment) = judgment {
+            if evaluate::is_judgment(&current) {
+                let judgment = Judgment::new(current, checked.get(&c.product).and_then(|t| at(*t)));
                 prior.previous.entry(c.product).or_default().insert(metric, judgment);
+            } else {
+                behind.push(Behind { series: c.series, product: c.product, metric, held_until: c.start });
             }
+        }
+        for _ in 0..LOOK_BACK {
+            if behind.is_empty() {
+                break;
+            }
+            let wanted: Vec<[i64; 2]> = behind.iter().map(|b| [b.series, b.held_until]).collect();
+            let mut earlier = series::spans_before(&mut self.db(), &wanted).in_store(self)?;
+            behind.retain_mut(|b| {
+                let Some((state, text, start)) = earlier.remove(&b.series) else { return false };
+                let verdict = Verdict::new(state, text);
+                if !evaluate::is_judgment(&verdict) {
+                    b.held_until = start;
+                    return true;
+                }
+                let judgment = Judgment::new(verdict, at(b.held_until));
+                prior.previous.entry(std::mem::take(&mut b.product)).or_default().insert(b.metric.clone(), judgment);
+                false
+            });
         }
         let refreshed =
             self.db().query("SELECT id, refreshed_at FROM product WHERE refreshed_at IS NOT NULL", &[], |r| {
@@ -749,6 +751,15 @@ impl Store {
 /// checked every product; `None` when neither is known.
 fn checked_floor(own: Option<i64>, all: Option<i64>) -> Option<i64> {
     own.max(all).filter(|at| *at > 0)
+}
+
+/// A metric whose current span judged nothing, read back until a judgment.
+struct Behind {
+    series: i64,
+    product: String,
+    metric: Metric,
+    /// The start of the latest span read: what is found before it held until then.
+    held_until: i64,
 }
 
 /// How many spans a metric's history is read back for its last judgment: past that many

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
 
-use super::db::{Db, DbResult, Row, args};
+use super::db::{Db, DbResult, Row, Value, args};
 use crate::model::State;
 use crate::uptime::{Span, StateSpan};
 
@@ -147,6 +147,28 @@ pub(super) fn at(db: &mut Db<'_>, at: i64) -> DbResult<Vec<Current>> {
         args![at],
         current_row,
     )
+}
+
+/// For each (series, moment), the span of the series that began last before the moment:
+/// (state, words, start) by series. Many series a statement (the poller reads back behind
+/// every metric an outage left unknown: one statement each cost a PostgreSQL store seconds).
+pub(super) fn spans_before(db: &mut Db<'_>, wanted: &[[i64; 2]]) -> DbResult<HashMap<i64, (State, String, i64)>> {
+    let mut found = HashMap::with_capacity(wanted.len());
+    for rows in super::db::chunks(db, wanted) {
+        let sql = format!(
+            "SELECT sp.series, v.state, v.text, sp.start FROM (VALUES {}) AS w
+             JOIN span sp ON sp.series = w.column1
+                AND sp.start = (SELECT max(start) FROM span WHERE series = w.column1 AND start < w.column2)
+             JOIN verdict v ON v.id = sp.verdict",
+            super::db::values(rows.len(), 2, true)
+        );
+        let args: Vec<Value> = rows.iter().flatten().map(|n| Value::Int(*n)).collect();
+        db.for_each(&sql, &args, |r| {
+            found.insert(r.get(0)?, (state_of(r.get(1)?), r.get(2)?, r.get(3)?));
+            Ok(())
+        })?;
+    }
+    Ok(found)
 }
 
 /// Which series a history read covers.

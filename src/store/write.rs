@@ -7,7 +7,7 @@ use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::db::{Db, DbResult, Value, args};
+use super::db::{self, Db, DbResult, Value, args};
 use super::incidents;
 use super::series;
 use super::{InStore, WriteSummary};
@@ -151,47 +151,24 @@ impl SpanWrites {
             spans.into_iter().map(|((series, start), verdict)| [series, start, verdict]).collect();
         let current: Vec<[i64; 3]> =
             current.into_iter().map(|(series, (start, verdict))| [series, start, verdict]).collect();
-        for rows in chunks(&spans) {
+        for rows in db::chunks(db, &spans) {
             let sql = format!(
                 "INSERT INTO span (series, start, verdict) VALUES {}
                  ON CONFLICT (series, start) DO UPDATE SET verdict = excluded.verdict",
-                placeholders(rows.len(), false)
+                db::values(rows.len(), 3, false)
             );
             db.execute(&sql, &rows.iter().flatten().map(|n| Value::Int(*n)).collect::<Vec<_>>())?;
         }
-        for rows in chunks(&current) {
+        for rows in db::chunks(db, &current) {
             let sql = format!(
                 "UPDATE series SET start = v.column2, verdict = v.column3 FROM (VALUES {}) AS v
                  WHERE series.id = v.column1",
-                placeholders(rows.len(), true)
+                db::values(rows.len(), 3, true)
             );
             db.execute(&sql, &rows.iter().flatten().map(|n| Value::Int(*n)).collect::<Vec<_>>())?;
         }
         Ok(())
     }
-}
-
-/// Rows of three in chunks of a few fixed sizes, so that a handful of statements serve
-/// every poll (each is prepared once per connection and kept).
-fn chunks(rows: &[[i64; 3]]) -> impl Iterator<Item = &[[i64; 3]]> {
-    const SIZES: [usize; 5] = [256, 64, 16, 4, 1];
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        let size = SIZES.into_iter().find(|size| *size <= rest.len())?;
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
-        Some(chunk)
-    })
-}
-
-/// `(?1, ?2, ?3), (?4, ?5, ?6)…` for `rows` rows of three; `typed` casts each to BIGINT (a
-/// `VALUES` list outside an `INSERT` has no column to take its types from).
-fn placeholders(rows: usize, typed: bool) -> String {
-    let one = |n: usize| if typed { format!("CAST(?{n} AS BIGINT)") } else { format!("?{n}") };
-    (0..rows)
-        .map(|row| format!("({}, {}, {})", one(3 * row + 1), one(3 * row + 2), one(3 * row + 3)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// One product's spans this poll: starts a span on a state change, rewords the current one
