@@ -38,7 +38,7 @@ pub async fn run(config: &Config, ExportCommand::Html(args): ExportCommand) -> R
         title: args.title.or_else(|| configured.map(|e| e.title.clone())).unwrap_or_else(|| "Data status".into()),
         url: args.url.or_else(|| configured.and_then(|e| e.url.clone())),
     };
-    let store = open_history(config)?;
+    let store = open_history(config).await?;
     let named = config.products.clone();
     let written = tokio::task::spawn_blocking(move || {
         let now = chrono::Utc::now().timestamp();

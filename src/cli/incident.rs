@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{EXIT_USAGE, Failure, open_store, store_error};
+use super::{EXIT_USAGE, Failure, store_error};
 use crate::config::Config;
 use crate::model::Resolution;
 use crate::store::{Incident, IncidentStatus};
@@ -98,14 +98,14 @@ fn parse_status(text: &str) -> Result<IncidentStatus, String> {
 }
 
 pub async fn run(config: &Config, command: IncidentCommand) -> Result<u8, Failure> {
-    let path = config.store_path.clone();
-    tokio::task::spawn_blocking(move || run_blocking(&path, command))
+    let (location, base) = (config.store.clone(), config.base_dir().to_path_buf());
+    tokio::task::spawn_blocking(move || run_blocking(&location, &base, command))
         .await
         .map_err(|e| Failure::new(super::EXIT_INTERNAL, e.to_string()))?
 }
 
-fn run_blocking(path: &std::path::Path, command: IncidentCommand) -> Result<u8, Failure> {
-    let mut store = open_store(path)?;
+fn run_blocking(location: &crate::config::StoreLocation, base: &std::path::Path, command: IncidentCommand) -> Result<u8, Failure> {
+    let mut store = crate::store::Store::open_at(location, base).map_err(store_error)?;
     let now = Utc::now();
     match command {
         IncidentCommand::List { product, limit, json } => {

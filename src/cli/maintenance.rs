@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{EXIT_USAGE, Failure, open_store, store_error};
+use super::{EXIT_USAGE, Failure, store_error};
 use crate::config::Config;
 use crate::store::Scope;
 use crate::text::inert;
@@ -48,8 +48,8 @@ pub enum MaintenanceCommand {
 }
 
 pub async fn run(config: &Config, command: MaintenanceCommand) -> Result<u8, Failure> {
-    let path = config.store_path.clone();
-    tokio::task::spawn_blocking(move || run_blocking(&path, command))
+    let (location, base) = (config.store.clone(), config.base_dir().to_path_buf());
+    tokio::task::spawn_blocking(move || run_blocking(&location, &base, command))
         .await
         .map_err(|e| Failure::new(super::EXIT_INTERNAL, e.to_string()))?
 }
@@ -87,8 +87,8 @@ fn distinct<'a>(words: &[&'a str]) -> Vec<&'a str> {
     seen
 }
 
-fn run_blocking(path: &std::path::Path, command: MaintenanceCommand) -> Result<u8, Failure> {
-    let mut store = open_store(path)?;
+fn run_blocking(location: &crate::config::StoreLocation, base: &std::path::Path, command: MaintenanceCommand) -> Result<u8, Failure> {
+    let mut store = crate::store::Store::open_at(location, base).map_err(store_error)?;
     let now = Utc::now();
     let usage = |e: String| Failure::new(EXIT_USAGE, e);
     match command {

@@ -360,17 +360,18 @@ pub fn load_config(flag: Option<&Path>) -> Result<Config, Failure> {
 
 /// Opens the history database the config names, which must exist already (a command that
 /// reads history before any poll has nothing to say).
-pub fn open_history(config: &Config) -> Result<crate::store::Store, Failure> {
-    if !config.store_path.exists() {
+pub async fn open_history(config: &Config) -> Result<crate::store::Store, Failure> {
+    if let Some(path) = config.store.file().filter(|path| !path.exists()) {
         return Err(Failure::new(
             EXIT_NO_CONFIG,
-            format!(
-                "no history yet at {}: run `tablestat poll` (or `tablestat poll --once`) first",
-                config.store_path.display()
-            ),
+            format!("no history yet at {}: run `tablestat poll` (or `tablestat poll --once`) first", path.display()),
         ));
     }
-    open_store(&config.store_path)
+    let (location, base) = (config.store.clone(), config.base_dir().to_path_buf());
+    // Off the async runtime: PostgreSQL's client runs one of its own.
+    tokio::task::spawn_blocking(move || crate::store::Store::open_at(&location, &base).map_err(store_error))
+        .await
+        .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?
 }
 
 /// Opens the history database, or says why it cannot be.

@@ -32,8 +32,8 @@ pub async fn run(config: &Config, args: PollArgs, style: super::TextStyle) -> Re
     }
     let config = Arc::new(config.clone());
     let engine = Engine::new(config.clone()).map_err(|e| Failure::new(super::EXIT_CONFIG, e.to_string()))?;
-    let store = super::open_store(&config.store_path)?;
-    let store = StoreHandle::spawn(store).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?;
+    let store =
+        StoreHandle::open(config.store.clone(), config.base_dir().to_path_buf()).await.map_err(super::store_error)?;
     let me = Identity::of_this_process();
     if args.once { once(engine, &store, &me, args.json, style).await } else { service(engine, store, me, config).await }
 }
@@ -83,7 +83,7 @@ async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<C
     eprintln!(
         "tablestat: polling {} products into {} (Ctrl-C to stop)",
         config.products.len(),
-        config.store_path.display()
+        config.store.shown()
     );
     let report_loop = tokio::spawn(async move {
         let mut role = None;

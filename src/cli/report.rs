@@ -32,7 +32,7 @@ fn parse_window(text: &str) -> Result<std::time::Duration, String> {
 }
 
 pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, Failure> {
-    let store = open_history(config)?;
+    let store = open_history(config).await?;
     let now = chrono::Utc::now().timestamp();
     let since = now - args.since.as_secs() as i64;
     let input = tokio::task::spawn_blocking(move || store.slo_input(since, now).map_err(super::store_error))

@@ -19,7 +19,7 @@ pub struct StatusArgs {
 }
 
 pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> Result<u8, Failure> {
-    let store = open_history(config)?;
+    let store = open_history(config).await?;
     let named = config.products.clone();
     let now = chrono::Utc::now();
     let at = args.at.as_deref().map(|t| super::when::past_moment(t, now)).transpose()?;

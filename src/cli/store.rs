@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 
 use super::{EXIT_INTERNAL, EXIT_IO, EXIT_NO_CONFIG, EXIT_USAGE, Failure, store_error};
-use crate::config::Config;
+use crate::config::{Config, PostgresLocation, StoreLocation};
 use crate::store::{Store, TableCounts};
 use crate::uptime::Span;
 
@@ -25,7 +25,7 @@ pub struct CopyArgs {
     /// `postgres://user[:password]@host[:port]/database` (empty, schema made as needed).
     #[arg(long, value_name = "FILE|URL")]
     pub to: String,
-    /// Where from, instead of the config's `[store] path`: a database file or a PostgreSQL URL.
+    /// Where from, instead of the config's `[store]`: a database file or a PostgreSQL URL.
     #[arg(long, value_name = "FILE|URL")]
     pub from: Option<String>,
 }
@@ -33,45 +33,41 @@ pub struct CopyArgs {
 /// The report the copy is checked by covers this much history.
 const CHECKED_DAYS: i64 = 90;
 
-/// A place a history lives.
-#[derive(Debug, Clone)]
-enum Place {
-    File(PathBuf),
-    Postgres(String),
+/// A place a history lives: a file, or a PostgreSQL database (the config's own, with its
+/// password and `ca_file`, when its address is the config's `[store] url`).
+fn place(text: &str, config: &Config) -> Result<StoreLocation, Failure> {
+    match text.split_once("://") {
+        Some(("postgres" | "postgresql", _)) => Ok(match &config.store {
+            StoreLocation::Postgres(own) if own.url == text => config.store.clone(),
+            _ => StoreLocation::Postgres(PostgresLocation { url: text.to_string(), password: None, ca_file: None }),
+        }),
+        Some((scheme, _)) => Err(Failure::new(
+            EXIT_USAGE,
+            format!("`{scheme}://…`: a history lives in a database file or at a postgres:// URL"),
+        )),
+        None => Ok(StoreLocation::File(PathBuf::from(text))),
+    }
 }
 
-impl Place {
-    fn parse(text: &str) -> Result<Place, Failure> {
-        match text.split_once("://") {
-            Some(("postgres" | "postgresql", _)) => Ok(Place::Postgres(text.to_string())),
-            Some((scheme, _)) => Err(Failure::new(
-                EXIT_USAGE,
-                format!("`{scheme}://…`: a history lives in a database file or at a postgres:// URL"),
-            )),
-            None => Ok(Place::File(PathBuf::from(text))),
-        }
-    }
-
-    /// As people see it: a URL without its password.
-    fn shown(&self) -> String {
-        match self {
-            Place::File(path) => path.display().to_string(),
-            Place::Postgres(url) => match url.split_once('@') {
-                Some((_, host)) => format!("postgres://…@{host}"),
-                None => url.clone(),
-            },
-        }
+/// As people see it: a URL without its password.
+fn shown(place: &StoreLocation) -> String {
+    match place {
+        StoreLocation::File(path) => path.display().to_string(),
+        StoreLocation::Postgres(pg) => match pg.url.split_once('@') {
+            Some((_, host)) => format!("postgres://…@{host}"),
+            None => pg.url.clone(),
+        },
     }
 }
 
 pub async fn run(config: &Config, command: StoreCommand) -> Result<u8, Failure> {
     let StoreCommand::Copy(args) = command;
     let from = match &args.from {
-        Some(text) => Place::parse(text)?,
-        None => Place::File(config.store_path.clone()),
+        Some(text) => place(text, config)?,
+        None => config.store.clone(),
     };
-    let to = Place::parse(&args.to)?;
-    if let Place::File(path) = &to {
+    let to = place(&args.to, config)?;
+    if let StoreLocation::File(path) = &to {
         if path.exists() {
             return Err(Failure::new(
                 EXIT_USAGE,
@@ -82,13 +78,14 @@ pub async fn run(config: &Config, command: StoreCommand) -> Result<u8, Failure> 
             ));
         }
     }
-    if let Place::File(path) = &from {
+    if let StoreLocation::File(path) = &from {
         if !path.exists() {
             return Err(Failure::new(EXIT_NO_CONFIG, format!("no history at {}: nothing to copy", path.display())));
         }
     }
-    let (shown_from, shown_to) = (from.shown(), to.shown());
-    let done = tokio::task::spawn_blocking(move || copy(&from, &to))
+    let (shown_from, shown_to) = (shown(&from), shown(&to));
+    let base = config.base_dir().to_path_buf();
+    let done = tokio::task::spawn_blocking(move || copy(&from, &to, &base))
         .await
         .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
     crate::output::line(format!(
@@ -106,27 +103,23 @@ struct Copied {
     checked: Vec<String>,
 }
 
-fn open(place: &Place) -> Result<Store, Failure> {
-    match place {
-        Place::File(path) => Store::open(path),
-        Place::Postgres(url) => Store::open_postgres(url),
-    }
-    .map_err(store_error)
+fn open(place: &StoreLocation, base: &Path) -> Result<Store, Failure> {
+    Store::open_at(place, base).map_err(store_error)
 }
 
 /// A file target is written as `NAME.partial`, renamed once checked and removed on any
 /// failure: a kill leaves no file that looks like a finished copy.
-fn copy(from: &Place, to: &Place) -> Result<Copied, Failure> {
-    let mut source = open(from)?;
+fn copy(from: &StoreLocation, to: &StoreLocation, base: &Path) -> Result<Copied, Failure> {
+    let mut source = open(from, base)?;
     match to {
-        Place::Postgres(_) => copy_and_check(&mut source, &mut open(to)?, to),
-        Place::File(path) => {
+        StoreLocation::Postgres(_) => copy_and_check(&mut source, &mut open(to, base)?),
+        StoreLocation::File(path) => {
             let mut name = path.file_name().unwrap_or_default().to_os_string();
             name.push(".partial");
             let partial = path.with_file_name(name);
             remove_database(&partial);
-            let copied = open(&Place::File(partial.clone())).and_then(|mut target| {
-                let copied = copy_and_check(&mut source, &mut target, &Place::File(partial.clone()));
+            let copied = open(&StoreLocation::File(partial.clone()), base).and_then(|mut target| {
+                let copied = copy_and_check(&mut source, &mut target);
                 drop(target);
                 copied
             });
@@ -143,19 +136,14 @@ fn copy(from: &Place, to: &Place) -> Result<Copied, Failure> {
     }
 }
 
-fn copy_and_check(source: &mut Store, target: &mut Store, to: &Place) -> Result<Copied, Failure> {
+fn copy_and_check(source: &mut Store, target: &mut Store) -> Result<Copied, Failure> {
     let now = chrono::Utc::now().timestamp();
     let window = Span::new(now - CHECKED_DAYS * 86_400, now);
-    // The report reads history by paths that are on SQLite alone so far.
-    let reportable = |store: &Store| !store.is_postgres();
-    let figures = |store: &Store| -> crate::store::Result<Option<(usize, serde_json::Value)>> {
-        if !reportable(store) {
-            return Ok(None);
-        }
+    let figures = |store: &Store| -> crate::store::Result<(usize, serde_json::Value)> {
         let input = store.slo_input(window.start, window.end)?;
         let report = crate::slo::report(&input, window);
         let excluded = crate::slo::exclusions(&input, window);
-        Ok(Some((input.products.len(), serde_json::json!({"rows": report, "excluded": excluded}))))
+        Ok((input.products.len(), serde_json::json!({"rows": report, "excluded": excluded})))
     };
     let (counts, before) = source.copy_to(target, figures).map_err(store_error)?;
     let differs = |what: String| Failure::new(EXIT_IO, format!("the copy differs from the source: {what}"));
@@ -165,7 +153,7 @@ fn copy_and_check(source: &mut Store, target: &mut Store, to: &Place) -> Result<
         return Err(differs(format!("table {table} has {got} rows, the source {want}")));
     }
     let mut checked = vec!["the same rows in every table".to_string()];
-    if let Place::File(_) = to {
+    if !target.is_postgres() {
         let broken = target.broken_references().map_err(store_error)?;
         if broken > 0 {
             return Err(differs(format!("{broken} rows refer to rows that are not there")));
@@ -176,18 +164,14 @@ fn copy_and_check(source: &mut Store, target: &mut Store, to: &Place) -> Result<
         }
         checked.push("no broken reference, integrity ok".into());
     }
-    let after = match before {
-        Some(_) => figures(target).map_err(store_error)?,
-        None => None,
-    };
-    if let (Some((products, before)), Some((_, after))) = (before, after) {
-        if after != before {
-            return Err(differs(format!("the {CHECKED_DAYS}-day report is not the same")));
-        }
-        checked.push(format!(
-            "the same {CHECKED_DAYS}-day report of {products} products (uptime, incidents, error budgets) on both sides"
-        ));
+    let (products, before) = before;
+    let (_, after) = figures(target).map_err(store_error)?;
+    if after != before {
+        return Err(differs(format!("the {CHECKED_DAYS}-day report is not the same")));
     }
+    checked.push(format!(
+        "the same {CHECKED_DAYS}-day report of {products} products (uptime, incidents, error budgets) on both sides"
+    ));
     Ok(Copied { counts, checked })
 }
 

@@ -280,6 +280,11 @@ fn default_concurrency() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     pub path: Option<PathBuf>,
+    /// A PostgreSQL database instead of a file (`postgres://user@host/database`).
+    pub url: Option<Spanned<String>>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

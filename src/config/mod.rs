@@ -34,7 +34,8 @@ pub struct Config {
     /// Every dbt source, by name (`[dbt]` alone is named "dbt").
     pub dbt: Vec<DbtSourceConfig>,
     pub poll: PollConfig,
-    pub store_path: PathBuf,
+    /// Where the history lives: `[store] path` or `[store] url`.
+    pub store: StoreLocation,
     /// `[discover]`, or several `[[discover]]` (one per dbt source, say).
     pub discover: Vec<DiscoverRule>,
     pub products: Vec<Product>,
@@ -52,6 +53,44 @@ pub struct Config {
     pub export: Option<ExportConfig>,
     /// Where `tablestat poll` answers `/metrics` and `/healthz`, from `[serve] listen`.
     pub serve: Option<std::net::SocketAddr>,
+}
+
+/// Where the history lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreLocation {
+    /// `[store] path`: a SQLite file (the default), for one host.
+    File(PathBuf),
+    /// `[store] url`: a PostgreSQL database that pollers and boards on many hosts share.
+    Postgres(PostgresLocation),
+}
+
+/// `[store] url` with what connecting needs besides it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresLocation {
+    /// `postgres://user@host[:port]/database[?options]`, never with a password in it.
+    pub url: String,
+    /// `password_env` or `password_file`.
+    pub password: Option<SecretRef>,
+    /// Trusted besides the system's roots; with it, TLS is required.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl StoreLocation {
+    /// As people see it: the file, or the database's address (which holds no password).
+    pub fn shown(&self) -> String {
+        match self {
+            StoreLocation::File(path) => path.display().to_string(),
+            StoreLocation::Postgres(pg) => pg.url.clone(),
+        }
+    }
+
+    /// The file, for what only a file has (it exists or not, a folder to create).
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            StoreLocation::File(path) => Some(path),
+            StoreLocation::Postgres(_) => None,
+        }
+    }
 }
 
 /// The static status page, from `[export]`.
@@ -408,6 +447,7 @@ impl Config {
         }
 
         let whole = |errors: &mut Vec<ConfigError>, message: &str| errors.push(ConfigError::whole_file(path, message));
+        let store = ctx.store(file.store, &base).map_err(|e| errors.push(e)).unwrap_or(StoreLocation::File(PathBuf::new()));
         if !airflow_given && (!products.is_empty() || !discover.is_empty()) {
             whole(&mut errors, "products need an [airflow] section (url and auth) to be polled: add one");
         }
@@ -491,7 +531,7 @@ impl Config {
                 retention: file.poll.retention.unwrap_or(DEFAULT_RETENTION),
                 deadline: file.poll.deadline.unwrap_or(DEFAULT_POLL_DEADLINE),
             },
-            store_path: file.store.path.map(|p| base.join(p)).unwrap_or_else(default_store_path),
+            store,
             discover,
             products,
             test_metrics: file.metrics.map,
@@ -632,6 +672,45 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn error(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> ConfigError {
         ConfigError::at(self.path, self.source, span, message)
+    }
+
+    /// `[store]`: a file (`path`, the default place when neither is given) or a PostgreSQL
+    /// database (`url`, with its password by reference and an optional `ca_file`).
+    fn store(&self, store: file::StoreSection, base: &Path) -> Result<StoreLocation, ConfigError> {
+        let file::StoreSection { path, url, password_env, password_file, ca_file } = store;
+        let Some(url) = url else {
+            if password_env.is_some() || password_file.is_some() || ca_file.is_some() {
+                return Err(ConfigError::whole_file(
+                    self.path,
+                    "[store] password_env, password_file and ca_file go with `url` (a PostgreSQL store): add the url, or remove them",
+                ));
+            }
+            return Ok(StoreLocation::File(path.map(|p| base.join(p)).unwrap_or_else(default_store_path)));
+        };
+        let span = url.span();
+        let text = url.into_inner();
+        if path.is_some() {
+            return Err(self.error(span, "[store] has both `path` and `url`: the history lives in one of them"));
+        }
+        let parsed = url::Url::parse(&text).ok().filter(|u| matches!(u.scheme(), "postgres" | "postgresql"));
+        let Some(parsed) = parsed else {
+            return Err(self.error(
+                span,
+                "[store] url must be a PostgreSQL address: postgres://user@host[:port]/database",
+            ));
+        };
+        if parsed.password().is_some() {
+            return Err(self.error(
+                span,
+                "[store] url holds a password: take it out of the url and give it by `password_env` or `password_file`",
+            ));
+        }
+        if let Err(e) = text.parse::<postgres::Config>() {
+            return Err(self.error(span, format!("[store] url: {e}")));
+        }
+        let password = SecretRef::from_parts("password", None, password_env, password_file)
+            .map_err(|e| self.error(span.clone(), format!("[store] {e}")))?;
+        Ok(StoreLocation::Postgres(PostgresLocation { url: text, password, ca_file: ca_file.map(|p| base.join(p)) }))
     }
 
     fn url(&self, value: toml::Spanned<String>) -> Result<url::Url, ConfigError> {

@@ -189,7 +189,7 @@ pub async fn run(options: DemoOptions) -> Result<u8, Failure> {
     link_latest(&config_path);
     let config = Arc::new(Config::load(&config_path).map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?);
 
-    let mut store = Store::open(&config.store_path).map_err(io)?;
+    let mut store = Store::open_at(&config.store, config.base_dir()).map_err(io)?;
     let history = seed::history(&world::products(), Utc::now().timestamp(), options.seed);
     store.import(&world::products(), &history).map_err(io)?;
 
@@ -241,7 +241,7 @@ async fn interactive(
     shared: server::Shared,
     step_len: Duration,
 ) -> Result<u8, Failure> {
-    let store = StoreHandle::spawn(Store::open(&config.store_path).map_err(io)?).map_err(io)?;
+    let store = StoreHandle::open(config.store.clone(), config.base_dir().to_path_buf()).await.map_err(io)?;
     let (caption, captions) = tokio::sync::watch::channel(Step::STORY[0].caption().to_string());
     let story = tokio::spawn(async move {
         let mut own_window = None;

@@ -1,4 +1,4 @@
-//! The TLS setup of every HTTP client (Airflow, dbt Cloud, webhooks). The trusted roots are
+//! The TLS setup of every client (Airflow, dbt Cloud, webhooks, a PostgreSQL store). The trusted roots are
 //! the system's and Mozilla's, plus a `ca_file`'s. Reading the system's from disk parses
 //! every PEM under /etc/ssl (~18 M instructions, 3–5 ms), so it is done on the first
 //! certificate check of the process and shared: a source reached over plain HTTP never pays
@@ -16,20 +16,25 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 /// A reqwest client builder that checks certificates as configured: against the system's and
 /// Mozilla's roots and `ca_file`'s certificates, or, when `insecure` is set, not at all.
 pub fn client_builder(ca_file: Option<&Path>, insecure: bool) -> Result<reqwest::ClientBuilder, String> {
+    let mut config = client_config(ca_file, insecure)?;
+    // reqwest leaves ALPN to a preconfigured setup; it speaks HTTP/1.1 only (no `http2`).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(reqwest::Client::builder().use_preconfigured_tls(config))
+}
+
+/// The TLS setup itself, for any client (the HTTP ones above, a PostgreSQL store).
+pub fn client_config(ca_file: Option<&Path>, insecure: bool) -> Result<rustls::ClientConfig, String> {
     let extra = match ca_file {
         Some(path) => read_ca_file(path)?,
         None => RootCertStore::empty(),
     };
     let check = Arc::new(CertificateCheck { extra, insecure, verifier: OnceLock::new() });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider().clone())
+    Ok(rustls::ClientConfig::builder_with_provider(provider().clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(check)
-        .with_no_client_auth();
-    // reqwest leaves ALPN to a preconfigured setup; it speaks HTTP/1.1 only (no `http2`).
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(reqwest::Client::builder().use_preconfigured_tls(config))
+        .with_no_client_auth())
 }
 
 pub use crate::config::read_ca_file;

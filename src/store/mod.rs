@@ -150,12 +150,41 @@ impl Store {
         &self.path
     }
 
-    /// Opens a PostgreSQL store (`postgres://user@host/db`; no TLS yet) and brings its schema
-    /// to this build's. Only the modules on the door (see [`db`]) may be used on it yet.
+    /// Opens the store a config names (`base` resolves its relative files).
+    pub fn open_at(location: &crate::config::StoreLocation, base: &Path) -> Result<Store> {
+        match location {
+            crate::config::StoreLocation::File(path) => Store::open(path),
+            crate::config::StoreLocation::Postgres(pg) => Store::connect(pg, base),
+        }
+    }
+
+    /// Opens the PostgreSQL store at a bare address (no password, no `ca_file`).
     pub fn open_postgres(url: &str) -> Result<Store> {
+        let location = crate::config::PostgresLocation { url: url.to_string(), password: None, ca_file: None };
+        Store::connect(&location, Path::new("."))
+    }
+
+    /// Connects to a PostgreSQL store (over TLS when the server offers it, and always with a
+    /// `ca_file` or `sslmode=require`; certificates checked as the sources check theirs) and
+    /// brings its schema to this build's. Its address is shown without a password; the
+    /// password never leaves the connection.
+    pub fn connect(location: &crate::config::PostgresLocation, base: &Path) -> Result<Store> {
+        let url = location.url.as_str();
         let shown = url.split_once('@').map_or(url.to_string(), |(_, host)| format!("postgres://…@{host}"));
+        let refused = |message: String| StoreError::Io { path: shown.clone(), message };
+        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| refused(e.to_string()))?;
+        if let Some(password) = &location.password {
+            let secret = password.resolve(base).map_err(|e| refused(format!("password: {e}")))?;
+            config.password(secret.expose());
+        }
+        if location.ca_file.is_some() && !url.contains("sslmode=") {
+            config.ssl_mode(postgres::config::SslMode::Require);
+        }
+        let ca_file = location.ca_file.as_ref().map(|p| base.join(p));
+        let tls = crate::sources::tls::client_config(ca_file.as_deref(), false).map_err(refused)?;
         let wrap = |source| StoreError::Database { path: shown.clone(), source };
-        let client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| wrap(e.into()))?;
+        let client =
+            config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).map_err(|e| wrap(e.into()))?;
         let store = Store {
             backend: Backend::Postgres(Box::new(std::cell::RefCell::new(db::PgConn::new(client).map_err(wrap)?))),
             path: shown.clone(),

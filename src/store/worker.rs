@@ -30,6 +30,32 @@ impl StoreHandle {
         Ok(StoreHandle { jobs })
     }
 
+    /// Opens the store a config names on a thread of its own (a PostgreSQL client may not
+    /// start inside the async runtime, and SQLite's work belongs off it).
+    pub async fn open(location: crate::config::StoreLocation, base: std::path::PathBuf) -> super::Result<StoreHandle> {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (opened, answer) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new().name("tablestat-store".into()).spawn(move || {
+            let mut store = match Store::open_at(&location, &base) {
+                Ok(store) => {
+                    let _ = opened.send(Ok(()));
+                    store
+                }
+                Err(e) => {
+                    let _ = opened.send(Err(e));
+                    return;
+                }
+            };
+            for job in inbox {
+                job(&mut store);
+            }
+        });
+        let gone = |why: String| super::StoreError::Io { path: "the history database thread".into(), message: why };
+        thread.map_err(|e| gone(e.to_string()))?;
+        answer.await.map_err(|_| gone("stopped while opening".into()))??;
+        Ok(StoreHandle { jobs })
+    }
+
     /// Runs `work` on the store thread and returns its result.
     pub async fn call<R, F>(&self, work: F) -> Result<R, StoreGone>
     where
