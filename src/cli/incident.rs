@@ -104,7 +104,11 @@ pub async fn run(config: &Config, command: IncidentCommand) -> Result<u8, Failur
         .map_err(|e| Failure::new(super::EXIT_INTERNAL, e.to_string()))?
 }
 
-fn run_blocking(location: &crate::config::StoreLocation, base: &std::path::Path, command: IncidentCommand) -> Result<u8, Failure> {
+fn run_blocking(
+    location: &crate::config::StoreLocation,
+    base: &std::path::Path,
+    command: IncidentCommand,
+) -> Result<u8, Failure> {
     let mut store = crate::store::Store::open_at(location, base).map_err(store_error)?;
     let now = Utc::now();
     match command {

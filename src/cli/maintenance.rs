@@ -87,7 +87,11 @@ fn distinct<'a>(words: &[&'a str]) -> Vec<&'a str> {
     seen
 }
 
-fn run_blocking(location: &crate::config::StoreLocation, base: &std::path::Path, command: MaintenanceCommand) -> Result<u8, Failure> {
+fn run_blocking(
+    location: &crate::config::StoreLocation,
+    base: &std::path::Path,
+    command: MaintenanceCommand,
+) -> Result<u8, Failure> {
     let mut store = crate::store::Store::open_at(location, base).map_err(store_error)?;
     let now = Utc::now();
     let usage = |e: String| Failure::new(EXIT_USAGE, e);

@@ -80,11 +80,7 @@ async fn service(engine: Engine, store: StoreHandle, me: Identity, config: Arc<C
         crate::signals::wait_for_shutdown().await;
         let _ = stop.send(true);
     });
-    eprintln!(
-        "tablestat: polling {} products into {} (Ctrl-C to stop)",
-        config.products.len(),
-        config.store.shown()
-    );
+    eprintln!("tablestat: polling {} products into {} (Ctrl-C to stop)", config.products.len(), config.store.shown());
     let report_loop = tokio::spawn(async move {
         let mut role = None;
         while watch_status.changed().await.is_ok() {

@@ -447,7 +447,8 @@ impl Config {
         }
 
         let whole = |errors: &mut Vec<ConfigError>, message: &str| errors.push(ConfigError::whole_file(path, message));
-        let store = ctx.store(file.store, &base).map_err(|e| errors.push(e)).unwrap_or(StoreLocation::File(PathBuf::new()));
+        let store =
+            ctx.store(file.store, &base).map_err(|e| errors.push(e)).unwrap_or(StoreLocation::File(PathBuf::new()));
         if !airflow_given && (!products.is_empty() || !discover.is_empty()) {
             whole(&mut errors, "products need an [airflow] section (url and auth) to be polled: add one");
         }
@@ -694,10 +695,9 @@ impl Ctx<'_> {
         }
         let parsed = url::Url::parse(&text).ok().filter(|u| matches!(u.scheme(), "postgres" | "postgresql"));
         let Some(parsed) = parsed else {
-            return Err(self.error(
-                span,
-                "[store] url must be a PostgreSQL address: postgres://user@host[:port]/database",
-            ));
+            return Err(
+                self.error(span, "[store] url must be a PostgreSQL address: postgres://user@host[:port]/database")
+            );
         };
         if parsed.password().is_some() {
             return Err(self.error(

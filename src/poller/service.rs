@@ -75,11 +75,16 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// This process on this host: the host as `TABLESTAT_HOST_ID` names it (two pollers
+    /// in containers that share a hostname, say), else the machine's hostname.
     pub fn of_this_process() -> Identity {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| "localhost".into());
+        let host = std::env::var("TABLESTAT_HOST_ID")
+            .ok()
+            .filter(|id| !id.trim().is_empty())
+            .map(|id| id.trim().to_string())
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".into());
         let pid = std::process::id() as i64;
         Identity { holder: format!("{host}:{pid}:{:08x}", fastrand::u32(..)), pid, host }
     }
@@ -218,9 +223,14 @@ async fn poll_loop(
                 holding.send_if_modified(|h| !std::mem::replace(h, true));
             }
             Ok(LeaseOutcome::Taken(lease)) => {
+                // Looks again the second the holder's heartbeat goes stale (or at the next
+                // tick, whichever is first): a poller that died is replaced within the TTL
+                // and a second, not the TTL and a tick.
+                let stale_in = lease.heartbeat + crate::store::lease::LEASE_TTL + 1 - now.timestamp();
+                let look_again = Duration::from_secs(stale_in.clamp(1, TICK.as_secs() as i64) as u64);
                 set_role(&control, Role::Following(lease));
                 holding.send_if_modified(|h| std::mem::replace(h, false));
-                if wait(&mut control, TICK).await {
+                if wait(&mut control, look_again).await {
                     break Ok(());
                 }
                 continue;

@@ -183,8 +183,7 @@ impl Store {
         let ca_file = location.ca_file.as_ref().map(|p| base.join(p));
         let tls = crate::sources::tls::client_config(ca_file.as_deref(), false).map_err(refused)?;
         let wrap = |source| StoreError::Database { path: shown.clone(), source };
-        let client =
-            config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).map_err(|e| wrap(e.into()))?;
+        let client = config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).map_err(|e| wrap(e.into()))?;
         let store = Store {
             backend: Backend::Postgres(Box::new(std::cell::RefCell::new(db::PgConn::new(client).map_err(wrap)?))),
             path: shown.clone(),

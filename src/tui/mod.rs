@@ -158,8 +158,9 @@ async fn until(at: Option<i64>) {
 pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failure> {
     let zone = crate::timefmt::display_zone();
     let io = |e: String| Failure::new(EXIT_IO, e);
-    let store =
-        StoreHandle::open(config.store.clone(), config.base_dir().to_path_buf()).await.map_err(|e| io(e.to_string()))?;
+    let store = StoreHandle::open(config.store.clone(), config.base_dir().to_path_buf())
+        .await
+        .map_err(|e| io(e.to_string()))?;
     let _ = store.call(|_| yield_to_the_screen()).await;
     // The first frame shows current states at once; uptime and bars follow (90 days of
     // 5,000 products take a few hundred milliseconds to sum).

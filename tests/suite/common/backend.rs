@@ -45,6 +45,19 @@ impl Place {
         off_runtime(open)
     }
 
+    /// Makes the schema, as the first tablestat to open the place would.
+    pub fn migrate(&self) {
+        off_runtime(|| drop(self.open()));
+    }
+
+    /// `[store] path` or `[store] url`, as a config names it.
+    pub fn address(&self) -> String {
+        match self {
+            Place::File { path, .. } => path.display().to_string(),
+            Place::Postgres(database) => database.url(),
+        }
+    }
+
     /// The one integer a query answers, read with the database's own client.
     pub fn count(&self, sql: &str) -> i64 {
         off_runtime(|| match self {

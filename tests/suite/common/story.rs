@@ -128,6 +128,14 @@ pub fn config(url: &str, store: &std::path::Path) -> String {
     config_split(url, url, store)
 }
 
+/// The same config with the history elsewhere: `[store]` as `section` says
+/// (`url = "postgres://…"`); the dbt cache stays beside `store`.
+pub fn with_store(config: &str, store: &std::path::Path, section: &str) -> String {
+    let path = format!("[store]\npath = \"{}\"", store.display());
+    assert!(config.contains(&path), "the story's config names its store");
+    config.replace(&path, &format!("[store]\n{section}"))
+}
+
 /// The same config with Airflow and dbt Cloud at their own URLs (each behind a proxy).
 pub fn config_split(airflow_url: &str, dbt_url: &str, store: &std::path::Path) -> String {
     format!(
