@@ -448,7 +448,7 @@ impl Config {
 
         let whole = |errors: &mut Vec<ConfigError>, message: &str| errors.push(ConfigError::whole_file(path, message));
         let store =
-            ctx.store(file.store, &base).map_err(|e| errors.push(e)).unwrap_or(StoreLocation::File(PathBuf::new()));
+            ctx.store(file.store, base).map_err(|e| errors.push(e)).unwrap_or(StoreLocation::File(PathBuf::new()));
         if !airflow_given && (!products.is_empty() || !discover.is_empty()) {
             whole(&mut errors, "products need an [airflow] section (url and auth) to be polled: add one");
         }
@@ -691,25 +691,26 @@ impl Ctx<'_> {
         let span = url.span();
         let text = url.into_inner();
         if path.is_some() {
-            return Err(self.error(span, "[store] has both `path` and `url`: the history lives in one of them"));
+            return Err(self.error(
+                span,
+                "`path` is given too: the history lives in one of them (a file, or a PostgreSQL database)",
+            ));
         }
         let parsed = url::Url::parse(&text).ok().filter(|u| matches!(u.scheme(), "postgres" | "postgresql"));
         let Some(parsed) = parsed else {
-            return Err(
-                self.error(span, "[store] url must be a PostgreSQL address: postgres://user@host[:port]/database")
-            );
+            return Err(self.error(span, "must be a PostgreSQL address: postgres://user@host[:port]/database"));
         };
         if parsed.password().is_some() {
             return Err(self.error(
                 span,
-                "[store] url holds a password: take it out of the url and give it by `password_env` or `password_file`",
+                "holds a password: take it out of the url and give it by `password_env` or `password_file`",
             ));
         }
         if let Err(e) = text.parse::<postgres::Config>() {
-            return Err(self.error(span, format!("[store] url: {e}")));
+            return Err(self.error(span, e.to_string()));
         }
         let password = SecretRef::from_parts("password", None, password_env, password_file)
-            .map_err(|e| self.error(span.clone(), format!("[store] {e}")))?;
+            .map_err(|e| self.error(span.clone(), e))?;
         Ok(StoreLocation::Postgres(PostgresLocation { url: text, password, ca_file: ca_file.map(|p| base.join(p)) }))
     }
 

@@ -116,6 +116,23 @@ fn broken_configs_name_file_line_and_key() {
             "[airflow]\nurl = \"http://x\"\nauth = \"bearer\"\ntoken = \"x\"\ntoken_env = \"T\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n",
             "give only one of `token`, `token_env` and `token_file`",
         ),
+        // a PostgreSQL store: never a password in its address, one place, and a PostgreSQL one
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[store]\nurl = \"postgres://tablestat:hunter2@db.internal/tablestat\"\n",
+            ":8:7: [store] url: holds a password: take it out of the url and give it by `password_env` or `password_file`",
+        ),
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[store]\npath = \"h.db\"\nurl = \"postgres://tablestat@db.internal/tablestat\"\n",
+            ":9:7: [store] url: `path` is given too: the history lives in one of them",
+        ),
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[store]\nurl = \"mysql://tablestat@db.internal/tablestat\"\n",
+            ":8:7: [store] url: must be a PostgreSQL address: postgres://user@host[:port]/database",
+        ),
+        (
+            "[airflow]\nurl = \"http://x\"\nauth = \"none\"\n[[product]]\nid = \"a\"\ndag = \"d\"\n[store]\npassword_env = \"PGPASS\"\n",
+            "[store] password_env, password_file and ca_file go with `url` (a PostgreSQL store)",
+        ),
         // not TOML at all
         ("[airflow\nurl = 1\n", ":1:9: [airflow: "),
         // out-of-range SLO
@@ -172,6 +189,7 @@ fn broken_configs_name_file_line_and_key() {
         assert_eq!(output.status.code(), Some(78), "{text}\n{stderr}");
         assert!(stderr.starts_with(&format!("tablestat: {path}")), "names the file: {stderr}");
         assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
+        assert!(!stderr.contains("hunter2"), "a password is never said: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     }
 }

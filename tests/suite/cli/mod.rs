@@ -3,5 +3,6 @@
 mod config;
 mod demo;
 mod history;
+mod postgres_store;
 mod slo_report;
 mod store_copy;

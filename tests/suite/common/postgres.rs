@@ -82,6 +82,11 @@ fn start() -> Cluster {
         .output()
         .unwrap();
     assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+    // The role `tablestat` signs in with a password (SCRAM), as a shared server's would;
+    // `postgres` is trusted, for the tests' own checks.
+    let hba = data.join("pg_hba.conf");
+    let trusted = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(&hba, format!("host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n{trusted}")).unwrap();
     let port = free_port();
     let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
     let server = server_command(&bin.join("postgres"))
@@ -104,12 +109,18 @@ fn start() -> Cluster {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let role = format!("CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}'");
+    connect(port, "postgres").unwrap().batch_execute(&role).unwrap();
     Cluster { port, _dir: dir, _server: server }
 }
 
 fn connect(port: u16, database: &str) -> Result<postgres::Client, postgres::Error> {
     postgres::Client::connect(&format!("host=127.0.0.1 port={port} user=postgres dbname={database}"), postgres::NoTls)
 }
+
+/// A role that signs in with a password, [`PASSWORD`], and owns every test database.
+pub const PASSWORD_ROLE: &str = "tablestat";
+pub const PASSWORD: &str = "correct-horse-battery";
 
 /// A database of the test cluster.
 pub struct Database {
@@ -124,7 +135,8 @@ impl Database {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let cluster = CLUSTER.get_or_init(start);
         let name = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        connect(cluster.port, "postgres").unwrap().batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let mut admin = connect(cluster.port, "postgres").unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name} OWNER {PASSWORD_ROLE}")).unwrap();
         Database { port: cluster.port, name }
     }
 
@@ -136,5 +148,10 @@ impl Database {
     /// Its address, as `[store] url` would give it.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{}", self.port, self.name)
+    }
+
+    /// Its address for [`PASSWORD_ROLE`], whose password the config gives apart.
+    pub fn url_with_password_role(&self) -> String {
+        format!("postgres://{PASSWORD_ROLE}@127.0.0.1:{}/{}", self.port, self.name)
     }
 }
