@@ -62,10 +62,46 @@ impl Place {
     pub fn count(&self, sql: &str) -> i64 {
         off_runtime(|| match self {
             Place::File { path, .. } => {
-                rusqlite::Connection::open(path).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+                conn.query_row(sql, [], |r| r.get(0)).unwrap()
             }
             Place::Postgres(database) => database.connect().query_one(sql, &[]).unwrap().get(0),
         })
+    }
+
+    /// The first column of every row a query answers, as text (join columns with `||`).
+    pub fn texts(&self, sql: &str) -> std::collections::BTreeSet<String> {
+        off_runtime(|| match self {
+            Place::File { path, .. } => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+                let mut statement = conn.prepare(sql).unwrap();
+                statement.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+            }
+            Place::Postgres(database) => {
+                database.connect().query(sql, &[]).unwrap().iter().map(|row| row.get(0)).collect()
+            }
+        })
+    }
+
+    /// SQLite's own check of the file; PostgreSQL keeps its pages sound itself.
+    pub fn integrity(&self) -> String {
+        match self {
+            Place::File { path, .. } => rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap(),
+            Place::Postgres(_) => "ok".into(),
+        }
+    }
+
+    /// The `[store]` section of a config that keeps its history here.
+    pub fn store_section(&self) -> String {
+        match self {
+            Place::File { path, .. } => format!("path = \"{}\"", path.display()),
+            Place::Postgres(database) => format!("url = \"{}\"", database.url()),
+        }
     }
 
     /// Runs a statement from another connection.
@@ -91,12 +127,12 @@ fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
 macro_rules! on_both_backends {
     (async: $($case:ident),* $(,)?) => {$(
         mod $case {
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread")]
             async fn on_sqlite() {
                 super::$case(&$crate::common::backend::Place::sqlite()).await;
             }
 
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread")]
             #[ignore = "needs PostgreSQL (Debian's postgresql package)"]
             async fn on_postgres() {
                 super::$case(&$crate::common::backend::Place::postgres()).await;

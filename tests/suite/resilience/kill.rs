@@ -1,20 +1,19 @@
 //! `kill -9` at any moment: the poller (the real binary, polling every second while the
 //! fake pipeline flips between green and a failed build) is killed at random points over
-//! many cycles and restarted. After each kill the database passes `PRAGMA
-//! integrity_check`, every state change it held before the kill is still there, and the
-//! restarted poller takes the lease over at once and polls. SIGTERM ends it cleanly.
+//! many cycles and restarted, on a SQLite file and on a PostgreSQL database. After each kill
+//! the file passes `PRAGMA integrity_check`, every state change the database held before the
+//! kill is still there, and the restarted poller takes the lease over at once (its holder on
+//! this host is gone) and polls. SIGTERM ends it cleanly.
 //!
 //! `TABLESTAT_KILL_CYCLES` sets the number of kills (default 20).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::backend::Place;
 use crate::common::story::{self, chapter};
-
-/// (product, metric, state, start) of every stored state change.
-type Changes = BTreeSet<(String, String, i64, i64)>;
 
 fn open(db: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -22,31 +21,31 @@ fn open(db: &Path) -> rusqlite::Connection {
     conn
 }
 
-fn changes(db: &Path) -> Changes {
-    let conn = open(db);
-    let mut statement = conn
-        .prepare(
-            "SELECT s.product, s.metric, v.state, sp.start FROM span sp
-             JOIN series s ON s.id = sp.series JOIN verdict v ON v.id = sp.verdict",
-        )
-        .unwrap();
-    statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-fn polls(db: &Path) -> i64 {
+fn file_polls(db: &Path) -> i64 {
     if !db.exists() {
         return 0;
     }
     open(db).query_row("SELECT count(*) FROM poll", [], |r| r.get(0)).unwrap_or(0)
 }
 
-fn lease_pid(db: &Path) -> Option<i64> {
-    // A lease given up keeps its row, holder emptied: who polled last stays known.
-    open(db).query_row("SELECT pid FROM lease WHERE id = 1 AND holder != ''", [], |r| r.get(0)).ok()
+/// Every stored state change, as "product|metric|state|start".
+type Changes = BTreeSet<String>;
+
+fn changes(place: &Place) -> Changes {
+    place.texts(
+        "SELECT s.product || '|' || s.metric || '|' || v.state || '|' || sp.start FROM span sp
+         JOIN series s ON s.id = sp.series JOIN verdict v ON v.id = sp.verdict",
+    )
+}
+
+fn polls(place: &Place) -> i64 {
+    place.count("SELECT count(*) FROM poll")
+}
+
+/// The pid of the poller holding the lease; 0 when none does (a lease given up keeps its row,
+/// holder emptied: who polled last stays known).
+fn lease_pid(place: &Place) -> i64 {
+    place.count("SELECT coalesce(max(pid), 0) FROM lease WHERE id = 1 AND holder <> ''")
 }
 
 fn poller(config: &Path, log: &Path) -> Child {
@@ -74,23 +73,20 @@ fn wait_until(what: &str, log: &Path, mut done: impl FnMut() -> bool) {
     }
 }
 
-struct Paths {
-    config: PathBuf,
-    db: PathBuf,
-    log: PathBuf,
-}
+crate::on_both_backends!(async: the_poller_survives_kill_9_at_any_moment);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_poller_survives_kill_9_at_any_moment() {
+async fn the_poller_survives_kill_9_at_any_moment(place: &Place) {
+    place.migrate();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
+    let beside = dir.path().join("history.db");
     let config = dir.path().join("tablestat.toml");
     let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
-    std::fs::write(&config, story::config(&server.uri(), &db) + "\n[poll]\ninterval = \"1s\"\n").unwrap();
-    let paths = Paths { config, db: db.clone(), log: dir.path().join("poller.log") };
+    let text = story::with_store(&story::config(&server.uri(), &beside), &beside, &place.store_section());
+    std::fs::write(&config, text + "\n[poll]\ninterval = \"1s\"\n").unwrap();
+    let log = dir.path().join("poller.log");
     let cycles: usize = std::env::var("TABLESTAT_KILL_CYCLES").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
 
-    let survived = tokio::task::spawn_blocking(move || {
+    let survived = tokio::task::block_in_place(|| {
         let mut survived = 0;
         for cycle in 0..cycles {
             // Green and a failed build in turn: each restart has state changes to write.
@@ -99,44 +95,40 @@ async fn the_poller_survives_kill_9_at_any_moment() {
             } else {
                 chapter(1, "success", "all_pass")
             });
-            let polls_before = polls(&paths.db);
-            let mut child = poller(&paths.config, &paths.log);
+            let polls_before = polls(place);
+            let mut child = poller(&config, &log);
             // The restarted poller takes the lease over from the killed one, and polls.
-            wait_until("polled after a restart", &paths.log, || polls(&paths.db) > polls_before);
-            assert_eq!(lease_pid(&paths.db), Some(i64::from(child.id())), "the new poller holds the lease");
+            wait_until("polled after a restart", &log, || polls(place) > polls_before);
+            assert_eq!(lease_pid(place), i64::from(child.id()), "the new poller holds the lease");
             // Then a random moment: mid-poll, mid-write, or asleep between polls.
             std::thread::sleep(Duration::from_millis(fastrand::u64(0..1500)));
-            let reported = changes(&paths.db);
+            let reported = changes(place);
             child.kill().unwrap();
             child.wait().unwrap();
-            let conn = open(&paths.db);
-            let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-            assert_eq!(check, "ok", "after kill {cycle}");
-            let kept = changes(&paths.db);
+            assert_eq!(place.integrity(), "ok", "after kill {cycle}");
+            let kept = changes(place);
             let lost: Vec<_> = reported.difference(&kept).collect();
             assert!(lost.is_empty(), "kill {cycle} lost reported changes: {lost:?}");
             survived += 1;
         }
 
         // SIGTERM: a clean exit that gives the lease up.
-        let mut child = poller(&paths.config, &paths.log);
-        let polls_before = polls(&paths.db);
-        wait_until("polled before SIGTERM", &paths.log, || polls(&paths.db) > polls_before);
+        let mut child = poller(&config, &log);
+        let polls_before = polls(place);
+        wait_until("polled before SIGTERM", &log, || polls(place) > polls_before);
         assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
         let mut exit = None;
-        wait_until("exited on SIGTERM", &paths.log, || {
+        wait_until("exited on SIGTERM", &log, || {
             exit = child.try_wait().unwrap();
             exit.is_some()
         });
-        assert_eq!(exit.unwrap().code(), Some(0), "{}", std::fs::read_to_string(&paths.log).unwrap());
-        assert_eq!(lease_pid(&paths.db), None, "the lease is given up");
+        assert_eq!(exit.unwrap().code(), Some(0), "{}", std::fs::read_to_string(&log).unwrap());
+        assert_eq!(lease_pid(place), 0, "the lease is given up");
         survived
-    })
-    .await
-    .unwrap();
+    });
     assert_eq!(survived, cycles);
     // Every kill left changes behind to keep: the flips were written.
-    let flips = changes(&db).iter().filter(|c| c.0 == "stg_orders" && c.1 == "uniqueness").count();
+    let flips = changes(place).iter().filter(|c| c.starts_with("stg_orders|uniqueness|")).count();
     assert!(flips >= cycles.min(4), "{flips} uniqueness changes for stg_orders over {cycles} restarts");
 }
 
@@ -154,7 +146,7 @@ async fn a_store_that_refuses_writes_ends_the_service() {
     let log = dir.path().join("poller.log");
     let exit = tokio::task::spawn_blocking(move || {
         let mut child = poller(&config, &log);
-        wait_until("polled once", &log, || polls(&db) > 0);
+        wait_until("polled once", &log, || file_polls(&db) > 0);
         open(&db)
             .execute_batch(
                 "CREATE TRIGGER refuse BEFORE INSERT ON poll BEGIN SELECT RAISE(ABORT, 'disk is full (simulated)'); END;",
@@ -202,7 +194,7 @@ async fn a_poll_past_its_deadline_is_abandoned_and_says_so() {
     let log = dir.path().join("poller.log");
     let reason = tokio::task::spawn_blocking(move || {
         let mut child = poller(&config, &log);
-        wait_until("abandoned a poll", &log, || polls(&db) > 0);
+        wait_until("abandoned a poll", &log, || file_polls(&db) > 0);
         let reason: String = open(&db)
             .query_row(
                 "SELECT v.text FROM series s JOIN verdict v ON v.id = s.verdict WHERE s.metric = 'freshness'",
