@@ -1,6 +1,6 @@
-//! Many viewers, one poller, one database: the poller polls every second while the fake
-//! pipeline flips between green and a failed build; eight `status --json` loops and two
-//! boards in tmux read all the while. No viewer ever shows "database is locked" (or any
+//! Many viewers, one poller, one database (a SQLite file, and a PostgreSQL database): the
+//! poller polls every second while the fake pipeline flips between green and a failed build;
+//! eight `status --json` loops and two boards in tmux read all the while. No viewer ever shows "database is locked" (or any
 //! error), and once the pipeline settles every viewer shows the poller's final state.
 //!
 //! `TABLESTAT_VIEWERS_SECS` sets how long the flipping lasts (default 60).
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::backend::Place;
 use crate::common::story::{self, chapter, nth_run};
 use crate::common::tmux::{Session, bin};
 use tablestat::model::State;
@@ -40,35 +41,45 @@ fn status(config: &Path) -> Seen {
     Seen { code: out.status.code(), stderr: String::from_utf8_lossy(&out.stderr).to_string(), states }
 }
 
-/// The current state of each product, straight from the database; none while the poller
-/// is still creating it.
-fn stored_states(db: &Path) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    let Ok(mut statement) = conn.prepare(
-            "SELECT s.product, CASE v.state WHEN 0 THEN 'down' WHEN 1 THEN 'degraded' WHEN 2 THEN 'unknown' ELSE 'up' END \
+/// The current state of each product, straight from the database, by product.
+fn stored_states(place: &Place) -> Vec<(String, String)> {
+    place
+        .texts(
+            "SELECT s.product || '|' || CASE v.state WHEN 0 THEN 'down' WHEN 1 THEN 'degraded' WHEN 2 THEN 'unknown' ELSE 'up' END \
              FROM series s JOIN span sp ON sp.series = s.id AND sp.start = (SELECT max(start) FROM span WHERE series = s.id) \
-             JOIN verdict v ON v.id = sp.verdict WHERE s.metric = '' ORDER BY s.product",
-    ) else {
-        return Vec::new();
-    };
-    statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
+             JOIN verdict v ON v.id = sp.verdict WHERE s.metric = ''",
+        )
+        .into_iter()
+        .filter_map(|row| row.split_once('|').map(|(product, state)| (product.to_string(), state.to_string())))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs tmux (apt-get install tmux; .ci/run installs it)"]
-async fn ten_viewers_and_one_poller_share_the_database() {
+async fn ten_viewers_and_one_poller_share_a_sqlite_file() {
+    ten_viewers_and_one_poller_share_the_database(&Place::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs tmux and PostgreSQL (apt-get install tmux postgresql; .ci/run installs them)"]
+async fn ten_viewers_and_one_poller_share_a_postgres_database() {
+    ten_viewers_and_one_poller_share_the_database(&Place::postgres()).await;
+}
+
+async fn ten_viewers_and_one_poller_share_the_database(place: &Place) {
+    place.migrate();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
+    let beside = dir.path().join("history.db");
     let config = dir.path().join("tablestat.toml");
     let state = dir.path().join("state");
     let (server, story) = story::start(chapter(1, "success", "all_pass")).await;
-    std::fs::write(&config, story::config(&server.uri(), &db) + "\n[poll]\ninterval = \"1s\"\n").unwrap();
+    let text = story::with_store(&story::config(&server.uri(), &beside), &beside, &place.store_section());
+    std::fs::write(&config, text + "\n[poll]\ninterval = \"1s\"\n").unwrap();
     // The config holds the fake's password: private, so no warning is expected anywhere.
     std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let seconds: u64 = std::env::var("TABLESTAT_VIEWERS_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
 
-    let result = tokio::task::spawn_blocking(move || {
+    let result = tokio::task::block_in_place(|| {
         let poller_log = std::fs::File::create(dir.path().join("poller.log")).unwrap();
         let mut poller = crate::common::Reaped(Some(
             Command::new(bin())
@@ -82,7 +93,7 @@ async fn ten_viewers_and_one_poller_share_the_database() {
                 .unwrap(),
         ));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !db.exists() || stored_states(&db).len() < 3 {
+        while stored_states(place).len() < 3 {
             assert!(Instant::now() < deadline, "the poller never wrote");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -137,11 +148,11 @@ async fn ten_viewers_and_one_poller_share_the_database() {
         }
         story.set(nth_run(flips + 1, "success", "all_pass"));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while stored_states(&db).iter().any(|(_, s)| s != "up") {
+        while stored_states(place).iter().any(|(_, s)| s != "up") {
             assert!(
                 Instant::now() < deadline,
                 "the poller never wrote the final state: {:?}\n{}",
-                stored_states(&db),
+                stored_states(place),
                 std::fs::read_to_string(dir.path().join("poller.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -154,7 +165,7 @@ async fn ten_viewers_and_one_poller_share_the_database() {
         assert_eq!(stopping.wait().unwrap().code(), Some(0), "the poller did not stop cleanly on SIGTERM");
         // Almost always all up; a poll in flight at the stop, slowed past its timeouts on a
         // loaded machine, may have said otherwise. Either way it is what every viewer must show.
-        let final_states = stored_states(&db);
+        let final_states = stored_states(place);
         let summary = tablestat::status_doc::Summary::of(final_states.iter().filter_map(|(_, s)| State::parse(s)));
         // The board's header: every product up in words, else the count of the worst state.
         let final_verdict = match summary.nonzero().first() {
@@ -195,9 +206,7 @@ async fn ten_viewers_and_one_poller_share_the_database() {
             }
         }
         (troubles, converged, runs.load(Ordering::Relaxed), flips)
-    })
-    .await
-    .unwrap();
+    });
     let (troubles, converged, runs, flips) = result;
     assert!(
         troubles.is_empty(),

@@ -88,10 +88,9 @@ impl Place {
     /// SQLite's own check of the file; PostgreSQL keeps its pages sound itself.
     pub fn integrity(&self) -> String {
         match self {
-            Place::File { path, .. } => rusqlite::Connection::open(path)
-                .unwrap()
-                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-                .unwrap(),
+            Place::File { path, .. } => {
+                rusqlite::Connection::open(path).unwrap().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+            }
             Place::Postgres(_) => "ok".into(),
         }
     }
