@@ -196,6 +196,23 @@ impl Store {
         }
     }
 
+    /// Whether this connection may write the history: a PostgreSQL role granted `SELECT`
+    /// alone may not (a board on it only views, and never asks for the lease). A SQLite file
+    /// this user cannot write does not open at all (see `permission_hint`).
+    pub fn can_write(&self) -> Result<bool> {
+        match self.backend {
+            Backend::Sqlite(_) => Ok(true),
+            Backend::Postgres(_) => self
+                .db()
+                .query_one(
+                    "SELECT has_table_privilege('lease', 'UPDATE') AND has_table_privilege('span', 'INSERT')",
+                    &[],
+                    |r| r.get(0),
+                )
+                .in_store(self),
+        }
+    }
+
     /// Whether this store stands on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))

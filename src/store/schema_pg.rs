@@ -230,6 +230,20 @@ pub enum Migrated {
 /// processes starting at once migrate one after the other).
 pub fn migrate(db: &mut Db<'_>) -> DbResult<Migrated> {
     let known = MIGRATIONS[MIGRATIONS.len() - 1].0;
+    // Read first: a database at this build's version is not written to (a read-only role
+    // opens it to view).
+    let found =
+        db.query_one("SELECT CAST(to_regclass('tablestat_schema') AS TEXT)", &[], |r| r.get::<Option<String>>(0))?;
+    if found.is_some() {
+        let version = db.query_opt("SELECT max(version) FROM tablestat_schema", &[], |r| r.get::<Option<i64>>(0))?;
+        let version = version.flatten().unwrap_or(0);
+        if version == known {
+            return Ok(Migrated::To { from: version, version });
+        }
+        if version > known {
+            return Ok(Migrated::TooNew { found: version, known });
+        }
+    }
     db.write(|db| {
         db.execute_batch("CREATE TABLE IF NOT EXISTS tablestat_schema (version BIGINT NOT NULL)")?;
         let found = db.query_opt("SELECT max(version) FROM tablestat_schema", &[], |r| r.get::<Option<i64>>(0))?;

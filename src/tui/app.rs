@@ -102,11 +102,31 @@ pub struct Detail {
     pub incidents: Vec<Incident>,
 }
 
+/// Why a board views without polling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewOnly {
+    /// The API secrets cannot be read here.
+    NoCredentials,
+    /// The database role may read the history, not write it.
+    ReadOnlyStore,
+}
+
+impl ViewOnly {
+    /// What the header says of it.
+    pub fn why(self) -> &'static str {
+        match self {
+            ViewOnly::NoCredentials => "no credentials",
+            ViewOnly::ReadOnlyStore => "read-only database access",
+        }
+    }
+}
+
 pub struct App {
     pub snapshot: Arc<BoardSnapshot>,
     pub poller: PollerStatus,
-    /// Whether this process may poll (it can read the secrets); else it only follows.
-    pub can_poll: bool,
+    /// Why this process only views, if it does: it cannot read the API secrets, or its
+    /// database role may not write. Such a board never asks for the lease.
+    pub view_only: Option<ViewOnly>,
     /// Seconds since the epoch, for relative times; set by the event loop.
     pub now: i64,
     pub routes: Vec<Route>,
@@ -172,7 +192,7 @@ impl App {
         let mut app = App {
             snapshot,
             poller: PollerStatus::default(),
-            can_poll: true,
+            view_only: None,
             now,
             routes: vec![Route::List],
             rows: Vec::new(),

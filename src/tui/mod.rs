@@ -26,7 +26,7 @@ use crate::poller::Engine;
 use crate::poller::service::{self, Control, Identity, PollerStatus};
 use crate::store::worker::StoreHandle;
 use crate::store::{BoardSnapshot, Depth, Store};
-use app::{App, Detail, Effect};
+use app::{App, Detail, Effect, ViewOnly};
 use theme::Theme;
 
 /// How often a viewer asks SQLite whether another process wrote (`PRAGMA data_version`).
@@ -175,15 +175,23 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failu
     let (status_tx, status_rx) = watch::channel(PollerStatus::default());
     let poll_now = Arc::new(Notify::new());
     let engine = Engine::new(config.clone());
-    let can_poll = engine.is_ok();
+    let writable = store.call(|s| s.can_write()).await.ok().and_then(Result::ok).unwrap_or(true);
+    let view_only = match (&engine, writable) {
+        (_, false) => Some(ViewOnly::ReadOnlyStore),
+        (Err(_), true) => Some(ViewOnly::NoCredentials),
+        (Ok(_), true) => None,
+    };
     let poller = match engine {
-        Ok(engine) => {
+        Ok(engine) if view_only.is_none() => {
             let control = Control { shutdown, poll_now: poll_now.clone(), status: status_tx };
             let store = store.clone();
             Some(spawn_poller(engine, store, control))
         }
-        Err(e) => {
-            tracing::warn!("not polling, only viewing: {e}");
+        other => {
+            match other {
+                Err(e) => tracing::warn!("not polling, only viewing: {e}"),
+                Ok(_) => tracing::warn!("not polling, only viewing: this database role may not write the history"),
+            }
             drop(status_tx);
             None
         }
@@ -202,7 +210,7 @@ pub async fn run(config: Arc<Config>, options: BoardOptions) -> Result<(), Failu
             .map_err(|e| io(e.to_string()))?;
         app.travelled(Some(Arc::new(past.map_err(|e| io(e.to_string()))?)), true);
     }
-    app.can_poll = can_poll;
+    app.view_only = view_only;
     app.tls_unverified = config.tls_unverified();
     let mut story = options.story.clone();
     if let Some(story) = &mut story {

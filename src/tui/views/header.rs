@@ -82,9 +82,11 @@ fn poller_health(app: &App, theme: &Theme) -> (String, ratatui::style::Style) {
         Role::Polling if app.poller.polling_now => "polling now…".to_string(),
         Role::Polling => "polling".to_string(),
         Role::Following(lease) => format!("following pid {} on {}", lease.pid, lease.host),
-        Role::Starting if nobody && !app.can_poll => "no poller running (no credentials here)".to_string(),
-        Role::Starting if !app.can_poll => "viewing only (no credentials)".to_string(),
-        Role::Starting => "starting".to_string(),
+        Role::Starting => match app.view_only {
+            Some(why) if nobody => format!("no poller running ({} here)", why.why()),
+            Some(why) => format!("viewing only ({})", why.why()),
+            None => "starting".to_string(),
+        },
     };
     if let Some(at) = app.as_of() {
         // The past is said first and plainly: none of this is now.

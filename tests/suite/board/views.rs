@@ -7,15 +7,13 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use tablestat::model::State;
 use tablestat::tui::action::Action;
-use tablestat::tui::app::{App, Effect, Route};
+use tablestat::tui::app::{App, Effect, Route, ViewOnly};
 use tablestat::tui::theme::Theme;
 use tablestat::tui::views::{self, Board};
 
 fn app() -> App {
     let store = prepared_store();
-    let mut app = App::new(snapshot(&store), now());
-    app.can_poll = true;
-    app
+    App::new(snapshot(&store), now())
 }
 
 fn draw(app: &mut App, theme: &Theme, width: u16, height: u16) -> Buffer {
@@ -334,11 +332,20 @@ fn the_header_names_a_scheduler_that_stopped() {
         failing_since: None,
     }];
     let mut app = App::new(std::sync::Arc::new(snap), now());
-    app.can_poll = true;
     // At 80 columns, whole: the cause, the role and the last poll's time.
     let screen = text(&draw(&mut app, &color(), 80, 24));
     let health = screen.lines().nth(1).unwrap();
     assert_eq!(health, " airflow scheduler silent since 11:00 · starting · last poll ok, 12:00");
+    // A board that only views says why (here nobody polls): no credentials, or a database
+    // role that may not write.
+    for (why, said) in [
+        (ViewOnly::NoCredentials, "no poller running (no credentials here)"),
+        (ViewOnly::ReadOnlyStore, "no poller running (read-only database access here)"),
+    ] {
+        app.view_only = Some(why);
+        let screen = text(&draw(&mut app, &color(), 160, 48));
+        assert!(screen.lines().nth(1).unwrap().contains(said), "{screen}");
+    }
 }
 
 /// Writes that fail are on screen, first: what the board shows is the last poll that could

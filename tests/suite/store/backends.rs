@@ -253,3 +253,27 @@ fn a_postgres_store_is_migrated_once_and_a_newer_one_refused() {
     assert!(matches!(err, StoreError::TooNew { found: 12, known: 11, .. }), "{err}");
     assert!(err.to_string().starts_with("history database postgres://…@127.0.0.1:"), "{err}");
 }
+
+/// A role granted `SELECT` alone opens the store to view: it reads every state, is told it may
+/// not write, and a write it tries anyway is refused by the server, naming the table.
+#[test]
+#[ignore = "needs PostgreSQL (Debian's postgresql package)"]
+fn a_read_only_role_views_and_is_told_it_may_not_write() {
+    let database = Database::new();
+    let mut owner = Store::open_postgres(&database.url()).unwrap();
+    owner.add_maintenance(&Scope::All, T0, T0 + 60, "seen by viewers", None, T0).unwrap();
+    assert!(owner.can_write().unwrap());
+    database
+        .connect()
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE viewer LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO viewer",
+        )
+        .unwrap();
+    let url = database.url().replace("postgres://postgres@", "postgres://viewer@");
+    let mut viewer = Store::open_postgres(&url).unwrap();
+    assert!(!viewer.can_write().unwrap(), "SELECT alone: a viewer");
+    assert_eq!(viewer.maintenance_windows(T0, false).unwrap()[0].message, "seen by viewers");
+    let refused = viewer.acquire_lease("viewer", 1, "laptop", T0).unwrap_err().to_string();
+    assert!(refused.contains("permission denied for table lease"), "{refused}");
+}
