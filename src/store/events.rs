@@ -16,12 +16,27 @@ const MAINTENANCE_NEWS: i64 = 6 * 3600;
 /// Writes an event; with `dedupe`, only the first event of that key is kept.
 /// Returns whether it was written (false: a duplicate).
 pub(super) fn record(db: &mut Db<'_>, event: &Event, at: i64, dedupe: Option<&str>) -> DbResult<bool> {
+    Ok(insert(db, &[row(event, at, dedupe)?])? > 0)
+}
+
+/// An event as its row is written: (at, kind, dedupe, payload).
+pub(super) fn row(event: &Event, at: i64, dedupe: Option<&str>) -> DbResult<[Value; 4]> {
     let payload = serde_json::to_string(event).map_err(|e| DbError::Type { column: 3, detail: e.to_string() })?;
-    let written = db.execute(
-        "INSERT INTO event (at, kind, dedupe, payload) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        args![at, event.event.as_str(), dedupe, payload],
-    )?;
-    Ok(written > 0)
+    Ok([Value::Int(at), Value::from(event.event.as_str()), Value::from(dedupe), Value::Text(payload)])
+}
+
+/// Writes event rows in order, many a statement; a dedupe key already written keeps its
+/// first event. The rows written.
+pub(super) fn insert(db: &mut Db<'_>, rows: &[[Value; 4]]) -> DbResult<u64> {
+    let mut written = 0;
+    for chunk in super::db::chunks(db, rows) {
+        let sql = format!(
+            "INSERT INTO event (at, kind, dedupe, payload) VALUES {} ON CONFLICT DO NOTHING",
+            super::db::values(chunk.len(), 4, false)
+        );
+        written += db.execute(&sql, &chunk.concat())?;
+    }
+    Ok(written)
 }
 
 /// A delivery the deliverer should attempt now.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::InStore;
 use super::WriteSummary;
-use super::db::{Db, DbResult, Row, args};
+use super::db::{Db, DbResult, Row, Value, args};
 use super::events;
 use super::{Result, Store, StoreError};
 use crate::evaluate::Checked;
@@ -195,6 +195,7 @@ pub(super) struct FlapGuard<'a> {
 /// incident of its cause, and leaves it when it is up again.
 pub(super) fn apply_incident_rules(
     db: &mut Db<'_>,
+    batch: &mut Batch,
     checked: &Checked,
     changed: &[String],
     guard: &mut FlapGuard<'_>,
@@ -251,15 +252,15 @@ pub(super) fn apply_incident_rules(
             if guard.pending.remove(&product.id) || guard.open_after > 1 {
                 db.execute("UPDATE product SET down_polls = 0 WHERE id = ?1 AND down_polls != 0", args![&product.id])?;
             }
-            join_or_open(db, &here, opening, summary)?;
+            join_or_open(db, batch, &here, opening, summary)?;
         }
         (IncidentStep::Resolve { message }, Some(open)) => {
-            leave(db, &here, &open, &message, summary)?;
+            leave(db, batch, &here, &open, &message, summary)?;
         }
         (IncidentStep::Move(opening), Some(open)) => {
             let message = format!("Now down for another cause: {}.", opening.cause.title);
-            leave(db, &here, &open, &message, summary)?;
-            join_or_open(db, &here, opening, summary)?;
+            leave(db, batch, &here, &open, &message, summary)?;
+            join_or_open(db, batch, &here, opening, summary)?;
         }
         (IncidentStep::Update { metrics, message }, Some(open)) => {
             let id = open.id;
@@ -268,10 +269,11 @@ pub(super) fn apply_incident_rules(
                 args![id, serde_json::to_string(&metrics).unwrap_or_default()],
             )?;
             let message = here.said(db, id, &message)?;
-            auto_update(db, id, now, None, &message)?;
+            batch.update(id, now, None, &message);
             let about = open.about(open.status, Some(metrics));
             write_incident_event(
                 db,
+                batch,
                 here.happened(EventKind::IncidentUpdated, &message),
                 here.product(),
                 Some(e.state),
@@ -357,7 +359,13 @@ pub(super) fn settle_opened(db: &mut Db<'_>, id: i64) -> DbResult<()> {
 }
 
 /// The product joins the open incident of its cause, or opens one.
-fn join_or_open(db: &mut Db<'_>, here: &Here<'_>, opening: Opening, summary: &mut WriteSummary) -> DbResult<()> {
+fn join_or_open(
+    db: &mut Db<'_>,
+    batch: &mut Batch,
+    here: &Here<'_>,
+    opening: Opening,
+    summary: &mut WriteSummary,
+) -> DbResult<()> {
     let Opening { cause, title: own_title, severity, metrics, began_at, message } = opening;
     let joining: Option<OpenIncident> = if cause.is_shared() {
         db.query_opt(
@@ -398,10 +406,11 @@ fn join_or_open(db: &mut Db<'_>, here: &Here<'_>, opening: Opening, summary: &mu
                 ],
             )?;
             let message = format!("{} joined. {message}", here.product.name);
-            auto_update(db, id, here.at, None, &message)?;
+            batch.update(id, here.at, None, &message);
             let about = EventIncident { title, severity, metrics: all, ..open.about(open.status, None) };
             write_incident_event(
                 db,
+                batch,
                 here.happened(EventKind::IncidentUpdated, &message),
                 here.product(),
                 Some(here.state),
@@ -427,12 +436,13 @@ fn join_or_open(db: &mut Db<'_>, here: &Here<'_>, opening: Opening, summary: &mu
                 |r| r.get(0),
             )?;
             db.execute(MEMBER, args![id, &here.product.id, here.at])?;
-            auto_update(db, id, here.at, Some(IncidentStatus::Investigating), &message)?;
+            batch.update(id, here.at, Some(IncidentStatus::Investigating), &message);
             let about =
                 EventIncident { id, title, status: IncidentStatus::Investigating, severity, metrics, eta: None };
             // A new incident has reached this table alone.
             write_incident_event(
                 db,
+                batch,
                 here.happened(EventKind::IncidentOpened, &message),
                 here.product(),
                 Some(here.state),
@@ -448,6 +458,7 @@ fn join_or_open(db: &mut Db<'_>, here: &Here<'_>, opening: Opening, summary: &mu
 /// The product leaves its incident; the incident resolves (`fixed`) when nobody is left.
 fn leave(
     db: &mut Db<'_>,
+    batch: &mut Batch,
     here: &Here<'_>,
     open: &OpenIncident,
     message: &str,
@@ -458,21 +469,24 @@ fn leave(
         "UPDATE incident_member SET left_at = ?3 WHERE incident = ?1 AND product = ?2 AND left_at IS NULL",
         args![id, &here.product.id, here.at],
     )?;
-    let left: i64 =
-        db.query_one("SELECT count(*) FROM incident_member WHERE incident = ?1 AND left_at IS NULL", args![id], |r| {
-            r.get(0)
-        })?;
-    let several = affected(db, id)? > 1;
+    // Tables still affected, and every table it reached: one question.
+    let (left, reached) = db.query_one(
+        "SELECT count(*) FILTER (WHERE left_at IS NULL), count(DISTINCT product) FROM incident_member WHERE incident = ?1",
+        args![id],
+        |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+    )?;
+    let several = reached > 1;
     if left > 0 {
         let message = format!(
             "{}: {message} {left} table{} still affected.",
             here.product.name,
             if left == 1 { "" } else { "s" }
         );
-        auto_update(db, id, here.at, None, &message)?;
+        batch.update(id, here.at, None, &message);
         let about = open.about(open.status, None);
         return write_incident_event(
             db,
+            batch,
             here.happened(EventKind::IncidentUpdated, &message),
             here.product(),
             Some(here.state),
@@ -486,10 +500,11 @@ fn leave(
     )?;
     let message =
         if several { format!("{}: {message} Every table is back.", here.product.name) } else { message.to_string() };
-    auto_update(db, id, here.at, Some(IncidentStatus::Resolved), &message)?;
+    batch.update(id, here.at, Some(IncidentStatus::Resolved), &message);
     let about = open.about(IncidentStatus::Resolved, None);
     write_incident_event(
         db,
+        batch,
         here.happened(EventKind::IncidentResolved, &message),
         here.product(),
         Some(here.state),
@@ -571,7 +586,9 @@ fn incident_event(
         metrics: incident.metrics,
         eta: incident.eta.map(rfc3339_at),
     };
-    write_incident_event(db, happened, product, state.map(super::series::state_of), about, false)
+    let mut batch = Batch::default();
+    write_incident_event(db, &mut batch, happened, product, state.map(super::series::state_of), about, false)?;
+    batch.flush(db)
 }
 
 /// What happened to an incident, for its event.
@@ -599,6 +616,7 @@ fn affected_products(db: &mut Db<'_>, incident: i64) -> DbResult<Vec<crate::even
 /// table only (its tables are then not read: a round trip less per incident on PostgreSQL).
 fn write_incident_event(
     db: &mut Db<'_>,
+    batch: &mut Batch,
     happened: Happened<'_>,
     product: Option<crate::event::EventProduct>,
     state: Option<State>,
@@ -618,16 +636,39 @@ fn write_incident_event(
         message: happened.message.to_string(),
         link: happened.link,
     };
-    events::record(db, &event, happened.at, None)?;
+    batch.events.push(events::row(&event, happened.at, None)?);
     Ok(())
 }
 
-fn auto_update(db: &mut Db<'_>, incident: i64, at: i64, status: Option<IncidentStatus>, message: &str) -> DbResult<()> {
-    db.execute(
-        "INSERT INTO incident_update (incident, at, automatic, status, message) VALUES (?1, ?2, 1, ?3, ?4)",
-        args![incident, at, status.map(IncidentStatus::as_str), message],
-    )?;
-    Ok(())
+/// The timeline entries and events of a poll's incident steps, written together at the end
+/// of its transaction (nothing in the poll reads them before): a statement per chunk rather
+/// than two per incident, each a round trip on PostgreSQL.
+#[derive(Default)]
+pub(super) struct Batch {
+    /// (incident, at, automatic, status, message) of tablestat's own timeline entries.
+    updates: Vec<[Value; 5]>,
+    events: Vec<[Value; 4]>,
+}
+
+impl Batch {
+    /// tablestat's own entry in an incident's timeline.
+    fn update(&mut self, incident: i64, at: i64, status: Option<IncidentStatus>, message: &str) {
+        let status = Value::from(status.map(IncidentStatus::as_str));
+        self.updates.push([Value::Int(incident), Value::Int(at), Value::Int(1), status, Value::from(message)]);
+    }
+
+    /// Writes the entries, then the events, each in the order they came.
+    pub fn flush(self, db: &mut Db<'_>) -> DbResult<()> {
+        for chunk in super::db::chunks(db, &self.updates) {
+            let sql = format!(
+                "INSERT INTO incident_update (incident, at, automatic, status, message) VALUES {}",
+                super::db::values(chunk.len(), 5, false)
+            );
+            db.execute(&sql, &chunk.concat())?;
+        }
+        events::insert(db, &self.events)?;
+        Ok(())
+    }
 }
 
 /// A person's entry in an incident's timeline.

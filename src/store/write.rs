@@ -250,6 +250,7 @@ fn write_poll(db: &mut Db<'_>, poll: &PollRecord<'_>, cache: &mut WriteCache) ->
     }
 
     let mut writes = SpanWrites::default();
+    let mut batch = incidents::Batch::default();
     for checked in poll.checked {
         let id = checked.product.id.as_str();
         let e = &checked.evaluation;
@@ -318,10 +319,11 @@ fn write_poll(db: &mut Db<'_>, poll: &PollRecord<'_>, cache: &mut WriteCache) ->
                 critical_maturities: poll.critical_maturities,
                 pending: &mut cache.pending,
             };
-            incidents::apply_incident_rules(db, checked, &changed, &mut guard, &mut summary)?;
+            incidents::apply_incident_rules(db, &mut batch, checked, &changed, &mut guard, &mut summary)?;
         }
     }
     writes.flush(db)?;
+    batch.flush(db)?;
     for id in &summary.incidents_opened {
         incidents::settle_opened(db, *id)?;
     }
