@@ -111,6 +111,7 @@ async fn a_poller_on_another_host_takes_over_when_the_one_that_polls_is_killed()
     let gap = place.count(
         "SELECT max(next - started) FROM (SELECT started, lead(started) OVER (ORDER BY started, id) AS next FROM poll) p",
     );
+    eprintln!("the longest gap between two polls across the failover: {gap} s");
     // The TTL, one poll interval (1 s), and a second of each side's rounding to seconds.
     assert!(gap <= LEASE_TTL + 3, "a gap of {gap} s between polls (the lease's TTL is {LEASE_TTL} s)");
     assert!(gap >= LEASE_TTL - 2, "the takeover waited for the TTL (a gap of {gap} s)");
