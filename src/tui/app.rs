@@ -358,11 +358,16 @@ impl App {
                 self.rebuild_rows();
             }
             Action::PollNow => {
-                self.flash = Some(match &self.poller.role {
-                    Role::Following(lease) => {
-                        format!("asked the poller (pid {}) to poll now", lease.pid)
-                    }
-                    _ => "polling now".to_string(),
+                // The request is a row in the database: a role that may not write cannot ask.
+                if self.view_only == Some(ViewOnly::ReadOnlyStore) {
+                    self.flash = Some("this board may only read the history: it cannot ask for a poll".into());
+                    return Effect::None;
+                }
+                self.flash = Some(match (&self.poller.role, self.view_only) {
+                    (Role::Following(lease), _) => format!("asked the poller (pid {}) to poll now", lease.pid),
+                    // No credentials here: the poller elsewhere takes the request.
+                    (_, Some(_)) => "asked the poller to poll now".to_string(),
+                    (_, None) => "polling now".to_string(),
                 });
                 return Effect::PollNow;
             }

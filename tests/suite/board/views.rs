@@ -219,6 +219,14 @@ fn keys_move_sort_filter_and_navigate() {
     app.update(Action::CycleWindow);
     assert_eq!(app.window.label(), "30d");
     assert_eq!(app.update(Action::PollNow), Effect::PollNow);
+    // A board that only views asks the poller elsewhere; one that may not write cannot ask.
+    app.view_only = Some(ViewOnly::NoCredentials);
+    assert_eq!(app.update(Action::PollNow), Effect::PollNow);
+    assert_eq!(app.flash.as_deref(), Some("asked the poller to poll now"));
+    app.view_only = Some(ViewOnly::ReadOnlyStore);
+    assert_eq!(app.update(Action::PollNow), Effect::None);
+    assert_eq!(app.flash.as_deref(), Some("this board may only read the history: it cannot ask for a poll"));
+    app.view_only = None;
     assert_eq!(app.update(Action::Quit), Effect::Quit);
     // The filter: words, groups, states.
     app.update(Action::StartFilter);
