@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{EXIT_INTERNAL, EXIT_IO, Failure, open_history};
+use super::{EXIT_IO, Failure, with_history};
 use crate::config::Config;
 use crate::export::{Page, Site};
 
@@ -38,16 +38,14 @@ pub async fn run(config: &Config, ExportCommand::Html(args): ExportCommand) -> R
         title: args.title.or_else(|| configured.map(|e| e.title.clone())).unwrap_or_else(|| "Data status".into()),
         url: args.url.or_else(|| configured.and_then(|e| e.url.clone())),
     };
-    let store = open_history(config).await?;
     let named = config.products.clone();
-    let written = tokio::task::spawn_blocking(move || {
+    let written = with_history(config, move |store| {
         let now = chrono::Utc::now().timestamp();
-        let page = Page::gather(&store, now, crate::timefmt::display_zone(), &named).map_err(super::store_error)?;
+        let page = Page::gather(store, now, crate::timefmt::display_zone(), &named).map_err(super::store_error)?;
         crate::export::write(&dir, &page, &site)
             .map_err(|e| Failure::new(EXIT_IO, format!("cannot write the page into {}: {e}", dir.display())))
     })
-    .await
-    .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
+    .await?;
     for file in &written.files {
         super::emit(&format!("{}\n", file.display()))?;
     }

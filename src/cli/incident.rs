@@ -98,18 +98,10 @@ fn parse_status(text: &str) -> Result<IncidentStatus, String> {
 }
 
 pub async fn run(config: &Config, command: IncidentCommand) -> Result<u8, Failure> {
-    let (location, base) = (config.store.clone(), config.base_dir().to_path_buf());
-    tokio::task::spawn_blocking(move || run_blocking(&location, &base, command))
-        .await
-        .map_err(|e| Failure::new(super::EXIT_INTERNAL, e.to_string()))?
+    super::with_store(config, move |store| run_blocking(store, command)).await
 }
 
-fn run_blocking(
-    location: &crate::config::StoreLocation,
-    base: &std::path::Path,
-    command: IncidentCommand,
-) -> Result<u8, Failure> {
-    let mut store = crate::store::Store::open_at(location, base).map_err(store_error)?;
+fn run_blocking(store: &mut crate::store::Store, command: IncidentCommand) -> Result<u8, Failure> {
     let now = Utc::now();
     match command {
         IncidentCommand::List { product, limit, json } => {

@@ -48,10 +48,7 @@ pub enum MaintenanceCommand {
 }
 
 pub async fn run(config: &Config, command: MaintenanceCommand) -> Result<u8, Failure> {
-    let (location, base) = (config.store.clone(), config.base_dir().to_path_buf());
-    tokio::task::spawn_blocking(move || run_blocking(&location, &base, command))
-        .await
-        .map_err(|e| Failure::new(super::EXIT_INTERNAL, e.to_string()))?
+    super::with_store(config, move |store| run_blocking(store, command)).await
 }
 
 /// A scope as people type it: a product by id or name, a group in any case, as the products
@@ -87,12 +84,7 @@ fn distinct<'a>(words: &[&'a str]) -> Vec<&'a str> {
     seen
 }
 
-fn run_blocking(
-    location: &crate::config::StoreLocation,
-    base: &std::path::Path,
-    command: MaintenanceCommand,
-) -> Result<u8, Failure> {
-    let mut store = crate::store::Store::open_at(location, base).map_err(store_error)?;
+fn run_blocking(store: &mut crate::store::Store, command: MaintenanceCommand) -> Result<u8, Failure> {
     let now = Utc::now();
     let usage = |e: String| Failure::new(EXIT_USAGE, e);
     match command {
@@ -119,7 +111,7 @@ fn run_blocking(
                     timefmt::stamp(starts)
                 )));
             }
-            let scope = by_names(&store, Scope::parse(&scope), now.timestamp())?;
+            let scope = by_names(store, Scope::parse(&scope), now.timestamp())?;
             if !store.scope_exists(&scope).map_err(store_error)? {
                 return Err(usage(format!(
                     "no {scope} in the history yet: use `all`, `group:NAME` or `product:ID` as `tablestat status` lists them (a poll registers products)"

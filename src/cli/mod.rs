@@ -358,20 +358,34 @@ pub fn load_config(flag: Option<&Path>) -> Result<Config, Failure> {
     Ok(config)
 }
 
-/// Opens the history database the config names, which must exist already (a command that
+/// Runs `work` on the history the config names, which must exist already (a command that
 /// reads history before any poll has nothing to say).
-pub async fn open_history(config: &Config) -> Result<crate::store::Store, Failure> {
+pub async fn with_history<T: Send + 'static>(
+    config: &Config,
+    work: impl FnOnce(&mut crate::store::Store) -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
     if let Some(path) = config.store.file().filter(|path| !path.exists()) {
         return Err(Failure::new(
             EXIT_NO_CONFIG,
             format!("no history yet at {}: run `tablestat poll` (or `tablestat poll --once`) first", path.display()),
         ));
     }
+    with_store(config, work).await
+}
+
+/// Opens the history the config names and runs `work` on it, both off the async runtime
+/// (PostgreSQL's client runs a runtime of its own; SQLite's work belongs off the workers).
+pub async fn with_store<T: Send + 'static>(
+    config: &Config,
+    work: impl FnOnce(&mut crate::store::Store) -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
     let (location, base) = (config.store.clone(), config.base_dir().to_path_buf());
-    // Off the async runtime: PostgreSQL's client runs one of its own.
-    tokio::task::spawn_blocking(move || crate::store::Store::open_at(&location, &base).map_err(store_error))
-        .await
-        .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        let mut store = crate::store::Store::open_at(&location, &base).map_err(store_error)?;
+        work(&mut store)
+    })
+    .await
+    .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?
 }
 
 /// Opens the history database, or says why it cannot be.

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{EXIT_INTERNAL, Failure, open_history};
+use super::{Failure, with_history};
 use crate::config::Config;
 use crate::slo::{self, SloRow};
 use crate::uptime::Span;
@@ -32,12 +32,9 @@ fn parse_window(text: &str) -> Result<std::time::Duration, String> {
 }
 
 pub async fn run(config: &Config, args: ReportArgs, ascii: bool) -> Result<u8, Failure> {
-    let store = open_history(config).await?;
     let now = chrono::Utc::now().timestamp();
     let since = now - args.since.as_secs() as i64;
-    let input = tokio::task::spawn_blocking(move || store.slo_input(since, now).map_err(super::store_error))
-        .await
-        .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
+    let input = with_history(config, move |store| store.slo_input(since, now).map_err(super::store_error)).await?;
     let ids = super::resolve_products(&args.products, input.products.iter().map(|p| (p.id.as_str(), p.name.as_str())))?;
     let rows: Vec<SloRow> = slo::report(&input, Span::new(since, now))
         .into_iter()

@@ -1,6 +1,6 @@
 //! `tablestat status`: the stored state of every product (or some), for scripts and people.
 
-use super::{EXIT_INTERNAL, Failure, open_history};
+use super::{Failure, with_history};
 use crate::config::Config;
 use crate::status_doc;
 use crate::store::Depth;
@@ -19,11 +19,10 @@ pub struct StatusArgs {
 }
 
 pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> Result<u8, Failure> {
-    let store = open_history(config).await?;
     let named = config.products.clone();
     let now = chrono::Utc::now();
     let at = args.at.as_deref().map(|t| super::when::past_moment(t, now)).transpose()?;
-    let snapshot = tokio::task::spawn_blocking(move || {
+    let snapshot = with_history(config, move |store| {
         let zone = crate::timefmt::display_zone();
         match at {
             Some(at) => store.snapshot_at(at, zone, Depth::Uptime),
@@ -31,8 +30,7 @@ pub async fn run(config: &Config, args: StatusArgs, style: super::TextStyle) -> 
         }
         .map_err(super::store_error)
     })
-    .await
-    .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))??;
+    .await?;
     if let (Some(at), true) = (at, snapshot.products.is_empty()) {
         // An empty past is not "all operational": nothing was known then.
         let at = crate::timefmt::stamp_at(at);
